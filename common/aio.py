@@ -1,0 +1,179 @@
+"""Async building blocks every role uses: an owned task group, backoff, and deadlines.
+
+* ``TaskGroup`` owns background coroutines (dask's ``_async_taskgroup``, kopf's ``aiotasks``): each
+  task has a name, a failure is logged the moment it happens, new work is refused after ``close()``,
+  and ``close()`` cancels and awaits everything.
+* ``Backoff`` is the one retry policy: full-jitter exponential backoff (AWS architecture blog), with
+  an optional overall deadline.
+* ``Deadline`` turns a timeout into "time left" for a sequence of awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TaskGroupClosed(RuntimeError):
+    """New work was offered to a task group that is closing or closed."""
+
+
+class TaskGroup:
+    """Named background tasks with one owner.
+
+    Unlike ``asyncio.TaskGroup`` a failing task does not cancel its siblings: a role's background
+    loops are independent, and one failing must be logged, not take the others down.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run ``coro`` as a task owned by this group."""
+        if self._closed:
+            coro.close()
+            raise TaskGroupClosed(f"task group {self.name!r} is closed; refused {name!r}")
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._on_done)
+        return task
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=exc)
+
+    async def close(self) -> None:
+        """Refuse new work, cancel every task and wait for all of them to finish."""
+        self._closed = True
+        await cancel_and_wait(list(self._tasks))
+
+    async def __aenter__(self) -> TaskGroup:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has really finished (exceptions are not re-raised)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@dataclass
+class Backoff:
+    """Full-jitter exponential backoff: sleep ``uniform(0, min(cap, base * 2**attempt))``.
+
+    ``deadline`` (monotonic seconds) bounds the whole retry sequence: ``next_delay`` returns
+    ``None`` once it has passed, and never a delay that would end after it.
+    """
+
+    base: float = 1.0
+    cap: float = 120.0
+    deadline: float | None = None
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        if self.deadline is not None and now >= self.deadline:
+            return None
+        ceiling = min(self.cap, self.base * (2**self.attempt))
+        self.attempt += 1
+        delay = self.rng.uniform(0, ceiling)
+        if self.deadline is not None:
+            delay = min(delay, self.deadline - now)
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    async def sleep(self) -> bool:
+        """Sleep for the next delay; False when the deadline has passed (stop retrying)."""
+        delay = self.next_delay()
+        if delay is None:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+
+async def retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    base: float = 0.2,
+    cap: float = 5.0,
+    what: str = "operation",
+) -> T:
+    """Call ``fn`` up to ``attempts`` times with full-jitter backoff between failures."""
+    backoff = Backoff(base=base, cap=cap)
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fn()
+        except retry_on as exc:
+            if attempt == attempts:
+                raise
+            log.info("%s failed (attempt %d/%d): %s", what, attempt, attempts, exc)
+            await backoff.sleep()
+    raise AssertionError("unreachable")
+
+
+class Deadline:
+    """A point in monotonic time; ``remaining()`` is what is left of it (never negative)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else max(0.0, self.at - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    *,
+    within: float,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> None:
+    """Poll ``predicate`` until it is true; ``TimeoutError`` naming ``what`` after ``within`` s."""
+    deadline = Deadline(within)
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if deadline.expired:
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,625 @@
+"""Settings: typed groups built from a Druid ``runtime.properties`` file plus environment overrides.
+
+Keys are Druid's (``druid.discovery.type``) with Druid's defaults where Druid has the same thing.
+Sources, later wins: role defaults, the properties file, explicit overrides (tests, quickstart),
+then the environment. An environment variable names a key in either of two forms:
+
+* ``DRUID_DISCOVERY_TYPE``: upper case, dots as underscores;
+* ``druid_discovery_type``: the form Druid's Docker image turns into properties (case kept).
+
+Unknown keys in a file, in overrides or in the ``druid_`` form stop start-up with a message naming
+the key. Unknown upper-case ``DRUID_*`` variables are ignored, because Kubernetes injects
+``<SERVICE>_SERVICE_HOST``-style variables for every Service (a Service named ``druid-broker``
+gives every pod ``DRUID_BROKER_SERVICE_HOST``) and those must not crash a pod.
+
+Durations are ISO 8601 (``PT60S``, ``PT10M``, ``P1D``) or integer milliseconds, held as float
+seconds. Sizes are bytes with an optional unit: ``k``/``m``/``g``/``t`` are powers of 1000 and
+``KiB``/``MiB``/``GiB``/``TiB`` powers of 1024, as Druid's ``HumanReadableBytes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from common.errors import ConfigError
+
+Role = Literal["coordinator", "broker", "historical", "overlord", "peon"]
+ROLES: tuple[Role, ...] = ("coordinator", "broker", "historical", "overlord", "peon")
+
+DEFAULT_PORTS: dict[str, int] = {
+    "coordinator": 8081,
+    "broker": 8082,
+    "historical": 8083,
+    "overlord": 8090,
+    "peon": 8100,
+}
+
+# --------------------------------------------------------------------------------------------
+# value parsers
+
+_DURATION_RE = re.compile(
+    r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: Any) -> float:
+    """ISO 8601 duration (``PT1M30S``) or milliseconds (``90000``) -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value) / 1000.0
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text) / 1000.0
+    m = _DURATION_RE.match(text.upper())
+    if not m or text.upper() in ("P", "PT") or text.upper().endswith("T"):
+        raise ValueError(
+            f"not an ISO 8601 duration: {value!r} (write it as Druid does, e.g. PT60S, PT10M, P1D)"
+        )
+    parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
+    return (
+        parts["w"] * 604800 + parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+    )
+
+
+_BYTES_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "p": 1000**5,
+    "pb": 1000**5,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "pib": 1024**5,
+}
+
+
+def parse_bytes(value: Any) -> int:
+    """``10g`` -> 10_000_000_000, ``10GiB`` -> 10 * 2**30, ``1234`` -> 1234."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(-?\d+)\s*([A-Za-z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _BYTES_UNITS:
+        raise ValueError(f"not a size in bytes: {value!r} (e.g. 500000000, 500m, 10GiB)")
+    return int(m.group(1)) * _BYTES_UNITS[m.group(2).lower()]
+
+
+def _json_if_text(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    return value
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return _json_if_text(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+StrList = Annotated[list[str], BeforeValidator(_split_list)]
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return Field(description=text, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# groups
+
+
+class Group(BaseModel):
+    """A set of keys under one prefix; field aliases are the key's remainder after the prefix."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    PREFIX: ClassVar[str]
+
+
+class NodeSettings(Group):
+    PREFIX = "druid."
+
+    host: str = _doc("Host other nodes use to reach this one. Default: this machine's hostname.")
+    plaintext_port: int = Field(
+        alias="plaintextPort", description="HTTP port. Default: the role's (8081..8100)."
+    )
+    service: str = _doc("Service name, e.g. druid/broker. Default: druid/<role>.")
+
+
+class ServerSettings(Group):
+    PREFIX = "druid.server."
+
+    hidden_properties: StrList = Field(
+        alias="hiddenProperties",
+        default_factory=lambda: [
+            "druid.s3.accessKey",
+            "druid.s3.secretKey",
+            "druid.metadata.storage.connector.password",
+            "password",
+            "key",
+            "token",
+            "pwd",
+        ],
+        description="Substrings (case-insensitive) of keys /status/properties leaves out.",
+    )
+    tier: str = _doc("Historical tier. Default _default_tier.", default="_default_tier")
+    priority: int = _doc("Historical priority within its tier. Default 0.", default=0)
+    max_size: Bytes = Field(
+        alias="maxSize",
+        default=0,
+        description="Bytes of segments this historical may serve; 0 = sum of cache locations.",
+    )
+
+
+class ServerHttpSettings(Group):
+    PREFIX = "druid.server.http."
+
+    default_query_timeout: Duration = Field(
+        alias="defaultQueryTimeout", default=300.0, description="Query timeout, ms. Default 300000."
+    )
+    max_query_timeout: Duration = Field(
+        alias="maxQueryTimeout",
+        default=float(2**63 - 1) / 1000.0,
+        description="Upper bound of a query's context timeout, ms.",
+    )
+    num_threads: int = Field(
+        alias="numThreads", default=40, description="Concurrent queries served. Default 40."
+    )
+
+
+class DiscoverySettings(Group):
+    PREFIX = "druid.discovery."
+
+    type: Literal["metadata", "k8s"] = _doc(
+        "Discovery backend: metadata (the SQL store: local runs, compose) or k8s. "
+        "Default metadata.",
+        default="metadata",
+    )
+    initialization_timeout: Duration = Field(
+        alias="initializationTimeout",
+        default=30.0,
+        description="A watcher whose first list has not succeeded by then initializes as timed "
+        "out (Druid's BaseNodeRoleWatcher: 30 s). Default PT30S.",
+    )
+
+
+class K8sDiscoverySettings(Group):
+    PREFIX = "druid.discovery.k8s."
+
+    cluster_identifier: str | None = Field(
+        alias="clusterIdentifier",
+        default=None,
+        description="Required with druid.discovery.type=k8s; [a-z0-9][a-z0-9-]*[a-z0-9].",
+    )
+    pod_name_env_key: str = Field(alias="podNameEnvKey", default="POD_NAME")
+    pod_namespace_env_key: str = Field(alias="podNamespaceEnvKey", default="POD_NAMESPACE")
+    coordinator_leader_election_config_map_namespace: str | None = Field(
+        alias="coordinatorLeaderElectionConfigMapNamespace", default=None
+    )
+    overlord_leader_election_config_map_namespace: str | None = Field(
+        alias="overlordLeaderElectionConfigMapNamespace", default=None
+    )
+    lease_duration: Duration = Field(alias="leaseDuration", default=60.0, description="PT60S.")
+    renew_deadline: Duration = Field(alias="renewDeadline", default=17.0, description="PT17S.")
+    retry_period: Duration = Field(alias="retryPeriod", default=5.0, description="PT5S.")
+    leader_election_lock: Literal["configmap", "lease"] = Field(
+        alias="leaderElectionLock",
+        default="configmap",
+        description="Lock object: a ConfigMap annotation (Druid) or a coordination.k8s.io Lease.",
+    )
+    require_ready: bool = Field(
+        alias="requireReady",
+        default=False,
+        description="Only pods whose containers are all Ready count as discovered.",
+    )
+    kubeconfig: str | None = _doc(
+        "Kubeconfig path used outside a cluster. Default: in-cluster config, else ~/.kube/config.",
+        default=None,
+    )
+
+
+class MetadataDiscoverySettings(Group):
+    PREFIX = "druid.discovery.metadata."
+
+    heartbeat_period: Duration = Field(
+        alias="heartbeatPeriod",
+        default=2.0,
+        description="How often a node refreshes its row. PT2S.",
+    )
+    node_ttl: Duration = Field(
+        alias="nodeTtl",
+        default=10.0,
+        description="A node row older than this is gone (the crash detector). PT10S.",
+    )
+    poll_period: Duration = Field(
+        alias="pollPeriod", default=0.5, description="How often watchers re-read node rows. PT0.5S."
+    )
+    # Shorter than the k8s defaults (60/17/5 s): this backend runs on one machine or in compose,
+    # where a crashed leader should be replaced in seconds, not a minute.
+    lease_duration: Duration = Field(alias="leaseDuration", default=15.0, description="PT15S.")
+    renew_deadline: Duration = Field(alias="renewDeadline", default=10.0, description="PT10S.")
+    retry_period: Duration = Field(alias="retryPeriod", default=2.0, description="PT2S.")
+
+
+class MetadataStorageSettings(Group):
+    PREFIX = "druid.metadata.storage."
+
+    type: Literal["sqlite", "postgresql"] = _doc(
+        "Metadata store. Default sqlite.", default="sqlite"
+    )
+    connect_uri: str = Field(
+        alias="connector.connectURI",
+        default="var/druid/metadata.db",
+        description="SQLite: a file path or sqlite:// URL. PostgreSQL: jdbc:postgresql://h:p/db or "
+        "postgresql://user@h:p/db. Default var/druid/metadata.db.",
+    )
+    user: str | None = Field(alias="connector.user", default=None)
+    password: str | None = Field(alias="connector.password", default=None)
+    tables_base: str = Field(alias="tables.base", default="druid", description="Table prefix.")
+
+
+class StorageSettings(Group):
+    PREFIX = "druid.storage."
+
+    type: Literal["local", "s3"] = _doc("Deep storage. Default local.", default="local")
+    storage_directory: str = Field(
+        alias="storageDirectory", default="var/druid/segments", description="Local deep storage."
+    )
+    bucket: str | None = _doc("S3 bucket.", default=None)
+    base_key: str = Field(alias="baseKey", default="", description="S3 key prefix.")
+
+
+class S3Settings(Group):
+    PREFIX = "druid.s3."
+
+    access_key: str | None = Field(alias="accessKey", default=None)
+    secret_key: str | None = Field(alias="secretKey", default=None)
+    endpoint_url: str | None = Field(alias="endpoint.url", default=None)
+    endpoint_signing_region: str | None = Field(alias="endpoint.signingRegion", default=None)
+    enable_path_style_access: bool = Field(alias="enablePathStyleAccess", default=False)
+
+
+class SegmentCacheLocation(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    path: str
+    max_size: Bytes = Field(alias="maxSize", default=0)
+
+
+class SegmentCacheSettings(Group):
+    PREFIX = "druid.segmentCache."
+
+    locations: Annotated[list[SegmentCacheLocation], BeforeValidator(_json_if_text)] = _doc(
+        'JSON list of {"path","maxSize"}. Default [{"path":"var/druid/segment-cache",'
+        '"maxSize":"10GiB"}].',
+        default_factory=lambda: [
+            SegmentCacheLocation(path="var/druid/segment-cache", max_size=10 * 2**30)
+        ],
+    )
+    num_loading_threads: int = Field(
+        alias="numLoadingThreads",
+        default_factory=lambda: max(1, (os.cpu_count() or 1) // 6),
+        description="Parallel segment loads. Default max(1, cores/6).",
+    )
+    drop_segment_delay_millis: int = Field(alias="dropSegmentDelayMillis", default=30000)
+    status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
+
+
+class WorkerSettings(Group):
+    PREFIX = "druid.worker."
+
+    capacity: int = _doc("Tasks a peon runs at once. Default 1.", default=1, ge=1)
+    category: str = _doc("Worker category.", default="_default_worker_category")
+    version: str = _doc("Worker version.", default="0")
+
+
+class IndexerTaskSettings(Group):
+    PREFIX = "druid.indexer.task."
+
+    base_task_dir: str = Field(
+        alias="baseTaskDir", default="var/druid/task", description="Peon task directories."
+    )
+
+
+class IndexerRunnerSettings(Group):
+    PREFIX = "druid.indexer.runner."
+
+    type: Literal["httpRemote"] = _doc(
+        "Only httpRemote: tasks on peons over HTTP.", default="httpRemote"
+    )
+    task_assignment_timeout: Duration = Field(alias="taskAssignmentTimeout", default=300.0)
+    task_cleanup_timeout: Duration = Field(alias="taskCleanupTimeout", default=900.0)
+    sync_request_timeout: Duration = Field(alias="syncRequestTimeout", default=180.0)
+
+
+class CoordinatorSettings(Group):
+    PREFIX = "druid.coordinator."
+
+    period: Duration = _doc("Duty cycle. Default PT60S.", default=60.0)
+    start_delay: Duration = Field(alias="startDelay", default=0.0, description="Default PT0S.")
+
+
+class ServerViewSettings(Group):
+    PREFIX = "druid.serverview."
+
+    type: Literal["http"] = _doc("Only http: long polling of every data node.", default="http")
+
+
+class ServerViewHttpSettings(Group):
+    PREFIX = "druid.serverview.http."
+
+    server_timeout: Duration = Field(
+        alias="serverTimeout", default=240.0, description="Long-poll hold. Default PT4M."
+    )
+    server_unstability_timeout: Duration = Field(
+        alias="serverUnstabilityTimeout", default=60.0, description="Default PT1M."
+    )
+
+
+class BrokerSettings(Group):
+    PREFIX = "druid.broker."
+
+    max_queued_requests: int = Field(
+        alias="http.maxQueuedRequests",
+        default=1000,
+        description="Queries waiting beyond this get 429. Default 1000.",
+    )
+
+
+class ZkSettings(Group):
+    """Accepted so a Druid properties file carries over; ZooKeeper is never used."""
+
+    PREFIX = "druid.zk.service."
+
+    enabled: Literal[False] = _doc("Must be false: kdruid has no ZooKeeper.", default=False)
+
+
+class ExtensionsSettings(Group):
+    """Accepted so a Druid properties file carries over; everything is built in."""
+
+    PREFIX = "druid.extensions."
+
+    load_list: StrList = Field(alias="loadList", default_factory=list)
+
+
+GROUPS: dict[str, type[Group]] = {
+    "node": NodeSettings,
+    "server": ServerSettings,
+    "server_http": ServerHttpSettings,
+    "discovery": DiscoverySettings,
+    "k8s": K8sDiscoverySettings,
+    "metadata_discovery": MetadataDiscoverySettings,
+    "metadata": MetadataStorageSettings,
+    "storage": StorageSettings,
+    "s3": S3Settings,
+    "segment_cache": SegmentCacheSettings,
+    "worker": WorkerSettings,
+    "indexer_task": IndexerTaskSettings,
+    "indexer_runner": IndexerRunnerSettings,
+    "coordinator": CoordinatorSettings,
+    "serverview": ServerViewSettings,
+    "serverview_http": ServerViewHttpSettings,
+    "broker": BrokerSettings,
+    "zk": ZkSettings,
+    "extensions": ExtensionsSettings,
+}
+
+
+def _all_keys() -> dict[str, tuple[str, str]]:
+    """Every known full key -> (group attribute, field name)."""
+    keys: dict[str, tuple[str, str]] = {}
+    for attr, group in GROUPS.items():
+        for name, info in group.model_fields.items():
+            keys[group.PREFIX + (info.alias or name)] = (attr, name)
+    return keys
+
+
+KNOWN_KEYS = _all_keys()
+_ENV_NAMES = {key.upper().replace(".", "_"): key for key in KNOWN_KEYS}
+_DOCKER_ENV_NAMES = {key.replace(".", "_"): key for key in KNOWN_KEYS}
+
+
+class Settings(BaseModel):
+    """All settings of one process. Build with ``load_settings``."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    role: Role
+    properties: dict[str, str] = Field(description="The keys that were set, as given.")
+    node: NodeSettings
+    server: ServerSettings
+    server_http: ServerHttpSettings
+    discovery: DiscoverySettings
+    k8s: K8sDiscoverySettings
+    metadata_discovery: MetadataDiscoverySettings
+    metadata: MetadataStorageSettings
+    storage: StorageSettings
+    s3: S3Settings
+    segment_cache: SegmentCacheSettings
+    worker: WorkerSettings
+    indexer_task: IndexerTaskSettings
+    indexer_runner: IndexerRunnerSettings
+    coordinator: CoordinatorSettings
+    serverview: ServerViewSettings
+    serverview_http: ServerViewHttpSettings
+    broker: BrokerSettings
+    zk: ZkSettings
+    extensions: ExtensionsSettings
+
+    @property
+    def host_and_port(self) -> str:
+        return f"{self.node.host}:{self.node.plaintext_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host_and_port}"
+
+    def visible_properties(self) -> dict[str, str]:
+        """The set properties without those whose key contains a hidden substring."""
+        hidden = [h.lower() for h in self.server.hidden_properties]
+        return {k: v for k, v in self.properties.items() if not any(h in k.lower() for h in hidden)}
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with more keys set (validated like any other source)."""
+        props: dict[str, Any] = dict(self.properties)
+        props.update({k: v for k, v in overrides.items()})
+        return load_settings(self.role, properties=props, environ={})
+
+
+def read_properties(path: str | Path) -> dict[str, str]:
+    """Parse a Java-style ``.properties`` file.
+
+    ``key=value`` or ``key: value`` lines, ``#``/``!`` comments, trailing-backslash continuations.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    result: dict[str, str] = {}
+    pending = ""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = pending + raw.strip() if pending else raw.strip()
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending = line[:-1]
+            continue
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        m = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)$", line)
+        if not m:
+            raise ConfigError(f"{p}:{lineno}: not a 'key=value' line: {line!r}")
+        result[m.group(1)] = m.group(2)
+    return result
+
+
+def load_settings(
+    role: str,
+    *,
+    config_path: str | Path | None = None,
+    properties: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings of ``role`` from (in rising precedence) role defaults, ``config_path``,
+    ``properties`` and ``environ`` (default: ``os.environ``).
+
+    Raises ``ConfigError`` naming the offending key.
+    """
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    given: dict[str, Any] = {}
+    if config_path is not None:
+        given.update(read_properties(config_path))
+    if properties:
+        given.update(properties)
+    env = os.environ if environ is None else environ
+    for name, value in env.items():
+        if name in _ENV_NAMES:
+            given[_ENV_NAMES[name]] = value
+        elif name in _DOCKER_ENV_NAMES:
+            given[_DOCKER_ENV_NAMES[name]] = value
+        elif name.startswith("druid_"):
+            raise ConfigError(
+                f"unknown property {name.replace('_', '.')!r} (from environment {name})"
+            )
+
+    values: dict[str, dict[str, Any]] = {attr: {} for attr in GROUPS}
+    for key, value in given.items():
+        if key not in KNOWN_KEYS:
+            raise ConfigError(f"unknown property {key!r}{_suggest(key)}")
+        attr, name = KNOWN_KEYS[key]
+        values[attr][name] = value
+
+    node = values["node"]
+    node.setdefault("host", socket.gethostname())
+    node.setdefault("plaintext_port", DEFAULT_PORTS[role])
+    node.setdefault("service", f"druid/{role}")
+
+    groups: dict[str, Group] = {}
+    for attr, group in GROUPS.items():
+        try:
+            groups[attr] = group.model_validate(values[attr])
+        except ValidationError as exc:
+            raise ConfigError(_explain(group, exc)) from None
+    settings = Settings(
+        role=role,
+        properties={k: str(v) for k, v in given.items()},
+        **groups,
+    )
+    _check_cross_field(settings)
+    return settings
+
+
+def _explain(group: type[Group], exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    info = group.model_fields.get(field)
+    key = group.PREFIX + (info.alias or field if info else field)
+    got = first.get("input")
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"invalid value for {key}: {msg} (got {got!r})"
+
+
+def _suggest(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_CLUSTER_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]")
+
+
+def _check_cross_field(s: Settings) -> None:
+    if not 0 < s.node.plaintext_port < 65536 and s.node.plaintext_port != 0:
+        raise ConfigError(f"invalid value for druid.plaintextPort: {s.node.plaintext_port}")
+    if s.discovery.type == "k8s":
+        cid = s.k8s.cluster_identifier
+        if not cid:
+            raise ConfigError(
+                "druid.discovery.k8s.clusterIdentifier is required with druid.discovery.type=k8s"
+            )
+        if not _CLUSTER_ID_RE.fullmatch(cid):
+            raise ConfigError(
+                f"invalid value for druid.discovery.k8s.clusterIdentifier: {cid!r} must match "
+                "[a-z0-9][a-z0-9-]*[a-z0-9]"
+            )
+    groups: tuple[tuple[str, K8sDiscoverySettings | MetadataDiscoverySettings], ...] = (
+        ("druid.discovery.k8s.", s.k8s),
+        ("druid.discovery.metadata.", s.metadata_discovery),
+    )
+    for prefix, group in groups:
+        lease, renew, retry = group.lease_duration, group.renew_deadline, group.retry_period
+        if not lease > renew > retry > 0:
+            raise ConfigError(
+                f"{prefix}leaseDuration > renewDeadline > retryPeriod > 0 is required "
+                f"(got {lease}s, {renew}s, {retry}s)"
+            )
+    if s.storage.type == "s3" and not s.storage.bucket:
+        raise ConfigError("druid.storage.bucket is required with druid.storage.type=s3")

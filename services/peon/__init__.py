@@ -1,0 +1,1 @@
+"""peon package."""
