@@ -1,0 +1,164 @@
+"""``MetadataStore``: the one object the roles hold to talk to the metadata database.
+
+It owns the engine and the ``Tables`` of one table base, creates the schema on ``connect``, and
+offers the operations the roles need; each method is one transaction and turns driver failures
+into ``MetadataStoreError``. Later features add query functions in their own modules of this
+package (``f(conn, tables, ...)``, like ``nodes.py``) and run them through ``transaction()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from common.config import MetadataStorageSettings
+from common.metadata import configs, leases, nodes
+from common.metadata import rules as rules_sql
+from common.metadata.engine import (
+    ensure_schema,
+    make_engine,
+    read_connection,
+    translate_errors,
+    write_transaction,
+)
+from common.metadata.leases import LeaseRow
+from common.metadata.nodes import NodeRow
+from common.metadata.schema import Tables
+from common.metadata.uri import ConnectTarget, Dialect, parse_connect_uri
+
+log = logging.getLogger(__name__)
+
+
+class MetadataStore:
+    """The metadata database of the cluster (SQLite or PostgreSQL). Build with ``connect``."""
+
+    def __init__(self, engine: AsyncEngine, tables: Tables, target: ConnectTarget) -> None:
+        self._engine = engine
+        self.tables = tables
+        self._target = target
+
+    @classmethod
+    async def connect(cls, settings: MetadataStorageSettings) -> MetadataStore:
+        """Open the database named by the settings and create any missing tables."""
+        target = parse_connect_uri(
+            settings.type, settings.connect_uri, settings.user, settings.password
+        )
+        tables = Tables(settings.tables_base)
+        where = target.describe()
+        with translate_errors("opening the metadata store", uri=where):
+            engine = make_engine(target)
+        store = cls(engine, tables, target)
+        try:
+            with translate_errors("creating the metadata tables", uri=where, base=tables.base):
+                await ensure_schema(
+                    engine, tables, lambda c: rules_sql.seed_default_rules(c, tables, _now())
+                )
+        except BaseException:
+            await engine.dispose()
+            raise
+        log.info("metadata store ready: %s, tables %s_*", where, tables.base)
+        return store
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._target.dialect
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def describe(self) -> str:
+        """The database URL without its password."""
+        return self._target.describe()
+
+    @asynccontextmanager
+    async def transaction(self, operation: str = "transaction") -> AsyncIterator[AsyncConnection]:
+        """A connection in one write transaction; committed at the end, rolled back on error.
+
+        Driver failures inside the block become ``MetadataStoreError`` naming ``operation``.
+        """
+        with translate_errors(operation, uri=self.describe()):
+            async with write_transaction(self._engine) as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def reading(self, operation: str = "read") -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only (no write lock taken on SQLite)."""
+        with translate_errors(operation, uri=self.describe()):
+            async with read_connection(self._engine) as conn:
+                yield conn
+
+    # --- nodes (the `metadata` discovery backend)
+
+    async def upsert_node(
+        self, role: str, host_and_port: str, payload: str, heartbeat: float
+    ) -> None:
+        async with self.transaction("upsert node") as conn:
+            await nodes.upsert_node(conn, self.tables, role, host_and_port, payload, heartbeat)
+
+    async def delete_node(self, role: str, host_and_port: str) -> None:
+        async with self.transaction("delete node") as conn:
+            await nodes.delete_node(conn, self.tables, role, host_and_port)
+
+    async def list_nodes(self, role: str | None = None) -> list[NodeRow]:
+        async with self.reading("list nodes") as conn:
+            return await nodes.list_nodes(conn, self.tables, role)
+
+    # --- leader leases
+
+    async def read_lease(self, name: str) -> LeaseRow | None:
+        async with self.reading("read lease") as conn:
+            return await leases.read_lease(conn, self.tables, name)
+
+    async def create_lease(self, name: str, payload: str) -> bool:
+        """Create the lease at version 1; False if it exists already (someone else won)."""
+        async with self.transaction("create lease") as conn:
+            return await leases.create_lease(conn, self.tables, name, payload)
+
+    async def update_lease(self, name: str, payload: str, expected_version: int) -> bool:
+        """Compare-and-swap: False if the stored version is not ``expected_version``."""
+        async with self.transaction("update lease") as conn:
+            return await leases.update_lease(conn, self.tables, name, payload, expected_version)
+
+    # --- druid_config
+
+    async def get_config(self, name: str) -> bytes | None:
+        async with self.reading("get config") as conn:
+            return await configs.get_config(conn, self.tables, name)
+
+    async def set_config(self, name: str, payload: bytes) -> None:
+        async with self.transaction("set config") as conn:
+            await configs.set_config(conn, self.tables, name, payload)
+
+    # --- rules and audit
+
+    async def get_rules(self) -> dict[str, list[dict[str, Any]]]:
+        async with self.reading("get rules") as conn:
+            return await rules_sql.get_rules(conn, self.tables)
+
+    async def set_rules(
+        self, data_source: str, rules: list[dict[str, Any]], author: str = "", comment: str = ""
+    ) -> None:
+        """Append a new version of ``data_source``'s rules and its audit row, atomically."""
+        async with self.transaction("set rules") as conn:
+            await rules_sql.set_rules(
+                conn, self.tables, data_source, rules, author, comment, _now()
+            )
+
+    async def rules_history(
+        self, data_source: str | None = None, count: int | None = None
+    ) -> list[dict[str, Any]]:
+        async with self.reading("rules history") as conn:
+            return await rules_sql.rules_history(conn, self.tables, data_source, count)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
