@@ -1,0 +1,214 @@
+"""Server side of HTTP long polling: Druid's ``ChangeRequestHistory`` and its snapshot.
+
+A role that publishes state (a historical's served segments, a peon's tasks) appends every change
+to a ``ChangeHistory``. Each change gets ``counter = last + 1`` and a ``hash`` taken from the wall
+clock at add time, so a client's ``(counter, hash)`` from before a restart no longer matches.
+``get_since`` answers a client's counter with Druid's rules (druid-internals 3.1): the changes
+after it, a reset with a cause, or -- when the client is up to date -- it parks until the next
+``add`` or the timeout.
+
+Parked requests share one ``asyncio.Event`` per generation: ``add`` sets it and installs a fresh
+one, so a parked request costs one future in that event's waiter list and nothing runs while it
+waits. Not thread-safe: call ``add`` from the event loop (``loop.call_soon_threadsafe`` from a
+worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import InvalidInput, ServiceUnavailable
+
+T = TypeVar("T")
+
+DEFAULT_MAX_SIZE = 1000
+SHUTTING_DOWN = "Server is shutting down."
+
+_last_hash = 0
+
+
+def _next_hash() -> int:
+    """Wall-clock nanoseconds, strictly increasing within the process.
+
+    Druid uses ``currentTimeMillis``; two histories in one process (a test "restarting" a server)
+    could then hand out equal hashes within one millisecond and a stale client would not be reset.
+    """
+    global _last_hash
+    _last_hash = max(time.time_ns(), _last_hash + 1)
+    return _last_hash
+
+
+class Counter(BaseModel):
+    """Druid's ``ChangeRequestHistory.Counter``: a position in a history and its epoch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    counter: int
+    hash: int
+
+    def __str__(self) -> str:
+        # Druid's Counter.toString, which its reset causes embed.
+        return f"Counter{{counter={self.counter}, hash={self.hash}}}"
+
+
+ZERO = Counter(counter=0, hash=0)
+
+
+class ChangeRequestsSnapshot(BaseModel, Generic[T]):
+    """The long-poll response body, serialised exactly as Druid's ``ChangeRequestsSnapshot``."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    reset_counter: bool = Field(alias="resetCounter")
+    reset_cause: str | None = Field(default=None, alias="resetCause")
+    counter: Counter | None = None
+    requests: list[T] | None = None
+
+    @classmethod
+    def success(cls, counter: Counter, requests: list[T]) -> ChangeRequestsSnapshot[T]:
+        return cls(reset_counter=False, counter=counter, requests=requests)
+
+    @classmethod
+    def fail(cls, cause: str) -> ChangeRequestsSnapshot[T]:
+        return cls(reset_counter=True, reset_cause=cause)
+
+    def to_json(self) -> dict[str, Any]:
+        """Druid's JSON (``resetCounter``, ``resetCause``, ``counter``, ``requests``) as data."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class _Park:
+    """Returned by ``_evaluate`` when the client is up to date and must wait."""
+
+
+_PARK = _Park()
+
+
+class ChangeHistory(Generic[T]):
+    """A bounded history of changes that clients long-poll with ``(counter, hash)``."""
+
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be >= 1, got {max_size}")
+        self.max_size = max_size
+        self._entries: deque[tuple[T, Counter]] = deque(maxlen=max_size)
+        self._last = ZERO
+        self._changed = asyncio.Event()
+        self._closed = False
+        self._parked = 0
+
+    @property
+    def last_counter(self) -> Counter:
+        return self._last
+
+    @property
+    def parked(self) -> int:
+        """Requests waiting in ``get_since`` right now."""
+        return self._parked
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add(self, changes: Iterable[T]) -> Counter:
+        """Append ``changes`` (a counter each), wake parked requests, return the last counter."""
+        added = False
+        for change in changes:
+            self._last = Counter(counter=self._last.counter + 1, hash=_next_hash())
+            self._entries.append((change, self._last))
+            added = True
+        if added:
+            self._wake()
+        return self._last
+
+    def snapshot(self, current_items: Callable[[], Iterable[T]]) -> ChangeRequestsSnapshot[T]:
+        """The answer to ``counter=-1``: every current item, with the current counter.
+
+        ``current_items`` is synchronous on purpose: nothing can run between reading the owner's
+        state and reading the counter, so the pair is consistent.
+        """
+        self._check_open()
+        return ChangeRequestsSnapshot.success(self._last, list(current_items()))
+
+    def poll(self, counter: int, hash: int) -> ChangeRequestsSnapshot[T] | None:
+        """``get_since`` without waiting: ``None`` when the client is already up to date."""
+        if counter < 0:
+            raise InvalidInput(f"counter[{counter}] must be >= 0")
+        self._check_open()
+        result = self._evaluate(counter, hash)
+        return None if isinstance(result, _Park) else result
+
+    async def get_since(
+        self,
+        counter: int,
+        hash: int,
+        # The protocol's own parameter: running out of it is an answer (204), not an error.
+        timeout: float,  # noqa: ASYNC109
+    ) -> ChangeRequestsSnapshot[T] | None:
+        """The changes after ``(counter, hash)``, a reset, or ``None`` when ``timeout`` s passed.
+
+        Raises ``InvalidInput`` (400) for a negative counter and ``ServiceUnavailable`` (503) once
+        the history is closed, including for requests parked at that moment.
+        """
+        result = self.poll(counter, hash)
+        if result is not None:
+            return result
+        self._parked += 1
+        try:
+            async with asyncio.timeout(timeout):
+                while result is None:
+                    # Wait on the current generation's event: ``add`` sets it, then replaces it.
+                    await self._changed.wait()
+                    result = self.poll(counter, hash)
+        except TimeoutError:
+            return None
+        finally:
+            self._parked -= 1
+        return result
+
+    def close(self) -> None:
+        """Release every parked request with "Server is shutting down." and refuse new ones."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ServiceUnavailable(SHUTTING_DOWN)
+
+    def _evaluate(self, counter: int, hash: int) -> ChangeRequestsSnapshot[T] | _Park:
+        """Druid's ``getRequestsSinceWithoutWait``: the reset rules, in Druid's order."""
+        last = self._last
+        given = Counter(counter=counter, hash=hash)
+        if counter == last.counter:
+            if hash == last.hash:
+                return _PARK
+            return ChangeRequestsSnapshot.fail(f"counter[{given}] failed to match with [{last}]")
+        if counter > last.counter:
+            return ChangeRequestsSnapshot.fail(f"counter[{given}] > last counter[{last}]")
+        if last.counter - counter >= self.max_size:
+            # ">=": the entry at ``counter`` itself is needed to check the hash.
+            return ChangeRequestsSnapshot.fail(
+                "can't serve request, not enough history is kept. "
+                f"given counter [{given}] and current last counter [{last}]"
+            )
+        # Counters are contiguous, so the entry for ``counter`` sits at a computable index.
+        first = last.counter - len(self._entries) + 1
+        expected = ZERO if counter == 0 else self._entries[counter - first][1]
+        if expected.hash != hash:
+            return ChangeRequestsSnapshot.fail(
+                f"counter[{given}] failed to match with [{expected}]"
+            )
+        start = counter - first + 1
+        changes = [change for change, _ in itertools.islice(self._entries, start, None)]
+        return ChangeRequestsSnapshot.success(last, changes)
