@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.config import MetadataStorageSettings
+from common.errors import ConfigError
 from common.metadata import configs, leases, nodes
 from common.metadata import rules as rules_sql
 from common.metadata.engine import (
@@ -33,6 +34,8 @@ from common.metadata.uri import ConnectTarget, Dialect, parse_connect_uri
 
 log = logging.getLogger(__name__)
 
+TABLES_BASE_KEY = "druid.metadata.storage.tables.base"
+
 
 class MetadataStore:
     """The metadata database of the cluster (SQLite or PostgreSQL). Build with ``connect``."""
@@ -48,7 +51,10 @@ class MetadataStore:
         target = parse_connect_uri(
             settings.type, settings.connect_uri, settings.user, settings.password
         )
-        tables = Tables(settings.tables_base)
+        try:
+            tables = Tables(settings.tables_base)
+        except ValueError as exc:
+            raise ConfigError(f"{TABLES_BASE_KEY}: {exc}", key=TABLES_BASE_KEY) from None
         where = target.describe()
         with translate_errors("opening the metadata store", uri=where):
             engine = make_engine(target)
