@@ -1,0 +1,243 @@
+"""The Kafka record supplier (Druid's ``KafkaRecordSupplier``) over aiokafka.
+
+No consumer group and no commits: the task owns its offsets, assigns partitions by hand and
+seeks, exactly as Druid's seekable-stream tasks do; the offsets it has read are committed with the
+segments it publishes, never to Kafka. Offsets are Kafka offsets; "latest" is the offset the
+next produced record will get (the log end offset), as Druid's ``getLatestSequenceNumber``.
+
+``consumerProperties`` keys are Kafka's Java names; the ones listed in ``PROPERTY_MAP`` are passed
+to aiokafka, group-management keys are dropped silently (the task never joins a group), and any
+other key is logged and ignored. ``isolation.level`` defaults to ``read_committed`` as in Druid.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+
+from common.errors import InvalidInput, KdruidError
+
+log = logging.getLogger(__name__)
+
+
+class Record(NamedTuple):
+    """One record: ``value`` is ``None`` for a tombstone (no rows, but the offset still counts)."""
+
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+class RecordSupplierError(KdruidError):
+    """The broker could not be reached or answered with an error."""
+
+    error_code = "Kafka error"
+
+
+class OffsetOutOfRange(RecordSupplierError):
+    """A fetch position is outside the partition's retained offsets (Druid's
+    ``OffsetOutOfRangeException``); ``offsets`` maps partition -> the offending position."""
+
+    def __init__(self, offsets: Mapping[int, int]) -> None:
+        super().__init__(f"offsets out of range: {dict(offsets)}")
+        self.offsets = dict(offsets)
+
+
+def _int(v: Any) -> int:
+    return int(str(v).strip())
+
+
+_JAAS_RE = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+PROPERTY_MAP: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "bootstrap.servers": ("bootstrap_servers", lambda v: [s.strip() for s in str(v).split(",")]),
+    "client.id": ("client_id", str),
+    "client.rack": ("client_rack", str),
+    "fetch.max.bytes": ("fetch_max_bytes", _int),
+    "fetch.min.bytes": ("fetch_min_bytes", _int),
+    "fetch.max.wait.ms": ("fetch_max_wait_ms", _int),
+    "max.partition.fetch.bytes": ("max_partition_fetch_bytes", _int),
+    "max.poll.records": ("max_poll_records", _int),
+    "request.timeout.ms": ("request_timeout_ms", _int),
+    "retry.backoff.ms": ("retry_backoff_ms", _int),
+    "metadata.max.age.ms": ("metadata_max_age_ms", _int),
+    "connections.max.idle.ms": ("connections_max_idle_ms", _int),
+    "receive.buffer.bytes": ("receive_buffer_bytes", _int),
+    "send.buffer.bytes": ("send_buffer_bytes", _int),
+    "check.crcs": ("check_crcs", lambda v: str(v).lower() == "true"),
+    "isolation.level": ("isolation_level", str),
+    "security.protocol": ("security_protocol", str),
+    "sasl.mechanism": ("sasl_mechanism", str),
+}
+
+# Keys that only matter to consumer groups or to Java; the task never uses a group.
+_IGNORED_QUIETLY = {
+    "group.id",
+    "group.instance.id",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "auto.offset.reset",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "partition.assignment.strategy",
+    "key.deserializer",
+    "value.deserializer",
+}
+
+
+def consumer_kwargs(props: Mapping[str, Any]) -> dict[str, Any]:
+    """aiokafka ``AIOKafkaConsumer`` keyword arguments for Druid's ``consumerProperties``."""
+    if not props.get("bootstrap.servers"):
+        raise InvalidInput("consumerProperties must contain bootstrap.servers")
+    kwargs: dict[str, Any] = {
+        "group_id": None,
+        "enable_auto_commit": False,
+        # Out-of-range positions surface as OffsetOutOfRange; the task decides what to do.
+        "auto_offset_reset": "none",
+        "isolation_level": "read_committed",
+    }
+    for key, value in props.items():
+        if key in PROPERTY_MAP:
+            name, convert = PROPERTY_MAP[key]
+            try:
+                kwargs[name] = convert(value)
+            except (TypeError, ValueError) as e:
+                raise InvalidInput(f"consumerProperties.{key}: bad value {value!r}") from e
+        elif key == "sasl.jaas.config":
+            creds = dict(_JAAS_RE.findall(str(value)))
+            if "username" in creds:
+                kwargs["sasl_plain_username"] = creds["username"]
+            if "password" in creds:
+                kwargs["sasl_plain_password"] = creds["password"]
+        elif key not in _IGNORED_QUIETLY:
+            log.info("consumerProperties.%s is not supported by this consumer; ignored", key)
+    if kwargs["isolation_level"] not in ("read_committed", "read_uncommitted"):
+        raise InvalidInput(
+            f"consumerProperties.isolation.level: {kwargs['isolation_level']!r} is not "
+            "read_committed or read_uncommitted"
+        )
+    return kwargs
+
+
+class KafkaRecordSupplier:
+    """Reads one topic with manual partition assignment. Use as ``async with``."""
+
+    def __init__(self, consumer_properties: Mapping[str, Any], topic: str) -> None:
+        self.topic = topic
+        self._kwargs = consumer_kwargs(consumer_properties)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(**self._kwargs)
+        try:
+            await consumer.start()
+        except KafkaError as e:
+            await consumer.stop()
+            raise RecordSupplierError(f"cannot connect to Kafka: {e}") from e
+        self._consumer = consumer
+
+    async def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def __aenter__(self) -> KafkaRecordSupplier:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RecordSupplierError("record supplier is not started")
+        return self._consumer
+
+    def _tp(self, partition: int) -> TopicPartition:
+        return TopicPartition(self.topic, partition)
+
+    async def partitions(self, topic: str | None = None) -> list[int]:
+        """Partition ids of ``topic`` (default: this supplier's), from fresh metadata."""
+        name = topic or self.topic
+        try:
+            # The consumer's own metadata only tracks assigned topics, so ask for all of them.
+            cluster = await self.consumer._client.fetch_all_metadata()
+        except KafkaError as e:
+            raise RecordSupplierError(f"cannot read metadata for topic [{name}]: {e}") from e
+        ids = cluster.partitions_for_topic(name)
+        if ids is None:
+            raise RecordSupplierError(f"Topic [{name}] is not found")
+        return sorted(ids)
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """Replace the assignment (an empty one stops all fetching)."""
+        self.consumer.assign([self._tp(p) for p in partitions])
+
+    def assignment(self) -> set[int]:
+        return {tp.partition for tp in self.consumer.assignment()}
+
+    def seek(self, partition: int, offset: int) -> None:
+        self.consumer.seek(self._tp(partition), offset)
+
+    async def seek_to_earliest(self, partitions: Iterable[int]) -> None:
+        tps = [self._tp(p) for p in partitions]
+        if tps:
+            await self.consumer.seek_to_beginning(*tps)
+
+    async def seek_to_latest(self, partitions: Iterable[int]) -> None:
+        tps = [self._tp(p) for p in partitions]
+        if tps:
+            await self.consumer.seek_to_end(*tps)
+
+    async def position(self, partition: int) -> int:
+        """The offset of the next record ``poll`` returns for ``partition``."""
+        return int(await self.consumer.position(self._tp(partition)))
+
+    async def poll(self, max_wait: float, max_records: int | None = None) -> list[Record]:
+        """Records from the assigned partitions, waiting up to ``max_wait`` seconds for any;
+        per partition in offset order."""
+        if not self.consumer.assignment():
+            return []
+        try:
+            batches = await self.consumer.getmany(
+                timeout_ms=max(0, int(max_wait * 1000)), max_records=max_records
+            )
+        except OffsetOutOfRangeError as e:
+            bad = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
+            raise OffsetOutOfRange({tp.partition: off for tp, off in bad.items()}) from e
+        except KafkaError as e:
+            raise RecordSupplierError(f"poll failed on topic [{self.topic}]: {e}") from e
+        return [
+            Record(tp.partition, msg.offset, msg.value)
+            for tp, msgs in batches.items()
+            for msg in msgs
+        ]
+
+    async def earliest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+        tps = [self._tp(p) for p in partitions]
+        try:
+            found = await self.consumer.beginning_offsets(tps) if tps else {}
+        except KafkaError as e:
+            raise RecordSupplierError(f"cannot list earliest offsets: {e}") from e
+        return {tp.partition: int(off) for tp, off in found.items()}
+
+    async def latest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+        tps = [self._tp(p) for p in partitions]
+        try:
+            found = await self.consumer.end_offsets(tps) if tps else {}
+        except KafkaError as e:
+            raise RecordSupplierError(f"cannot list latest offsets: {e}") from e
+        return {tp.partition: int(off) for tp, off in found.items()}
+
+    async def get_earliest_offset(self, partition: int) -> int:
+        return (await self.earliest_offsets([partition]))[partition]
+
+    async def get_latest_offset(self, partition: int) -> int:
+        return (await self.latest_offsets([partition]))[partition]

@@ -1,0 +1,1 @@
+"""Shared test helpers (fixtures and utilities reused across test tiers)."""

