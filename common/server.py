@@ -1,0 +1,230 @@
+"""What every role's process has: the node service lifecycle and the FastAPI app around it.
+
+``NodeService`` owns, in start order: the metadata store (when the role or the discovery backend
+needs it), the discovery backend, the role's own ``on_start`` work, then the announcement of the
+node. ``close()`` undoes it in reverse: unannounce first (so nobody routes to a node that is going
+away), the role's work, background tasks, discovery, the store.
+
+``create_node_app`` wraps a service in a FastAPI app whose lifespan does ``async with service``,
+with Druid's error JSON and the ``/status`` endpoints every Druid node serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+import common
+from common.aio import TaskGroup
+from common.config import ROLES, Settings
+from common.discovery.backend import DiscoveryBackend, open_discovery
+from common.discovery.base import NodeDiscoveryProvider
+from common.discovery.node import DiscoveryDruidNode, DruidNode, DruidService
+from common.errors import ServiceUnavailable, install_error_handlers
+from common.jsonresp import OrjsonResponse
+from common.metadata import MetadataStore
+from common.procinfo import memory_status
+
+log = logging.getLogger(__name__)
+
+
+class NodeService:
+    """The lifecycle of one role's process. Roles subclass and override the hooks."""
+
+    #: Roles that always talk to the metadata store (others only for the ``metadata`` backend).
+    uses_metadata_store = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tasks = TaskGroup(f"{settings.role}-background")
+        self.started_at = datetime.now(UTC)
+        self._store: MetadataStore | None = None
+        self._discovery: DiscoveryBackend | None = None
+        self._announced: list[DiscoveryDruidNode] = []
+
+    # ---- hooks
+    def node_services(self) -> dict[str, DruidService]:
+        """The services this node announces (``dataNodeService``, ``workerNodeService``...)."""
+        return {}
+
+    async def on_start(self) -> None:
+        """Role work started before the node is announced."""
+
+    async def on_close(self) -> None:
+        """Role work stopped after the node is unannounced."""
+
+    # ---- accessors
+    @property
+    def store(self) -> MetadataStore:
+        if self._store is None:
+            raise ServiceUnavailable(f"{self.settings.role} has no metadata store")
+        return self._store
+
+    @property
+    def discovery(self) -> DiscoveryBackend:
+        if self._discovery is None:
+            raise ServiceUnavailable(f"{self.settings.role} is not started")
+        return self._discovery
+
+    @property
+    def provider(self) -> NodeDiscoveryProvider:
+        return self.discovery.provider
+
+    @property
+    def druid_node(self) -> DruidNode:
+        n = self.settings.node
+        return DruidNode(service=n.service, host=n.host, plaintext_port=n.plaintext_port)
+
+    @property
+    def discovery_node(self) -> DiscoveryDruidNode:
+        return DiscoveryDruidNode(
+            druid_node=self.druid_node,
+            node_role=self.settings.role,
+            services=self.node_services(),
+            start_time=self.started_at,
+        )
+
+    # ---- lifecycle
+    async def start(self) -> None:
+        s = self.settings
+        if self.uses_metadata_store or s.discovery.type == "metadata":
+            self._store = await MetadataStore.connect(s.metadata)
+        try:
+            self._discovery = await open_discovery(s, self._store)
+            for role in ROLES:  # the cluster view: every node knows every role
+                self.provider.get_for_node_role(role)
+            await self.on_start()
+            await self.announce()
+        except BaseException:
+            await self.close()
+            raise
+        log.info("%s started at %s", s.role, s.base_url)
+
+    async def announce(self) -> None:
+        node = self.discovery_node
+        await self.discovery.announcer.announce(node)
+        self._announced.append(node)
+
+    async def reannounce(self) -> None:
+        """Announce again with the current services (e.g. a peon that starts serving segments)."""
+        node = self.discovery_node
+        await self.discovery.announcer.announce(node)
+        self._announced = [node]
+
+    async def close(self) -> None:
+        for node in reversed(self._announced):
+            await self.discovery.announcer.unannounce(node)
+        self._announced.clear()
+        try:
+            await self.on_close()
+        finally:
+            await self.tasks.close()
+            if self._discovery is not None:
+                await self._discovery.close()
+                self._discovery = None
+            if self._store is not None:
+                await self._store.close()
+                self._store = None
+        log.info("%s stopped", self.settings.role)
+
+    async def __aenter__(self) -> NodeService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def self_discovered(self) -> bool:
+        if self._discovery is None or not self._announced:
+            return False
+        return all([await self.provider.is_discoverable(n) for n in self._announced])
+
+
+def status_router(service: NodeService) -> APIRouter:
+    router = APIRouter(prefix="/status", tags=["status"])
+
+    @router.get("")
+    async def status() -> dict[str, Any]:
+        return {
+            "version": common.__version__,
+            "modules": [],
+            "memory": memory_status(),
+        }
+
+    @router.get("/health")
+    async def health() -> bool:
+        return True
+
+    @router.get("/properties")
+    async def properties() -> dict[str, str]:
+        return service.settings.visible_properties()
+
+    @router.get("/selfDiscovered")
+    async def self_discovered() -> OrjsonResponse:
+        ok = await service.self_discovered()
+        return OrjsonResponse({"selfDiscovered": ok}, status_code=200 if ok else 503)
+
+    @router.get("/selfDiscovered/status")
+    async def self_discovered_status() -> dict[str, bool]:
+        return {"selfDiscovered": await service.self_discovered()}
+
+    return router
+
+
+def discovery_router(service: NodeService) -> APIRouter:
+    """``GET /druid-internal/v1/discovery``: what this node's discovery sees, per role."""
+    router = APIRouter(prefix="/druid-internal/v1", tags=["discovery"])
+
+    @router.get("/discovery")
+    async def discovery() -> dict[str, Any]:
+        view: dict[str, Any] = {}
+        for role in ROLES:
+            watcher = service.provider.get_for_node_role(role)
+            view[role] = {
+                "initialized": watcher.initialized.is_set(),
+                "timedOut": watcher.timed_out,
+                "nodes": sorted(n.host_and_port for n in watcher.get_all_nodes()),
+            }
+        return view
+
+    return router
+
+
+def create_node_app(
+    service: NodeService, routers: Iterable[APIRouter] = (), title: str | None = None
+) -> FastAPI:
+    """The FastAPI app of one role: lifespan runs the service; status routes; Druid errors."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with service:
+            yield
+
+    app = FastAPI(
+        title=title or f"kdruid {service.settings.role}",
+        version=common.__version__,
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.service = service
+    install_error_handlers(app, service.settings.host_and_port)
+    app.include_router(status_router(service))
+    app.include_router(discovery_router(service))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket; with port 0 the OS picks a free port (read it back)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock

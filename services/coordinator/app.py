@@ -1,0 +1,34 @@
+"""The coordinator's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from common.config import Settings
+from common.leadership import LeaderRedirectMiddleware, leader_router
+from common.server import create_node_app
+from services.coordinator.routes.cluster import cluster_router
+from services.coordinator.routes.rules import rules_router
+from services.coordinator.service import CoordinatorService
+
+PREFIX = "/druid/coordinator/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    service = CoordinatorService(settings)
+    app = create_node_app(
+        service,
+        [
+            leader_router(PREFIX, service.get_selector),
+            rules_router(service),
+            cluster_router(service),
+        ],
+    )
+    app.add_middleware(
+        LeaderRedirectMiddleware,
+        get_selector=service.get_selector,
+        prefixes=[PREFIX],
+        local_paths=[f"{PREFIX}/leader", f"{PREFIX}/isLeader"],
+        host=settings.host_and_port,
+    )
+    return app

@@ -1,0 +1,52 @@
+"""Retention rules API, as Druid's ``RulesResource`` (``/druid/coordinator/v1/rules``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query
+
+from common.metadata import DEFAULT_DATASOURCE
+from services.coordinator.rules import parse_rules, rules_json
+from services.coordinator.service import CoordinatorService
+
+
+def rules_router(service: CoordinatorService) -> APIRouter:
+    router = APIRouter(prefix="/druid/coordinator/v1/rules", tags=["rules"])
+
+    @router.get("")
+    async def all_rules() -> dict[str, list[dict[str, Any]]]:
+        return await service.store.get_rules()
+
+    @router.get("/history")
+    async def all_history(
+        count: Annotated[int | None, Query(ge=1)] = None,
+    ) -> list[dict[str, Any]]:
+        return await service.store.rules_history(None, count)
+
+    @router.get("/{data_source}")
+    async def rules_of(data_source: str, full: str | None = None) -> list[dict[str, Any]]:
+        rules = await service.store.get_rules()
+        mine = list(rules.get(data_source, []))
+        if full is not None and data_source != DEFAULT_DATASOURCE:
+            mine += rules.get(DEFAULT_DATASOURCE, [])
+        return mine
+
+    @router.post("/{data_source}")
+    async def set_rules(
+        data_source: str,
+        body: Annotated[Any, Body()],
+        author: Annotated[str, Header(alias="X-Druid-Author")] = "",
+        comment: Annotated[str, Header(alias="X-Druid-Comment")] = "",
+    ) -> dict[str, Any]:
+        rules = rules_json(parse_rules(body))
+        await service.store.set_rules(data_source, rules, author=author, comment=comment)
+        return {}
+
+    @router.get("/{data_source}/history")
+    async def history_of(
+        data_source: str, count: Annotated[int | None, Query(ge=1)] = None
+    ) -> list[dict[str, Any]]:
+        return await service.store.rules_history(data_source, count)
+
+    return router

@@ -1,0 +1,254 @@
+"""``kdruid quickstart``: every role as a local process on its default port, one data directory.
+
+Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
+segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
+URLs and curl commands that work right now, and on Ctrl-C (or SIGTERM) stops every process cleanly:
+peons and brokers first, the coordinator last, each given time to unannounce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from common.config import DEFAULT_PORTS, ROLES
+
+START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
+STOP_ORDER = ("peon", "broker", "historical", "overlord", "coordinator")
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Child:
+    role: str
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def write_config(data_dir: Path) -> Path:
+    """The common runtime.properties of the quickstart (kept if the user already has one)."""
+    conf = data_dir / "conf" / "common.runtime.properties"
+    if conf.exists():
+        return conf
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    locations = json.dumps([{"path": str(data_dir / "segment-cache"), "maxSize": "10GiB"}])
+    conf.write_text(
+        "\n".join(
+            [
+                "# kdruid quickstart: every role on this machine, metadata in SQLite.",
+                "druid.host=localhost",
+                "druid.discovery.type=metadata",
+                "druid.metadata.storage.type=sqlite",
+                f"druid.metadata.storage.connector.connectURI={data_dir / 'metadata.db'}",
+                "druid.storage.type=local",
+                f"druid.storage.storageDirectory={data_dir / 'deep-storage'}",
+                f"druid.segmentCache.locations={locations}",
+                f"druid.indexer.task.baseTaskDir={data_dir / 'task'}",
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+def busy_ports() -> list[str]:
+    busy = []
+    for role in ROLES:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("0.0.0.0", DEFAULT_PORTS[role]))
+            except OSError:
+                busy.append(f"{DEFAULT_PORTS[role]} ({role})")
+    return busy
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Quickstart:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.children = {
+            role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
+            for role in START_ORDER
+        }
+        self.stopping = asyncio.Event()
+
+    def start_children(self, conf: Path) -> None:
+        (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DRUID_", "druid_"))}
+        for child in self.children.values():
+            child.log_file = open(child.log_path, "ab")  # closed in stop_children
+            child.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", child.role, "--config", str(conf)],
+                stdout=child.log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+            )
+
+    def dead_child(self) -> Child | None:
+        for child in self.children.values():
+            if child.proc is not None and child.proc.poll() is not None:
+                return child
+        return None
+
+    async def wait_ready(self) -> bool:
+        """Up, discovered by each other, leaders elected; False if stopped or a child died."""
+        expected = {r: f"localhost:{c.port}" for r, c in self.children.items()}
+        up: set[str] = set()
+        discovered: set[str] = set()
+        leaders: dict[str, str] = {}
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while not self.stopping.is_set():
+                if (dead := self.dead_child()) is not None:
+                    code = dead.proc.returncode if dead.proc else "?"
+                    say(f"\n{dead.role} exited with code {code};")
+                    say(f"last lines of {dead.log_path}:\n{dead.log_tail()}")
+                    return False
+                if time.monotonic() > deadline:
+                    logs = self.data_dir / "log"
+                    say(f"\nnot ready after {READY_TIMEOUT:.0f}s; logs are in {logs}")
+                    return False
+                for role, child in self.children.items():
+                    if role not in up and await _ok(http, f"{child.url}/status/health"):
+                        up.add(role)
+                        say(f"  [up]         {role:<12} {child.url}")
+                    if role in up and role not in discovered:
+                        view = await _json(http, f"{child.url}/druid-internal/v1/discovery")
+                        if view and all(
+                            expected[r] in view.get(r, {}).get("nodes", []) for r in expected
+                        ):
+                            discovered.add(role)
+                            say(f"  [discovered] {role:<12} sees all {len(expected)} roles")
+                for role, path in (
+                    ("coordinator", "/druid/coordinator/v1/leader"),
+                    ("overlord", "/druid/indexer/v1/leader"),
+                ):
+                    if role in up and role not in leaders:
+                        resp = await _get(http, self.children[role].url + path)
+                        if resp is not None and resp.status_code == 200:
+                            leaders[role] = resp.text
+                            say(f"  [leader]     {role:<12} {resp.text}")
+                if len(discovered) == len(expected) and len(leaders) == 2:
+                    return True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), 0.25)
+        return False
+
+    def stop_children(self) -> None:
+        for role in STOP_ORDER:
+            child = self.children[role]
+            if child.proc is None or child.proc.poll() is not None:
+                continue
+            child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(STOP_TIMEOUT)
+                say(f"  [stopped]    {role}")
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+                say(f"  [killed]     {role} (did not stop within {STOP_TIMEOUT:.0f}s)")
+        for child in self.children.values():
+            if child.log_file is not None:
+                child.log_file.close()
+
+    def print_welcome(self) -> None:
+        c = {r: ch.url for r, ch in self.children.items()}
+        say(
+            f"""
+kdruid is running. Data directory: {self.data_dir}
+  coordinator {c["coordinator"]}   overlord {c["overlord"]}   broker {c["broker"]}
+  historical  {c["historical"]}   peon     {c["peon"]}
+Logs: {self.data_dir / "log"}/<role>.log
+
+Try:
+  curl {c["coordinator"]}/druid/coordinator/v1/cluster     # every node, by role
+  curl {c["coordinator"]}/druid/coordinator/v1/leader      # the coordinator leader
+  curl {c["overlord"]}/druid/indexer/v1/workers         # peons that can run tasks
+  curl {c["coordinator"]}/druid/coordinator/v1/rules       # retention rules
+  curl {c["broker"]}/status                              # version and memory of a node
+
+Press Ctrl-C to stop."""
+        )
+
+
+async def _get(http: httpx.AsyncClient, url: str) -> httpx.Response | None:
+    try:
+        return await http.get(url)
+    except httpx.HTTPError:
+        return None
+
+
+async def _ok(http: httpx.AsyncClient, url: str) -> bool:
+    resp = await _get(http, url)
+    return resp is not None and resp.status_code == 200
+
+
+async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
+    resp = await _get(http, url)
+    if resp is None or resp.status_code != 200:
+        return None
+    value = resp.json()
+    return value if isinstance(value, dict) else None
+
+
+async def _main(data_dir: Path) -> int:
+    qs = Quickstart(data_dir)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, qs.stopping.set)
+    conf = write_config(data_dir)
+    say(f"Starting kdruid in {data_dir} (config {conf})")
+    qs.start_children(conf)
+    try:
+        if not await qs.wait_ready():
+            return 0 if qs.stopping.is_set() else 1
+        qs.print_welcome()
+        while not qs.stopping.is_set():
+            if (dead := qs.dead_child()) is not None:
+                say(f"\n{dead.role} exited unexpectedly; last lines of {dead.log_path}:")
+                say(dead.log_tail())
+                return 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(qs.stopping.wait(), 1.0)
+        say("\nStopping...")
+        return 0
+    finally:
+        await asyncio.to_thread(qs.stop_children)
+
+
+def run_quickstart(directory: str) -> int:
+    busy = busy_ports()
+    if busy:
+        print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
+        return 1
+    return asyncio.run(_main(Path(directory).resolve()))
