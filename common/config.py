@@ -505,12 +505,15 @@ def read_properties(path: str | Path) -> dict[str, str]:
     result: dict[str, str] = {}
     pending = ""
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = pending + raw.strip() if pending else raw.strip()
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped[0] in "#!"):
+            continue  # Java never continues a comment line, even one ending in a backslash
+        line = pending + stripped
         if line.endswith("\\") and not line.endswith("\\\\"):
             pending = line[:-1]
             continue
         pending = ""
-        if not line or line[0] in "#!":
+        if not line:
             continue
         m = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)$", line)
         if not m:

@@ -1,4 +1,5 @@
 # Sourced by scripts/check and scripts/quickstart: create or reuse .venv and install kdruid into it.
+# Usage: source _venv.sh [EXTRAS]   (e.g. dev)
 # Re-installs only when pyproject.toml changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,11 +13,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "creating virtualenv $VENV"
   "$PY" -m venv "$VENV"
 fi
-STAMP="$VENV/.kdruid-installed-$1"
+EXTRAS="${1:-}"
+STAMP="$VENV/.kdruid-installed-${EXTRAS:-base}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
-  echo "installing kdruid ($1) into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[$1]"
+  echo "installing kdruid${EXTRAS:+[$EXTRAS]} into $VENV (first run takes a minute)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
   touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
