@@ -191,14 +191,22 @@ kdruid is running. Data directory: {self.data_dir}
 Logs: {self.data_dir / "log"}/<role>.log
 
 Try:
-  curl {c["coordinator"]}/druid/coordinator/v1/cluster     # every node, by role
-  curl {c["coordinator"]}/druid/coordinator/v1/leader      # the coordinator leader
-  curl {c["overlord"]}/druid/indexer/v1/workers         # peons that can run tasks
-  curl {c["coordinator"]}/druid/coordinator/v1/rules       # retention rules
-  curl {c["broker"]}/status                              # version and memory of a node
+{_curls(c)}
 
 Press Ctrl-C to stop."""
         )
+
+
+def _curls(c: dict[str, str]) -> str:
+    lines = [
+        (f"{c['coordinator']}/druid/coordinator/v1/cluster", "every node, by role"),
+        (f"{c['coordinator']}/druid/coordinator/v1/leader", "the coordinator leader"),
+        (f"{c['overlord']}/druid/indexer/v1/workers", "peons that can run tasks"),
+        (f"{c['coordinator']}/druid/coordinator/v1/rules", "retention rules"),
+        (f"{c['broker']}/status", "version and memory of a node"),
+    ]
+    width = max(len(url) for url, _ in lines)
+    return "\n".join(f"  curl {url:<{width}}  # {what}" for url, what in lines)
 
 
 async def _get(http: httpx.AsyncClient, url: str) -> httpx.Response | None:
@@ -247,6 +255,9 @@ async def _main(data_dir: Path) -> int:
 
 
 def run_quickstart(directory: str) -> int:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     busy = busy_ports()
     if busy:
         print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
