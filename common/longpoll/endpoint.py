@@ -20,7 +20,6 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from common.aio import cancel_and_wait
 from common.errors import InvalidInput, KdruidError, druid_error_response
 from common.jsonresp import OrjsonResponse
 from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot
@@ -132,7 +131,9 @@ async def _park(
         # Any response will do: the server drops it, the connection being closed.
         return None
     finally:
-        await cancel_and_wait([watcher])
+        # Not awaited on purpose: an await here would open a window for the watcher's cancel to
+        # land outside the handler above. A cancelled watcher ends at its next loop turn.
+        watcher.cancel()
 
 
 async def _watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
