@@ -1,0 +1,86 @@
+"""Per-segment execution, merging and finalizing of native queries, dispatched on query type.
+
+The contract every query type follows:
+
+- ``run_segment(query, table, interval=..., segment_id=...)`` runs the query over ONE segment's
+  Arrow table (segment format) restricted to ``interval`` (the segment's interval, or the part of
+  it a segments spec asks for) and returns a PARTIAL result table;
+- ``merge(query, partials)`` merges partials into one partial of the same shape; it is associative,
+  so a data node merges its segments and the broker merges the nodes' results with it;
+- ``finalize(query, partial)`` turns the last partial into Druid's result JSON (a list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from common.query.engine import groupby, metadata, scan, timeseries, topn
+from common.query.models import (
+    DataSourceMetadataQuery,
+    GroupByQuery,
+    Query,
+    ScanQuery,
+    SegmentMetadataQuery,
+    TimeBoundaryQuery,
+    TimeseriesQuery,
+    TopNQuery,
+)
+from common.segments.intervals import Interval
+
+
+def run_segment(query: Query, table: pa.Table, *, interval: Interval, segment_id: str) -> pa.Table:
+    """The partial result of ``query`` over one segment."""
+    if isinstance(query, TimeseriesQuery):
+        return timeseries.run(query, table, interval)
+    if isinstance(query, TopNQuery):
+        return topn.run(query, table, interval)
+    if isinstance(query, GroupByQuery):
+        return groupby.run(query, table, interval)
+    if isinstance(query, ScanQuery):
+        return scan.run(query, table, interval, segment_id)
+    if isinstance(query, TimeBoundaryQuery):
+        return metadata.run_time_boundary(query, table, interval)
+    if isinstance(query, SegmentMetadataQuery):
+        return metadata.run_segment_metadata(query, table, interval, segment_id)
+    return metadata.run_ds_metadata(query, table, interval)
+
+
+def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
+    """One partial from many (per data node, then at the broker); an empty list gives an empty
+    table that ``finalize`` turns into ``[]``."""
+    parts = list(partials)
+    if isinstance(query, TimeseriesQuery):
+        return timeseries.merge(query, parts)
+    if isinstance(query, TopNQuery):
+        return topn.merge(query, parts)
+    if isinstance(query, GroupByQuery):
+        return groupby.merge(query, parts)
+    if isinstance(query, ScanQuery):
+        return scan.merge(query, parts)
+    if isinstance(query, TimeBoundaryQuery):
+        return metadata.merge_time_boundary(query, parts)
+    if isinstance(query, SegmentMetadataQuery):
+        return metadata.merge_segment_metadata(query, parts)
+    return metadata.merge_ds_metadata(query, parts)
+
+
+def finalize(query: Query, partial: pa.Table) -> list[dict[str, Any]]:
+    """Druid's result JSON for the fully merged partial."""
+    if isinstance(query, TimeseriesQuery):
+        return timeseries.finalize(query, partial)
+    if isinstance(query, TopNQuery):
+        return topn.finalize(query, partial)
+    if isinstance(query, GroupByQuery):
+        return groupby.finalize(query, partial)
+    if isinstance(query, ScanQuery):
+        return scan.finalize(query, partial)
+    if isinstance(query, TimeBoundaryQuery):
+        return metadata.finalize_time_boundary(query, partial)
+    if isinstance(query, SegmentMetadataQuery):
+        return metadata.finalize_segment_metadata(query, partial)
+    if isinstance(query, DataSourceMetadataQuery):
+        return metadata.finalize_ds_metadata(query, partial)
+    raise TypeError(f"unknown query {type(query).__name__}")

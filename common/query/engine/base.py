@@ -1,0 +1,173 @@
+"""Building blocks every query engine shares: row selection by intervals and filter, time
+bucketing, Acero aggregation into partials, keyed merging, finalizing and result timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.errors import ResourceLimitExceeded
+from common.query.columns import TIME_COLUMN, get_column, plain
+from common.query.filters import filter_mask
+from common.query.postaggs import Env, apply_post_aggs
+from common.segments.granularity import AllGranularity, Granularity, PeriodGranularity
+from common.segments.intervals import Interval, condense
+from common.segments.isotime import format_iso
+
+MAX_EMPTY_BUCKETS = 1_000_000  # zero-filling more buckets than this per segment is refused
+
+
+def effective_intervals(query_intervals: Sequence[Interval], segment: Interval) -> list[Interval]:
+    """The parts of the query intervals inside the segment's (clipped) interval."""
+    out = [i for i in (q.intersection(segment) for q in query_intervals) if i is not None]
+    return condense(i for i in out if not i.is_empty)
+
+
+def time_millis(table: pa.Table) -> Any:
+    """``__time`` as int64 epoch milliseconds."""
+    if TIME_COLUMN not in table.column_names:
+        return pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=np.int64))])
+    return plain(table.column(TIME_COLUMN))
+
+
+def select_rows(table: pa.Table, intervals: Sequence[Interval], flt: Any) -> pa.Table:
+    """Rows whose ``__time`` is inside one of ``intervals`` and that the filter keeps."""
+    if not intervals:
+        return table.slice(0, 0)
+    millis = time_millis(table)
+    in_time: Any = None
+    for itv in intervals:
+        hit = pc.and_(pc.greater_equal(millis, itv.start), pc.less(millis, itv.end))
+        in_time = hit if in_time is None else pc.or_(in_time, hit)
+    mask = pc.and_(pc.fill_null(in_time, False), filter_mask(flt, table))
+    return table.filter(mask)
+
+
+def bucket_column(table: pa.Table, gran: Granularity, intervals: Sequence[Interval]) -> Any:
+    """The bucket start (int64 ms) of each row; with ``all``, the start of the data interval."""
+    if isinstance(gran, AllGranularity):
+        start = intervals[0].start if intervals else 0
+        return pa.array(np.full(table.num_rows, start, dtype=np.int64))
+    return gran.bucket_starts(time_millis(table))
+
+
+def bucket_starts_in(gran: Granularity, intervals: Sequence[Interval]) -> list[int]:
+    """Every bucket start of ``intervals`` (for zero-filling empty timeseries buckets)."""
+    if isinstance(gran, AllGranularity):
+        return [intervals[0].start] if intervals else []
+    out: list[int] = []
+    for itv in intervals:
+        for b in gran.iter_buckets(itv):
+            if not out or b.start > out[-1]:
+                out.append(b.start)
+            if len(out) > MAX_EMPTY_BUCKETS:
+                raise ResourceLimitExceeded(
+                    f"granularity gives more than {MAX_EMPTY_BUCKETS} buckets; use a coarser "
+                    "granularity or context.skipEmptyBuckets"
+                )
+    return out
+
+
+def _spec(name: str, op: str, opts: Any) -> tuple[Any, ...]:
+    return (name, op, opts) if opts is not None else (name, op)
+
+
+def aggregate(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
+    """Group ``table`` by ``keys`` and reduce every aggregator into its partial column."""
+    cols: dict[str, Any] = {k: table.column(k) for k in keys}
+    specs: list[tuple[Any, ...]] = []
+    layout: list[list[str]] = []
+    for i, agg in enumerate(aggs):
+        names = []
+        for j, (arr, op, opts) in enumerate(agg.inputs(table)):
+            col = f"__a{i}_{j}"
+            cols[col] = arr
+            specs.append(_spec(col, op, opts))
+            names.append(f"{col}_{op}")
+        layout.append(names)
+    if not cols:
+        cols["__rows"] = pa.array(np.zeros(table.num_rows, dtype=np.int8))
+    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
+    out: dict[str, Any] = {k: grouped.column(k) for k in keys}
+    for agg, names in zip(aggs, layout, strict=True):
+        out[agg.name] = agg.segment_finish([grouped.column(n).combine_chunks() for n in names])
+    return pa.table(out) if out else pa.table({})
+
+
+def concat(partials: Sequence[pa.Table]) -> pa.Table | None:
+    tables = [p for p in partials if p.num_columns]
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
+    """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
+    cols: dict[str, Any] = {k: table.column(k) for k in keys}
+    specs = []
+    for i, agg in enumerate(aggs):
+        cols[f"__m{i}"] = get_column(table, agg.name).cast(agg.partial_type)
+        specs.append((f"__m{i}", agg.merge_op))
+    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
+    out: dict[str, Any] = {k: grouped.column(k) for k in keys}
+    for i, agg in enumerate(aggs):
+        merged = grouped.column(f"__m{i}_{agg.merge_op}").combine_chunks()
+        out[agg.name] = agg.merge_finish(merged)
+    return pa.table(out)
+
+
+def finalize_values(
+    table: pa.Table, aggs: Sequence[Any], post_aggs: Sequence[Any]
+) -> dict[str, Any]:
+    """Finalized aggregator columns and post-aggregator columns, by output name, in order."""
+    raw = {a.name: (table.column(a.name).combine_chunks(), a.sketch_kind) for a in aggs}
+    final = {a.name: a.finalize(raw[a.name][0]) for a in aggs}
+    post = apply_post_aggs(list(post_aggs), Env(raw=dict(raw), final=dict(final)), table.num_rows)
+    return {**final, **post}
+
+
+def sort_indices(keys: Sequence[tuple[Any, bool]]) -> Any:
+    """Stable sort order over (column, ascending) keys; nulls first ascending, last descending."""
+    cols: dict[str, Any] = {}
+    sort_keys = []
+    for i, (arr, asc) in enumerate(keys):
+        order = "ascending" if asc else "descending"
+        cols[f"v{i}"] = pc.is_valid(arr)
+        cols[f"k{i}"] = arr
+        sort_keys += [(f"v{i}", order), (f"k{i}", order)]
+    return pc.sort_indices(pa.table(cols), sort_keys=sort_keys)
+
+
+def rank_within_runs(run_keys: Any) -> Any:
+    """0, 1, 2... restarting whenever the (sorted) key changes: the row's rank in its group."""
+    values = np.asarray(run_keys.to_numpy(zero_copy_only=False))
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    return np.arange(n) - np.repeat(starts, counts)
+
+
+def format_time(millis: int, gran: Granularity) -> str:
+    """ISO timestamp as Druid prints it: UTC ``...Z``, or local time with the offset of the
+    granularity's time zone."""
+    zone = gran.zone if isinstance(gran, PeriodGranularity) else None
+    if zone is None or zone.is_utc:
+        return format_iso(millis)
+    off = zone.offset(millis)
+    sign = "+" if off >= 0 else "-"
+    mins = abs(off) // 60_000
+    return f"{format_iso(millis + off)[:-1]}{sign}{mins // 60:02d}:{mins % 60:02d}"
+
+
+def json_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        import base64
+
+        return base64.b64encode(v).decode()
+    return v

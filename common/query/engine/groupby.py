@@ -1,0 +1,145 @@
+"""GroupBy: aggregates per (time bucket, dimension values), then having, ordering and limit.
+
+Multi-value dimensions are exploded before grouping (one group per value, the cartesian product
+over several), as Druid does. Rows are ordered by bucket then dimensions (nulls first) unless the
+``limitSpec`` names columns; the bucket stays the first sort key unless granularity is ``all`` or
+``context.sortByDimsFirst``. With granularity ``all`` every row is stamped with the start of the
+first query interval, as Druid's ``getUniversalTimestamp``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.query.columns import TIME_COLUMN, to_numbers, to_strings
+from common.query.engine.base import (
+    aggregate,
+    bucket_column,
+    concat,
+    effective_intervals,
+    finalize_values,
+    format_time,
+    json_value,
+    merge_aggregated,
+    select_rows,
+    sort_indices,
+)
+from common.query.engine.dims import keyed_table, output_type
+from common.query.filters import filter_mask
+from common.query.models import GroupByQuery
+from common.query.specs import (
+    AndHaving,
+    CompareHaving,
+    DimSelectorHaving,
+    FilterHaving,
+    NotHaving,
+    OrHaving,
+)
+from common.segments.granularity import AllGranularity
+from common.segments.intervals import Interval
+
+
+def run(query: GroupByQuery, table: pa.Table, interval: Interval) -> pa.Table:
+    intervals = effective_intervals(query.intervals.intervals, interval)
+    rows = select_rows(table, intervals, query.filter)
+    buckets = bucket_column(rows, query.granularity, intervals)
+    keyed, keys = keyed_table(rows, buckets, query.dimensions)
+    return aggregate(keyed, keys, query.aggregations)
+
+
+def _keys(query: GroupByQuery) -> list[str]:
+    return [TIME_COLUMN, *(d.output for d in query.dimensions)]
+
+
+def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
+    table = concat(partials)
+    if table is None:
+        return pa.table({})
+    for d in query.dimensions:
+        table = table.set_column(
+            table.column_names.index(d.output), d.output, table[d.output].cast(output_type(d))
+        )
+    return merge_aggregated(table, _keys(query), query.aggregations)
+
+
+def having_mask(spec: Any, table: pa.Table) -> Any:
+    """Rows of the finalized result that a having spec keeps (null compares as not kept)."""
+    if isinstance(spec, CompareHaving):
+        col = (
+            to_numbers(table[spec.aggregation])
+            if spec.aggregation in table.column_names
+            else (pa.nulls(table.num_rows, pa.float64()))
+        )
+        op = {"greaterThan": pc.greater, "lessThan": pc.less, "equalTo": pc.equal}[spec.type]
+        return pc.fill_null(op(col, float(spec.value)), False)
+    if isinstance(spec, DimSelectorHaving):
+        col = (
+            to_strings(table[spec.dimension])
+            if spec.dimension in table.column_names
+            else (pa.nulls(table.num_rows, pa.string()))
+        )
+        if spec.value is None:
+            return pc.is_null(col)
+        return pc.fill_null(pc.equal(col, spec.value), False)
+    if isinstance(spec, FilterHaving):
+        return filter_mask(spec.filter, table)
+    if isinstance(spec, AndHaving | OrHaving):
+        masks = [having_mask(h, table) for h in spec.havingSpecs]
+        out = masks[0]
+        for m in masks[1:]:
+            out = pc.and_(out, m) if isinstance(spec, AndHaving) else pc.or_(out, m)
+        return out
+    if isinstance(spec, NotHaving):
+        return pc.invert(having_mask(spec.havingSpec, table))
+    raise TypeError(f"unknown having spec {spec!r}")
+
+
+def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
+    if not partial.num_columns or not partial.num_rows:
+        return []
+    values = finalize_values(partial, query.aggregations, query.postAggregations)
+    cols: dict[str, Any] = {TIME_COLUMN: partial[TIME_COLUMN]}
+    for d in query.dimensions:
+        cols[d.output] = partial[d.output]
+    cols.update(values)
+    result = pa.table(cols)
+    if query.having is not None:
+        result = result.filter(having_mask(query.having, result))
+    result = result.take(_order(query, result))
+    limit_spec = query.limitSpec
+    if limit_spec is not None:
+        result = result.slice(limit_spec.offset, limit_spec.limit)
+    if isinstance(query.granularity, AllGranularity):
+        stamp = format_time(query.intervals.intervals[0].start, query.granularity)
+        stamps = [stamp] * result.num_rows
+    else:
+        stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]
+    events = result.drop_columns([TIME_COLUMN]).to_pylist()
+    return [
+        {"version": "v1", "timestamp": ts, "event": {k: json_value(v) for k, v in ev.items()}}
+        for ts, ev in zip(stamps, events, strict=True)
+    ]
+
+
+def _order(query: GroupByQuery, result: pa.Table) -> Any:
+    keys: list[tuple[Any, bool]] = []
+    time_first = not isinstance(query.granularity, AllGranularity)
+    columns = query.limitSpec.columns if query.limitSpec is not None else []
+    if time_first and not (columns and query.context.sortByDimsFirst):
+        keys.append((result[TIME_COLUMN], True))
+    if columns:
+        for c in columns:
+            col = result[c.dimension]
+            if c.dimensionOrder == "numeric" and not pa.types.is_floating(col.type):
+                col = to_numbers(col)
+            keys.append((col, c.direction == "ascending"))
+        if query.context.sortByDimsFirst and time_first:
+            keys.append((result[TIME_COLUMN], True))
+    else:
+        keys.extend((result[d.output], True) for d in query.dimensions)
+    if not keys:
+        return pa.array(range(result.num_rows), pa.int64())
+    return sort_indices(keys)

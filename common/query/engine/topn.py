@@ -1,0 +1,94 @@
+"""TopN: per time bucket, the ``threshold`` dimension values best by the metric ordering.
+
+Exact, not Druid's approximate per-segment top-k: each segment's partial holds every dimension
+value of each bucket (a group-by on bucket and dimension), partials merge like groupBy, and the
+threshold is applied once, at finalize. Answers are therefore exact, at the price of partials as
+large as the dimension's cardinality.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.query.columns import TIME_COLUMN, to_numbers
+from common.query.engine.base import (
+    aggregate,
+    bucket_column,
+    concat,
+    effective_intervals,
+    finalize_values,
+    format_time,
+    json_value,
+    merge_aggregated,
+    rank_within_runs,
+    select_rows,
+    sort_indices,
+)
+from common.query.engine.dims import keyed_table
+from common.query.models import TopNQuery
+from common.query.specs import TopNMetric
+from common.segments.granularity import AllGranularity
+from common.segments.intervals import Interval
+
+
+def run(query: TopNQuery, table: pa.Table, interval: Interval) -> pa.Table:
+    intervals = effective_intervals(query.intervals.intervals, interval)
+    rows = select_rows(table, intervals, query.filter)
+    buckets = bucket_column(rows, query.granularity, intervals)
+    keyed, keys = keyed_table(rows, buckets, [query.dimension])
+    return aggregate(keyed, keys, query.aggregations)
+
+
+def merge(query: TopNQuery, partials: list[pa.Table]) -> pa.Table:
+    table = concat(partials)
+    if table is None:
+        return pa.table({})
+    if isinstance(query.granularity, AllGranularity) and table.num_rows:
+        start = pc.min(table[TIME_COLUMN]).as_py()
+        table = table.set_column(0, TIME_COLUMN, pa.array([start] * table.num_rows, pa.int64()))
+    return merge_aggregated(table, [TIME_COLUMN, query.dimension.output], query.aggregations)
+
+
+def _order_key(metric: TopNMetric, values: dict[str, Any], dim: Any, asc: bool) -> tuple[Any, bool]:
+    if metric.type == "inverted" and metric.inner is not None:
+        return _order_key(metric.inner, values, dim, not asc)
+    if metric.type == "numeric":
+        return values[metric.metric or ""], not asc  # numeric: biggest first
+    key = to_numbers(dim) if metric.ordering == "numeric" else dim
+    return key, asc
+
+
+def finalize(query: TopNQuery, partial: pa.Table) -> list[dict[str, Any]]:
+    if not partial.num_columns or not partial.num_rows:
+        return []
+    dim_name = query.dimension.output
+    if query.metric.type == "dimension" and query.metric.previousStop is not None:
+        dim_col = partial[dim_name]
+        stop = query.metric.previousStop
+        after = (
+            pc.greater(to_numbers(dim_col), float(stop))
+            if query.metric.ordering == "numeric"
+            else pc.greater(dim_col.cast(pa.string()), stop)
+        )
+        partial = partial.filter(pc.fill_null(after, False))
+    values = finalize_values(partial, query.aggregations, query.postAggregations)
+    key, asc = _order_key(query.metric, values, partial[dim_name], True)
+    order = sort_indices([(partial[TIME_COLUMN], True), (key, asc), (partial[dim_name], True)])
+    out_cols = {dim_name: partial[dim_name], **values}
+    result = pa.table(out_cols).take(order)
+    times = partial[TIME_COLUMN].take(order)
+    keep = rank_within_runs(times) < query.threshold
+    result = result.filter(pa.array(keep))
+    times_list = times.filter(pa.array(keep)).to_pylist()
+    rows = result.to_pylist()
+    out: list[dict[str, Any]] = []
+    for t, row in zip(times_list, rows, strict=True):
+        if not out or out[-1]["_t"] != t:
+            out.append({"_t": t, "timestamp": format_time(t, query.granularity), "result": []})
+        out[-1]["result"].append({k: json_value(v) for k, v in row.items()})
+    for o in out:
+        del o["_t"]
+    return out

@@ -1,0 +1,384 @@
+"""Druid native filters: models and vectorised evaluation to a boolean mask over an Arrow table.
+
+Evaluation follows Druid's SQL-compatible null handling (the default since Druid 28) with
+three-valued logic: a leaf filter on a null value is *unknown* (except ``null`` and ``selector``
+with a null value), ``not`` of unknown stays unknown, ``and``/``or`` are Kleene, and only rows whose
+result is true are kept. Dictionary dimensions are evaluated on their dictionary once; multi-value
+dimensions match when any of their values matches (see ``columns.eval_predicate``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from common.query.columns import (
+    TIME_COLUMN,
+    eval_predicate,
+    get_column,
+    to_numbers,
+    to_strings,
+)
+from common.segments.intervals import Interval
+
+NUMERIC_TYPES = ("LONG", "DOUBLE", "FLOAT")
+SUPPORTED_ORDERINGS = ("lexicographic", "numeric")
+
+
+class _Filter(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_extraction_fn(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("extractionFn") is not None:
+            raise ValueError("extractionFn is not supported in filters")
+        return data
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        """Three-valued result per row: true, false or null (unknown)."""
+        raise NotImplementedError
+
+
+def _scalar_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _equals_pred(value: Any, numeric: bool | None = None) -> Any:
+    """Predicate for "column value equals ``value``" comparing in the column's domain."""
+
+    def pred(arr: Any) -> Any:
+        as_number = numeric if numeric is not None else _is_numeric(arr.type)
+        if as_number:
+            target = _to_float(value)
+            nums = to_numbers(arr)
+            if target is None:
+                return pc.if_else(pc.is_null(nums), pa.scalar(None, pa.bool_()), False)
+            return pc.equal(nums, pa.scalar(target, pa.float64()))
+        return pc.equal(to_strings(arr), pa.scalar(_scalar_str(value), pa.string()))
+
+    return pred
+
+
+def _is_numeric(typ: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ))
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class SelectorFilter(_Filter):
+    type: Literal["selector"]
+    dimension: str
+    value: str | int | float | None = None
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        if self.value is None:
+            return eval_predicate(get_column(table, self.dimension), pc.is_null)
+        return eval_predicate(get_column(table, self.dimension), _equals_pred(self.value))
+
+
+class EqualsFilter(_Filter):
+    type: Literal["equals"]
+    column: str
+    matchValueType: str
+    matchValue: str | int | float | bool
+
+    @field_validator("matchValueType")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v.upper() not in ("STRING", *NUMERIC_TYPES):
+            raise ValueError(f"unsupported matchValueType [{v}]")
+        return v.upper()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _value_present(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("matchValue") is None:
+            raise ValueError("equals filter requires a non-null matchValue (use a null filter)")
+        return data
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        numeric = self.matchValueType in NUMERIC_TYPES
+        pred = _equals_pred(self.matchValue, numeric)
+        return eval_predicate(get_column(table, self.column), pred)
+
+
+class InFilter(_Filter):
+    type: Literal["in"]
+    dimension: str
+    values: list[str | int | float | None]
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        strs = [_scalar_str(v) for v in self.values]
+        has_null = any(v is None for v in strs)
+        wanted = pa.array(sorted({v for v in strs if v is not None}), pa.string())
+        nums = [f for f in (_to_float(v) for v in self.values) if f is not None]
+        wanted_nums = pa.array(sorted(set(nums)), pa.float64())
+
+        def pred(arr: Any) -> Any:
+            if _is_numeric(arr.type):
+                vals = to_numbers(arr)
+                hit = pc.is_in(vals, value_set=wanted_nums)
+            else:
+                vals = to_strings(arr)
+                hit = pc.is_in(vals, value_set=wanted)
+            if has_null:
+                return pc.or_(hit, pc.is_null(vals))
+            # unknown for null values: SQL's ``x IN (...)`` on null is null.
+            return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), hit)
+
+        return eval_predicate(get_column(table, self.dimension), pred)
+
+
+def _compare_pred(
+    lower: Any, upper: Any, lower_strict: bool, upper_strict: bool, numeric: bool
+) -> Any:
+    def pred(arr: Any) -> Any:
+        lo: float | str | None
+        hi: float | str | None
+        if numeric:
+            vals = to_numbers(arr)
+            lo = None if lower is None else _to_float(lower)
+            hi = None if upper is None else _to_float(upper)
+            typ = pa.float64()
+            if (lower is not None and lo is None) or (upper is not None and hi is None):
+                return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), False)
+        else:
+            vals = to_strings(arr)
+            lo, hi, typ = _scalar_str(lower), _scalar_str(upper), pa.string()
+        result = pc.is_valid(vals)
+        result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
+        if lo is not None:
+            op = pc.greater if lower_strict else pc.greater_equal
+            result = pc.and_kleene(result, op(vals, pa.scalar(lo, typ)))
+        if hi is not None:
+            op = pc.less if upper_strict else pc.less_equal
+            result = pc.and_kleene(result, op(vals, pa.scalar(hi, typ)))
+        return result
+
+    return pred
+
+
+def _ordering_name(v: Any) -> str:
+    name = v.get("type") if isinstance(v, dict) else v
+    if name not in SUPPORTED_ORDERINGS:
+        raise ValueError(f"unsupported ordering [{name}]; supported: {list(SUPPORTED_ORDERINGS)}")
+    return str(name)
+
+
+class BoundFilter(_Filter):
+    type: Literal["bound"]
+    dimension: str
+    lower: str | int | float | None = None
+    upper: str | int | float | None = None
+    lowerStrict: bool = False
+    upperStrict: bool = False
+    ordering: str = "lexicographic"
+    alphaNumeric: bool = False
+
+    @field_validator("ordering", mode="before")
+    @classmethod
+    def _ordering(cls, v: Any) -> str:
+        return _ordering_name(v)
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        numeric = self.ordering == "numeric"
+        pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, numeric)
+        return eval_predicate(get_column(table, self.dimension), pred)
+
+
+class RangeFilter(_Filter):
+    type: Literal["range"]
+    column: str
+    matchValueType: str
+    lower: str | int | float | None = None
+    upper: str | int | float | None = None
+    lowerOpen: bool = False
+    upperOpen: bool = False
+
+    @field_validator("matchValueType")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v.upper() not in ("STRING", *NUMERIC_TYPES):
+            raise ValueError(f"unsupported matchValueType [{v}]")
+        return v.upper()
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        numeric = self.matchValueType in NUMERIC_TYPES
+        pred = _compare_pred(self.lower, self.upper, self.lowerOpen, self.upperOpen, numeric)
+        return eval_predicate(get_column(table, self.column), pred)
+
+
+def like_to_regex(pattern: str, escape: str | None) -> str:
+    """SQL LIKE (``%``, ``_``, optional escape character) as an anchored RE2 regex."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escape is not None and ch == escape and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return "(?s)^" + "".join(out) + "$"
+
+
+class LikeFilter(_Filter):
+    type: Literal["like"]
+    dimension: str
+    pattern: str
+    escape: str | None = None
+
+    @field_validator("escape")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError("escape must be a single character")
+        return v
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        regex = like_to_regex(self.pattern, self.escape)
+        return eval_predicate(
+            get_column(table, self.dimension),
+            lambda arr: pc.match_substring_regex(to_strings(arr), regex),
+        )
+
+
+class RegexFilter(_Filter):
+    type: Literal["regex"]
+    dimension: str
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            pc.match_substring_regex(pa.array([""]), v)
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"invalid regex [{v}]: {exc}") from None
+        return v
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return eval_predicate(
+            get_column(table, self.dimension),
+            lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern),
+        )
+
+
+class NullFilter(_Filter):
+    type: Literal["null"]
+    column: str
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return eval_predicate(get_column(table, self.column), pc.is_null)
+
+
+class IntervalFilter(_Filter):
+    type: Literal["interval"]
+    dimension: str = TIME_COLUMN
+    intervals: list[Interval] = Field(min_length=1)
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        def pred(arr: Any) -> Any:
+            millis = to_numbers(arr)
+            hit = pa.scalar(False)
+            for itv in self.intervals:
+                inside = pc.and_(
+                    pc.greater_equal(millis, float(itv.start)), pc.less(millis, float(itv.end))
+                )
+                hit = pc.or_(hit, inside)
+            return hit
+
+        return eval_predicate(get_column(table, self.dimension), pred)
+
+
+class AndFilter(_Filter):
+    type: Literal["and"]
+    fields: list[Filter] = Field(min_length=1)
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        out = self.fields[0].evaluate(table)
+        for f in self.fields[1:]:
+            out = pc.and_kleene(out, f.evaluate(table))
+        return out
+
+
+class OrFilter(_Filter):
+    type: Literal["or"]
+    fields: list[Filter] = Field(min_length=1)
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        out = self.fields[0].evaluate(table)
+        for f in self.fields[1:]:
+            out = pc.or_kleene(out, f.evaluate(table))
+        return out
+
+
+class NotFilter(_Filter):
+    type: Literal["not"]
+    field: Filter
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return pc.invert(self.field.evaluate(table))
+
+
+class TrueFilter(_Filter):
+    type: Literal["true"]
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return pa.chunked_array([_all_true(table.num_rows)])
+
+
+class FalseFilter(_Filter):
+    type: Literal["false"]
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return pc.invert(TrueFilter(type="true").evaluate(table))
+
+
+Filter = Annotated[
+    SelectorFilter
+    | EqualsFilter
+    | InFilter
+    | BoundFilter
+    | RangeFilter
+    | LikeFilter
+    | RegexFilter
+    | NullFilter
+    | IntervalFilter
+    | AndFilter
+    | OrFilter
+    | NotFilter
+    | TrueFilter
+    | FalseFilter,
+    Field(discriminator="type"),
+]
+
+for _model in (AndFilter, OrFilter, NotFilter):
+    _model.model_rebuild()
+
+
+def filter_mask(flt: _Filter | None, table: pa.Table) -> Any:
+    """The rows a filter keeps (unknown counts as not kept); all rows when there is no filter."""
+    if flt is None:
+        return _all_true(table.num_rows)
+    return pc.fill_null(flt.evaluate(table), False)
+
+
+def _all_true(n: int) -> Any:
+    return pa.array(np.ones(n, dtype=bool), pa.bool_())

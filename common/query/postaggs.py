@@ -1,0 +1,175 @@
+"""Druid post-aggregators: models and vectorised evaluation over merged, finalized result columns.
+
+Post-aggregators run once at the end (after the last merge), one array operation per
+post-aggregator over all result rows. ``fieldAccess`` reads an aggregator's raw (unfinalized)
+value, which for sketch aggregators is the sketch itself, so ``thetaSketchEstimate`` and
+``hyperUniqueCardinality`` can estimate it; ``finalizingFieldAccess`` reads the finalized value.
+Arithmetic is in double precision; ``/`` returns 0 on division by zero (Druid), ``quotient`` is
+plain division; a null operand gives null (SQL-compatible mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import QueryParseError
+from common.query import sketches
+from common.query.sketches import SketchKind
+
+
+@dataclass
+class Env:
+    """Columns a post-aggregator can read: raw partial values (with their sketch kind) and
+    finalized values, by output name."""
+
+    raw: dict[str, tuple[Any, SketchKind | None]]
+    final: dict[str, Any]
+
+
+class _PostAgg(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: str
+    name: str | None = None
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        """Raw value (an array, possibly of sketches) for ``n`` rows."""
+        raise NotImplementedError
+
+    def sketch_kind(self, env: Env) -> SketchKind | None:
+        return None
+
+
+def _numbers(value: Any, what: str) -> Any:
+    if pa.types.is_binary(value.type):
+        raise QueryParseError(f"post-aggregator [{what}] cannot do arithmetic on a sketch")
+    return value.cast(pa.float64())
+
+
+class ArithmeticPostAgg(_PostAgg):
+    type: Literal["arithmetic"]
+    fn: Literal["+", "-", "*", "/", "quotient", "pow", "%"]
+    fields: list[PostAggregator] = Field(min_length=1)
+    ordering: str | None = None
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        vals = [_numbers(f.evaluate(env, n), self.name or "arithmetic") for f in self.fields]
+        out = vals[0]
+        for v in vals[1:]:
+            if self.fn == "+":
+                out = pc.add(out, v)
+            elif self.fn == "-":
+                out = pc.subtract(out, v)
+            elif self.fn == "*":
+                out = pc.multiply(out, v)
+            elif self.fn == "/":
+                zero = pc.and_(pc.equal(v, 0.0), pc.is_valid(out))
+                out = pc.if_else(zero, 0.0, pc.divide(out, v))
+            elif self.fn == "quotient":
+                out = pc.divide(out, v)
+            elif self.fn == "pow":
+                out = pc.power(out, v)
+            else:
+                out = pc.subtract(out, pc.multiply(pc.trunc(pc.divide(out, v)), v))
+        return out
+
+
+class FieldAccessPostAgg(_PostAgg):
+    type: Literal["fieldAccess"]
+    fieldName: str
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        if self.fieldName not in env.raw:
+            raise QueryParseError(f"fieldAccess: unknown field [{self.fieldName}]")
+        return env.raw[self.fieldName][0]
+
+    def sketch_kind(self, env: Env) -> SketchKind | None:
+        return env.raw.get(self.fieldName, (None, None))[1]
+
+
+class FinalizingFieldAccessPostAgg(_PostAgg):
+    type: Literal["finalizingFieldAccess"]
+    fieldName: str
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        if self.fieldName not in env.final:
+            raise QueryParseError(f"finalizingFieldAccess: unknown field [{self.fieldName}]")
+        return env.final[self.fieldName]
+
+
+class ConstantPostAgg(_PostAgg):
+    type: Literal["constant"]
+    value: float | int
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        typ = pa.int64() if isinstance(self.value, int) else pa.float64()
+        return pa.array([self.value] * n, typ) if n else pa.array([], typ)
+
+
+class HyperUniqueCardinalityPostAgg(_PostAgg):
+    type: Literal["hyperUniqueCardinality"]
+    fieldName: str
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        raw, kind = env.raw.get(self.fieldName, (None, None))
+        if raw is None or kind != "hll":
+            raise QueryParseError(
+                f"hyperUniqueCardinality: [{self.fieldName}] is not a hyperUnique aggregator"
+            )
+        return sketches.estimate("hll", raw)
+
+
+class ThetaSketchEstimatePostAgg(_PostAgg):
+    type: Literal["thetaSketchEstimate"]
+    field: PostAggregator
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        if self.field.sketch_kind(env) != "theta":
+            raise QueryParseError("thetaSketchEstimate: field is not a thetaSketch aggregator")
+        return sketches.estimate("theta", self.field.evaluate(env, n))
+
+
+class HllSketchEstimatePostAgg(_PostAgg):
+    type: Literal["HLLSketchEstimate"]
+    field: PostAggregator
+    round: bool = False
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        if self.field.sketch_kind(env) != "hll":
+            raise QueryParseError("HLLSketchEstimate: field is not an HLL sketch aggregator")
+        est = sketches.estimate("hll", self.field.evaluate(env, n))
+        return pc.round(est).cast(pa.int64()) if self.round else est
+
+
+PostAggregator = Annotated[
+    ArithmeticPostAgg
+    | FieldAccessPostAgg
+    | FinalizingFieldAccessPostAgg
+    | ConstantPostAgg
+    | HyperUniqueCardinalityPostAgg
+    | ThetaSketchEstimatePostAgg
+    | HllSketchEstimatePostAgg,
+    Field(discriminator="type"),
+]
+
+for _m in (ArithmeticPostAgg, ThetaSketchEstimatePostAgg, HllSketchEstimatePostAgg):
+    _m.model_rebuild()
+
+
+def apply_post_aggs(post_aggs: list[Any], env: Env, n: int) -> dict[str, Any]:
+    """Evaluate post-aggregators in order; each can read the ones before it."""
+    out: dict[str, Any] = {}
+    for pa_ in post_aggs:
+        value = pa_.evaluate(env, n)
+        if pa.types.is_binary(value.type):
+            raise QueryParseError(f"post-aggregator [{pa_.name}] returns a sketch; estimate it")
+        name = pa_.name or ""
+        out[name] = value
+        env.raw[name] = (value, None)
+        env.final[name] = value
+    return out
