@@ -203,10 +203,20 @@ def _as_blob_list(arr: Any, g: int) -> list[Any]:
     return v if isinstance(v, list) else [v]
 
 
+MV_SEPARATOR = "\x1f"
+
+
 def _sketch_values(col: Any) -> Any:
-    """Values hashed into a sketch: strings for dimensions, numbers as they are."""
+    """Values hashed into a sketch: strings for dimensions, numbers as they are.
+
+    Acero cannot de-duplicate lists, so a multi-value row travels as its values joined by U+001F
+    in a ``large_string`` column (the type tells ``sketches.build`` to split it again).
+    """
     if is_multi_value(col.type):
-        return col
+        col = col.cast(pa.list_(pa.string()))
+        joined = pc.binary_join(col, MV_SEPARATOR)
+        empty = pc.equal(pc.fill_null(pc.list_value_length(col), 0), 0)
+        return pc.if_else(empty, pa.scalar(None, pa.string()), joined).cast(pa.large_string())
     col = plain(col)
     return (
         col

@@ -45,6 +45,14 @@ def _iter_values(value: Any) -> Any:
         yield value
 
 
+def _split_multi_value(col: Any) -> list[Any]:
+    """Per-group value lists; multi-value rows arrive joined in a large_string column."""
+    values: list[Any] = col.to_pylist()
+    if pa.types.is_large_string(col.type.value_type):
+        return [[p for v in (g or []) if v is not None for p in v.split("\x1f")] for g in values]
+    return values
+
+
 def build(
     kind: SketchKind, columns: Sequence[Any], *, size: int, hll_tgt: str = "HLL_4"
 ) -> pa.Array:
@@ -53,7 +61,7 @@ def build(
     ``columns`` are aligned list arrays (one entry per group); a group's sketch gets the values of
     all of them, nested lists flattened, nulls skipped.
     """
-    pylists = [c.to_pylist() for c in columns]
+    pylists = [_split_multi_value(c) for c in columns]
     n = len(pylists[0]) if pylists else 0
     out: list[bytes] = []
     for g in range(n):

@@ -105,6 +105,16 @@ def concat(partials: Sequence[pa.Table]) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def collapse_all(table: pa.Table, gran: Granularity) -> pa.Table:
+    """With granularity ``all``, every partial row joins one bucket stamped with the earliest
+    start (segments stamp their own clipped start)."""
+    if not isinstance(gran, AllGranularity) or not table.num_rows:
+        return table
+    start = pc.min(table[TIME_COLUMN]).as_py()
+    idx = table.column_names.index(TIME_COLUMN)
+    return table.set_column(idx, TIME_COLUMN, pa.array([start] * table.num_rows, pa.int64()))
+
+
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
     """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
     cols: dict[str, Any] = {k: table.column(k) for k in keys}

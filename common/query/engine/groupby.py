@@ -18,6 +18,7 @@ from common.query.columns import TIME_COLUMN, to_numbers, to_strings
 from common.query.engine.base import (
     aggregate,
     bucket_column,
+    collapse_all,
     concat,
     effective_intervals,
     finalize_values,
@@ -62,6 +63,7 @@ def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
         table = table.set_column(
             table.column_names.index(d.output), d.output, table[d.output].cast(output_type(d))
         )
+    table = collapse_all(table, query.granularity)
     return merge_aggregated(table, _keys(query), query.aggregations)
 
 

@@ -18,6 +18,7 @@ from common.query.engine.base import (
     aggregate,
     bucket_column,
     bucket_starts_in,
+    collapse_all,
     concat,
     effective_intervals,
     finalize_values,
@@ -27,7 +28,7 @@ from common.query.engine.base import (
     select_rows,
 )
 from common.query.models import TimeseriesQuery
-from common.segments.granularity import AllGranularity, NoneGranularity
+from common.segments.granularity import NoneGranularity
 from common.segments.intervals import Interval
 
 
@@ -61,9 +62,7 @@ def merge(query: TimeseriesQuery, partials: list[pa.Table]) -> pa.Table:
     table = concat(partials)
     if table is None:
         return pa.table({})
-    if isinstance(query.granularity, AllGranularity) and table.num_rows:
-        start = pc.min(table[TIME_COLUMN])
-        table = table.set_column(0, TIME_COLUMN, pa.array([start.as_py()] * table.num_rows))
+    table = collapse_all(table, query.granularity)
     return merge_aggregated(table, [TIME_COLUMN], query.aggregations).sort_by(TIME_COLUMN)
 
 

@@ -17,6 +17,7 @@ from common.query.columns import TIME_COLUMN, to_numbers
 from common.query.engine.base import (
     aggregate,
     bucket_column,
+    collapse_all,
     concat,
     effective_intervals,
     finalize_values,
@@ -30,7 +31,6 @@ from common.query.engine.base import (
 from common.query.engine.dims import keyed_table
 from common.query.models import TopNQuery
 from common.query.specs import TopNMetric
-from common.segments.granularity import AllGranularity
 from common.segments.intervals import Interval
 
 
@@ -46,9 +46,7 @@ def merge(query: TopNQuery, partials: list[pa.Table]) -> pa.Table:
     table = concat(partials)
     if table is None:
         return pa.table({})
-    if isinstance(query.granularity, AllGranularity) and table.num_rows:
-        start = pc.min(table[TIME_COLUMN]).as_py()
-        table = table.set_column(0, TIME_COLUMN, pa.array([start] * table.num_rows, pa.int64()))
+    table = collapse_all(table, query.granularity)
     return merge_aggregated(table, [TIME_COLUMN, query.dimension.output], query.aggregations)
 
 
