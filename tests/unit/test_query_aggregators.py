@@ -90,9 +90,9 @@ def test_numeric_aggregators(agg: dict[str, Any], sql: str) -> None:
         ({"type": "cardinality", "name": "x", "fields": ["page"]}, "count(DISTINCT page)", 0.02),
         (
             {"type": "cardinality", "name": "x", "fields": ["page", "tags"]},
-            "(SELECT count(DISTINCT v) FROM (SELECT page AS v FROM t t2 WHERE t2.country IS NOT "
-            "DISTINCT FROM t.country UNION ALL SELECT unnest(tags) FROM t t3 WHERE t3.country IS NOT "
-            "DISTINCT FROM t.country))",
+            "(SELECT count(DISTINCT v) FROM (SELECT page AS v FROM t t2 WHERE t2.country IS "
+            "NOT DISTINCT FROM t.country UNION ALL SELECT unnest(tags) FROM t t3 "
+            "WHERE t3.country IS NOT DISTINCT FROM t.country))",
             0.02,
         ),
         (
