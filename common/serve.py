@@ -36,8 +36,19 @@ def uvicorn_config(app: FastAPI, **kwargs: object) -> uvicorn.Config:
     )
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the owner of the event loop."""
+class _NodeServer(uvicorn.Server):
+    """uvicorn, telling the node service that shutdown began before draining open requests."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.app
+        service = getattr(getattr(app, "state", None), "service", None)
+        if service is not None:
+            service.begin_shutdown()
+        await super().shutdown(sockets)
+
+
+class _EmbeddedServer(_NodeServer):
+    """A node server that leaves signal handling to the owner of the event loop."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -113,7 +124,7 @@ def serve_forever(app: FastAPI, settings: Settings, bind_host: str = "0.0.0.0") 
         sock = bind_socket(bind_host, port)
     except OSError as exc:
         raise SystemExit(f"cannot listen on {bind_host}:{port}: {exc.strerror}") from None
-    server = uvicorn.Server(uvicorn_config(app))
+    server = _NodeServer(uvicorn_config(app))
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,9 @@ class NodeService:
         self._store: MetadataStore | None = None
         self._discovery: DiscoveryBackend | None = None
         self._announced: list[DiscoveryDruidNode] = []
+        #: Run when the server starts shutting down, before it drains open requests: release
+        #: parked long-polls here so a stop never waits out a multi-minute hold.
+        self.shutdown_hooks: list[Callable[[], None]] = []
 
     # ---- hooks
     def node_services(self) -> dict[str, DruidService]:
@@ -117,7 +120,15 @@ class NodeService:
         await self.discovery.announcer.announce(node)
         self._announced = [node]
 
+    def begin_shutdown(self) -> None:
+        for hook in self.shutdown_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+
     async def close(self) -> None:
+        self.begin_shutdown()
         for node in reversed(self._announced):
             await self.discovery.announcer.unannounce(node)
         self._announced.clear()

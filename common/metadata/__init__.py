@@ -10,6 +10,7 @@ from common.metadata.leases import LeaseRow
 from common.metadata.nodes import NodeRow
 from common.metadata.rules import DEFAULT_DATASOURCE, DEFAULT_RULES, iso_millis
 from common.metadata.schema import Tables
+from common.metadata.segments import SegmentRow
 from common.metadata.store import MetadataStore
 from common.metadata.uri import URI_KEY, ConnectTarget, parse_connect_uri
 
@@ -21,6 +22,7 @@ __all__ = [
     "LeaseRow",
     "MetadataStore",
     "NodeRow",
+    "SegmentRow",
     "Tables",
     "iso_millis",
     "parse_connect_uri",

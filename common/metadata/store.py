@@ -9,7 +9,7 @@ package (``f(conn, tables, ...)``, like ``nodes.py``) and run them through ``tra
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from common.config import MetadataStorageSettings
 from common.errors import ConfigError
 from common.metadata import configs, leases, nodes
 from common.metadata import rules as rules_sql
+from common.metadata import segments as segments_sql
 from common.metadata.engine import (
     ensure_schema,
     make_engine,
@@ -29,8 +30,12 @@ from common.metadata.engine import (
 )
 from common.metadata.leases import LeaseRow
 from common.metadata.nodes import NodeRow
+from common.metadata.rules import iso_millis
 from common.metadata.schema import Tables
+from common.metadata.segments import SegmentRow
 from common.metadata.uri import ConnectTarget, Dialect, parse_connect_uri
+from common.segments.intervals import Interval
+from common.segments.segment import DataSegment
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +169,59 @@ class MetadataStore:
     ) -> list[dict[str, Any]]:
         async with self.reading("rules history") as conn:
             return await rules_sql.rules_history(conn, self.tables, data_source, count)
+
+    # --- published segments (druid_segments)
+    async def insert_segments(self, segments: Sequence[DataSegment], used: bool = True) -> int:
+        async with self.transaction("insert segments") as conn:
+            return await segments_sql.insert_segments(
+                conn, self.tables, segments, iso_millis(_now()), used
+            )
+
+    async def list_segments(
+        self,
+        data_source: str | None = None,
+        used: bool | None = True,
+        interval: Interval | None = None,
+    ) -> list[SegmentRow]:
+        async with self.reading("list segments") as conn:
+            return await segments_sql.list_segments(conn, self.tables, data_source, used, interval)
+
+    async def used_segments(self, data_source: str | None = None) -> list[DataSegment]:
+        return [r.segment for r in await self.list_segments(data_source, used=True)]
+
+    async def get_segment(self, segment_id: str) -> SegmentRow | None:
+        async with self.reading("get segment") as conn:
+            return await segments_sql.get_segment(conn, self.tables, segment_id)
+
+    async def set_segments_used(
+        self,
+        data_source: str,
+        used: bool,
+        *,
+        segment_ids: Sequence[str] | None = None,
+        interval: Interval | None = None,
+        versions: Sequence[str] | None = None,
+    ) -> int:
+        """Mark segments used/unused by ids or by an interval containing them; count changed."""
+        async with self.transaction("mark segments used" if used else "mark unused") as conn:
+            return await segments_sql.set_used(
+                conn,
+                self.tables,
+                data_source,
+                used,
+                iso_millis(_now()),
+                segment_ids=segment_ids,
+                interval=interval,
+                versions=versions,
+            )
+
+    async def segments_change_stamp(self) -> tuple[int, str]:
+        async with self.reading("segments change stamp") as conn:
+            return await segments_sql.change_stamp(conn, self.tables)
+
+    async def data_source_names(self, include_unused: bool = False) -> list[str]:
+        async with self.reading("datasource names") as conn:
+            return await segments_sql.data_source_names(conn, self.tables, include_unused)
 
 
 def _now() -> datetime:
