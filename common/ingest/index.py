@@ -1,0 +1,244 @@
+"""The in-memory incremental index: the current hydrant of a sink (Druid's ``IncrementalIndex``).
+
+Rows come in batches (``add_rows``). Each batch is transposed into column lists and built into
+one Arrow chunk straight away, with ``__time`` already truncated to ``queryGranularity`` and every
+metric in its aggregated form (``count`` is a column of ones), so the index holds Arrow buffers,
+not Python objects, and ``bytes_in_memory`` is the real size of those buffers.
+
+With ``rollup`` the chunks are compacted from time to time (and always before a snapshot): rows
+with equal (``__time``, every dimension value) are combined by the metrics' combining
+aggregators with an Arrow hash group-by. ``rows_in_memory`` is exact right after a compaction and
+an upper bound in between (rows added since count one each); compaction runs once the rows added
+since the last one reach ``max(rows after it, compact_rows)``, so its cost stays proportional to
+the rows added. Without rollup every row is kept.
+
+``to_arrow()`` is a snapshot in the segment format of ``common.segments.format``: ``__time``
+``timestamp[ms, UTC]`` sorted, string dimensions ``dictionary<int32, string>`` (multi-value
+``list<string>``), long dimensions and metrics ``int64``, float/double ``float64``. The index is
+safe to snapshot from one thread while another adds rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from common.ingest.columns import (
+    build_dimension,
+    build_metric,
+    cast_to,
+    kind_of,
+    null_column,
+    rollup,
+    wider,
+)
+from common.ingest.parser import InputRow
+from common.ingest.spec import TIME_COLUMN, DataSchema
+from common.segments.format import SegmentFileInfo, write_parquet
+from common.segments.intervals import Interval
+
+TIME_TYPE = pa.timestamp("ms", tz="UTC")
+DEFAULT_COMPACT_ROWS = 20_000
+_MAX_CHUNKS = 64
+
+
+class IncrementalIndex:
+    """One hydrant's in-memory rows for a ``DataSchema``."""
+
+    def __init__(self, schema: DataSchema, compact_rows: int = DEFAULT_COMPACT_ROWS) -> None:
+        self.schema = schema
+        gspec = schema.granularitySpec
+        self.rollup = gspec.rollup
+        self._query_granularity = gspec.queryGranularity
+        self._compact_rows = compact_rows
+        dspec = schema.dimensionsSpec
+        # Declared kinds; a discovered dimension's kind is inferred (None) unless discovery is
+        # the legacy all-strings kind.
+        self._declared_kind: dict[str, str | None] = {
+            d.name: ("double" if d.type in ("float", "double") else d.type)
+            for d in dspec.dimensions
+        }
+        self._discover = dspec.discovers
+        self._discovered_kind: str | None = None if dspec.useSchemaDiscovery else "string"
+        self._dimensions: list[str] = list(dspec.names)
+        self._known = set(self._dimensions)
+        self._metrics = [(m.name, m.output_kind, m.combine) for m in schema.metricsSpec]
+        self._chunks: list[pa.Table] = []
+        self._compacted_rows = 0  # rows in _chunks[0] when it is the result of a compaction
+        self._rows_since_compaction = 0
+        self._rows_added = 0
+        self._bytes = 0
+        self._min_time: int | None = None
+        self._max_time: int | None = None
+        self._snapshot: pa.Table | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ reading state
+
+    @property
+    def dimensions(self) -> list[str]:
+        """Dimension names in column order: declared ones, then discovered ones as first seen."""
+        return list(self._dimensions)
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for m, _, _ in self._metrics]
+
+    @property
+    def rows_added(self) -> int:
+        """Input rows added (before rollup)."""
+        return self._rows_added
+
+    @property
+    def rows_in_memory(self) -> int:
+        """Rows the index holds: exact after ``compact()``, an upper bound otherwise."""
+        return self._compacted_rows + self._rows_since_compaction
+
+    @property
+    def bytes_in_memory(self) -> int:
+        """Bytes of the Arrow buffers the index holds."""
+        return self._bytes
+
+    @property
+    def is_empty(self) -> bool:
+        return self._rows_added == 0
+
+    @property
+    def min_time(self) -> int | None:
+        """Smallest row timestamp added (ms, before truncation)."""
+        return self._min_time
+
+    @property
+    def max_time(self) -> int | None:
+        return self._max_time
+
+    # ------------------------------------------------------------------ writing
+
+    def add_rows(self, rows: Sequence[InputRow]) -> None:
+        """Append a batch of parsed rows (CPU-bound: call it off the event loop for big batches)."""
+        if not rows:
+            return
+        chunk = self._build_chunk(rows)
+        with self._lock:
+            self._chunks.append(chunk)
+            self._bytes += chunk.get_total_buffer_size()
+            self._rows_since_compaction += len(rows)
+            self._rows_added += len(rows)
+            self._snapshot = None
+            if self.rollup:
+                due = max(self._compacted_rows, self._compact_rows)
+                if self._rows_since_compaction >= due or len(self._chunks) > _MAX_CHUNKS:
+                    self._compact_locked()
+            elif len(self._chunks) > _MAX_CHUNKS:
+                self._compact_locked()
+
+    def _build_chunk(self, rows: Sequence[InputRow]) -> pa.Table:
+        n = len(rows)
+        times = np.fromiter((r.timestamp for r in rows), dtype=np.int64, count=n)
+        lo, hi = int(times.min()), int(times.max())
+        with self._lock:
+            self._min_time = lo if self._min_time is None else min(self._min_time, lo)
+            self._max_time = hi if self._max_time is None else max(self._max_time, hi)
+            if self._discover:
+                seen: set[str] = set()
+                seen.update(*(r.dims.keys() for r in rows))
+                new = seen - self._known
+                if new:
+                    order = _first_seen_order(rows)
+                    for name in sorted(new, key=order.__getitem__):
+                        self._dimensions.append(name)
+                        self._known.add(name)
+            dimensions = list(self._dimensions)
+        time_col = self._query_granularity.bucket_starts(pa.array(times)).cast(TIME_TYPE)
+        cols: dict[str, pa.Array] = {TIME_COLUMN: time_col}
+        for name in dimensions:
+            values = [r.dims.get(name) for r in rows]
+            kind = self._declared_kind.get(name, self._discovered_kind)
+            cols[name] = build_dimension(values, kind)
+        for i, (name, kind, _) in enumerate(self._metrics):
+            inputs = [r.metrics[i] for r in rows]
+            is_count = self.schema.metricsSpec[i].type == "count"
+            cols[name] = build_metric(None if is_count else inputs, n, kind)
+        return pa.table(cols)
+
+    # ------------------------------------------------------------------ compaction
+
+    def compact(self) -> None:
+        """Merge the chunks into one (rolled up when ``rollup``); makes ``rows_in_memory`` exact."""
+        with self._lock:
+            self._compact_locked()
+
+    def _compact_locked(self) -> None:
+        if len(self._chunks) <= 1 and self._rows_since_compaction == 0:
+            return
+        table = self._merge(self._chunks).unify_dictionaries()
+        if self.rollup:
+            keys = [TIME_COLUMN, *self._dimensions]
+            table = rollup(table, keys, [(m, how) for m, _, how in self._metrics])
+        elif table.num_rows > 1:
+            table = table.sort_by([(TIME_COLUMN, "ascending")])
+        table = table.combine_chunks()
+        self._chunks = [table]
+        self._compacted_rows = table.num_rows
+        self._rows_since_compaction = 0
+        self._bytes = table.get_total_buffer_size()
+
+    def _merge(self, chunks: list[pa.Table]) -> pa.Table:
+        """One table over all chunks, every column at the widest kind any chunk gave it."""
+        kinds: dict[str, str] = {}
+        for c in chunks:
+            for f in c.schema:
+                if f.name != TIME_COLUMN:
+                    k = kind_of(f.type)
+                    kinds[f.name] = wider(kinds.get(f.name, k), k)
+        columns = [TIME_COLUMN, *self._dimensions, *self.metrics]
+        aligned = []
+        for c in chunks:
+            arrays = [c.column(TIME_COLUMN)]
+            for name in columns[1:]:
+                if name in c.column_names:
+                    arrays.append(cast_to(c.column(name), kinds[name]))
+                else:
+                    arrays.append(pa.chunked_array([null_column(c.num_rows, kinds[name])]))
+            aligned.append(pa.table(arrays, names=columns))
+        return pa.concat_tables(aligned)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def to_arrow(self) -> pa.Table:
+        """A queryable snapshot in the segment format (see the module docstring)."""
+        with self._lock:
+            if self._snapshot is None:
+                if not self._chunks:
+                    self._snapshot = self._empty_table()
+                else:
+                    self._compact_locked()
+                    self._snapshot = self._chunks[0]
+            return self._snapshot
+
+    def _empty_table(self) -> pa.Table:
+        cols: dict[str, pa.Array] = {TIME_COLUMN: pa.array([], type=TIME_TYPE)}
+        for name in self._dimensions:
+            cols[name] = null_column(0, self._declared_kind.get(name) or "string")
+        for name, kind, _ in self._metrics:
+            cols[name] = null_column(0, kind)
+        return pa.table(cols)
+
+    def persist(self, path: str | Path, interval: Interval) -> SegmentFileInfo:
+        """Write the snapshot as a segment file for ``interval`` with the segments library's
+        writer (zstd Parquet, atomically)."""
+        return write_parquet(
+            self.to_arrow(), path, interval, dimensions=self.dimensions, metrics=self.metrics
+        )
+
+
+def _first_seen_order(rows: Sequence[InputRow]) -> dict[str, int]:
+    order: dict[str, int] = {}
+    for r in rows:
+        for k in r.dims:
+            order.setdefault(k, len(order))
+    return order
