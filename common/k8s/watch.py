@@ -94,9 +94,8 @@ class K8sNodeDiscoveryProvider(NodeDiscoveryProvider):
                     watcher.reset_nodes(index.reset(pods))
                     watcher.cache_initialized()
                 started = time.monotonic()
-                rv, events = await self._follow(watcher, index, selector, rv)
+                rv, events = await self._follow(watcher, index, selector, rv, backoff)
                 if events:
-                    backoff.reset()
                     continue
                 if time.monotonic() - started >= _MIN_QUIET_STREAM:
                     continue
@@ -114,9 +113,15 @@ class K8sNodeDiscoveryProvider(NodeDiscoveryProvider):
             await asyncio.sleep(self._backoff_cap if delay is None else delay)
 
     async def _follow(
-        self, watcher: NodeRoleWatcher, index: PodNodeIndex, selector: str, rv: str
+        self,
+        watcher: NodeRoleWatcher,
+        index: PodNodeIndex,
+        selector: str,
+        rv: str,
+        backoff: Backoff,
     ) -> tuple[str, int]:
-        """Apply one watch stream until the server ends it; the last resourceVersion seen."""
+        """Apply one watch stream until the server ends it: the last resourceVersion seen, and
+        how many events came (events flowing again reset the backoff)."""
         timeout = int(self._watch_timeout * self._rng.uniform(1.0, 2.0))
         events = 0
         stream = self._api.watch_pods(self.namespace, selector, rv, timeout)
@@ -132,6 +137,8 @@ class K8sNodeDiscoveryProvider(NodeDiscoveryProvider):
                 elif etype != "BOOKMARK":
                     log.warning("%s watch: ignoring event of type %r", watcher.role, etype)
                 rv = resource_version(obj) or rv
+                if not events:
+                    backoff.reset()
                 events += 1
         return rv, events
 

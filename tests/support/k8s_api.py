@@ -63,6 +63,7 @@ class K8sApiDouble:
         self.bookmark_interval = bookmark_interval
         self.gone_as_http = gone_as_http
         self.requests: list[RequestRecord] = []
+        self.bookmarks_sent: list[int] = []
         self.stall = 0.0
         self._fail: list[int] = []
         self._running = asyncio.Event()
@@ -300,6 +301,7 @@ class K8sApiDouble:
                         await send(
                             "BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": meta}
                         )
+                        self.bookmarks_sent.append(int(meta["resourceVersion"]))
                         next_bookmark = loop.time() + self.bookmark_interval
                     continue
                 if item is _DROP:
@@ -340,3 +342,13 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), status=exc.code)
+
+
+def backend_properties(kubeconfig: str, cluster_id: str = "dc", **extra: str) -> dict[str, str]:
+    """runtime.properties for ``druid.discovery.type=k8s`` against a double's kubeconfig."""
+    return {
+        "druid.discovery.type": "k8s",
+        "druid.discovery.k8s.clusterIdentifier": cluster_id,
+        "druid.discovery.k8s.kubeconfig": kubeconfig,
+        **extra,
+    }
