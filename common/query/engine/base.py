@@ -112,7 +112,9 @@ def collapse_all(table: pa.Table, gran: Granularity) -> pa.Table:
         return table
     start = pc.min(table[TIME_COLUMN]).as_py()
     idx = table.column_names.index(TIME_COLUMN)
-    return table.set_column(idx, TIME_COLUMN, pa.array([start] * table.num_rows, pa.int64()))
+    return table.set_column(
+        idx, TIME_COLUMN, pa.repeat(pa.scalar(start, pa.int64()), table.num_rows)
+    )
 
 
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:

@@ -50,7 +50,7 @@ def run(query: ScanQuery, table: pa.Table, interval: Interval, segment_id: str) 
     cols: dict[str, Any] = {}
     for name in names_with_time:
         cols[name] = plain(get_column(rows, name))
-    cols[SEGMENT_COLUMN] = pa.array([segment_id] * rows.num_rows, pa.string())
+    cols[SEGMENT_COLUMN] = pa.repeat(pa.scalar(segment_id, pa.string()), rows.num_rows)
     out = _cut(query, pa.table(cols))
     meta = {b"columns": "\x1f".join(names).encode()}
     return out.replace_schema_metadata(meta)
