@@ -51,6 +51,7 @@ class MemoryLock:
         self._resumed.set()
         self.fail_next = 0
         self.calls = 0
+        self.writes = 0
 
     def pause(self) -> None:
         self.paused.set()
@@ -94,6 +95,7 @@ class MemoryLock:
         self.store.text = record.to_json()
         self.store.version += 1
         self.store.writes.append(record)
+        self.writes += 1
 
     def describe(self) -> str:
         return f"memory lock via {self.name}"
@@ -386,12 +388,10 @@ async def test_follower_close_does_not_touch_the_lock(election: Election) -> Non
     election.add("c2")
     leader = await election.one_leader()
     (follower,) = [c for c in election.candidates.values() if c is not leader]
-    before = election.store.record
     await follower.selector.close()
-    assert election.store.record == before or (
-        election.store.record is not None
-        and election.store.record.holder_identity == leader.selector.identity
-    )
+    assert follower.lock.writes == 0
+    rec = election.store.record
+    assert rec is not None and rec.holder_identity == leader.selector.identity
     assert leader.selector.is_leader()
 
 
