@@ -196,7 +196,7 @@ class LeaderSelector:
         self._listener: LeaderListener | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._work: TaskGroup | None = None
-        self._version: str | None = None
+        self._resign = asyncio.Event()
         self._rng = random.Random()
 
     # ---- contract
@@ -238,10 +238,12 @@ class LeaderSelector:
     async def _run(self) -> None:
         while True:
             try:
-                await self._acquire()
+                acquired_at = await self._acquire()
                 await self._become_leader()
-                await self._renew_until_lost()
-                await self._step_down(f"could not renew within {self.renew_deadline}s")
+                why = await self._renew_until_lost(acquired_at)
+                await self._step_down(why)
+                if self._resign.is_set():
+                    await self._release()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -250,31 +252,41 @@ class LeaderSelector:
                     await self._step_down("election loop error")
                 await asyncio.sleep(self.retry_period)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self) -> float:
+        """Try until we hold the lock; returns when the successful attempt *started*."""
         while True:
+            started = self._clock()
             if await self._try_acquire_or_renew():
-                return
+                return started
             # A little jitter spreads candidates without pushing takeover past one retry period.
             await asyncio.sleep(self.retry_period * self._rng.uniform(0.8, 1.0))
 
-    async def _renew_until_lost(self) -> None:
-        last_success = self._clock()
+    async def _renew_until_lost(self, last_success: float) -> str:
+        """Renew every retry period; return why leadership ended.
+
+        ``last_success`` is when the last successful write was *started*: a follower can only
+        have seen it change after that, so stepping down ``renew_deadline`` later is always
+        before the follower's ``lease_duration`` runs out, however slow the reply was.
+        """
         while True:
-            await asyncio.sleep(self.retry_period)
+            if await _wait_event(self._resign, self.retry_period):
+                return "the leader listener failed"
             while True:
                 remaining = last_success + self.renew_deadline - self._clock()
                 if remaining <= 0:
-                    return
+                    return f"could not renew within {self.renew_deadline}s"
+                started = self._clock()
                 try:
                     ok = await asyncio.wait_for(self._try_acquire_or_renew(), remaining)
                 except TimeoutError:
-                    return
+                    return f"could not renew within {self.renew_deadline}s"
                 if ok:
-                    last_success = self._clock()
+                    last_success = started
                     break
                 if not self._holds_record():
-                    return  # someone else holds it now: stop at once
-                await asyncio.sleep(min(self.retry_period, max(0.0, remaining)))
+                    return "another candidate holds the lock"
+                if await _wait_event(self._resign, min(self.retry_period, max(0.0, remaining))):
+                    return "the leader listener failed"
 
     def _holds_record(self) -> bool:
         record = self._observed.record
@@ -309,26 +321,32 @@ class LeaderSelector:
     async def _become_leader(self) -> None:
         self._term += 1
         self._leader = True
+        self._resign.clear()
         self._work = TaskGroup(f"{self.role}-leader-term-{self._term}")
         log.info("%s %s became leader (term %d)", self.role, self.identity, self._term)
+        # The listener runs beside the renew loop, so a slow become_leader cannot let the lease
+        # lapse while we still lead.
+        self._work.start(self._call_become_leader(self._term, self._work), "become-leader")
+
+    async def _call_become_leader(self, term: int, work: TaskGroup) -> None:
         assert self._listener is not None
         try:
-            await self._listener.become_leader(self._term, self._work)
+            await self._listener.become_leader(term, work)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             # Druid exits the process here; resigning keeps the cluster safe without a restart.
             log.exception("%s become_leader failed; resigning", self.role)
-            await self._step_down("become_leader failed")
-            await self._release()
-            raise
+            self._resign.set()
 
     async def _step_down(self, why: str) -> None:
         if not self._leader:
             return
         self._leader = False
         log.warning("%s %s stopped being leader: %s", self.role, self.identity, why)
-        if self._work is not None:
-            await self._work.close()
-            self._work = None
+        work, self._work = self._work, None
+        if work is not None:
+            await work.close()
         if self._listener is not None:
             try:
                 await self._listener.stop_being_leader()
@@ -349,3 +367,12 @@ class LeaderSelector:
                 log.info("%s released %s", self.role, self.lock.describe())
         except Exception as exc:
             log.warning("%s could not release %s: %s", self.role, self.lock.describe(), exc)
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True if it is set."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

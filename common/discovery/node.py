@@ -213,7 +213,10 @@ class DiscoveryDruidNode(_Model):
         if not isinstance(raw, dict):
             raise InvalidInput("node announcement is not a JSON object")
         services: dict[str, DruidService] = {}
-        for key, value in (raw.get("services") or {}).items():
+        raw_services = raw.get("services") or {}
+        if not isinstance(raw_services, dict):
+            raise InvalidInput("node announcement 'services' is not a JSON object")
+        for key, value in raw_services.items():
             if isinstance(value, dict):
                 parsed = _parse_service(key, value)
                 if parsed is not None:
