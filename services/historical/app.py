@@ -1,4 +1,4 @@
-"""The historical's FastAPI app."""
+"""The historical's FastAPI app: status, segment announcements, load queue and probes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ from fastapi import FastAPI
 
 from common.config import Settings
 from common.server import create_node_app
+from services.historical.routes.probes import probes_router
+from services.historical.routes.segments import load_queue_router
 from services.historical.service import HistoricalService
 
 
 def create_app(settings: Settings) -> FastAPI:
-    return create_node_app(HistoricalService(settings))
+    service = HistoricalService(settings)
+    routers = [
+        # The load queue's routes first: the announcer's GET owns the bare segments path.
+        load_queue_router(lambda: service.loader),
+        service.announcer.router(settings.host_and_port),
+        probes_router(service.cache_initialized),
+    ]
+    return create_node_app(service, routers)

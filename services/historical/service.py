@@ -1,17 +1,40 @@
-"""The historical's process: announces itself as a data node (segments arrive with issue 4)."""
+"""The historical's process: segment cache, load queue and segment announcements.
+
+Start order: open the cache and announce what it already holds (no download), then (in
+``NodeService``) announce the node with its ``dataNodeService``, so a broker or coordinator that
+discovers this node finds its segments at once. Shutdown releases parked long-polls and waiting
+load batches first, then runs pending drops and closes every mapped segment.
+"""
 
 from __future__ import annotations
 
+from common.config import Settings
 from common.discovery.node import DataNodeService, DruidService
+from common.errors import ServiceUnavailable
+from common.segments.deep_storage import DeepStorage
 from common.server import NodeService
+from common.serverview.announcer import SegmentAnnouncer
+from services.historical.cache import SegmentCache
+from services.historical.loader import LoaderConfig, SegmentLoadDropHandler
+from services.historical.registry import SegmentRegistry
 
 
 class HistoricalService(NodeService):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.announcer = SegmentAnnouncer()
+        self.registry = SegmentRegistry()
+        self._loader: SegmentLoadDropHandler | None = None
+        self.shutdown_hooks.append(self.announcer.close)
+        self.shutdown_hooks.append(self._release_load_waiters)
+
     def max_size(self) -> int:
         """``druid.server.maxSize``, or the sum of the segment cache locations' sizes."""
         configured = self.settings.server.max_size
         if configured > 0:
             return configured
+        if self._loader is not None:
+            return self._loader.cache.max_size
         return sum(loc.max_size for loc in self.settings.segment_cache.locations)
 
     def node_services(self) -> dict[str, DruidService]:
@@ -21,3 +44,40 @@ class HistoricalService(NodeService):
                 tier=s.tier, max_size=self.max_size(), server_type="historical", priority=s.priority
             )
         }
+
+    @property
+    def loader(self) -> SegmentLoadDropHandler:
+        if self._loader is None:
+            raise ServiceUnavailable("the historical's segment cache is not open yet")
+        return self._loader
+
+    def cache_initialized(self) -> bool:
+        return self._loader is not None and self._loader.cache_initialized
+
+    def loader_config(self) -> LoaderConfig:
+        sc = self.settings.segment_cache
+        return LoaderConfig(
+            num_loading_threads=sc.num_loading_threads,
+            # Druid's turbo pool is sized by numBootstrapThreads, which defaults to this.
+            num_turbo_loading_threads=sc.num_loading_threads,
+            drop_segment_delay_s=sc.drop_segment_delay_millis / 1000,
+            status_queue_max_size=sc.status_queue_max_size,
+        )
+
+    async def on_start(self) -> None:
+        cache = SegmentCache(
+            self.settings.segment_cache.locations, DeepStorage.from_settings(self.settings)
+        )
+        self._loader = SegmentLoadDropHandler(
+            cache, self.announcer, self.registry, self.tasks, self.loader_config()
+        )
+        await self._loader.bootstrap()
+
+    async def on_close(self) -> None:
+        if self._loader is not None:
+            await self._loader.close()
+        self.registry.close()
+
+    def _release_load_waiters(self) -> None:
+        if self._loader is not None:
+            self._loader.release_waiters()
