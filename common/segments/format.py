@@ -3,7 +3,8 @@
 Columns, in this order:
 
 - ``__time``: ``timestamp[ms, tz=UTC]``, not null, rows sorted by it;
-- dimensions: ``dictionary<int32, string>``, multi-value ones ``list<string>``;
+- dimensions: ``dictionary<int32, string>``, multi-value ones ``list<string>``; typed dimensions
+  (Druid's ``long``, ``float`` and ``double`` dimensions) ``int64`` or ``float64``;
 - metrics: ``int64`` or ``float64``; sketch metrics ``binary``.
 
 Both files carry the segment's own description (interval, dimensions, metrics, row count) as JSON
@@ -87,7 +88,13 @@ def _normalise_dimension(name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
         _is_stringish(t.value_type) or pa.types.is_null(t.value_type)
     ):
         return col.cast(MULTI_DIM_TYPE)
-    raise SegmentFormatError(f"dimension [{name}] has type [{t}]; need string or list<string>")
+    if pa.types.is_integer(t):
+        return col.cast(pa.int64())
+    if pa.types.is_floating(t):
+        return col.cast(pa.float64())
+    raise SegmentFormatError(
+        f"dimension [{name}] has type [{t}]; need string, list<string>, integer or float"
+    )
 
 
 def _normalise_metric(name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:

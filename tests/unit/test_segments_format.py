@@ -81,7 +81,7 @@ def test_explicit_columns_and_timestamps(tmp_path: Path) -> None:
         (pa.table({"__time": pa.array([T0, None], pa.int64())}), {}, "null"),
         (pa.table({"__time": ["2024-01-01"]}), {}, "need timestamp"),
         (pa.table({"__time": [T0], "m": [[1]]}), {}, "metric \\[m\\]"),
-        (pa.table({"__time": [T0], "d": [1]}), {"dimensions": ["d"]}, "dimension \\[d\\]"),
+        (pa.table({"__time": [T0], "d": [b"x"]}), {"dimensions": ["d"]}, "dimension \\[d\\]"),
         (pa.table({"__time": [T0], "d": ["x"]}), {"dimensions": []}, "metric \\[d\\]"),
         (pa.table({"__time": [T0]}), {"metrics": ["zz"]}, "not in the table"),
         (pa.table({"__time": [T0], "a": ["x"]}), {"dimensions": [], "metrics": []}, "neither"),
@@ -93,6 +93,23 @@ def test_writer_rejects_bad_tables(
     with pytest.raises(SegmentFormatError, match=msg):
         write_parquet(table, tmp_path / "x.parquet", DAY, **kwargs)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_typed_dimensions_are_int64_and_float64(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "__time": pa.array([T0, T0 + 1], pa.int64()),
+            "n": pa.array([1, 2], pa.int32()),
+            "f": pa.array([0.5, 1.5], pa.float32()),
+            "count": pa.array([1, 1], pa.int64()),
+        }
+    )
+    info = write_parquet(table, tmp_path / "t.parquet", DAY, dimensions=["n", "f"])
+    assert info.dimensions == ("n", "f") and info.metrics == ("count",)
+    back, _ = read_parquet(tmp_path / "t.parquet")
+    assert back.schema.field("n").type == pa.int64()
+    assert back.schema.field("f").type == pa.float64()
+    assert back.column("n").to_pylist() == [1, 2]
 
 
 def test_ipc_conversion_with_many_row_groups(tmp_path: Path) -> None:
