@@ -160,3 +160,20 @@ def test_role_runs_from_config_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     text = log.read_text()
     assert "Traceback" not in text
     assert "broker stopped" in text
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        conf = tmp_path / "runtime.properties"
+        conf.write_text(
+            "druid.host=127.0.0.1\n"
+            f"druid.plaintextPort={port}\n"
+            f"druid.metadata.storage.connector.connectURI={tmp_path / 'metadata.db'}\n"
+        )
+        result = run_cli("broker", "--config", str(conf))
+    assert result.returncode != 0
+    assert f"cannot listen on 0.0.0.0:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
