@@ -37,6 +37,16 @@ class ElectedService(NodeService):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.selector: LeaderSelector | None = None
+        self.metrics.gauge_callback(
+            f"{self.leader_role}/leader",
+            f"1 while this {self.leader_role} is the leader, else 0.",
+            lambda: [({}, 1.0 if self.selector and self.selector.is_leader() else 0.0)],
+        )
+        self.metrics.gauge_callback(
+            f"{self.leader_role}/leader/term",
+            "How many times this node became leader since it started.",
+            lambda: [({}, float(self.selector.term if self.selector else 0))],
+        )
 
     async def on_start(self) -> None:
         self.selector = self.discovery.leader_selector(self.leader_role, self.settings.base_url)

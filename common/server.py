@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 
 import common
 from common.aio import TaskGroup
@@ -29,6 +29,7 @@ from common.discovery.node import DiscoveryDruidNode, DruidNode, DruidService
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.jsonresp import OrjsonResponse
 from common.metadata import MetadataStore
+from common.metrics import CONTENT_TYPE, NodeMetrics
 from common.procinfo import memory_status
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class NodeService:
         #: Run when the server starts shutting down, before it drains open requests: release
         #: parked long-polls here so a stop never waits out a multi-minute hold.
         self.shutdown_hooks: list[Callable[[], None]] = []
+        self.metrics = NodeMetrics(settings.node.service, settings.host_and_port)
 
     # ---- hooks
     def node_services(self) -> dict[str, DruidService]:
@@ -154,7 +156,12 @@ class NodeService:
     async def self_discovered(self) -> bool:
         if self._discovery is None or not self._announced:
             return False
-        return all([await self.provider.is_discoverable(n) for n in self._announced])
+        try:
+            return all([await self.provider.is_discoverable(n) for n in self._announced])
+        except Exception as exc:
+            # Unreachable discovery means "not discoverable" to a probe: 503, not a 500.
+            log.warning("self-discovery check failed: %s", exc)
+            return False
 
 
 def status_router(service: NodeService) -> APIRouter:
@@ -184,6 +191,17 @@ def status_router(service: NodeService) -> APIRouter:
     @router.get("/selfDiscovered/status")
     async def self_discovered_status() -> dict[str, bool]:
         return {"selfDiscovered": await service.self_discovered()}
+
+    return router
+
+
+def metrics_router(service: NodeService) -> APIRouter:
+    """``GET /metrics``: the node's metrics in Prometheus text format."""
+    router = APIRouter(tags=["metrics"])
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     return router
 
@@ -227,6 +245,7 @@ def create_node_app(
     install_error_handlers(app, service.settings.host_and_port)
     app.include_router(status_router(service))
     app.include_router(discovery_router(service))
+    app.include_router(metrics_router(service))
     for router in routers:
         app.include_router(router)
     return app

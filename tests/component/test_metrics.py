@@ -1,0 +1,58 @@
+"""``/metrics`` on every node: Prometheus text with Druid's names mapped, per-node registries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from common.aio import wait_until
+from common.metrics import NodeMetrics, prom_name
+from tests.support.cluster import cluster, sqlite_properties
+
+
+def samples(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[s.name] = s.value
+    return out
+
+
+def test_druid_names_map_to_prometheus_names() -> None:
+    assert prom_name("query/time") == "druid_query_time"
+    assert prom_name("serverview/sync/unstableTime") == "druid_serverview_sync_unstableTime"
+
+
+def test_registries_are_per_node_and_callbacks_read_at_scrape_time() -> None:
+    a, b = NodeMetrics("druid/broker", "h:1"), NodeMetrics("druid/broker", "h:2")
+    value = [3.0]
+    a.gauge_callback(
+        "segment/count", "segments", lambda: [({"dataSource": "wiki"}, value[0])], ["dataSource"]
+    )
+    b.counter("query/count", "queries").labels(**b.labels()).inc()
+    assert (
+        'druid_segment_count{dataSource="wiki",host="h:1",service="druid/broker"} 3.0'
+        in a.render().decode()
+    )
+    value[0] = 5.0
+    assert samples(a.render().decode())["druid_segment_count"] == 5.0
+    assert "druid_query_count" not in a.render().decode()
+    assert samples(b.render().decode())["druid_query_count_total"] == 1.0
+
+
+async def test_leader_status_is_scraped_from_each_elected_node(tmp_path: Path) -> None:
+    async with cluster(sqlite_properties(tmp_path)) as c:
+        first = await c.start("coordinator")
+        await wait_until(lambda: first.service.selector.is_leader(), within=10)  # type: ignore[attr-defined]
+        await c.start("coordinator", name="coordinator2")
+        await c.start("historical")
+
+        leader = samples((await c.get("coordinator", "/metrics")).text)
+        follower = samples((await c.get("coordinator2", "/metrics")).text)
+        assert leader["druid_coordinator_leader"] == 1.0
+        assert leader["druid_coordinator_leader_term"] == 1.0
+        assert follower["druid_coordinator_leader"] == 0.0
+        resp = await c.get("historical", "/metrics")
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/plain")
