@@ -8,7 +8,10 @@ from common.config import Settings
 from common.leadership import LeaderRedirectMiddleware, leader_router
 from common.server import create_node_app
 from services.coordinator.routes.cluster import cluster_router
+from services.coordinator.routes.datasources import datasources_router
+from services.coordinator.routes.metadata import metadata_router
 from services.coordinator.routes.rules import rules_router
+from services.coordinator.routes.status import status_router
 from services.coordinator.service import CoordinatorService
 
 PREFIX = "/druid/coordinator/v1"
@@ -22,6 +25,9 @@ def create_app(settings: Settings) -> FastAPI:
             leader_router(PREFIX, service.get_selector),
             rules_router(service),
             cluster_router(service),
+            status_router(service),
+            datasources_router(service),
+            metadata_router(service),
         ],
     )
     app.add_middleware(

@@ -1,10 +1,92 @@
-"""The coordinator's process: leader election, and (issue by issue) its leader-only duties."""
+"""The coordinator's process: leader election, the inventory of data nodes, and the leader-only
+duty loop (rules, assignment, drops, overshadowed segments, balancing) with its load queues."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
+from common.aio import TaskGroup
+from common.errors import ServiceUnavailable
 from common.leadership import ElectedService
+from common.serverview.inventory import HttpServerInventoryView
+from services.coordinator.duties.model import ServerState
+from services.coordinator.duty_loop import DutyLoop, parse_stored_rules, server_states
+from services.coordinator.rules import Rule
 
 
 class CoordinatorService(ElectedService):
     leader_role = "coordinator"
     uses_metadata_store = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inventory: HttpServerInventoryView | None = None
+        self._http: httpx.AsyncClient | None = None
+        #: The current term's duty loop, while this node leads.
+        self.duties: DutyLoop | None = None
+        #: Options for every load queue (tests shorten ``repeat_delay``).
+        self.peon_options: dict[str, Any] = {}
+
+    @property
+    def inventory(self) -> HttpServerInventoryView:
+        if self._inventory is None:
+            raise ServiceUnavailable("coordinator is not started")
+        return self._inventory
+
+    async def on_start(self) -> None:
+        self._inventory = HttpServerInventoryView(
+            self.provider.get_for_service("dataNodeService"),
+            server_timeout=self.settings.serverview_http.server_timeout,
+            name="coordinator-inventory",
+        )
+        self._inventory.start()
+        self._http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        )
+        await super().on_start()
+
+    async def on_close(self) -> None:
+        try:
+            await super().on_close()  # leaves the election: the duty loop stops first
+        finally:
+            if self.duties is not None:
+                await self.duties.close()
+                self.duties = None
+            if self._inventory is not None:
+                await self._inventory.close()
+            if self._http is not None:
+                await self._http.aclose()
+
+    async def on_become_leader(self, term: int, work: TaskGroup) -> None:
+        assert self._http is not None
+        duties = DutyLoop(
+            self.store,
+            self.inventory,
+            self._http,
+            period=self.settings.coordinator.period,
+            start_delay=self.settings.coordinator.start_delay,
+            check_term=self.check_term,
+            peon_options=dict(self.peon_options),
+        )
+        self.duties = duties
+        duties.start(term, work)
+
+    async def on_stop_being_leader(self) -> None:
+        duties, self.duties = self.duties, None
+        if duties is not None:
+            await duties.close()
+
+    # ---- views for the REST endpoints
+    def server_states(self) -> list[ServerState]:
+        """Every data node: what it serves, and (while leading) what its load queue holds."""
+        peons = self.duties.peons if self.duties is not None else {}
+        return server_states(self.inventory, peons)
+
+    async def rules(self) -> dict[str, list[Rule]]:
+        return parse_stored_rules(await self.store.get_rules())
+
+    def wake_duties(self) -> None:
+        if self.duties is not None:
+            self.duties.wake()
