@@ -9,11 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from common.aio import wait_until
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import write_parquet
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
 from common.serverview.changes import SegmentChangeRequest as Req
+from common.serverview.inventory import HttpServerInventoryView
 from tests.support.cluster import Cluster, Node, cluster, sqlite_properties
 
 DAY_MS = 86_400_000
@@ -127,3 +129,23 @@ async def test_snapshot_delta_idle_and_reset_after_restart(tmp_path: Path) -> No
         snap = (await c.get("historical", f"{SEGMENTS}?counter=-1&timeout=1000")).json()
         assert ids(snap["requests"]) == [("load", str(b.id)), ("load", str(d.id))]
         assert len(list(cache_dir.iterdir())) == 2  # the dropped one was deleted on stop
+
+
+async def test_inventory_view_follows_loads_and_drops(tmp_path: Path) -> None:
+    a, b = (push_segment(tmp_path, day) for day in range(2))
+    props = {**sqlite_properties(tmp_path), **cache_props(tmp_path)}
+    async with cluster(props) as c:
+        h = await c.start("historical")
+        await apply(c, h, [Req.load(a)])
+        view = HttpServerInventoryView(
+            h.service.provider.get_for_service("dataNodeService"), server_timeout=5
+        )
+        view.start()
+        try:
+            await asyncio.wait_for(view.initialized.wait(), 15)
+            (server,) = view.servers()
+            assert server.is_historical and set(server.segments) == {a.id}
+            await apply(c, h, [Req.load(b), Req.drop(a)])
+            await wait_until(lambda: set(server.segments) == {b.id}, within=10, what="delta")
+        finally:
+            await view.close()
