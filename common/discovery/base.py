@@ -69,17 +69,15 @@ class _Listeners:
                 log.exception("discovery listener %r failed in %s", listener, method)
 
 
-class NodeRoleWatcher(NodeDiscovery):
-    """Druid's ``BaseNodeRoleWatcher``: the node cache of one role, fed by a backend."""
+class _NodeView(NodeDiscovery):
+    """A node map with listeners and an initialized flag (shared by role and service views)."""
 
-    def __init__(self, role: NodeRole) -> None:
-        self.role = role
+    def __init__(self) -> None:
         self._nodes: dict[str, DiscoveryDruidNode] = {}
         self._listeners = _Listeners()
         self._initialized = asyncio.Event()
         self._timed_out = False
 
-    # ---- NodeDiscovery
     def get_all_nodes(self) -> list[DiscoveryDruidNode]:
         return list(self._nodes.values())
 
@@ -101,6 +99,22 @@ class NodeRoleWatcher(NodeDiscovery):
     @property
     def timed_out(self) -> bool:
         return self._timed_out
+
+    def _mark_initialized(self, timed_out: bool) -> None:
+        """Set the flag, then give listeners the snapshot and the init call (once)."""
+        self._timed_out = timed_out
+        self._initialized.set()
+        if self._nodes:
+            self._listeners.call("nodes_added", self.get_all_nodes())
+        self._listeners.call("node_view_initialized", timed_out)
+
+
+class NodeRoleWatcher(_NodeView):
+    """Druid's ``BaseNodeRoleWatcher``: the node cache of one role, fed by a backend."""
+
+    def __init__(self, role: NodeRole) -> None:
+        super().__init__()
+        self.role = role
 
     # ---- fed by the backend
     def cache_initialized(self, timed_out: bool = False) -> None:
@@ -164,42 +178,18 @@ def _safe(fn: object, *args: object) -> None:
         log.exception("discovery listener failed")
 
 
-class ServiceDiscovery(NodeDiscovery, NodeListener):
+class ServiceDiscovery(_NodeView, NodeListener):
     """Nodes offering one service key, over the watchers of the roles that may offer it
     (Druid's ``getForService``); initialized once every watched role is."""
 
     def __init__(self, service_key: str, watchers: list[NodeRoleWatcher]) -> None:
+        super().__init__()
         self.service_key = service_key
         self._watchers = watchers
-        self._nodes: dict[str, DiscoveryDruidNode] = {}
-        self._listeners = _Listeners()
-        self._initialized = asyncio.Event()
         self._pending = len(watchers)
-        self._timed_out = False
+        self._any_timed_out = False
         for w in watchers:
             w.register_listener(_RoleForwarder(self))
-
-    def get_all_nodes(self) -> list[DiscoveryDruidNode]:
-        return list(self._nodes.values())
-
-    def register_listener(self, listener: NodeListener) -> None:
-        self._listeners.items.append(listener)
-        if self._initialized.is_set():
-            if self._nodes:
-                _safe(listener.nodes_added, self.get_all_nodes())
-            _safe(listener.node_view_initialized, self._timed_out)
-
-    def remove_listener(self, listener: NodeListener) -> None:
-        if listener in self._listeners.items:
-            self._listeners.items.remove(listener)
-
-    @property
-    def initialized(self) -> asyncio.Event:
-        return self._initialized
-
-    @property
-    def timed_out(self) -> bool:
-        return self._timed_out
 
     def nodes_added(self, nodes: list[DiscoveryDruidNode]) -> None:
         mine = [n for n in nodes if self.service_key in n.services]
@@ -215,12 +205,9 @@ class ServiceDiscovery(NodeDiscovery, NodeListener):
 
     def node_view_initialized(self, timed_out: bool) -> None:
         self._pending -= 1
-        self._timed_out = self._timed_out or timed_out
+        self._any_timed_out = self._any_timed_out or timed_out
         if self._pending == 0:
-            self._initialized.set()
-            if self._nodes:
-                self._listeners.call("nodes_added", self.get_all_nodes())
-            self._listeners.call("node_view_initialized", self._timed_out)
+            self._mark_initialized(self._any_timed_out)
 
 
 def _key(node: DiscoveryDruidNode) -> str:
