@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import abc
-from typing import Literal
+from typing import Literal, Protocol
 
 from common.config import Settings
 from common.discovery.base import NodeAnnouncer, NodeDiscoveryProvider
-from common.discovery.leader import LeaderSelector
+from common.discovery.leader import LeaderSelector, LeaseLock
 from common.discovery.metadata import (
     MetadataAnnouncer,
     MetadataLeaseLock,
@@ -22,13 +22,38 @@ from common.metadata import MetadataStore
 LeaderRole = Literal["coordinator", "overlord"]
 
 
+class LeaseTiming(Protocol):
+    """A backend's lease settings in seconds: leaseDuration, renewDeadline, retryPeriod."""
+
+    @property
+    def lease_duration(self) -> float: ...
+
+    @property
+    def renew_deadline(self) -> float: ...
+
+    @property
+    def retry_period(self) -> float: ...
+
+
 class DiscoveryBackend(abc.ABC):
     announcer: NodeAnnouncer
     provider: NodeDiscoveryProvider
+    timing: LeaseTiming
 
     @abc.abstractmethod
+    def leader_lock(self, role: LeaderRole) -> LeaseLock:
+        """The lock object of the coordinator or overlord election."""
+
     def leader_selector(self, role: LeaderRole, identity: str) -> LeaderSelector:
         """A selector for the coordinator or overlord election; identity is the node's base URL."""
+        return LeaderSelector(
+            self.leader_lock(role),
+            identity,
+            role=role,
+            lease_duration=self.timing.lease_duration,
+            renew_deadline=self.timing.renew_deadline,
+            retry_period=self.timing.retry_period,
+        )
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -38,6 +63,7 @@ class DiscoveryBackend(abc.ABC):
 class MetadataDiscoveryBackend(DiscoveryBackend):
     def __init__(self, settings: Settings, store: MetadataStore) -> None:
         self._settings = settings.metadata_discovery
+        self.timing = settings.metadata_discovery
         self._store = store
         self._announcer = MetadataAnnouncer(store, self._settings)
         self.announcer = self._announcer
@@ -46,16 +72,8 @@ class MetadataDiscoveryBackend(DiscoveryBackend):
         )
         self.provider = self._provider
 
-    def leader_selector(self, role: LeaderRole, identity: str) -> LeaderSelector:
-        s = self._settings
-        return LeaderSelector(
-            MetadataLeaseLock(self._store, f"leaderelection-{role}"),
-            identity,
-            role=role,
-            lease_duration=s.lease_duration,
-            renew_deadline=s.renew_deadline,
-            retry_period=s.retry_period,
-        )
+    def leader_lock(self, role: LeaderRole) -> LeaseLock:
+        return MetadataLeaseLock(self._store, f"leaderelection-{role}")
 
     async def close(self) -> None:
         await self._provider.close()

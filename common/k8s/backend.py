@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from common.config import K8sDiscoverySettings, Settings
 from common.discovery.backend import DiscoveryBackend, LeaderRole
-from common.discovery.leader import LeaderSelector, LeaseLock
+from common.discovery.leader import LeaseLock
 from common.errors import ConfigError
 from common.k8s.announcer import K8sAnnouncer
 from common.k8s.client import KubeApi
@@ -54,6 +54,7 @@ class K8sDiscoveryBackend(DiscoveryBackend):
         if not k8s.cluster_identifier:
             raise ConfigError("druid.discovery.k8s.clusterIdentifier is required")
         self._settings = k8s
+        self.timing = k8s
         self._api = api
         self.pod = pod
         self.cluster_id = k8s.cluster_identifier
@@ -105,17 +106,6 @@ class K8sDiscoveryBackend(DiscoveryBackend):
         if self._settings.leader_election_lock == "lease":
             return K8sLeaseLock(self._api, namespace, name)
         return ConfigMapLock(self._api, namespace, name)
-
-    def leader_selector(self, role: LeaderRole, identity: str) -> LeaderSelector:
-        s = self._settings
-        return LeaderSelector(
-            self.leader_lock(role),
-            identity,
-            role=role,
-            lease_duration=s.lease_duration,
-            renew_deadline=s.renew_deadline,
-            retry_period=s.retry_period,
-        )
 
     async def close(self) -> None:
         await self._provider.close()
