@@ -327,6 +327,12 @@ class SegmentCacheSettings(Group):
         default_factory=lambda: max(1, (os.cpu_count() or 1) // 6),
         description="Parallel segment loads. Default max(1, cores/6).",
     )
+    num_bootstrap_threads: int | None = Field(
+        alias="numBootstrapThreads",
+        default=None,
+        ge=1,
+        description="Parallel segment loads in TURBO loading mode. Default: numLoadingThreads.",
+    )
     drop_segment_delay_millis: int = Field(alias="dropSegmentDelayMillis", default=30000)
     status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
 

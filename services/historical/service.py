@@ -59,7 +59,7 @@ class HistoricalService(NodeService):
         return LoaderConfig(
             num_loading_threads=sc.num_loading_threads,
             # Druid's turbo pool is sized by numBootstrapThreads, which defaults to this.
-            num_turbo_loading_threads=sc.num_loading_threads,
+            num_turbo_loading_threads=sc.num_bootstrap_threads or sc.num_loading_threads,
             drop_segment_delay_s=sc.drop_segment_delay_millis / 1000,
             status_queue_max_size=sc.status_queue_max_size,
         )
