@@ -14,7 +14,7 @@ MarkOvershadowedSegmentsAsUnused and BalanceSegments over a snapshot of the hist
   serve (plus used segments that need zero replicas), so the old version goes only once the new
   one is really served.
 * Balancing moves at most ``max_moves`` segments per cycle inside each tier, from the most to the
-  least utilised server, and only when the move leaves the target less utilised than the source,
+  least utilised server, and only when the move leaves the target no more utilised than the source,
   so it converges and never oscillates.
 """
 
@@ -217,7 +217,7 @@ class _Planner:
                 continue
             after_src = (src.size - seg.size) / src.max_size
             after_dst = (dst.size + seg.size) / dst.max_size
-            if after_dst >= after_src:
+            if after_dst > after_src:
                 continue
             if best is None or (seg.size, str(sid)) > (best.size, str(best.id)):
                 best = seg
