@@ -21,6 +21,7 @@ from common.errors import ConfigError
 from common.metadata import configs, leases, nodes
 from common.metadata import rules as rules_sql
 from common.metadata import segments as segments_sql
+from common.metadata import supervisors as supervisors_sql
 from common.metadata.engine import (
     ensure_schema,
     make_engine,
@@ -222,6 +223,25 @@ class MetadataStore:
     async def data_source_names(self, include_unused: bool = False) -> list[str]:
         async with self.reading("datasource names") as conn:
             return await segments_sql.data_source_names(conn, self.tables, include_unused)
+
+    # --- supervisor specs (druid_supervisors)
+    async def insert_supervisor_spec(self, spec_id: str, payload: dict[str, Any]) -> None:
+        """Append a spec (or a ``NoopSupervisorSpec`` tombstone) to ``spec_id``'s history."""
+        async with self.transaction("insert supervisor spec") as conn:
+            await supervisors_sql.insert_spec(
+                conn, self.tables, spec_id, payload, iso_millis(_now())
+            )
+
+    async def latest_supervisor_specs(self) -> dict[str, dict[str, Any]]:
+        """The spec in force per supervisor id, tombstones included."""
+        async with self.reading("latest supervisor specs") as conn:
+            return await supervisors_sql.latest_specs(conn, self.tables)
+
+    async def supervisor_history(
+        self, spec_id: str | None = None, count: int | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        async with self.reading("supervisor history") as conn:
+            return await supervisors_sql.spec_history(conn, self.tables, spec_id, count)
 
 
 def _now() -> datetime:
