@@ -1,0 +1,115 @@
+"""What a data node (historical, later a peon) does with a query the broker sends it.
+
+The broker names the segments to read in a segments spec
+(``{"type":"segments","segments":[{"itvl","ver","part"}]}``). For each descriptor the node finds
+the segment it has open (``SegmentGetter``), runs the query over the descriptor's interval of it,
+and merges the per-segment partials into one; descriptors it does not have are reported back as
+``missingSegments`` so the broker can ask another replica.
+
+A descriptor's ``itvl`` is the visible part of the segment in the broker's timeline, so it may be
+narrower than the segment's own interval; ``segment_lookup`` resolves both cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from common.errors import InvalidInput, KdruidError
+from common.query.engine import merge, run_segment
+from common.query.models import Query
+from common.query.specs import SegmentDescriptor
+from common.segments.segment import DataSegment, SegmentId
+
+#: ``(dataSource, descriptor) -> (segment, its Arrow table)``, or None when not served here.
+SegmentGetter = Callable[[str, SegmentDescriptor], tuple[DataSegment, pa.Table] | None]
+
+
+def segment_lookup(
+    list_segments: Callable[[], Iterable[DataSegment]],
+    get_by_id: Callable[[SegmentId], tuple[DataSegment, pa.Table]],
+) -> SegmentGetter:
+    """A ``SegmentGetter`` over a registry of open segments.
+
+    ``get_by_id`` may raise ``KdruidError`` (e.g. ``NotFound``) or ``KeyError`` for a segment it
+    does not hold. The exact id is tried first; a descriptor whose interval is only part of the
+    segment's falls back to a scan for the segment of that version and partition covering it.
+    """
+
+    def get(data_source: str, d: SegmentDescriptor) -> tuple[DataSegment, pa.Table] | None:
+        candidates = [SegmentId(data_source, d.itvl, d.ver, d.part)]
+        candidates += [
+            s.id
+            for s in list_segments()
+            if s.data_source == data_source
+            and s.version == d.ver
+            and s.partition_num == d.part
+            and s.interval != d.itvl
+            and s.interval.contains(d.itvl)
+        ]
+        for sid in candidates:
+            try:
+                return get_by_id(sid)
+            except (KdruidError, KeyError):
+                continue
+        return None
+
+    return get
+
+
+def descriptor_json(d: SegmentDescriptor) -> dict[str, Any]:
+    """Druid's JSON of a descriptor (as in ``missingSegments``)."""
+    return {"itvl": str(d.itvl), "ver": d.ver, "part": d.part}
+
+
+def requested_segments(query: Query) -> list[SegmentDescriptor]:
+    """The descriptors of a data-node query; a query without a segments spec is refused."""
+    segments = query.intervals.segments
+    if segments is None:
+        raise InvalidInput(
+            "a data node answers only queries whose intervals is a segments spec "
+            '({"type":"segments","segments":[{"itvl","ver","part"}]}); send queries to the broker'
+        )
+    return list(dict.fromkeys(segments))
+
+
+def run_descriptor(
+    query: Query, get_segment: SegmentGetter, d: SegmentDescriptor
+) -> pa.Table | None:
+    """The partial of ``query`` over one requested segment; None when it is not here."""
+    found = get_segment(query.dataSource, d)
+    if found is None:
+        return None
+    segment, table = found
+    interval = d.itvl.intersection(segment.interval)
+    if interval is None:
+        return None
+    return run_segment(query, table, interval=interval, segment_id=str(segment.id))
+
+
+@dataclass
+class NodeResult:
+    partial: pa.Table
+    missing: list[SegmentDescriptor]
+
+
+async def run_on_node(
+    query: Query, get_segment: SegmentGetter, limit: asyncio.Semaphore
+) -> NodeResult:
+    """Run every requested segment in worker threads (at most ``limit`` at once, so the event
+    loop stays free and cancellation skips segments not yet started), then merge them."""
+
+    async def one(d: SegmentDescriptor) -> pa.Table | None:
+        async with limit:
+            return await asyncio.to_thread(run_descriptor, query, get_segment, d)
+
+    descriptors = requested_segments(query)
+    results = await asyncio.gather(*(one(d) for d in descriptors))
+    partials = [p for p in results if p is not None]
+    missing = [d for d, p in zip(descriptors, results, strict=True) if p is None]
+    partial = await asyncio.to_thread(merge, query, partials)
+    return NodeResult(partial, missing)
