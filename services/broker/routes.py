@@ -1,0 +1,101 @@
+"""The broker's HTTP API: ``/druid/v2`` native queries, their cancellation, and readiness.
+
+``POST /druid/v2`` parses the query, waits for capacity (429 beyond the queue), then runs
+scatter-gather, merge and finalize under the query's timeout (504) as a cancellable task (500
+``Query cancelled``), and answers Druid's result JSON with ``X-Druid-Query-Id`` and
+``X-Druid-Response-Context`` (``missingSegments`` when some segments could not be read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+
+from common.jsonresp import dumps
+from common.query import finalize, parse_query
+from common.query.datanode import descriptor_json
+from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
+from common.query.lifecycle import query_timeout_s
+from common.query.models import Query
+from services.broker.plan import scatter_gather_limit
+from services.broker.service import BrokerService
+
+log = logging.getLogger(__name__)
+
+
+async def execute(service: BrokerService, query: Query, timeout_s: float | None) -> Response:
+    """Scatter-gather, merge and finalize ``query``; the JSON response."""
+    limit = scatter_gather_limit(
+        service.max_scatter_gather_bytes,
+        (query.context.model_extra or {}).get("maxScatterGatherBytes"),
+    )
+    gathered = await service.scatter.run(query, max_bytes=limit, timeout_s=timeout_s)
+
+    def render() -> bytes:
+        return dumps(finalize(query, gathered.partial))
+
+    body = await asyncio.to_thread(render)
+    context: dict[str, Any] = {}
+    if gathered.missing:
+        context["missingSegments"] = [descriptor_json(d) for d in gathered.missing]
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            QUERY_ID_HEADER: query.query_id,
+            RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
+        },
+    )
+
+
+def query_router(service: BrokerService) -> APIRouter:
+    router = APIRouter(tags=["query"])
+    http = service.settings.server_http
+
+    async def post_query(request: Request) -> Response:
+        async with service.limiter:
+            query = parse_query(await request.body())
+            timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
+            return await service.running.run(
+                query.query_id, execute(service, query, timeout), timeout
+            )
+
+    async def cancel_query(query_id: str) -> Response:
+        urls = sorted(service.scatter.contacted.get(query_id, ()))
+        service.running.cancel(query_id)
+        for url in urls:
+            service.tasks.start(_forward_cancel(service.http, url, query_id), f"cancel:{query_id}")
+        return Response(status_code=202)
+
+    for path in ("/druid/v2", "/druid/v2/"):
+        router.add_api_route(path, post_query, methods=["POST"], summary="Run a native query.")
+    router.add_api_route(
+        "/druid/v2/{query_id}", cancel_query, methods=["DELETE"], summary="Cancel a query."
+    )
+    return router
+
+
+async def _forward_cancel(client: httpx.AsyncClient, url: str, query_id: str) -> None:
+    try:
+        await client.delete(f"{url}/druid/v2/{query_id}", timeout=5.0)
+    except httpx.HTTPError as exc:
+        log.info("could not forward the cancel of %s to %s: %s", query_id, url, exc)
+
+
+def broker_probes_router(service: BrokerService) -> APIRouter:
+    """Druid's ``BrokerResource``: ready once the inventory view is initialized."""
+    router = APIRouter(prefix="/druid/broker/v1", tags=["broker"])
+
+    @router.get("/loadstatus")
+    async def load_status() -> dict[str, bool]:
+        return {"inventoryInitialized": service.inventory_initialized()}
+
+    @router.get("/readiness")
+    async def readiness() -> Response:
+        return Response(status_code=200 if service.inventory_initialized() else 503)
+
+    return router

@@ -1,0 +1,200 @@
+"""Scatter-gather: send a query to the data nodes serving its segments, gather their partials.
+
+One request per server, all in parallel over one shared HTTP client, each naming its segments in
+a segments spec and carrying what is left of the query's timeout. Partials come back as Arrow IPC
+streams, counted against the query's scatter-gather byte budget while they stream in. Segments a
+server reports missing (or all of a server's segments, when the server cannot be reached) are
+retried once on another replica; what is still missing is reported to the caller. Merging and
+finalizing run in worker threads so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+
+from common.aio import Deadline
+from common.errors import (
+    CapacityExceeded,
+    InvalidInput,
+    KdruidError,
+    QueryCancelled,
+    QueryParseError,
+    QueryTimeout,
+    ResourceLimitExceeded,
+    UnsupportedQuery,
+)
+from common.jsonresp import dumps
+from common.query import from_ipc, merge
+from common.query.datanode import descriptor_json
+from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
+from common.query.models import Query
+from common.query.specs import SegmentDescriptor
+from services.broker.plan import ByteBudget, SegmentUnit, assign, segments_to_query
+from services.broker.view import BrokerServerView, ServerRef
+
+log = logging.getLogger(__name__)
+
+_REMOTE_ERRORS: dict[str, type[KdruidError]] = {
+    c.error_code: c
+    for c in (
+        QueryParseError,
+        InvalidInput,
+        ResourceLimitExceeded,
+        CapacityExceeded,
+        QueryCancelled,
+        QueryTimeout,
+        UnsupportedQuery,
+    )
+}
+
+
+class _Unreachable(Exception):
+    """The server could not answer (connection refused or reset, or 503): try elsewhere."""
+
+
+@dataclass
+class Gathered:
+    """A query's merged partial and the segments no server answered for."""
+
+    partial: pa.Table
+    missing: list[SegmentDescriptor]
+    servers: set[str] = field(default_factory=set)
+
+
+class ScatterGather:
+    def __init__(
+        self,
+        view: BrokerServerView,
+        client: httpx.AsyncClient,
+        *,
+        rng: random.Random | None = None,
+        retries: int = 1,
+    ) -> None:
+        self.view = view
+        self.client = client
+        self.rng = rng or random.Random()
+        self.retries = retries
+        #: Data nodes each running query was sent to (so a cancel can be forwarded).
+        self.contacted: dict[str, set[str]] = {}
+
+    async def run(
+        self, query: Query, *, max_bytes: int | None, timeout_s: float | None
+    ) -> Gathered:
+        deadline = Deadline(timeout_s)
+        units = segments_to_query(self.view.timeline(query.dataSource), query.intervals.intervals)
+        budget = ByteBudget(max_bytes, query.query_id)
+        base = query.to_json()
+        retries = (query.context.model_extra or {}).get("numRetriesOnMissingSegments", self.retries)
+        retries = retries if isinstance(retries, int) and retries >= 0 else self.retries
+        partials: list[pa.Table] = []
+        missing: list[SegmentUnit] = []
+        tried: dict[SegmentDescriptor, set[str]] = {}
+        contacted = self.contacted.setdefault(query.query_id, set())
+        pending = units
+        try:
+            for attempt in range(retries + 1):
+                by_server, unavailable = assign(pending, self.view.servers_of, self.rng, tried)
+                missing += unavailable
+                pending = []
+                calls = list(by_server.items())
+                contacted.update(server.url for server, _ in calls)
+                answers = await asyncio.gather(
+                    *(self._call(s, base, us, budget, deadline) for s, us in calls)
+                )
+                for (server, server_units), (partial, lost) in zip(calls, answers, strict=True):
+                    if partial is not None:
+                        partials.append(partial)
+                    for unit in server_units:
+                        if unit.descriptor in lost:
+                            tried.setdefault(unit.descriptor, set()).add(server.name)
+                            pending.append(unit)
+                if not pending:
+                    break
+                if attempt < retries:
+                    log.info("query %s: retrying %d missing segments", query.query_id, len(pending))
+            missing += pending
+            merged = await asyncio.to_thread(merge, query, partials)
+        finally:
+            self.contacted.pop(query.query_id, None)
+        return Gathered(merged, [u.descriptor for u in missing], {s for s in contacted})
+
+    async def _call(
+        self,
+        server: ServerRef,
+        base: dict[str, Any],
+        units: list[SegmentUnit],
+        budget: ByteBudget,
+        deadline: Deadline,
+    ) -> tuple[pa.Table | None, set[SegmentDescriptor]]:
+        """One data node's partial and the descriptors it did not answer for."""
+        body = dict(base)
+        body["intervals"] = {
+            "type": "segments",
+            "segments": [descriptor_json(u.descriptor) for u in units],
+        }
+        remaining = deadline.remaining()
+        # Druid's context timeout 0 means none; the node must not outlive the broker's deadline.
+        body["context"] = {**base.get("context", {}), "timeout": _ms(remaining)}
+        url = f"{server.url}/druid/v2"
+        try:
+            async with self.client.stream(
+                "POST",
+                url,
+                content=dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=httpx.Timeout(remaining, connect=min(remaining or 10.0, 10.0)),
+            ) as resp:
+                if resp.status_code == 503:
+                    raise _Unreachable(f"{url} answered 503")
+                if resp.status_code != 200:
+                    raise _remote_error(server, resp.status_code, await resp.aread())
+                chunks: list[bytes] = []
+                async for chunk in resp.aiter_bytes():
+                    budget.take(len(chunk), url)
+                    chunks.append(chunk)
+                context = parse_response_context(resp.headers.get(RESPONSE_CONTEXT_HEADER))
+        except (httpx.TransportError, _Unreachable) as exc:
+            if isinstance(exc, httpx.TimeoutException) and deadline.expired:
+                raise QueryTimeout(f"Query timed out waiting for {server.name}") from None
+            log.warning("data node %s failed, its segments go to replicas: %s", server.name, exc)
+            return None, {u.descriptor for u in units}
+        partial = from_ipc(b"".join(chunks))
+        return partial, _missing_of(context)
+
+
+def _ms(remaining: float | None) -> int:
+    return 0 if remaining is None else max(1, int(remaining * 1000))
+
+
+def _missing_of(context: dict[str, Any]) -> set[SegmentDescriptor]:
+    out: set[SegmentDescriptor] = set()
+    raw = context.get("missingSegments")
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            out.add(SegmentDescriptor.model_validate(item))
+        except ValueError:
+            log.warning("ignoring an unreadable missing segment %r", item)
+    return out
+
+
+def _remote_error(server: ServerRef, status: int, raw: bytes) -> KdruidError:
+    """A data node's Druid error, raised again at the broker with the same code and status."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = f"{server.name}: {body.get('errorMessage') or raw[:200].decode(errors='replace')}"
+    cls = _REMOTE_ERRORS.get(str(body.get("error")))
+    if cls is None:
+        cls = InvalidInput if 400 <= status < 500 else KdruidError
+    return cls(message)
