@@ -17,11 +17,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.config import MetadataStorageSettings
-from common.errors import ConfigError
+from common.errors import CompareAndSwapFailed, ConfigError
+from common.ingest.metadata import DataSourceMetadata
 from common.metadata import configs, leases, nodes
+from common.metadata import datasource_metadata as dsm_sql
+from common.metadata import locks as locks_sql
+from common.metadata import pending as pending_sql
 from common.metadata import rules as rules_sql
 from common.metadata import segments as segments_sql
 from common.metadata import supervisors as supervisors_sql
+from common.metadata import tasks as tasks_sql
 from common.metadata.engine import (
     ensure_schema,
     make_engine,
@@ -34,6 +39,7 @@ from common.metadata.nodes import NodeRow
 from common.metadata.rules import iso_millis
 from common.metadata.schema import Tables
 from common.metadata.segments import SegmentRow
+from common.metadata.tasks import TaskRow
 from common.metadata.uri import ConnectTarget, Dialect, parse_connect_uri
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
@@ -242,6 +248,132 @@ class MetadataStore:
     ) -> dict[str, list[dict[str, Any]]]:
         async with self.reading("supervisor history") as conn:
             return await supervisors_sql.spec_history(conn, self.tables, spec_id, count)
+
+    # --- tasks (druid_tasks) and their locks (druid_tasklocks)
+
+    async def insert_task(self, row: TaskRow) -> bool:
+        """Store a new task; False when a task with that id exists already."""
+        async with self.transaction("insert task") as conn:
+            return await tasks_sql.insert_task(conn, self.tables, row)
+
+    async def set_task_status(self, task_id: str, status: dict[str, Any], active: bool) -> bool:
+        """Store a status; a completed task (``active=False``) also loses its locks."""
+        async with self.transaction("set task status") as conn:
+            changed = await tasks_sql.set_status(conn, self.tables, task_id, status, active)
+            if not active:
+                await locks_sql.remove_locks(conn, self.tables, task_id)
+            return changed
+
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        async with self.reading("get task") as conn:
+            return await tasks_sql.get_task(conn, self.tables, task_id)
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRow]:
+        async with self.reading("get tasks") as conn:
+            return await tasks_sql.get_tasks(conn, self.tables, task_ids)
+
+    async def list_tasks(
+        self,
+        *,
+        active: bool | None = None,
+        datasource: str | None = None,
+        task_type: str | None = None,
+        created_after: str | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRow]:
+        async with self.reading("list tasks") as conn:
+            return await tasks_sql.list_tasks(
+                conn,
+                self.tables,
+                active=active,
+                datasource=datasource,
+                task_type=task_type,
+                created_after=created_after,
+                limit=limit,
+            )
+
+    async def task_locks(self, task_ids: Sequence[str] | None = None) -> list[locks_sql.TaskLock]:
+        async with self.reading("list task locks") as conn:
+            return await locks_sql.list_locks(conn, self.tables, task_ids)
+
+    async def acquire_lock(
+        self, task_id: str, group_id: str, data_source: str, interval: Interval, lock_type: str
+    ) -> locks_sql.TaskLock | None:
+        """A time-chunk lock for the task, or None when another task's lock conflicts."""
+        async with self.transaction("acquire task lock") as conn:
+            await locks_sql.serialize_datasource(conn, self.tables, data_source)
+            lock, fresh = locks_sql.decide_lock(
+                await locks_sql.list_locks(conn, self.tables),
+                task_id=task_id,
+                group_id=group_id,
+                data_source=data_source,
+                interval=interval,
+                lock_type=lock_type,
+                new_version=iso_millis(_now()),
+            )
+            if lock is not None and fresh:
+                await locks_sql.add_lock(conn, self.tables, lock)
+            return lock
+
+    async def release_lock(self, task_id: str, interval: Interval | None = None) -> int:
+        async with self.transaction("release task lock") as conn:
+            return await locks_sql.remove_locks(conn, self.tables, task_id, interval)
+
+    # --- segment allocation and the transactional publish (druid_pendingSegments, dataSource)
+
+    async def allocate_segment(
+        self, request: pending_sql.AllocateRequest, attempts: int = 10
+    ) -> pending_sql.PendingSegment | None:
+        """Druid's segmentAllocate in one transaction, retried when a concurrent one won."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction("allocate segment") as conn:
+                    return await pending_sql.allocate_segment(
+                        conn, self.tables, request, iso_millis(_now())
+                    )
+            except CompareAndSwapFailed:
+                if attempt == attempts:
+                    raise
+        return None
+
+    async def pending_segments(
+        self, data_source: str, interval: Interval | None = None
+    ) -> list[pending_sql.PendingSegment]:
+        async with self.reading("list pending segments") as conn:
+            return await pending_sql.list_pending(conn, self.tables, data_source, interval)
+
+    async def delete_pending_segments(
+        self, data_source: str, interval: Interval | None = None
+    ) -> int:
+        async with self.transaction("delete pending segments") as conn:
+            return await pending_sql.delete_pending(conn, self.tables, data_source, interval)
+
+    async def commit_segments_and_metadata(
+        self,
+        segments: Sequence[DataSegment],
+        supervisor_id: str | None,
+        start: DataSourceMetadata | None,
+        end: DataSourceMetadata | None,
+    ) -> dsm_sql.PublishResult:
+        """Segments and the new offsets in one transaction, compare-and-swap on the offsets."""
+        async with self.transaction("commit segments and metadata") as conn:
+            return await dsm_sql.commit_segments_and_metadata(
+                conn, self.tables, segments, supervisor_id, start, end, iso_millis(_now())
+            )
+
+    async def get_datasource_metadata(self, supervisor_id: str) -> dict[str, Any] | None:
+        """The committed DataSourceMetadata JSON of a supervisor, or None."""
+        async with self.reading("get datasource metadata") as conn:
+            return await dsm_sql.get_metadata(conn, self.tables, supervisor_id)
+
+    async def reset_datasource_metadata(
+        self, supervisor_id: str, partitions: dict[str, Any] | None
+    ) -> bool:
+        """Delete the committed offsets (None) or overwrite those of the given partitions."""
+        async with self.transaction("reset datasource metadata") as conn:
+            return await dsm_sql.reset_metadata(
+                conn, self.tables, supervisor_id, partitions, iso_millis(_now())
+            )
 
 
 def _now() -> datetime:
