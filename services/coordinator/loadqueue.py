@@ -1,7 +1,7 @@
 """The HTTP load queue to one historical: Druid's ``HttpLoadQueuePeon`` (druid-internals 3.5).
 
-Holders are kept in Druid's order: drops, then loads (``LOAD``, ``REPLICATE``, ``MOVE_TO``), then
-newest interval first. The loop takes up to ``batch_size`` holders (the server's
+Holders are kept in Druid's order: by action (``DROP``, ``LOAD``, ``REPLICATE``, ``MOVE_TO``),
+then newest interval first. The loop takes up to ``batch_size`` holders (the server's
 ``numLoadingThreads`` from ``loadCapabilities``, 1 when that cannot be read) and POSTs them to
 ``/druid-internal/v1/segments/changeRequests?timeout=<hostTimeoutMs>``; the historical answers
 as soon as one of them finishes. 200: SUCCESS/FAILED holders complete and their callbacks run,
@@ -69,10 +69,10 @@ class SegmentHolder:
     first_sent: float | None = None
 
     def sort_key(self) -> tuple[int, int, int, str]:
-        """Drops first, loads after; newest interval (by end, then start) first."""
-        group = 0 if self.action is Action.DROP else 1
+        """Druid's order: by action (DROP, LOAD, REPLICATE, MOVE_TO), then newest interval (by
+        end, then start) first, so first replicas go before extra ones."""
         iv = self.segment.interval
-        return (group, -iv.end, -iv.start, str(self.segment.id))
+        return (int(self.action), -iv.end, -iv.start, str(self.segment.id))
 
     def change_request(self) -> dict[str, Any]:
         if self.action is Action.DROP:

@@ -21,7 +21,7 @@ from tests.unit.test_coordinator_planning import seg
 BASE = "http://h1:8083"
 
 
-def test_order_drops_first_then_loads_newest_interval_first() -> None:
+def test_order_by_action_then_newest_interval_first() -> None:
     holders = [
         SegmentHolder(seg(1), Action.LOAD),
         SegmentHolder(seg(5), Action.MOVE_TO),
@@ -29,13 +29,15 @@ def test_order_drops_first_then_loads_newest_interval_first() -> None:
         SegmentHolder(seg(2), Action.DROP),
         SegmentHolder(seg(9), Action.DROP),
     ]
+    holders.append(SegmentHolder(seg(7), Action.LOAD))
     batch, expired = next_batch(holders, 10, now=0.0, load_timeout=900)
     assert [(h.action, h.segment.interval.start) for h in batch] == [
         (Action.DROP, seg(9).interval.start),
         (Action.DROP, seg(2).interval.start),
-        (Action.MOVE_TO, seg(5).interval.start),
-        (Action.REPLICATE, seg(3).interval.start),
+        (Action.LOAD, seg(7).interval.start),
         (Action.LOAD, seg(1).interval.start),
+        (Action.REPLICATE, seg(3).interval.start),
+        (Action.MOVE_TO, seg(5).interval.start),
     ]
     assert not expired
     assert len(next_batch(holders, 2, 0.0, 900)[0]) == 2
@@ -134,7 +136,7 @@ async def test_batches_by_load_capabilities_and_completes_callbacks(peon_env) ->
     ]
     assert hist.params[0] == {"timeout": "7000"}
     assert [[r["identifier"] for r in b] for b in hist.batches[1:]] == [
-        [b.identifier, a.identifier],
+        [a.identifier, b.identifier],  # LOAD before REPLICATE
         [a.identifier],
     ]
     assert results == {"drop": True, a.identifier: True, b.identifier: True, c.identifier: False}
