@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from common.errors import ConfigError
 
@@ -403,7 +403,14 @@ class ZkSettings(Group):
 
     PREFIX = "druid.zk.service."
 
-    enabled: Literal[False] = _doc("Must be false: kdruid has no ZooKeeper.", default=False)
+    enabled: bool = _doc("Must be false: kdruid has no ZooKeeper.", default=False)
+
+    @field_validator("enabled")
+    @classmethod
+    def _never(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("kdruid runs without ZooKeeper; set it to false or leave it out")
+        return value
 
 
 class ExtensionsSettings(Group):
