@@ -180,6 +180,14 @@ class TimeBoundaryQuery(_Query):
     queryType: Literal["timeBoundary"]
     bound: Literal["minTime", "maxTime"] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_intervals(cls, data: Any) -> Any:
+        # Druid's timeBoundary may omit intervals: it then covers all time.
+        if isinstance(data, dict) and data.get("intervals") is None:
+            data = {**data, "intervals": ["1000-01-01/3000-01-01"]}
+        return data
+
 
 class SegmentMetadataQuery(_Query):
     queryType: Literal["segmentMetadata"]
@@ -251,7 +259,11 @@ def parse_query(body: bytes | str | dict[str, Any]) -> Query:
             f"Could not resolve type id '{qtype}' as a subtype of Query: known type ids = "
             f"{sorted(QUERY_TYPES)}"
         )
-    if "intervals" not in obj and qtype not in ("segmentMetadata", "dataSourceMetadata"):
+    if "intervals" not in obj and qtype not in (
+        "segmentMetadata",
+        "dataSourceMetadata",
+        "timeBoundary",
+    ):
         raise QueryParseError(f"{qtype} query: missing 'intervals'")
     try:
         return model.model_validate(obj)  # type: ignore[return-value]
