@@ -1,15 +1,70 @@
-"""The peon's process: a worker that announces its task capacity (tasks arrive with issue 6)."""
+"""The peon's process: a worker that runs ``index_kafka`` tasks and serves their realtime data.
+
+Start order (after ``NodeService`` opens discovery): the task manager re-loads its persisted
+tasks and re-runs the assigned ones, then the node is announced with ``workerNodeService`` (and
+``dataNodeService``, serverType ``indexer-executor``, while tasks run: their sinks are announced as
+segments at ``/druid-internal/v1/segments`` and answer ``/druid/v2``). Shutdown releases parked
+long polls first; running tasks are cancelled but stay assigned, so a restarted peon resumes them.
+"""
 
 from __future__ import annotations
 
-from common.discovery.node import DruidService, WorkerNodeService
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from common.config import Settings
+from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
+from common.errors import ServiceUnavailable
+from common.query.datanode import SegmentGetter, segment_lookup
+from common.segments.deep_storage import DeepStorage
+from common.segments.segment import DataSegment, SegmentId
 from common.server import NodeService
+from common.serverview.announcer import SegmentAnnouncer
+from services.peon.clients import (
+    COORDINATOR_PREFIX,
+    OVERLORD_PREFIX,
+    HandoffClient,
+    LeaderClient,
+    TaskActionClient,
+)
+from services.peon.publish import DEFAULT_HANDOFF_POLL_PERIOD, TaskDeps
+from services.peon.runner import KafkaIndexTaskRunner
+from services.peon.taskspec import parse_task
+from services.peon.worker import WorkerTaskManager
+
+log = logging.getLogger(__name__)
+
+SERVER_TYPE = "indexer-executor"
 
 
 class PeonService(NodeService):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.announcer = SegmentAnnouncer()
+        self.runners: dict[str, KafkaIndexTaskRunner] = {}
+        #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
+        self.handoff_poll_period = DEFAULT_HANDOFF_POLL_PERIOD
+        self._manager: WorkerTaskManager | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._serving_data = False
+        self._reannounce: asyncio.Task[None] | None = None
+        self.shutdown_hooks.append(self.announcer.close)
+        self.shutdown_hooks.append(self._close_history)
+
+    @property
+    def manager(self) -> WorkerTaskManager:
+        if self._manager is None:
+            raise ServiceUnavailable("the peon's task manager is not started")
+        return self._manager
+
     def node_services(self) -> dict[str, DruidService]:
         w = self.settings.worker
-        return {
+        services: dict[str, DruidService] = {
             WorkerNodeService.KEY: WorkerNodeService(
                 ip=self.settings.node.host,
                 capacity=w.capacity,
@@ -17,3 +72,92 @@ class PeonService(NodeService):
                 category=w.category,
             )
         }
+        if self._serving_data:
+            s = self.settings.server
+            services[DataNodeService.KEY] = DataNodeService(
+                tier=s.tier, max_size=0, server_type=SERVER_TYPE, priority=s.priority
+            )
+        return services
+
+    async def on_start(self) -> None:
+        self._http = httpx.AsyncClient(timeout=30.0)
+        self._serving_data = False
+        n = self.settings.node
+        self._manager = WorkerTaskManager(
+            self.settings.indexer_task.base_task_dir, n.host, n.plaintext_port, self._run_task
+        )
+        self._manager.on_change = self._tasks_changed
+        self._manager.start(self.tasks)
+        self._serving_data = bool(self._manager.tasks)
+
+    async def on_close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _close_history(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+
+    # ------------------------------------------------------------------ tasks
+
+    @staticmethod
+    def validate_task(task: dict[str, Any]) -> None:
+        parse_task(task)
+
+    async def _run_task(
+        self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
+    ) -> dict[str, Any]:
+        spec = parse_task(task)
+        assert self._http is not None
+        deps = TaskDeps(
+            actions=TaskActionClient(
+                LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http), task
+            ),
+            handoff=HandoffClient(
+                LeaderClient(self.provider, "coordinator", COORDINATOR_PREFIX, self._http)
+            ),
+            deep_storage=DeepStorage.from_settings(self.settings),
+            announce=lambda s: self.announcer.announce([s]),
+            unannounce=lambda s: self.announcer.unannounce([s]),
+            handoff_poll_period=self.handoff_poll_period,
+        )
+        runner = KafkaIndexTaskRunner(spec, task_dir, deps, task_log)
+        self.runners[spec.id] = runner
+        try:
+            return await runner.run()
+        finally:
+            self.runners.pop(spec.id, None)
+            self.announcer.unannounce(
+                [runner.sink_segment(s) for s in runner.appenderator.sinks.values()]
+            )
+
+    def get_runner(self, task_id: str) -> KafkaIndexTaskRunner | None:
+        return self.runners.get(task_id)
+
+    def _tasks_changed(self) -> None:
+        serving = bool(self._manager and self._manager.tasks)
+        if serving != self._serving_data and self._announced_ready():
+            self._serving_data = serving
+            self._reannounce = self.tasks.start(self.reannounce(), "reannounce")
+        else:
+            self._serving_data = serving
+
+    def _announced_ready(self) -> bool:
+        return not self.tasks.closed
+
+    # ------------------------------------------------------------------ realtime queries
+
+    def served_segments(self) -> list[DataSegment]:
+        return self.announcer.served
+
+    def segment_table(self, sid: SegmentId) -> tuple[DataSegment, pa.Table]:
+        for runner in list(self.runners.values()):
+            sink = runner.appenderator.sinks.get(sid)
+            if sink is not None:
+                metrics = [m.name for m in runner.spec.schema.metricsSpec]
+                return runner.sink_segment(sink), sink.query_table(metrics)
+        raise KeyError(str(sid))
+
+    def segment_getter(self) -> SegmentGetter:
+        return segment_lookup(self.served_segments, self.segment_table)

@@ -1,0 +1,379 @@
+"""The ``index_kafka`` task runner (Druid's ``SeekableStreamIndexTaskRunner``, druid-internals 4.2).
+
+``run()``: restore sequences and the appenderator's persisted sinks, seek the record supplier to
+the committed ``nextPartitions`` (or the start offsets), then read: poll, parse and route the
+batch in a worker thread, allocate segments per (sequence, time chunk) through the overlord, add
+the rows to the sinks in a worker thread, advance the current offsets. Persists, checkpoint
+requests, publishes and handoff follow Druid; the chat endpoints (``services.peon.chat``) drive
+pause/resume/end offsets through the methods of ``TaskControl``.
+
+Every CPU- or disk-heavy step runs in ``asyncio.to_thread`` on a bounded batch, so the event loop
+keeps answering status, chat and long-poll requests while the task reads at full speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import KdruidError
+from common.ingest.appenderator import Appenderator, PersistLimits, SegmentIdWithShardSpec, Sink
+from common.ingest.kafka import KafkaRecordSupplier, Record
+from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
+from common.ingest.parser import InputRow, RowParser
+from common.ingest.sequences import (
+    SequenceMetadata,
+    end_sequence_numbers,
+    initial_sequences,
+    int_keys,
+    kafka_metadata,
+    load_sequences,
+    save_sequences,
+    sequence_for,
+)
+from common.segments.isotime import format_iso
+from common.segments.segment import DataSegment, SegmentId
+from services.peon.control import TaskControl, TaskStatus
+from services.peon.publish import Publisher, PublishFailed, TaskDeps
+from services.peon.taskspec import KafkaTaskSpec
+
+#: Records per poll: bounds the work one worker-thread step does (and so pause latency).
+MAX_POLL_RECORDS = 10_000
+
+
+@dataclass
+class Batch:
+    """A polled batch parsed and routed in a worker thread."""
+
+    #: (sequenceName, segment-granularity bucket start) -> rows
+    routed: dict[tuple[str, int], list[InputRow]]
+    next_offsets: dict[int, int]
+
+
+class TaskFailed(KdruidError):
+    error_code = "Task failed"
+
+
+class KafkaIndexTaskRunner(TaskControl):
+    def __init__(
+        self,
+        spec: KafkaTaskSpec,
+        task_dir: Path,
+        deps: TaskDeps,
+        log: logging.Logger,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.task_dir = task_dir
+        self.deps = deps
+        self.log = log
+        self.meters = RowIngestionMeters(now=time.monotonic())
+        t = spec.tuning
+        self.handler = ParseExceptionHandler(
+            self.meters,
+            t.max_parse_exceptions,
+            t.max_saved_parse_exceptions,
+            t.log_parse_exceptions,
+        )
+        self.parser = RowParser(spec.schema, spec.input_format, self.handler)
+        self.appenderator = Appenderator(
+            spec.schema,
+            task_dir / "persist",
+            PersistLimits(
+                t.max_rows_in_memory, t.max_bytes_in_memory, t.intermediate_persist_period
+            ),
+            now=time.monotonic(),
+            on_sink_added=self._sink_added,
+        )
+        self.publisher = Publisher(self, deps)
+        self.sequences: list[SequenceMetadata] = []
+        self.current_offsets: dict[int, int] = {}
+        self._last_segment: dict[str, str] = {}
+        self._checkpoint_pending = False
+        self._next_checkpoint_time = time.monotonic() + t.intermediate_handoff_period
+
+    # ------------------------------------------------------------------ TaskControl hooks
+
+    def end_offsets(self) -> dict[int, int]:
+        return dict(self.sequences[-1].end_offsets) if self.sequences else {}
+
+    def persist_sequences(self) -> None:
+        save_sequences(self.task_dir, self.sequences)
+
+    # ------------------------------------------------------------------ realtime segments
+
+    def _sink_added(self, sink: Sink) -> None:
+        self.deps.announce(self.sink_segment(sink))
+
+    def sink_segment(self, sink: Sink) -> DataSegment:
+        return sink.identifier.data_segment(
+            self.spec.schema.dimensionsSpec.names, [m.name for m in self.spec.schema.metricsSpec]
+        )
+
+    def drop_sink(self, segment_id: SegmentId) -> None:
+        sink = self.appenderator.drop(segment_id)
+        if sink is not None:
+            self.deps.unannounce(self.sink_segment(sink))
+
+    # ------------------------------------------------------------------ main
+
+    async def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        supplier: KafkaRecordSupplier | None = None
+        try:
+            self.status = TaskStatus.STARTING
+            await self._restore()
+            supplier = KafkaRecordSupplier(self.spec.consumer_properties, self.spec.topic)
+            await supplier.start()
+            self._assign(supplier)
+            self.status = TaskStatus.READING
+            self.ingestion_state = "BUILD_SEGMENTS"
+            self.publisher.start_handoff_watch()
+            await self._read_loop(supplier)
+            await supplier.close()
+            supplier = None
+            self.status = TaskStatus.PUBLISHING
+            await self._persist()
+            if not self.stop_requested or self.publish_on_stop:
+                for seq in list(self.sequences):
+                    await self.publisher.publish(seq, final=True)
+            self.ingestion_state = "SEGMENT_AVAILABILITY_WAIT"
+            await self.publisher.wait_for_handoff(self.spec.tuning.handoff_condition_timeout)
+            self.ingestion_state = "COMPLETED"
+            self.log.info("task %s succeeded", self.spec.id)
+            return self.task_status("SUCCESS", None, started)
+        except (KdruidError, PublishFailed, OSError, ValueError) as e:
+            self.log.exception("task %s failed", self.spec.id)
+            self.error = str(e)
+            return self.task_status("FAILED", str(e), started)
+        finally:
+            self.finished.set()
+            if supplier is not None:
+                await supplier.close()
+            await self.publisher.close()
+            self.appenderator.close()
+
+    def task_status(self, state: str, error: str | None, started: float) -> dict[str, Any]:
+        return {
+            "id": self.spec.id,
+            "status": state,
+            "duration": int((time.monotonic() - started) * 1000),
+            "errorMsg": None if error is None else error[:1024],
+        }
+
+    async def _restore(self) -> None:
+        spec = self.spec
+        restored = await asyncio.to_thread(load_sequences, self.task_dir)
+        if restored is not None:
+            self.sequences = restored
+        else:
+            self.sequences = initial_sequences(
+                spec.base_sequence_name, spec.start_offsets, spec.end_offsets, spec.checkpoints
+            )
+            await asyncio.to_thread(self.persist_sequences)
+        self.publisher.load_pending()
+        commit = await asyncio.to_thread(self.appenderator.restore)
+        next_partitions = (commit or {}).get("nextPartitions")
+        if next_partitions:
+            stream = next_partitions.get("stream")
+            if stream != spec.topic:
+                raise TaskFailed(f"restored stream [{stream}] is not the task's [{spec.topic}]")
+            self.current_offsets = int_keys(next_partitions["partitionSequenceNumberMap"])
+        else:
+            self.current_offsets = dict(spec.start_offsets)
+        names = {s.sequence_name for s in self.sequences}
+        for sid, sink in list(self.appenderator.sinks.items()):
+            if sink.sequence_name in names:
+                self._last_segment[sink.sequence_name] = str(sid)
+            elif not self.publisher.awaits_handoff(sid):
+                self.appenderator.drop(sid)
+        for seq in self.sequences:
+            seq.update_assignments(self.current_offsets)
+        self.log.info(
+            "task %s starts at %s with %d sequences, %d restored sinks",
+            spec.id,
+            self.current_offsets,
+            len(self.sequences),
+            len(self.appenderator.sinks),
+        )
+
+    def _assignment(self) -> dict[int, int]:
+        ends = self.end_offsets()
+        return {p: o for p, o in self.current_offsets.items() if o < ends.get(p, o)}
+
+    def _assign(self, supplier: KafkaRecordSupplier) -> None:
+        todo = self._assignment()
+        supplier.assign(todo)
+        for p, o in todo.items():
+            supplier.seek(p, o)
+
+    async def _read_loop(self, supplier: KafkaRecordSupplier) -> None:
+        while True:
+            if self.pause_requested:
+                await self.wait_while_paused()
+                self._assign(supplier)
+            if self.stop_requested:
+                break
+            if self.sequences and self.sequences[-1].checkpointed:
+                self.status = TaskStatus.PUBLISHING
+            await self._publish_closed_sequences()
+            if not self._assignment():
+                break
+            records = await supplier.poll(self.spec.poll_timeout, MAX_POLL_RECORDS)
+            if records:
+                await self._process(records)
+            else:
+                self.meters.tick(time.monotonic())
+            now = time.monotonic()
+            if self.appenderator.persist_reason(now) is not None:
+                await self._persist()
+            await self._maybe_checkpoint(now)
+            if self._assignment().keys() != supplier.assignment():
+                self._assign(supplier)
+
+    async def _process(self, records: list[Record]) -> None:
+        batch = await asyncio.to_thread(self._parse_and_route, records)
+        by_sink: dict[SegmentId, tuple[Sink, list[InputRow]]] = {}
+        for (seq_name, bucket), rows in batch.routed.items():
+            ident = await self._segment_for(seq_name, bucket)
+            sink = self.appenderator.get_or_create_sink(ident, seq_name)
+            by_sink.setdefault(ident.segment_id, (sink, []))[1].extend(rows)
+        if by_sink:
+            await asyncio.to_thread(_add_all, list(by_sink.values()))
+        self.current_offsets.update(batch.next_offsets)
+        for seq in self.sequences:
+            seq.update_assignments(self.current_offsets)
+
+    def _parse_and_route(self, records: list[Record]) -> Batch:
+        """Worker thread: parse each record and route its rows to (sequence, time chunk)."""
+        spec = self.spec
+        gran = spec.schema.granularitySpec.segmentGranularity
+        routed: dict[tuple[str, int], list[InputRow]] = defaultdict(list)
+        next_offsets: dict[int, int] = {}
+        ends = self.end_offsets()
+        now_ms = int(time.time() * 1000)
+        for rec in records:
+            p, off = rec.partition, rec.offset
+            expected = next_offsets.get(p, self.current_offsets.get(p))
+            if expected is None or off < expected or off >= ends.get(p, off):
+                continue
+            seq = sequence_for(self.sequences, p, off)
+            if seq is None:
+                self.log.warning("no sequence can handle record %s@%s; skipped", p, off)
+                next_offsets[p] = off + 1
+                continue
+            rows = self.parser.parse(
+                rec.value, now_ms, spec.minimum_message_time, spec.maximum_message_time
+            )
+            for row in rows:
+                routed[(seq.sequence_name, gran.bucket_start(row.timestamp))].append(row)
+            next_offsets[p] = off + 1
+        return Batch(dict(routed), next_offsets)
+
+    async def _segment_for(self, seq_name: str, bucket: int) -> SegmentIdWithShardSpec:
+        for sink in self.appenderator.sinks.values():
+            if sink.sequence_name == seq_name and sink.identifier.interval.contains(bucket):
+                return sink.identifier
+        gspec = self.spec.schema.granularitySpec
+        result = await self.deps.actions.submit(
+            {
+                "type": "segmentAllocate",
+                "dataSource": self.spec.data_source,
+                "timestamp": format_iso(bucket),
+                "queryGranularity": gspec.queryGranularity.to_json(),
+                "preferredSegmentGranularity": gspec.segmentGranularity.to_json(),
+                "sequenceName": seq_name,
+                "previousSegmentId": self._last_segment.get(seq_name),
+                "skipSegmentLineageCheck": True,
+                "shardSpecFactory": {"type": "numbered"},
+                "lockGranularity": "TIME_CHUNK",
+                "taskLockType": self.spec.lock_type,
+            }
+        )
+        if not result:
+            raise TaskFailed(
+                f"Could not allocate segment for row with timestamp[{format_iso(bucket)}]"
+            )
+        ident = SegmentIdWithShardSpec.from_json(result)
+        self._last_segment[seq_name] = str(ident)
+        return ident
+
+    def commit_metadata(self) -> dict[str, Any]:
+        return {"nextPartitions": end_sequence_numbers(self.spec.topic, self.current_offsets)}
+
+    async def _persist(self) -> None:
+        swapped = self.appenderator.swap(time.monotonic())
+        commit = self.commit_metadata()
+        sequences = [SequenceMetadata.from_json(s.to_json()) for s in self.sequences]
+        await asyncio.to_thread(self._persist_blocking, swapped, commit, sequences)
+
+    def _persist_blocking(
+        self, swapped: Any, commit: dict[str, Any], sequences: list[SequenceMetadata]
+    ) -> None:
+        # Sequences first: a commit naming offsets must never meet older sequences on restore.
+        save_sequences(self.task_dir, sequences)
+        self.appenderator.persist_hydrants(swapped, commit)
+
+    async def _publish_closed_sequences(self) -> None:
+        for seq in list(self.sequences):
+            if not seq.is_open and seq.checkpointed and seq is not self.sequences[-1]:
+                await self._persist()
+                await self.publisher.publish(seq, final=False)
+
+    async def _maybe_checkpoint(self, now: float) -> None:
+        """Druid's push trigger: a full segment or ``intermediateHandoffPeriod`` makes the task
+        pause itself and ask the supervisor (through the overlord) for a checkpoint."""
+        if self._checkpoint_pending or not self.sequences:
+            return
+        latest = self.sequences[-1]
+        if latest.checkpointed:
+            return
+        t = self.spec.tuning
+        sinks = [
+            s for s in self.appenderator.sinks.values() if s.sequence_name == latest.sequence_name
+        ]
+        full = any(s.num_rows >= t.max_rows_per_segment for s in sinks)
+        total = self.appenderator.total_rows >= t.max_total_rows
+        due = now >= self._next_checkpoint_time
+        if not (full or total or due):
+            return
+        self._checkpoint_pending = True
+        self._next_checkpoint_time = now + t.intermediate_handoff_period
+        self.request_pause()
+        ok = await self.deps.actions.submit(
+            {
+                "type": "checkPointDataSourceMetadata",
+                "supervisorId": self.spec.supervisor_id,
+                "dataSource": self.spec.data_source,
+                "taskGroupId": self.spec.task_group_id,
+                "checkpointMetadata": kafka_metadata(
+                    self.spec.topic,
+                    latest.start_offsets,
+                    "start",
+                    latest.exclusive_start_partitions,
+                ),
+                "currentCheckPoint": kafka_metadata(
+                    self.spec.topic,
+                    latest.start_offsets,
+                    "start",
+                    latest.exclusive_start_partitions,
+                ),
+            }
+        )
+        if not ok:
+            raise TaskFailed(
+                f"Checkpoint request with sequences [{latest.sequence_name}] failed, dying"
+            )
+
+    def on_end_offsets_set(self) -> None:
+        self._checkpoint_pending = False
+
+
+def _add_all(work: list[tuple[Sink, list[InputRow]]]) -> None:
+    for sink, rows in work:
+        Appenderator.add_rows(sink, rows)
