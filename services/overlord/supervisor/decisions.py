@@ -1,0 +1,196 @@
+"""The Kafka supervisor's decisions as plain functions over data (no I/O, no clocks).
+
+Druid's ``SeekableStreamSupervisor`` / ``KafkaSupervisor`` logic: which task group reads a
+partition, where a new group starts reading, how a checkpoint picks end offsets, when a group is
+rolled over, how a task is named and what its JSON is, and the lag figures of the status report.
+Times are epoch seconds passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from common.ingest.metadata import END_OF_PARTITION
+from services.overlord.supervisor.spec import KafkaSupervisorSpec
+
+TASK_TYPE = "index_kafka"
+
+
+def task_group_id(partition: int, task_count: int) -> int:
+    """``KafkaSupervisor.getTaskGroupIdForPartition`` for a single topic."""
+    return partition % task_count
+
+
+def partition_groups(partitions: Iterable[int], task_count: int) -> dict[int, list[int]]:
+    """Task group id -> its partitions (sorted); only groups that have partitions."""
+    groups: dict[int, list[int]] = {}
+    for p in sorted(set(partitions)):
+        groups.setdefault(task_group_id(p, task_count), []).append(p)
+    return groups
+
+
+def start_offsets(
+    partitions: Iterable[int],
+    next_offsets: Mapping[int, int],
+    committed: Mapping[int, int] | None,
+    earliest: Mapping[int, int],
+    latest: Mapping[int, int],
+    use_earliest: bool,
+) -> dict[int, int]:
+    """Where a new task group starts, per partition (Druid's
+    ``generateStartingSequencesForPartitionGroup``): the end offsets of the group's previous
+    generation if the supervisor still knows them, else the offsets committed in
+    ``druid_dataSource``, else the earliest or latest offset in Kafka per ``useEarliestOffset``."""
+    out: dict[int, int] = {}
+    fallback = earliest if use_earliest else latest
+    for p in partitions:
+        if p in next_offsets:
+            out[p] = next_offsets[p]
+        elif committed is not None and p in committed:
+            out[p] = committed[p]
+        else:
+            out[p] = fallback[p]
+    return out
+
+
+def max_offsets(per_task: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    """Per partition, the highest offset any replica reached (the checkpoint's end offsets)."""
+    out: dict[int, int] = {}
+    for offsets in per_task:
+        for p, o in offsets.items():
+            if p not in out or o > out[p]:
+                out[p] = o
+    return out
+
+
+def is_expired(group_start: float, now: float, task_duration: float) -> bool:
+    """A group that has read for ``taskDuration`` is due to roll over."""
+    return group_start + task_duration <= now
+
+
+def remaining_seconds(group_start: float, now: float, task_duration: float) -> float:
+    return max(0.0, group_start + task_duration - now)
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def base_sequence_name(
+    spec: KafkaSupervisorSpec,
+    offsets: Mapping[int, int],
+    minimum_message_time: str | None = None,
+    maximum_message_time: str | None = None,
+) -> str:
+    """``index_kafka_<supervisorId>_<sha1[0:15]>`` over the sorted start offsets, the message-time
+    bounds, the dataSchema and the tuningConfig (Druid's ``generateSequenceName``). A task whose
+    name no longer matches was started from an older spec."""
+    parts = [
+        _canonical({str(p): o for p, o in sorted(offsets.items())}),
+        _canonical(minimum_message_time),
+        _canonical(maximum_message_time),
+        _canonical(spec.data_schema_json),
+        _canonical(spec.tuning_json),
+    ]
+    digest = hashlib.sha1(b"".join(parts), usedforsecurity=False).hexdigest()
+    return f"{TASK_TYPE}_{spec.id}_{digest[:15]}"
+
+
+def random_suffix(rng: random.Random, length: int = 8) -> str:
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(length))
+
+
+def task_json(
+    spec: KafkaSupervisorSpec,
+    group_id: int,
+    base_name: str,
+    starts: Mapping[int, int],
+    checkpoints: Mapping[int, Mapping[int, int]],
+    suffix: str,
+) -> dict[str, Any]:
+    """The ``index_kafka`` task a group's replica runs (the contract's task JSON)."""
+    topic = spec.io.topic
+    task_id = f"{base_name}_{suffix}"
+    return {
+        "type": TASK_TYPE,
+        "id": task_id,
+        "groupId": task_id,
+        "dataSource": spec.data_source,
+        "resource": {"availabilityGroup": base_name, "requiredCapacity": 1},
+        "dataSchema": spec.data_schema_json,
+        "tuningConfig": spec.tuning_json,
+        "ioConfig": {
+            "type": "kafka",
+            "taskGroupId": group_id,
+            "baseSequenceName": base_name,
+            "topic": topic,
+            "consumerProperties": spec.io.consumer_properties,
+            "inputFormat": spec.io.input_format,
+            "startSequenceNumbers": {
+                "type": "start",
+                "stream": topic,
+                "topic": topic,
+                "partitionSequenceNumberMap": {str(p): o for p, o in sorted(starts.items())},
+                "exclusivePartitions": [],
+            },
+            "endSequenceNumbers": {
+                "type": "end",
+                "stream": topic,
+                "topic": topic,
+                "partitionSequenceNumberMap": {str(p): END_OF_PARTITION for p in sorted(starts)},
+            },
+            "useTransaction": True,
+            "pollTimeout": spec.io.poll_timeout_ms,
+            "minimumMessageTime": None,
+            "maximumMessageTime": None,
+        },
+        "context": {
+            **spec.context,
+            "checkpoints": {
+                str(seq): {str(p): o for p, o in sorted(offs.items())}
+                for seq, offs in sorted(checkpoints.items())
+            },
+            "supervisorId": spec.id,
+        },
+    }
+
+
+def offsets_from_json(raw: Any) -> dict[int, int]:
+    """``{"0": 12}`` (chat answers, ``partitionSequenceNumberMap``) -> ``{0: 12}``; bad -> {}."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[int, int] = {}
+    for k, v in raw.items():
+        try:
+            out[int(k)] = int(v)
+        except (TypeError, ValueError):
+            return {}
+    return out
+
+
+def offsets_to_json(offsets: Mapping[int, int]) -> dict[str, int]:
+    return {str(p): o for p, o in sorted(offsets.items())}
+
+
+def lag(latest: Mapping[int, int], current: Mapping[int, int]) -> tuple[dict[int, int], int]:
+    """Per-partition lag (latest Kafka offset minus the furthest offset read, never negative)
+    and their sum: the report's ``minimumLag`` and ``aggregateLag``. Partitions without a
+    current offset are not counted."""
+    per = {p: max(0, latest[p] - current[p]) for p in latest if p in current}
+    return per, sum(per.values())
+
+
+def reading_positions(
+    task_offsets: Iterable[Mapping[int, int]], committed: Mapping[int, int] | None
+) -> dict[int, int]:
+    """How far the supervisor has got per partition: the highest current offset among active
+    tasks, else the committed offset."""
+    out = dict(committed or {})
+    out.update(max_offsets(task_offsets))
+    return out
