@@ -182,7 +182,7 @@ class DutyLoop:
         self.last_plan = plan
         if plan.unassigned:
             log.warning(
-                "no historical has room for %d replicas (e.g. %s in tier %s)",
+                "%d replicas not placed: no synced historical of the tier has room (e.g. %s, %s)",
                 len(plan.unassigned),
                 *plan.unassigned[0],
             )
