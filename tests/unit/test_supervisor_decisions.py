@@ -1,0 +1,188 @@
+"""The supervisor's pure decisions: groups, start offsets, checkpoints, rollover, naming, lag,
+states and the status report."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from services.overlord.supervisor import decisions, state
+from services.overlord.supervisor.groups import Group, TaskData, build_report
+from services.overlord.supervisor.spec import parse_supervisor_spec
+from services.overlord.supervisor.taskview import FAILED, SUCCESS, status_code, view
+
+LONG_MAX = 9223372036854775807
+
+
+def spec(**io: Any) -> Any:
+    return parse_supervisor_spec(
+        {
+            "type": "kafka",
+            "id": "sup",
+            "dataSchema": {"dataSource": "wiki", "timestampSpec": {"column": "ts"}},
+            "ioConfig": {
+                "topic": "t",
+                "inputFormat": {"type": "json"},
+                "consumerProperties": {"bootstrap.servers": "k:9092"},
+                **io,
+            },
+        }
+    )
+
+
+def test_partitions_go_to_group_partition_mod_task_count() -> None:
+    assert [decisions.task_group_id(p, 3) for p in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+    assert decisions.partition_groups([4, 0, 1, 2, 3], 2) == {0: [0, 2, 4], 1: [1, 3]}
+    assert decisions.partition_groups([0, 1], 4) == {0: [0], 1: [1]}
+
+
+def test_start_offsets_prefer_previous_generation_then_committed_then_stream() -> None:
+    earliest = {0: 0, 1: 0, 2: 5}
+    latest = {0: 100, 1: 200, 2: 300}
+    got = decisions.start_offsets([0, 1, 2], {0: 50}, {0: 40, 1: 70}, earliest, latest, False)
+    assert got == {0: 50, 1: 70, 2: 300}
+    got = decisions.start_offsets([0, 1, 2], {}, None, earliest, latest, True)
+    assert got == {0: 0, 1: 0, 2: 5}
+
+
+def test_checkpoint_takes_max_offset_per_partition_over_replicas() -> None:
+    assert decisions.max_offsets([{0: 10, 1: 7}, {0: 12, 1: 5}, {2: 1}]) == {0: 12, 1: 7, 2: 1}
+    assert decisions.max_offsets([]) == {}
+
+
+def test_rollover_after_task_duration() -> None:
+    assert not decisions.is_expired(1000.0, 1000.0 + 3599, 3600)
+    assert decisions.is_expired(1000.0, 1000.0 + 3600, 3600)
+    assert decisions.remaining_seconds(1000.0, 1500.0, 3600) == 3100
+    assert decisions.remaining_seconds(1000.0, 9000.0, 3600) == 0
+
+
+def test_sequence_name_is_stable_and_depends_on_offsets_and_spec() -> None:
+    s = spec()
+    a = decisions.base_sequence_name(s, {0: 1, 1: 2})
+    assert a == decisions.base_sequence_name(s, {1: 2, 0: 1})
+    assert a.startswith("index_kafka_sup_") and len(a) == len("index_kafka_sup_") + 15
+    assert a != decisions.base_sequence_name(s, {0: 1, 1: 3})
+    body = {k: v for k, v in s.to_json().items() if k != "spec"}
+    changed = parse_supervisor_spec({**body, "dataSchema": {"dataSource": "wiki2"}})
+    assert a != decisions.base_sequence_name(changed, {0: 1, 1: 2})
+
+
+def test_task_json_is_the_contracts_shape() -> None:
+    s = spec(taskCount=2)
+    base = decisions.base_sequence_name(s, {1: 5, 3: 9})
+    task = decisions.task_json(s, 1, base, {1: 5, 3: 9}, {0: {1: 5, 3: 9}}, "abcdefgh")
+    assert task["type"] == "index_kafka"
+    assert task["id"] == f"{base}_abcdefgh" == task["groupId"]
+    assert task["resource"] == {"availabilityGroup": base, "requiredCapacity": 1}
+    io = task["ioConfig"]
+    assert io["taskGroupId"] == 1 and io["baseSequenceName"] == base
+    assert io["startSequenceNumbers"]["partitionSequenceNumberMap"] == {"1": 5, "3": 9}
+    assert io["endSequenceNumbers"]["partitionSequenceNumberMap"] == {"1": LONG_MAX, "3": LONG_MAX}
+    assert io["consumerProperties"] == {"bootstrap.servers": "k:9092"}
+    assert task["context"]["checkpoints"] == {"0": {"1": 5, "3": 9}}
+    assert task["context"]["supervisorId"] == "sup"
+    assert len(decisions.random_suffix(random.Random(1))) == 8
+
+
+def test_lag_math() -> None:
+    per, total = decisions.lag({0: 100, 1: 50, 2: 7}, {0: 90, 1: 50, 2: 9})
+    assert per == {0: 10, 1: 0, 2: 0} and total == 10
+    positions = decisions.reading_positions([{0: 80}, {0: 90, 1: 40}], {0: 10, 1: 5, 2: 3})
+    assert positions == {0: 90, 1: 40, 2: 3}
+
+
+def test_state_machine_first_run_and_health() -> None:
+    m = state.StateManager()
+    assert (m.state, m.detailed_state, m.healthy) == ("PENDING", "PENDING", True)
+    m.begin_step(state.CONNECTING_TO_STREAM)
+    assert (m.state, m.detailed_state) == ("PENDING", "CONNECTING_TO_STREAM")
+    for _ in range(3):
+        m.record_error(RuntimeError("no broker"), 0.0, stream=True)
+        m.run_finished(ok=False)
+    assert (m.state, m.detailed_state) == ("UNHEALTHY_SUPERVISOR", "UNABLE_TO_CONNECT_TO_STREAM")
+    assert not m.healthy and len(m.recent_errors()) == 3
+    assert m.recent_errors()[0]["streamException"] is True
+    m.stream_ok()
+    m.run_finished(ok=True)
+    assert m.state == "UNHEALTHY_SUPERVISOR"  # three good runs are needed to recover
+    m.run_finished(ok=True)
+    m.run_finished(ok=True)
+    assert (m.state, m.detailed_state, m.healthy) == ("RUNNING", "RUNNING", True)
+    for _ in range(3):
+        m.record_error(RuntimeError("gone"), 0.0, stream=True)
+        m.run_finished(ok=False)
+    assert m.detailed_state == "LOST_CONTACT_WITH_STREAM"
+
+
+def test_state_unhealthy_tasks_and_suspended() -> None:
+    m = state.StateManager()
+    m.run_finished(ok=True)
+    for _ in range(3):
+        m.group_failed()
+    assert (m.state, m.healthy) == ("UNHEALTHY_TASKS", False)
+    for _ in range(3):
+        m.task_succeeded()
+    assert m.state == "RUNNING"
+    m.suspended = True
+    assert (m.state, m.detailed_state) == ("SUSPENDED", "SUSPENDED")
+    m.stopping = True
+    assert m.state == "STOPPING"
+
+
+def test_group_bookkeeping() -> None:
+    g = Group(0, {0: 5}, "base", created=100.0)
+    assert g.checkpoints == {0: {0: 5}} and g.start_time() == 100.0
+    g.tasks = {"a": TaskData(start_time=150.0), "b": TaskData(start_time=120.0)}
+    assert g.start_time() == 120.0 and sorted(g.live()) == ["a", "b"]
+    g.tasks["a"].status = FAILED
+    assert not g.all_failed() and not g.succeeded()
+    g.tasks["b"].status = SUCCESS
+    assert g.succeeded()
+
+
+def test_report_shape_and_lag() -> None:
+    s = spec(taskCount=1, replicas=1, taskDuration="PT10M")
+    m = state.StateManager()
+    m.run_finished(ok=True)
+    active = Group(0, {0: 10, 1: 20}, "b", created=1000.0)
+    active.tasks["t1"] = TaskData(start_time=1000.0, current_offsets={0: 15, 1: 20})
+    publishing = Group(0, {0: 0, 1: 0}, "a", created=0.0, end_offsets={0: 10, 1: 20})
+    publishing.completion_deadline = 2000.0
+    publishing.tasks["t0"] = TaskData()
+    report = build_report(
+        s, m, [0, 1], [active], [publishing], {0: 30, 1: 20}, None, 1060.0, 1060.0
+    )
+    assert set(report) == {"id", "generationTime", "payload"}
+    p = report["payload"]
+    assert p["stream"] == "t" and p["partitions"] == 2 and p["durationSeconds"] == 600
+    assert p["minimumLag"] == {"0": 15, "1": 0} and p["aggregateLag"] == 15
+    assert p["latestOffsets"] == {"0": 30, "1": 20}
+    assert (p["state"], p["detailedState"], p["healthy"]) == ("RUNNING", "RUNNING", True)
+    [t1] = p["activeTasks"]
+    assert t1["type"] == "ACTIVE" and t1["remainingSeconds"] == 540
+    assert t1["startingOffsets"] == {"0": 10, "1": 20} and t1["currentOffsets"] == {
+        "0": 15,
+        "1": 20,
+    }
+    assert t1["lag"] == {"0": 15, "1": 0}
+    [t0] = p["publishingTasks"]
+    assert t0["type"] == "PUBLISHING" and t0["remainingSeconds"] == 940
+
+
+def test_task_views_accept_dicts_and_objects() -> None:
+    info = {
+        "id": "x",
+        "type": "index_kafka",
+        "dataSource": "wiki",
+        "payload": {"context": {"supervisorId": "sup"}},
+        "status": "RUNNING",
+        "location": {"host": "h", "port": 8100},
+    }
+    v = view(info)
+    assert v.location == ("h", 8100) and v.belongs_to("sup", "other")
+    assert not v.belongs_to("sup2", "wiki")
+    assert view({**info, "location": {"host": None, "port": -1}}).location is None
+    assert status_code({"task": "x", "status": {"statusCode": "SUCCESS"}}) == "SUCCESS"
+    assert status_code({"id": "x", "status": "FAILED"}) == "FAILED"
+    assert status_code(None) is None
