@@ -177,6 +177,22 @@ def format_time(millis: int, gran: Granularity) -> str:
     return f"{format_iso(millis + off)[:-1]}{sign}{mins // 60:02d}:{mins % 60:02d}"
 
 
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """``table.to_pylist()`` with binary values (sketches) as base64, converting only the binary
+    columns so wide results do not pay a Python call per value."""
+    rows: list[dict[str, Any]] = table.to_pylist()
+    binary = [
+        f.name
+        for f in table.schema
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+    ]
+    if binary:
+        for row in rows:
+            for name in binary:
+                row[name] = json_value(row[name])
+    return rows
+
+
 def json_value(v: Any) -> Any:
     if isinstance(v, bytes):
         import base64

@@ -23,7 +23,7 @@ from common.query.engine.base import (
     effective_intervals,
     finalize_values,
     format_time,
-    json_value,
+    json_rows,
     merge_aggregated,
     select_rows,
     sort_indices,
@@ -119,9 +119,9 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
         stamps = [stamp] * result.num_rows
     else:
         stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]
-    events = result.drop_columns([TIME_COLUMN]).to_pylist()
+    events = json_rows(result.drop_columns([TIME_COLUMN]))
     return [
-        {"version": "v1", "timestamp": ts, "event": {k: json_value(v) for k, v in ev.items()}}
+        {"version": "v1", "timestamp": ts, "event": ev}
         for ts, ev in zip(stamps, events, strict=True)
     ]
 
