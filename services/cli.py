@@ -58,12 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument(
         "--dir", default="var/quickstart", help="data directory (default var/quickstart)"
     )
+    q.add_argument(
+        "--kafka", metavar="HOST:PORT", help="use this Kafka broker instead of the bundled one"
+    )
     args = parser.parse_args(argv)
     configure_logging(args.log_level.upper())
     if args.command == "quickstart":
         from services.quickstart import run_quickstart
 
-        return run_quickstart(args.dir)
+        return run_quickstart(args.dir, args.kafka)
     return run_role(args.command, args.config)
 
 

@@ -1,5 +1,9 @@
 """``kdruid quickstart``: every role as a local process on its default port, one data directory.
 
+With ``--kafka HOST:PORT`` it uses that Kafka broker; without it, it starts the bundled tansu
+broker (in memory: its data does not survive a restart). Either way it produces a steady stream of
+sample wikipedia edits to the ``wikipedia`` topic.
+
 Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
 segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
 URLs and curl commands that work right now, and on Ctrl-C (or SIGTERM) stops every process cleanly:
@@ -24,8 +28,12 @@ from typing import IO, Any
 import httpx
 
 from common.config import DEFAULT_PORTS, ROLES
+from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
+from services.sample_stream import produce_forever
 
 START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
+SAMPLE_TOPIC = "wikipedia"
+SAMPLE_RATE = 20.0  # edits per second
 STOP_ORDER = ("peon", "broker", "historical", "overlord", "coordinator")
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
@@ -93,8 +101,11 @@ def say(text: str) -> None:
 
 
 class Quickstart:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, kafka: str | None = None) -> None:
         self.data_dir = data_dir
+        self.kafka_address = kafka
+        self.local_kafka: LocalKafka | None = None
+        self.stream_stop = asyncio.Event()
         self.children = {
             role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
             for role in START_ORDER
@@ -113,6 +124,20 @@ class Quickstart:
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
             )
+
+    def start_kafka(self) -> str:
+        """The Kafka bootstrap address: ``--kafka``, else a bundled tansu broker started now."""
+        if self.kafka_address:
+            return self.kafka_address
+        log_path = self.data_dir / "log" / "kafka.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log_file:
+            self.local_kafka = start_local_kafka("127.0.0.1", log=log_file)
+        return self.local_kafka.bootstrap
+
+    def stop_kafka(self) -> None:
+        if self.local_kafka is not None:
+            self.local_kafka.stop()
 
     def dead_child(self) -> Child | None:
         for child in self.children.values():
@@ -181,11 +206,13 @@ class Quickstart:
             if child.log_file is not None:
                 child.log_file.close()
 
-    def print_welcome(self) -> None:
+    def print_welcome(self, kafka: str) -> None:
         c = {r: ch.url for r, ch in self.children.items()}
+        bundled = " (bundled tansu, in memory)" if self.local_kafka else ""
         say(
             f"""
 kdruid is running. Data directory: {self.data_dir}
+  Kafka {kafka}{bundled}: {SAMPLE_RATE:.0f} sample wikipedia edits/s to topic {SAMPLE_TOPIC!r}
   coordinator {c["coordinator"]}   overlord {c["overlord"]}   broker {c["broker"]}
   historical  {c["historical"]}   peon     {c["peon"]}
 Logs: {self.data_dir / "log"}/<role>.log
@@ -229,32 +256,50 @@ async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def _main(data_dir: Path) -> int:
-    qs = Quickstart(data_dir)
+async def _main(data_dir: Path, kafka_address: str | None) -> int:
+    qs = Quickstart(data_dir, kafka_address)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, qs.stopping.set)
     conf = write_config(data_dir)
     say(f"Starting kdruid in {data_dir} (config {conf})")
+    try:
+        kafka = qs.start_kafka()
+    except LocalKafkaError as exc:
+        say(f"cannot start the bundled Kafka broker: {exc}")
+        return 1
+    say(f"  [kafka]      {kafka}")
     qs.start_children(conf)
+    stream: asyncio.Task[int] | None = None
     try:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
-        qs.print_welcome()
+        stream = asyncio.create_task(
+            produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
+        )
+        qs.print_welcome(kafka)
         while not qs.stopping.is_set():
             if (dead := qs.dead_child()) is not None:
                 say(f"\n{dead.role} exited unexpectedly; last lines of {dead.log_path}:")
                 say(dead.log_tail())
+                return 1
+            if stream.done() and not stream.cancelled() and stream.exception() is not None:
+                say(f"\nthe sample stream stopped: {stream.exception()}")
                 return 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(qs.stopping.wait(), 1.0)
         say("\nStopping...")
         return 0
     finally:
+        qs.stream_stop.set()
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream, 5.0)
         await asyncio.to_thread(qs.stop_children)
+        qs.stop_kafka()
 
 
-def run_quickstart(directory: str) -> int:
+def run_quickstart(directory: str, kafka: str | None = None) -> int:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
@@ -262,4 +307,4 @@ def run_quickstart(directory: str) -> int:
     if busy:
         print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
         return 1
-    return asyncio.run(_main(Path(directory).resolve()))
+    return asyncio.run(_main(Path(directory).resolve(), kafka))
