@@ -368,7 +368,25 @@ class CoordinatorSettings(Group):
     PREFIX = "druid.coordinator."
 
     period: Duration = _doc("Duty cycle. Default PT60S.", default=60.0)
+    # Druid waits PT300S for ZooKeeper-era inventory to settle; here duties wait for the inventory
+    # view to be initialized instead, so no fixed delay is needed by default.
     start_delay: Duration = Field(alias="startDelay", default=0.0, description="Default PT0S.")
+    load_queue_host_timeout: Duration = Field(
+        alias="loadqueuepeon.http.hostTimeout",
+        default=300.0,
+        description="How long a historical may hold a change-request batch. Default PT5M.",
+    )
+    load_queue_repeat_delay: Duration = Field(
+        alias="loadqueuepeon.http.repeatDelay",
+        default=60.0,
+        description="Wait after a failed change-request batch. Default PT1M.",
+    )
+    load_queue_batch_size: int | None = Field(
+        alias="loadqueuepeon.http.batchSize",
+        default=None,
+        ge=1,
+        description="Change requests per batch. Default: the historical's numLoadingThreads.",
+    )
 
 
 class ServerViewSettings(Group):

@@ -26,8 +26,13 @@ class CoordinatorService(ElectedService):
         self._http: httpx.AsyncClient | None = None
         #: The current term's duty loop, while this node leads.
         self.duties: DutyLoop | None = None
-        #: Options for every load queue (tests shorten ``repeat_delay``).
-        self.peon_options: dict[str, Any] = {}
+        c = self.settings.coordinator
+        #: Options for every load queue, from druid.coordinator.loadqueuepeon.http.*.
+        self.peon_options: dict[str, Any] = {
+            "host_timeout": c.load_queue_host_timeout,
+            "repeat_delay": c.load_queue_repeat_delay,
+            "batch_size": c.load_queue_batch_size,
+        }
 
     @property
     def inventory(self) -> HttpServerInventoryView:
