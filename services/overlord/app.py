@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from common.config import Settings
 from common.leadership import LeaderRedirectMiddleware, leader_router
 from common.server import create_node_app
+from services.overlord.routes.tasks import tasks_router
 from services.overlord.routes.workers import workers_router
 from services.overlord.service import OverlordService
 
@@ -16,7 +17,12 @@ PREFIX = "/druid/indexer/v1"
 def create_app(settings: Settings) -> FastAPI:
     service = OverlordService(settings)
     app = create_node_app(
-        service, [leader_router(PREFIX, service.get_selector), workers_router(service)]
+        service,
+        [
+            leader_router(PREFIX, service.get_selector),
+            workers_router(service),
+            tasks_router(service),
+        ],
     )
     app.add_middleware(
         LeaderRedirectMiddleware,

@@ -1,4 +1,4 @@
-"""``GET /druid/indexer/v1/workers``: the peons this overlord can assign tasks to."""
+"""``GET /druid/indexer/v1/workers`` and ``/totalWorkerCapacity``: the peons tasks run on."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def workers_router(service: OverlordService) -> APIRouter:
 
     @router.get("/workers")
     async def workers() -> list[dict[str, Any]]:
+        queue = service.leading_queue
+        if queue is not None:
+            return queue.runner.worker_infos()
+        # Not leading (yet): what discovery sees, with nothing assigned.
         result = []
         for node in service.workers.get_all_nodes():
             svc = node.service(WorkerNodeService.KEY)
@@ -29,9 +33,24 @@ def workers_router(service: OverlordService) -> APIRouter:
                         "capacity": svc.capacity,
                         "version": svc.version,
                         "category": svc.category,
-                    }
+                    },
+                    "currCapacityUsed": 0,
+                    "currParallelIndexCapacityUsed": 0,
+                    "availabilityGroups": [],
+                    "runningTasks": [],
+                    "lastCompletedTaskTime": None,
+                    "blacklistedUntil": None,
                 }
             )
         return sorted(result, key=lambda w: str(w["worker"]["host"]))
+
+    @router.get("/totalWorkerCapacity")
+    async def total_capacity() -> dict[str, int]:
+        total, used = service.task_queue.runner.total_capacity()
+        return {
+            "currentClusterCapacity": total,
+            "maximumCapacityWithAutoScale": total,
+            "usedClusterCapacity": used,
+        }
 
     return router

@@ -1,0 +1,189 @@
+"""The task API of the overlord leader (Druid's ``OverlordResource``, druid-internals 4.10)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Body, Query, Request
+from starlette.responses import PlainTextResponse, Response
+
+from common.errors import InvalidInput, NotFound
+from common.jsonresp import OrjsonResponse
+from common.metadata import iso_millis
+from common.segments.errors import InvalidTime
+from common.segments.intervals import Interval
+from services.overlord.service import OverlordService
+from services.overlord.tasks.model import TaskInfo
+
+PREFIX = "/druid/indexer/v1"
+STATES = ("pending", "waiting", "running", "complete")
+#: Druid's druid.indexer.storage.recentlyFinishedThreshold: completed tasks listed by default.
+RECENTLY_FINISHED = timedelta(hours=24)
+
+
+def _runner_bucket(info: TaskInfo) -> str:
+    return {"PENDING": "pending", "WAITING": "waiting", "RUNNING": "running"}.get(
+        info.runner_state, "pending"
+    )
+
+
+def tasks_router(service: OverlordService) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["tasks"])
+
+    async def _body(request: Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError as exc:
+            raise InvalidInput(f"Request body is not valid JSON: {exc}") from None
+
+    @router.post("/task")
+    async def submit(request: Request) -> dict[str, str]:
+        task_id = await service.task_queue.submit(await _body(request))
+        return {"task": task_id}
+
+    @router.get("/task/{task_id}")
+    async def get_task(task_id: str) -> dict[str, Any]:
+        info = await service.task_queue.task_info(task_id)
+        if info is None:
+            raise NotFound(f"Cannot find any task with id: [{task_id}]")
+        return {"task": task_id, "payload": info.payload}
+
+    @router.get("/task/{task_id}/status")
+    async def task_status(task_id: str) -> OrjsonResponse:
+        info = await service.task_queue.task_info(task_id)
+        if info is None:
+            return OrjsonResponse({"task": task_id, "status": None}, status_code=404)
+        return OrjsonResponse({"task": task_id, "status": info.status_plus()})
+
+    @router.post("/task/{task_id}/shutdown")
+    async def shutdown(task_id: str) -> dict[str, str]:
+        queue = service.task_queue
+        if not await queue.shutdown(task_id, "Shutdown request from user"):
+            if await queue.task_info(task_id) is None:
+                raise NotFound(f"Cannot find any task with id: [{task_id}]")
+        return {"task": task_id}
+
+    @router.post("/datasources/{datasource}/shutdownAllTasks")
+    async def shutdown_all(datasource: str) -> dict[str, str]:
+        queue = service.task_queue
+        for info in queue.active_tasks(datasource):
+            await queue.shutdown(info.id, "Shutdown request from user")
+        return {"dataSource": datasource}
+
+    @router.post("/taskStatus")
+    async def task_statuses(ids: list[str] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        queue = service.task_queue
+        result: dict[str, Any] = {}
+        for task_id in ids:
+            status = await queue.status(task_id)
+            if status is not None:
+                result[task_id] = status
+        return result
+
+    @router.get("/task/{task_id}/reports")
+    async def reports(task_id: str) -> Any:
+        report = await service.task_queue.reports(task_id)
+        if report is None:
+            raise NotFound(f"No task reports were found for this task: [{task_id}]")
+        return report
+
+    @router.get("/task/{task_id}/log")
+    async def task_log(task_id: str, offset: int = 0) -> Response:
+        info = service.task_queue.get_active(task_id)
+        if info is None or not info.location.host:
+            raise NotFound(f"No log was found for this task: [{task_id}]")
+        url = f"http://{info.location.host}:{info.location.port}/druid/worker/v1/task/{task_id}/log"
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            try:
+                resp = await client.get(url, params={"offset": offset})
+            except httpx.HTTPError as exc:
+                raise NotFound(f"No log was found for this task: [{task_id}] ({exc})") from None
+        if resp.status_code != 200:
+            raise NotFound(f"No log was found for this task: [{task_id}]")
+        return PlainTextResponse(resp.text)
+
+    async def _list(
+        state: str | None,
+        datasource: str | None,
+        task_type: str | None,
+        max_n: int | None,
+        created_interval: str | None,
+    ) -> list[dict[str, Any]]:
+        if state is not None and state.lower() not in STATES:
+            raise InvalidInput(f"Invalid state : {state}, valid values are: {list(STATES)}")
+        if max_n is not None and max_n < 0:
+            raise InvalidInput("max must be >= 0")
+        wanted = state.lower() if state else None
+        queue = service.task_queue
+        active = [
+            t
+            for t in queue.active_tasks(datasource)
+            if task_type in (None, t.type) and wanted in (None, _runner_bucket(t))
+        ]
+        active.sort(key=lambda t: (t.created_time, t.id), reverse=True)
+        result = [t.status_plus() for t in active]
+        if wanted in (None, "complete"):
+            after = iso_millis(datetime.now(UTC) - RECENTLY_FINISHED)
+            if created_interval:
+                try:
+                    after = iso_millis(
+                        datetime.fromtimestamp(Interval.parse(created_interval).start / 1000, UTC)
+                    )
+                except (InvalidTime, ValueError, OverflowError) as exc:
+                    raise InvalidInput(f"Invalid createdTimeInterval: {exc}") from None
+            rows = await queue.store.list_tasks(
+                active=False,
+                datasource=datasource,
+                task_type=task_type,
+                created_after=after,
+                limit=max_n,
+            )
+            for row in rows:
+                info = TaskInfo.from_payload(row.payload, row.status, row.created_date)
+                result.append(info.status_plus())
+        return result[:max_n] if max_n is not None else result
+
+    @router.get("/tasks")
+    async def tasks(
+        state: str | None = None,
+        datasource: str | None = None,
+        type: str | None = None,
+        max: int | None = None,
+        createdTimeInterval: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return await _list(state, datasource, type, max, createdTimeInterval)
+
+    @router.get("/runningTasks")
+    async def running(type: str | None = None) -> list[dict[str, Any]]:
+        return await _list("running", None, type, None, None)
+
+    @router.get("/pendingTasks")
+    async def pending(type: str | None = None) -> list[dict[str, Any]]:
+        return await _list("pending", None, type, None, None)
+
+    @router.get("/waitingTasks")
+    async def waiting(type: str | None = None) -> list[dict[str, Any]]:
+        return await _list("waiting", None, type, None, None)
+
+    @router.get("/completeTasks")
+    async def complete(n: int | None = Query(default=None)) -> list[dict[str, Any]]:
+        return await _list("complete", None, None, n, None)
+
+    @router.delete("/pendingSegments/{datasource}")
+    async def delete_pending(datasource: str, interval: str | None = None) -> dict[str, int]:
+        parsed = None
+        if interval is not None:
+            try:
+                parsed = Interval.parse(interval)
+            except InvalidTime as exc:
+                raise InvalidInput(str(exc)) from None
+        _ = service.task_queue  # leader only: 503 elsewhere
+        return {"numDeleted": await service.store.delete_pending_segments(datasource, parsed)}
+
+    @router.post("/action")
+    async def action(request: Request) -> dict[str, Any]:
+        return {"result": await service.actions.perform(await _body(request))}
+
+    return router
