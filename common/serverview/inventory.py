@@ -24,6 +24,7 @@ from common.aio import TaskGroup
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DataNodeService, DiscoveryDruidNode
 from common.longpoll import ChangeRequestSyncer
+from common.metrics import NodeMetrics
 from common.segments.segment import DataSegment, SegmentId
 from common.serverview.announcer import SEGMENTS_PATH
 from common.serverview.changes import SegmentChangeRequest
@@ -138,6 +139,26 @@ class HttpServerInventoryView:
                 for segment in server.segments.values():
                     callback.segment_added(server, segment)
             callback.segment_view_initialized()
+
+    def register_metrics(self, metrics: NodeMetrics) -> None:
+        """Druid's ``serverview/sync/healthy`` and ``serverview/sync/unstableTime`` per server."""
+        labels = ["server", "tier"]
+        metrics.gauge_callback(
+            "serverview/sync/healthy",
+            "1 when this node's long-poll sync with the data node is healthy, else 0.",
+            lambda: [({"server": s.name, "tier": s.tier}, float(s.synced)) for s in self.servers()],
+            labels,
+        )
+        metrics.gauge_callback(
+            "serverview/sync/unstableTime",
+            "Milliseconds the sync with the data node has been failing (0 when healthy).",
+            lambda: [
+                ({"server": s.name, "tier": s.tier}, s.syncer.unstable_time * 1000.0)
+                for s in self.servers()
+                if s.syncer is not None
+            ],
+            labels,
+        )
 
     # ---- lifecycle
     def start(self) -> None:

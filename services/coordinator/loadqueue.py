@@ -147,7 +147,6 @@ class HttpLoadQueuePeon:
                 "segmentsToDrop": len(drops),
                 "segmentsToLoadSize": sum(s.size for s in loads),
                 "segmentsToDropSize": sum(s.size for s in drops),
-                "expectedLoadTimeMillis": 0,
             }
         if mode == "full":
             return {

@@ -13,6 +13,7 @@ from common.leadership import ElectedService
 from common.serverview.inventory import HttpServerInventoryView
 from services.coordinator.duties.model import ServerState
 from services.coordinator.duty_loop import DutyLoop, parse_stored_rules, server_states
+from services.coordinator.loadqueue import HttpLoadQueuePeon
 from services.coordinator.rules import Rule
 
 
@@ -46,11 +47,40 @@ class CoordinatorService(ElectedService):
             server_timeout=self.settings.serverview_http.server_timeout,
             name="coordinator-inventory",
         )
+        self._inventory.register_metrics(self.metrics)
         self._inventory.start()
+        self._register_queue_metrics()
         self._http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
         await super().on_start()
+
+    def _queued(self) -> list[HttpLoadQueuePeon]:
+        return list(self.duties.peons.values()) if self.duties is not None else []
+
+    def _register_queue_metrics(self) -> None:
+        m = self.metrics
+        m.gauge_callback(
+            "segment/loadQueue/count",
+            "Segments queued to load on the historical.",
+            lambda: [({"server": p.server_name}, len(p.segments_to_load)) for p in self._queued()],
+            ["server"],
+        )
+        m.gauge_callback(
+            "segment/loadQueue/size",
+            "Bytes of segments queued to load on the historical.",
+            lambda: [
+                ({"server": p.server_name}, sum(s.size for s in p.segments_to_load))
+                for p in self._queued()
+            ],
+            ["server"],
+        )
+        m.gauge_callback(
+            "segment/dropQueue/count",
+            "Segments queued to drop from the historical.",
+            lambda: [({"server": p.server_name}, len(p.segments_to_drop)) for p in self._queued()],
+            ["server"],
+        )
 
     async def on_close(self) -> None:
         try:

@@ -8,10 +8,14 @@ load batches first, then runs pending drops and closes every mapped segment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from common.config import Settings
 from common.discovery.node import DataNodeService, DruidService
 from common.errors import ServiceUnavailable
+from common.metrics import Sample
 from common.segments.deep_storage import DeepStorage
+from common.segments.segment import DataSegment
 from common.server import NodeService
 from common.serverview.announcer import SegmentAnnouncer
 from services.historical.cache import SegmentCache
@@ -24,9 +28,28 @@ class HistoricalService(NodeService):
         super().__init__(settings)
         self.announcer = SegmentAnnouncer()
         self.registry = SegmentRegistry()
+        self.metrics.gauge_callback(
+            "segment/count",
+            "Segments this historical serves, per datasource.",
+            lambda: self._per_datasource(lambda _: 1),
+            ["dataSource", "tier"],
+        )
+        self.metrics.gauge_callback(
+            "segment/used",
+            "Bytes of segments this historical serves, per datasource.",
+            lambda: self._per_datasource(lambda s: s.size),
+            ["dataSource", "tier"],
+        )
         self._loader: SegmentLoadDropHandler | None = None
         self.shutdown_hooks.append(self.announcer.close)
         self.shutdown_hooks.append(self._release_load_waiters)
+
+    def _per_datasource(self, value: Callable[[DataSegment], int]) -> list[Sample]:
+        totals: dict[str, int] = {}
+        for segment in self.registry.segments:
+            totals[segment.data_source] = totals.get(segment.data_source, 0) + value(segment)
+        tier = self.settings.server.tier
+        return [({"dataSource": ds, "tier": tier}, float(n)) for ds, n in sorted(totals.items())]
 
     def max_size(self) -> int:
         """``druid.server.maxSize``, or the sum of the segment cache locations' sizes."""

@@ -134,8 +134,7 @@ async def test_served_views_with_a_historical(tmp_path: Path) -> None:
                 "segmentsToDrop": 0,
                 "segmentsToLoadSize": 0,
                 "segmentsToDropSize": 0,
-                "expectedLoadTimeMillis": 0,
-            }
+                    }
         ]
         assert (await get("/datasources/wiki/handoffComplete", params=hoff)).json() is True
         later = {**hoff, "version": V2}

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from common.aio import wait_until
 from common.metrics import NodeMetrics, prom_name
 from tests.support.cluster import cluster, sqlite_properties
+from tests.support.segments import make_segment, start_cluster
 
 
 def samples(text: str) -> dict[str, float]:
@@ -56,3 +57,28 @@ async def test_leader_status_is_scraped_from_each_elected_node(tmp_path: Path) -
         resp = await c.get("historical", "/metrics")
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/plain")
+
+
+async def test_segment_and_sync_metrics_follow_the_cluster(tmp_path: Path) -> None:
+    async with cluster(sqlite_properties(tmp_path)) as c:
+        coord, _, _ = await start_cluster(c, tmp_path)
+        segments = [make_segment(tmp_path, d) for d in range(2)]
+        await coord.service.store.insert_segments(segments)
+
+        async def loaded() -> bool:
+            s = samples((await c.get("h1", "/metrics")).text)
+            return s.get("druid_segment_count") == 2.0
+
+        await wait_until(loaded, within=30, what="h1 to report 2 segments")
+        hist = (await c.get("h1", "/metrics")).text
+        assert 'druid_segment_count{dataSource="wiki",host=' in hist
+        assert samples(hist)["druid_segment_used"] == float(sum(s.size for s in segments))
+
+        coord_metrics = (await c.get("coordinator", "/metrics")).text
+        healthy = [
+            line
+            for line in coord_metrics.splitlines()
+            if line.startswith("druid_serverview_sync_healthy{")
+        ]
+        assert len(healthy) == 2 and all(line.endswith(" 1.0") for line in healthy)
+        assert "druid_segment_loadQueue_count" in coord_metrics

@@ -210,7 +210,6 @@ async def test_stop_fails_queued_and_cancel_unsent() -> None:
         "segmentsToDrop": 1,
         "segmentsToLoadSize": 100,
         "segmentsToDropSize": 100,
-        "expectedLoadTimeMillis": 0,
     }
     await peon.stop()
     assert got == [("b", False), ("a", False), ("c", False)]
