@@ -79,7 +79,7 @@ class KafkaSupervisor:
         self._clock = clock
         self._rng = rng or random.Random()
         self._locations: dict[str, tuple[str, int]] = {}
-        self.chat = TaskChatClient(http, self._locations.get, spec.chat, self._rng)
+        self.chat = TaskChatClient(http, self._locate, spec.chat, self._rng)
         self.state = state.StateManager(suspended=spec.suspended)
         self.groups: dict[int, Group] = {}
         self.pending: dict[int, list[Group]] = {}
@@ -252,10 +252,19 @@ class KafkaSupervisor:
     def _my_tasks(self) -> dict[str, TaskView]:
         views = (view(i) for i in self._queue.active_tasks(self.spec.data_source))
         mine = {v.id: v for v in views if v.belongs_to(self.id, self.spec.data_source)}
-        for v in mine.values():
-            if v.location is not None:
-                self._locations[v.id] = v.location
+        self._locations = {v.id: v.location for v in mine.values() if v.location is not None}
         return mine
+
+    def _locate(self, task_id: str) -> tuple[str, int] | None:
+        """Where the task's chat endpoints are now, asked from the task queue each time (a
+        task gets its location when a peon runs it, and may move)."""
+        for info in self._queue.active_tasks(self.spec.data_source):
+            v = view(info)
+            if v.id == task_id:
+                if v.location is not None:
+                    self._locations[task_id] = v.location
+                return v.location
+        return None
 
     def _all_groups(self) -> list[Group]:
         return [*self.groups.values(), *(g for gs in self.pending.values() for g in gs)]
@@ -375,7 +384,7 @@ class KafkaSupervisor:
                     await self._kill(tid, "a replica of its group already succeeded")
                 return None
             for tid in group.live():
-                if tid not in self._locations:
+                if self._locate(tid) is None:
                     await self._kill(tid, "not started before its group was finalized")
                     group.tasks[tid].status = FAILED
         live = group.live()
