@@ -34,8 +34,8 @@ from common.aio import wait_until  # noqa: E402
 from common.segments.segment import DataSegment, SegmentId  # noqa: E402
 from common.serverview.inventory import DruidServer, HttpServerInventoryView  # noqa: E402
 from services.coordinator.service import CoordinatorService  # noqa: E402
-from tests.cluster.test_segments_cluster import historical_props, make_segment  # noqa: E402
 from tests.support.cluster import cluster, sqlite_properties  # noqa: E402
+from tests.support.segments import historical_props, make_segment  # noqa: E402
 
 TARGET_S = 5.0
 

@@ -191,6 +191,23 @@ class ServerHttpSettings(Group):
     num_threads: int = Field(
         alias="numThreads", default=40, description="Concurrent queries served. Default 40."
     )
+    max_scatter_gather_bytes: Bytes = Field(
+        alias="maxScatterGatherBytes",
+        default=0,
+        description="Bytes of data-node partials a broker holds for one query; over it, 400 "
+        "Resource limit exceeded. 0 = unlimited (Druid's default is Long.MAX_VALUE).",
+    )
+
+
+class ProcessingSettings(Group):
+    PREFIX = "druid.processing."
+
+    num_threads: int | None = Field(
+        alias="numThreads",
+        default=None,
+        ge=1,
+        description="Segments a data node computes at once. Default: the number of CPUs.",
+    )
 
 
 class DiscoverySettings(Group):
@@ -443,6 +460,7 @@ GROUPS: dict[str, type[Group]] = {
     "node": NodeSettings,
     "server": ServerSettings,
     "server_http": ServerHttpSettings,
+    "processing": ProcessingSettings,
     "discovery": DiscoverySettings,
     "k8s": K8sDiscoverySettings,
     "metadata_discovery": MetadataDiscoverySettings,
@@ -486,6 +504,7 @@ class Settings(BaseModel):
     node: NodeSettings
     server: ServerSettings
     server_http: ServerHttpSettings
+    processing: ProcessingSettings
     discovery: DiscoverySettings
     k8s: K8sDiscoverySettings
     metadata_discovery: MetadataDiscoverySettings

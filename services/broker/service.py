@@ -27,11 +27,9 @@ class BrokerService(NodeService):
         self.limiter = QueryLimiter(
             settings.server_http.num_threads, settings.broker.max_queued_requests
         )
-        #: druid.server.http.maxScatterGatherBytes (None: unlimited). Not yet a settings key:
-        #: read it when the key exists, so the broker honours it without another change here.
-        raw = getattr(settings.server_http, "max_scatter_gather_bytes", None)
-        limit = raw if isinstance(raw, int) and raw > 0 else None
-        self.max_scatter_gather_bytes: int | None = limit
+        #: druid.server.http.maxScatterGatherBytes (None: unlimited).
+        limit = settings.server_http.max_scatter_gather_bytes
+        self.max_scatter_gather_bytes: int | None = limit if limit > 0 else None
         self._inventory: HttpServerInventoryView | None = None
         self._http: httpx.AsyncClient | None = None
         self._scatter: ScatterGather | None = None

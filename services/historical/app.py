@@ -23,6 +23,7 @@ def create_app(settings: Settings) -> FastAPI:
         data_node_query_router(
             segment_lookup(lambda: service.registry.segments, service.registry.get_segment),
             settings.host_and_port,
+            processing_threads=settings.processing.num_threads,
             default_timeout_s=settings.server_http.default_query_timeout,
             max_timeout_s=settings.server_http.max_query_timeout,
         ),
