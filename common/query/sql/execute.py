@@ -1,0 +1,211 @@
+"""Turn a native query's finalized JSON (or a system table) into the SQL result (pure).
+
+The native result becomes an Arrow table of base columns (``__time``, ``d0..``, ``a0..``); then,
+vectorised: Druid's AVG/theta result types, HAVING, the select list, ORDER BY (nulls first
+ascending, last descending, as Druid), OFFSET and LIMIT. System tables (INFORMATION_SCHEMA,
+sys) take the same path after a local WHERE and GROUP BY (pyarrow's hash aggregation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.query.sql.functions import TS, Unsupported, evaluate, to_array
+from common.query.sql.planner import Plan
+from common.query.sql.where import TIME
+
+_ARROW = {"LONG": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float64(), "STRING": pa.string()}
+
+
+@dataclass
+class ResultSet:
+    names: list[str]
+    native_types: list[str]  # Druid's column types (typesHeader)
+    sql_types: list[str]  # SQL types (sqlTypesHeader)
+    columns: list[pa.Array]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def rows(self) -> list[list[Any]]:
+        """Row values as JSON-ready Python objects (timestamps as Druid's ISO text)."""
+        pys = [_json_values(c) for c in self.columns]
+        return [list(r) for r in zip(*pys, strict=True)] if pys else []
+
+
+def native_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
+    """The native result as a table of base columns."""
+    if plan.query_type == "scan":
+        return _scan_base(plan, result)
+    records: list[dict[str, Any]] = []
+    if plan.query_type == "timeseries":
+        records = [{TIME: r["timestamp"], **r["result"]} for r in result]
+    elif plan.query_type == "topN":
+        records = [{TIME: r["timestamp"], **row} for r in result for row in r["result"]]
+    elif plan.query_type == "groupBy":
+        records = [{TIME: r["timestamp"], **r["event"]} for r in result]
+    names = [TIME, *[d for d, _ in plan.dims], *[a.name for a in plan.aggs]]
+    cols: dict[str, pa.Array] = {}
+    for name in names:
+        values = [r.get(name) for r in records]
+        if name == TIME:
+            # Without a time key the timestamp is the query's start (possibly outside what
+            # Arrow can hold), and nothing reads it.
+            cols[name] = (
+                pc.cast(pa.array(values, pa.string()), TS)
+                if plan.has_time_key
+                else pa.nulls(len(values), TS)
+            )
+        else:
+            cols[name] = _typed(values, plan.base_types.get(name, "STRING"))
+    return pa.table(cols)
+
+
+def _scan_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
+    assert plan.native is not None
+    names: list[str] = list(plan.native["columns"])
+    rows = [ev for batch in result for ev in batch["events"]]
+    cols: dict[str, pa.Array] = {}
+    for i, name in enumerate(names):
+        values = [r[i] for r in rows]
+        if name == TIME:
+            cols[name] = pa.array(values, pa.int64()).cast(TS)
+        else:
+            cols[name] = _typed(values, plan.base_types.get(name, "STRING"))
+    return pa.table(cols)
+
+
+def _typed(values: list[Any], native_type: str) -> pa.Array:
+    typ = _ARROW.get(native_type)
+    if typ is None:
+        return pa.array(values)
+    try:
+        return pa.array(values, typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(values)  # multi-value strings come back as lists
+
+
+def post_process(plan: Plan, base: pa.Table) -> ResultSet:
+    """Apply what the native query could not do, and evaluate the select list."""
+    if plan.system:
+        base = _system_base(plan, base)
+    n = base.num_rows
+    cols: dict[str, Any] = {name: base.column(name) for name in base.column_names}
+    if n == 0 and plan.aggregate_all and plan.native is not None:
+        cols = {
+            name: pa.array(
+                [0]
+                if any(a.name == name and a.kind in ("count", "builtin", "hll") for a in plan.aggs)
+                else [None],
+                col.type,
+            )
+            for name, col in cols.items()
+        }
+        n = 1
+    for a in plan.aggs:
+        if a.name not in cols:
+            continue
+        if a.truncate:
+            cols[a.name] = pc.trunc(cols[a.name]).cast(pa.int64())
+        elif a.round:
+            cols[a.name] = pc.round(cols[a.name]).cast(pa.int64())
+    if plan.having is not None:
+        mask = pc.fill_null(to_array(evaluate(plan.having, cols, n), n), False)
+        cols = {k: pc.filter(v, mask) for k, v in cols.items()}
+        n = int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
+    outputs = [to_array(evaluate(e, cols, n), n) for _, e in plan.outputs]
+    if plan.order:
+        by_name = dict(zip((name for name, _ in plan.outputs), outputs, strict=True))
+        keys: dict[str, Any] = {}
+        sort: list[tuple[str, str]] = []
+        for i, (e, desc) in enumerate(plan.order):
+            v = to_array(evaluate(e, {**by_name, **cols}, n), n)
+            keys[f"n{i}"] = pc.is_null(v)
+            keys[f"k{i}"] = v
+            # nulls first ascending, last descending
+            sort += [(f"n{i}", "ascending" if desc else "descending")]
+            sort += [(f"k{i}", "descending" if desc else "ascending")]
+        idx = pc.sort_indices(pa.table(keys), sort_keys=sort)
+        outputs = [pc.take(o, idx) for o in outputs]
+    if plan.offset or plan.limit is not None:
+        stop = None if plan.limit is None else plan.offset + plan.limit
+        outputs = [o[plan.offset : stop] for o in outputs]
+    outputs = [o.combine_chunks() if isinstance(o, pa.ChunkedArray) else o for o in outputs]
+    names = [name for name, _ in plan.outputs]
+    types = [_types(o.type) for o in outputs]
+    return ResultSet(names, [t[0] for t in types], [t[1] for t in types], outputs)
+
+
+def _types(typ: pa.DataType) -> tuple[str, str]:
+    if pa.types.is_timestamp(typ):
+        return "LONG", "TIMESTAMP"
+    if pa.types.is_integer(typ):
+        return "LONG", "BIGINT"
+    if pa.types.is_float32(typ):
+        return "FLOAT", "FLOAT"
+    if pa.types.is_floating(typ):
+        return "DOUBLE", "DOUBLE"
+    if pa.types.is_boolean(typ):
+        return "LONG", "BOOLEAN"
+    if pa.types.is_list(typ):
+        return "STRING", "VARCHAR"
+    if pa.types.is_binary(typ):
+        return "COMPLEX", "OTHER"
+    return "STRING", "VARCHAR"
+
+
+def _system_base(plan: Plan, table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    cols = {name: table.column(name) for name in table.column_names}
+    if plan.filter_expr is not None:
+        mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n), n), False)
+        table = table.filter(mask)
+    if not plan.aggs and not plan.dims:
+        return table
+    keys = [col for _, col in plan.dims]
+    specs: list[tuple[str, str]] = []
+    work = table
+    for a in plan.aggs:
+        if a.kind == "count" and a.column is None:
+            work = work.append_column(
+                f"__one{a.name}", pa.repeat(pa.scalar(1, pa.int64()), work.num_rows)
+            )
+            specs.append((f"__one{a.name}", "count"))
+        elif a.kind in ("count", "sum", "min", "max"):
+            specs.append((a.column or "", a.kind))
+        elif a.kind == "avg":
+            specs.append((a.column or "", "mean"))
+        elif a.kind == "builtin":
+            specs.append((a.column or "", "count_distinct"))
+        else:
+            raise Unsupported(f"Aggregate [{a.kind}] on a system table is not supported")
+    grouped = work.group_by(keys, use_threads=False).aggregate(specs)
+    out: dict[str, Any] = {TIME: pa.nulls(grouped.num_rows, TS)}
+    for name, col in plan.dims:
+        out[name] = grouped.column(col)
+    for a, (col, fn) in zip(plan.aggs, specs, strict=True):
+        out[a.name] = grouped.column(f"{col}_{fn}")
+    result = pa.table(out)
+    if result.num_rows == 0 and plan.aggregate_all:
+        zero = {
+            name: pa.array([0 if name.startswith("a") and _counts(plan, name) else None], col.type)
+            for name, col in out.items()
+        }
+        result = pa.table(zero)
+    return result
+
+
+def _counts(plan: Plan, name: str) -> bool:
+    return any(a.name == name and a.kind in ("count", "builtin") for a in plan.aggs)
+
+
+def _json_values(col: pa.Array) -> list[Any]:
+    if pa.types.is_timestamp(col.type):
+        text = pc.strftime(col.cast(TS), format="%Y-%m-%dT%H:%M:%SZ")
+        return text.to_pylist()
+    return col.to_pylist()

@@ -1,0 +1,106 @@
+"""SQL text -> a validated sqlglot ``Select``: one statement, one table, ``?`` parameters bound.
+
+Everything the planner cannot read at all is refused here with Druid's 400 ``SQL parse failed``;
+what parses but cannot be planned is the planner's ``Plan validation failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from common.errors import SqlParseError
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+PLAN\s+(?:WITH\s+\w+\s+)?FOR\s+", re.IGNORECASE)
+_SQLGLOT_LOG = logging.getLogger("sqlglot")
+
+#: Druid's SQL parameter types (``SqlParameter``), mapped onto how the literal is written.
+_NUMERIC = {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "REAL", "DECIMAL"}
+_STRING = {"VARCHAR", "CHAR"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    select: exp.Select
+    explain: bool
+
+
+def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Statement:
+    """Parse one SELECT (optionally ``EXPLAIN PLAN FOR``) and bind ``?`` parameters in order."""
+    if not isinstance(text, str) or not text.strip():
+        raise SqlParseError("Incorrect syntax: the query is empty")
+    m = _EXPLAIN.match(text)
+    explain = m is not None
+    body = text[m.end() :] if m else text
+    body = body.strip().rstrip(";")
+    try:
+        level = _SQLGLOT_LOG.level
+        _SQLGLOT_LOG.setLevel(logging.ERROR)
+        try:
+            trees = sqlglot.parse(body)
+        finally:
+            _SQLGLOT_LOG.setLevel(level)
+    except (ParseError, TokenError) as exc:
+        raise SqlParseError(f"Incorrect syntax: {_first_line(exc)}") from exc
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise SqlParseError("Incorrect syntax: expected exactly one statement")
+    tree = trees[0]
+    if not isinstance(tree, exp.Select):
+        kind = type(tree).__name__.upper()
+        raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
+    tree = _bind(tree, parameters or [])
+    return Statement(tree, explain)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _bind(tree: exp.Select, parameters: list[dict[str, Any]]) -> exp.Select:
+    # A depth-first walk meets the holes in the order they are written (LIMIT aside).
+    holes = [n for n in tree.walk(bfs=False) if isinstance(n, exp.Placeholder) and n.this is None]
+    if not holes:
+        return tree
+    if len(parameters) < len(holes):
+        raise SqlParseError(
+            f"Parameter at position [{len(parameters)}] is not bound: "
+            f"{len(holes)} '?' for {len(parameters)} parameters"
+        )
+    for hole, param in zip(holes, parameters, strict=False):
+        hole.replace(_literal(param))
+    return tree
+
+
+def _literal(param: Any) -> exp.Expression:
+    if not isinstance(param, dict) or "type" not in param:
+        raise SqlParseError('A parameter must be {"type": ..., "value": ...}')
+    typ = str(param["type"]).upper()
+    value = param.get("value")
+    if value is None:
+        return exp.Null()
+    if typ in _NUMERIC:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise SqlParseError(f"Parameter of type [{typ}] has a non-numeric value [{value}]")
+        try:
+            num = (
+                int(value) if typ in {"BIGINT", "INTEGER", "SMALLINT", "TINYINT"} else float(value)
+            )
+        except ValueError as exc:
+            raise SqlParseError(f"Parameter of type [{typ}] has a bad value [{value}]") from exc
+        return exp.Literal.number(num)
+    if typ in _STRING:
+        return exp.Literal.string(str(value))
+    if typ == "BOOLEAN":
+        return exp.Boolean(this=bool(value))
+    if typ == "TIMESTAMP":
+        return exp.Cast(this=exp.Literal.string(str(value)), to=exp.DataType.build("TIMESTAMP"))
+    if typ == "DATE":
+        return exp.Cast(this=exp.Literal.string(str(value)), to=exp.DataType.build("DATE"))
+    raise SqlParseError(f"Unsupported parameter type [{typ}]")

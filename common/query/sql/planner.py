@@ -1,0 +1,602 @@
+"""Plan a parsed SELECT onto one native query plus a post-processing step (pure, no I/O).
+
+- No aggregate and no GROUP BY: ``scan`` (ORDER BY only on ``__time``, as Druid).
+- GROUP BY only a floor of ``__time`` (or nothing): ``timeseries`` with that granularity.
+- One dimension, no time floor, ORDER BY one aggregate and LIMIT, no HAVING/OFFSET: ``topN``.
+- Otherwise ``groupBy`` (ORDER BY/LIMIT pushed into ``limitSpec`` when it can be).
+
+Aggregates become native aggregators (AVG a sum, a count and a ``quotient`` post-aggregator);
+the select list, HAVING and ORDER BY are rewritten over the native output columns (``d0..``
+dimensions, ``a0..`` aggregators, ``p0..`` post-aggregators, ``__time``) and evaluated by
+``functions.evaluate`` after the native query returns. ``INFORMATION_SCHEMA`` and ``sys`` tables
+are planned the same way over an Arrow table the catalog supplies (``native`` is then None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from common.errors import PlanValidationError
+from common.query.sql.functions import Unsupported, time_floor_of
+from common.query.sql.parse import Statement
+from common.query.sql.where import TIME, FilterPlanner
+
+SYSTEM_SCHEMAS = ("INFORMATION_SCHEMA", "SYS")
+
+_APPROX = {
+    "APPROX_COUNT_DISTINCT": "builtin",
+    "APPROX_COUNT_DISTINCT_BUILTIN": "builtin",
+    "APPROX_COUNT_DISTINCT_DS_THETA": "theta",
+    "APPROX_COUNT_DISTINCT_DS_HLL": "hll",
+}
+
+
+@dataclass
+class AggSpec:
+    """One SQL aggregate: its native aggregators/post-aggregator and its output column."""
+
+    name: str
+    kind: str  # count, sum, min, max, avg, distinct
+    column: str | None
+    native_type: str  # LONG or DOUBLE: the type of the output column
+    aggregators: list[dict[str, Any]] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    truncate: bool = False  # AVG of a LONG column: Druid answers a truncated LONG
+    round: bool = False  # theta estimates are BIGINT in SQL
+    sql: str = ""  # the aggregate's SQL text, to reuse one spec for repeated calls
+
+
+@dataclass
+class Plan:
+    table: str  # datasource, or "schema.table" for a system table
+    system: bool
+    native: dict[str, Any] | None
+    query_type: str  # timeseries/topN/groupBy/scan, or "system"
+    outputs: list[tuple[str, exp.Expression]]  # output name, expression over base columns
+    base_types: dict[str, str]  # base column -> native type (STRING/LONG/DOUBLE/...)
+    aggs: list[AggSpec] = field(default_factory=list)
+    dims: list[tuple[str, str]] = field(default_factory=list)  # (outputName, column)
+    filter_expr: exp.Expression | None = None  # system tables: WHERE, evaluated locally
+    having: exp.Expression | None = None
+    order: list[tuple[exp.Expression, bool]] = field(default_factory=list)  # (expr, desc)
+    limit: int | None = None
+    offset: int = 0
+    aggregate_all: bool = False  # aggregation without GROUP BY: always one row
+    has_time_key: bool = False
+    explain: bool = False
+
+
+def plan_sql(
+    stmt: Statement,
+    schemas: Mapping[str, Mapping[str, str]],
+    *,
+    now_ms: int,
+    context: Mapping[str, Any] | None = None,
+    system_columns: Mapping[str, Mapping[str, str]] | None = None,
+) -> Plan:
+    """Plan ``stmt``; ``schemas`` maps datasource -> ordered {column: native type}."""
+    return _Planner(stmt, schemas, system_columns or {}, now_ms, dict(context or {})).plan()
+
+
+class _Planner:
+    def __init__(
+        self,
+        stmt: Statement,
+        schemas: Mapping[str, Mapping[str, str]],
+        system: Mapping[str, Mapping[str, str]],
+        now_ms: int,
+        context: dict[str, Any],
+    ) -> None:
+        self.stmt = stmt
+        self.sel = stmt.select
+        self.schemas = schemas
+        self.system_tables = system
+        self.now_ms = now_ms
+        self.context = context
+
+    def plan(self) -> Plan:
+        sel = self.sel
+        for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
+            if sel.args.get(key):
+                raise Unsupported(f"{key.rstrip('_').upper()} is not supported")
+        if any(isinstance(n, exp.Window) for n in sel.walk()):
+            raise Unsupported("Window functions are not supported")
+        if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
+            raise Unsupported("Subqueries are not supported")
+        table, system, types = self._table()
+        self.types = dict(types)
+        self.limit, self.offset = self._limit()
+        items = self._select_items()
+        group = sel.args.get("group")
+        group_exprs = [self._resolve(e, items) for e in (group.expressions if group else [])]
+        is_agg = bool(group_exprs) or any(_has_agg(e) for _, e in items) or sel.args.get("distinct")
+        if sel.args.get("distinct"):
+            if group_exprs:
+                raise Unsupported("SELECT DISTINCT with GROUP BY is not supported")
+            group_exprs = [e for _, e in items]
+        if sel.args.get("having") is not None and not is_agg:
+            raise Unsupported("HAVING without aggregation is not supported")
+        where = sel.args.get("where")
+        where_expr = where.this if where is not None else None
+        if is_agg:
+            plan = self._aggregate(table, system, items, group_exprs, where_expr)
+        else:
+            plan = self._scan(table, system, items, where_expr)
+        plan.explain = self.stmt.explain
+        return plan
+
+    # ---- FROM
+    def _table(self) -> tuple[str, bool, Mapping[str, str]]:
+        frm = self.sel.args.get("from_") or self.sel.args.get("from")
+        if frm is None:
+            raise Unsupported("SELECT without FROM is not supported")
+        t = frm.this
+        if not isinstance(t, exp.Table) or not t.name:
+            raise Unsupported(f"Unsupported FROM clause [{frm.sql()}]")
+        db = t.db.upper() if t.db else ""
+        if db in SYSTEM_SCHEMAS:
+            key = f"{db}.{t.name.upper()}"
+            cols = self.system_tables.get(key)
+            if cols is None:
+                raise PlanValidationError(f"Object '{t.name}' not found within '{t.db}'")
+            return key, True, cols
+        if db and db != "DRUID":
+            raise PlanValidationError(f"Object '{t.db}' not found")
+        if t.name not in self.schemas:
+            raise PlanValidationError(f"Object '{t.name}' not found")
+        return t.name, False, self.schemas[t.name]
+
+    def _limit(self) -> tuple[int | None, int]:
+        def num(key: str) -> int | None:
+            node = self.sel.args.get(key)
+            if node is None:
+                return None
+            v = node.expression if node.expression is not None else node.this
+            if not (isinstance(v, exp.Literal) and not v.is_string and v.this.isdigit()):
+                raise Unsupported(f"{key.upper()} must be a non-negative integer literal")
+            return int(v.this)
+
+        return num("limit"), num("offset") or 0
+
+    def _select_items(self) -> list[tuple[str, exp.Expression]]:
+        items: list[tuple[str, exp.Expression]] = []
+        for i, e in enumerate(self.sel.expressions):
+            if isinstance(e, exp.Star) or (
+                isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+            ):
+                items.extend((c, exp.column(c)) for c in self.types)
+                continue
+            if isinstance(e, exp.Alias):
+                items.append((e.alias, e.this))
+            elif isinstance(e, exp.Column):
+                items.append((e.name, e))
+            else:
+                items.append((f"EXPR${i}", e))
+        for _, e in items:
+            for col in e.find_all(exp.Column):
+                if col.name not in self.types:
+                    raise PlanValidationError(f"Column '{col.name}' not found in any table")
+        return items
+
+    def _resolve(
+        self, node: exp.Expression, items: list[tuple[str, exp.Expression]]
+    ) -> exp.Expression:
+        """GROUP BY / ORDER BY ordinals and select aliases -> the select expression."""
+        if isinstance(node, exp.Literal) and not node.is_string:
+            k = int(node.this)
+            if not 1 <= k <= len(items):
+                raise PlanValidationError(f"Ordinal out of range: {k}")
+            return items[k - 1][1]
+        if isinstance(node, exp.Column) and not node.table and node.name not in self.types:
+            for name, e in items:
+                if name == node.name:
+                    return e
+            raise PlanValidationError(f"Column '{node.name}' not found in any table")
+        return node
+
+    # ---- scan
+    def _scan(
+        self,
+        table: str,
+        system: bool,
+        items: list[tuple[str, exp.Expression]],
+        where: exp.Expression | None,
+    ) -> Plan:
+        order = self._order(items, lambda e: e)
+        plan = Plan(
+            table=table,
+            system=system,
+            native=None,
+            query_type="system" if system else "scan",
+            outputs=items,
+            base_types=self.types,
+            order=order,
+            limit=self.limit,
+            offset=self.offset,
+        )
+        if system:
+            plan.filter_expr = where
+            return plan
+        intervals, flt = FilterPlanner(self.types, self.now_ms).split(where)
+        columns: list[str] = []
+        for _, e in items:
+            for c in e.find_all(exp.Column):
+                if c.name not in columns:
+                    columns.append(c.name)
+        scan_order = "none"
+        if order:
+            if len(order) != 1 or not (
+                isinstance(order[0][0], exp.Column) and order[0][0].name == TIME
+            ):
+                keys = ", ".join(e.sql() for e, _ in order)
+                raise Unsupported(
+                    f"SQL query requires ordering a table by non-time column [{keys}], "
+                    "which is not supported."
+                )
+            scan_order = "descending" if order[0][1] else "ascending"
+            if TIME not in columns:
+                columns.append(TIME)
+        native: dict[str, Any] = {
+            "queryType": "scan",
+            "dataSource": table,
+            "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
+            "resultFormat": "compactedList",
+            "columns": columns or [TIME],
+            "legacy": False,
+            "context": self.context,
+        }
+        if flt is not None:
+            native["filter"] = flt
+        if scan_order != "none":
+            native["order"] = scan_order
+        if self.limit is not None:
+            native["limit"] = self.limit
+        if self.offset:
+            native["offset"] = self.offset
+        plan.native = native
+        plan.order, plan.limit, plan.offset = [], None, 0
+        return plan
+
+    def _order(
+        self, items: list[tuple[str, exp.Expression]], rewrite: Any
+    ) -> list[tuple[exp.Expression, bool]]:
+        order = self.sel.args.get("order")
+        out: list[tuple[exp.Expression, bool]] = []
+        for o in order.expressions if order else []:
+            out.append((rewrite(self._resolve(o.this, items)), bool(o.args.get("desc"))))
+        return out
+
+    # ---- aggregation
+    def _aggregate(
+        self,
+        table: str,
+        system: bool,
+        items: list[tuple[str, exp.Expression]],
+        group_exprs: list[exp.Expression],
+        where: exp.Expression | None,
+    ) -> Plan:
+        fp = FilterPlanner(self.types, self.now_ms)
+        keys: dict[str, str] = {}  # sql text of a group key -> base column
+        dims: list[tuple[str, str]] = []
+        granularity: Any = "all"
+        has_time = False
+        for g in group_exprs:
+            floor = (
+                time_floor_of(g)
+                if not (isinstance(g, exp.Column) and g.name == TIME)
+                else (g, "none")
+            )
+            if floor is not None and not system:
+                arg, spec = floor
+                if not (isinstance(arg, exp.Column) and arg.name == TIME):
+                    raise Unsupported(f"Time floor of an expression is not supported: [{g.sql()}]")
+                if has_time:
+                    raise Unsupported("GROUP BY more than one time floor is not supported")
+                has_time, granularity = True, spec
+                keys[g.sql()] = TIME
+                continue
+            if not isinstance(g, exp.Column):
+                raise Unsupported(
+                    f"GROUP BY expression [{g.sql()}] is not supported (needs virtual columns); "
+                    "group by the column and compute the expression in the select list"
+                )
+            if g.sql() in keys:
+                continue
+            if self.types[g.name].startswith("COMPLEX"):
+                raise Unsupported(f"Cannot GROUP BY complex column [{g.name}]")
+            name = f"d{len(dims)}"
+            keys[g.sql()] = name
+            dims.append((name, g.name))
+        aggs: list[AggSpec] = []
+
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            def fn(n: exp.Expression) -> exp.Expression:
+                text = n.sql()
+                if text in keys:
+                    return exp.column(keys[text])
+                if _is_agg(n):
+                    for a in aggs:
+                        if a.sql == text:
+                            return exp.column(a.name)
+                    spec = self._agg(n, len(aggs), fp, system)
+                    spec.sql = text
+                    aggs.append(spec)
+                    return exp.column(spec.name)
+                return n
+
+            out = node.copy().transform(fn)
+            base = set(keys.values()) | {a.name for a in aggs}
+            for c in out.find_all(exp.Column):
+                if c.name not in base:
+                    raise PlanValidationError(f"Expression '{c.name}' is not being grouped")
+            return out
+
+        outputs = [(name, rewrite(e)) for name, e in items]
+        having_node = self.sel.args.get("having")
+        having = rewrite(having_node.this) if having_node is not None else None
+        order = self._order(items, rewrite)
+        base_types: dict[str, str] = {TIME: "LONG"}
+        for name, col in dims:
+            base_types[name] = (
+                self.types[col] if self.types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
+            )
+        for a in aggs:
+            base_types[a.name] = a.native_type
+        plan = Plan(
+            table=table,
+            system=system,
+            native=None,
+            query_type="system",
+            outputs=outputs,
+            base_types=base_types,
+            aggs=aggs,
+            dims=dims,
+            having=having,
+            order=order,
+            limit=self.limit,
+            offset=self.offset,
+            aggregate_all=not group_exprs,
+            has_time_key=has_time,
+        )
+        if system:
+            plan.filter_expr = where
+            return plan
+        intervals, flt = fp.split(where)
+        common: dict[str, Any] = {
+            "dataSource": table,
+            "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
+            "granularity": granularity,
+        }
+        if flt is not None:
+            common["filter"] = flt
+        common["aggregations"] = [x for a in aggs for x in a.aggregators]
+        posts = [a.post for a in aggs if a.post is not None]
+        if posts:
+            common["postAggregations"] = posts
+        self._choose(plan, common, dims)
+        return plan
+
+    def _choose(self, plan: Plan, common: dict[str, Any], dims: list[tuple[str, str]]) -> None:
+        ctx = dict(self.context)
+        order_cols = [(e.name, desc) for e, desc in plan.order if isinstance(e, exp.Column)]
+        simple_order = len(order_cols) == len(plan.order)
+        if not dims:
+            native = {"queryType": "timeseries", **common}
+            if plan.has_time_key:
+                ctx["skipEmptyBuckets"] = True
+            if plan.having is None and simple_order and all(c == TIME for c, _ in order_cols):
+                if order_cols and order_cols[0][1]:
+                    native["descending"] = True
+                if plan.limit and not plan.offset:
+                    native["limit"] = plan.limit
+                    plan.limit = None
+                plan.order = []
+            native["context"] = ctx
+            plan.native, plan.query_type = native, "timeseries"
+            return
+        agg_names = {a.name for a in plan.aggs} | {a.post["name"] for a in plan.aggs if a.post}
+        if (
+            len(dims) == 1
+            and not plan.has_time_key
+            and plan.having is None
+            and not plan.offset
+            and plan.limit is not None
+            and plan.limit > 0
+            and len(order_cols) == 1
+            and simple_order
+            and order_cols[0][0] in agg_names
+        ):
+            name, desc = order_cols[0]
+            metric: dict[str, Any] = {"type": "numeric", "metric": name}
+            if not desc:
+                metric = {"type": "inverted", "metric": metric}
+            native = {
+                "queryType": "topN",
+                **common,
+                "dimension": self._dim_spec(plan, dims[0]),
+                "metric": metric,
+                "threshold": plan.limit,
+                "context": ctx,
+            }
+            plan.native, plan.query_type = native, "topN"
+            plan.order, plan.limit = [], None
+            return
+        native = {
+            "queryType": "groupBy",
+            **common,
+            "dimensions": [self._dim_spec(plan, d) for d in dims],
+        }
+        dim_names = {d for d, _ in dims}
+        if (
+            plan.having is None
+            and simple_order
+            and all(c in dim_names or c in agg_names for c, _ in order_cols)
+            and (plan.order or plan.limit is not None)
+        ):
+            columns = [
+                {
+                    "dimension": c,
+                    "direction": "descending" if desc else "ascending",
+                    "dimensionOrder": "lexicographic"
+                    if plan.base_types.get(c) == "STRING"
+                    else "numeric",
+                }
+                for c, desc in order_cols
+            ]
+            spec: dict[str, Any] = {"type": "default", "columns": columns}
+            if plan.limit is not None:
+                spec["limit"] = plan.limit
+            if plan.offset:
+                spec["offset"] = plan.offset
+            if plan.limit != 0:
+                native["limitSpec"] = spec
+                plan.order, plan.limit, plan.offset = [], None, 0
+        native["context"] = ctx
+        plan.native, plan.query_type = native, "groupBy"
+
+    def _dim_spec(self, plan: Plan, dim: tuple[str, str]) -> dict[str, Any]:
+        name, col = dim
+        return {
+            "type": "default",
+            "dimension": col,
+            "outputName": name,
+            "outputType": plan.base_types[name],
+        }
+
+    def _agg(self, node: exp.Expression, i: int, fp: FilterPlanner, system: bool) -> AggSpec:
+        flt: dict[str, Any] | None = None
+        sql_text = node.sql()
+        if isinstance(node, exp.Filter):
+            if system:
+                raise Unsupported("Aggregate FILTER on system tables is not supported")
+            flt = fp.filter(node.expression.this)
+            node = node.this
+        name = f"a{i}"
+        kind, column = _agg_kind(node)
+        if column is not None and column not in self.types:
+            raise PlanValidationError(f"Column '{column}' not found in any table")
+        ctype = self.types.get(column or "", "STRING")
+        spec = AggSpec(name=name, kind=kind, column=column, native_type="LONG")
+        if system:
+            spec.native_type = _system_agg_type(kind, ctype)
+            return spec
+        aggs: list[dict[str, Any]]
+        if kind == "count":
+            aggs = [{"type": "count", "name": name}]
+            if column is not None:
+                aggs = [
+                    _filtered(aggs[0], {"type": "not", "field": {"type": "null", "column": column}})
+                ]
+        elif kind in ("sum", "min", "max"):
+            if ctype not in ("LONG", "DOUBLE", "FLOAT"):
+                raise Unsupported(f"{kind.upper()} of a {ctype} column [{column}] is not supported")
+            prefix = "long" if ctype == "LONG" else "double"
+            spec.native_type = "LONG" if ctype == "LONG" else "DOUBLE"
+            aggs = [{"type": f"{prefix}{kind.capitalize()}", "name": name, "fieldName": column}]
+        elif kind == "avg":
+            if ctype not in ("LONG", "DOUBLE", "FLOAT"):
+                raise Unsupported(f"AVG of a {ctype} column [{column}] is not supported")
+            prefix = "long" if ctype == "LONG" else "double"
+            s, c = f"{name}:sum", f"{name}:count"
+            aggs = [
+                {"type": f"{prefix}Sum", "name": s, "fieldName": column},
+                _filtered(
+                    {"type": "count", "name": c},
+                    {"type": "not", "field": {"type": "null", "column": column}},
+                ),
+            ]
+            spec.post = {
+                "type": "arithmetic",
+                "name": name,
+                "fn": "quotient",
+                "fields": [
+                    {"type": "fieldAccess", "fieldName": s},
+                    {"type": "fieldAccess", "fieldName": c},
+                ],
+            }
+            spec.native_type = "DOUBLE"
+            spec.truncate = ctype == "LONG"
+        elif kind == "builtin":
+            if ctype == "COMPLEX<hyperUnique>":
+                aggs = [{"type": "hyperUnique", "name": name, "fieldName": column, "round": True}]
+            else:
+                aggs = [{"type": "cardinality", "name": name, "fields": [column], "round": True}]
+        elif kind == "theta":
+            aggs = [{"type": "thetaSketch", "name": name, "fieldName": column}]
+            spec.native_type, spec.round = "DOUBLE", True
+        elif kind == "hll":
+            typ = "HLLSketchMerge" if ctype.startswith("COMPLEX") else "HLLSketchBuild"
+            aggs = [{"type": typ, "name": name, "fieldName": column, "round": True}]
+        else:  # pragma: no cover - _agg_kind only returns the kinds above
+            raise Unsupported(f"Unsupported aggregate [{sql_text}]")
+        if flt is not None:
+            aggs = [_filtered(a, flt) for a in aggs]
+        spec.aggregators = aggs
+        return spec
+
+
+def _filtered(agg: dict[str, Any], flt: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "filtered", "name": agg["name"], "filter": flt, "aggregator": agg}
+
+
+def _system_agg_type(kind: str, ctype: str) -> str:
+    if kind in ("sum", "min", "max"):
+        return "LONG" if ctype == "LONG" else "DOUBLE"
+    if kind == "avg":
+        return "DOUBLE"
+    return "LONG"
+
+
+def _is_agg(n: exp.Expression) -> bool:
+    if isinstance(n, exp.Filter):
+        return _is_agg(n.this)
+    if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
+        return True
+    return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, "DS_HLL", "DS_THETA")
+
+
+def _has_agg(e: exp.Expression) -> bool:
+    return any(_is_agg(n) for n in e.walk())
+
+
+def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
+    """(kind, column) of an aggregate call; Unsupported for aggregates over expressions."""
+
+    def column_of(arg: exp.Expression | None) -> str:
+        if isinstance(arg, exp.Column):
+            return arg.name
+        what = arg.sql() if arg is not None else ""
+        raise Unsupported(
+            f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
+            "aggregate a column"
+        )
+
+    if isinstance(node, exp.Count):
+        arg = node.this
+        if arg is None or isinstance(arg, exp.Star):
+            return "count", None
+        if isinstance(arg, exp.Distinct):
+            if len(arg.expressions) != 1:
+                raise Unsupported("COUNT(DISTINCT) of several columns is not supported")
+            return "builtin", column_of(arg.expressions[0])
+        return "count", column_of(arg)
+    if isinstance(node, exp.ApproxDistinct):
+        return "builtin", column_of(node.this)
+    for cls, kind in ((exp.Sum, "sum"), (exp.Min, "min"), (exp.Max, "max"), (exp.Avg, "avg")):
+        if isinstance(node, cls):
+            if isinstance(node.this, exp.Distinct):
+                raise Unsupported(f"{kind.upper()}(DISTINCT) is not supported")
+            return kind, column_of(node.this)
+    assert isinstance(node, exp.Anonymous)
+    fname = node.name.upper()
+    if fname in ("DS_HLL", "DS_THETA"):
+        raise Unsupported(
+            f"{fname} (a sketch result) is not supported; use APPROX_COUNT_DISTINCT_{fname}"
+        )
+    if len(node.expressions) != 1:
+        raise Unsupported(f"{fname} with options is not supported")
+    return _APPROX[fname], column_of(node.expressions[0])
