@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import resource
-import socket
 import statistics
 import tempfile
 import time
@@ -33,7 +32,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-import tests.support.cluster
 from common.query.datanode import descriptor_json, segment_lookup
 from common.query.http import data_node_query_router
 from common.segments.deep_storage import DeepStorage
@@ -128,25 +126,12 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-def tcp_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """``common.server.bind_socket`` with ``IPPROTO_TCP`` as the protocol: asyncio sets
-    TCP_NODELAY on accepted connections only then; without it every response waits ~40 ms for a
-    delayed ACK (Nagle). ``--as-is`` measures with the unpatched socket."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kdruid-bench-query-"))
-    if not args.as_is:
-        tests.support.cluster.bind_socket = tcp_socket
     print(f"building {args.rows:,} rows in {args.segments} segments ...", flush=True)
     table = make_table(args.rows)
     deep = DeepStorage("local", storage_directory=str(tmp / "deep"))
@@ -266,8 +251,5 @@ if __name__ == "__main__":
     parser.add_argument("--segments", type=int, default=4, help="segments (1-5 M rows each)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
-    parser.add_argument(
-        "--as-is", action="store_true", help="keep bind_socket's socket (no TCP_NODELAY)"
-    )
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(main(parser.parse_args()))
