@@ -22,6 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
             leader_router(PREFIX, service.get_selector),
             workers_router(service),
             tasks_router(service),
+            service.supervisors.router(),
         ],
     )
     app.add_middleware(

@@ -2,8 +2,8 @@
 
 Leader-only state (the ``TaskQueue`` with its ``HttpRemoteTaskRunner``) is built in
 ``on_become_leader`` and torn down in ``on_stop_being_leader``; ``task_queue`` raises 503 on a
-follower. The supervisor manager (another package) uses ``task_queue`` and registers
-``checkpoint_handler`` for ``checkPointDataSourceMetadata`` actions.
+follower. The supervisor manager runs while leading too: it uses ``task_queue`` and answers the
+``checkPointDataSourceMetadata`` actions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from common.discovery.base import NodeDiscovery
 from common.discovery.node import WORKER_NODE_SERVICE
 from common.errors import ServiceUnavailable
 from common.leadership import ElectedService
+from services.overlord.supervisor.manager import SupervisorManager
 from services.overlord.tasks.actions import CheckpointHandler, TaskActions
 from services.overlord.tasks.model import TaskInfo
 from services.overlord.tasks.queue import TaskQueue
@@ -29,6 +30,7 @@ class OverlordService(ElectedService):
         #: ``async (supervisor_id, task_group_id, metadata) -> bool``, set by the supervisor.
         self.checkpoint_handler: CheckpointHandler | None = None
         self.actions = TaskActions(lambda: self.store, self._active_task, self._handler)
+        self.supervisors = SupervisorManager(self)
 
     @property
     def workers(self) -> NodeDiscovery:
@@ -59,8 +61,13 @@ class OverlordService(ElectedService):
             await queue.stop()
             raise
         self._queue = queue
+        self.checkpoint_handler = self.supervisors.checkpoint
+        await self.supervisors.start(term)
 
     async def on_stop_being_leader(self) -> None:
+        # Supervisors first: they use the queue until they stop.
+        self.checkpoint_handler = None
+        await self.supervisors.stop()
         queue, self._queue = self._queue, None
         if queue is not None:
             await queue.stop()

@@ -73,7 +73,8 @@ def test_task_json_is_the_contracts_shape() -> None:
     base = decisions.base_sequence_name(s, {1: 5, 3: 9})
     task = decisions.task_json(s, 1, base, {1: 5, 3: 9}, {0: {1: 5, 3: 9}}, "abcdefgh")
     assert task["type"] == "index_kafka"
-    assert task["id"] == f"{base}_abcdefgh" == task["groupId"]
+    assert task["id"] == f"{base}_abcdefgh"
+    assert task["groupId"] == "index_kafka_wiki"  # one lock group per datasource, as Druid
     assert task["resource"] == {"availabilityGroup": base, "requiredCapacity": 1}
     io = task["ioConfig"]
     assert io["taskGroupId"] == 1 and io["baseSequenceName"] == base

@@ -120,7 +120,9 @@ def task_json(
     return {
         "type": TASK_TYPE,
         "id": task_id,
-        "groupId": task_id,
+        # Druid gives every Kafka task of a datasource one group, so their time-chunk locks are
+        # shared (one version per chunk) instead of conflicting between task groups.
+        "groupId": f"{TASK_TYPE}_{spec.data_source}",
         "dataSource": spec.data_source,
         "resource": {"availabilityGroup": base_name, "requiredCapacity": 1},
         "dataSchema": spec.data_schema_json,
