@@ -381,6 +381,17 @@ class IndexerRunnerSettings(Group):
     sync_request_timeout: Duration = Field(alias="syncRequestTimeout", default=180.0)
 
 
+class SegmentHandoffSettings(Group):
+    PREFIX = "druid.segment.handoff."
+
+    poll_duration: Duration = Field(
+        alias="pollDuration",
+        default=60.0,
+        description="How often a task asks the coordinator whether its segments were handed "
+        "off. Default PT1M.",
+    )
+
+
 class CoordinatorSettings(Group):
     PREFIX = "druid.coordinator."
 
@@ -472,6 +483,7 @@ GROUPS: dict[str, type[Group]] = {
     "indexer_task": IndexerTaskSettings,
     "indexer_runner": IndexerRunnerSettings,
     "coordinator": CoordinatorSettings,
+    "segment_handoff": SegmentHandoffSettings,
     "serverview": ServerViewSettings,
     "serverview_http": ServerViewHttpSettings,
     "broker": BrokerSettings,
@@ -516,6 +528,7 @@ class Settings(BaseModel):
     indexer_task: IndexerTaskSettings
     indexer_runner: IndexerRunnerSettings
     coordinator: CoordinatorSettings
+    segment_handoff: SegmentHandoffSettings
     serverview: ServerViewSettings
     serverview_http: ServerViewHttpSettings
     broker: BrokerSettings
