@@ -558,7 +558,6 @@ def java_double(x: float) -> str:
         if "e" in r or "E" in r:
             r = f"{x:f}".rstrip("0")
         return r if "." in r else r + ".0"
-    mant, _, expo = f"{x:.17e}".partition("e")
     digits = repr(x)
     # shortest round-trip digits, re-laid out as d.dddE±n
     m = re.match(r"(-?)(\d+)\.?(\d*)(?:e([-+]?\d+))?$", digits)

@@ -1,0 +1,127 @@
+"""One SQL request end to end: parse, plan, run the native query, post-process, format.
+
+The I/O is injected: ``run_native(query_json)`` returns the finalized native result (the broker
+runs it in-process), and a ``Catalog`` supplies datasource columns and system rows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import PlanValidationError
+from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
+from common.query.sql.execute import ResultSet, native_base, post_process
+from common.query.sql.parse import parse_sql
+from common.query.sql.planner import Plan, plan_sql
+
+NativeRunner = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
+
+class SqlQuery(BaseModel):
+    """Druid's ``SqlQuery`` request body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: str
+    resultFormat: str = "object"
+    header: bool = False
+    typesHeader: bool = False
+    sqlTypesHeader: bool = False
+    context: dict[str, Any] = Field(default_factory=dict)
+    parameters: list[dict[str, Any]] = Field(default_factory=list)
+
+    def sql_query_id(self) -> str:
+        qid = self.context.get("sqlQueryId")
+        return str(qid) if qid else str(uuid.uuid4())
+
+
+@dataclass
+class SqlAnswer:
+    result: ResultSet
+    plan: Plan
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+async def run_sql(
+    req: SqlQuery,
+    catalog: Catalog,
+    run_native: NativeRunner,
+    *,
+    sql_query_id: str,
+    now_ms: int | None = None,
+) -> SqlAnswer:
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    t0 = time.perf_counter()
+    stmt = parse_sql(req.query, req.parameters)
+    frm = stmt.select.args.get("from_") or stmt.select.args.get("from")
+    db = (frm.this.db or "").upper() if frm is not None and hasattr(frm.this, "db") else ""
+    name = frm.this.name if frm is not None and hasattr(frm.this, "name") else ""
+    schemas: dict[str, dict[str, str]] = {}
+    if db == "INFORMATION_SCHEMA":
+        for ds in await catalog.datasources():
+            cols = await catalog.columns(ds)
+            if cols is not None:
+                schemas[ds] = cols
+    elif db not in ("SYS",) and name:
+        cols = await catalog.columns(name)
+        if cols is not None:
+            schemas[name] = cols
+    context = {k: v for k, v in req.context.items() if k != "sqlQueryId"}
+    context["sqlQueryId"] = sql_query_id
+    context.setdefault("queryId", sql_query_id)
+    plan = plan_sql(stmt, schemas, now_ms=now, context=context, system_columns=SYSTEM_TABLES)
+    t1 = time.perf_counter()
+    if plan.explain:
+        return SqlAnswer(explain_result(plan), plan, {"plan": t1 - t0})
+    if plan.system:
+        if plan.table.startswith("INFORMATION_SCHEMA."):
+            base = information_schema(plan.table, schemas)
+        else:
+            base = to_table(plan.table, await catalog.system_rows(plan.table))
+    else:
+        assert plan.native is not None
+        base = native_base(plan, await run_native(plan.native))
+    return SqlAnswer(post_process(plan, base), plan, {"plan": t1 - t0})
+
+
+def explain_result(plan: Plan) -> ResultSet:
+    """Druid's EXPLAIN PLAN FOR: one row of PLAN, RESOURCES and ATTRIBUTES (JSON text)."""
+    if plan.native is None:
+        raise PlanValidationError("EXPLAIN of a system table query is not supported")
+    signature = [_signature(n, e, plan) for n, e in plan.outputs]
+    body = [
+        {
+            "query": plan.native,
+            "signature": signature,
+            "columnMappings": [
+                {"queryColumn": _column_of(e), "outputColumn": n} for n, e in plan.outputs
+            ],
+        }
+    ]
+    resources = [{"name": plan.table, "type": "DATASOURCE"}]
+    attributes = {"statementType": "SELECT"}
+    values = [orjson.dumps(x).decode() for x in (body, resources, attributes)]
+    return ResultSet(
+        ["PLAN", "RESOURCES", "ATTRIBUTES"],
+        ["STRING"] * 3,
+        ["VARCHAR"] * 3,
+        [pa.array([v], pa.string()) for v in values],
+    )
+
+
+def _column_of(e: Any) -> str:
+    return str(e.name) if hasattr(e, "name") and e.name else e.sql()
+
+
+def _signature(name: str, e: Any, plan: Plan) -> dict[str, str]:
+    col = getattr(e, "name", None) if e.__class__.__name__ == "Column" else None
+    typ = plan.base_types.get(col) if col else None
+    return {"name": name, "type": typ} if typ else {"name": name}

@@ -1,0 +1,87 @@
+"""``POST /druid/v2/sql`` and ``DELETE /druid/v2/sql/{sqlQueryId}`` on the broker.
+
+The SQL query's native query runs in-process through the broker's scatter-gather, under the
+same capacity limiter, timeout and cancellation as ``/druid/v2``; its native ``queryId`` is the
+``sqlQueryId``, so a DELETE cancels it like a native cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from common.errors import QueryParseError, describe_validation_errors
+from common.query import finalize, parse_query
+from common.query.lifecycle import query_timeout_s
+from common.query.sql.results import CONTENT_TYPES, write_result
+from common.query.sql.runner import SqlQuery, run_sql
+from services.broker.plan import scatter_gather_limit
+from services.broker.service import BrokerService
+from services.broker.sql_catalog import BrokerCatalog
+
+SQL_QUERY_ID_HEADER = "X-Druid-SQL-Query-Id"
+HEADER_INCLUDED = "X-Druid-SQL-Header-Included"
+
+
+def sql_router(service: BrokerService) -> APIRouter:
+    router = APIRouter(tags=["sql"])
+    http = service.settings.server_http
+
+    async def run_native(body: dict[str, Any]) -> list[dict[str, Any]]:
+        query = parse_query(body)
+        limit = scatter_gather_limit(
+            service.max_scatter_gather_bytes,
+            (query.context.model_extra or {}).get("maxScatterGatherBytes"),
+        )
+        timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
+
+        async def work() -> list[dict[str, Any]]:
+            gathered = await service.scatter.run(query, max_bytes=limit, timeout_s=timeout)
+            return await asyncio.to_thread(finalize, query, gathered.partial)
+
+        return await service.running.run(query.query_id, work(), timeout)
+
+    catalog = BrokerCatalog(service, run_native)
+
+    async def post_sql(request: Request) -> Response:
+        try:
+            req = SqlQuery.model_validate(orjson.loads(await request.body()))
+        except orjson.JSONDecodeError as exc:
+            raise QueryParseError(f"Malformed JSON: {exc}") from exc
+        except ValidationError as exc:
+            raise QueryParseError(describe_validation_errors(exc.errors())) from exc
+        qid = req.sql_query_id()
+        async with service.limiter:
+            answer = await run_sql(req, catalog, run_native, sql_query_id=qid)
+        body = write_result(
+            answer.result,
+            req.resultFormat,
+            header=req.header,
+            types_header=req.typesHeader,
+            sql_types_header=req.sqlTypesHeader,
+        )
+        headers = {SQL_QUERY_ID_HEADER: qid}
+        if req.header:
+            headers[HEADER_INCLUDED] = "yes"
+        return Response(body, media_type=CONTENT_TYPES[req.resultFormat], headers=headers)
+
+    async def cancel_sql(sql_query_id: str) -> Response:
+        urls = sorted(service.scatter.contacted.get(sql_query_id, ()))
+        found = service.running.cancel(sql_query_id)
+        for url in urls:
+            service.tasks.start(
+                service.http.delete(f"{url}/druid/v2/{sql_query_id}", timeout=5.0),
+                f"cancel:{sql_query_id}",
+            )
+        return Response(status_code=202 if found or urls else 404)
+
+    for path in ("/druid/v2/sql", "/druid/v2/sql/"):
+        router.add_api_route(path, post_sql, methods=["POST"], summary="Run a Druid SQL query.")
+    router.add_api_route(
+        "/druid/v2/sql/{sql_query_id}", cancel_sql, methods=["DELETE"], summary="Cancel SQL."
+    )
+    return router
