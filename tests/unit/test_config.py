@@ -89,11 +89,6 @@ def test_properties_file_continuation_lines(tmp_path: Path) -> None:
     assert settings.extensions.load_list == ["a", "b", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_properties continues a comment line that ends in a backslash, so the next "
-    "property line is swallowed into the comment (Java's Properties never continues comments)",
-)
 def test_comment_ending_in_backslash_does_not_swallow_next_line(tmp_path: Path) -> None:
     path = write(tmp_path, "# C:\\druid\\\ndruid.host=kept\n")
     assert read_properties(path) == {"druid.host": "kept"}

@@ -187,12 +187,6 @@ def test_invalid_announcement_raises_invalid_input(text: str) -> None:
         DiscoveryDruidNode.from_json(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="from_json calls .items() on 'services' without checking it is an object: a list or "
-    "string there raises AttributeError instead of InvalidInput, which the discovery pollers "
-    "do not catch",
-)
 @pytest.mark.parametrize("services", ['["dataNodeService"]', '"dataNodeService"', "3"])
 def test_services_not_an_object_raises_invalid_input(services: str) -> None:
     text = (
