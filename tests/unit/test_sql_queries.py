@@ -67,15 +67,18 @@ def same(a: list[list[Any]], b: list[list[Any]]) -> None:
 CASES = [
     # (druid sql, duckdb sql, expected query type)
     (
-        "SELECT COUNT(*), SUM(added), MIN(delta), MAX(added), AVG(delta) FROM ds WHERE country = 'US'",
-        "SELECT COUNT(*), SUM(added), MIN(delta), MAX(added), AVG(delta) FROM ds WHERE country = 'US'",
+        "SELECT COUNT(*), SUM(added), MIN(delta), MAX(added), AVG(delta) FROM ds "
+        "WHERE country = 'US'",
+        "SELECT COUNT(*), SUM(added), MIN(delta), MAX(added), AVG(delta) FROM ds "
+        "WHERE country = 'US'",
         "timeseries",
     ),
     (
         "SELECT FLOOR(__time TO DAY) AS d, COUNT(*) AS c FROM ds "
         "WHERE __time >= TIMESTAMP '2024-01-10' AND __time < TIMESTAMP '2024-02-01' GROUP BY 1",
         "SELECT date_trunc('day', __time) AS d, COUNT(*) AS c FROM ds "
-        "WHERE __time >= TIMESTAMP '2024-01-10' AND __time < TIMESTAMP '2024-02-01' GROUP BY 1 ORDER BY 1",
+        "WHERE __time >= TIMESTAMP '2024-01-10' AND __time < TIMESTAMP '2024-02-01' "
+        "GROUP BY 1 ORDER BY 1",
         "timeseries",
     ),
     (
@@ -103,7 +106,8 @@ CASES = [
         "groupBy",
     ),
     (
-        "SELECT country, COUNT(*) AS c FROM ds GROUP BY country HAVING COUNT(*) > 400 ORDER BY country",
+        "SELECT country, COUNT(*) AS c FROM ds GROUP BY country HAVING COUNT(*) > 400 "
+        "ORDER BY country",
         "SELECT country, COUNT(*) AS c FROM ds GROUP BY country HAVING COUNT(*) > 400 "
         "ORDER BY country NULLS FIRST",
         "groupBy",
@@ -124,19 +128,24 @@ CASES = [
         "scan",
     ),
     (
-        "SELECT UPPER(page) AS up, LOWER(country), CONCAT(page, '/', country), SUBSTRING(page, 2, 1), "
+        "SELECT UPPER(page) AS up, LOWER(country), CONCAT(page, '/', country), "
+        "SUBSTRING(page, 2, 1), "
         "CAST(added AS DOUBLE) * 2, CASE WHEN added > 500 THEN 'big' WHEN added > 0 THEN 'small' "
-        "ELSE 'neg' END FROM ds WHERE country <> 'US' OR added IS NULL ORDER BY __time LIMIT 20 OFFSET 3",
-        "SELECT UPPER(page) AS up, LOWER(country), CONCAT(page, '/', country), SUBSTRING(page, 2, 1), "
+        "ELSE 'neg' END FROM ds WHERE country <> 'US' OR added IS NULL "
+        "ORDER BY __time LIMIT 20 OFFSET 3",
+        "SELECT UPPER(page) AS up, LOWER(country), CONCAT(page, '/', country), "
+        "SUBSTRING(page, 2, 1), "
         "CAST(added AS DOUBLE) * 2, CASE WHEN added > 500 THEN 'big' WHEN added > 0 THEN 'small' "
-        "ELSE 'neg' END FROM ds WHERE country <> 'US' OR added IS NULL ORDER BY __time LIMIT 20 OFFSET 3",
+        "ELSE 'neg' END FROM ds WHERE country <> 'US' OR added IS NULL "
+        "ORDER BY __time LIMIT 20 OFFSET 3",
         "scan",
     ),
     (
         "SELECT country, SUM(added) / COUNT(*) AS r, COUNT(added), "
         "SUM(added) FILTER (WHERE page = 'p07') FROM ds GROUP BY country ORDER BY country",
         "SELECT country, SUM(added) // COUNT(*) AS r, COUNT(added), "
-        "SUM(added) FILTER (WHERE page = 'p07') FROM ds GROUP BY country ORDER BY country NULLS FIRST",
+        "SUM(added) FILTER (WHERE page = 'p07') FROM ds GROUP BY country "
+        "ORDER BY country NULLS FIRST",
         "groupBy",
     ),
 ]
@@ -155,7 +164,8 @@ def test_time_functions() -> None:
         "MILLIS_TO_TIMESTAMP(86400000), TIMESTAMP_TO_MILLIS(__time) FROM ds ORDER BY __time LIMIT 3"
     )
     expected = oracle(
-        "SELECT strftime(__time, '%Y-%m-%d %H:%M'), epoch_ms(__time) FROM ds ORDER BY __time LIMIT 3"
+        "SELECT strftime(__time, '%Y-%m-%d %H:%M'), epoch_ms(__time) FROM ds "
+        "ORDER BY __time LIMIT 3"
     )
     assert [[r[0], r[3]] for r in rows] == expected
     assert {r[1] for r in rows} == {"2024-01-02T03:04:05.000Z"}

@@ -163,13 +163,13 @@ def information_schema(table: str, schemas: Mapping[str, Mapping[str, str]]) -> 
     all_tables: list[tuple[str, str, Mapping[str, str]]] = [
         ("druid", ds, cols) for ds, cols in sorted(schemas.items())
     ]
-    for key, cols in SYSTEM_TABLES.items():
+    for key, sys_cols in SYSTEM_TABLES.items():
         schema, name = key.split(".")
         all_tables.append(
             (
                 schema if schema == "INFORMATION_SCHEMA" else "sys",
                 name.lower() if schema == "SYS" else name,
-                cols,
+                sys_cols,
             )
         )
     rows: list[dict[str, Any]] = []

@@ -207,5 +207,5 @@ def _counts(plan: Plan, name: str) -> bool:
 def _json_values(col: pa.Array) -> list[Any]:
     if pa.types.is_timestamp(col.type):
         text = pc.strftime(col.cast(TS), format="%Y-%m-%dT%H:%M:%SZ")
-        return text.to_pylist()
-    return col.to_pylist()
+        return list(text.to_pylist())
+    return list(col.to_pylist())

@@ -119,7 +119,7 @@ def parse_timestamp_text(text: str) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)
 
 
 # ---- constant folding

@@ -560,7 +560,7 @@ def _is_agg(n: exp.Expression) -> bool:
 
 
 def _has_agg(e: exp.Expression) -> bool:
-    return any(_is_agg(n) for n in e.walk())
+    return any(isinstance(n, exp.Expression) and _is_agg(n) for n in e.walk())
 
 
 def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:

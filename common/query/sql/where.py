@@ -20,7 +20,13 @@ from common.segments.intervals import ETERNITY, Interval
 from common.segments.isotime import MAX_INSTANT, MIN_INSTANT
 
 TIME = "__time"
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+_FLIP: dict[type[exp.Expression], type[exp.Expression]] = {
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+    exp.EQ: exp.EQ,
+}
 _NUMERIC_TYPES = {"LONG": "LONG", "DOUBLE": "DOUBLE", "FLOAT": "DOUBLE"}
 
 
@@ -66,13 +72,14 @@ class FilterPlanner:
         if not _is_time(left) or not is_constant(right):
             return None
         t = self._ts(right)
-        return {
+        bounds: dict[type[exp.Expression], tuple[int, int]] = {
             exp.GT: (t + 1, MAX_INSTANT),
             exp.GTE: (t, MAX_INSTANT),
             exp.LT: (MIN_INSTANT, t),
             exp.LTE: (MIN_INSTANT, t + 1),
             exp.EQ: (t, t + 1),
-        }[op]
+        }
+        return bounds[op]
 
     def _ts(self, node: exp.Expression) -> int:
         if isinstance(node, exp.Literal) and node.is_string:
