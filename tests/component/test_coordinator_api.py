@@ -7,8 +7,8 @@ from pathlib import Path
 
 from common.aio import wait_until
 from services.coordinator.service import CoordinatorService
-from tests.cluster.test_segments_cluster import V1, V2, historical_props, make_segment
 from tests.support.cluster import Cluster, cluster, sqlite_properties
+from tests.support.segments import V1, V2, historical_props, make_segment
 
 COORD = "/druid/coordinator/v1"
 
@@ -134,7 +134,7 @@ async def test_served_views_with_a_historical(tmp_path: Path) -> None:
                 "segmentsToDrop": 0,
                 "segmentsToLoadSize": 0,
                 "segmentsToDropSize": 0,
-                    }
+            }
         ]
         assert (await get("/datasources/wiki/handoffComplete", params=hoff)).json() is True
         later = {**hoff, "version": V2}
