@@ -27,6 +27,7 @@ from common.query.engine.base import (
     merge_aggregated,
     select_rows,
 )
+from common.query.engine.sorted_time import run_sorted
 from common.query.models import TimeseriesQuery
 from common.segments.granularity import NoneGranularity
 from common.segments.intervals import Interval
@@ -34,15 +35,21 @@ from common.segments.intervals import Interval
 
 def run(query: TimeseriesQuery, table: pa.Table, interval: Interval) -> pa.Table:
     intervals = effective_intervals(query.intervals.intervals, interval)
+    partial = run_sorted(table, query.granularity, intervals, query.filter, query.aggregations)
+    if partial is None:
+        partial = _run_general(query, table, intervals)
+    if query.context.skipEmptyBuckets or isinstance(query.granularity, NoneGranularity):
+        return partial
+    return _zero_fill(query, partial, bucket_starts_in(query.granularity, intervals))
+
+
+def _run_general(query: TimeseriesQuery, table: pa.Table, intervals: list[Interval]) -> pa.Table:
     rows = select_rows(table, intervals, query.filter)
     keyed = pa.table({TIME_COLUMN: bucket_column(rows, query.granularity, intervals)})
     for name in rows.column_names:
         if name != TIME_COLUMN:
             keyed = keyed.append_column(name, rows.column(name))
-    partial = aggregate(keyed, [TIME_COLUMN], query.aggregations)
-    if query.context.skipEmptyBuckets or isinstance(query.granularity, NoneGranularity):
-        return partial
-    return _zero_fill(query, partial, bucket_starts_in(query.granularity, intervals))
+    return aggregate(keyed, [TIME_COLUMN], query.aggregations)
 
 
 def _zero_fill(query: TimeseriesQuery, partial: pa.Table, starts: list[int]) -> pa.Table:

@@ -1,0 +1,218 @@
+"""Timeseries over a segment whose ``__time`` is sorted: buckets are contiguous row ranges.
+
+The segment writer sorts rows by ``__time``, so each interval is a row range found by binary
+search and each time bucket a run of rows; the aggregators' inputs are then reduced per run with
+numpy instead of hashing every row in Acero. The answer is the partial ``aggregate`` would give,
+bit for bit: counts of valid values, integer sums (wrapping, as Acero's), double sums accumulated
+in row order (``np.bincount`` with weights adds sequentially, like Acero's grouped sum; numpy's
+``reduceat`` would sum pairwise and round differently), NaN-skipping min and max. Only buckets
+holding a selected row are produced, as from a group-by.
+
+``run_sorted`` returns None whenever that equivalence is not certain (unsorted or nullable time,
+granularity ``none``, aggregators reading ``__time``, bucket starts that do not tile the data
+span, sketch or unknown aggregations, -0.0 among min/max inputs) and the caller takes the
+general path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.query.columns import TIME_COLUMN
+from common.query.filters import filter_mask
+from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
+from common.segments.intervals import Interval
+
+MAX_BUCKETS = 100_000  # more buckets than this over the data span: the general path
+_COUNT_VALID = pc.CountOptions(mode="only_valid")
+_OPS = ("count", "sum", "min", "max")
+
+
+def sorted_millis(table: pa.Table) -> Any:
+    """``__time`` as a numpy int64 array when it is present, null-free and sorted, else None."""
+    if TIME_COLUMN not in table.column_names:
+        return None
+    col = table.column(TIME_COLUMN)
+    if col.null_count:
+        return None
+    typ = col.type
+    if pa.types.is_timestamp(typ):
+        if typ.unit != "ms":
+            return None
+        col = col.cast(pa.int64())
+    elif not pa.types.is_int64(typ):
+        return None
+    millis = np.asarray(col.to_numpy(), dtype=np.int64)
+    if len(millis) > 1 and not bool(np.all(millis[1:] >= millis[:-1])):
+        return None
+    return millis
+
+
+def bucket_bounds(gran: Granularity, first: int, last: int) -> Any:
+    """Starts of the buckets covering ``[first, last]`` when they provably tile it: every start
+    floors to itself and the last instant before the next start floors to it (so, with a
+    monotonic floor, every instant between floors to the start before it). None otherwise."""
+    starts: list[int] = []
+    end = first
+    for b in gran.iter_buckets(Interval(first, last + 1)):
+        starts.append(b.start)
+        end = b.end
+        if len(starts) > MAX_BUCKETS:
+            return None
+    if not starts:
+        return None
+    arr = np.asarray(starts, dtype=np.int64)
+    ends = np.append(arr[1:], end)
+    if np.any(ends <= arr):
+        return None
+    probe = pa.array(np.concatenate([arr, ends - 1]), pa.int64())
+    floored = np.asarray(gran.bucket_starts(probe).to_numpy(), dtype=np.int64)
+    if not (np.array_equal(floored[: len(arr)], arr) and np.array_equal(floored[len(arr) :], arr)):
+        return None
+    return arr
+
+
+def _selection(
+    table: pa.Table, millis: Any, intervals: Sequence[Interval], flt: Any
+) -> tuple[pa.Table, Any, Any] | None:
+    """The row range spanning ``intervals``, its times, and a mask of the rows kept inside it
+    (None: all of them)."""
+    bounds = np.searchsorted(millis, [[i.start, i.end] for i in intervals])
+    lo, hi = int(bounds[0][0]), int(bounds[-1][1])
+    if hi <= lo:
+        return None
+    sub = table.slice(lo, hi - lo)
+    times = millis[lo:hi]
+    keep: Any = None
+    if len(intervals) > 1:
+        keep = np.zeros(hi - lo, dtype=bool)
+        for a, b in bounds:
+            keep[int(a) - lo : int(b) - lo] = True
+    if flt is not None:
+        mask = np.asarray(filter_mask(flt, sub).to_numpy(zero_copy_only=False), dtype=bool)
+        keep = mask if keep is None else keep & mask
+    if keep is not None and bool(keep.all()):
+        keep = None
+    return sub, times, keep
+
+
+def _numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
+    """(values, validity or None) of one aggregator input the numpy reductions can handle."""
+    if op not in _OPS or (op == "count") != (opts is not None):
+        return None
+    if op == "count" and opts != _COUNT_VALID:
+        return None
+    typ = arr.type
+    if not (pa.types.is_int64(typ) or pa.types.is_float64(typ)):
+        return None
+    valid = None
+    if arr.null_count:
+        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        arr = pc.fill_null(arr, 0)
+    values = np.asarray(arr.to_numpy(), dtype=typ.to_pandas_dtype())
+    if op in ("min", "max") and values.dtype.kind == "f":
+        zeros = values == 0
+        if bool(np.any(zeros & np.signbit(values))):
+            return None  # which zero Acero keeps depends on its order: do not second-guess it
+    return values, valid
+
+
+def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int) -> pa.Array:
+    """One op per group of rows ``starts[i]:starts[i+1]`` (every group non-empty)."""
+    counts = (
+        np.diff(np.append(starts, len(values)))
+        if valid is None
+        else np.add.reduceat(valid.astype(np.int64), starts)
+    )
+    if op == "count":
+        return pa.array(counts, pa.int64())
+    is_float = values.dtype.kind == "f"
+    if op == "sum":
+        if valid is not None:
+            values = np.where(valid, values, 0)
+        out = (
+            np.bincount(ids, weights=values, minlength=groups)
+            if is_float
+            else np.add.reduceat(values, starts)
+        )
+    else:
+        if valid is not None:
+            fill = (np.inf if op == "min" else -np.inf) if is_float else _int_extreme(op)
+            values = np.where(valid, values, fill)
+        ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
+        out = ufunc.reduceat(values, starts)
+    empty = counts == 0
+    typ = pa.float64() if is_float else pa.int64()
+    return pa.array(out, typ, mask=empty if empty.any() else None)
+
+
+def _int_extreme(op: str) -> int:
+    info = np.iinfo(np.int64)
+    return int(info.max if op == "min" else info.min)
+
+
+def _int_ufunc(op: str) -> Any:
+    return np.minimum if op == "min" else np.maximum
+
+
+def _reads_time(aggs: Sequence[Any]) -> bool:
+    """Whether an aggregator names ``__time`` anywhere (a field, an interval filter): the general
+    path shows it the bucket start, not the row's time, so it must take that path."""
+    return any(TIME_COLUMN in orjson.dumps(a.model_dump()).decode() for a in aggs)
+
+
+def run_sorted(
+    table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
+) -> pa.Table | None:
+    """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
+    if isinstance(gran, NoneGranularity) or not intervals or _reads_time(aggs):
+        return None
+    millis = sorted_millis(table)
+    if millis is None:
+        return None
+    selected = _selection(table, millis, intervals, flt)
+    if selected is None:
+        return None
+    sub, times, keep = selected
+    if keep is not None:
+        times = times[keep]
+    if not len(times):
+        return None
+    if isinstance(gran, AllGranularity):
+        starts = np.asarray([intervals[0].start], dtype=np.int64)
+        row_starts = np.zeros(1, dtype=np.int64)
+    else:
+        starts = bucket_bounds(gran, int(times[0]), int(times[-1]))
+        if starts is None:
+            return None
+        row_starts = np.searchsorted(times, starts)
+        present = np.diff(np.append(row_starts, len(times))) > 0
+        starts, row_starts = starts[present], row_starts[present]
+    groups = len(starts)
+    ids: Any = None
+    columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
+    for agg in aggs:
+        reduced = []
+        for arr, op, opts in agg.inputs(sub):
+            if op == "count" and opts == _COUNT_VALID and not arr.null_count:
+                sizes = np.diff(np.append(row_starts, len(times)))
+                reduced.append(pa.array(sizes, pa.int64()))
+                continue
+            prepared = _numpy_input(arr, op, opts)
+            if prepared is None:
+                return None
+            values, valid = prepared
+            if keep is not None:
+                values = values[keep]
+                valid = None if valid is None else valid[keep]
+            if ids is None and op == "sum" and values.dtype.kind == "f":
+                ids = np.repeat(np.arange(groups), np.diff(np.append(row_starts, len(times))))
+            reduced.append(_reduce(op, values, valid, row_starts, ids, groups))
+        columns[agg.name] = agg.segment_finish(reduced)
+    return pa.table(columns)
