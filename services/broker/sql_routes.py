@@ -1,8 +1,9 @@
 """``POST /druid/v2/sql`` and ``DELETE /druid/v2/sql/{sqlQueryId}`` on the broker.
 
 The SQL query's native query runs in-process through the broker's scatter-gather, under the
-same capacity limiter, timeout and cancellation as ``/druid/v2``; its native ``queryId`` is the
-``sqlQueryId``, so a DELETE cancels it like a native cancel.
+same capacity limiter, timeout and cancellation as ``/druid/v2``. The whole SQL request is a
+running query of its ``sqlQueryId`` (and its native ``queryId`` defaults to it), so a DELETE
+cancels it like a native cancel and forwards the cancel to the data nodes contacted.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def sql_router(service: BrokerService) -> APIRouter:
             raise QueryParseError(describe_validation_errors(exc.errors())) from exc
         qid = req.sql_query_id()
         async with service.limiter:
-            answer = await run_sql(req, catalog, run_native, sql_query_id=qid)
+            # The whole request (schema lookup, native query, post-processing) runs as a task
+            # of the sqlQueryId, so a DELETE cancels it at whichever step it is.
+            answer = await service.running.run(
+                qid, run_sql(req, catalog, run_native, sql_query_id=qid), None
+            )
         body = write_result(
             answer.result,
             req.resultFormat,

@@ -1,0 +1,337 @@
+"""Druid SQL over HTTP on a real broker (real discovery, inventory long polls, scatter-gather)
+over an in-memory data node: result formats byte for byte with Druid's Content-Types and headers,
+parameters, EXPLAIN, INFORMATION_SCHEMA as Superset/pydruid query it, sys.servers and
+sys.server_segments, cancellation by sqlQueryId, and 400s that leave the broker serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+import pytest
+from fastapi import FastAPI
+
+from common.aio import wait_until
+from common.config import Settings, load_settings
+from common.discovery.node import DataNodeService, DruidService
+from common.errors import NotFound
+from common.query.datanode import segment_lookup
+from common.query.http import data_node_query_router
+from common.segments.intervals import Interval
+from common.segments.segment import DataSegment, SegmentId
+from common.serve import RunningServer
+from common.server import NodeService, bind_socket, create_node_app
+from common.serverview.announcer import SegmentAnnouncer
+from services.broker.app import create_app as broker_app
+from tests.support.cluster import sqlite_properties
+
+pytestmark = pytest.mark.slow
+
+DAY = 86_400_000
+T0 = Interval.parse("2024-01-01/2024-01-02").start
+V1 = "2024-02-01T00:00:00.000Z"
+ROWS = 6
+
+
+def day_segment(d: int) -> tuple[DataSegment, pa.Table]:
+    iv = Interval(T0 + d * DAY, T0 + (d + 1) * DAY)
+    table = pa.table(
+        {
+            "__time": pa.array([iv.start + i * 3_600_000 for i in range(ROWS)], pa.int64()),
+            "page": [f"p{i % 2}" for i in range(ROWS)],
+            "added": pa.array([d * 10 + i for i in range(ROWS)], pa.int64()),
+            "ratio": pa.array([i / 4 for i in range(ROWS)], pa.float64()),
+        }
+    )
+    seg = DataSegment(
+        dataSource="wiki", interval=iv, version=V1, dimensions=["page"], metrics=["added"]
+    )
+    return seg, table
+
+
+class MemoryDataNode(NodeService):
+    """A data node serving in-memory segments; clearing ``gate`` holds every read."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.announcer = SegmentAnnouncer()
+        self.shutdown_hooks.append(self.announcer.close)
+        self.open: dict[SegmentId, tuple[DataSegment, pa.Table]] = {}
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads = 0
+
+    def node_services(self) -> dict[str, DruidService]:
+        return {
+            DataNodeService.KEY: DataNodeService(
+                tier="_default_tier", max_size=10**9, server_type="historical", priority=0
+            )
+        }
+
+    def serve(self, seg: DataSegment, table: pa.Table) -> None:
+        self.open[seg.id] = (seg, table)
+        self.announcer.announce([seg])
+
+    def get(self, sid: SegmentId) -> tuple[DataSegment, pa.Table]:
+        self.reads += 1
+        self.gate.wait(30)
+        if sid not in self.open:
+            raise NotFound(str(sid))
+        return self.open[sid]
+
+    def app(self) -> FastAPI:
+        host = self.settings.host_and_port
+        getter = segment_lookup(lambda: [s for s, _ in self.open.values()], self.get)
+        return create_node_app(
+            self, [self.announcer.router(host), data_node_query_router(getter, host)]
+        )
+
+
+@contextlib.asynccontextmanager
+async def environment(tmp: Path) -> AsyncIterator[tuple[httpx.AsyncClient, MemoryDataNode, str]]:
+    props = sqlite_properties(tmp)
+    servers: list[RunningServer] = []
+    http = httpx.AsyncClient(timeout=20)
+    node: MemoryDataNode | None = None
+    try:
+        for role in ("historical", "broker"):
+            sock = bind_socket()
+            settings = load_settings(
+                role,
+                properties={**props, "druid.plaintextPort": str(sock.getsockname()[1])},
+                environ={},
+            )
+            if role == "historical":
+                node = MemoryDataNode(settings)
+                app = node.app()
+            else:
+                app = broker_app(settings)
+            server = RunningServer(app, sock)
+            await server.start()
+            servers.append(server)
+            url = settings.base_url
+        assert node is not None
+        for d in range(2):
+            node.serve(*day_segment(d))
+
+        async def ready() -> bool:
+            r = await http.post(
+                f"{url}/druid/v2/sql", json={"query": "SELECT COUNT(*) AS n FROM wiki"}
+            )
+            return r.status_code == 200 and r.json() == [{"n": 2 * ROWS}]
+
+        await wait_until(ready, within=20, what="the broker to see both segments")
+        yield http, node, url
+    finally:
+        if node is not None:
+            node.gate.set()
+        for server in reversed(servers):
+            await server.stop()
+        await http.aclose()
+
+
+GROUPED = (
+    "SELECT page, COUNT(*) AS c, SUM(ratio) AS r FROM wiki "
+    "WHERE __time < TIMESTAMP '2024-01-02' GROUP BY page ORDER BY page"
+)
+# day 0: p0 rows i=0,2,4 (ratio 0, 0.5, 1.0); p1 rows i=1,3,5 (ratio 0.25, 0.75, 1.25)
+EXPECTED: dict[tuple[str, bool], bytes] = {
+    ("object", False): b'[{"page":"p0","c":3,"r":1.5},{"page":"p1","c":3,"r":2.25}]\n',
+    ("object", True): b'[{"page":{"type":"STRING","sqlType":"VARCHAR"},'
+    b'"c":{"type":"LONG","sqlType":"BIGINT"},"r":{"type":"DOUBLE","sqlType":"DOUBLE"}},'
+    b'{"page":"p0","c":3,"r":1.5},{"page":"p1","c":3,"r":2.25}]\n',
+    ("array", False): b'[["p0",3,1.5],["p1",3,2.25]]\n',
+    ("array", True): b'[["page","c","r"],["STRING","LONG","DOUBLE"],["VARCHAR","BIGINT","DOUBLE"],'
+    b'["p0",3,1.5],["p1",3,2.25]]\n',
+    ("objectLines", False): b'{"page":"p0","c":3,"r":1.5}\n{"page":"p1","c":3,"r":2.25}\n\n',
+    ("arrayLines", False): b'["p0",3,1.5]\n["p1",3,2.25]\n\n',
+    ("arrayLines", True): b'["page","c","r"]\n["STRING","LONG","DOUBLE"]\n'
+    b'["VARCHAR","BIGINT","DOUBLE"]\n["p0",3,1.5]\n["p1",3,2.25]\n\n',
+    ("csv", False): b"p0,3,1.5\np1,3,2.25\n\n",
+    ("csv", True): b"page,c,r\nSTRING,LONG,DOUBLE\nVARCHAR,BIGINT,DOUBLE\np0,3,1.5\np1,3,2.25\n\n",
+}
+CONTENT_TYPES = {
+    "object": "application/json",
+    "array": "application/json",
+    "objectLines": "text/plain",
+    "arrayLines": "text/plain",
+    "csv": "text/csv",
+}
+
+
+async def sql(http: httpx.AsyncClient, url: str, query: str, **kw: Any) -> httpx.Response:
+    return await http.post(f"{url}/druid/v2/sql", json={"query": query, **kw})
+
+
+def rows(resp: httpx.Response) -> Any:
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_formats_headers_explain_catalog_and_errors(tmp_path: Path) -> None:
+    async with environment(tmp_path) as (http, node, url):
+        for (fmt, header), body in EXPECTED.items():
+            extra = {"header": True, "typesHeader": True, "sqlTypesHeader": True} if header else {}
+            resp = await sql(
+                http, url, GROUPED, resultFormat=fmt, context={"sqlQueryId": f"q-{fmt}"}, **extra
+            )
+            assert resp.status_code == 200, resp.text
+            assert resp.content == body, (fmt, header, resp.content)
+            assert resp.headers["Content-Type"].split(";")[0] == CONTENT_TYPES[fmt]
+            assert resp.headers["X-Druid-SQL-Query-Id"] == f"q-{fmt}"
+            assert resp.headers.get("X-Druid-SQL-Header-Included") == ("yes" if header else None)
+        # Without a sqlQueryId the broker makes one up and says which.
+        resp = await sql(http, url, GROUPED)
+        assert len(resp.headers["X-Druid-SQL-Query-Id"]) == 36
+        # header alone: object formats name the columns with null, array formats one row.
+        resp = await sql(http, url, GROUPED, resultFormat="objectLines", header=True)
+        assert resp.content.splitlines()[0] == b'{"page":null,"c":null,"r":null}'
+
+        # Parameters, in order, typed.
+        resp = await sql(
+            http,
+            url,
+            "SELECT COUNT(*) AS n, MAX(added) AS m FROM wiki WHERE page = ? AND added < ?",
+            parameters=[{"type": "VARCHAR", "value": "p1"}, {"type": "BIGINT", "value": 13}],
+        )
+        assert rows(resp) == [{"n": 4, "m": 11}]
+        # Scan with expressions, time text as Druid's ISO.
+        resp = await sql(
+            http,
+            url,
+            "SELECT __time, UPPER(page) AS p, added * 2 AS a2 FROM wiki "
+            "WHERE added >= 14 ORDER BY __time DESC LIMIT 2",
+            resultFormat="array",
+        )
+        assert rows(resp) == [
+            ["2024-01-02T05:00:00.000Z", "P1", 30],
+            ["2024-01-02T04:00:00.000Z", "P0", 28],
+        ]
+
+        # EXPLAIN PLAN FOR: the native query.
+        plan = rows(await sql(http, url, f"EXPLAIN PLAN FOR {GROUPED}"))
+        assert list(plan[0]) == ["PLAN", "RESOURCES", "ATTRIBUTES"]
+        native = orjson.loads(plan[0]["PLAN"])[0]["query"]
+        assert native["queryType"] == "groupBy" and native["dataSource"] == "wiki"
+        assert orjson.loads(plan[0]["RESOURCES"]) == [{"name": "wiki", "type": "DATASOURCE"}]
+
+        # What Superset / pydruid send to list schemas, tables and columns.
+        schemata = rows(await sql(http, url, "SELECT SCHEMA_NAME FROM INFORMATION_SCHEMA.SCHEMATA"))
+        assert {"druid", "sys", "INFORMATION_SCHEMA"} <= {r["SCHEMA_NAME"] for r in schemata}
+        tables = rows(
+            await sql(
+                http,
+                url,
+                "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'druid'",
+            )
+        )
+        assert tables == [{"TABLE_NAME": "wiki"}]
+        columns = rows(
+            await sql(
+                http,
+                url,
+                "SELECT COLUMN_NAME, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS "
+                "WHERE TABLE_NAME = 'wiki'",
+                resultFormat="array",
+            )
+        )
+        assert columns == [
+            ["__time", "TIMESTAMP"],
+            ["added", "BIGINT"],
+            ["page", "VARCHAR"],
+            ["ratio", "DOUBLE"],
+        ]
+        sys_tables = rows(
+            await sql(
+                http,
+                url,
+                "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'sys' "
+                "ORDER BY TABLE_NAME",
+                resultFormat="array",
+            )
+        )
+        assert [r[0] for r in sys_tables] == [
+            "segments",
+            "server_segments",
+            "servers",
+            "supervisors",
+            "tasks",
+        ]
+
+        # sys.servers: every discovered node; the data node with its sizes.
+        servers = rows(
+            await sql(
+                http,
+                url,
+                "SELECT server, server_type, tier, max_size, is_leader FROM sys.servers "
+                "ORDER BY server_type",
+            )
+        )
+        data_host = node.settings.host_and_port
+        assert {
+            "server": data_host,
+            "server_type": "historical",
+            "tier": "_default_tier",
+            "max_size": 10**9,
+            "is_leader": None,
+        } in servers
+        assert "broker" in {s["server_type"] for s in servers}
+        pairs = rows(
+            await sql(
+                http,
+                url,
+                "SELECT server, COUNT(*) AS n FROM sys.server_segments GROUP BY server",
+            )
+        )
+        assert pairs == [{"server": data_host, "n": 2}]
+
+        # Errors: Druid's JSON, 400, and the broker keeps serving.
+        bad: list[tuple[dict[str, Any], str]] = [
+            ({"query": "SELEC page FROM wiki"}, "SQL parse failed"),
+            ({"query": "SELECT page FROM wiki WHERE"}, "SQL parse failed"),
+            ({"query": ""}, "SQL parse failed"),
+            ({"query": "SELECT ? FROM wiki"}, "SQL parse failed"),
+            ({"query": "SELECT nope FROM wiki"}, "Plan validation failed"),
+            ({"query": "SELECT * FROM missing_table"}, "Plan validation failed"),
+            ({"query": "SELECT page FROM wiki ORDER BY added"}, "Plan validation failed"),
+            (
+                {"query": "SELECT a.page FROM wiki a JOIN wiki b ON a.page = b.page"},
+                "Plan validation failed",
+            ),
+            ({"query": "SELECT page FROM wiki", "resultFormat": "xml"}, "Invalid input"),
+            ({"nope": 1}, "Json parse failed"),
+        ]
+        for body, code in bad:
+            resp = await http.post(f"{url}/druid/v2/sql", json=body)
+            assert resp.status_code == 400, (body, resp.text)
+            err = resp.json()
+            assert err["error"] == code, (body, err)
+            assert set(err) == {"error", "errorMessage", "errorClass", "host"}
+        resp = await http.post(f"{url}/druid/v2/sql", content=b"{not json")
+        assert resp.status_code == 400 and resp.json()["error"] == "Json parse failed"
+        assert rows(await sql(http, url, "SELECT COUNT(*) AS n FROM wiki")) == [{"n": 2 * ROWS}]
+
+
+async def test_delete_cancels_a_running_sql_query(tmp_path: Path) -> None:
+    async with environment(tmp_path) as (http, node, url):
+        assert (await http.delete(f"{url}/druid/v2/sql/never-ran")).status_code == 404
+        node.gate.clear()
+        reads = node.reads
+        pending = asyncio.create_task(
+            sql(http, url, "SELECT SUM(added) FROM wiki", context={"sqlQueryId": "slow-sql"})
+        )
+        await wait_until(lambda: node.reads > reads, within=5, what="the query to reach the node")
+        assert (await http.delete(f"{url}/druid/v2/sql/slow-sql")).status_code == 202
+        resp = await pending
+        assert resp.status_code == 500 and resp.json()["error"] == "Query cancelled", resp.text
+        node.gate.set()
+        assert rows(await sql(http, url, "SELECT SUM(added) AS s FROM wiki")) == [
+            {"s": sum(range(6)) + sum(range(10, 16))}
+        ]
