@@ -99,6 +99,12 @@ CASES = [
         "topN",
     ),
     (
+        # ORDER BY an output alias that is also a column name: the alias (the aggregate) wins.
+        "SELECT page, SUM(added) AS added FROM ds GROUP BY page ORDER BY added DESC LIMIT 4",
+        "SELECT page, SUM(added) AS added FROM ds GROUP BY page ORDER BY 2 DESC LIMIT 4",
+        "topN",
+    ),
+    (
         "SELECT country, page, SUM(added) AS s FROM ds WHERE page IN ('p01', 'p02', 'p03') "
         "GROUP BY 1, 2 ORDER BY s DESC, country, page LIMIT 6 OFFSET 1",
         "SELECT country, page, SUM(added) AS s FROM ds WHERE page IN ('p01', 'p02', 'p03') "

@@ -266,8 +266,15 @@ class _Planner:
     ) -> list[tuple[exp.Expression, bool]]:
         order = self.sel.args.get("order")
         out: list[tuple[exp.Expression, bool]] = []
+        aliases = {name: e for name, e in items}
         for o in order.expressions if order else []:
-            out.append((rewrite(self._resolve(o.this, items)), bool(o.args.get("desc"))))
+            key = o.this
+            # ORDER BY names an output column first (SQL), the table's column second.
+            if isinstance(key, exp.Column) and not key.table and key.name in aliases:
+                node = aliases[key.name]
+            else:
+                node = self._resolve(key, items)
+            out.append((rewrite(node), bool(o.args.get("desc"))))
         return out
 
     # ---- aggregation
