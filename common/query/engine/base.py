@@ -3,7 +3,7 @@ bucketing, Acero aggregation into partials, keyed merging, finalizing and result
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,8 @@ def select_rows(table: pa.Table, intervals: Sequence[Interval], flt: Any) -> pa.
         hit = pc.and_(pc.greater_equal(millis, itv.start), pc.less(millis, itv.end))
         in_time = hit if in_time is None else pc.or_(in_time, hit)
     mask = pc.and_(pc.fill_null(in_time, False), filter_mask(flt, table))
+    if table.num_rows and pc.all(mask).as_py():
+        return table  # every row kept: spare the copy
     return table.filter(mask)
 
 
@@ -76,9 +78,18 @@ def _spec(name: str, op: str, opts: Any) -> tuple[Any, ...]:
     return (name, op, opts) if opts is not None else (name, op)
 
 
-def aggregate(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
-    """Group ``table`` by ``keys`` and reduce every aggregator into its partial column."""
-    cols: dict[str, Any] = {k: table.column(k) for k in keys}
+def aggregate(
+    table: pa.Table,
+    keys: list[str],
+    aggs: Sequence[Any],
+    coded: Mapping[str, tuple[Any, Any]] | None = None,
+) -> pa.Table:
+    """Group ``table`` by ``keys`` and reduce every aggregator into its partial column.
+
+    ``coded`` maps key names to (integer codes, dictionary): those keys are grouped on the codes
+    and decoded through the dictionary afterwards (aggregators still read ``table``)."""
+    coded = coded or {}
+    cols: dict[str, Any] = {k: coded[k][0] if k in coded else table.column(k) for k in keys}
     specs: list[tuple[Any, ...]] = []
     layout: list[list[str]] = []
     for i, agg in enumerate(aggs):
@@ -92,7 +103,9 @@ def aggregate(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table
     if not cols:
         cols["__rows"] = pa.array(np.zeros(table.num_rows, dtype=np.int8))
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
-    out: dict[str, Any] = {k: grouped.column(k) for k in keys}
+    out: dict[str, Any] = {
+        k: coded[k][1].take(grouped.column(k)) if k in coded else grouped.column(k) for k in keys
+    }
     for agg, names in zip(aggs, layout, strict=True):
         out[agg.name] = agg.segment_finish([grouped.column(n).combine_chunks() for n in names])
     return pa.table(out) if out else pa.table({})

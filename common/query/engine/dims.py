@@ -54,5 +54,54 @@ def keyed_table(
     return pa.table(cols), keys
 
 
+def coded_keyed_table(
+    rows: pa.Table, buckets: Any, dims: Sequence[DimensionSpec]
+) -> tuple[pa.Table, list[str], dict[str, tuple[Any, Any]]] | None:
+    """``keyed_table`` without decoding: when every dimension is a single-value dictionary column
+    with one string dictionary of distinct, non-null values, rows are grouped on the codes (the
+    same groups, in the same order) and only the groups' keys are decoded afterwards.
+
+    Returns the table aggregators read (each output name holding the dictionary column, which
+    they read exactly as its decoded values), its key names, and per dimension output the codes
+    to group on and the dictionary decoding them; None when the dimensions do not qualify."""
+    outputs = [d.output for d in dims]
+    if len(set(outputs)) != len(outputs) or TIME_COLUMN in outputs or not rows.num_rows:
+        return None
+    coded: dict[str, tuple[Any, Any]] = {}
+    for d in dims:
+        if d.outputType != "STRING" or d.dimension not in rows.column_names:
+            return None
+        col = rows.column(d.dimension)
+        dictionary = _one_dictionary(col)
+        if dictionary is None:
+            return None
+        codes = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
+        coded[d.output] = (codes, dictionary)
+    cols: dict[str, Any] = {TIME_COLUMN: buckets}
+    for d in dims:
+        cols[d.output] = rows.column(d.dimension)
+    keys = list(cols)
+    for name in rows.column_names:
+        if name not in cols:
+            cols[name] = rows.column(name)
+    return pa.table(cols), keys, coded
+
+
+def _one_dictionary(col: pa.ChunkedArray) -> Any:
+    """The dictionary every chunk shares, when it is of distinct non-null strings; else None."""
+    if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
+        return None
+    if not col.num_chunks:
+        return None
+    dictionary = col.chunk(0).dictionary
+    for chunk in col.chunks[1:]:
+        other = chunk.dictionary
+        if other is not dictionary and not other.equals(dictionary):
+            return None
+    if dictionary.null_count or pc.count_distinct(dictionary).as_py() != len(dictionary):
+        return None
+    return dictionary
+
+
 def output_type(spec: DimensionSpec) -> Any:
     return OUTPUT_ARROW_TYPES[spec.outputType]

@@ -28,7 +28,7 @@ from common.query.engine.base import (
     select_rows,
     sort_indices,
 )
-from common.query.engine.dims import keyed_table
+from common.query.engine.dims import coded_keyed_table, keyed_table
 from common.query.models import TopNQuery
 from common.query.specs import TopNMetric
 from common.segments.intervals import Interval
@@ -38,6 +38,10 @@ def run(query: TopNQuery, table: pa.Table, interval: Interval) -> pa.Table:
     intervals = effective_intervals(query.intervals.intervals, interval)
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
+    fast = coded_keyed_table(rows, buckets, [query.dimension])
+    if fast is not None:
+        keyed, keys, coded = fast
+        return aggregate(keyed, keys, query.aggregations, coded)
     keyed, keys = keyed_table(rows, buckets, [query.dimension])
     return aggregate(keyed, keys, query.aggregations)
 
