@@ -66,3 +66,30 @@ def test_empty_results() -> None:
     assert write_result(empty, "object") == b"[]\n"
     assert write_result(empty, "arrayLines") == b"\n\n"
     assert write_result(empty, "csv") == b"\n"
+
+
+def test_plain_columns_fast_path_same_bytes() -> None:
+    """No doubles nor lists: the one-call orjson path writes Druid's bytes too."""
+    import pyarrow as pa
+
+    from common.query.sql.execute import ResultSet
+    from common.query.sql.functions import TS
+    from common.query.sql.results import write_result
+
+    rs = ResultSet(
+        ["s", "n", "t"],
+        ["STRING", "LONG", "LONG"],
+        ["VARCHAR", "BIGINT", "TIMESTAMP"],
+        [
+            pa.array(['a"b', None], pa.string()),
+            pa.array([1, None], pa.int64()),
+            pa.array([0, 86_400_000], pa.int64()).cast(TS),
+        ],
+    )
+    assert write_result(rs, "object") == (
+        b'[{"s":"a\\"b","n":1,"t":"1970-01-01T00:00:00.000Z"},'
+        b'{"s":null,"n":null,"t":"1970-01-02T00:00:00.000Z"}]\n'
+    )
+    assert write_result(rs, "array") == (
+        b'[["a\\"b",1,"1970-01-01T00:00:00.000Z"],[null,null,"1970-01-02T00:00:00.000Z"]]\n'
+    )
