@@ -25,6 +25,9 @@ from common.query.models import Query
 from common.query.specs import SegmentDescriptor
 from common.segments.segment import DataSegment, SegmentId
 
+#: Partials with at most this many rows in all are merged on the event loop, not in a thread.
+INLINE_MERGE_ROWS = 1024
+
 #: ``(dataSource, descriptor) -> (segment, its Arrow table)``, or None when not served here.
 SegmentGetter = Callable[[str, SegmentDescriptor], tuple[DataSegment, pa.Table] | None]
 
@@ -111,5 +114,8 @@ async def run_on_node(
     results = await asyncio.gather(*(one(d) for d in descriptors))
     partials = [p for p in results if p is not None]
     missing = [d for d, p in zip(descriptors, results, strict=True) if p is None]
-    partial = await asyncio.to_thread(merge, query, partials)
+    if sum(p.num_rows for p in partials) <= INLINE_MERGE_ROWS:
+        partial = merge(query, partials)  # microseconds: cheaper than a hop to a worker thread
+    else:
+        partial = await asyncio.to_thread(merge, query, partials)
     return NodeResult(partial, missing)

@@ -16,7 +16,12 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from common.jsonresp import dumps
-from common.query.datanode import SegmentGetter, descriptor_json, run_on_node
+from common.query.datanode import (
+    INLINE_MERGE_ROWS,
+    SegmentGetter,
+    descriptor_json,
+    run_on_node,
+)
 from common.query.ipc import to_ipc
 from common.query.lifecycle import RunningQueries, query_timeout_s
 from common.query.models import parse_query
@@ -50,7 +55,9 @@ def data_node_query_router(
         query = parse_query(await request.body())
         timeout = query_timeout_s(query, default_timeout_s, max_timeout_s)
         result = await running.run(query.query_id, run_on_node(query, get_segment, limit), timeout)
-        body = await asyncio.to_thread(to_ipc, result.partial)
+        partial = result.partial
+        small = partial.num_rows <= INLINE_MERGE_ROWS
+        body = to_ipc(partial) if small else await asyncio.to_thread(to_ipc, partial)
         context = {"missingSegments": [descriptor_json(d) for d in result.missing]}
         return Response(
             body,

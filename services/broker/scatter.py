@@ -33,7 +33,7 @@ from common.errors import (
 )
 from common.jsonresp import dumps
 from common.query import from_ipc, merge
-from common.query.datanode import descriptor_json
+from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
 from common.query.models import Query
 from common.query.specs import SegmentDescriptor
@@ -121,7 +121,10 @@ class ScatterGather:
                 if attempt < retries:
                     log.info("query %s: retrying %d missing segments", query.query_id, len(pending))
             missing += pending
-            merged = await asyncio.to_thread(merge, query, partials)
+            if sum(p.num_rows for p in partials) <= INLINE_MERGE_ROWS:
+                merged = merge(query, partials)  # cheaper than a hop to a worker thread
+            else:
+                merged = await asyncio.to_thread(merge, query, partials)
         finally:
             self.contacted.pop(query.query_id, None)
         return Gathered(merged, [u.descriptor for u in missing], {s for s in contacted})
