@@ -162,7 +162,7 @@ def decide_end_offsets(
 
     Raises ``EndOffsetsError`` for a refusal (400). With ``finish`` the latest sequence ends at
     ``offsets`` (the task publishes once it reaches them); without, the latest sequence is closed
-    there and a new one ``<base>_<id+1>`` starts there.
+    there and a new one ``<base>_<id+1>`` starts there and ends at the task's end offsets.
     """
     if offsets is None:
         raise EndOffsetsError("Request body must contain a map of { partition:endOffset }")
@@ -191,6 +191,8 @@ def decide_end_offsets(
                 f"End sequence number must be >= current sequence number for partition [{p}] "
                 f"(current: {current[p]})"
             )
+    # The latest sequence always ends at the task's end offsets; a new one inherits them.
+    task_end = dict(latest.end_offsets)
     # Partitions missing from the request keep their current offset as the end.
     ends = {p: target.get(p, current[p]) for p in latest.start_offsets}
     latest.end_offsets = ends
@@ -202,7 +204,7 @@ def decide_end_offsets(
             nid,
             sequence_name(base_name, nid),
             dict(ends),
-            {p: END_OF_STREAM for p in ends},
+            task_end,
         )
         new.update_assignments(current)
         sequences.append(new)

@@ -62,6 +62,8 @@ class Publisher:
         self.deps = deps
         self.pending: dict[SegmentId, DataSegment] = {}
         self._handed_off = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._save_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
     @property
@@ -77,8 +79,11 @@ class Publisher:
     def awaits_handoff(self, sid: SegmentId) -> bool:
         return sid in self.pending
 
-    def _save_pending(self) -> None:
-        write_json_atomic(self._file, [s.to_json() for s in self.pending.values()])
+    async def _save_pending(self) -> None:
+        # The watcher and a publish may both save: one writer at a time.
+        async with self._save_lock:
+            value = [s.to_json() for s in self.pending.values()]
+            await asyncio.to_thread(write_json_atomic, self._file, value)
 
     # ------------------------------------------------------------------ publish
 
@@ -103,8 +108,9 @@ class Publisher:
         )
         for seg in segments:
             self.pending[seg.id] = seg
+        self._kick.set()  # ask the coordinator at once, then every poll period
         self._handed_off.clear() if self.pending else self._handed_off.set()
-        await asyncio.to_thread(self._save_pending)
+        await self._save_pending()
         r.sequences = [s for s in r.sequences if s is not seq]
         await asyncio.to_thread(r.persist_sequences)
 
@@ -149,6 +155,13 @@ class Publisher:
         )
 
     async def _watch(self) -> None:
+        try:
+            await self._watch_loop()
+        except Exception:
+            self.runner.log.exception("handoff watcher of %s failed", self.runner.spec.id)
+            raise
+
+    async def _watch_loop(self) -> None:
         while True:
             for sid, seg in list(self.pending.items()):
                 done = await self.deps.handoff.is_handed_off(
@@ -158,19 +171,28 @@ class Publisher:
                     self.runner.log.info("segment %s handed off; dropping it", sid)
                     self.pending.pop(sid, None)
                     self.runner.drop_sink(sid)
-                    await asyncio.to_thread(self._save_pending)
+                    await self._save_pending()
             if not self.pending:
                 self._handed_off.set()
-            await asyncio.sleep(self.deps.handoff_poll_period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.deps.handoff_poll_period)
+            self._kick.clear()
 
     async def wait_for_handoff(self, within: float) -> None:
         """Wait until every published segment is handed off; ``timeout`` 0 waits forever.
         A timeout is only logged (Druid raises an alert and does not fail the task)."""
         if not self.pending:
             return
+        waiter = asyncio.ensure_future(self._handed_off.wait())
         try:
-            async with asyncio.timeout(within or None):
-                await self._handed_off.wait()
+            watching = {waiter} | ({self._watcher} if self._watcher is not None else set())
+            done, _ = await asyncio.wait(
+                watching, timeout=within or None, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._watcher in done:
+                self._watcher.result()  # the watcher died: its error fails the task
+            if waiter not in done:
+                raise TimeoutError
         except TimeoutError:
             log.warning(
                 "handoff of %d segments of task %s did not complete within %.0fs",
@@ -178,6 +200,8 @@ class Publisher:
                 self.runner.spec.id,
                 within,
             )
+        finally:
+            waiter.cancel()
 
     async def close(self) -> None:
         if self._watcher is not None:

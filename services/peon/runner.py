@@ -130,7 +130,7 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._restore()
             supplier = KafkaRecordSupplier(self.spec.consumer_properties, self.spec.topic)
             await supplier.start()
-            self._assign(supplier)
+            self._assign(supplier, initial=True)
             self.status = TaskStatus.READING
             self.ingestion_state = "BUILD_SEGMENTS"
             self.publisher.start_handoff_watch()
@@ -206,8 +206,16 @@ class KafkaIndexTaskRunner(TaskControl):
         ends = self.end_offsets()
         return {p: o for p, o in self.current_offsets.items() if o < ends.get(p, o)}
 
-    def _assign(self, supplier: KafkaRecordSupplier) -> None:
+    def _assign(self, supplier: KafkaRecordSupplier, initial: bool = False) -> None:
+        """Assign the partitions left to read and seek them, when that set changed.
+
+        An unchanged or emptied assignment is left alone: aiokafka's fetcher loses a stop()
+        that arrives while it is still cancelling the fetches of a replaced assignment, and
+        the task stops right after its assignment empties.
+        """
         todo = self._assignment()
+        if not initial and (not todo or todo.keys() == supplier.assignment()):
+            return
         supplier.assign(todo)
         for p, o in todo.items():
             supplier.seek(p, o)
@@ -233,8 +241,7 @@ class KafkaIndexTaskRunner(TaskControl):
             if self.appenderator.persist_reason(now) is not None:
                 await self._persist()
             await self._maybe_checkpoint(now)
-            if self._assignment().keys() != supplier.assignment():
-                self._assign(supplier)
+            self._assign(supplier)
 
     async def _process(self, records: list[Record]) -> None:
         batch = await asyncio.to_thread(self._parse_and_route, records)

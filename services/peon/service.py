@@ -19,7 +19,6 @@ import pyarrow as pa
 
 from common.config import Settings
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
-from common.errors import ServiceUnavailable
 from common.query.datanode import SegmentGetter, segment_lookup
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment, SegmentId
@@ -32,7 +31,7 @@ from services.peon.clients import (
     LeaderClient,
     TaskActionClient,
 )
-from services.peon.publish import DEFAULT_HANDOFF_POLL_PERIOD, TaskDeps
+from services.peon.publish import TaskDeps
 from services.peon.runner import KafkaIndexTaskRunner
 from services.peon.taskspec import parse_task
 from services.peon.worker import WorkerTaskManager
@@ -48,19 +47,17 @@ class PeonService(NodeService):
         self.announcer = SegmentAnnouncer()
         self.runners: dict[str, KafkaIndexTaskRunner] = {}
         #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
-        self.handoff_poll_period = DEFAULT_HANDOFF_POLL_PERIOD
-        self._manager: WorkerTaskManager | None = None
+        self.handoff_poll_period = settings.segment_handoff.poll_duration
+        n = settings.node
+        self.manager = WorkerTaskManager(
+            settings.indexer_task.base_task_dir, n.host, n.plaintext_port, self._run_task
+        )
+        self.manager.on_change = self._tasks_changed
         self._http: httpx.AsyncClient | None = None
         self._serving_data = False
         self._reannounce: asyncio.Task[None] | None = None
         self.shutdown_hooks.append(self.announcer.close)
         self.shutdown_hooks.append(self._close_history)
-
-    @property
-    def manager(self) -> WorkerTaskManager:
-        if self._manager is None:
-            raise ServiceUnavailable("the peon's task manager is not started")
-        return self._manager
 
     def node_services(self) -> dict[str, DruidService]:
         w = self.settings.worker
@@ -82,13 +79,8 @@ class PeonService(NodeService):
     async def on_start(self) -> None:
         self._http = httpx.AsyncClient(timeout=30.0)
         self._serving_data = False
-        n = self.settings.node
-        self._manager = WorkerTaskManager(
-            self.settings.indexer_task.base_task_dir, n.host, n.plaintext_port, self._run_task
-        )
-        self._manager.on_change = self._tasks_changed
-        self._manager.start(self.tasks)
-        self._serving_data = bool(self._manager.tasks)
+        self.manager.start(self.tasks)
+        self._serving_data = bool(self.manager.tasks)
 
     async def on_close(self) -> None:
         if self._http is not None:
@@ -96,8 +88,7 @@ class PeonService(NodeService):
             self._http = None
 
     def _close_history(self) -> None:
-        if self._manager is not None:
-            self._manager.close()
+        self.manager.close()
 
     # ------------------------------------------------------------------ tasks
 
@@ -136,7 +127,7 @@ class PeonService(NodeService):
         return self.runners.get(task_id)
 
     def _tasks_changed(self) -> None:
-        serving = bool(self._manager and self._manager.tasks)
+        serving = bool(self.manager.tasks)
         if serving != self._serving_data and self._announced_ready():
             self._serving_data = serving
             self._reannounce = self.tasks.start(self.reannounce(), "reannounce")
