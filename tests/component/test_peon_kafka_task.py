@@ -361,9 +361,13 @@ async def test_chat_pause_resume_and_end_offsets(
         # setEndOffsets resumes the task; the closed sequence is published on its own
         await wait_until(lambda: len(fake.transactions) == 1, within=30, what="first publish")
         assert fake.transactions[0]["start"] == {0: 0} and fake.transactions[0]["end"] == {0: 10}
-        assert (await c.http.get(f"{chat}/checkpoints")).json() == {
-            "1": {"0": 10}
-        }  # sequence 0 is published and gone
+        # sequence 0 is published and then forgotten
+
+        async def only_sequence_1() -> bool:
+            r = await c.http.get(f"{chat}/checkpoints")
+            return bool(r.json() == {"1": {"0": 10}})
+
+        await wait_until(only_sequence_1, within=10, what="sequence 0 removed")
         assert (await c.http.post(f"{chat}/resume")).status_code == 200
 
         await produce(kafka_broker, topic, rows(5, first=10))
@@ -425,7 +429,8 @@ async def test_restarted_peon_resumes_the_task_exactly(
 
         await wait_until(read_20, within=30, what="20 records read")
         commit = tmp_path / "task" / "t4" / "persist" / "commit.json"
-        assert commit.exists()  # some hydrants were persisted, the rest is only in memory
+        # some hydrants were persisted, the rest is only in memory
+        await wait_until(commit.exists, within=10, what="a persist")
         await c.stop("peon")
         assert not fake.transactions
 
