@@ -128,7 +128,10 @@ def parse_task(task: dict[str, Any]) -> KafkaTaskSpec:
     context = task.get("context") or {}
     raw_cps = context.get("checkpoints")
     if isinstance(raw_cps, str):
-        raw_cps = orjson.loads(raw_cps)
+        try:
+            raw_cps = orjson.loads(raw_cps)
+        except orjson.JSONDecodeError as e:
+            raise InvalidInput(f"context.checkpoints is not JSON: {e}") from None
     checkpoints = (
         {int(k): int_keys(v) for k, v in raw_cps.items()} if isinstance(raw_cps, dict) else None
     )
