@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from services.peon.worker import WorkerTaskManager
 log = logging.getLogger(__name__)
 
 SERVER_TYPE = "indexer-executor"
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 class PeonService(NodeService):
@@ -77,6 +79,10 @@ class PeonService(NodeService):
         return services
 
     async def on_start(self) -> None:
+        # Parsing and index building run in worker threads but hold the GIL; Python's default
+        # 5 ms switch interval lets them keep the event loop waiting for tens of ms per request.
+        # A shorter interval keeps status, chat and long-poll answers prompt at full speed.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self._http = httpx.AsyncClient(timeout=30.0)
         self._serving_data = False
         self.manager.start(self.tasks)
