@@ -186,6 +186,13 @@ class DataSourceMetadata:
     def is_ahead_of(self, other: DataSourceMetadata) -> bool:
         return self.partitions.is_ahead_of(other.partitions)
 
+    def covers(self, other: DataSourceMetadata) -> bool:
+        """Same stream, and every partition of ``other`` is at or behind this one's offset."""
+        mine = self.offsets
+        return self.stream == other.stream and all(
+            p in mine and mine[p] >= off for p, off in other.offsets.items()
+        )
+
     def as_start(self) -> DataSourceMetadata:
         return DataSourceMetadata(self.partitions.as_start())
 

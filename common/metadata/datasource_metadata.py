@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.ingest.metadata import DataSourceMetadata
@@ -145,6 +145,10 @@ async def commit_segments_and_metadata(
         old = None if row is None else DataSourceMetadata.from_json(orjson.loads(row[0]))
         new, failure = decide_commit(old, start, end)
         if failure is not None:
+            if not failure.retryable and await _already_published(conn, t, segments, old, end):
+                # A replica, or this task before it crashed, published exactly these segments
+                # and offsets: the publish already happened (Druid's publisher checks the same).
+                return PublishResult(True, segments=list(segments))
             return failure
         assert new is not None
         if not await write_row(
@@ -159,6 +163,22 @@ async def commit_segments_and_metadata(
             )
     await insert_segments(conn, t, segments, now, used=True)
     return PublishResult(True, segments=list(segments))
+
+
+async def _already_published(
+    conn: AsyncConnection,
+    t: Tables,
+    segments: Sequence[DataSegment],
+    stored: DataSourceMetadata | None,
+    end: DataSourceMetadata,
+) -> bool:
+    """All ``segments`` are used in the store and the stored offsets already reach ``end``."""
+    if not segments or stored is None or not stored.covers(end):
+        return False
+    c = t.segments.c
+    ids = [s.identifier for s in segments]
+    query = select(func.count()).where(c.id.in_(ids), c.used.is_(True))
+    return int((await conn.execute(query)).scalar() or 0) == len(set(ids))
 
 
 async def reset_metadata(

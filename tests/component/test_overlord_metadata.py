@@ -207,6 +207,22 @@ async def test_publish_mismatch_fails_for_good(store: MetadataStore) -> None:
     assert await store.used_segments("wiki") == []
 
 
+async def test_republishing_what_is_already_published_succeeds(store: MetadataStore) -> None:
+    """A task that crashed after its publish committed publishes the same thing again on
+    restart: the segments and offsets are already there, so that is a success, not a failure."""
+    seg = _segment(HOUR, "v1", 0)
+    assert (
+        await store.commit_segments_and_metadata([seg], "sup", _start({0: 0}), _end({0: 10}))
+    ).success
+    again = await store.commit_segments_and_metadata([seg], "sup", _start({0: 0}), _end({0: 10}))
+    assert again.success and again.segments == [seg]
+    assert await store.get_datasource_metadata("sup") == _end({0: 10}).to_json()
+    # ...but a different segment with stale offsets is still the inconsistency it was.
+    other = _segment(HOUR, "v1", 1)
+    r = await store.commit_segments_and_metadata([other], "sup", _start({0: 0}), _end({0: 10}))
+    assert not r.success and not r.retryable
+
+
 async def test_concurrent_publishes_one_wins_other_retryable(store: MetadataStore) -> None:
     await store.commit_segments_and_metadata([], "sup", _start({0: 0}), _end({0: 10}))
     results = await asyncio.gather(
