@@ -2,7 +2,8 @@
 
 With ``--kafka HOST:PORT`` it uses that Kafka broker; without it, it starts the bundled tansu
 broker (in memory: its data does not survive a restart). Either way it produces a steady stream of
-sample wikipedia edits to the ``wikipedia`` topic.
+sample wikipedia edits to the ``wikipedia`` topic, submits a Kafka supervisor for it, waits until
+the first rows are queryable through the broker, and prints native and SQL queries to try.
 
 Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
 segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
@@ -28,6 +29,7 @@ from typing import IO, Any
 import httpx
 
 from common.config import DEFAULT_PORTS, ROLES
+from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
 from services.sample_stream import produce_forever
 
@@ -36,6 +38,8 @@ SAMPLE_TOPIC = "wikipedia"
 SAMPLE_RATE = 20.0  # edits per second
 STOP_ORDER = ("peon", "broker", "historical", "overlord", "coordinator")
 READY_TIMEOUT = 90.0
+PUBLISH_ON_STOP_TIMEOUT = 30.0
+FIRST_ROWS_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 
@@ -77,6 +81,8 @@ def write_config(data_dir: Path) -> Path:
                 f"druid.storage.storageDirectory={data_dir / 'deep-storage'}",
                 f"druid.segmentCache.locations={locations}",
                 f"druid.indexer.task.baseTaskDir={data_dir / 'task'}",
+                "# one machine: tasks learn of their handoff within a second, not a minute",
+                "druid.segment.handoff.pollDuration=PT1S",
                 "",
             ]
         )
@@ -106,6 +112,7 @@ class Quickstart:
         self.kafka_address = kafka
         self.local_kafka: LocalKafka | None = None
         self.stream_stop = asyncio.Event()
+        self.ingesting = False
         self.children = {
             role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
             for role in START_ORDER
@@ -206,6 +213,43 @@ class Quickstart:
             if child.log_file is not None:
                 child.log_file.close()
 
+    async def start_ingestion(self, kafka: str) -> bool:
+        """Submit the sample supervisor and wait for the first queryable rows."""
+        overlord, broker = self.children["overlord"].url, self.children["broker"].url
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            try:
+                await sample.submit(
+                    http, overlord, kafka, SAMPLE_TOPIC, reset_offsets=self.local_kafka is not None
+                )
+            except (RuntimeError, httpx.HTTPError) as exc:
+                say(f"\n{exc}")
+                return False
+            say(f"  [supervisor] {sample.DATASOURCE} reads topic {SAMPLE_TOPIC!r}")
+            rows = await sample.wait_first_rows(http, broker, self.stopping, FIRST_ROWS_TIMEOUT)
+        if rows == 0:
+            if not self.stopping.is_set():
+                logs = self.data_dir / "log"
+                say(f"\nno rows queryable after {FIRST_ROWS_TIMEOUT:.0f}s; see {logs}/peon.log")
+            return False
+        say(f"  [queryable]  {rows} rows of {sample.DATASOURCE} through the broker")
+        self.ingesting = True
+        return True
+
+    async def publish_on_stop(self) -> None:
+        """Let the sample task publish what it read, so the next run finds it (bounded)."""
+        if not self.ingesting or self.dead_child() is not None:
+            return
+        say("  [publishing] suspending the supervisor so its task publishes what it read...")
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            try:
+                done = await sample.publish_and_suspend(
+                    http, self.children["overlord"].url, PUBLISH_ON_STOP_TIMEOUT
+                )
+            except httpx.HTTPError:
+                done = False
+        if not done:
+            say(f"  [publishing] not finished in {PUBLISH_ON_STOP_TIMEOUT:.0f}s; stopping anyway")
+
     def print_welcome(self, kafka: str) -> None:
         c = {r: ch.url for r, ch in self.children.items()}
         bundled = " (bundled tansu, in memory)" if self.local_kafka else ""
@@ -217,11 +261,18 @@ kdruid is running. Data directory: {self.data_dir}
   historical  {c["historical"]}   peon     {c["peon"]}
 Logs: {self.data_dir / "log"}/<role>.log
 
-Try:
+Query the sample data (rows arrive every second; first answers come from the peon):
+{_lines(sample.curl_commands(c["broker"], c["overlord"]))}
+
+Look around:
 {_curls(c)}
 
 Press Ctrl-C to stop."""
         )
+
+
+def _lines(commands: list[tuple[str, str]]) -> str:
+    return "\n".join(f"  # {what}\n  {cmd}" for cmd, what in commands)
 
 
 def _curls(c: dict[str, str]) -> str:
@@ -277,6 +328,8 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         stream = asyncio.create_task(
             produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
         )
+        if not await qs.start_ingestion(kafka):
+            return 0 if qs.stopping.is_set() else 1
         qs.print_welcome(kafka)
         while not qs.stopping.is_set():
             if (dead := qs.dead_child()) is not None:
@@ -295,6 +348,7 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         if stream is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(stream, 5.0)
+        await qs.publish_on_stop()
         await asyncio.to_thread(qs.stop_children)
         qs.stop_kafka()
 

@@ -22,6 +22,8 @@ from common.config import MetadataStorageSettings
 from common.errors import install_error_handlers
 from common.jsonresp import OrjsonResponse
 from common.metadata import MetadataStore
+from common.metadata.pending import AllocateRequest
+from common.segments.intervals import Interval
 from common.serve import RunningServer
 from common.server import bind_socket
 from services.overlord.supervisor.manager import SupervisorManager
@@ -447,11 +449,18 @@ async def test_suspend_resume_reset_terminate(env: Env) -> None:
     await count_running(env, 2)
     assert all(list(starts_of(t).values()) == [5] for t in env.queue.running())
 
-    # Reset: the committed offsets are deleted and the reading tasks killed and recreated.
+    # Reset: the committed offsets and the pending segments are deleted, and the reading
+    # tasks killed and recreated.
+    hour = Interval.parse("2024-01-01T00/2024-01-01T01")
+    allocated = await env.store.allocate_segment(
+        AllocateRequest("t-old", "index_kafka_wiki", "wiki", hour, hour, "s", None, True, "APPEND")
+    )
+    assert allocated is not None and await env.store.pending_segments("wiki")
     before = {t["id"] for t in env.queue.running()}
     resp = await env.post("/wiki/reset")
     assert resp.status_code == 200 and resp.json() == {"id": "wiki"}
     assert await env.store.get_datasource_metadata("wiki") is None
+    assert await env.store.pending_segments("wiki") == []
     assert before <= set(env.queue.shutdowns)
     await count_running(env, 2)
     assert all(list(starts_of(t).values()) == [4] for t in env.queue.running())  # latest

@@ -55,6 +55,8 @@ class OffsetStore(Protocol):
         self, supervisor_id: str, partitions: dict[str, Any] | None
     ) -> Any: ...
 
+    async def delete_pending_segments(self, data_source: str) -> int: ...
+
 
 @dataclass
 class Notice:
@@ -558,6 +560,11 @@ class KafkaSupervisor:
             await self._offsets.reset_datasource_metadata(self.id, None)
             for group in list(self.groups.values()):
                 await self._kill_group(group, "supervisor reset")
+            # Reading from scratch, the next tasks may get the very sequence names of earlier
+            # ones (same spec, same start offsets, e.g. on a re-created topic); their pending
+            # segments, some already published, must not be handed out again.
+            deleted = await self._offsets.delete_pending_segments(self.spec.data_source)
+            log.info("supervisor [%s]: reset; %d pending segments deleted", self.id, deleted)
             self.groups.clear()
             self.next_offsets.clear()
             self.committed = None
