@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from common.errors import QueryCancelled, QueryTimeout
 from common.jsonresp import dumps
 from common.query import finalize, parse_query
 from common.query.datanode import descriptor_json
@@ -57,12 +59,26 @@ def query_router(service: BrokerService) -> APIRouter:
     http = service.settings.server_http
 
     async def post_query(request: Request) -> Response:
-        async with service.limiter:
-            query = parse_query(await request.body())
-            timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
-            return await service.running.run(
-                query.query_id, execute(service, query, timeout), timeout
-            )
+        started = time.perf_counter()
+        data_source, query_type, outcome = "", "", "failed"
+        try:
+            async with service.limiter:
+                query = parse_query(await request.body())
+                data_source, query_type = query.dataSource, query.queryType
+                timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
+                response = await service.running.run(
+                    query.query_id, execute(service, query, timeout), timeout
+                )
+            outcome = "success"
+            return response
+        except QueryTimeout:
+            outcome = "timeout"
+            raise
+        except QueryCancelled:
+            outcome = "interrupted"
+            raise
+        finally:
+            service.record_query(data_source, query_type, time.perf_counter() - started, outcome)
 
     async def cancel_query(query_id: str) -> Response:
         urls = sorted(service.scatter.contacted.get(query_id, ()))

@@ -33,6 +33,28 @@ class BrokerService(NodeService):
         self._inventory: HttpServerInventoryView | None = None
         self._http: httpx.AsyncClient | None = None
         self._scatter: ScatterGather | None = None
+        m = self.metrics
+        labels = ["dataSource", "type"]
+        self._query_time = m.histogram(
+            "query/time", "Seconds from a native query's arrival to its answer.", labels
+        )
+        self._query_outcomes = {
+            outcome: m.counter(f"query/{outcome}/count", doc, labels)
+            for outcome, doc in (
+                ("success", "Native queries answered."),
+                ("failed", "Native queries that failed (bad input, errors)."),
+                ("interrupted", "Native queries cancelled."),
+                ("timeout", "Native queries that timed out."),
+            )
+        }
+        self._query_count = m.counter("query/count", "Native queries received.", labels)
+
+    def record_query(self, data_source: str, query_type: str, seconds: float, outcome: str) -> None:
+        """Druid's query/time, query/count and query/{success,failed,interrupted,timeout}/count."""
+        labels = self.metrics.labels(dataSource=data_source, type=query_type)
+        self._query_count.labels(**labels).inc()
+        self._query_outcomes[outcome].labels(**labels).inc()
+        self._query_time.labels(**labels).observe(seconds)
 
     @property
     def inventory(self) -> HttpServerInventoryView:
@@ -69,6 +91,7 @@ class BrokerService(NodeService):
             name="broker-inventory",
         )
         self._inventory.register_callback(self.view)
+        self._inventory.register_metrics(self.metrics)
         self._inventory.start()
 
     async def on_close(self) -> None:

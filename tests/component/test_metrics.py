@@ -82,3 +82,39 @@ async def test_segment_and_sync_metrics_follow_the_cluster(tmp_path: Path) -> No
         ]
         assert len(healthy) == 2 and all(line.endswith(" 1.0") for line in healthy)
         assert "druid_segment_loadQueue_count" in coord_metrics
+
+
+async def test_broker_counts_and_times_queries_by_outcome(tmp_path: Path) -> None:
+    async with cluster(sqlite_properties(tmp_path)) as c:
+        broker = await c.start("broker")
+        query = {
+            "queryType": "timeseries",
+            "dataSource": "nowhere",
+            "intervals": ["2024-01-01/2024-01-02"],
+            "granularity": "all",
+            "aggregations": [{"type": "count", "name": "n"}],
+        }
+        for _ in range(2):
+            assert (await c.http.post(broker.url + "/druid/v2", json=query)).status_code == 200
+        bad = {**query, "queryType": "nope"}
+        assert (await c.http.post(broker.url + "/druid/v2", json=bad)).status_code == 400
+
+        text = (await c.get("broker", "/metrics")).text
+        s = {
+            (x.name, tuple(sorted(x.labels.items()))): x.value
+            for f in text_string_to_metric_families(text)
+            for x in f.samples
+        }
+
+        def value(name: str, **labels: str) -> float:
+            return sum(
+                v for (n, lbl), v in s.items() if n == name and labels.items() <= dict(lbl).items()
+            )
+
+        assert (
+            value("druid_query_success_count_total", dataSource="nowhere", type="timeseries") == 2
+        )
+        assert value("druid_query_failed_count_total") == 1
+        assert value("druid_query_count_total") == 3
+        assert value("druid_query_time_count", dataSource="nowhere") == 2
+        assert "druid_serverview_sync_healthy" in text
