@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request, Response
 
 from common.errors import QueryCancelled, QueryTimeout
 from common.jsonresp import dumps
-from common.query import finalize, parse_query
-from common.query.datanode import descriptor_json
+from common.query import finalize, merge, parse_query
+from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
 from common.query.lifecycle import query_timeout_s
 from common.query.models import Query
@@ -35,12 +35,14 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
         service.max_scatter_gather_bytes,
         (query.context.model_extra or {}).get("maxScatterGatherBytes"),
     )
-    gathered = await service.scatter.run(query, max_bytes=limit, timeout_s=timeout_s)
+    gathered = await service.scatter.gather(query, max_bytes=limit, timeout_s=timeout_s)
 
     def render() -> bytes:
-        return dumps(finalize(query, gathered.partial))
+        return dumps(finalize(query, merge(query, gathered.partials)))
 
-    body = await asyncio.to_thread(render)
+    # Merge, finalize and encode in one step: inline when small (a thread hop costs more than
+    # the work), else in one worker thread so the event loop stays free.
+    body = render() if gathered.rows <= INLINE_MERGE_ROWS else await asyncio.to_thread(render)
     context: dict[str, Any] = {}
     if gathered.missing:
         context["missingSegments"] = [descriptor_json(d) for d in gathered.missing]

@@ -69,6 +69,19 @@ class Gathered:
     servers: set[str] = field(default_factory=set)
 
 
+@dataclass
+class Partials:
+    """Every data node's partial of a query, not yet merged, and what no server answered for."""
+
+    partials: list[pa.Table]
+    missing: list[SegmentDescriptor]
+    servers: set[str] = field(default_factory=set)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.num_rows for p in self.partials)
+
+
 class ScatterGather:
     def __init__(
         self,
@@ -88,6 +101,18 @@ class ScatterGather:
     async def run(
         self, query: Query, *, max_bytes: int | None, timeout_s: float | None
     ) -> Gathered:
+        """Gather and merge (for callers that post-process the merged partial themselves)."""
+        got = await self.gather(query, max_bytes=max_bytes, timeout_s=timeout_s)
+        if got.rows <= INLINE_MERGE_ROWS:
+            merged = merge(query, got.partials)  # cheaper than a hop to a worker thread
+        else:
+            merged = await asyncio.to_thread(merge, query, got.partials)
+        return Gathered(merged, got.missing, got.servers)
+
+    async def gather(
+        self, query: Query, *, max_bytes: int | None, timeout_s: float | None
+    ) -> Partials:
+        """Send the query to the servers of its segments (retrying missing ones elsewhere)."""
         deadline = Deadline(timeout_s)
         units = segments_to_query(self.view.timeline(query.dataSource), query.intervals.intervals)
         budget = ByteBudget(max_bytes, query.query_id)
@@ -121,13 +146,9 @@ class ScatterGather:
                 if attempt < retries:
                     log.info("query %s: retrying %d missing segments", query.query_id, len(pending))
             missing += pending
-            if sum(p.num_rows for p in partials) <= INLINE_MERGE_ROWS:
-                merged = merge(query, partials)  # cheaper than a hop to a worker thread
-            else:
-                merged = await asyncio.to_thread(merge, query, partials)
         finally:
             self.contacted.pop(query.query_id, None)
-        return Gathered(merged, [u.descriptor for u in missing], {s for s in contacted})
+        return Partials(partials, [u.descriptor for u in missing], set(contacted))
 
     async def _call(
         self,
