@@ -166,7 +166,11 @@ async def test_task_actions(c: Cluster) -> None:
     service = c.nodes["overlord"].service
     assert isinstance(service, OverlordService)
     assert await service.store.get_datasource_metadata("wiki") == end
-    r = await act(publish)  # the same start again: stored offsets moved on
+    r = await act(publish)  # the very same publish again (a task restarted after it): a no-op
+    result = r.json()["result"]
+    assert result["success"] and await service.store.get_datasource_metadata("wiki") == end
+    other = {**segment, "shardSpec": {"type": "numbered", "partitionNum": 7, "partitions": 0}}
+    r = await act({**publish, "segments": [other]})  # stale start, different segment: refused
     result = r.json()["result"]
     assert not result["success"] and not result["retryable"]
 
