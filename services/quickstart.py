@@ -208,7 +208,8 @@ class Quickstart:
             except subprocess.TimeoutExpired:
                 child.proc.kill()
                 child.proc.wait()
-                say(f"  [killed]     {role} (did not stop within {STOP_TIMEOUT:.0f}s)")
+                say(f"  [killed]     {role} (not stopped in {STOP_TIMEOUT:.0f}s); its last lines:")
+                say(child.log_tail(10))
         for child in self.children.values():
             if child.log_file is not None:
                 child.log_file.close()

@@ -153,7 +153,24 @@ async def test_kill_9_peon_overlord_historical_keeps_totals_exact(
             await wait_until(exact, within=60, interval=0.5, what="exact totals at the broker")
         except TimeoutError as exc:
             got = await broker_totals(http, procs)
-            details = "\n".join(f"--- {n}:\n{t}" for n, t in procs.tracebacks().items())
+            views = []
+            for name, path in (
+                ("broker", "/druid-internal/v1/discovery"),
+                ("historical", "/druid-internal/v1/segments?counter=-1&timeout=1"),
+                ("coordinator", "/druid/coordinator/v1/loadstatus?simple"),
+            ):
+                try:
+                    r = await http.get(procs.procs[name].url + path)
+                    views.append(f"{name} {path}: {r.status_code} {r.text[:1500]}")
+                except httpx.HTTPError as e:
+                    views.append(f"{name} {path}: {e}")
+            details = "\n".join(
+                [
+                    *views,
+                    procs.warnings(),
+                    *(f"--- {n}:\n{t}" for n, t in procs.tracebacks().items()),
+                ]
+            )
             raise AssertionError(
                 f"{exc}; broker totals {got}, want {expected(total)}\n{details}"
             ) from None

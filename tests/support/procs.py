@@ -127,6 +127,19 @@ class ProcCluster:
         for name in reversed(list(self.procs)):
             self.stop(name)
 
+    def warnings(self, per_process: int = 12) -> str:
+        """The last WARNING/ERROR lines of every process, for failure messages."""
+        out = []
+        for name, proc in self.procs.items():
+            lines = [
+                line[:300]
+                for line in proc.log_tail(2000).splitlines()
+                if " WARNING " in line or " ERROR " in line
+            ]
+            if lines:
+                out.append(f"--- {name}:\n" + "\n".join(lines[-per_process:]))
+        return "\n".join(out)
+
     def tracebacks(self) -> dict[str, str]:
         """Per process, log lines around any Python traceback (for failure messages)."""
         found = {}
