@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +24,7 @@ from common.discovery.backend import LeaderRole
 from common.discovery.leader import LeaderSelector
 from common.errors import ServiceUnavailable
 from common.jsonresp import OrjsonResponse, dumps
-from common.server import NodeService
+from common.server import NodeService, create_node_app
 
 SelectorGetter = Callable[[], LeaderSelector | None]
 
@@ -147,3 +147,18 @@ async def _respond(
     }
     await send(start)
     await send({"type": "http.response.body", "body": body})
+
+
+def create_elected_app(service: ElectedService, prefix: str, routers: list[APIRouter]) -> FastAPI:
+    """A node app for an elected role: ``<prefix>/leader`` and ``/isLeader`` answered locally,
+    every other path under ``prefix`` answered by the leader (307 from followers, 503 when no
+    leader is known)."""
+    app = create_node_app(service, [leader_router(prefix, service.get_selector), *routers])
+    app.add_middleware(
+        LeaderRedirectMiddleware,
+        get_selector=service.get_selector,
+        prefixes=[prefix],
+        local_paths=[f"{prefix}/leader", f"{prefix}/isLeader"],
+        host=service.settings.host_and_port,
+    )
+    return app

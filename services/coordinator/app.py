@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from common.config import Settings
-from common.leadership import LeaderRedirectMiddleware, leader_router
-from common.server import create_node_app
+from common.leadership import create_elected_app
 from services.coordinator.routes.cluster import cluster_router
 from services.coordinator.routes.datasources import datasources_router
 from services.coordinator.routes.metadata import metadata_router
@@ -19,10 +18,10 @@ PREFIX = "/druid/coordinator/v1"
 
 def create_app(settings: Settings) -> FastAPI:
     service = CoordinatorService(settings)
-    app = create_node_app(
+    return create_elected_app(
         service,
+        PREFIX,
         [
-            leader_router(PREFIX, service.get_selector),
             rules_router(service),
             cluster_router(service),
             status_router(service),
@@ -30,11 +29,3 @@ def create_app(settings: Settings) -> FastAPI:
             metadata_router(service),
         ],
     )
-    app.add_middleware(
-        LeaderRedirectMiddleware,
-        get_selector=service.get_selector,
-        prefixes=[PREFIX],
-        local_paths=[f"{PREFIX}/leader", f"{PREFIX}/isLeader"],
-        host=settings.host_and_port,
-    )
-    return app
