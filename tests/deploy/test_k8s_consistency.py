@@ -32,8 +32,7 @@ OVERLAY_NAMES = sorted(OVERLAYS)
 READINESS = {
     "coordinator": "/status/selfDiscovered",
     "overlord": "/status/selfDiscovered",
-    # Until the broker has its own readiness endpoint (segment view synced); docs/deploy.md.
-    "broker": "/status/selfDiscovered",
+    "broker": "/druid/broker/v1/readiness",  # its segment view is initialized
     "historical": "/druid/historical/v1/readiness",
     "peon": "/status/selfDiscovered",
 }
