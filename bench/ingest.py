@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -148,7 +149,9 @@ COUNT = {
 }
 
 
-async def through_kdruid(bootstrap: str, rows: int, workdir: Path) -> dict[str, float]:
+async def through_kdruid(
+    bootstrap: str, rows: int, workdir: Path, profile: str | None = None
+) -> dict[str, float]:
     props = {
         "druid.metadata.storage.connector.connectURI": str(workdir / "metadata.db"),
         "druid.storage.storageDirectory": str(workdir / "deep"),
@@ -189,6 +192,21 @@ async def through_kdruid(bootstrap: str, rows: int, workdir: Path) -> dict[str, 
                         await asyncio.sleep(0.05)
 
             prober = asyncio.create_task(probe_status())
+            spy = None
+            if profile and peon.process is not None:
+                # py-spy (pip install py-spy) samples the peon for the whole of (b).
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "--format",
+                    "flamegraph" if profile.endswith(".svg") else "raw",
+                    "-o",
+                    profile,
+                    "--pid",
+                    str(peon.process.pid),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
             started = time.perf_counter()
             resp = await http.post(overlord + "/druid/indexer/v1/supervisor", json=spec(bootstrap))
             resp.raise_for_status()
@@ -200,6 +218,9 @@ async def through_kdruid(bootstrap: str, rows: int, workdir: Path) -> dict[str, 
             elapsed = time.perf_counter() - started
             done.set()
             await prober
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
         status_ms.sort()
         return {
             "rows_per_s": rows / elapsed,
@@ -216,6 +237,11 @@ async def through_kdruid(bootstrap: str, rows: int, workdir: Path) -> dict[str, 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows to ingest (M)")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the peon with py-spy during (b): .svg a flamegraph, else collapsed stacks",
+    )
     args = parser.parse_args()
     kafka = start_local_kafka()
     try:
@@ -223,7 +249,7 @@ async def main() -> None:
         await produce(kafka.bootstrap, args.rows)
         base = await baseline(kafka.bootstrap, args.rows)
         with tempfile.TemporaryDirectory(prefix="kdruid-bench-ingest-") as tmp:
-            got = await through_kdruid(kafka.bootstrap, args.rows, Path(tmp))
+            got = await through_kdruid(kafka.bootstrap, args.rows, Path(tmp), args.profile)
     finally:
         kafka.stop()
     ratio = got["rows_per_s"] / base

@@ -31,6 +31,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from common.ingest.batch import ColumnBatch
 from common.ingest.columns import cast_to, kind_of, null_column, rollup, wider
 from common.ingest.index import IncrementalIndex
 from common.ingest.parser import InputRow
@@ -241,6 +242,11 @@ class Appenderator:
     def add_rows(sink: Sink, rows: Sequence[InputRow]) -> None:
         """Add rows to a sink's current index (CPU-bound; run it in a thread for big batches)."""
         sink.current.add_rows(rows)
+
+    @staticmethod
+    def add_batch(sink: Sink, batch: ColumnBatch) -> None:
+        """Add column-parsed rows to a sink's current index (CPU-bound, as ``add_rows``)."""
+        sink.current.add_batch(batch)
 
     # ------------------------------------------------------------------ persisting
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from common.ingest.batch import ColumnBatch
 from common.ingest.columns import (
     build_dimension,
     build_metric,
@@ -122,12 +125,49 @@ class IncrementalIndex:
         """Append a batch of parsed rows (CPU-bound: call it off the event loop for big batches)."""
         if not rows:
             return
-        chunk = self._build_chunk(rows)
+        self._append(self._build_chunk(rows), len(rows))
+
+    def add_batch(self, batch: ColumnBatch) -> None:
+        """Append rows parsed column-wise (``common.ingest.batch``): the same chunk, and so the
+        same index, as ``add_rows`` of those rows. Declared dimensions only (no discovery)."""
+        n = len(batch)
+        if not n:
+            return
+        if self._discover:
+            raise ValueError("add_batch does not discover dimensions; use add_rows")
+        self._note_times(int(batch.times.min()), int(batch.times.max()))
+        cols: dict[str, pa.Array] = {TIME_COLUMN: self._time_column(batch.times)}
+        for name in self._dimensions:
+            kind = self._declared_kind[name]
+            col = batch.dims.get(name)
+            if col is None:
+                col = build_dimension([None] * n, kind)
+            elif pa.types.is_list(col.type) and pc.max(pc.list_value_length(col)).as_py() == 1:
+                # No row holds several values: a plain string column, as add_rows makes it.
+                col = pc.list_element(col, 0).dictionary_encode()
+            elif pa.types.is_string(col.type):
+                col = col.dictionary_encode()
+            cols[name] = col
+        for i, (name, kind, _) in enumerate(self._metrics):
+            values = batch.metrics[i]
+            is_count = self.schema.metricsSpec[i].type == "count"
+            cols[name] = build_metric(None, n, kind) if is_count or values is None else values
+        self._append(pa.table(cols), n)
+
+    def _note_times(self, lo: int, hi: int) -> None:
+        with self._lock:
+            self._min_time = lo if self._min_time is None else min(self._min_time, lo)
+            self._max_time = hi if self._max_time is None else max(self._max_time, hi)
+
+    def _time_column(self, times: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Array:
+        return self._query_granularity.bucket_starts(pa.array(times)).cast(TIME_TYPE)
+
+    def _append(self, chunk: pa.Table, n: int) -> None:
         with self._lock:
             self._chunks.append(chunk)
             self._bytes += chunk.get_total_buffer_size()
-            self._rows_since_compaction += len(rows)
-            self._rows_added += len(rows)
+            self._rows_since_compaction += n
+            self._rows_added += n
             self._snapshot = None
             if self.rollup:
                 due = max(self._compacted_rows, self._compact_rows)
@@ -139,10 +179,8 @@ class IncrementalIndex:
     def _build_chunk(self, rows: Sequence[InputRow]) -> pa.Table:
         n = len(rows)
         times = np.fromiter((r.timestamp for r in rows), dtype=np.int64, count=n)
-        lo, hi = int(times.min()), int(times.max())
+        self._note_times(int(times.min()), int(times.max()))
         with self._lock:
-            self._min_time = lo if self._min_time is None else min(self._min_time, lo)
-            self._max_time = hi if self._max_time is None else max(self._max_time, hi)
             if self._discover:
                 seen: set[str] = set()
                 seen.update(*(r.dims.keys() for r in rows))
@@ -153,8 +191,7 @@ class IncrementalIndex:
                         self._dimensions.append(name)
                         self._known.add(name)
             dimensions = list(self._dimensions)
-        time_col = self._query_granularity.bucket_starts(pa.array(times)).cast(TIME_TYPE)
-        cols: dict[str, pa.Array] = {TIME_COLUMN: time_col}
+        cols: dict[str, pa.Array] = {TIME_COLUMN: self._time_column(times)}
         for name in dimensions:
             values = [r.dims.get(name) for r in rows]
             kind = self._declared_kind.get(name, self._discovered_kind)

@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import KdruidError
 from common.ingest.appenderator import Appenderator, PersistLimits, SegmentIdWithShardSpec, Sink
-from common.ingest.kafka import KafkaRecordSupplier, Record
+from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
+from common.ingest.kafka import KafkaRecordSupplier, PartitionRecords
 from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
 from common.ingest.parser import InputRow, RowParser
+from common.ingest.route import Routed, Router
 from common.ingest.sequences import (
     SequenceMetadata,
     end_sequence_numbers,
@@ -34,7 +34,6 @@ from common.ingest.sequences import (
     kafka_metadata,
     load_sequences,
     save_sequences,
-    sequence_for,
 )
 from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, SegmentId
@@ -44,15 +43,6 @@ from services.peon.taskspec import KafkaTaskSpec
 
 #: Records per poll: bounds the work one worker-thread step does (and so pause latency).
 MAX_POLL_RECORDS = 10_000
-
-
-@dataclass
-class Batch:
-    """A polled batch parsed and routed in a worker thread."""
-
-    #: (sequenceName, segment-granularity bucket start) -> rows
-    routed: dict[tuple[str, int], list[InputRow]]
-    next_offsets: dict[int, int]
 
 
 class TaskFailed(KdruidError):
@@ -81,6 +71,16 @@ class KafkaIndexTaskRunner(TaskControl):
             t.log_parse_exceptions,
         )
         self.parser = RowParser(spec.schema, spec.input_format, self.handler)
+        self.router = Router(
+            self.parser,
+            BatchParser(spec.schema, spec.input_format, self.meters)
+            if batch_supported(spec.schema, spec.input_format)
+            else None,
+            spec.schema.granularitySpec.segmentGranularity,
+            spec.minimum_message_time,
+            spec.maximum_message_time,
+            log,
+        )
         self.appenderator = Appenderator(
             spec.schema,
             task_dir / "persist",
@@ -232,9 +232,9 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._publish_closed_sequences()
             if not self._assignment():
                 break
-            records = await supplier.poll(self.spec.poll_timeout, MAX_POLL_RECORDS)
-            if records:
-                await self._process(records)
+            parts = await supplier.poll_partitions(self.spec.poll_timeout, MAX_POLL_RECORDS)
+            if parts:
+                await self._process(parts)
             else:
                 self.meters.tick(time.monotonic())
             now = time.monotonic()
@@ -243,44 +243,29 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._maybe_checkpoint(now)
             self._assign(supplier)
 
-    async def _process(self, records: list[Record]) -> None:
-        batch = await asyncio.to_thread(self._parse_and_route, records)
-        by_sink: dict[SegmentId, tuple[Sink, list[InputRow]]] = {}
-        for (seq_name, bucket), rows in batch.routed.items():
+    async def _process(self, parts: list[PartitionRecords]) -> None:
+        routed = await asyncio.to_thread(self._parse_and_route, parts)
+        by_sink: dict[SegmentId, tuple[Sink, list[InputRow], list[ColumnBatch]]] = {}
+        for key in routed.keys:
+            seq_name, bucket = key
             ident = await self._segment_for(seq_name, bucket)
             sink = self.appenderator.get_or_create_sink(ident, seq_name)
-            by_sink.setdefault(ident.segment_id, (sink, []))[1].extend(rows)
+            _, rows, batches = by_sink.setdefault(ident.segment_id, (sink, [], []))
+            if key in routed.rows:
+                rows.extend(routed.rows[key])
+            else:
+                batches.append(routed.columns[key])
         if by_sink:
             await asyncio.to_thread(_add_all, list(by_sink.values()))
-        self.current_offsets.update(batch.next_offsets)
+        self.current_offsets.update(routed.next_offsets)
         for seq in self.sequences:
             seq.update_assignments(self.current_offsets)
 
-    def _parse_and_route(self, records: list[Record]) -> Batch:
-        """Worker thread: parse each record and route its rows to (sequence, time chunk)."""
-        spec = self.spec
-        gran = spec.schema.granularitySpec.segmentGranularity
-        routed: dict[tuple[str, int], list[InputRow]] = defaultdict(list)
-        next_offsets: dict[int, int] = {}
-        ends = self.end_offsets()
-        now_ms = int(time.time() * 1000)
-        for rec in records:
-            p, off = rec.partition, rec.offset
-            expected = next_offsets.get(p, self.current_offsets.get(p))
-            if expected is None or off < expected or off >= ends.get(p, off):
-                continue
-            seq = sequence_for(self.sequences, p, off)
-            if seq is None:
-                self.log.warning("no sequence can handle record %s@%s; skipped", p, off)
-                next_offsets[p] = off + 1
-                continue
-            rows = self.parser.parse(
-                rec.value, now_ms, spec.minimum_message_time, spec.maximum_message_time
-            )
-            for row in rows:
-                routed[(seq.sequence_name, gran.bucket_start(row.timestamp))].append(row)
-            next_offsets[p] = off + 1
-        return Batch(dict(routed), next_offsets)
+    def _parse_and_route(self, parts: list[PartitionRecords]) -> Routed:
+        """Worker thread: parse the records and route their rows to (sequence, time chunk)."""
+        return self.router.route(
+            parts, self.current_offsets, self.end_offsets(), self.sequences, int(time.time() * 1000)
+        )
 
     async def _segment_for(self, seq_name: str, bucket: int) -> SegmentIdWithShardSpec:
         for sink in self.appenderator.sinks.values():
@@ -381,6 +366,9 @@ class KafkaIndexTaskRunner(TaskControl):
         self._checkpoint_pending = False
 
 
-def _add_all(work: list[tuple[Sink, list[InputRow]]]) -> None:
-    for sink, rows in work:
-        Appenderator.add_rows(sink, rows)
+def _add_all(work: list[tuple[Sink, list[InputRow], list[ColumnBatch]]]) -> None:
+    for sink, rows, batches in work:
+        if rows:
+            Appenderator.add_rows(sink, rows)
+        for batch in batches:
+            Appenderator.add_batch(sink, batch)
