@@ -12,6 +12,7 @@ other key is logged and ignored. ``isolation.level`` defaults to ``read_committe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -237,18 +238,37 @@ class KafkaRecordSupplier:
         ]
 
     async def poll_partitions(
-        self, max_wait: float, max_records: int | None = None
+        self, max_wait: float, max_records: int | None = None, step: int | None = None
     ) -> list[PartitionRecords]:
         """``poll`` as one ``(partition, offsets, values)`` per partition: no object per record
-        (the records of a full-speed poll cost less this way)."""
+        (the records of a full-speed poll cost less this way). With ``step``, records are taken
+        ``step`` at a time up to ``max_records`` while more are already fetched, yielding to the
+        event loop in between: aiokafka decodes records on the loop, and one big take would
+        hold it for tens of milliseconds."""
         if not self.consumer.assignment():
             return []
-        batches = await self._getmany(max_wait, max_records)
-        return [
-            PartitionRecords(tp.partition, [m.offset for m in msgs], [m.value for m in msgs])
-            for tp, msgs in batches.items()
-            if msgs
-        ]
+        offsets: dict[int, list[int]] = {}
+        values: dict[int, list[bytes | None]] = {}
+        remaining = max_records
+        wait = max_wait
+        while True:
+            take = step if step is not None else remaining
+            if remaining is not None and take is not None:
+                take = min(take, remaining)
+            batches = await self._getmany(wait, take)
+            got = 0
+            for tp, msgs in batches.items():
+                if msgs:
+                    offsets.setdefault(tp.partition, []).extend([m.offset for m in msgs])
+                    values.setdefault(tp.partition, []).extend([m.value for m in msgs])
+                    got += len(msgs)
+            if remaining is not None:
+                remaining -= got
+            if not got or step is None or (take is not None and got < take) or remaining == 0:
+                break
+            wait = 0.0
+            await asyncio.sleep(0)
+        return [PartitionRecords(p, offs, values[p]) for p, offs in offsets.items()]
 
     async def earliest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
         tps = [self._tp(p) for p in partitions]

@@ -43,6 +43,8 @@ from services.peon.taskspec import KafkaTaskSpec
 
 #: Records per poll: bounds the work one worker-thread step does (and so pause latency).
 MAX_POLL_RECORDS = 10_000
+#: Records aiokafka decodes on the event loop in one go (see ``poll_partitions``).
+POLL_STEP_RECORDS = 1_000
 
 
 class TaskFailed(KdruidError):
@@ -232,7 +234,9 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._publish_closed_sequences()
             if not self._assignment():
                 break
-            parts = await supplier.poll_partitions(self.spec.poll_timeout, MAX_POLL_RECORDS)
+            parts = await supplier.poll_partitions(
+                self.spec.poll_timeout, MAX_POLL_RECORDS, POLL_STEP_RECORDS
+            )
             if parts:
                 await self._process(parts)
             else:
