@@ -44,7 +44,7 @@ from services.peon.taskspec import KafkaTaskSpec
 #: Records per poll: bounds the work one worker-thread step does (and so pause latency).
 MAX_POLL_RECORDS = 10_000
 #: Records aiokafka decodes on the event loop in one go (see ``poll_partitions``).
-POLL_STEP_RECORDS = 1_000
+POLL_STEP_RECORDS = 500
 
 
 class TaskFailed(KdruidError):
