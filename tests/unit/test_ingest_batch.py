@@ -327,3 +327,27 @@ def test_parse_refuses_without_counting() -> None:
     parsed = parser.parse([orjson.dumps(ev(0)), orjson.dumps(ev(1))])
     assert parsed is not None and len(parsed.rows) == 2
     assert meters.processed == 2
+
+
+def test_many_polls_into_one_index_with_rollup_and_compaction() -> None:
+    sch = schema(granularitySpec={"segmentGranularity": "day", "queryGranularity": "hour"})
+    polls = [
+        records(*(ev(i % 6, ts=T0 + (i * 977_000) % (5 * HOUR)) for i in range(k, k + 40)), first=k)
+        for k in range(0, 400, 40)
+    ]
+    indexes = []
+    for batch in (False, True):
+        index = IncrementalIndex(sch, compact_rows=50)
+        for part in polls:
+            routed, _, _, _ = route(sch, [part], batch, current={0: part.offsets[0]})
+            assert routed.columnar == batch
+            for rows in routed.rows.values():
+                index.add_rows(rows)
+            for cols in routed.columns.values():
+                index.add_batch(cols)
+        indexes.append(index)
+    rows_index, batch_index = indexes
+    assert batch_index.to_arrow().to_pylist() == rows_index.to_arrow().to_pylist()
+    assert batch_index.to_arrow().schema == rows_index.to_arrow().schema
+    assert batch_index.rows_in_memory == rows_index.rows_in_memory
+    assert batch_index.rows_added == rows_index.rows_added == 400
