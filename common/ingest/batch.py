@@ -5,6 +5,12 @@ The common streaming case (``json`` input without ``flattenSpec``, a numeric or 
 per row: the record values are joined with ``\\n`` and read by ``pyarrow.json.read_json`` (C++,
 releases the GIL), then timestamps, dimensions and metric inputs are converted column-wise.
 
+Arrow infers ``timestamp[s]`` for ISO-looking strings, so string dimensions (and ISO/auto
+timestamps) are read with an explicit ``string`` type, ``list<string>`` for the dimensions the
+previous batches held lists in; when that reading fails, an inferring read learns the batch's
+shapes for the next ones. Canonical UTC ISO timestamps are cast by Arrow, other ISO forms parsed
+value by value with the row path's own parser.
+
 The result must be exactly what ``RowParser`` gives row by row, so ``parse`` refuses (returns
 ``None``, having counted nothing) any batch where the columnar reading could differ: a record
 Arrow reads differently from orjson (NaN/Infinity literals, several objects on one line, a
@@ -38,6 +44,9 @@ _EXACT = 2**53
 #: orjson refuses nesting deeper than 1024; a record this short cannot nest that deep.
 _MAX_RECORD_BYTES = 2000
 _NUMERIC_TS = {"millis": 1, "posix": 1000, "auto": 1, "micro": -1000, "nano": -1_000_000}
+#: UTC ISO-8601 with seconds and none or three fraction digits: Arrow's cast reads it as the
+#: row path does (an impossible date fails both).
+_CANONICAL_ISO = r"^[1-9]\d{3}-[01]\d-[0-3]\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3})?Z$"
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 
 
@@ -114,6 +123,12 @@ class BatchParser:
             kind = "double" if d.type in ("float", "double") else d.type
             conv = string_converter(d.multiValueHandling) if kind == "string" else None
             self._dims.append((d.name, kind, conv))
+        self._string_dims = [name for name, kind, _ in self._dims if kind == "string"]
+        #: String dimensions the last batches held lists in: read as ``list<string>``.
+        self._list_dims: set[str] = set()
+        #: Whether the timestamps are read as strings (ISO), not numbers.
+        self._ts_string = self._ts_format in ("iso", "auto")
+        self._strict = self._parse_options()
         self._metrics: list[tuple[str | None, str | None]] = [
             (m.fieldName, None if m.type == "count" else m.output_kind) for m in schema.metricsSpec
         ]
@@ -174,12 +189,51 @@ class BatchParser:
             raise _Refused
         try:
             data.decode("utf-8")
-            table = pj.read_json(io.BytesIO(data), read_options=_READ)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        except UnicodeDecodeError as e:
             raise _Refused from e
+        try:
+            # Arrow infers timestamp[s] for ISO-looking strings: name the string columns.
+            table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=self._strict)
+        except pa.ArrowInvalid:
+            # Some string dimension holds lists (multi-value), or lists no more, or the
+            # ``auto`` timestamps are numbers: learn the shapes from an inferring read.
+            table = self._read_inferred(data)
         if table.num_rows != n:
             raise _Refused
         return table, nbytes
+
+    def _read_inferred(self, data: bytes) -> pa.Table:
+        try:
+            table = pj.read_json(io.BytesIO(data), read_options=_READ)
+        except pa.ArrowInvalid as e:
+            raise _Refused from e
+        types = {f.name: f.type for f in table.schema}
+        lists = {n for n in self._string_dims if n in types and pa.types.is_list(types[n])}
+        ts_type = types.get(self._ts_column)
+        ts_string = ts_type is not None and (
+            pa.types.is_string(ts_type) or pa.types.is_timestamp(ts_type)
+        )
+        if (lists, ts_string) != (self._list_dims, self._ts_string):
+            # Read the next batches in the shapes this one has.
+            self._list_dims, self._ts_string = lists, ts_string
+            self._strict = self._parse_options()
+        read_as = [types.get(n) for n in [*self._string_dims, self._ts_column]]
+        if any(t is not None and pa.types.is_timestamp(t) for t in read_as):
+            try:
+                return pj.read_json(
+                    io.BytesIO(data), read_options=_READ, parse_options=self._strict
+                )
+            except pa.ArrowInvalid as e:
+                raise _Refused from e
+        return table
+
+    def _parse_options(self) -> pj.ParseOptions:
+        fields = [
+            (n, MULTI_TYPE if n in self._list_dims else pa.string()) for n in self._string_dims
+        ]
+        if self._ts_string:
+            fields.append((self._ts_column, pa.string()))
+        return pj.ParseOptions(explicit_schema=pa.schema(fields))
 
     def _times(self, table: pa.Table) -> np.ndarray[Any, np.dtype[np.int64]]:
         n = table.num_rows
@@ -199,6 +253,12 @@ class BatchParser:
         fmt = self._ts_format
         if pa.types.is_string(t):
             if fmt == "iso" or fmt == "auto":
+                if bool(pc.all(pc.match_substring_regex(col, _CANONICAL_ISO)).as_py()):
+                    try:  # the form both parsers read alike: no Python per value
+                        ms = col.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+                        return np.asarray(ms.to_numpy(), dtype=np.int64)
+                    except pa.ArrowInvalid as e:  # e.g. 2023-02-29
+                        raise _Refused from e
                 try:
                     return np.fromiter(
                         (self._parse_ts(v) for v in col.to_pylist()), dtype=np.int64, count=n

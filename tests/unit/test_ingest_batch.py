@@ -351,3 +351,71 @@ def test_many_polls_into_one_index_with_rollup_and_compaction() -> None:
     assert batch_index.to_arrow().schema == rows_index.to_arrow().schema
     assert batch_index.rows_in_memory == rows_index.rows_in_memory
     assert batch_index.rows_added == rows_index.rows_added == 400
+
+
+@pytest.mark.parametrize("fmt", ["iso", "auto"])
+def test_iso_looking_strings_stay_strings(fmt: str) -> None:
+    # Arrow would infer timestamp[s] for these; the batch path names its string columns.
+    sch = schema(timestampSpec={"column": "ts", "format": fmt})
+    events = [
+        ev(i, ts=f"2024-01-01T0{i}:00:00Z", page=f"2024-01-0{i + 1}", other="2024-01-01")
+        for i in range(5)
+    ]
+    check(sch, [records(*events)], expect_batch=True)
+
+
+def test_one_parser_across_polls_whose_shapes_change() -> None:
+    sch = schema(timestampSpec={"column": "ts", "format": "auto"})
+    shapes = [
+        lambda i: ev(i, ts=f"2024-01-01T00:00:0{i % 10}Z", page=f"2024-01-0{i % 9 + 1}"),
+        lambda i: ev(i, tags=["x", f"y{i % 3}"], ts=T0 + i),
+        lambda i: ev(i, tags="plain", ts=f"2024-01-01T00:00:0{i % 10}Z"),
+        lambda i: ev(i, tags=[f"z{i % 2}"], page="2024-01-01"),
+        lambda i: ev(i, tags=[1, 2]),
+        lambda i: ev(i),
+    ]
+    polls = [
+        records(*(shape(i) for i in range(k * 10, k * 10 + 10)), first=k * 10)
+        for k, shape in enumerate(shapes)
+    ]
+    results = []
+    for batch in (False, True):
+        meters = RowIngestionMeters()
+        handler = ParseExceptionHandler(meters, 1000, 10, False)
+        router = Router(
+            RowParser(sch, JSON, handler),
+            BatchParser(sch, JSON, meters) if batch else None,
+            sch.granularitySpec.segmentGranularity,
+        )
+        seqs = [seq("s0", {0: 0}, {0: 1000})]
+        out = []
+        for part in polls:
+            routed = router.route([part], {0: part.offsets[0]}, {0: 1000}, seqs, now_ms=T0)
+            out.append(routed.columnar)
+            index = IncrementalIndex(sch)
+            for rows in routed.rows.values():
+                index.add_rows(rows)
+            for cols in routed.columns.values():
+                index.add_batch(cols)
+            out.append(index.to_arrow().to_pylist())
+        results.append((out, meters.totals()))
+    (rows_out, rows_totals), (batch_out, batch_totals) = results
+    assert batch_out[1::2] == rows_out[1::2]
+    assert batch_totals == rows_totals
+    assert batch_out[0::2] == [True, True, True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("values", "batch"),
+    [
+        (["2024-01-01T00:00:00Z", "2024-02-29T23:59:59.999Z", "1970-01-01T00:00:00.001Z"], True),
+        (["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00", "2024-01-01T00:00:00.5Z"], True),
+        (["2024-01-01T00:00:00Z", "2023-02-29T00:00:00Z"], False),
+        (["2024-01-01T00:00:00Z", "0000-01-01T00:00:00Z"], True),
+        (["2024-01-01T00:00:00Z", "2024-13-01T00:00:00Z"], False),
+        (["2024-01-01T00:00:00Z", "not a time"], False),
+    ],
+)
+def test_iso_timestamps(values: list[str], batch: bool) -> None:
+    sch = schema(timestampSpec={"column": "ts", "format": "iso"})
+    check(sch, [records(*(ev(i, ts=v) for i, v in enumerate(values)))], expect_batch=batch)
