@@ -13,12 +13,13 @@ value by value with the row path's own parser.
 
 The result must be exactly what ``RowParser`` gives row by row, so ``parse`` refuses (returns
 ``None``, having counted nothing) any batch where the columnar reading could differ: a record
-Arrow reads differently from orjson (NaN/Infinity literals, several objects on one line, a
-whitespace-only record, invalid UTF-8, duplicate keys, a record holding a newline), a column
-whose JSON type needs the row-wise conversion rules (a number in a string dimension, a string in
-a numeric one, an object...), an integer too large to survive a double, or a row the row parser
-would count as unparseable or processed-with-error. The caller then parses that batch row by
-row: slower, never different.
+Arrow reads differently from orjson (NaN/Infinity literals, a byte-order mark, several objects
+on one line, a whitespace-only record, invalid UTF-8, duplicate keys, a record holding a
+newline, one longer than 2000 bytes), a column whose JSON type needs the row-wise conversion
+rules (a number in a string dimension, a string in a numeric one, an object, scalars and lists
+mixed...), an integer too large to survive a double, or a row the row parser would count as
+unparseable or processed-with-error. The caller then parses that batch row by row: slower,
+never different.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class BatchParser:
             raise _Refused
         # Literals Arrow's reader accepts and orjson does not, and records that may be blank
         # (Arrow skips a blank line): false alarms only cost speed.
-        if b"NaN" in data or b"Inf" in data or b"\r" in data:
+        if b"NaN" in data or b"Inf" in data or b"\r" in data or b"\xef\xbb\xbf" in data:
             raise _Refused
         if b"\n " in data or b"\n\t" in data or data[:1].isspace():
             raise _Refused

@@ -194,6 +194,7 @@ def test_tombstones_and_empty_records_count_offsets_only() -> None:
     "bad",
     [
         b"not json",
+        b'\xef\xbb\xbf{"ts": 1704067200000}',
         b'{"ts": NaN}',
         b'{"ts": 1, "x": Infinity}',
         b'{"ts": 1704067200000}{"ts": 1704067200001}',
@@ -227,6 +228,7 @@ def test_malformed_or_unusual_records_fall_back_and_match(bad: bytes) -> None:
     parts = [records(ev(0), bad, ev(2), b'{"ts": 1704067200000}{"ts": 1704067200001}', ev(4))]
     check(schema(), parts, expect_batch=False)
     check(schema(), [records(ev(0), bad, ev(2))], expect_batch=False)
+    check(schema(), [records(bad, ev(1))], expect_batch=False)
 
 
 def test_scalar_and_list_values_in_one_column_fall_back() -> None:
