@@ -142,7 +142,7 @@ class IncrementalIndex:
             col = batch.dims.get(name)
             if col is None:
                 col = build_dimension([None] * n, kind)
-            elif pa.types.is_list(col.type) and pc.max(pc.list_value_length(col)).as_py() == 1:
+            elif pa.types.is_list(col.type) and _single_valued(col):
                 # No row holds several values: a plain string column, as add_rows makes it.
                 col = pc.list_element(col, 0).dictionary_encode()
             elif pa.types.is_string(col.type):
@@ -271,6 +271,11 @@ class IncrementalIndex:
         return write_parquet(
             self.to_arrow(), path, interval, dimensions=self.dimensions, metrics=self.metrics
         )
+
+
+def _single_valued(col: pa.Array) -> bool:
+    longest = pc.max(pc.list_value_length(col)).as_py()
+    return longest is None or longest <= 1
 
 
 def _first_seen_order(rows: Sequence[InputRow]) -> dict[str, int]:

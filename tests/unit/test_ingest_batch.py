@@ -421,3 +421,10 @@ def test_one_parser_across_polls_whose_shapes_change() -> None:
 def test_iso_timestamps(values: list[str], batch: bool) -> None:
     sch = schema(timestampSpec={"column": "ts", "format": "iso"})
     check(sch, [records(*(ev(i, ts=v) for i, v in enumerate(values)))], expect_batch=batch)
+
+
+def test_multi_value_dimension_missing_from_a_whole_time_chunk() -> None:
+    # The batch holds lists, but one segment's rows have no value at all: a string column there.
+    events = [ev(0), {"ts": T0 - HOUR, "page": "x"}, ev(2), {"ts": T0 - HOUR + 1}]
+    routed = check(schema(), [records(*events)], expect_batch=True)
+    assert len(routed.keys) == 2
