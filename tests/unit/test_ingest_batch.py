@@ -8,6 +8,7 @@ batch path must really have been taken (so a case cannot pass by always falling 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
@@ -428,3 +429,69 @@ def test_multi_value_dimension_missing_from_a_whole_time_chunk() -> None:
     events = [ev(0), {"ts": T0 - HOUR, "page": "x"}, ev(2), {"ts": T0 - HOUR + 1}]
     routed = check(schema(), [records(*events)], expect_batch=True)
     assert len(routed.keys) == 2
+
+
+_NATURAL = {
+    "page": ["str", "null", "missing"],
+    "tags": ["list", "null", "missing", "str"],
+    "n": ["int", "null", "missing", "float", "bool"],
+    "x": ["float", "int", "null", "bool"],
+    "added": ["int", "null", "missing", "float"],
+    "delta": ["float", "int", "missing"],
+}
+_ANY = ["int", "float", "str", "bool", "null", "list", "dict", "missing"]
+
+
+def _random_value(rnd: random.Random, kind: str) -> Any:
+    choices: dict[str, list[Any]] = {
+        "int": [0, 1, -7, 2**40, 2**53 + 1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1],
+        "float": [0.5, -1.25, 1e20, 1e-7, 3.0, 2.0**60, -0.0],
+        "str": ["a", "", "2024-01-01", "12", "1.5", "é", "true", "2024-01-01T00:00:00Z"],
+        "bool": [True, False],
+        "null": [None],
+        "list": [[], ["a"], ["b", "a"], ["a", None], [None], ["x", "x"]],
+        "dict": [{"k": 1}],
+    }
+    return rnd.choice(choices[kind])
+
+
+def _random_ts(rnd: random.Random, fmt: str) -> Any:
+    if rnd.random() < 0.05:
+        return rnd.choice([None, "x", 1.5, True])
+    ms = T0 + rnd.randrange(3 * HOUR)
+    if fmt == "iso" or (fmt == "auto" and rnd.random() < 0.3):
+        return f"2024-01-01T0{rnd.randrange(3)}:{rnd.randrange(60):02d}:00Z"
+    scale = {"millis": 1, "auto": 1, "posix": 0, "micro": 1000, "nano": 1_000_000}[fmt]
+    return ms // 1000 if scale == 0 else ms * scale
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_batches_match_rows(seed: int) -> None:
+    rnd = random.Random(seed)
+    taken = 0
+    for _ in range(60):
+        fmt = rnd.choice(["millis", "posix", "auto", "iso", "micro", "nano"])
+        gspec = {
+            "segmentGranularity": "hour",
+            "queryGranularity": rnd.choice(["none", "minute"]),
+            "rollup": rnd.random() < 0.5,
+        }
+        sch = schema(timestampSpec={"column": "ts", "format": fmt}, granularitySpec=gspec)
+        kinds = {
+            c: rnd.sample(nat, rnd.choice([1, 2, 3]))
+            if rnd.random() < 0.85
+            else rnd.sample(_ANY, 2)
+            for c, nat in _NATURAL.items()
+        }
+        events = []
+        for _ in range(rnd.randint(1, 12)):
+            e: dict[str, Any] = {"ts": _random_ts(rnd, fmt)}
+            for c, ks in kinds.items():
+                k = rnd.choice(ks)
+                if k != "missing":
+                    e[c] = _random_value(rnd, k)
+            events.append(e)
+        columnar = route(sch, [records(*events)], True)[0].columnar
+        check(sch, [records(*events)], expect_batch=columnar)
+        taken += columnar
+    assert taken >= 3  # the batch path really ran on some of them
