@@ -99,7 +99,11 @@ class ChangeHistory(Generic[T]):
             raise ValueError(f"max_size must be >= 1, got {max_size}")
         self.max_size = max_size
         self._entries: deque[tuple[T, Counter]] = deque(maxlen=max_size)
-        self._last = ZERO
+        # Counter 0 carries this history's own epoch, not Druid's ZERO hash: a server restarted
+        # with no change yet must not look identical to its previous life, or a client holding
+        # (0, 0) would be parked instead of reset, and never learn the server had restarted.
+        self._origin = Counter(counter=0, hash=_next_hash())
+        self._last = self._origin
         self._changed = asyncio.Event()
         self._closed = False
         self._parked = 0
@@ -204,7 +208,7 @@ class ChangeHistory(Generic[T]):
             )
         # Counters are contiguous, so the entry for ``counter`` sits at a computable index.
         first = last.counter - len(self._entries) + 1
-        expected = ZERO if counter == 0 else self._entries[counter - first][1]
+        expected = self._origin if counter == 0 else self._entries[counter - first][1]
         if expected.hash != hash:
             return ChangeRequestsSnapshot.fail(
                 f"counter[{given}] failed to match with [{expected}]"

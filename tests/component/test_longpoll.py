@@ -245,7 +245,10 @@ async def test_abandoned_parked_request_does_not_leak_its_waiter() -> None:
     async with serve(node.app()) as (url, _), httpx.AsyncClient() as client:
         polls = [
             asyncio.create_task(
-                client.get(url + PATH, params={"counter": 0, "hash": 0, "timeout": 60000})
+                client.get(
+                    url + PATH,
+                    params={"counter": 0, "hash": node.history.last_counter.hash, "timeout": 60000},
+                )
             )
             for _ in range(5)
         ]

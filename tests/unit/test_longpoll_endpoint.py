@@ -60,8 +60,11 @@ async def test_negative_counter_gets_full_snapshot(
     }
 
 
-async def test_idle_counter_gets_204_after_timeout(client: httpx.AsyncClient) -> None:
-    r = await client.get(PATH, params={"counter": 0, "hash": 0, "timeout": 5})
+async def test_idle_counter_gets_204_after_timeout(
+    client: httpx.AsyncClient, history: ChangeHistory[dict[str, str]]
+) -> None:
+    origin = history.last_counter
+    r = await client.get(PATH, params={"counter": 0, "hash": origin.hash, "timeout": 5})
     assert r.status_code == 204
     assert r.content == b""
 
@@ -70,7 +73,7 @@ async def test_parked_request_answers_on_change(
     client: httpx.AsyncClient, history: ChangeHistory[dict[str, str]]
 ) -> None:
     pending = asyncio.create_task(
-        client.get(PATH, params={"counter": 0, "hash": 0, "timeout": 60000})
+        client.get(PATH, params={"counter": 0, "hash": history.last_counter.hash, "timeout": 60000})
     )
     await wait_until(lambda: history.parked == 1, within=5, what="the request to park")
     history.add([{"action": "drop", "id": "a"}])
@@ -91,7 +94,7 @@ async def test_shutdown_answers_503_to_parked_and_new_requests(
     client: httpx.AsyncClient, history: ChangeHistory[dict[str, str]]
 ) -> None:
     pending = asyncio.create_task(
-        client.get(PATH, params={"counter": 0, "hash": 0, "timeout": 60000})
+        client.get(PATH, params={"counter": 0, "hash": history.last_counter.hash, "timeout": 60000})
     )
     await wait_until(lambda: history.parked == 1, within=5, what="the request to park")
     history.close()

@@ -8,7 +8,7 @@ import pytest
 
 from common.aio import wait_until
 from common.errors import InvalidInput, ServiceUnavailable
-from common.longpoll import ZERO, ChangeHistory, ChangeRequestsSnapshot, Counter
+from common.longpoll import ChangeHistory, ChangeRequestsSnapshot, Counter
 
 LONG = 30.0  # a park that only an add or close can end within the test timeout
 TINY = 0.01
@@ -27,7 +27,7 @@ def entry(h: ChangeHistory[str], counter: int) -> Counter:
 
 async def test_add_numbers_changes_one_by_one_with_distinct_hashes() -> None:
     h: ChangeHistory[str] = ChangeHistory()
-    assert h.last_counter == ZERO
+    assert h.last_counter.counter == 0
     last = h.add(["a", "b"])
     assert last.counter == 2
     last = h.add(["c"])
@@ -60,13 +60,26 @@ async def test_delta_returns_every_later_change_and_last_counter() -> None:
 
 async def test_zero_counter_on_fresh_history_parks_then_times_out() -> None:
     h: ChangeHistory[str] = ChangeHistory()
-    assert await h.get_since(0, 0, TINY) is None
+    origin = h.last_counter
+    assert await h.get_since(0, origin.hash, TINY) is None
     assert h.parked == 0
+
+
+async def test_a_restarted_history_resets_a_client_of_the_previous_one() -> None:
+    """Two lives of one server, neither with a change yet: the client of the first must be
+    reset by the second, not parked as if it were up to date (it would then wait out the whole
+    long-poll hold without learning that the server restarted)."""
+    first: ChangeHistory[str] = ChangeHistory()
+    seen = first.snapshot(list).counter
+    second: ChangeHistory[str] = ChangeHistory()
+    assert seen is not None and seen.counter == second.last_counter.counter == 0
+    snap = await second.get_since(seen.counter, seen.hash, LONG)
+    assert snap is not None and snap.reset_counter
 
 
 async def test_zero_counter_gets_all_changes_while_history_is_complete() -> None:
     h = history_with(3)
-    snap = await h.get_since(0, 0, LONG)
+    snap = await h.get_since(0, h._origin.hash, LONG)
     assert snap is not None and snap.requests == ["c1", "c2", "c3"]
     reset = await h.get_since(0, 12345, LONG)
     assert reset is not None and reset.reset_counter
@@ -169,7 +182,7 @@ async def test_close_releases_parked_requests_with_shutdown_error() -> None:
         await task
     assert h.parked == 0
     with pytest.raises(ServiceUnavailable):
-        await h.get_since(0, 0, LONG)
+        await h.get_since(0, h.last_counter.hash, LONG)
     with pytest.raises(ServiceUnavailable):
         h.snapshot(list)
 
