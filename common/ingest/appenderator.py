@@ -198,6 +198,8 @@ class Appenderator:
         self.limits = limits
         self.sinks: dict[SegmentId, Sink] = {}
         self.next_flush = now + limits.intermediate_persist_period
+        #: Persists done (Druid's ``ingest/persists/count``).
+        self.persists = 0
         self._on_sink_added = on_sink_added
 
     # ------------------------------------------------------------------ accounting
@@ -280,6 +282,7 @@ class Appenderator:
             sink.persisted_rows += hydrant.mapped.info.num_rows
             hydrant.index = None
         self.write_commit(commit_metadata)
+        self.persists += 1
 
     def write_commit(self, commit_metadata: dict[str, Any]) -> None:
         sinks = []

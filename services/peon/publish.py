@@ -61,6 +61,8 @@ class Publisher:
         self.runner = runner
         self.deps = deps
         self.pending: dict[SegmentId, DataSegment] = {}
+        #: Segments handed off to historicals (Druid's ``ingest/handoff/count``).
+        self.handoffs = 0
         self._handed_off = asyncio.Event()
         self._kick = asyncio.Event()
         self._save_lock = asyncio.Lock()
@@ -170,6 +172,7 @@ class Publisher:
                 if done:
                     self.runner.log.info("segment %s handed off; dropping it", sid)
                     self.pending.pop(sid, None)
+                    self.handoffs += 1
                     self.runner.drop_sink(sid)
                     await self._save_pending()
             if not self.pending:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from common.config import Settings
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
+from common.metrics import Sample
 from common.query.datanode import SegmentGetter, segment_lookup
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment, SegmentId
@@ -58,6 +60,7 @@ class PeonService(NodeService):
         self._http: httpx.AsyncClient | None = None
         self._serving_data = False
         self._reannounce: asyncio.Task[None] | None = None
+        self._register_ingest_metrics()
         self.shutdown_hooks.append(self.announcer.close)
         self.shutdown_hooks.append(self._close_history)
 
@@ -77,6 +80,29 @@ class PeonService(NodeService):
                 tier=s.tier, max_size=0, server_type=SERVER_TYPE, priority=s.priority
             )
         return services
+
+    def _register_ingest_metrics(self) -> None:
+        """Druid's ingestion metrics per running task (``dataSource``, ``taskId``)."""
+
+        def per_task(read: Callable[[KafkaIndexTaskRunner], int]) -> Callable[[], list[Sample]]:
+            def samples() -> list[Sample]:
+                return [
+                    ({"dataSource": r.spec.data_source, "taskId": task_id}, float(read(r)))
+                    for task_id, r in list(self.runners.items())
+                ]
+
+            return samples
+
+        labels = ["dataSource", "taskId"]
+        for name, doc, read in (
+            ("ingest/events/processed", "Rows ingested.", _processed),
+            ("ingest/events/processedWithError", "Rows ingested with errors.", _with_error),
+            ("ingest/events/unparseable", "Records that could not be parsed.", _unparseable),
+            ("ingest/events/thrownAway", "Rows filtered out or outside the windows.", _thrown),
+            ("ingest/persists/count", "Persists of in-memory rows to disk.", _persists),
+            ("ingest/handoff/count", "Segments handed off to historicals.", _handoffs),
+        ):
+            self.metrics.gauge_callback(name, doc, per_task(read), labels)
 
     async def on_start(self) -> None:
         # Parsing and index building run in worker threads but hold the GIL; Python's default
@@ -158,3 +184,27 @@ class PeonService(NodeService):
 
     def segment_getter(self) -> SegmentGetter:
         return segment_lookup(self.served_segments, self.segment_table)
+
+
+def _processed(r: KafkaIndexTaskRunner) -> int:
+    return r.meters.processed
+
+
+def _with_error(r: KafkaIndexTaskRunner) -> int:
+    return r.meters.processed_with_error
+
+
+def _unparseable(r: KafkaIndexTaskRunner) -> int:
+    return r.meters.unparseable
+
+
+def _thrown(r: KafkaIndexTaskRunner) -> int:
+    return r.meters.thrown_away
+
+
+def _persists(r: KafkaIndexTaskRunner) -> int:
+    return r.appenderator.persists
+
+
+def _handoffs(r: KafkaIndexTaskRunner) -> int:
+    return r.publisher.handoffs

@@ -180,6 +180,17 @@ async def test_rows_are_queryable_realtime_then_from_historicals_exactly_once(
 
         await wait_until(realtime, within=30, what="300 rows queryable")
         assert served_by(c, PeonService) > 0, "the first answer should come from the peon"
+        metrics = (await c.get("peon", "/metrics")).text
+        processed = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("druid_ingest_events_processed{") and 'dataSource="wiki"' in line
+        ]
+        assert sum(processed) == 300, metrics
+        for name in ("unparseable", "thrownAway"):
+            assert f"druid_ingest_events_{name}{{" in metrics
+        assert "druid_ingest_persists_count{" in metrics
+        assert "druid_ingest_handoff_count{" in metrics
 
         # Handoff: after the task's duration its segments are published and loaded by the
         # historical, and the peon stops serving them.
