@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.segments.errors import InvalidTime
-from common.segments.isotime import parse_iso
+from common.segments.isotime import MAX_INSTANT, MIN_INSTANT, parse_iso
 
 TimestampParser = Callable[[Any], int]
 
@@ -173,7 +173,26 @@ def _pattern(fmt: str) -> TimestampParser:
 
 
 def make_timestamp_parser(fmt: str) -> TimestampParser:
-    """The parser for a ``timestampSpec.format``; ``ValueError`` if the format is unusable."""
+    """The parser for a ``timestampSpec.format``; ``ValueError`` if the format is unusable.
+
+    Every parser rejects instants outside Druid's range with ``ValueError`` (the row is then
+    unparseable), so a value such as ``1e300`` never reaches the index as an overflowing int.
+    """
+    parse = _parser_for(fmt)
+
+    def bounded(v: Any) -> int:
+        try:
+            millis = parse(v)
+        except OverflowError:
+            raise ValueError(f"timestamp out of range: {v!r}") from None
+        if not MIN_INSTANT <= millis <= MAX_INSTANT:
+            raise ValueError(f"timestamp out of range: {v!r}")
+        return millis
+
+    return bounded
+
+
+def _parser_for(fmt: str) -> TimestampParser:
     name = fmt.strip()
     key = name.lower()
     if key == "iso":

@@ -57,6 +57,12 @@ def test_timestamp_formats(fmt: str, value: Any, expected: int) -> None:
         ("auto", "not a date"),
         ("auto", True),
         ("yyyy-MM-dd", "01/01/2024"),
+        # out of Druid's instant range, or not finite: never an overflowing int in the index
+        ("auto", 1e300),
+        ("millis", 1e300),
+        ("auto", float("inf")),
+        ("ruby", float("inf")),
+        ("posix", 10**30),
     ],
 )
 def test_unparseable_timestamps_raise_value_error(fmt: str, value: Any) -> None:
