@@ -40,64 +40,12 @@ from common.ingest.spec import TIME_COLUMN, DataSchema
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import MappedSegment, normalise_table, open_segment, write_parquet
 from common.segments.intervals import Interval
-from common.segments.segment import DataSegment, NumberedShardSpec, SegmentId
+from common.segments.segment import DataSegment, SegmentId, SegmentIdWithShardSpec
 
 log = logging.getLogger(__name__)
 
 COMMIT_FILE = "commit.json"
 MERGED_FILE = "merged.parquet"
-
-
-@dataclass(frozen=True)
-class SegmentIdWithShardSpec:
-    """What ``segmentAllocate`` returns: a segment's identity and numbered shard spec."""
-
-    data_source: str
-    interval: Interval
-    version: str
-    partition_num: int
-    partitions: int = 0
-
-    @property
-    def segment_id(self) -> SegmentId:
-        return SegmentId(self.data_source, self.interval, self.version, self.partition_num)
-
-    def __str__(self) -> str:
-        return str(self.segment_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dataSource": self.data_source,
-            "interval": str(self.interval),
-            "version": self.version,
-            "shardSpec": {
-                "type": "numbered",
-                "partitionNum": self.partition_num,
-                "partitions": self.partitions,
-            },
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> SegmentIdWithShardSpec:
-        shard = d.get("shardSpec") or {}
-        return cls(
-            data_source=str(d["dataSource"]),
-            interval=Interval.parse(str(d["interval"])),
-            version=str(d["version"]),
-            partition_num=int(shard.get("partitionNum", 0)),
-            partitions=int(shard.get("partitions", 0)),
-        )
-
-    def data_segment(self, dimensions: Sequence[str], metrics: Sequence[str]) -> DataSegment:
-        return DataSegment(
-            dataSource=self.data_source,
-            interval=self.interval,
-            version=self.version,
-            dimensions=tuple(dimensions),
-            metrics=tuple(metrics),
-            shardSpec=NumberedShardSpec(partitionNum=self.partition_num, partitions=0),
-            size=0,
-        )
 
 
 class Hydrant:

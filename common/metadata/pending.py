@@ -14,7 +14,6 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, select
@@ -27,45 +26,7 @@ from common.metadata.engine import dialect_insert
 from common.metadata.schema import Tables
 from common.segments.intervals import Interval
 from common.segments.isotime import format_iso
-from common.segments.segment import DataSegment, SegmentId
-
-
-@dataclass(frozen=True)
-class PendingSegment:
-    """Druid's ``SegmentIdWithShardSpec`` (numbered shard spec)."""
-
-    data_source: str
-    interval: Interval
-    version: str
-    partition_num: int
-    core_partitions: int = 0
-
-    @property
-    def id(self) -> str:
-        return str(SegmentId(self.data_source, self.interval, self.version, self.partition_num))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dataSource": self.data_source,
-            "interval": str(self.interval),
-            "version": self.version,
-            "shardSpec": {
-                "type": "numbered",
-                "partitionNum": self.partition_num,
-                "partitions": self.core_partitions,
-            },
-        }
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> PendingSegment:
-        shard = obj.get("shardSpec") or {}
-        return cls(
-            data_source=str(obj["dataSource"]),
-            interval=Interval.parse(str(obj["interval"])),
-            version=str(obj["version"]),
-            partition_num=int(shard.get("partitionNum", 0)),
-            core_partitions=int(shard.get("partitions", 0)),
-        )
+from common.segments.segment import DataSegment, SegmentIdWithShardSpec
 
 
 def sequence_name_prev_id_sha1(
@@ -98,7 +59,7 @@ def choose_chunk(
     row_interval: Interval,
     preferred: Interval,
     used: Iterable[DataSegment],
-    pending: Iterable[PendingSegment],
+    pending: Iterable[SegmentIdWithShardSpec],
 ) -> Chunk | None:
     """The chunk a row goes to; ``None`` when existing data overlaps it without containing it."""
     existing = [(s.interval, s.version) for s in used if s.interval.overlaps(row_interval)]
@@ -116,7 +77,7 @@ def next_partition(
     chunk_interval: Interval,
     version: str,
     used: Iterable[DataSegment],
-    pending: Iterable[PendingSegment],
+    pending: Iterable[SegmentIdWithShardSpec],
 ) -> tuple[int, int]:
     """``(partitionNum, corePartitions)`` of the next segment of the chunk."""
     top = -1
@@ -138,7 +99,7 @@ async def find_pending(
     sequence_name: str,
     previous_segment_id: str | None,
     interval: Interval | None,
-) -> PendingSegment | None:
+) -> SegmentIdWithShardSpec | None:
     """An earlier allocation for the same sequence and previous id (or interval when skipping)."""
     c = t.pending_segments.c
     query = select(c.payload).where(c.dataSource == data_source, c.sequence_name == sequence_name)
@@ -149,16 +110,16 @@ async def find_pending(
     else:
         query = query.where(c.sequence_prev_id == (previous_segment_id or ""))
     rows = (await conn.execute(query)).scalars().all()
-    found = [PendingSegment.from_json(orjson.loads(bytes(p))) for p in rows]
+    found = [SegmentIdWithShardSpec.from_json(orjson.loads(bytes(p))) for p in rows]
     return max(found, key=lambda p: (p.version, p.partition_num)) if found else None
 
 
 async def list_pending(
     conn: AsyncConnection, t: Tables, data_source: str, interval: Interval | None = None
-) -> list[PendingSegment]:
+) -> list[SegmentIdWithShardSpec]:
     c = t.pending_segments.c
     rows = (await conn.execute(select(c.payload).where(c.dataSource == data_source))).scalars()
-    result = [PendingSegment.from_json(orjson.loads(bytes(p))) for p in rows.all()]
+    result = [SegmentIdWithShardSpec.from_json(orjson.loads(bytes(p))) for p in rows.all()]
     if interval is not None:
         result = [p for p in result if p.interval.overlaps(interval)]
     return result
@@ -167,7 +128,7 @@ async def list_pending(
 async def insert_pending(
     conn: AsyncConnection,
     t: Tables,
-    segment: PendingSegment,
+    segment: SegmentIdWithShardSpec,
     *,
     sequence_name: str,
     previous_segment_id: str | None,
@@ -221,7 +182,7 @@ class AllocateRequest:
 
 async def allocate_segment(
     conn: AsyncConnection, t: Tables, req: AllocateRequest, now: str
-) -> PendingSegment | None:
+) -> SegmentIdWithShardSpec | None:
     """Allocate (or find again) the pending segment of a row; None when it cannot be done.
 
     Takes the time-chunk lock implicitly (its version is ``now`` for a fresh chunk). Raises
@@ -267,7 +228,7 @@ async def allocate_segment(
         return found
     version = chunk.version or lock.version
     partition, core = next_partition(chunk.interval, version, used, pending)
-    segment = PendingSegment(req.data_source, chunk.interval, version, partition, core)
+    segment = SegmentIdWithShardSpec(req.data_source, chunk.interval, version, partition, core)
     sha1 = sequence_name_prev_id_sha1(
         req.sequence_name,
         req.previous_segment_id,

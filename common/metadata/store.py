@@ -42,7 +42,7 @@ from common.metadata.segments import SegmentRow
 from common.metadata.tasks import TaskRow
 from common.metadata.uri import ConnectTarget, Dialect, parse_connect_uri
 from common.segments.intervals import Interval
-from common.segments.segment import DataSegment
+from common.segments.segment import DataSegment, SegmentIdWithShardSpec
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ class MetadataStore:
 
     async def allocate_segment(
         self, request: pending_sql.AllocateRequest, attempts: int = 10
-    ) -> pending_sql.PendingSegment | None:
+    ) -> SegmentIdWithShardSpec | None:
         """Druid's segmentAllocate in one transaction, retried when a concurrent one won."""
         for attempt in range(1, attempts + 1):
             try:
@@ -338,7 +338,7 @@ class MetadataStore:
 
     async def pending_segments(
         self, data_source: str, interval: Interval | None = None
-    ) -> list[pending_sql.PendingSegment]:
+    ) -> list[SegmentIdWithShardSpec]:
         async with self.reading("list pending segments") as conn:
             return await pending_sql.list_pending(conn, self.tables, data_source, interval)
 

@@ -14,6 +14,7 @@ Wire shape (``DataSegment.java``)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -202,3 +203,61 @@ class DataSegment(BaseModel):
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+@dataclass(frozen=True)
+class SegmentIdWithShardSpec:
+    """Druid's ``SegmentIdWithShardSpec``: what ``segmentAllocate`` hands out and
+    ``druid_pendingSegments`` stores, a segment's identity with its numbered shard spec."""
+
+    data_source: str
+    interval: Interval
+    version: str
+    partition_num: int
+    partitions: int = 0
+
+    @property
+    def segment_id(self) -> SegmentId:
+        return SegmentId(self.data_source, self.interval, self.version, self.partition_num)
+
+    @property
+    def id(self) -> str:
+        return str(self.segment_id)
+
+    def __str__(self) -> str:
+        return self.id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataSource": self.data_source,
+            "interval": str(self.interval),
+            "version": self.version,
+            "shardSpec": {
+                "type": "numbered",
+                "partitionNum": self.partition_num,
+                "partitions": self.partitions,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> SegmentIdWithShardSpec:
+        shard = obj.get("shardSpec") or {}
+        return cls(
+            data_source=str(obj["dataSource"]),
+            interval=Interval.parse(str(obj["interval"])),
+            version=str(obj["version"]),
+            partition_num=int(shard.get("partitionNum", 0)),
+            partitions=int(shard.get("partitions", 0)),
+        )
+
+    def data_segment(self, dimensions: Sequence[str], metrics: Sequence[str]) -> DataSegment:
+        """The DataSegment to push for it (streaming segments: ``partitions`` 0)."""
+        return DataSegment(
+            dataSource=self.data_source,
+            interval=self.interval,
+            version=self.version,
+            dimensions=tuple(dimensions),
+            metrics=tuple(metrics),
+            shardSpec=NumberedShardSpec(partitionNum=self.partition_num, partitions=0),
+            size=0,
+        )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import KdruidError
-from common.ingest.appenderator import Appenderator, PersistLimits, SegmentIdWithShardSpec, Sink
+from common.ingest.appenderator import Appenderator, PersistLimits, Sink
 from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
 from common.ingest.kafka import KafkaRecordSupplier, PartitionRecords
 from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
@@ -36,7 +36,7 @@ from common.ingest.sequences import (
     save_sequences,
 )
 from common.segments.isotime import format_iso
-from common.segments.segment import DataSegment, SegmentId
+from common.segments.segment import DataSegment, SegmentId, SegmentIdWithShardSpec
 from services.peon.control import TaskControl, TaskStatus
 from services.peon.publish import Publisher, PublishFailed, TaskDeps
 from services.peon.taskspec import KafkaTaskSpec

@@ -139,7 +139,7 @@ async def test_allocation_follows_used_segments(store: MetadataStore) -> None:
     await store.insert_segments([_segment(DAY, "2023-12-31T00:00:00.000Z", 1, core=2)])
     got = await store.allocate_segment(_req(preferred=HOUR))
     assert got is not None
-    assert (got.interval, got.version, got.partition_num, got.core_partitions) == (
+    assert (got.interval, got.version, got.partition_num, got.partitions) == (
         DAY,
         "2023-12-31T00:00:00.000Z",
         2,

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from common.ingest.appenderator import Appenderator, PersistLimits, SegmentIdWithShardSpec
+from common.ingest.appenderator import Appenderator, PersistLimits
 from common.ingest.parser import InputRow
 from common.ingest.spec import parse_data_schema
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import read_parquet
 from common.segments.intervals import Interval
+from common.segments.segment import SegmentIdWithShardSpec
 
 HOUR = 3_600_000
 SCHEMA = parse_data_schema(

@@ -14,7 +14,7 @@ from common.ingest.metadata import DataSourceMetadata
 from common.metadata.datasource_metadata import decide_commit
 from common.metadata.locks import TaskLock, decide_lock
 from common.metadata.pending import (
-    PendingSegment,
+    SegmentIdWithShardSpec,
     choose_chunk,
     next_partition,
     sequence_name_prev_id_sha1,
@@ -159,9 +159,9 @@ def test_choose_chunk_and_next_partition() -> None:
     used = [seg(DAY, "v1", 0, 2), seg(DAY, "v1", 1, 2)]
     chunk = choose_chunk(HOUR, HOUR, used, [])
     assert chunk is not None and (chunk.interval, chunk.version) == (DAY, "v1")
-    assert next_partition(DAY, "v1", used, [PendingSegment("wiki", DAY, "v1", 4)]) == (5, 2)
+    assert next_partition(DAY, "v1", used, [SegmentIdWithShardSpec("wiki", DAY, "v1", 4)]) == (5, 2)
     assert next_partition(DAY, "v2", used, []) == (0, 0)
-    pending = [PendingSegment("wiki", HOUR, "v9", 0)]
+    pending = [SegmentIdWithShardSpec("wiki", HOUR, "v9", 0)]
     chunk = choose_chunk(HOUR, DAY, [], pending)
     assert chunk is not None and (chunk.interval, chunk.version) == (HOUR, "v9")
     # Existing data that overlaps the row but does not contain it: no allocation.
