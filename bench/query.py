@@ -32,15 +32,14 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from common.query.datanode import descriptor_json, segment_lookup
-from common.query.http import data_node_query_router
+from common.query.datanode import descriptor_json
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import write_parquet
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
 from common.serverview.changes import SegmentChangeRequest
 from services.broker.plan import segments_to_query
-from tests.support.cluster import Cluster, sqlite_properties
+from tests.support.cluster import Cluster, Node, sqlite_properties
 
 DAY = 86_400_000
 T0 = Interval.parse("2024-01-01/2024-01-02").start
@@ -126,17 +125,11 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
-
-
-async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="kdruid-bench-query-"))
-    print(f"building {args.rows:,} rows in {args.segments} segments ...", flush=True)
-    table = make_table(args.rows)
+def build_segments(table: pa.Table, count: int, tmp: Path) -> list[DataSegment]:
+    """Split ``table`` into ``count`` segments and push them to local deep storage in ``tmp``."""
     deep = DeepStorage("local", storage_directory=str(tmp / "deep"))
     segments = []
-    for i, (iv, part) in enumerate(split(table, args.segments)):
+    for i, (iv, part) in enumerate(split(table, count)):
         src = tmp / f"seg-{i}.parquet"
         info = write_parquet(part, src, iv, dimensions=["country", "page"])
         seg = DataSegment(
@@ -147,6 +140,32 @@ async def main(args: argparse.Namespace) -> None:
             metrics=info.metrics,
         )
         segments.append(deep.push(seg, src))
+    return segments
+
+
+async def load_historical(c: Cluster, segments: list[DataSegment]) -> Node:
+    """A historical in ``c`` with every segment loaded (through its load queue endpoint)."""
+    h = await c.start("historical")
+    registry = h.service.registry  # type: ignore[attr-defined]
+    pending = [SegmentChangeRequest.load(s).to_json() for s in segments]
+    while len(registry) < len(segments):
+        await c.http.post(
+            f"{h.url}/druid-internal/v1/segments/changeRequests?timeout=60000",
+            json=pending,
+            timeout=120,
+        )
+    return h
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="kdruid-bench-query-"))
+    print(f"building {args.rows:,} rows in {args.segments} segments ...", flush=True)
+    table = make_table(args.rows)
+    segments = build_segments(table, args.segments, tmp)
     duck = duckdb.connect()
     duck.execute(f"SET threads = {args.threads}")
     duck.register("t", table)
@@ -159,18 +178,7 @@ async def main(args: argparse.Namespace) -> None:
     }
     c = Cluster(props)
     try:
-        h = await c.start("historical")
-        registry = h.service.registry  # type: ignore[attr-defined]
-        if not any(getattr(r, "path", "") == "/druid/v2" for r in h.app.routes):
-            getter = segment_lookup(lambda: registry.segments, registry.get_segment)
-            h.app.include_router(data_node_query_router(getter, h.settings.host_and_port))
-        pending = [SegmentChangeRequest.load(s).to_json() for s in segments]
-        while len(registry) < len(segments):
-            await c.http.post(
-                f"{h.url}/druid-internal/v1/segments/changeRequests?timeout=60000",
-                json=pending,
-                timeout=120,
-            )
+        h = await load_historical(c, segments)
         broker = await c.start("broker")
         service = broker.service
         while True:

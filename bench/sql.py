@@ -25,15 +25,11 @@ from typing import Any
 
 import orjson
 
-from bench.query import VERSION, make_table, split
+from bench.query import build_segments, load_historical, make_table
 from common.aio import wait_until
 from common.query.sql.catalog import SYSTEM_TABLES
 from common.query.sql.parse import parse_sql
 from common.query.sql.planner import plan_sql
-from common.segments.deep_storage import DeepStorage
-from common.segments.format import write_parquet
-from common.segments.segment import DataSegment
-from common.serverview.changes import SegmentChangeRequest
 from tests.support.cluster import Cluster, sqlite_properties
 
 SCHEMA = {
@@ -91,20 +87,7 @@ def planning(runs: int) -> None:
 async def end_to_end(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kdruid-bench-sql-"))
     print(f"building {args.rows:,} rows in {args.segments} segments ...", flush=True)
-    table = make_table(args.rows)
-    deep = DeepStorage("local", storage_directory=str(tmp / "deep"))
-    segments = []
-    for i, (iv, part) in enumerate(split(table, args.segments)):
-        src = tmp / f"seg-{i}.parquet"
-        info = write_parquet(part, src, iv, dimensions=["country", "page"])
-        seg = DataSegment(
-            dataSource="bench",
-            interval=iv,
-            version=VERSION,
-            dimensions=info.dimensions,
-            metrics=info.metrics,
-        )
-        segments.append(deep.push(seg, src))
+    segments = build_segments(make_table(args.rows), args.segments, tmp)
     props = {
         **sqlite_properties(tmp),
         "druid.segmentCache.locations": json.dumps(
@@ -113,15 +96,7 @@ async def end_to_end(args: argparse.Namespace) -> None:
     }
     c = Cluster(props)
     try:
-        h = await c.start("historical")
-        registry = h.service.registry  # type: ignore[attr-defined]
-        pending = [SegmentChangeRequest.load(s).to_json() for s in segments]
-        while len(registry) < len(segments):
-            await c.http.post(
-                f"{h.url}/druid-internal/v1/segments/changeRequests?timeout=60000",
-                json=pending,
-                timeout=120,
-            )
+        await load_historical(c, segments)
         broker = await c.start("broker")
 
         async def post(path: str, body: dict[str, Any]) -> tuple[float, Any]:
