@@ -7,42 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from common.aio import wait_until
-from common.segments.deep_storage import DeepStorage
-from common.segments.format import write_parquet
-from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
 from common.serverview.changes import SegmentChangeRequest as Req
 from common.serverview.inventory import HttpServerInventoryView
 from tests.support.cluster import Cluster, Node, cluster, sqlite_properties
+from tests.support.segments import make_segment
 
-DAY_MS = 86_400_000
-T0 = Interval.parse("2024-01-01/2024-01-02").start
 SEGMENTS = "/druid-internal/v1/segments"
 
 
 def push_segment(tmp: Path, day: int, rows: int = 30) -> DataSegment:
-    iv = Interval(T0 + day * DAY_MS, T0 + (day + 1) * DAY_MS)
-    table = pa.table(
-        {
-            "__time": pa.array([iv.start + i for i in range(rows)], pa.int64()),
-            "page": [f"p{i % 4}" for i in range(rows)],
-            "added": pa.array(range(rows), pa.int64()),
-        }
-    )
-    src = tmp / f"src-{day}.parquet"
-    info = write_parquet(table, src, iv)
-    seg = DataSegment(
-        dataSource="wiki",
-        interval=iv,
-        version="2024-02-01T00:00:00.000Z",
-        dimensions=info.dimensions,
-        metrics=info.metrics,
-        shardSpec={"type": "numbered", "partitionNum": 0, "partitions": 1},
-    )
-    return DeepStorage("local", storage_directory=str(tmp / "deep")).push(seg, src)
+    return make_segment(tmp, day, rows=rows)
 
 
 def cache_props(tmp: Path, max_size: int = 10**8) -> dict[str, str]:

@@ -21,7 +21,13 @@ V1, V2 = "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"
 COORD = "/druid/coordinator/v1"
 
 
-def make_segment(tmp: Path, day: int, version: str = V1, rows: int = 20) -> DataSegment:
+def make_segment(
+    tmp: Path,
+    day: int,
+    version: str = V1,
+    rows: int = 20,
+    storage: DeepStorage | None = None,
+) -> DataSegment:
     """Write a segment file with the writer and push it to local deep storage."""
     iv = Interval(T0 + day * DAY_MS, T0 + (day + 1) * DAY_MS)
     table = pa.table(
@@ -41,7 +47,8 @@ def make_segment(tmp: Path, day: int, version: str = V1, rows: int = 20) -> Data
         metrics=info.metrics,
         shardSpec={"type": "numbered", "partitionNum": 0, "partitions": 1},
     )
-    return DeepStorage("local", storage_directory=str(tmp / "deep")).push(seg, src)
+    deep = storage or DeepStorage("local", storage_directory=str(tmp / "deep"))
+    return deep.push(seg, src)
 
 
 def historical_props(tmp: Path, name: str) -> dict[str, str]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from common.config import SegmentCacheLocation
 from common.segments.deep_storage import DeepStorage, segment_dir
 from common.segments.errors import DeepStorageError, SegmentFormatError
-from common.segments.format import open_segment, write_parquet
-from common.segments.intervals import Interval
+from common.segments.format import open_segment
 from common.segments.segment import DataSegment
 from services.historical.cache import (
     INFO_FILE,
@@ -23,31 +21,11 @@ from services.historical.cache import (
     SegmentCache,
     choose_location,
 )
-
-DAY_MS = 86_400_000
-T0 = Interval.parse("2024-01-01/2024-01-02").start
+from tests.support import segments
 
 
 def make_segment(tmp: Path, storage: DeepStorage, day: int = 0, rows: int = 50) -> DataSegment:
-    iv = Interval(T0 + day * DAY_MS, T0 + (day + 1) * DAY_MS)
-    table = pa.table(
-        {
-            "__time": pa.array([iv.start + i for i in range(rows)], pa.int64()),
-            "page": [f"p{i % 5}" for i in range(rows)],
-            "added": pa.array(range(rows), pa.int64()),
-        }
-    )
-    src = tmp / f"src-{day}.parquet"
-    info = write_parquet(table, src, iv)
-    seg = DataSegment(
-        dataSource="wiki",
-        interval=iv,
-        version="2024-02-01T00:00:00.000Z",
-        dimensions=info.dimensions,
-        metrics=info.metrics,
-        shardSpec={"type": "numbered", "partitionNum": 0, "partitions": 1},
-    )
-    return storage.push(seg, src)
+    return segments.make_segment(tmp, day, rows=rows, storage=storage)
 
 
 @pytest.fixture
