@@ -30,10 +30,11 @@ RENEW = 2.0
 
 
 class LeadershipLog:
-    """Records (start, end) of each node's leadership, on one monotonic clock."""
+    """Records (start, end) of each node's leadership per term, on one monotonic clock."""
 
     def __init__(self) -> None:
         self.intervals: dict[str, list[list[float]]] = {}
+        self.terms: dict[str, list[int]] = {}
         self.roles: dict[str, str] = {}
 
     def watch(self, node: Node) -> None:
@@ -41,13 +42,22 @@ class LeadershipLog:
         assert isinstance(service, ElectedService)
         became, stopped = service.on_become_leader, service.on_stop_being_leader
         spans = self.intervals.setdefault(node.name, [])
+        terms = self.terms.setdefault(node.name, [])
         self.roles[node.name] = node.role
+
+        def begin(term: int) -> None:
+            # One span per term: the selector counts itself leader before its listener runs,
+            # so a hook attached in between sees the term both here and in the listener.
+            if term not in terms:
+                terms.append(term)
+                spans.append([time.monotonic(), float("inf")])
+
         if service.selector is not None and service.selector.is_leader():
             # Won before we could hook it; it was alone then, so nothing can have overlapped.
-            spans.append([time.monotonic(), float("inf")])
+            begin(service.selector.term)
 
         async def on_become_leader(term: int, work: TaskGroup) -> None:
-            spans.append([time.monotonic(), float("inf")])
+            begin(term)
             await became(term, work)
 
         async def on_stop_being_leader() -> None:
