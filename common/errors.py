@@ -8,8 +8,9 @@ with the HTTP status Druid uses for the same failure.
     ├── ConfigError                  bad runtime.properties / environment (start-up only)
     ├── InvalidInput                 400 "Invalid input" (bad spec, bad request body)
     │   ├── QueryParseError          400 "Json parse failed"
-    │   ├── SqlParseError            400 "SQL parse failed"
-    │   ├── PlanValidationError      400 "Plan validation failed"
+    │   ├── SqlInputError            400 Druid's newer "druidException" shape (invalidInput)
+    │   │   ├── SqlParseError        the SQL text does not parse
+    │   │   └── PlanValidationError  it parses but cannot be planned
     │   └── ResourceLimitExceeded    400 "Resource limit exceeded"
     ├── NotFound                     404
     ├── Conflict                     409
@@ -77,12 +78,34 @@ class QueryParseError(InvalidInput):
     error_class = "com.fasterxml.jackson.databind.exc.InvalidDefinitionException"
 
 
-class SqlParseError(InvalidInput):
+class SqlInputError(InvalidInput):
+    """Bad SQL. Druid's broker answers these in its newer ``DruidException`` shape
+    (``ErrorResponse``: ``InvalidSqlInput``, persona USER, category INVALID_INPUT) with the
+    context values as text and ``sourceType: sql``."""
+
+    def to_druid_json(self, host: str | None = None) -> dict[str, Any]:
+        context = {"sourceType": "sql"}
+        context.update({k: str(v) for k, v in self.context.items()})
+        return {
+            "error": "druidException",
+            "errorCode": "invalidInput",
+            "persona": "USER",
+            "category": "INVALID_INPUT",
+            "errorMessage": self.message,
+            "context": context,
+        }
+
+
+class SqlParseError(SqlInputError):
+    """The SQL text does not parse (Druid: ``Received an unexpected token [...]``)."""
+
     error_code = "SQL parse failed"
     error_class = "org.apache.calcite.sql.parser.SqlParseException"
 
 
-class PlanValidationError(InvalidInput):
+class PlanValidationError(SqlInputError):
+    """The SQL parses but names what does not exist, or asks for what cannot be planned."""
+
     error_code = "Plan validation failed"
     error_class = "org.apache.calcite.tools.ValidationException"
 

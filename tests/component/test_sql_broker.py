@@ -293,17 +293,19 @@ async def test_formats_headers_explain_catalog_and_errors(tmp_path: Path) -> Non
         assert pairs == [{"server": data_host, "n": 2}]
 
         # Errors: Druid's JSON, 400, and the broker keeps serving.
+        sql_error = "druidException"  # Druid's InvalidSqlInput (ErrorResponse shape)
         bad: list[tuple[dict[str, Any], str]] = [
-            ({"query": "SELEC page FROM wiki"}, "SQL parse failed"),
-            ({"query": "SELECT page FROM wiki WHERE"}, "SQL parse failed"),
-            ({"query": ""}, "SQL parse failed"),
-            ({"query": "SELECT ? FROM wiki"}, "SQL parse failed"),
-            ({"query": "SELECT nope FROM wiki"}, "Plan validation failed"),
-            ({"query": "SELECT * FROM missing_table"}, "Plan validation failed"),
-            ({"query": "SELECT page FROM wiki ORDER BY added"}, "Plan validation failed"),
+            ({"query": "SELEC page FROM wiki"}, sql_error),
+            ({"query": "SELECT page FROM wiki WHERE"}, sql_error),
+            ({"query": "SELECT page,, FROM wiki"}, sql_error),
+            ({"query": ""}, sql_error),
+            ({"query": "SELECT ? FROM wiki"}, sql_error),
+            ({"query": "SELECT nope FROM wiki"}, sql_error),
+            ({"query": "SELECT * FROM missing_table"}, sql_error),
+            ({"query": "SELECT page FROM wiki ORDER BY added"}, sql_error),
             (
                 {"query": "SELECT a.page FROM wiki a JOIN wiki b ON a.page = b.page"},
-                "Plan validation failed",
+                sql_error,
             ),
             ({"query": "SELECT page FROM wiki", "resultFormat": "xml"}, "Invalid input"),
             ({"nope": 1}, "Json parse failed"),
@@ -313,7 +315,24 @@ async def test_formats_headers_explain_catalog_and_errors(tmp_path: Path) -> Non
             assert resp.status_code == 400, (body, resp.text)
             err = resp.json()
             assert err["error"] == code, (body, err)
-            assert set(err) == {"error", "errorMessage", "errorClass", "host"}
+            if code == sql_error:
+                assert set(err) == {
+                    "error",
+                    "errorCode",
+                    "persona",
+                    "category",
+                    "errorMessage",
+                    "context",
+                }
+                assert err["errorCode"] == "invalidInput" and err["persona"] == "USER"
+                assert err["context"]["sourceType"] == "sql"
+                assert "sqlglot" not in err["errorMessage"]
+            else:
+                assert set(err) == {"error", "errorMessage", "errorClass", "host"}
+        resp = await http.post(f"{url}/druid/v2/sql", json={"query": "SELECT page,, FROM wiki"})
+        assert resp.json()["errorMessage"] == (
+            "Received an unexpected token [,] (line [1], column [13])"
+        )
         resp = await http.post(f"{url}/druid/v2/sql", content=b"{not json")
         assert resp.status_code == 400 and resp.json()["error"] == "Json parse failed"
         assert rows(await sql(http, url, "SELECT COUNT(*) AS n FROM wiki")) == [{"n": 2 * ROWS}]

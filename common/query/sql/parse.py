@@ -16,6 +16,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from common.errors import SqlParseError
+from common.query.sql.syntax import Source, check_tokens, parse_error, tokenize
+from common.query.sql.syntax import lexical_error as tokenize_error
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+PLAN\s+(?:WITH\s+\w+\s+)?FOR\s+", re.IGNORECASE)
 _SQLGLOT_LOG = logging.getLogger("sqlglot")
@@ -37,8 +39,13 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
         raise SqlParseError("Incorrect syntax: the query is empty")
     m = _EXPLAIN.match(text)
     explain = m is not None
-    body = text[m.end() :] if m else text
-    body = body.strip().rstrip(";")
+    start = m.end() if m else 0
+    body = text[start:]
+    lead = len(body) - len(body.lstrip())
+    body = body.strip().rstrip(";").rstrip()
+    src = Source(text, start + lead)
+    tokens = tokenize(src, body)
+    check_tokens(src, tokens)
     try:
         level = _SQLGLOT_LOG.level
         _SQLGLOT_LOG.setLevel(logging.ERROR)
@@ -46,8 +53,10 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
             trees = sqlglot.parse(body)
         finally:
             _SQLGLOT_LOG.setLevel(level)
-    except (ParseError, TokenError) as exc:
-        raise SqlParseError(f"Incorrect syntax: {_first_line(exc)}") from exc
+    except ParseError as exc:
+        raise parse_error(src, exc, tokens) from exc
+    except TokenError as exc:
+        raise tokenize_error(src, body) from exc
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise SqlParseError("Incorrect syntax: expected exactly one statement")
@@ -57,10 +66,6 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
     tree = _bind(tree, parameters or [])
     return Statement(tree, explain)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _bind(tree: exp.Select, parameters: list[dict[str, Any]]) -> exp.Select:
