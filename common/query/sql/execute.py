@@ -27,6 +27,7 @@ class ResultSet:
     native_types: list[str]  # Druid's column types (typesHeader)
     sql_types: list[str]  # SQL types (sqlTypesHeader)
     columns: list[pa.Array]
+    time_zone: str = "UTC"  # sqlTimeZone: TIMESTAMP values print in it, as Druid
 
     @property
     def num_rows(self) -> int:
@@ -34,7 +35,7 @@ class ResultSet:
 
     def rows(self) -> list[list[Any]]:
         """Row values as JSON-ready Python objects (timestamps as Druid's ISO text)."""
-        pys = [_json_values(c) for c in self.columns]
+        pys = [_json_values(c, self.time_zone) for c in self.columns]
         return [list(r) for r in zip(*pys, strict=True)] if pys else []
 
 
@@ -110,21 +111,23 @@ def post_process(plan: Plan, base: pa.Table) -> ResultSet:
     for a in plan.aggs:
         if a.name not in cols:
             continue
-        if a.truncate:
+        if a.timestamp:
+            cols[a.name] = cols[a.name].cast(TS)
+        elif a.truncate:
             cols[a.name] = pc.trunc(cols[a.name]).cast(pa.int64())
         elif a.round:
             cols[a.name] = pc.round(cols[a.name]).cast(pa.int64())
     if plan.having is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.having, cols, n), n), False)
+        mask = pc.fill_null(to_array(evaluate(plan.having, cols, n, plan.now_ms), n), False)
         cols = {k: pc.filter(v, mask) for k, v in cols.items()}
         n = int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
-    outputs = [to_array(evaluate(e, cols, n), n) for _, e in plan.outputs]
+    outputs = [to_array(evaluate(e, cols, n, plan.now_ms), n) for _, e in plan.outputs]
     if plan.order:
         by_name = dict(zip((name for name, _ in plan.outputs), outputs, strict=True))
         keys: dict[str, Any] = {}
         sort: list[tuple[str, str]] = []
         for i, (e, desc) in enumerate(plan.order):
-            v = to_array(evaluate(e, {**by_name, **cols}, n), n)
+            v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms), n)
             keys[f"n{i}"] = pc.is_null(v)
             keys[f"k{i}"] = v
             # nulls first ascending, last descending
@@ -163,7 +166,7 @@ def _system_base(plan: Plan, table: pa.Table) -> pa.Table:
     n = table.num_rows
     cols = {name: table.column(name) for name in table.column_names}
     if plan.filter_expr is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n), n), False)
+        mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms), n), False)
         table = table.filter(mask)
     if not plan.aggs and not plan.dims:
         return table
@@ -204,8 +207,20 @@ def _counts(plan: Plan, name: str) -> bool:
     return any(a.name == name and a.kind in ("count", "builtin") for a in plan.aggs)
 
 
-def _json_values(col: pa.Array) -> list[Any]:
+def _json_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:
     if pa.types.is_timestamp(col.type):
-        text = pc.strftime(col.cast(TS), format="%Y-%m-%dT%H:%M:%SZ")
-        return list(text.to_pylist())
+        if time_zone in ("UTC", "Z", "Etc/UTC"):
+            text = pc.strftime(col.cast(TS), format="%Y-%m-%dT%H:%M:%SZ")
+            return list(text.to_pylist())
+        # Joda's ISODateTimeFormat.dateTime(): the local time, then the offset (+hh:mm, or Z).
+        local = col.cast(pa.timestamp("ms", tz=time_zone))
+        text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S%z")
+        return [_offset(t) for t in text.to_pylist()]
     return list(col.to_pylist())
+
+
+def _offset(text: str | None) -> str | None:
+    if text is None:
+        return None
+    body, off = text[:-5], text[-5:]
+    return body + "Z" if off in ("+0000", "-0000") else f"{body}{off[:3]}:{off[3:]}"

@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.segments.granularity import Granularity, parse_granularity
+from common.segments.period import add_months_local
 
 TS = pa.timestamp("ms", tz="UTC")
 Value = Any  # a pa.Array / pa.ChunkedArray (one value per row) or a pa.Scalar
@@ -202,15 +203,19 @@ class _Eval:
         return pa.scalar(float(text), pa.float64())
 
     def binary(self, node: exp.Expression) -> Value:
-        a, b = self.ev(node.this), self.ev(node.expression)
         op = _BINARY[type(node)]
         if isinstance(node, exp.Add | exp.Sub) and _is_interval(node.expression):
+            a = self.ev(node.this)
             if not pa.types.is_timestamp(a.type):
                 raise Unsupported(f"Interval arithmetic needs a timestamp: [{node.sql()}]")
-            ms = b.cast(pa.int64())
+            months = _interval_months(node.expression)
+            if months is not None:
+                sign = 1 if isinstance(node, exp.Add) else -1
+                return _add_months(a, sign * months)
+            ms = self.ev(node.expression).cast(pa.int64())
             out = op(a.cast(pa.int64()), ms)
             return out.cast(TS)
-        a, b = _coerce_pair(a, b)
+        a, b = _coerce_pair(self.ev(node.this), self.ev(node.expression))
         if isinstance(node, exp.Div):
             return _divide(a, b)
         if isinstance(node, exp.Mod):
@@ -218,10 +223,16 @@ class _Eval:
         return op(a, b)
 
     def interval(self, node: exp.Expression) -> Value:
-        unit = str(node.args["unit"].name).upper() if node.args.get("unit") else ""
-        unit = unit.rstrip("S") if unit.endswith("S") and unit[:-1] in _UNIT_MS else unit
+        unit = _interval_unit(node)
+        if unit in _MONTH_UNITS:
+            # A calendar interval has no fixed length: it only means something added to a
+            # timestamp (``binary``), where calendar months are added.
+            raise Unsupported(f"INTERVAL of unit [{unit}] outside timestamp +/- is not supported")
         if unit not in _UNIT_MS:
-            raise Unsupported(f"Unsupported INTERVAL unit [{unit}] (use DAY, HOUR, ...)")
+            raise Unsupported(
+                f"Unsupported INTERVAL unit [{unit}] (use SECOND, MINUTE, HOUR, DAY, WEEK, "
+                "MONTH, QUARTER or YEAR)"
+            )
         this = node.this
         amount = float(this.this) if isinstance(this, exp.Literal) else None
         if amount is None:
@@ -405,6 +416,42 @@ class _Eval:
 
 def _is_interval(node: exp.Expression) -> bool:
     return isinstance(node, exp.Interval)
+
+
+_MONTH_UNITS = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}
+
+
+def _interval_unit(node: exp.Expression) -> str:
+    unit = str(node.args["unit"].name).upper() if node.args.get("unit") else ""
+    if unit.endswith("S") and (unit[:-1] in _UNIT_MS or unit[:-1] in _MONTH_UNITS):
+        unit = unit[:-1]
+    return unit
+
+
+def _interval_months(node: exp.Expression) -> int | None:
+    """Months in ``INTERVAL 'n' MONTH|QUARTER|YEAR`` (None for fixed-length units)."""
+    unit = _interval_unit(node)
+    if unit not in _MONTH_UNITS:
+        return None
+    this = node.this
+    text = str(this.this) if isinstance(this, exp.Literal) else ""
+    if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+        raise Unsupported(f"INTERVAL needs a whole literal amount: [{node.sql()}]")
+    return int(text) * _MONTH_UNITS[unit]
+
+
+def _add_months(ts: Value, months: int) -> Value:
+    """Calendar months added in UTC, the day clamped to the month's end (Joda's plusMonths)."""
+    if isinstance(ts, pa.Scalar):
+        if not ts.is_valid:
+            return ts
+        return pa.scalar(
+            add_months_local(int(ts.cast(pa.int64()).as_py()), months), pa.int64()
+        ).cast(TS)
+    arr = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
+    millis = arr.cast(pa.int64()).to_pylist()
+    out = [None if m is None else add_months_local(m, months) for m in millis]
+    return pa.array(out, pa.int64()).cast(TS)
 
 
 def _divide(a: Value, b: Value) -> Value:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.parse import Statement
 from common.query.sql.where import TIME, FilterPlanner
@@ -48,6 +49,7 @@ class AggSpec:
     truncate: bool = False  # AVG of a LONG column: Druid answers a truncated LONG
     round: bool = False  # theta estimates are BIGINT in SQL
     sql: str = ""  # the aggregate's SQL text, to reuse one spec for repeated calls
+    timestamp: bool = False  # MIN/MAX of __time: a TIMESTAMP in SQL, as Druid
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Plan:
     aggregate_all: bool = False  # aggregation without GROUP BY: always one row
     has_time_key: bool = False
     explain: bool = False
+    time_zone: str = "UTC"  # sqlTimeZone
+    now_ms: int | None = None  # CURRENT_TIMESTAMP
 
 
 def plan_sql(
@@ -97,6 +101,7 @@ class _Planner:
         self.system_tables = system
         self.now_ms = now_ms
         self.context = context
+        self.tz = time_zone(context)
 
     def plan(self) -> Plan:
         sel = self.sel
@@ -118,6 +123,7 @@ class _Planner:
             if group_exprs:
                 raise Unsupported("SELECT DISTINCT with GROUP BY is not supported")
             group_exprs = [e for _, e in items]
+        refuse_zone_dependent(sel, self.tz, {g.sql() for g in group_exprs})
         if sel.args.get("having") is not None and not is_agg:
             raise Unsupported("HAVING without aggregation is not supported")
         where = sel.args.get("where")
@@ -127,6 +133,8 @@ class _Planner:
         else:
             plan = self._scan(table, system, items, where_expr)
         plan.explain = self.stmt.explain
+        plan.time_zone = self.tz
+        plan.now_ms = self.now_ms
         return plan
 
     # ---- FROM
@@ -303,7 +311,8 @@ class _Planner:
                     raise Unsupported(f"Time floor of an expression is not supported: [{g.sql()}]")
                 if has_time:
                     raise Unsupported("GROUP BY more than one time floor is not supported")
-                has_time, granularity = True, spec
+                has_time = True
+                granularity = floor_in_zone(spec, self.tz) if isinstance(spec, dict) else spec
                 keys[g.sql()] = TIME
                 continue
             if not isinstance(g, exp.Column):
@@ -504,6 +513,7 @@ class _Planner:
             prefix = "long" if ctype == "LONG" else "double"
             spec.native_type = "LONG" if ctype == "LONG" else "DOUBLE"
             aggs = [{"type": f"{prefix}{kind.capitalize()}", "name": name, "fieldName": column}]
+            spec.timestamp = column == TIME and kind in ("min", "max")
         elif kind == "avg":
             if ctype not in ("LONG", "DOUBLE", "FLOAT"):
                 raise Unsupported(f"AVG of a {ctype} column [{column}] is not supported")

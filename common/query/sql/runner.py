@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import PlanValidationError
 from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
+from common.query.sql.context import current_timestamp
 from common.query.sql.execute import ResultSet, native_base, post_process
 from common.query.sql.parse import parse_sql
 from common.query.sql.planner import Plan, plan_sql
@@ -58,7 +59,7 @@ async def run_sql(
     sql_query_id: str,
     now_ms: int | None = None,
 ) -> SqlAnswer:
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = current_timestamp(req.context, int(time.time() * 1000) if now_ms is None else now_ms)
     t0 = time.perf_counter()
     stmt = parse_sql(req.query, req.parameters)
     frm = stmt.select.args.get("from_") or stmt.select.args.get("from")
@@ -89,7 +90,9 @@ async def run_sql(
     else:
         assert plan.native is not None
         base = native_base(plan, await run_native(plan.native))
-    return SqlAnswer(post_process(plan, base), plan, {"plan": t1 - t0})
+    result = post_process(plan, base)
+    result.time_zone = plan.time_zone
+    return SqlAnswer(result, plan, {"plan": t1 - t0})
 
 
 def explain_result(plan: Plan) -> ResultSet:
