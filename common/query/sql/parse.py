@@ -61,6 +61,8 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
     if len(trees) != 1:
         raise SqlParseError("Incorrect syntax: expected exactly one statement")
     tree = trees[0]
+    if isinstance(tree, exp.Values):
+        tree = exp.select("*").from_(tree)
     if not isinstance(tree, exp.Select):
         kind = type(tree).__name__.upper()
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")

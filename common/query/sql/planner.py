@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
 from common.query.sql.functions import Unsupported, time_floor_of
+from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
 from common.query.sql.parse import Statement
 from common.query.sql.where import TIME, FilterPlanner
 
@@ -72,6 +74,7 @@ class Plan:
     explain: bool = False
     time_zone: str = "UTC"  # sqlTimeZone
     now_ms: int | None = None  # CURRENT_TIMESTAMP
+    inline: pa.Table | None = None  # SELECT without FROM, VALUES: the rows themselves
 
 
 def plan_sql(
@@ -102,6 +105,7 @@ class _Planner:
         self.now_ms = now_ms
         self.context = context
         self.tz = time_zone(context)
+        self.inline: pa.Table | None = None
 
     def plan(self) -> Plan:
         sel = self.sel
@@ -135,14 +139,19 @@ class _Planner:
         plan.explain = self.stmt.explain
         plan.time_zone = self.tz
         plan.now_ms = self.now_ms
+        plan.inline = self.inline
         return plan
 
     # ---- FROM
     def _table(self) -> tuple[str, bool, Mapping[str, str]]:
         frm = self.sel.args.get("from_") or self.sel.args.get("from")
         if frm is None:
-            raise Unsupported("SELECT without FROM is not supported")
+            self.inline = no_from_table()
+            return INLINE, True, {}
         t = frm.this
+        if isinstance(t, exp.Values):
+            self.inline = values_table(t, self.now_ms)
+            return INLINE, True, native_types(self.inline)
         if not isinstance(t, exp.Table) or not t.name:
             raise Unsupported(f"Unsupported FROM clause [{frm.sql()}]")
         db = t.db.upper() if t.db else ""

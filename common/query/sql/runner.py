@@ -83,7 +83,9 @@ async def run_sql(
     if plan.explain:
         return SqlAnswer(explain_result(plan), plan, {"plan": t1 - t0})
     if plan.system:
-        if plan.table.startswith("INFORMATION_SCHEMA."):
+        if plan.inline is not None:
+            base = plan.inline
+        elif plan.table.startswith("INFORMATION_SCHEMA."):
             base = information_schema(plan.table, schemas)
         else:
             base = to_table(plan.table, await catalog.system_rows(plan.table))
@@ -98,7 +100,9 @@ async def run_sql(
 def explain_result(plan: Plan) -> ResultSet:
     """Druid's EXPLAIN PLAN FOR: one row of PLAN, RESOURCES and ATTRIBUTES (JSON text)."""
     if plan.native is None:
-        raise PlanValidationError("EXPLAIN of a system table query is not supported")
+        raise PlanValidationError(
+            "EXPLAIN of a query over system tables or inline rows is not supported"
+        )
     signature = [_signature(n, e, plan) for n, e in plan.outputs]
     body = [
         {
