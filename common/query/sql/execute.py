@@ -50,6 +50,8 @@ def native_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
         records = [{TIME: r["timestamp"], **row} for r in result for row in r["result"]]
     elif plan.query_type == "groupBy":
         records = [{TIME: r["timestamp"], **r["event"]} for r in result]
+    if plan.exact_distinct is not None:
+        return _count_distinct(plan, records)
     names = [TIME, *[d for d, _ in plan.dims], *[a.name for a in plan.aggs]]
     cols: dict[str, pa.Array] = {}
     for name in names:
@@ -65,6 +67,28 @@ def native_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
         else:
             cols[name] = _typed(values, plan.base_types.get(name, "STRING"))
     return pa.table(cols)
+
+
+def _count_distinct(plan: Plan, records: list[dict[str, Any]]) -> pa.Table:
+    """Exact COUNT(DISTINCT): count the non-null values per group of the groupBy's rows
+    (each row is one distinct (dimensions, value) combination)."""
+    value = plan.exact_distinct
+    assert value is not None
+    keys = [d for d, _ in plan.dims]
+    cols = {k: _typed([r.get(k) for r in records], plan.base_types[k]) for k in [*keys, value]}
+    grouped = (
+        pa.table(cols)
+        .group_by(keys, use_threads=False)
+        .aggregate([(value, "count", pc.CountOptions(mode="only_valid"))])
+    )
+    name = plan.aggs[0].name
+    out: dict[str, Any] = {TIME: pa.nulls(grouped.num_rows, TS)}
+    for k in keys:
+        out[k] = grouped.column(k)
+    out[name] = grouped.column(f"{value}_count")
+    if not keys and grouped.num_rows == 0:
+        out = {TIME: pa.nulls(1, TS), name: pa.array([0], pa.int64())}
+    return pa.table(out)
 
 
 def _scan_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:

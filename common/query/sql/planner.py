@@ -52,6 +52,8 @@ class AggSpec:
     round: bool = False  # theta estimates are BIGINT in SQL
     sql: str = ""  # the aggregate's SQL text, to reuse one spec for repeated calls
     timestamp: bool = False  # MIN/MAX of __time: a TIMESTAMP in SQL, as Druid
+    distinct: bool = False  # COUNT(DISTINCT col): exact when useApproximateCountDistinct=false
+    filtered: bool = False  # agg FILTER (WHERE ...)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Plan:
     time_zone: str = "UTC"  # sqlTimeZone
     now_ms: int | None = None  # CURRENT_TIMESTAMP
     inline: pa.Table | None = None  # SELECT without FROM, VALUES: the rows themselves
+    exact_distinct: str | None = None  # the groupBy dimension whose non-null values are counted
 
 
 def plan_sql(
@@ -398,6 +401,12 @@ class _Planner:
         }
         if flt is not None:
             common["filter"] = flt
+        if any(a.distinct for a in aggs) and self.context.get("useApproximateCountDistinct") in (
+            False,
+            "false",
+        ):
+            self._exact_distinct(plan, common, dims)
+            return plan
         common["aggregations"] = [x for a in aggs for x in a.aggregators]
         posts = [a.post for a in aggs if a.post is not None]
         if posts:
@@ -483,6 +492,35 @@ class _Planner:
         native["context"] = ctx
         plan.native, plan.query_type = native, "groupBy"
 
+    def _exact_distinct(
+        self, plan: Plan, common: dict[str, Any], dims: list[tuple[str, str]]
+    ) -> None:
+        """Exact ``COUNT(DISTINCT col)``: a groupBy over the dimensions and ``col``, whose rows
+        with a non-null ``col`` are counted per group at the broker (Druid plans a nested
+        groupBy the same way). Only the one-aggregate shape is built; the rest is refused."""
+        a = plan.aggs[0]
+        if len(plan.aggs) != 1 or a.filtered or plan.has_time_key or a.column is None:
+            raise Unsupported(
+                "Exact COUNT(DISTINCT) (useApproximateCountDistinct=false) is supported as the "
+                "only aggregate, without FILTER or a time floor; set "
+                "useApproximateCountDistinct=true for the approximate count"
+            )
+        if self.types[a.column].startswith("COMPLEX"):
+            raise Unsupported(f"Exact COUNT(DISTINCT) of complex column [{a.column}]")
+        value = f"{a.name}:value"
+        plan.base_types[value] = (
+            self.types[a.column] if self.types[a.column] in ("LONG", "DOUBLE") else "STRING"
+        )
+        plan.exact_distinct = value
+        native = {
+            "queryType": "groupBy",
+            **common,
+            "dimensions": [self._dim_spec(plan, d) for d in [*dims, (value, a.column)]],
+            "aggregations": [],
+            "context": dict(self.context),
+        }
+        plan.native, plan.query_type = native, "groupBy"
+
     def _dim_spec(self, plan: Plan, dim: tuple[str, str]) -> dict[str, Any]:
         name, col = dim
         return {
@@ -495,6 +533,7 @@ class _Planner:
     def _agg(self, node: exp.Expression, i: int, fp: FilterPlanner, system: bool) -> AggSpec:
         flt: dict[str, Any] | None = None
         sql_text = node.sql()
+        filtered = isinstance(node, exp.Filter)
         if isinstance(node, exp.Filter):
             if system:
                 raise Unsupported("Aggregate FILTER on system tables is not supported")
@@ -502,10 +541,12 @@ class _Planner:
             node = node.this
         name = f"a{i}"
         kind, column = _agg_kind(node)
+        distinct = isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct)
         if column is not None and column not in self.types:
             raise PlanValidationError(f"Column '{column}' not found in any table")
         ctype = self.types.get(column or "", "STRING")
         spec = AggSpec(name=name, kind=kind, column=column, native_type="LONG")
+        spec.distinct, spec.filtered = distinct, filtered
         if system:
             spec.native_type = _system_agg_type(kind, ctype)
             return spec
