@@ -197,6 +197,14 @@ class ServerHttpSettings(Group):
         description="Bytes of data-node partials a broker holds for one query; over it, 400 "
         "Resource limit exceeded. 0 = unlimited (Druid's default is Long.MAX_VALUE).",
     )
+    max_subquery_rows: int = Field(
+        alias="maxSubqueryRows",
+        default=100_000,
+        ge=1,
+        description="Rows the broker materialises for the subqueries of one SQL query (all of "
+        "them together); over it, 400 Resource limit exceeded. Default 100000. The query "
+        "context key maxSubqueryRows overrides it.",
+    )
 
 
 class ProcessingSettings(Group):

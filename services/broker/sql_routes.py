@@ -60,7 +60,15 @@ def sql_router(service: BrokerService) -> APIRouter:
             # The whole request (schema lookup, native query, post-processing) runs as a task
             # of the sqlQueryId, so a DELETE cancels it at whichever step it is.
             answer = await service.running.run(
-                qid, run_sql(req, catalog, run_native, sql_query_id=qid), None
+                qid,
+                run_sql(
+                    req,
+                    catalog,
+                    run_native,
+                    sql_query_id=qid,
+                    max_subquery_rows=http.max_subquery_rows,
+                ),
+                None,
             )
         body = write_result(
             answer.result,

@@ -29,7 +29,7 @@ _STRING = {"VARCHAR", "CHAR"}
 
 @dataclass(frozen=True)
 class Statement:
-    select: exp.Select
+    select: exp.Expression  # a Select, or a UNION of them (run by ``subquery.Subqueries``)
     explain: bool
 
 
@@ -63,14 +63,14 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
     tree = trees[0]
     if isinstance(tree, exp.Values):
         tree = exp.select("*").from_(tree)
-    if not isinstance(tree, exp.Select):
+    if not isinstance(tree, exp.Select | exp.SetOperation):
         kind = type(tree).__name__.upper()
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
     tree = _bind(tree, parameters or [])
     return Statement(tree, explain)
 
 
-def _bind(tree: exp.Select, parameters: list[dict[str, Any]]) -> exp.Select:
+def _bind(tree: exp.Expression, parameters: list[dict[str, Any]]) -> exp.Expression:
     # A depth-first walk meets the holes in the order they are written (LIMIT aside).
     holes = [n for n in tree.walk(bfs=False) if isinstance(n, exp.Placeholder) and n.this is None]
     if not holes:

@@ -87,9 +87,14 @@ def plan_sql(
     now_ms: int,
     context: Mapping[str, Any] | None = None,
     system_columns: Mapping[str, Mapping[str, str]] | None = None,
+    from_table: pa.Table | None = None,
 ) -> Plan:
-    """Plan ``stmt``; ``schemas`` maps datasource -> ordered {column: native type}."""
-    return _Planner(stmt, schemas, system_columns or {}, now_ms, dict(context or {})).plan()
+    """Plan ``stmt``; ``schemas`` maps datasource -> ordered {column: native type}.
+
+    ``from_table`` is the materialised result of the FROM subquery, if there is one."""
+    planner = _Planner(stmt, schemas, system_columns or {}, now_ms, dict(context or {}))
+    planner.from_table = from_table
+    return planner.plan()
 
 
 class _Planner:
@@ -109,6 +114,7 @@ class _Planner:
         self.context = context
         self.tz = time_zone(context)
         self.inline: pa.Table | None = None
+        self.from_table: pa.Table | None = None
 
     def plan(self) -> Plan:
         sel = self.sel
@@ -152,6 +158,9 @@ class _Planner:
             self.inline = no_from_table()
             return INLINE, True, {}
         t = frm.this
+        if isinstance(t, exp.Table) and t.name == INLINE and self.from_table is not None:
+            self.inline = self.from_table
+            return INLINE, True, native_types(self.inline)
         if isinstance(t, exp.Values):
             self.inline = values_table(t, self.now_ms)
             return INLINE, True, native_types(self.inline)

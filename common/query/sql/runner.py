@@ -15,13 +15,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
+from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
 from common.query.sql.context import current_timestamp
 from common.query.sql.execute import ResultSet, native_base, post_process
-from common.query.sql.parse import parse_sql
+from common.query.sql.parse import Statement, parse_sql
 from common.query.sql.planner import Plan, plan_sql
+from common.query.sql.subquery import DEFAULT_MAX_SUBQUERY_ROWS, Subqueries, has_subqueries
+from common.query.sql.subquery import max_subquery_rows as max_rows_of
 
 NativeRunner = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 
@@ -58,13 +61,70 @@ async def run_sql(
     *,
     sql_query_id: str,
     now_ms: int | None = None,
+    max_subquery_rows: int = DEFAULT_MAX_SUBQUERY_ROWS,
 ) -> SqlAnswer:
     now = current_timestamp(req.context, int(time.time() * 1000) if now_ms is None else now_ms)
     t0 = time.perf_counter()
     stmt = parse_sql(req.query, req.parameters)
-    frm = stmt.select.args.get("from_") or stmt.select.args.get("from")
+    context = {k: v for k, v in req.context.items() if k != "sqlQueryId"}
+    context["sqlQueryId"] = sql_query_id
+    context.setdefault("queryId", sql_query_id)
+    plans: list[Plan] = []
+
+    async def run_select(sel: exp.Select, table: pa.Table | None) -> ResultSet:
+        schemas = await _schemas(sel, catalog) if table is None else {}
+        plan = plan_sql(
+            Statement(sel, False),
+            schemas,
+            now_ms=now,
+            context=context,
+            system_columns=SYSTEM_TABLES,
+            from_table=table,
+        )
+        plans.append(plan)
+        if plan.system:
+            if plan.inline is not None:
+                base = plan.inline
+            elif plan.table.startswith("INFORMATION_SCHEMA."):
+                base = information_schema(plan.table, schemas)
+            else:
+                base = to_table(plan.table, await catalog.system_rows(plan.table))
+        else:
+            assert plan.native is not None
+            base = native_base(plan, await run_native(plan.native))
+        result = post_process(plan, base)
+        result.time_zone = plan.time_zone
+        return result
+
+    if has_subqueries(stmt.select):
+        if stmt.explain:
+            raise PlanValidationError(
+                "EXPLAIN of a query with subqueries, CTEs or UNION ALL is not supported: "
+                "its inner queries run first and the rest runs at the broker"
+            )
+        limit = max_rows_of(context, max_subquery_rows)
+        result = await Subqueries(run_select, limit).run(stmt.select)
+        return SqlAnswer(result, plans[-1], {"total": time.perf_counter() - t0})
+    if stmt.explain:
+        sel = stmt.select
+        plan = plan_sql(
+            stmt,
+            await _schemas(sel, catalog),
+            now_ms=now,
+            context=context,
+            system_columns=SYSTEM_TABLES,
+        )
+        return SqlAnswer(explain_result(plan), plan, {"plan": time.perf_counter() - t0})
+    assert isinstance(stmt.select, exp.Select)
+    result = await run_select(stmt.select, None)
+    return SqlAnswer(result, plans[-1], {"total": time.perf_counter() - t0})
+
+
+async def _schemas(sel: exp.Expression, catalog: Catalog) -> dict[str, dict[str, str]]:
+    """The columns of the datasource(s) a flat SELECT reads."""
+    frm = sel.args.get("from_") or sel.args.get("from")
     db = (frm.this.db or "").upper() if frm is not None and hasattr(frm.this, "db") else ""
-    name = frm.this.name if frm is not None and hasattr(frm.this, "name") else ""
+    name = frm.this.name if frm is not None and isinstance(frm.this, exp.Table) else ""
     schemas: dict[str, dict[str, str]] = {}
     if db == "INFORMATION_SCHEMA":
         for ds in await catalog.datasources():
@@ -75,26 +135,7 @@ async def run_sql(
         cols = await catalog.columns(name)
         if cols is not None:
             schemas[name] = cols
-    context = {k: v for k, v in req.context.items() if k != "sqlQueryId"}
-    context["sqlQueryId"] = sql_query_id
-    context.setdefault("queryId", sql_query_id)
-    plan = plan_sql(stmt, schemas, now_ms=now, context=context, system_columns=SYSTEM_TABLES)
-    t1 = time.perf_counter()
-    if plan.explain:
-        return SqlAnswer(explain_result(plan), plan, {"plan": t1 - t0})
-    if plan.system:
-        if plan.inline is not None:
-            base = plan.inline
-        elif plan.table.startswith("INFORMATION_SCHEMA."):
-            base = information_schema(plan.table, schemas)
-        else:
-            base = to_table(plan.table, await catalog.system_rows(plan.table))
-    else:
-        assert plan.native is not None
-        base = native_base(plan, await run_native(plan.native))
-    result = post_process(plan, base)
-    result.time_zone = plan.time_zone
-    return SqlAnswer(result, plan, {"plan": t1 - t0})
+    return schemas
 
 
 def explain_result(plan: Plan) -> ResultSet:
