@@ -113,7 +113,8 @@ def test_inner_queries_are_native_and_bounded_by_max_subquery_rows() -> None:
         ("EXPLAIN PLAN FOR SELECT COUNT(*) FROM (SELECT page FROM ds)", "EXPLAIN"),
         # correlated: the inner query does not know the outer columns
         (
-            "SELECT page FROM ds AS o WHERE added > (SELECT AVG(added) FROM ds WHERE page = o.page)",
+            "SELECT page FROM ds AS o "
+            "WHERE added > (SELECT AVG(added) FROM ds WHERE page = o.page)",
             "Correlated",
         ),
     ],
