@@ -219,7 +219,8 @@ async def test_formats_headers_explain_catalog_and_errors(tmp_path: Path) -> Non
         plan = rows(await sql(http, url, f"EXPLAIN PLAN FOR {GROUPED}"))
         assert list(plan[0]) == ["PLAN", "RESOURCES", "ATTRIBUTES"]
         native = orjson.loads(plan[0]["PLAN"])[0]["query"]
-        assert native["queryType"] == "groupBy" and native["dataSource"] == "wiki"
+        assert native["queryType"] == "groupBy"
+        assert native["dataSource"] == {"type": "table", "name": "wiki"}
         assert orjson.loads(plan[0]["RESOURCES"]) == [{"name": "wiki", "type": "DATASOURCE"}]
 
         # What Superset / pydruid send to list schemas, tables and columns.

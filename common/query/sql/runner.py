@@ -25,6 +25,7 @@ from common.query.sql.parse import Statement, parse_sql
 from common.query.sql.planner import Plan, plan_sql
 from common.query.sql.subquery import DEFAULT_MAX_SUBQUERY_ROWS, Subqueries, has_subqueries
 from common.query.sql.subquery import max_subquery_rows as max_rows_of
+from common.query.sql.where import TIME
 
 NativeRunner = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 
@@ -139,21 +140,30 @@ async def _schemas(sel: exp.Expression, catalog: Catalog) -> dict[str, dict[str,
 
 
 def explain_result(plan: Plan) -> ResultSet:
-    """Druid's EXPLAIN PLAN FOR: one row of PLAN, RESOURCES and ATTRIBUTES (JSON text)."""
+    """Druid's ``EXPLAIN PLAN FOR`` (native query explain): one row of PLAN, RESOURCES and
+    ATTRIBUTES, each JSON text. PLAN is ``[{"query", "signature", "columnMappings"}]``: the
+    native query (its ``dataSource`` written as Druid serialises it), the native output columns
+    with their types, and which native column each SQL output column is. An output computed at
+    the broker from native columns (an expression in the select list) maps from its SQL text."""
     if plan.native is None:
         raise PlanValidationError(
             "EXPLAIN of a query over system tables or inline rows is not supported"
         )
-    signature = [_signature(n, e, plan) for n, e in plan.outputs]
-    body = [
-        {
-            "query": plan.native,
-            "signature": signature,
-            "columnMappings": [
-                {"queryColumn": _column_of(e), "outputColumn": n} for n, e in plan.outputs
-            ],
-        }
-    ]
+    query = dict(plan.native)
+    if isinstance(query.get("dataSource"), str):
+        query["dataSource"] = {"type": "table", "name": query["dataSource"]}
+    signature: list[dict[str, str]] = []
+    mappings: list[dict[str, str]] = []
+    for name, e in plan.outputs:
+        column = e.name if isinstance(e, exp.Column) else None
+        if column is None:
+            mappings.append({"queryColumn": e.sql(), "outputColumn": name})
+            continue
+        mappings.append({"queryColumn": column, "outputColumn": name})
+        if all(s["name"] != column for s in signature):
+            typ = plan.base_types.get(column, "STRING")
+            signature.append({"name": column, "type": "LONG" if column == TIME else typ})
+    body = [{"query": query, "signature": signature, "columnMappings": mappings}]
     resources = [{"name": plan.table, "type": "DATASOURCE"}]
     attributes = {"statementType": "SELECT"}
     values = [orjson.dumps(x).decode() for x in (body, resources, attributes)]
@@ -163,13 +173,3 @@ def explain_result(plan: Plan) -> ResultSet:
         ["VARCHAR"] * 3,
         [pa.array([v], pa.string()) for v in values],
     )
-
-
-def _column_of(e: Any) -> str:
-    return str(e.name) if hasattr(e, "name") and e.name else e.sql()
-
-
-def _signature(name: str, e: Any, plan: Plan) -> dict[str, str]:
-    col = getattr(e, "name", None) if e.__class__.__name__ == "Column" else None
-    typ = plan.base_types.get(col) if col else None
-    return {"name": name, "type": typ} if typ else {"name": name}
