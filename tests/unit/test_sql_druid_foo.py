@@ -128,7 +128,8 @@ def test_interval_arithmetic_iq(unit: str, interval: str, n: int) -> None:
             [[1]] * 6,
         ),
         (
-            "SELECT cnt FROM foo WHERE cnt NOT IN (SELECT col + 1 FROM (VALUES(1), (999)) AS t(col))",
+            "SELECT cnt FROM foo WHERE cnt NOT IN "
+            "(SELECT col + 1 FROM (VALUES(1), (999)) AS t(col))",
             [[1]] * 6,
         ),
         (

@@ -11,12 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from common.errors import SqlParseError
-from common.query.sql.syntax import Source, check_tokens, parse_error, tokenize
+from common.query.sql.syntax import DIALECT, Source, check_tokens, parse_error, tokenize
 from common.query.sql.syntax import lexical_error as tokenize_error
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+PLAN\s+(?:WITH\s+\w+\s+)?FOR\s+", re.IGNORECASE)
@@ -50,7 +49,7 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
         level = _SQLGLOT_LOG.level
         _SQLGLOT_LOG.setLevel(logging.ERROR)
         try:
-            trees = sqlglot.parse(body)
+            trees = DIALECT.parser().parse(tokens, body)
         finally:
             _SQLGLOT_LOG.setLevel(level)
     except ParseError as exc:

@@ -10,11 +10,13 @@ keys Druid sends (``line``, ``column``, ``token``), and no parser internals leak
 
 from __future__ import annotations
 
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
 from sqlglot.tokenizer_core import Token, TokenType
-from sqlglot.tokens import Tokenizer
 
 from common.errors import SqlParseError
+
+DIALECT = Dialect.get_or_raise(None)  # sqlglot's default dialect: the one the planner reads
 
 # Calcite's reserved words that sqlglot reads as plain names (they must be quoted in Druid).
 _RESERVED = frozenset(
@@ -81,7 +83,7 @@ def unexpected_token(token: str, line: int, col: int) -> SqlParseError:
 
 def tokenize(src: Source, body: str) -> list[Token]:
     try:
-        return list(Tokenizer().tokenize(body))
+        return list(DIALECT.tokenize(body))
     except Exception as exc:  # sqlglot raises TokenError (and ValueError on odd escapes)
         raise lexical_error(src, body) from exc
 
