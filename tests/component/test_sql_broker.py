@@ -355,3 +355,49 @@ async def test_delete_cancels_a_running_sql_query(tmp_path: Path) -> None:
         assert rows(await sql(http, url, "SELECT SUM(added) AS s FROM wiki")) == [
             {"s": sum(range(6)) + sum(range(10, 16))}
         ]
+
+
+async def test_timestamps_context_keys_and_subqueries_over_http(tmp_path: Path) -> None:
+    async with environment(tmp_path) as (http, _node, url):
+        # MIN/MAX(__time) are TIMESTAMPs: ISO text, TIMESTAMP in the SQL types header.
+        resp = await sql(
+            http,
+            url,
+            "SELECT MIN(__time) AS lo, MAX(__time) AS hi, COUNT(*) AS n FROM wiki",
+            resultFormat="csv",
+            header=True,
+            sqlTypesHeader=True,
+        )
+        lines = resp.text.splitlines()
+        assert lines[:2] == ["lo,hi,n", "TIMESTAMP,TIMESTAMP,BIGINT"]
+        lo, hi, n = lines[2].split(",")
+        assert n == "12" and lo.startswith("2024-01-01T") and lo.endswith(".000Z")
+        assert hi.startswith("2024-01-02T") and hi.endswith(".000Z")
+
+        at = {"sqlCurrentTimestamp": "2024-01-02T03:00:00Z"}
+        text = "SELECT COUNT(*) AS n FROM wiki WHERE __time >= CURRENT_TIMESTAMP - INTERVAL '1' DAY"
+        assert rows(await sql(http, url, text, context=at)) == [{"n": 9}]
+        tz = {"sqlTimeZone": "America/Los_Angeles"}
+        first = "SELECT __time FROM wiki ORDER BY __time LIMIT 1"
+        assert rows(await sql(http, url, first, context=tz)) == [
+            {"__time": "2023-12-31T16:00:00.000-08:00"}
+        ]
+        assert rows(await sql(http, url, "SELECT 1 + 1")) == [{"EXPR$0": 2}]
+
+        nested = (
+            "SELECT COUNT(*) AS n FROM (SELECT page, COUNT(*) AS c FROM wiki GROUP BY page) "
+            "WHERE c = 6"
+        )
+        assert rows(await sql(http, url, nested)) == [{"n": 2}]
+        assert rows(
+            await sql(
+                http,
+                url,
+                "SELECT SUM(added) AS s FROM wiki WHERE page IN "
+                "(SELECT page FROM wiki WHERE added = 13)",
+            )
+        ) == [{"s": sum(d * 10 + i for d in range(2) for i in (1, 3, 5))}]
+        resp = await sql(http, url, nested, context={"maxSubqueryRows": 1})
+        assert resp.status_code == 400
+        assert resp.json()["error"] == "Resource limit exceeded"
+        assert "beyond maximum[1] rows" in resp.json()["errorMessage"]
