@@ -127,7 +127,15 @@ def check_tokens(src: Source, tokens: list[Token]) -> None:
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if tok.token_type == TokenType.VAR and tok.text.upper() in _RESERVED:
             raise src.unexpected(tok.text, tok.start)
-        if tok.token_type in _NEEDS_OPERAND and tok.token_type != TokenType.SELECT:
+        prev = tokens[i - 1] if i else None
+        distinct_from = tok.token_type == TokenType.DISTINCT and (
+            prev is not None and prev.token_type in (TokenType.IS, TokenType.NOT)
+        )  # a IS [NOT] DISTINCT FROM b
+        if (
+            tok.token_type in _NEEDS_OPERAND
+            and tok.token_type != TokenType.SELECT
+            and not distinct_from
+        ):
             if nxt is None or nxt.token_type in _CLAUSE or nxt.token_type == TokenType.R_PAREN:
                 raise src.unexpected(_text(nxt), nxt.start if nxt else None)
             if nxt.token_type == TokenType.COMMA:
@@ -139,17 +147,8 @@ def check_tokens(src: Source, tokens: list[Token]) -> None:
         if tok.token_type == TokenType.L_PAREN and nxt is not None:
             if nxt.token_type == TokenType.COMMA:
                 raise src.unexpected(nxt.text, nxt.start)
-            prev = tokens[i - 1] if i else None
             if nxt.token_type == TokenType.R_PAREN and (
-                prev is None
-                or prev.token_type
-                in {
-                    TokenType.IN,
-                    TokenType.L_PAREN,
-                    TokenType.COMMA,
-                    TokenType.FROM,
-                    TokenType.SELECT,
-                }
+                prev is None or prev.token_type in {TokenType.IN, TokenType.FROM, TokenType.SELECT}
             ):
                 raise src.unexpected(nxt.text, nxt.start)
         if tok.token_type in (TokenType.LIMIT, TokenType.OFFSET) and (
