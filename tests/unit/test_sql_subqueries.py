@@ -61,6 +61,46 @@ CASES = [
 ]
 
 
+# The outer query over a derived table: aggregates over expressions, FILTER, GROUP BY
+# expressions and time floors, computed at the broker. (Druid SQL, DuckDB SQL)
+OUTER_EXPRESSIONS = [
+    (
+        "SELECT SUM(CASE WHEN c > 70 THEN 1 ELSE 0 END) AS big, MAX(c * 2) AS m, "
+        "COUNT(*) FILTER (WHERE c < 60) AS small, COUNT(1) AS n "
+        "FROM (SELECT page, COUNT(*) AS c FROM ds GROUP BY page)",
+        None,
+    ),
+    (
+        "SELECT UPPER(SUBSTRING(page, 1, 2)) AS p, COUNT(*) AS n, SUM(c) FILTER (WHERE c > 70) "
+        "AS s FROM (SELECT page, COUNT(*) AS c FROM ds GROUP BY page) GROUP BY 1 ORDER BY 1",
+        None,
+    ),
+    (
+        "SELECT FLOOR(__time TO MONTH) AS m, COUNT(*) AS n FROM (SELECT __time FROM ds "
+        "WHERE country = 'US') GROUP BY 1 ORDER BY 1",
+        "SELECT date_trunc('month', __time) AS m, COUNT(*) AS n FROM (SELECT __time FROM ds "
+        "WHERE country = 'US') GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "SELECT COUNT(DISTINCT c) FILTER (WHERE c > 70) AS d, "
+        "AVG(c) FILTER (WHERE c > 1000) AS none "
+        "FROM (SELECT page, COUNT(*) AS c FROM ds GROUP BY page)",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "duck_text"), OUTER_EXPRESSIONS)
+def test_outer_expressions_match_duckdb(text: str, duck_text: str | None) -> None:
+    assert run(text, {}).rows() == duck_rows(duck_text or text)
+
+
+def test_count_of_a_constant_is_count_star() -> None:
+    rs = run("SELECT COUNT(1) AS a, COUNT('x') AS b, COUNT(*) AS c FROM ds", {})
+    (n,) = duck_rows("SELECT COUNT(*) FROM ds")[0]
+    assert rs.rows() == [[n, n, n]]
+
+
 @pytest.mark.parametrize("text", CASES)
 def test_subqueries_match_duckdb(text: str) -> None:
     got = run(text, {}).rows()

@@ -192,6 +192,11 @@ def _system_base(plan: Plan, table: pa.Table) -> pa.Table:
     if plan.filter_expr is not None:
         mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms), n), False)
         table = table.filter(mask)
+    if plan.computed:
+        n = table.num_rows
+        cols = {name: table.column(name) for name in table.column_names}
+        for name, e in plan.computed.items():
+            table = table.append_column(name, to_array(evaluate(e, cols, n, plan.now_ms), n))
     if not plan.aggs and not plan.dims:
         return table
     keys = [col for _, col in plan.dims]

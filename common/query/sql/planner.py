@@ -25,6 +25,7 @@ from common.errors import PlanValidationError
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
+from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
 from common.query.sql.where import TIME, FilterPlanner
 
@@ -78,6 +79,7 @@ class Plan:
     now_ms: int | None = None  # CURRENT_TIMESTAMP
     inline: pa.Table | None = None  # SELECT without FROM, VALUES: the rows themselves
     exact_distinct: str | None = None  # the groupBy dimension whose non-null values are counted
+    computed: dict[str, exp.Expression] = field(default_factory=dict)  # broker-side tables
 
 
 def plan_sql(
@@ -316,6 +318,7 @@ class _Planner:
         where: exp.Expression | None,
     ) -> Plan:
         fp = FilterPlanner(self.types, self.now_ms)
+        computed = Computed(self.types) if system else None
         keys: dict[str, str] = {}  # sql text of a group key -> base column
         dims: list[tuple[str, str]] = []
         granularity: Any = "all"
@@ -336,13 +339,18 @@ class _Planner:
                 granularity = floor_in_zone(spec, self.tz) if isinstance(spec, dict) else spec
                 keys[g.sql()] = TIME
                 continue
+            if g.sql() in keys:
+                continue
+            if not isinstance(g, exp.Column) and computed is not None:
+                name = f"d{len(dims)}"
+                keys[g.sql()] = name
+                dims.append((name, computed.column(g).name))
+                continue
             if not isinstance(g, exp.Column):
                 raise Unsupported(
                     f"GROUP BY expression [{g.sql()}] is not supported (needs virtual columns); "
                     "group by the column and compute the expression in the select list"
                 )
-            if g.sql() in keys:
-                continue
             if self.types[g.name].startswith("COMPLEX"):
                 raise Unsupported(f"Cannot GROUP BY complex column [{g.name}]")
             name = f"d{len(dims)}"
@@ -359,7 +367,8 @@ class _Planner:
                     for a in aggs:
                         if a.sql == text:
                             return exp.column(a.name)
-                    spec = self._agg(n, len(aggs), fp, system)
+                    agg_node = computed.aggregate(n) if computed is not None else n
+                    spec = self._agg(agg_node, len(aggs), fp, system)
                     spec.sql = text
                     aggs.append(spec)
                     return exp.column(spec.name)
@@ -401,6 +410,7 @@ class _Planner:
         )
         if system:
             plan.filter_expr = where
+            plan.computed = computed.columns if computed is not None else {}
             return plan
         intervals, flt = fp.split(where)
         common: dict[str, Any] = {
@@ -655,6 +665,8 @@ def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
         arg = node.this
         if arg is None or isinstance(arg, exp.Star):
             return "count", None
+        if isinstance(arg, exp.Literal | exp.Boolean):
+            return "count", None  # COUNT(1): a constant is never null, as COUNT(*) (Druid)
         if isinstance(arg, exp.Distinct):
             if len(arg.expressions) != 1:
                 raise Unsupported("COUNT(DISTINCT) of several columns is not supported")
