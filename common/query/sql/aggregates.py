@@ -1,0 +1,193 @@
+"""SQL aggregate calls -> native aggregators (pure).
+
+``COUNT`` (``*``, a constant, a column, ``DISTINCT``), ``SUM``, ``MIN``, ``MAX``, ``AVG`` (a sum, a
+non-null count and a ``quotient`` post-aggregator) and the ``APPROX_COUNT_DISTINCT*`` family,
+each maybe with ``FILTER (WHERE ...)`` (a ``filtered`` aggregator). Aggregates over expressions
+need virtual columns, and are refused for native queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from common.errors import PlanValidationError
+from common.query.sql.functions import Unsupported
+from common.query.sql.where import TIME, FilterPlanner
+
+_APPROX = {
+    "APPROX_COUNT_DISTINCT": "builtin",
+    "APPROX_COUNT_DISTINCT_BUILTIN": "builtin",
+    "APPROX_COUNT_DISTINCT_DS_THETA": "theta",
+    "APPROX_COUNT_DISTINCT_DS_HLL": "hll",
+}
+
+
+@dataclass
+class AggSpec:
+    """One SQL aggregate: its native aggregators/post-aggregator and its output column."""
+
+    name: str
+    kind: str  # count, sum, min, max, avg, distinct
+    column: str | None
+    native_type: str  # LONG or DOUBLE: the type of the output column
+    aggregators: list[dict[str, Any]] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    truncate: bool = False  # AVG of a LONG column: Druid answers a truncated LONG
+    round: bool = False  # theta estimates are BIGINT in SQL
+    sql: str = ""  # the aggregate's SQL text, to reuse one spec for repeated calls
+    timestamp: bool = False  # MIN/MAX of __time: a TIMESTAMP in SQL, as Druid
+    distinct: bool = False  # COUNT(DISTINCT col): exact when useApproximateCountDistinct=false
+    filtered: bool = False  # agg FILTER (WHERE ...)
+
+
+def plan_aggregate(
+    node: exp.Expression,
+    i: int,
+    fp: FilterPlanner,
+    system: bool,
+    types: Mapping[str, str],
+) -> AggSpec:
+    """One SQL aggregate call as native aggregators (or, for broker-side tables, a kind and
+    a column for pyarrow's hash aggregation)."""
+    flt: dict[str, Any] | None = None
+    sql_text = node.sql()
+    filtered = isinstance(node, exp.Filter)
+    if isinstance(node, exp.Filter):
+        if system:
+            raise Unsupported("Aggregate FILTER on system tables is not supported")
+        flt = fp.filter(node.expression.this)
+        node = node.this
+    name = f"a{i}"
+    kind, column = _agg_kind(node)
+    distinct = isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct)
+    if column is not None and column not in types:
+        raise PlanValidationError(f"Column '{column}' not found in any table")
+    ctype = types.get(column or "", "STRING")
+    spec = AggSpec(name=name, kind=kind, column=column, native_type="LONG")
+    spec.distinct, spec.filtered = distinct, filtered
+    if system:
+        spec.native_type = _system_agg_type(kind, ctype)
+        return spec
+    aggs: list[dict[str, Any]]
+    if kind == "count":
+        aggs = [{"type": "count", "name": name}]
+        if column is not None:
+            aggs = [
+                _filtered(aggs[0], {"type": "not", "field": {"type": "null", "column": column}})
+            ]
+    elif kind in ("sum", "min", "max"):
+        if ctype not in ("LONG", "DOUBLE", "FLOAT"):
+            raise Unsupported(f"{kind.upper()} of a {ctype} column [{column}] is not supported")
+        prefix = "long" if ctype == "LONG" else "double"
+        spec.native_type = "LONG" if ctype == "LONG" else "DOUBLE"
+        aggs = [{"type": f"{prefix}{kind.capitalize()}", "name": name, "fieldName": column}]
+        spec.timestamp = column == TIME and kind in ("min", "max")
+    elif kind == "avg":
+        if ctype not in ("LONG", "DOUBLE", "FLOAT"):
+            raise Unsupported(f"AVG of a {ctype} column [{column}] is not supported")
+        prefix = "long" if ctype == "LONG" else "double"
+        s, c = f"{name}:sum", f"{name}:count"
+        aggs = [
+            {"type": f"{prefix}Sum", "name": s, "fieldName": column},
+            _filtered(
+                {"type": "count", "name": c},
+                {"type": "not", "field": {"type": "null", "column": column}},
+            ),
+        ]
+        spec.post = {
+            "type": "arithmetic",
+            "name": name,
+            "fn": "quotient",
+            "fields": [
+                {"type": "fieldAccess", "fieldName": s},
+                {"type": "fieldAccess", "fieldName": c},
+            ],
+        }
+        spec.native_type = "DOUBLE"
+        spec.truncate = ctype == "LONG"
+    elif kind == "builtin":
+        if ctype == "COMPLEX<hyperUnique>":
+            aggs = [{"type": "hyperUnique", "name": name, "fieldName": column, "round": True}]
+        else:
+            aggs = [{"type": "cardinality", "name": name, "fields": [column], "round": True}]
+    elif kind == "theta":
+        aggs = [{"type": "thetaSketch", "name": name, "fieldName": column}]
+        spec.native_type, spec.round = "DOUBLE", True
+    elif kind == "hll":
+        typ = "HLLSketchMerge" if ctype.startswith("COMPLEX") else "HLLSketchBuild"
+        aggs = [{"type": typ, "name": name, "fieldName": column, "round": True}]
+    else:  # pragma: no cover - _agg_kind only returns the kinds above
+        raise Unsupported(f"Unsupported aggregate [{sql_text}]")
+    if flt is not None:
+        aggs = [_filtered(a, flt) for a in aggs]
+    spec.aggregators = aggs
+    return spec
+
+
+def _filtered(agg: dict[str, Any], flt: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "filtered", "name": agg["name"], "filter": flt, "aggregator": agg}
+
+
+def _system_agg_type(kind: str, ctype: str) -> str:
+    if kind in ("sum", "min", "max"):
+        return "LONG" if ctype == "LONG" else "DOUBLE"
+    if kind == "avg":
+        return "DOUBLE"
+    return "LONG"
+
+
+def is_agg(n: exp.Expression) -> bool:
+    if isinstance(n, exp.Filter):
+        return is_agg(n.this)
+    if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
+        return True
+    return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, "DS_HLL", "DS_THETA")
+
+
+def has_agg(e: exp.Expression) -> bool:
+    return any(isinstance(n, exp.Expression) and is_agg(n) for n in e.walk())
+
+
+def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
+    """(kind, column) of an aggregate call; Unsupported for aggregates over expressions."""
+
+    def column_of(arg: exp.Expression | None) -> str:
+        if isinstance(arg, exp.Column):
+            return arg.name
+        what = arg.sql() if arg is not None else ""
+        raise Unsupported(
+            f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
+            "aggregate a column"
+        )
+
+    if isinstance(node, exp.Count):
+        arg = node.this
+        if arg is None or isinstance(arg, exp.Star):
+            return "count", None
+        if isinstance(arg, exp.Literal | exp.Boolean):
+            return "count", None  # COUNT(1): a constant is never null, as COUNT(*) (Druid)
+        if isinstance(arg, exp.Distinct):
+            if len(arg.expressions) != 1:
+                raise Unsupported("COUNT(DISTINCT) of several columns is not supported")
+            return "builtin", column_of(arg.expressions[0])
+        return "count", column_of(arg)
+    if isinstance(node, exp.ApproxDistinct):
+        return "builtin", column_of(node.this)
+    for cls, kind in ((exp.Sum, "sum"), (exp.Min, "min"), (exp.Max, "max"), (exp.Avg, "avg")):
+        if isinstance(node, cls):
+            if isinstance(node.this, exp.Distinct):
+                raise Unsupported(f"{kind.upper()}(DISTINCT) is not supported")
+            return kind, column_of(node.this)
+    assert isinstance(node, exp.Anonymous)
+    fname = node.name.upper()
+    if fname in ("DS_HLL", "DS_THETA"):
+        raise Unsupported(
+            f"{fname} (a sketch result) is not supported; use APPROX_COUNT_DISTINCT_{fname}"
+        )
+    if len(node.expressions) != 1:
+        raise Unsupported(f"{fname} with options is not supported")
+    return _APPROX[fname], column_of(node.expressions[0])
