@@ -4,7 +4,8 @@ Multi-value dimensions are exploded before grouping (one group per value, the ca
 over several), as Druid does. Rows are ordered by bucket then dimensions (nulls first) unless the
 ``limitSpec`` names columns; the bucket stays the first sort key unless granularity is ``all`` or
 ``context.sortByDimsFirst``. With granularity ``all`` every row is stamped with the start of the
-first query interval, as Druid's ``getUniversalTimestamp``.
+first query interval (intervals sorted, as Druid condenses them), as Druid's
+``getUniversalTimestamp``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from common.query.engine.base import (
     bucket_column,
     collapse_all,
     concat,
+    data_intervals,
     effective_intervals,
     finalize_values,
     format_time,
@@ -44,7 +46,10 @@ from common.segments.intervals import Interval
 
 
 def run(query: GroupByQuery, table: pa.Table, interval: Interval) -> pa.Table:
-    intervals = effective_intervals(query.intervals.intervals, interval)
+    gran = query.granularity
+    intervals = data_intervals(
+        table, gran, effective_intervals(query.intervals.intervals, interval)
+    )
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
     fast = coded_keyed_table(rows, buckets, query.dimensions)
@@ -119,7 +124,9 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if limit_spec is not None:
         result = result.slice(limit_spec.offset, limit_spec.limit)
     if isinstance(query.granularity, AllGranularity):
-        stamp = format_time(query.intervals.intervals[0].start, query.granularity)
+        # Druid's getUniversalTimestamp: the start of the first of the condensed intervals.
+        start = min(i.start for i in query.intervals.intervals)
+        stamp = format_time(start, query.granularity)
         stamps = [stamp] * result.num_rows
     else:
         stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]

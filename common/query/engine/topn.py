@@ -4,6 +4,10 @@ Exact, not Druid's approximate per-segment top-k: each segment's partial holds e
 value of each bucket (a group-by on bucket and dimension), partials merge like groupBy, and the
 threshold is applied once, at finalize. Answers are therefore exact, at the price of partials as
 large as the dimension's cardinality.
+
+With granularity ``all`` a segment stamps its bucket with the start of the query interval clipped
+to its data (the later of the interval's start and the segment's first row, as Druid's
+``CursorGranularizer``); merged, the earliest stamp wins.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from common.query.engine.base import (
     bucket_column,
     collapse_all,
     concat,
+    data_intervals,
     effective_intervals,
     finalize_values,
     format_time,
@@ -35,7 +40,10 @@ from common.segments.intervals import Interval
 
 
 def run(query: TopNQuery, table: pa.Table, interval: Interval) -> pa.Table:
-    intervals = effective_intervals(query.intervals.intervals, interval)
+    gran = query.granularity
+    intervals = data_intervals(
+        table, gran, effective_intervals(query.intervals.intervals, interval)
+    )
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
     fast = coded_keyed_table(rows, buckets, [query.dimension])
