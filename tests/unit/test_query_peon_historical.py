@@ -64,6 +64,14 @@ QUERIES: list[dict[str, Any]] = [
         "threshold": 3,
         "aggregations": AGGS,
     },
+    {
+        "queryType": "topN",
+        "granularity": "minute",
+        "dimension": "dim3",
+        "metric": "rows",
+        "threshold": 2,
+        "aggregations": AGGS,
+    },
     {"queryType": "groupBy", "granularity": "hour", "dimensions": ["dim3"], "aggregations": AGGS},
     {"queryType": "segmentMetadata", "merge": True},
 ]
@@ -111,7 +119,16 @@ def both(tmp_path: Path) -> tuple[list[tuple[pa.Table, Interval]], list[tuple[pa
     return peon, historical
 
 
-IDS = ["scan", "scan-all-columns", "ts-minute", "ts-all", "topN", "groupBy", "segmentMetadata"]
+IDS = [
+    "scan",
+    "scan-all-columns",
+    "ts-minute",
+    "ts-all",
+    "topN-all",
+    "topN-minute",
+    "groupBy",
+    "segmentMetadata",
+]
 
 
 @pytest.mark.parametrize("body", QUERIES, ids=IDS)

@@ -168,3 +168,42 @@ def test_timeseries_all_over_no_data_answers_druids_null_row() -> None:
     assert run(ts, ONE) == [
         {"timestamp": "2030-01-01T00:00:00.000Z", "result": {"rows": 0, "added": None}}
     ]
+
+
+def test_topn_answers_every_bucket_of_the_data_even_empty() -> None:
+    # Druid's TopNQueryEngine maps every bucket of the clipped interval to a result, an empty
+    # list when no row matches in it.
+    topn = {
+        "queryType": "topN",
+        "granularity": "minute",
+        "dimension": "channel",
+        "metric": "rows",
+        "threshold": 5,
+        "aggregations": TIME_AGGS[-1:],
+    }
+    got = [(r["timestamp"][11:16], [e["channel"] for e in r["result"]]) for r in run(topn, ONE)]
+    assert got == [("00:36", ["#en"]), ("00:37", []), ("00:38", ["#fr"])]
+    nothing = {
+        **topn,
+        "granularity": "all",
+        "filter": {"type": "selector", "dimension": "channel", "value": "#de"},
+    }
+    assert run(nothing, TWO) == [{"timestamp": "2026-12-04T00:36:20.788Z", "result": []}]
+    assert run({**topn, "intervals": ["2030/2031"]}, ONE) == []
+
+
+def test_groupby_without_dimensions_answers_druids_summary_row() -> None:
+    gb = {
+        "queryType": "groupBy",
+        "granularity": "all",
+        "intervals": ["2030/2031"],
+        "dimensions": [],
+        "aggregations": [*TIME_AGGS[-1:], {"type": "longSum", "name": "added", "fieldName": "x"}],
+    }
+    summary = {"version": "v1", "timestamp": "2030-01-01T00:00:00.000Z"}
+    assert run(gb, ONE) == [{**summary, "event": {"rows": 0, "added": None}}]
+    assert run({**gb, "dimensions": ["channel"]}, ONE) == []
+    assert run({**gb, "granularity": "hour"}, ONE) == []
+    assert run({**gb, "limitSpec": {"type": "default", "offset": 1}}, ONE) == []
+    having = {"type": "greaterThan", "aggregation": "rows", "value": 0}
+    assert run({**gb, "having": having}, ONE) == []

@@ -158,6 +158,15 @@ def collapse_all(table: pa.Table, gran: Granularity) -> pa.Table:
     )
 
 
+def empty_partial(aggs: Sequence[Any], starts: Any) -> pa.Table:
+    """Partial rows of buckets with no rows in them (each aggregator's value over nothing)."""
+    n = len(starts)
+    empty: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
+    for agg in aggs:
+        empty[agg.name] = pa.array([agg.empty_value()] * n, agg.partial_type)
+    return pa.table(empty)
+
+
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
     """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
     cols: dict[str, Any] = {k: table.column(k) for k in keys}

@@ -28,6 +28,7 @@ from common.query.engine.base import (
     concat,
     data_intervals,
     effective_intervals,
+    empty_partial,
     finalize_values,
     format_time,
     json_value,
@@ -59,20 +60,12 @@ def _run_general(query: TimeseriesQuery, table: pa.Table, intervals: list[Interv
     return aggregate(keyed, [BUCKET_COLUMN], query.aggregations)
 
 
-def _empty_rows(query: TimeseriesQuery, starts: Any) -> pa.Table:
-    n = len(starts)
-    empty: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
-    for agg in query.aggregations:
-        empty[agg.name] = pa.array([agg.empty_value()] * n, agg.partial_type)
-    return pa.table(empty)
-
-
 def _zero_fill(query: TimeseriesQuery, partial: pa.Table, starts: list[int]) -> pa.Table:
     all_starts = pa.array(starts, pa.int64())
     missing = all_starts.filter(pc.invert(pc.is_in(all_starts, value_set=partial[TIME_COLUMN])))
     if len(missing) == 0:
         return partial
-    empty = _empty_rows(query, missing).cast(partial.schema)
+    empty = empty_partial(query.aggregations, missing).cast(partial.schema)
     return pa.concat_tables([partial, empty]).sort_by(TIME_COLUMN)
 
 
@@ -88,7 +81,7 @@ def _null_result(query: TimeseriesQuery) -> pa.Table:
     """Druid's one row for granularity ``all`` when nothing matched."""
     intervals = query.intervals.intervals
     start = min(i.start for i in intervals) if intervals else 0
-    return _empty_rows(query, [start])
+    return empty_partial(query.aggregations, [start])
 
 
 def finalize(query: TimeseriesQuery, partial: pa.Table) -> list[dict[str, Any]]:
