@@ -38,13 +38,23 @@ def data_intervals(
     narrow it). Empty when the segment has no rows."""
     if not intervals or not table.num_rows:
         return []
-    mm = pc.min_max(time_millis(table))
-    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if TIME_COLUMN in table.column_names:
+        mm = pc.min_max(table.column(TIME_COLUMN))  # on the column as stored: no cast of it
+        lo, hi = _scalar_millis(mm["min"]), _scalar_millis(mm["max"])
+    else:
+        lo = hi = 0
     if lo is None or hi is None:
         return []
     span = Interval(lo, max(gran.next(hi), hi + 1))
     out = [i for i in (q.intersection(span) for q in intervals) if i is not None]
     return [i for i in out if not i.is_empty]
+
+
+def _scalar_millis(value: pa.Scalar) -> int | None:
+    if pa.types.is_timestamp(value.type):
+        value = value.cast(pa.timestamp("ms", tz=value.type.tz)).cast(pa.int64())
+    out = value.as_py()
+    return None if out is None else int(out)
 
 
 def time_millis(table: pa.Table) -> Any:
