@@ -12,6 +12,9 @@ import pytest
 from common.errors import InvalidInput
 from common.query import finalize, from_ipc, merge, parse_query, run_segment, to_ipc
 from common.query.engine.unify import unify_tables
+from common.query.sql.execute import native_base, post_process
+from common.query.sql.parse import parse_sql
+from common.query.sql.planner import plan_sql
 from common.segments.intervals import Interval
 
 DAY1 = Interval.parse("2024-01-01/2024-01-02")
@@ -141,3 +144,19 @@ def test_unify_rules() -> None:
     assert one(pa.nulls(2), pa.array([["x"]])) == pa.list_(pa.string())
     with pytest.raises(InvalidInput, match=r"Column \[x\] has types that cannot be merged"):
         one(pa.array([b"sketch"]), pa.array([1]))
+
+
+def test_sql_select_of_the_mixed_column() -> None:
+    # SQL keeps a multi-value column a list column although scan prints one-value rows as the
+    # value (a mix of strings and lists the SQL layer must still type).
+    schema = {"ds": {"__time": "LONG", "dim3": "STRING", "n": "DOUBLE", "only_a": "LONG"}}
+    plan = plan_sql(parse_sql("SELECT dim3, n, only_a FROM ds", None), schema, now_ms=0)
+    assert plan.native is not None
+    rows = post_process(plan, native_base(plan, run(plan.native))).rows()
+    assert rows == [
+        [["a"], 1.0, 5],
+        [["b"], 2.0, None],
+        [["a", "c"], 1.5, None],
+        [["d"], 2.5, None],
+        [None, None, None],
+    ]
