@@ -5,6 +5,11 @@ broker (in memory: its data does not survive a restart). Either way it produces 
 sample wikipedia edits to the ``wikipedia`` topic, submits a Kafka supervisor for it, waits until
 the first rows are queryable through the broker, and prints native and SQL queries to try.
 
+Every role listens on 127.0.0.1 only unless ``--bind`` asks for another address of this machine
+(``0.0.0.0``: every interface, so other machines can reach the broker; the roles still announce
+``localhost`` to each other). It sets the ``_default`` retention rule to one replica (it runs one
+historical) through the coordinator's rules API, unless you changed ``_default`` yourself.
+
 Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
 segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
 URLs and curl commands that work right now, and on Ctrl-C (or SIGTERM) stops every process cleanly:
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -31,6 +37,7 @@ import httpx
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
+from services.quickstart_rules import set_default_rules
 from services.sample_stream import produce_forever
 
 START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
@@ -41,6 +48,9 @@ READY_TIMEOUT = 90.0
 PUBLISH_ON_STOP_TIMEOUT = 30.0
 FIRST_ROWS_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+HISTORICALS = START_ORDER.count("historical")
+DEFAULT_BIND = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass
@@ -48,12 +58,13 @@ class Child:
     role: str
     port: int
     log_path: Path
+    host: str = "localhost"
     proc: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -90,6 +101,31 @@ def write_config(data_dir: Path) -> Path:
     return conf
 
 
+def bind_environment(bind: str) -> dict[str, str]:
+    """What each role gets for ``--bind`` (Druid's Docker env form, over the config file): the
+    host it announces and whether it listens on that host only (``druid.bindOnHost``)."""
+    if bind == ALL_INTERFACES:
+        return {"druid_host": "localhost", "druid_bindOnHost": "false"}
+    host = "localhost" if bind in ("localhost", DEFAULT_BIND) else bind
+    return {"druid_host": host, "druid_bindOnHost": "true"}
+
+
+def check_bind(bind: str) -> str | None:
+    """Why ``--bind`` is refused, or None: an IPv4 address (or ``localhost``) of this machine."""
+    if bind == "localhost":
+        return None
+    try:
+        ipaddress.IPv4Address(bind)
+    except ValueError:
+        return f"--bind {bind!r}: expected an IPv4 address, e.g. 127.0.0.1 or 0.0.0.0"
+    with socket.socket() as s:
+        try:
+            s.bind((bind, 0))
+        except OSError as exc:
+            return f"--bind {bind}: not an address of this machine ({exc.strerror})"
+    return None
+
+
 def busy_ports() -> list[str]:
     busy = []
     for role in ROLES:
@@ -107,14 +143,20 @@ def say(text: str) -> None:
 
 
 class Quickstart:
-    def __init__(self, data_dir: Path, kafka: str | None = None) -> None:
+    def __init__(self, data_dir: Path, kafka: str | None = None, bind: str = DEFAULT_BIND) -> None:
         self.data_dir = data_dir
+        self.bind_env = bind_environment(bind)
         self.kafka_address = kafka
         self.local_kafka: LocalKafka | None = None
         self.stream_stop = asyncio.Event()
         self.ingesting = False
         self.children = {
-            role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
+            role: Child(
+                role,
+                DEFAULT_PORTS[role],
+                data_dir / "log" / f"{role}.log",
+                host=self.bind_env["druid_host"],
+            )
             for role in START_ORDER
         }
         self.stopping = asyncio.Event()
@@ -122,6 +164,7 @@ class Quickstart:
     def start_children(self, conf: Path) -> None:
         (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DRUID_", "druid_"))}
+        env.update(self.bind_env)
         for child in self.children.values():
             child.log_file = open(child.log_path, "ab")  # closed in stop_children
             child.proc = subprocess.Popen(
@@ -154,7 +197,7 @@ class Quickstart:
 
     async def wait_ready(self) -> bool:
         """Up, discovered by each other, leaders elected; False if stopped or a child died."""
-        expected = {r: f"localhost:{c.port}" for r, c in self.children.items()}
+        expected = {r: f"{c.host}:{c.port}" for r, c in self.children.items()}
         up: set[str] = set()
         discovered: set[str] = set()
         leaders: dict[str, str] = {}
@@ -308,13 +351,15 @@ async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def _main(data_dir: Path, kafka_address: str | None) -> int:
-    qs = Quickstart(data_dir, kafka_address)
+async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
+    qs = Quickstart(data_dir, kafka_address, bind)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, qs.stopping.set)
     conf = write_config(data_dir)
     say(f"Starting kdruid in {data_dir} (config {conf})")
+    where = "every interface" if bind == ALL_INTERFACES else f"{bind} only"
+    say(f"  [listen]     on {where} (--bind ADDRESS to change)")
     try:
         kafka = qs.start_kafka()
     except LocalKafkaError as exc:
@@ -326,6 +371,13 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
     try:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as http:
+                said = await set_default_rules(http, qs.children["coordinator"].url, HISTORICALS)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            say(f"\ncannot set the retention rules: {exc}")
+            return 1
+        say(f"  [rules]      {said}")
         stream = asyncio.create_task(
             produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
         )
@@ -354,12 +406,15 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         qs.stop_kafka()
 
 
-def run_quickstart(directory: str, kafka: str | None = None) -> int:
+def run_quickstart(directory: str, kafka: str | None = None, bind: str = DEFAULT_BIND) -> int:
     import logging
 
+    if (refused := check_bind(bind)) is not None:
+        print(f"kdruid quickstart: {refused}", file=sys.stderr)
+        return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     busy = busy_ports()
     if busy:
         print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
         return 1
-    return asyncio.run(_main(Path(directory).resolve(), kafka))
+    return asyncio.run(_main(Path(directory).resolve(), kafka, bind))
