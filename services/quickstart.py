@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import os
 import signal
@@ -37,6 +36,7 @@ import httpx
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
+from services.quickstart_bind import ALL_INTERFACES, DEFAULT_BIND, bind_environment, check_bind
 from services.quickstart_rules import set_default_rules
 from services.sample_stream import produce_forever
 
@@ -49,8 +49,6 @@ PUBLISH_ON_STOP_TIMEOUT = 30.0
 FIRST_ROWS_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 HISTORICALS = START_ORDER.count("historical")
-DEFAULT_BIND = "127.0.0.1"
-ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass
@@ -99,31 +97,6 @@ def write_config(data_dir: Path) -> Path:
         )
     )
     return conf
-
-
-def bind_environment(bind: str) -> dict[str, str]:
-    """What each role gets for ``--bind`` (Druid's Docker env form, over the config file): the
-    host it announces and whether it listens on that host only (``druid.bindOnHost``)."""
-    if bind == ALL_INTERFACES:
-        return {"druid_host": "localhost", "druid_bindOnHost": "false"}
-    host = "localhost" if bind in ("localhost", DEFAULT_BIND) else bind
-    return {"druid_host": host, "druid_bindOnHost": "true"}
-
-
-def check_bind(bind: str) -> str | None:
-    """Why ``--bind`` is refused, or None: an IPv4 address (or ``localhost``) of this machine."""
-    if bind == "localhost":
-        return None
-    try:
-        ipaddress.IPv4Address(bind)
-    except ValueError:
-        return f"--bind {bind!r}: expected an IPv4 address, e.g. 127.0.0.1 or 0.0.0.0"
-    with socket.socket() as s:
-        try:
-            s.bind((bind, 0))
-        except OSError as exc:
-            return f"--bind {bind}: not an address of this machine ({exc.strerror})"
-    return None
 
 
 def busy_ports() -> list[str]:

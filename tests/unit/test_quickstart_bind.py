@@ -9,7 +9,8 @@ import pytest
 from common.config import load_settings
 from common.serve import bind_address
 from services.cli import main
-from services.quickstart import Quickstart, bind_environment, check_bind
+from services.quickstart import Quickstart
+from services.quickstart_bind import bind_environment, check_bind
 
 
 def test_default_is_loopback_only_announcing_localhost() -> None:
