@@ -150,6 +150,11 @@ class NodeSettings(Group):
         alias="plaintextPort", description="HTTP port. Default: the role's (8081..8100)."
     )
     service: str = _doc("Service name, e.g. druid/broker. Default: druid/<role>.")
+    bind_on_host: bool = Field(
+        alias="bindOnHost",
+        default=False,
+        description="Listen only on druid.host's address. Default false: every interface.",
+    )
 
 
 class ServerSettings(Group):

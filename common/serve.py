@@ -117,9 +117,16 @@ async def running_node(
         await server.stop()
 
 
-def serve_forever(app: FastAPI, settings: Settings, bind_host: str = "0.0.0.0") -> None:
+def bind_address(settings: Settings) -> str:
+    """Where a role listens: Druid's ``druid.bindOnHost``: ``druid.host`` if true, else every
+    (IPv4) interface."""
+    return settings.node.host if settings.node.bind_on_host else "0.0.0.0"
+
+
+def serve_forever(app: FastAPI, settings: Settings) -> None:
     """Run one role in the foreground until SIGINT/SIGTERM (the ``kdruid <role>`` command)."""
     port = settings.node.plaintext_port
+    bind_host = bind_address(settings)
     try:
         sock = bind_socket(bind_host, port)
     except OSError as exc:

@@ -5,6 +5,11 @@ broker (in memory: its data does not survive a restart). Either way it produces 
 sample wikipedia edits to the ``wikipedia`` topic, submits a Kafka supervisor for it, waits until
 the first rows are queryable through the broker, and prints native and SQL queries to try.
 
+Every role listens on 127.0.0.1 only unless ``--bind`` asks for another address of this machine
+(``0.0.0.0``: every interface, so other machines can reach the broker; the roles still announce
+``localhost`` to each other). It sets the ``_default`` retention rule to one replica (it runs one
+historical) through the coordinator's rules API, unless you changed ``_default`` yourself.
+
 Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
 segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
 URLs and curl commands that work right now, and on Ctrl-C (or SIGTERM) stops every process cleanly:
@@ -31,6 +36,8 @@ import httpx
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
+from services.quickstart_bind import ALL_INTERFACES, DEFAULT_BIND, bind_environment, check_bind
+from services.quickstart_rules import set_default_rules
 from services.sample_stream import produce_forever
 
 START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
@@ -41,6 +48,7 @@ READY_TIMEOUT = 90.0
 PUBLISH_ON_STOP_TIMEOUT = 30.0
 FIRST_ROWS_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+HISTORICALS = START_ORDER.count("historical")
 
 
 @dataclass
@@ -48,12 +56,13 @@ class Child:
     role: str
     port: int
     log_path: Path
+    host: str = "localhost"
     proc: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -107,14 +116,20 @@ def say(text: str) -> None:
 
 
 class Quickstart:
-    def __init__(self, data_dir: Path, kafka: str | None = None) -> None:
+    def __init__(self, data_dir: Path, kafka: str | None = None, bind: str = DEFAULT_BIND) -> None:
         self.data_dir = data_dir
+        self.bind_env = bind_environment(bind)
         self.kafka_address = kafka
         self.local_kafka: LocalKafka | None = None
         self.stream_stop = asyncio.Event()
         self.ingesting = False
         self.children = {
-            role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
+            role: Child(
+                role,
+                DEFAULT_PORTS[role],
+                data_dir / "log" / f"{role}.log",
+                host=self.bind_env["druid_host"],
+            )
             for role in START_ORDER
         }
         self.stopping = asyncio.Event()
@@ -122,6 +137,7 @@ class Quickstart:
     def start_children(self, conf: Path) -> None:
         (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DRUID_", "druid_"))}
+        env.update(self.bind_env)
         for child in self.children.values():
             child.log_file = open(child.log_path, "ab")  # closed in stop_children
             child.proc = subprocess.Popen(
@@ -154,7 +170,7 @@ class Quickstart:
 
     async def wait_ready(self) -> bool:
         """Up, discovered by each other, leaders elected; False if stopped or a child died."""
-        expected = {r: f"localhost:{c.port}" for r, c in self.children.items()}
+        expected = {r: f"{c.host}:{c.port}" for r, c in self.children.items()}
         up: set[str] = set()
         discovered: set[str] = set()
         leaders: dict[str, str] = {}
@@ -308,13 +324,15 @@ async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def _main(data_dir: Path, kafka_address: str | None) -> int:
-    qs = Quickstart(data_dir, kafka_address)
+async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
+    qs = Quickstart(data_dir, kafka_address, bind)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, qs.stopping.set)
     conf = write_config(data_dir)
     say(f"Starting kdruid in {data_dir} (config {conf})")
+    where = "every interface" if bind == ALL_INTERFACES else f"{bind} only"
+    say(f"  [listen]     on {where} (--bind ADDRESS to change)")
     try:
         kafka = qs.start_kafka()
     except LocalKafkaError as exc:
@@ -326,6 +344,13 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
     try:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as http:
+                said = await set_default_rules(http, qs.children["coordinator"].url, HISTORICALS)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            say(f"\ncannot set the retention rules: {exc}")
+            return 1
+        say(f"  [rules]      {said}")
         stream = asyncio.create_task(
             produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
         )
@@ -354,12 +379,15 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         qs.stop_kafka()
 
 
-def run_quickstart(directory: str, kafka: str | None = None) -> int:
+def run_quickstart(directory: str, kafka: str | None = None, bind: str = DEFAULT_BIND) -> int:
     import logging
 
+    if (refused := check_bind(bind)) is not None:
+        print(f"kdruid quickstart: {refused}", file=sys.stderr)
+        return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     busy = busy_ports()
     if busy:
         print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
         return 1
-    return asyncio.run(_main(Path(directory).resolve(), kafka))
+    return asyncio.run(_main(Path(directory).resolve(), kafka, bind))

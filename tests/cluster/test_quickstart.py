@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from common.config import DEFAULT_PORTS, ROLES
+from tests.support.procs import listening_addresses
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Press Ctrl-C to stop."
@@ -177,7 +178,10 @@ def check_curl_commands(output: str) -> None:
         assert workers[0]["worker"]["capacity"] >= 1
 
         rules = http.get(by_path["/druid/coordinator/v1/rules"]).json()
-        assert rules["_default"][0]["type"] == "loadForever"
+        # One historical, one replica: nothing under-replicated forever.
+        [default] = rules["_default"]
+        assert default["type"] == "loadForever"
+        assert default["tieredReplicants"] == {"_default_tier": 1}
 
         status = http.get(by_path["/status"]).json()
         assert status["version"]
@@ -218,6 +222,8 @@ def test_quickstart_starts_answers_stops_and_resumes(
             assert re.search(r"\[leader\]\s+coordinator", qs.output)
             assert re.search(r"\[leader\]\s+overlord", qs.output)
             check_curl_commands(qs.output)
+            for port in DEFAULT_PORTS.values():  # no --bind: this machine only
+                assert listening_addresses(port) == {"127.0.0.1"}, port
             check_clean_stop(qs, data_dir)
         except BaseException:
             qs.kill_everything()
