@@ -25,6 +25,7 @@ from common.aio import TaskGroup
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.errors import InvalidInput
+from common.ids import url_id
 from common.metadata import MetadataStore, iso_millis
 from common.metadata.tasks import TaskRow
 from common.segments.isotime import parse_iso
@@ -158,7 +159,7 @@ class TaskQueue:
         if info is not None and info.location.host:
             url = (
                 f"http://{info.location.host}:{info.location.port}"
-                f"/druid/worker/v1/chat/{task_id}/liveReports"
+                f"/druid/worker/v1/chat/{url_id(task_id)}/liveReports"
             )
             try:
                 resp = await self._http.get(url)

@@ -30,6 +30,7 @@ from common.aio import TaskGroup
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DiscoveryDruidNode, WorkerNodeService
+from common.ids import url_id
 from common.longpoll import ChangeRequestSyncer
 from common.metadata import iso_millis
 from services.overlord.tasks.model import (
@@ -362,7 +363,7 @@ class HttpRemoteTaskRunner:
         )
 
     async def _post_shutdown(self, worker: WorkerState, task_id: str, reason: str) -> None:
-        url = f"{worker.url}/druid/worker/v1/task/{task_id}/shutdown"
+        url = f"{worker.url}/druid/worker/v1/task/{url_id(task_id)}/shutdown"
         for attempt in range(1, SHUTDOWN_MAX_RETRIES + 1):
             try:
                 resp = await self._http.post(url, timeout=REQUEST_TIMEOUT)
