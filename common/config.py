@@ -354,10 +354,29 @@ class SegmentCacheSettings(Group):
     status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
 
 
+def available_processors() -> int:
+    """Processors this process may run on (its CPU affinity; Java's ``availableProcessors``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_worker_capacity(processors: int) -> int:
+    """Druid's ``WorkerConfig`` default for ``druid.worker.capacity``: one slot per processor
+    but one, at least one."""
+    return max(1, processors - 1)
+
+
 class WorkerSettings(Group):
     PREFIX = "druid.worker."
 
-    capacity: int = _doc("Tasks a peon runs at once. Default 1.", default=1, ge=1)
+    capacity: int = Field(
+        default_factory=lambda: default_worker_capacity(available_processors()),
+        ge=1,
+        description="Tasks a peon runs at once (task slots). Default: Druid's "
+        "max(1, available processors - 1).",
+    )
     category: str = _doc("Worker category.", default="_default_worker_category")
     version: str = _doc("Worker version.", default="0")
 

@@ -10,6 +10,8 @@ from common.config import (
     DEFAULT_PORTS,
     ROLES,
     Settings,
+    available_processors,
+    default_worker_capacity,
     load_settings,
     parse_bytes,
     parse_duration,
@@ -327,9 +329,13 @@ def test_druid_defaults_where_druid_has_them() -> None:
     assert (s.k8s.lease_duration, s.k8s.renew_deadline, s.k8s.retry_period) == (60.0, 17.0, 5.0)
     assert s.k8s.pod_name_env_key == "POD_NAME"
     assert s.k8s.pod_namespace_env_key == "POD_NAMESPACE"
-    assert s.worker.capacity == 1
+    assert s.worker.capacity == max(1, available_processors() - 1)
     assert s.server.tier == "_default_tier"
     assert s.properties == {}
+
+
+def test_worker_capacity_default_is_druids_processors_minus_one() -> None:
+    assert [default_worker_capacity(n) for n in (1, 2, 3, 8)] == [1, 1, 2, 7]
 
 
 def test_explicit_port_overrides_role_default() -> None:

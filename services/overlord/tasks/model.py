@@ -80,6 +80,8 @@ class TaskInfo:
     queue_insertion_time: str
     runner_state: RunnerState = "PENDING"
     location: Location = field(default=UNKNOWN_LOCATION)
+    #: Why the runner has not given the task to a worker yet (no free slot...), else None.
+    pending_reason: str | None = None
 
     @property
     def state(self) -> str:
@@ -102,8 +104,14 @@ class TaskInfo:
             "duration": self.status.get("duration", -1),
             "location": location.to_json(),
             "dataSource": self.data_source,
-            "errorMsg": self.status.get("errorMsg"),
+            "errorMsg": self.status.get("errorMsg") or self._waiting_for(),
         }
+
+    def _waiting_for(self) -> str | None:
+        # Druid leaves errorMsg null while a task waits; here it says why it waits.
+        if self.runner_state == "PENDING" and not is_complete(self.status):
+            return self.pending_reason
+        return None
 
     @classmethod
     def from_payload(

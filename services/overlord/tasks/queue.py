@@ -68,6 +68,7 @@ class TaskQueue:
             workers,
             on_update=self._runner_update,
             on_complete=self._runner_complete,
+            on_pending=self._runner_pending,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -185,6 +186,11 @@ class TaskQueue:
         info.location = location
         info.status = {**info.status, "location": location.to_json()}
         self._notify(info)
+
+    def _runner_pending(self, task_id: str, reason: str | None) -> None:
+        info = self._active.get(task_id)
+        if info is not None:
+            info.pending_reason = reason
 
     def _runner_complete(self, task_id: str, status: dict[str, Any]) -> None:
         info = self._active.get(task_id)

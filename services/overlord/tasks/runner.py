@@ -45,6 +45,7 @@ from services.overlord.tasks.workers import (
     WorkerState,
     disappeared,
     housekeeping,
+    no_slot_reason,
     select_worker,
 )
 
@@ -58,6 +59,7 @@ REQUEST_TIMEOUT = 60.0  # assignRequestHttpTimeout / shutdownRequestHttpTimeout,
 INITIAL_SYNC_WAIT = 30.0
 
 UpdateCallback = Callable[[str, RunnerState, Location], None]
+PendingCallback = Callable[[str, str | None], None]
 CompleteCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -67,6 +69,8 @@ class WorkItem:
     worker: str | None = None
     state: RunnerState = "PENDING"
     location: Location = field(default=UNKNOWN_LOCATION)
+    #: Why no worker took the task yet (None once assigned).
+    pending_reason: str | None = None
 
     @property
     def id(self) -> str:
@@ -81,6 +85,7 @@ class HttpRemoteTaskRunner:
         *,
         on_update: UpdateCallback,
         on_complete: CompleteCallback,
+        on_pending: PendingCallback = lambda task_id, reason: None,
         now: Callable[[], float] = time.monotonic,
         initial_sync_wait: float = INITIAL_SYNC_WAIT,
     ) -> None:
@@ -88,6 +93,7 @@ class HttpRemoteTaskRunner:
         self.discovery = discovery
         self._on_update = on_update
         self._on_complete = on_complete
+        self._on_pending = on_pending
         self._now = now
         self._initial_sync_wait = initial_sync_wait
         self.workers: dict[str, WorkerState] = {}
@@ -327,7 +333,15 @@ class HttpRemoteTaskRunner:
                 continue
             worker = select_worker(self.workers.values(), item.payload)
             if worker is None:
+                reason = no_slot_reason(self.workers.values(), item.payload)
+                if reason != item.pending_reason:
+                    log.info("task %s waits for a worker: %s", item.id, reason)
+                    item.pending_reason = reason
+                    self._on_pending(item.id, reason)
                 continue
+            if item.pending_reason is not None:
+                item.pending_reason = None
+                self._on_pending(item.id, None)
             item.worker = worker.host
             worker.assigned[item.id] = item.payload
             self._assigned_at[item.id] = (worker.host, self._now())
