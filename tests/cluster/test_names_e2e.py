@@ -94,6 +94,8 @@ async def test_supervisor_on_a_name_with_space_percent_and_non_ascii(
             return len(active) == 2 and all(t.get("startTime") for t in active)
 
         await wait_until(two_tasks_reading, within=30, what="two reading tasks")
+        runners = c.nodes["peon"].service.runners  # type: ignore[attr-defined]
+        assert len(runners) == 2, "both tasks run on the one peon at once"
 
         async def realtime() -> bool:
             return await native_totals(c) == expected(120)

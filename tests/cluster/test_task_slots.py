@@ -55,12 +55,10 @@ async def test_a_supervisor_without_a_free_slot_says_so(
 
         await wait_until(one_worker, within=30, what="the peon to be a worker")
         overlord = c.nodes["overlord"].url
-        for spec in (
-            spec_for(kafka_broker, busy_topic, "busy", 2),
-            spec_for(kafka_broker, waiting_topic, "waiting", 1),
-        ):
-            r = await c.http.post(overlord + f"{V1}/supervisor", json=spec)
-            assert r.status_code == 200, r.text
+        r = await c.http.post(
+            overlord + f"{V1}/supervisor", json=spec_for(kafka_broker, busy_topic, "busy", 2)
+        )
+        assert r.status_code == 200, r.text
 
         # Two tasks of one supervisor run on the one peon at the same time, each ingesting.
         async def busy_reading() -> bool:
@@ -87,7 +85,12 @@ async def test_a_supervisor_without_a_free_slot_says_so(
 
         await wait_until(both_ingested, within=30, what="both tasks ingesting their partitions")
 
-        # The waiting supervisor's task is pending, and says why, in Druid's TaskStatusPlus.
+        # Only now the second supervisor: no slot is left for its task.
+        waiting = spec_for(kafka_broker, waiting_topic, "waiting", 1)
+        r = await c.http.post(overlord + f"{V1}/supervisor", json=waiting)
+        assert r.status_code == 200, r.text
+
+        # Its task is pending, and says why, in Druid's TaskStatusPlus.
         async def pending_with_reason() -> list[dict[str, Any]]:
             r = await c.http.get(overlord + f"{V1}/pendingTasks")
             assert r.status_code == 200
