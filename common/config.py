@@ -354,12 +354,37 @@ class SegmentCacheSettings(Group):
     status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
 
 
-def available_processors() -> int:
-    """Processors this process may run on (its CPU affinity; Java's ``availableProcessors``)."""
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+
+
+def cgroup_cpu_limit(cpu_max: str | None) -> int | None:
+    """Whole processors allowed by a cgroup v2 ``cpu.max`` (``"<quota> <period>"``, rounded
+    up), or None when unlimited (``"max ..."``) or unknown."""
+    parts = (cpu_max or "").split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, -(-quota // period))
+
+
+def available_processors() -> int:
+    """Processors this process may use, as Java's ``availableProcessors`` counts them in a
+    container: its CPU affinity, capped by the cgroup's CPU quota (a pod's CPU limit)."""
+    try:
+        n = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    try:
+        with open(CGROUP_CPU_MAX) as f:
+            limit = cgroup_cpu_limit(f.read())
+    except OSError:
+        limit = None
+    return min(n, limit) if limit is not None else n
 
 
 def default_worker_capacity(processors: int) -> int:
