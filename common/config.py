@@ -367,10 +367,54 @@ class SegmentCacheSettings(Group):
     status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
 
 
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+
+
+def cgroup_cpu_limit(cpu_max: str | None) -> int | None:
+    """Whole processors allowed by a cgroup v2 ``cpu.max`` (``"<quota> <period>"``, rounded
+    up), or None when unlimited (``"max ..."``) or unknown."""
+    parts = (cpu_max or "").split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    try:
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, -(-quota // period))
+
+
+def available_processors() -> int:
+    """Processors this process may use, as Java's ``availableProcessors`` counts them in a
+    container: its CPU affinity, capped by the cgroup's CPU quota (a pod's CPU limit)."""
+    try:
+        n = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        with open(CGROUP_CPU_MAX) as f:
+            limit = cgroup_cpu_limit(f.read())
+    except OSError:
+        limit = None
+    return min(n, limit) if limit is not None else n
+
+
+def default_worker_capacity(processors: int) -> int:
+    """Druid's ``WorkerConfig`` default for ``druid.worker.capacity``: one slot per processor
+    but one, at least one."""
+    return max(1, processors - 1)
+
+
 class WorkerSettings(Group):
     PREFIX = "druid.worker."
 
-    capacity: int = _doc("Tasks a peon runs at once. Default 1.", default=1, ge=1)
+    capacity: int = Field(
+        default_factory=lambda: default_worker_capacity(available_processors()),
+        ge=1,
+        description="Tasks a peon runs at once (task slots). Default: Druid's "
+        "max(1, available processors - 1).",
+    )
     category: str = _doc("Worker category.", default="_default_worker_category")
     version: str = _doc("Worker version.", default="0")
 

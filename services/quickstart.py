@@ -2,8 +2,11 @@
 
 With ``--kafka HOST:PORT`` it uses that Kafka broker; without it, it starts the bundled tansu
 broker (in memory: its data does not survive a restart). Either way it produces a steady stream of
-sample wikipedia edits to the ``wikipedia`` topic, submits a Kafka supervisor for it, waits until
-the first rows are queryable through the broker, and prints native and SQL queries to try.
+sample wikipedia edits to the ``wikipedia`` topic, and two more to two-partition topics, submits a
+Kafka supervisor for each (the two more run two tasks each, on datasources whose names have spaces
+and non-ASCII letters), waits until the first rows of each are queryable through the broker, and
+prints native and SQL queries to try. The peon gets task slots for all of them and more
+(``quickstart_ingest.slots``).
 
 Every role listens on 127.0.0.1 only unless ``--bind`` asks for another address of this machine
 (``0.0.0.0``: every interface, so other machines can reach the broker; the roles still announce
@@ -38,11 +41,11 @@ from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
 from services.quickstart_bind import ALL_INTERFACES, DEFAULT_BIND, bind_environment, check_bind
 from services.quickstart_rules import set_default_rules
-from services.sample_stream import produce_forever
+from services.sample_stream import ensure_topic, produce_forever
 
 START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
-SAMPLE_TOPIC = "wikipedia"
-SAMPLE_RATE = 20.0  # edits per second
+SAMPLE_TOPIC = sample.SAMPLES[0].topic
+SAMPLE_RATE = sample.SAMPLES[0].rate  # edits per second
 STOP_ORDER = ("peon", "broker", "historical", "overlord", "coordinator")
 READY_TIMEOUT = 90.0
 PUBLISH_ON_STOP_TIMEOUT = 30.0
@@ -92,6 +95,9 @@ def write_config(data_dir: Path) -> Path:
                 f"druid.indexer.task.baseTaskDir={data_dir / 'task'}",
                 "# one machine: tasks learn of their handoff within a second, not a minute",
                 "druid.segment.handoff.pollDuration=PT1S",
+                "# the sample supervisors' tasks, two more two-task supervisors of yours, and",
+                "# their publishing tasks at a rollover (Druid's default is processors - 1)",
+                f"druid.worker.capacity={sample.slots()}",
                 "",
             ]
         )
@@ -231,32 +237,40 @@ class Quickstart:
                 child.log_file.close()
 
     async def start_ingestion(self, kafka: str) -> bool:
-        """Submit the sample supervisor and wait for the first queryable rows."""
+        """Submit the sample supervisors and wait for the first queryable rows of each."""
         overlord, broker = self.children["overlord"].url, self.children["broker"].url
         async with httpx.AsyncClient(timeout=30.0) as http:
-            try:
-                await sample.submit(
-                    http, overlord, kafka, SAMPLE_TOPIC, reset_offsets=self.local_kafka is not None
+            for s in sample.SAMPLES:
+                try:
+                    await sample.submit(
+                        http, overlord, kafka, s, reset_offsets=self.local_kafka is not None
+                    )
+                except (RuntimeError, httpx.HTTPError) as exc:
+                    say(f"\n{exc}")
+                    return False
+                tasks = f" ({s.task_count} tasks)" if s.task_count > 1 else ""
+                say(f"  [supervisor] {s.datasource} reads topic {s.topic!r}{tasks}")
+                self.ingesting = True
+            for s in sample.SAMPLES:
+                rows = await sample.wait_first_rows(
+                    http, broker, self.stopping, FIRST_ROWS_TIMEOUT, s.datasource
                 )
-            except (RuntimeError, httpx.HTTPError) as exc:
-                say(f"\n{exc}")
-                return False
-            say(f"  [supervisor] {sample.DATASOURCE} reads topic {SAMPLE_TOPIC!r}")
-            rows = await sample.wait_first_rows(http, broker, self.stopping, FIRST_ROWS_TIMEOUT)
-        if rows == 0:
-            if not self.stopping.is_set():
-                logs = self.data_dir / "log"
-                say(f"\nno rows queryable after {FIRST_ROWS_TIMEOUT:.0f}s; see {logs}/peon.log")
-            return False
-        say(f"  [queryable]  {rows} rows of {sample.DATASOURCE} through the broker")
-        self.ingesting = True
+                if rows == 0:
+                    if not self.stopping.is_set():
+                        logs = self.data_dir / "log"
+                        say(
+                            f"\nno rows of {s.datasource} queryable after "
+                            f"{FIRST_ROWS_TIMEOUT:.0f}s; see {logs}/peon.log"
+                        )
+                    return False
+                say(f"  [queryable]  {rows} rows of {s.datasource} through the broker")
         return True
 
     async def publish_on_stop(self) -> None:
-        """Let the sample task publish what it read, so the next run finds it (bounded)."""
+        """Let the sample tasks publish what they read, so the next run finds it (bounded)."""
         if not self.ingesting or self.dead_child() is not None:
             return
-        say("  [publishing] suspending the supervisor so its task publishes what it read...")
+        say("  [publishing] suspending the supervisors so their tasks publish what they read...")
         async with httpx.AsyncClient(timeout=10.0) as http:
             try:
                 done = await sample.publish_and_suspend(
@@ -274,6 +288,7 @@ class Quickstart:
             f"""
 kdruid is running. Data directory: {self.data_dir}
   Kafka {kafka}{bundled}: {SAMPLE_RATE:.0f} sample wikipedia edits/s to topic {SAMPLE_TOPIC!r}
+{_extra_streams()}
   coordinator {c["coordinator"]}   overlord {c["overlord"]}   broker {c["broker"]}
   historical  {c["historical"]}   peon     {c["peon"]}
 Logs: {self.data_dir / "log"}/<role>.log
@@ -286,6 +301,14 @@ Look around:
 
 Press Ctrl-C to stop."""
         )
+
+
+def _extra_streams() -> str:
+    return "\n".join(
+        f"    and {s.rate:.0f}/s to topic {s.topic!r}, {s.partitions} partitions, read by "
+        f"{s.task_count} tasks into datasource {s.datasource!r}"
+        for s in sample.SAMPLES[1:]
+    )
 
 
 def _lines(commands: list[tuple[str, str]]) -> str:
@@ -340,7 +363,7 @@ async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
         return 1
     say(f"  [kafka]      {kafka}")
     qs.start_children(conf)
-    stream: asyncio.Task[int] | None = None
+    streams: list[asyncio.Task[int]] = []
     try:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
@@ -351,9 +374,18 @@ async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
             say(f"\ncannot set the retention rules: {exc}")
             return 1
         say(f"  [rules]      {said}")
-        stream = asyncio.create_task(
-            produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
-        )
+        try:
+            for s in sample.SAMPLES:
+                await ensure_topic(kafka, s.topic, s.partitions)
+        except Exception as exc:  # any Kafka client error: say it, stop cleanly
+            say(f"\ncannot create the sample topics on {kafka}: {exc}")
+            return 1
+        streams = [
+            asyncio.create_task(
+                produce_forever(kafka, s.topic, s.rate, qs.stream_stop), name=f"stream:{s.topic}"
+            )
+            for s in sample.SAMPLES
+        ]
         if not await qs.start_ingestion(kafka):
             return 0 if qs.stopping.is_set() else 1
         qs.print_welcome(kafka)
@@ -362,16 +394,17 @@ async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
                 say(f"\n{dead.role} exited unexpectedly; last lines of {dead.log_path}:")
                 say(dead.log_tail())
                 return 1
-            if stream.done() and not stream.cancelled() and stream.exception() is not None:
-                say(f"\nthe sample stream stopped: {stream.exception()}")
-                return 1
+            for stream in streams:
+                if stream.done() and not stream.cancelled() and stream.exception() is not None:
+                    say(f"\nthe sample stream {stream.get_name()} stopped: {stream.exception()}")
+                    return 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(qs.stopping.wait(), 1.0)
         say("\nStopping...")
         return 0
     finally:
         qs.stream_stop.set()
-        if stream is not None:
+        for stream in streams:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(stream, 5.0)
         await qs.publish_on_stop()

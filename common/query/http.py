@@ -15,6 +15,7 @@ import os
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from common.ids import header_value
 from common.jsonresp import dumps
 from common.query.datanode import (
     INLINE_MERGE_ROWS,
@@ -63,7 +64,7 @@ def data_node_query_router(
             body,
             media_type=ARROW_STREAM,
             headers={
-                QUERY_ID_HEADER: query.query_id,
+                QUERY_ID_HEADER: header_value(query.query_id),
                 RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
                 "X-Druid-Data-Node": host,
             },

@@ -17,6 +17,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from common.errors import QueryCancelled, QueryTimeout
+from common.ids import header_value, url_id
 from common.jsonresp import dumps
 from common.query import finalize, merge, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
@@ -50,7 +51,7 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
         body,
         media_type="application/json",
         headers={
-            QUERY_ID_HEADER: query.query_id,
+            QUERY_ID_HEADER: header_value(query.query_id),
             RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
         },
     )
@@ -99,7 +100,7 @@ def query_router(service: BrokerService) -> APIRouter:
 
 async def _forward_cancel(client: httpx.AsyncClient, url: str, query_id: str) -> None:
     try:
-        await client.delete(f"{url}/druid/v2/{query_id}", timeout=5.0)
+        await client.delete(f"{url}/druid/v2/{url_id(query_id)}", timeout=5.0)
     except httpx.HTTPError as exc:
         log.info("could not forward the cancel of %s to %s: %s", query_id, url, exc)
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from common.errors import QueryParseError, describe_validation_errors
+from common.ids import header_value, url_id
 from common.query import finalize, parse_query
 from common.query.lifecycle import query_timeout_s
 from common.query.sql.results import CONTENT_TYPES, write_result
@@ -77,7 +78,7 @@ def sql_router(service: BrokerService) -> APIRouter:
             types_header=req.typesHeader,
             sql_types_header=req.sqlTypesHeader,
         )
-        headers = {SQL_QUERY_ID_HEADER: qid}
+        headers = {SQL_QUERY_ID_HEADER: header_value(qid)}
         if req.header:
             headers[HEADER_INCLUDED] = "yes"
         return Response(body, media_type=CONTENT_TYPES[req.resultFormat], headers=headers)
@@ -87,7 +88,7 @@ def sql_router(service: BrokerService) -> APIRouter:
         found = service.running.cancel(sql_query_id)
         for url in urls:
             service.tasks.start(
-                service.http.delete(f"{url}/druid/v2/{sql_query_id}", timeout=5.0),
+                service.http.delete(f"{url}/druid/v2/{url_id(sql_query_id)}", timeout=5.0),
                 f"cancel:{sql_query_id}",
             )
         return Response(status_code=202 if found or urls else 404)

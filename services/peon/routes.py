@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -88,6 +89,8 @@ def chat_router(get_task: Callable[[str], KafkaIndexTaskRunner | None]) -> APIRo
 
     def task(task_id: str, request: Request) -> KafkaIndexTaskRunner:
         header = request.headers.get("X-Druid-Task-Id")
+        if header is not None:
+            header = unquote(header)  # percent-encoded by the sender (headers are ASCII)
         if header is not None and header != task_id:
             raise InvalidInput(f"Requested taskId[{task_id}] doesn't match with taskId[{header}]")
         t = get_task(task_id)

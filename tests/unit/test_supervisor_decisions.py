@@ -187,3 +187,18 @@ def test_task_views_accept_dicts_and_objects() -> None:
     assert status_code({"task": "x", "status": {"statusCode": "SUCCESS"}}) == "SUCCESS"
     assert status_code({"id": "x", "status": "FAILED"}) == "FAILED"
     assert status_code(None) is None
+
+
+def test_tasks_waiting_for_a_slot_are_recent_errors_once_each() -> None:
+    m = state.StateManager()
+    m.run_finished(True)
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 10.0)
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 11.0)  # same: not repeated
+    [event] = m.recent_errors()
+    assert event["exceptionClass"] == "NoTaskSlot" and event["streamException"] is False
+    assert event["message"] == "Task [t1] is waiting for a worker: No free task slot: 1 of 1"
+    # Waiting does not make the supervisor unhealthy: it works, its tasks wait for room.
+    assert (m.state, m.healthy) == ("RUNNING", True)
+    m.tasks_waiting({}, 12.0)  # t1 got a slot
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 13.0)  # and waits again later
+    assert len(m.recent_errors()) == 2

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import PlainTextResponse, Response
 
 from common.errors import InvalidInput, NotFound
+from common.ids import url_id
 from common.jsonresp import OrjsonResponse
 from common.metadata import iso_millis
 from common.segments.errors import InvalidTime
@@ -94,7 +95,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
         info = service.task_queue.get_active(task_id)
         if info is None or not info.location.host:
             raise NotFound(f"No log was found for this task: [{task_id}]")
-        url = f"http://{info.location.host}:{info.location.port}/druid/worker/v1/task/{task_id}/log"
+        url = f"http://{info.location.host}:{info.location.port}/druid/worker/v1/task/{url_id(task_id)}/log"
         async with httpx.AsyncClient(timeout=30.0) as client:
             try:
                 resp = await client.get(url, params={"offset": offset})

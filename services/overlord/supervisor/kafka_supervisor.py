@@ -351,6 +351,8 @@ class KafkaSupervisor:
         group.tasks[task_id] = TaskData()
 
     async def _update_task_status(self, mine: dict[str, TaskView]) -> None:
+        waiting = {tid: v.pending_reason for tid, v in mine.items() if v.pending_reason}
+        self.state.tasks_waiting(waiting, self._clock())
         for group in self._all_groups():
             for tid, td in group.tasks.items():
                 v = mine.get(tid)

@@ -58,6 +58,8 @@ class TaskView:
     payload: Mapping[str, Any]
     status: str | None
     location: tuple[str, int] | None
+    #: Why the task has no worker yet (no free slot...); None once it has one.
+    pending_reason: str | None = None
 
     @property
     def io_config(self) -> Mapping[str, Any]:
@@ -98,4 +100,5 @@ def view(info: Any) -> TaskView:
         payload=payload,
         status=status_code(_get(info, "status")),
         location=location_of(info),
+        pending_reason=_get(info, "pending_reason"),
     )

@@ -7,12 +7,12 @@ problem; only ``index_kafka`` runs on peons, so it is the only type accepted.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.errors import InvalidInput
+from common.ids import validate_id
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
 
@@ -21,7 +21,6 @@ TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
 RunnerState = Literal["WAITING", "PENDING", "RUNNING", "NONE"]
 #: Druid truncates error messages of a TaskStatus at 1024 characters.
 MAX_ERROR_MSG = 1024
-_ID = re.compile(r"^[^/\s]+$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,8 @@ class TaskInfo:
     queue_insertion_time: str
     runner_state: RunnerState = "PENDING"
     location: Location = field(default=UNKNOWN_LOCATION)
+    #: Why the runner has not given the task to a worker yet (no free slot...), else None.
+    pending_reason: str | None = None
 
     @property
     def state(self) -> str:
@@ -103,8 +104,14 @@ class TaskInfo:
             "duration": self.status.get("duration", -1),
             "location": location.to_json(),
             "dataSource": self.data_source,
-            "errorMsg": self.status.get("errorMsg"),
+            "errorMsg": self.status.get("errorMsg") or self._waiting_for(),
         }
+
+    def _waiting_for(self) -> str | None:
+        # Druid leaves errorMsg null while a task waits; here it says why it waits.
+        if self.runner_state == "PENDING" and not is_complete(self.status):
+            return self.pending_reason
+        return None
 
     @classmethod
     def from_payload(
@@ -178,8 +185,7 @@ def validate_task(obj: Any) -> dict[str, Any]:
         )
     _validate_kafka_io(obj.get("ioConfig"))
     task_id = obj.get("id") or f"{task_type}_{data_source}_{secrets.token_hex(4)}"
-    if not isinstance(task_id, str) or not _ID.match(task_id):
-        raise InvalidInput(f"Invalid task id [{task_id}]: no '/' or whitespace allowed")
+    validate_id("Task ID", task_id)
     payload = dict(obj)
     payload["id"] = task_id
     payload["dataSource"] = data_source

@@ -25,6 +25,7 @@ from common.aio import TaskGroup
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.errors import InvalidInput
+from common.ids import url_id
 from common.metadata import MetadataStore, iso_millis
 from common.metadata.tasks import TaskRow
 from common.segments.isotime import parse_iso
@@ -67,6 +68,7 @@ class TaskQueue:
             workers,
             on_update=self._runner_update,
             on_complete=self._runner_complete,
+            on_pending=self._runner_pending,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -158,7 +160,7 @@ class TaskQueue:
         if info is not None and info.location.host:
             url = (
                 f"http://{info.location.host}:{info.location.port}"
-                f"/druid/worker/v1/chat/{task_id}/liveReports"
+                f"/druid/worker/v1/chat/{url_id(task_id)}/liveReports"
             )
             try:
                 resp = await self._http.get(url)
@@ -184,6 +186,11 @@ class TaskQueue:
         info.location = location
         info.status = {**info.status, "location": location.to_json()}
         self._notify(info)
+
+    def _runner_pending(self, task_id: str, reason: str | None) -> None:
+        info = self._active.get(task_id)
+        if info is not None:
+            info.pending_reason = reason
 
     def _runner_complete(self, task_id: str, status: dict[str, Any]) -> None:
         info = self._active.get(task_id)
