@@ -29,6 +29,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from common.auth.config import SecuritySettings, parse_security
+from common.auth.config import owns as owns_security_key
 from common.errors import ConfigError
 
 Role = Literal["coordinator", "broker", "historical", "overlord", "peon"]
@@ -534,6 +536,10 @@ class Settings(BaseModel):
     broker: BrokerSettings
     zk: ZkSettings
     extensions: ExtensionsSettings
+    security: SecuritySettings = Field(
+        default_factory=SecuritySettings,
+        description="druid.auth.*, druid.escalator.* and TLS (common/auth/config.py).",
+    )
 
     @property
     def host_and_port(self) -> str:
@@ -610,13 +616,19 @@ def load_settings(
             given[_ENV_NAMES[name]] = value
         elif name in _DOCKER_ENV_NAMES:
             given[_DOCKER_ENV_NAMES[name]] = value
+        elif name.startswith("druid_") and owns_security_key(name.replace("_", ".")):
+            given[name.replace("_", ".")] = value
         elif name.startswith("druid_"):
             raise ConfigError(
                 f"unknown property {name.replace('_', '.')!r} (from environment {name})"
             )
 
     values: dict[str, dict[str, Any]] = {attr: {} for attr in GROUPS}
+    security_props: dict[str, Any] = {}
     for key, value in given.items():
+        if owns_security_key(key):
+            security_props[key] = value
+            continue
         if key not in KNOWN_KEYS:
             raise ConfigError(f"unknown property {key!r}{_suggest(key)}")
         attr, name = KNOWN_KEYS[key]
@@ -633,9 +645,14 @@ def load_settings(
             groups[attr] = group.model_validate(values[attr])
         except ValidationError as exc:
             raise ConfigError(_explain(group, exc)) from None
+    try:
+        security = parse_security(security_props, {**os.environ, **env})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     settings = Settings(
         role=role,
         properties={k: str(v) for k, v in given.items()},
+        security=security,
         **groups,
     )
     _check_cross_field(settings)

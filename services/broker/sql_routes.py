@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from common.auth.declare import SELF, STATE
 from common.errors import QueryParseError, describe_validation_errors
 from common.query import finalize, parse_query
 from common.query.lifecycle import query_timeout_s
@@ -22,6 +23,7 @@ from common.query.sql.results import CONTENT_TYPES, write_result
 from common.query.sql.runner import SqlQuery, run_sql
 from services.broker.plan import scatter_gather_limit
 from services.broker.service import BrokerService
+from services.broker.sql_auth import UserCatalog, authorized_runner
 from services.broker.sql_catalog import BrokerCatalog
 
 SQL_QUERY_ID_HEADER = "X-Druid-SQL-Query-Id"
@@ -60,7 +62,14 @@ def sql_router(service: BrokerService) -> APIRouter:
             # The whole request (schema lookup, native query, post-processing) runs as a task
             # of the sqlQueryId, so a DELETE cancels it at whichever step it is.
             answer = await service.running.run(
-                qid, run_sql(req, catalog, run_native, sql_query_id=qid), None
+                qid,
+                run_sql(
+                    req,
+                    UserCatalog(catalog, request),
+                    authorized_runner(run_native, request),
+                    sql_query_id=qid,
+                ),
+                None,
             )
         body = write_result(
             answer.result,
@@ -85,8 +94,14 @@ def sql_router(service: BrokerService) -> APIRouter:
         return Response(status_code=202 if found or urls else 404)
 
     for path in ("/druid/v2/sql", "/druid/v2/sql/"):
-        router.add_api_route(path, post_sql, methods=["POST"], summary="Run a Druid SQL query.")
+        router.add_api_route(
+            path, post_sql, methods=["POST"], summary="Run a Druid SQL query.", dependencies=[SELF]
+        )
     router.add_api_route(
-        "/druid/v2/sql/{sql_query_id}", cancel_sql, methods=["DELETE"], summary="Cancel SQL."
+        "/druid/v2/sql/{sql_query_id}",
+        cancel_sql,
+        methods=["DELETE"],
+        summary="Cancel SQL.",
+        dependencies=[STATE],
     )
     return router

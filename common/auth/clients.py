@@ -1,0 +1,45 @@
+"""The one place internal HTTP clients are made.
+
+Every call one node makes to another (long polling, the load queue, task chat and actions,
+broker-to-data-node queries) goes through a client from ``InternalClients.new``: it sends the
+escalator's credentials (``druid.escalator.*``; none with the ``noop`` escalator) and verifies
+TLS peers with ``druid.client.https.trustStorePath``. A user's own credentials are never
+forwarded. ``tests/unit/test_auth_clients.py`` fails if any other module builds an
+``httpx.AsyncClient`` of its own.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from common.auth.config import SecuritySettings
+
+
+class InternalClients:
+    def __init__(self, settings: SecuritySettings | None = None) -> None:
+        settings = settings or SecuritySettings()
+        esc = settings.escalator
+        self.auth: httpx.Auth | None = None
+        if esc.type == "basic" and esc.internal_client_password is not None:
+            self.auth = httpx.BasicAuth(
+                esc.internal_client_username, esc.internal_client_password.get_secret_value()
+            )
+        self.verify: ssl.SSLContext | bool = True
+        tls = settings.tls
+        if tls.client_ca_path:
+            ctx = ssl.create_default_context(cafile=tls.client_ca_path)
+            ctx.check_hostname = tls.validate_hostnames
+            if tls.require_client_certificate and tls.cert_path:
+                ctx.load_cert_chain(tls.cert_path, tls.key_path or tls.cert_path)
+            self.verify = ctx
+
+    def new(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` (any of its keyword arguments) for internal calls."""
+        return httpx.AsyncClient(auth=self.auth, verify=self.verify, **kwargs)
+
+
+#: For code and tests outside a node (no escalator, default verification).
+PLAIN_CLIENTS = InternalClients()
