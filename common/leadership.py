@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.aio import TaskGroup
-from common.auth.declare import OPEN, STATE
+from common.auth.declare import OPEN, STATE, keep_security_outermost
 from common.discovery.backend import LeaderRole
 from common.discovery.leader import LeaderSelector
 from common.errors import ServiceUnavailable
@@ -162,4 +162,5 @@ def create_elected_app(service: ElectedService, prefix: str, routers: list[APIRo
         local_paths=[f"{prefix}/leader", f"{prefix}/isLeader"],
         host=service.settings.host_and_port,
     )
+    keep_security_outermost(app)
     return app

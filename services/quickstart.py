@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import httpx
 
+from common.auth.clients import PLAIN_CLIENTS
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
@@ -159,7 +160,7 @@ class Quickstart:
         discovered: set[str] = set()
         leaders: dict[str, str] = {}
         deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=2.0) as http:
             while not self.stopping.is_set():
                 if (dead := self.dead_child()) is not None:
                     code = dead.proc.returncode if dead.proc else "?"
@@ -217,7 +218,7 @@ class Quickstart:
     async def start_ingestion(self, kafka: str) -> bool:
         """Submit the sample supervisor and wait for the first queryable rows."""
         overlord, broker = self.children["overlord"].url, self.children["broker"].url
-        async with httpx.AsyncClient(timeout=30.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=30.0) as http:
             try:
                 await sample.submit(
                     http, overlord, kafka, SAMPLE_TOPIC, reset_offsets=self.local_kafka is not None
@@ -241,7 +242,7 @@ class Quickstart:
         if not self.ingesting or self.dead_child() is not None:
             return
         say("  [publishing] suspending the supervisor so its task publishes what it read...")
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=10.0) as http:
             try:
                 done = await sample.publish_and_suspend(
                     http, self.children["overlord"].url, PUBLISH_ON_STOP_TIMEOUT

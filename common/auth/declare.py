@@ -321,3 +321,9 @@ def spec_datasources(body: Any) -> list[str]:
     if not found:
         raise InvalidInput("spec names no dataSource")
     return sorted(set(found))
+
+
+def keep_security_outermost(app: FastAPI) -> None:
+    """Run authentication before any other middleware (e.g. the leader redirect), so nothing
+    answers an unauthenticated request but a 401."""
+    app.user_middleware.sort(key=lambda m: m.cls is not SecurityMiddleware)

@@ -54,6 +54,7 @@ class OverlordService(ElectedService):
             self.settings.indexer_runner,
             self.workers,
             lambda: self.check_term(term),
+            clients=self.security.clients,
         )
         try:
             await queue.start()

@@ -109,7 +109,7 @@ class PeonService(NodeService):
         # 5 ms switch interval lets them keep the event loop waiting for tens of ms per request.
         # A shorter interval keeps status, chat and long-poll answers prompt at full speed.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        self._http = httpx.AsyncClient(timeout=30.0)
+        self._http = self.security.clients.new(timeout=30.0)
         self._serving_data = False
         self.manager.start(self.tasks)
         self._serving_data = bool(self.manager.tasks)

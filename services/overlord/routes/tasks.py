@@ -109,7 +109,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
         if info is None or not info.location.host:
             raise NotFound(f"No log was found for this task: [{task_id}]")
         url = f"http://{info.location.host}:{info.location.port}/druid/worker/v1/task/{task_id}/log"
-        async with httpx.AsyncClient(timeout=30.0) as client:
+        async with service.security.clients.new(timeout=30.0) as client:
             try:
                 resp = await client.get(url, params={"offset": offset})
             except httpx.HTTPError as exc:

@@ -60,7 +60,7 @@ class SupervisorManager:
         async with self._lock:
             self._term = term
             self._tasks = TaskGroup("supervisors")
-            self._http = httpx.AsyncClient()
+            self._http = self._service.security.clients.new()
             for sid, payload in sorted((await self._store.latest_supervisor_specs()).items()):
                 if is_tombstone(payload):
                     continue

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.errors import InvalidInput
@@ -53,6 +54,7 @@ class TaskQueue:
         check_term: Callable[[], None],
         *,
         initial_sync_wait: float | None = None,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self.store = store
         self._check_term = check_term
@@ -60,13 +62,14 @@ class TaskQueue:
         self._listeners: list[StatusListener] = []
         self._tasks = TaskGroup("task-queue")
         self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._http = httpx.AsyncClient(timeout=REPORTS_TIMEOUT)
+        self._http = clients.new(timeout=REPORTS_TIMEOUT)
         kwargs = {} if initial_sync_wait is None else {"initial_sync_wait": initial_sync_wait}
         self.runner = HttpRemoteTaskRunner(
             settings,
             workers,
             on_update=self._runner_update,
             on_complete=self._runner_complete,
+            clients=clients,
             **kwargs,  # type: ignore[arg-type]
         )
 
