@@ -111,7 +111,7 @@ def authentication_of(request: Request) -> AuthenticationResult:
 
 
 def _engine(request: Request) -> SecurityEngine:
-    holder: HasEngine = request.app.state.service.security
+    holder: HasEngine = request.app.state.security
     return holder.engine
 
 
@@ -133,8 +133,16 @@ def authorize_datasources(
 
 
 def allowed(request: Request, resource_type: str, name: str, action: Action = Action.READ) -> bool:
-    """Filtering (SQL's INFORMATION_SCHEMA and sys): may the user see this resource?"""
+    """Filtering (SQL's INFORMATION_SCHEMA and sys): may the user see this resource?
+
+    Call ``filtered(request)`` once the listing is cut to what ``allowed`` said."""
     return _engine(request).authorize(authentication_of(request), resource_type, name, action)
+
+
+def filtered(request: Request) -> None:
+    """The answer was filtered to what the user may see: that is its authorization check."""
+    authentication_of(request)
+    request.scope[CHECKED_KEY] = True
 
 
 # ---- app-creation check
@@ -295,8 +303,26 @@ def install_security(app: FastAPI, holder: HasEngine, host: str) -> list[Declare
         return Response(FORBIDDEN_BODY, status_code=403, media_type="application/json")
 
     app.add_middleware(SecurityMiddleware, holder=holder, open_paths=open_paths, host=host)
+    app.state.security = holder
     app.state.declared_routes = declared
     return declared
+
+
+@dataclass(frozen=True)
+class _AllowAll:
+    engine: SecurityEngine
+
+
+def install_allow_all(app: FastAPI, host: str = "localhost") -> list[DeclaredRoute]:
+    """Druid's default (``allowAll``) on an app that is not a node (tests, benchmarks):
+    every route still has to declare its access."""
+    from common.auth.config import SecuritySettings
+    from common.auth.db import SecuritySnapshot
+
+    snapshot = SecuritySnapshot(loaded=True)
+    return install_security(
+        app, _AllowAll(SecurityEngine(SecuritySettings(), lambda: snapshot)), host
+    )
 
 
 def spec_datasources(body: Any) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from common.auth.declare import Forbidden, allowed, authorize_datasources, require
+from common.auth.declare import Forbidden, allowed, authorize_datasources, filtered, require
 from common.auth.model import Action, ResourceType
 from common.query.models import parse_query
 from services.broker.sql_catalog import BrokerCatalog
@@ -28,11 +28,13 @@ class UserCatalog:
         self._request = request
 
     async def datasources(self) -> list[str]:
-        return [
+        visible = [
             ds
             for ds in await self._catalog.datasources()
             if allowed(self._request, ResourceType.DATASOURCE, ds)
         ]
+        filtered(self._request)
+        return visible
 
     async def columns(self, datasource: str) -> dict[str, str] | None:
         return await self._catalog.columns(datasource)

@@ -34,20 +34,36 @@ PARAMS = {
     "userName": "someone",
     "roleName": "somerole",
 }
-NATIVE = {"queryType": "timeseries", "dataSource": "wiki", "intervals": ["2020/2021"],
-          "granularity": "all", "aggregations": [{"type": "count", "name": "n"}]}
+NATIVE = {
+    "queryType": "timeseries",
+    "dataSource": "wiki",
+    "intervals": ["2020/2021"],
+    "granularity": "all",
+    "aggregations": [{"type": "count", "name": "n"}],
+}
 #: What the self-checking routes need for the bodies sent, and those bodies.
 SELF: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "/druid/v2": (NATIVE, "DATASOURCE", "wiki", "READ"),
     "/druid/v2/": (NATIVE, "DATASOURCE", "wiki", "READ"),
     "/druid/v2/sql": ({"query": "SELECT * FROM sys.segments"}, "SYSTEM_TABLE", "segments", "READ"),
     "/druid/v2/sql/": ({"query": "SELECT * FROM sys.segments"}, "SYSTEM_TABLE", "segments", "READ"),
-    "/druid/indexer/v1/task": ({"type": "noop", "dataSource": "wiki"}, "DATASOURCE", "wiki", "WRITE"),
+    "/druid/indexer/v1/task": (
+        {"type": "noop", "dataSource": "wiki"},
+        "DATASOURCE",
+        "wiki",
+        "WRITE",
+    ),
     "/druid/indexer/v1/supervisor": (
-        {"type": "kafka", "spec": {"dataSchema": {"dataSource": "wiki"}}}, "DATASOURCE", "wiki", "WRITE"
+        {"type": "kafka", "spec": {"dataSchema": {"dataSource": "wiki"}}},
+        "DATASOURCE",
+        "wiki",
+        "WRITE",
     ),
     "/druid/indexer/v1/supervisor/": (
-        {"type": "kafka", "spec": {"dataSchema": {"dataSource": "wiki"}}}, "DATASOURCE", "wiki", "WRITE"
+        {"type": "kafka", "spec": {"dataSchema": {"dataSource": "wiki"}}},
+        "DATASOURCE",
+        "wiki",
+        "WRITE",
     ),
 }
 
@@ -97,13 +113,21 @@ async def test_every_route_refuses_without_permission_and_answers_with_it(tmp_pa
         perms = {p for _, m, _, r in table if (p := needed(r, m)) is not None}
         for perm in sorted(perms):
             rtype, name, action = perm
-            await add_user(http, coord, user_name(perm), "pw-" + user_name(perm), [
-                {"resource": {"type": rtype, "name": re.escape(name)}, "action": action}
-            ])
+            await add_user(
+                http,
+                coord,
+                user_name(perm),
+                "pw-" + user_name(perm),
+                [{"resource": {"type": rtype, "name": re.escape(name)}, "action": action}],
+            )
         # Holds something, never what the routes here need.
-        await add_user(http, coord, "stranger", "pw-stranger", [
-            {"resource": {"type": "DATASOURCE", "name": "other"}, "action": "READ"}
-        ])
+        await add_user(
+            http,
+            coord,
+            "stranger",
+            "pw-stranger",
+            [{"resource": {"type": "DATASOURCE", "name": "other"}, "action": "READ"}],
+        )
         for role in ROLES:
             await wait_user_known(http, nodes[role].url, ("stranger", "pw-stranger"))
 
@@ -122,7 +146,13 @@ async def test_every_route_refuses_without_permission_and_answers_with_it(tmp_pa
             assert anonymous.headers["www-authenticate"] == "Basic"
 
             stranger = await http.request(method, url, json=body, auth=("stranger", "pw-stranger"))
-            assert stranger.status_code == 403, (role, method, path, stranger.status_code, stranger.text)
+            assert stranger.status_code == 403, (
+                role,
+                method,
+                path,
+                stranger.status_code,
+                stranger.text,
+            )
             assert stranger.json() == {"Access-Check-Result": "Unauthorized"}
 
             holder = (user_name(perm), "pw-" + user_name(perm))
@@ -131,7 +161,9 @@ async def test_every_route_refuses_without_permission_and_answers_with_it(tmp_pa
             checked += 1
         assert checked > 100
         # the admin holds everything
-        assert (await http.get(f"{coord}/druid/coordinator/v1/rules", auth=ADMIN)).status_code == 200
+        assert (
+            await http.get(f"{coord}/druid/coordinator/v1/rules", auth=ADMIN)
+        ).status_code == 200
 
 
 async def test_bad_password_is_401_counted_and_never_logged(
@@ -149,6 +181,8 @@ async def test_bad_password_is_401_counted_and_never_logged(
         assert unknown.status_code == 401
         assert unknown.json() == wrong.json()  # nothing says which part was wrong
         metrics = (await c.http.get(node.url + "/metrics", auth=ADMIN)).text
-        assert 'druid_auth_failed_total{host=' in metrics
-        assert re.search(r'druid_auth_failed_total\{[^}]*reason="bad credentials"[^}]*\} 2\.0', metrics)
+        assert "druid_auth_failed_total{host=" in metrics
+        assert re.search(
+            r'druid_auth_failed_total\{[^}]*reason="bad credentials"[^}]*\} 2\.0', metrics
+        )
         assert "not-the-Secret-42" not in caplog.text and "whatever-77" not in caplog.text

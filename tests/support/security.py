@@ -57,7 +57,9 @@ async def add_user(
     role = f"role_{name}"
     await ok(await http.post(f"{coordinator}{AUTHZ_DB}/roles/{role}", auth=ADMIN))
     await ok(
-        await http.post(f"{coordinator}{AUTHZ_DB}/roles/{role}/permissions", json=permissions, auth=ADMIN)
+        await http.post(
+            f"{coordinator}{AUTHZ_DB}/roles/{role}/permissions", json=permissions, auth=ADMIN
+        )
     )
     await ok(await http.post(f"{coordinator}{AUTHZ_DB}/users/{name}/roles/{role}", auth=ADMIN))
 
