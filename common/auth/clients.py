@@ -10,6 +10,7 @@ forwarded. ``tests/unit/test_auth_clients.py`` fails if any other module builds 
 
 from __future__ import annotations
 
+import base64
 import ssl
 from typing import Any
 
@@ -22,11 +23,12 @@ class InternalClients:
     def __init__(self, settings: SecuritySettings | None = None) -> None:
         settings = settings or SecuritySettings()
         esc = settings.escalator
-        self.auth: httpx.Auth | None = None
+        self._header: str | None = None
         if esc.type == "basic" and esc.internal_client_password is not None:
-            self.auth = httpx.BasicAuth(
-                esc.internal_client_username, esc.internal_client_password.get_secret_value()
+            pair = (
+                f"{esc.internal_client_username}:{esc.internal_client_password.get_secret_value()}"
             )
+            self._header = "Basic " + base64.b64encode(pair.encode()).decode()
         self.verify: ssl.SSLContext | bool = True
         tls = settings.tls
         if tls.client_ca_path:
@@ -36,9 +38,19 @@ class InternalClients:
                 ctx.load_cert_chain(tls.cert_path, tls.key_path or tls.cert_path)
             self.verify = ctx
 
+    async def _authorize(self, request: httpx.Request) -> None:
+        if self._header is not None:
+            request.headers["Authorization"] = self._header
+
     def new(self, **kwargs: Any) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` (any of its keyword arguments) for internal calls."""
-        return httpx.AsyncClient(auth=self.auth, verify=self.verify, **kwargs)
+        """An ``httpx.AsyncClient`` (any of its keyword arguments) for internal calls.
+
+        The credentials are set by a request hook, so a followed redirect (a follower's 307 to
+        its leader, another port) carries them too; httpx's ``auth=`` would drop them there.
+        """
+        hooks = dict(kwargs.pop("event_hooks", {}))
+        hooks["request"] = [*hooks.get("request", []), self._authorize]
+        return httpx.AsyncClient(verify=self.verify, event_hooks=hooks, **kwargs)
 
 
 #: For code and tests outside a node (no escalator, default verification).

@@ -105,8 +105,12 @@ class SecuritySettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     authenticator_chain: list[str] = Field(default_factory=lambda: [ALLOW_ALL])
-    authenticators: dict[str, AuthenticatorConfig] = Field(default_factory=dict)
-    authorizers: dict[str, AuthorizerConfig] = Field(default_factory=dict)
+    authenticators: dict[str, AuthenticatorConfig] = Field(
+        default_factory=lambda: {ALLOW_ALL: AuthenticatorConfig(name=ALLOW_ALL, type=ALLOW_ALL)}
+    )
+    authorizers: dict[str, AuthorizerConfig] = Field(
+        default_factory=lambda: {ALLOW_ALL: AuthorizerConfig(name=ALLOW_ALL, type=ALLOW_ALL)}
+    )
     unsecured_paths: list[str] = Field(default_factory=list)
     allow_unauthenticated_http_options: bool = False
     polling_period: float = 60.0

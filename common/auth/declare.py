@@ -11,8 +11,9 @@ The action follows Druid's resource filters: GET reads, other methods write (``a
 it). ``check_routes`` refuses to build an app with a route that declares nothing (or two
 things), so a new route cannot be left open. At request time ``SecurityMiddleware``
 authenticates everything but the open paths (401 with ``WWW-Authenticate``), the dependency
-authorizes (403), and a response from a route that never ran an authorization check is
-turned into a 403, as Druid's ``PreResponseAuthorizationCheckFilter`` does.
+authorizes (403), and a success (2xx) from a route that never ran an authorization check is
+turned into a 403, as Druid's ``PreResponseAuthorizationCheckFilter`` does (errors and the
+leader redirects carry no data and pass).
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ class SecurityMiddleware:
         async def guarded_send(message: Message) -> None:
             nonlocal replaced
             if message["type"] == "http.response.start":
-                if message["status"] < 400 and not scope.get(CHECKED_KEY):
+                if message["status"] < 300 and not scope.get(CHECKED_KEY):
                     log.error(
                         "%s %s answered without an authorization check", scope["method"], path
                     )
@@ -352,4 +353,4 @@ def spec_datasources(body: Any) -> list[str]:
 def keep_security_outermost(app: FastAPI) -> None:
     """Run authentication before any other middleware (e.g. the leader redirect), so nothing
     answers an unauthenticated request but a 401."""
-    app.user_middleware.sort(key=lambda m: m.cls is not SecurityMiddleware)
+    app.user_middleware.sort(key=lambda m: getattr(m, "cls", None) is not SecurityMiddleware)

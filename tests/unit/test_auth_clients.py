@@ -42,3 +42,22 @@ async def test_escalator_credentials_are_sent_and_noop_sends_none() -> None:
         async with clients.new(transport=httpx.MockTransport(handler)) as http:
             await http.get("http://node:8083/druid-internal/v1/segments")
     assert seen == ["Basic ZHJ1aWRfc3lzdGVtOnB3", None]
+
+
+async def test_credentials_follow_a_redirect_to_another_port() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        if request.url.port == 8081:
+            return httpx.Response(307, headers={"location": "http://leader:8082/x"})
+        return httpx.Response(200)
+
+    settings = parse_security(
+        {"druid.escalator.type": "basic", "druid.escalator.internalClientPassword": "pw"}
+    )
+    async with InternalClients(settings).new(
+        transport=httpx.MockTransport(handler), follow_redirects=True
+    ) as http:
+        assert (await http.get("http://follower:8081/x")).status_code == 200
+    assert [auth for _, auth in seen] == ["Basic ZHJ1aWRfc3lzdGVtOnB3"] * 2
