@@ -36,6 +36,13 @@ from common.errors import ConfigError
 Role = Literal["coordinator", "broker", "historical", "overlord", "peon"]
 ROLES: tuple[Role, ...] = ("coordinator", "broker", "historical", "overlord", "peon")
 
+#: Druid's ``druid.tlsPort`` defaults; a peon has none (set it with ``druid.enableTlsPort``).
+DEFAULT_TLS_PORTS: dict[str, int] = {
+    "coordinator": 8281,
+    "broker": 8282,
+    "historical": 8283,
+    "overlord": 8290,
+}
 DEFAULT_PORTS: dict[str, int] = {
     "coordinator": 8081,
     "broker": 8082,
@@ -542,12 +549,24 @@ class Settings(BaseModel):
     )
 
     @property
+    def tls(self) -> bool:
+        """Serve (and announce) the TLS port (``druid.enableTlsPort``)."""
+        return self.security.tls.enable_tls_port
+
+    @property
+    def tls_port(self) -> int:
+        port = self.security.tls.tls_port
+        return port if port is not None else DEFAULT_TLS_PORTS.get(self.role, -1)
+
+    @property
     def host_and_port(self) -> str:
-        return f"{self.node.host}:{self.node.plaintext_port}"
+        """Druid's ``getHostAndPortToUse``: the TLS port when TLS is on."""
+        port = self.tls_port if self.tls else self.node.plaintext_port
+        return f"{self.node.host}:{port}"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host_and_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host_and_port}"
 
     def visible_properties(self) -> dict[str, str]:
         """The set properties without those whose key contains a hidden substring."""
@@ -680,6 +699,8 @@ _CLUSTER_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]")
 
 
 def _check_cross_field(s: Settings) -> None:
+    if s.tls and s.tls_port <= 0:
+        raise ConfigError(f"druid.tlsPort is required with druid.enableTlsPort on a {s.role}")
     if not 0 < s.node.plaintext_port < 65536 and s.node.plaintext_port != 0:
         raise ConfigError(f"invalid value for druid.plaintextPort: {s.node.plaintext_port}")
     if s.discovery.type == "k8s":

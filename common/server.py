@@ -88,8 +88,15 @@ class NodeService:
 
     @property
     def druid_node(self) -> DruidNode:
-        n = self.settings.node
-        return DruidNode(service=n.service, host=n.host, plaintext_port=n.plaintext_port)
+        n, tls = self.settings.node, self.settings.security.tls
+        return DruidNode(
+            service=n.service,
+            host=n.host,
+            plaintext_port=n.plaintext_port if tls.enable_plaintext_port else -1,
+            tls_port=self.settings.tls_port if tls.enable_tls_port else -1,
+            enable_plaintext_port=tls.enable_plaintext_port,
+            enable_tls_port=tls.enable_tls_port,
+        )
 
     @property
     def discovery_node(self) -> DiscoveryDruidNode:

@@ -55,3 +55,21 @@ class InternalClients:
 
 #: For code and tests outside a node (no escalator, default verification).
 PLAIN_CLIENTS = InternalClients()
+
+
+def uvicorn_tls_kwargs(settings: SecuritySettings) -> dict[str, Any]:
+    """uvicorn's TLS arguments from ``druid.server.https.*`` (PEM files)."""
+    tls = settings.tls
+    if not tls.cert_path:
+        raise ValueError("druid.server.https.keyStorePath (a PEM file) is required with TLS")
+    kwargs: dict[str, Any] = {
+        "ssl_certfile": tls.cert_path,
+        "ssl_keyfile": tls.key_path or tls.cert_path,
+    }
+    if tls.key_password is not None:
+        kwargs["ssl_keyfile_password"] = tls.key_password.get_secret_value()
+    if tls.server_ca_path:
+        kwargs["ssl_ca_certs"] = tls.server_ca_path
+    if tls.require_client_certificate:
+        kwargs["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return kwargs
