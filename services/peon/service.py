@@ -52,9 +52,13 @@ class PeonService(NodeService):
         self.runners: dict[str, KafkaIndexTaskRunner] = {}
         #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
         self.handoff_poll_period = settings.segment_handoff.poll_duration
-        n = settings.node
+        n, tls = settings.node, settings.security.tls
         self.manager = WorkerTaskManager(
-            settings.indexer_task.base_task_dir, n.host, n.plaintext_port, self._run_task
+            settings.indexer_task.base_task_dir,
+            n.host,
+            n.plaintext_port if tls.enable_plaintext_port else -1,
+            self._run_task,
+            tls_port=settings.tls_port if tls.enable_tls_port else -1,
         )
         self.manager.on_change = self._tasks_changed
         self._http: httpx.AsyncClient | None = None

@@ -181,7 +181,7 @@ def test_task_views_accept_dicts_and_objects() -> None:
         "location": {"host": "h", "port": 8100},
     }
     v = view(info)
-    assert v.location == ("h", 8100) and v.belongs_to("sup", "other")
+    assert v.location == "http://h:8100" and v.belongs_to("sup", "other")
     assert not v.belongs_to("sup2", "wiki")
     assert view({**info, "location": {"host": None, "port": -1}}).location is None
     assert status_code({"task": "x", "status": {"statusCode": "SUCCESS"}}) == "SUCCESS"

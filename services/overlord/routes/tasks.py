@@ -108,7 +108,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
         info = service.task_queue.get_active(task_id)
         if info is None or not info.location.host:
             raise NotFound(f"No log was found for this task: [{task_id}]")
-        url = f"http://{info.location.host}:{info.location.port}/druid/worker/v1/task/{task_id}/log"
+        url = f"{info.location.base_url}/druid/worker/v1/task/{task_id}/log"
         async with service.security.clients.new(timeout=30.0) as client:
             try:
                 resp = await client.get(url, params={"offset": offset})

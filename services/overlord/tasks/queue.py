@@ -159,10 +159,7 @@ class TaskQueue:
         """Live reports from the task's peon while it runs; the last ones seen afterwards."""
         info = self._active.get(task_id)
         if info is not None and info.location.host:
-            url = (
-                f"http://{info.location.host}:{info.location.port}"
-                f"/druid/worker/v1/chat/{task_id}/liveReports"
-            )
+            url = f"{info.location.base_url}/druid/worker/v1/chat/{task_id}/liveReports"
             try:
                 resp = await self._http.get(url)
                 if resp.status_code == 200:
