@@ -1,5 +1,6 @@
-"""The whole cluster with Druid's basic security on: ingestion, handoff and queries work over
-authenticated internal traffic, and a user with READ on one datasource sees only it.
+"""The whole cluster with Druid's basic security and TLS only (certificates made here): ingestion,
+handoff and queries work over authenticated HTTPS internal traffic, and a user with READ on one
+datasource sees only it.
 
 Every internal call (long polling, the load queue, supervisor-to-peon chat, task actions,
 broker-to-data-node queries) must carry the escalator's credentials, or the cluster stalls:
@@ -9,9 +10,11 @@ ingestion reaching the historical proves them all.
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from common.aio import wait_until
@@ -35,6 +38,7 @@ from tests.support.kafka import (
     unique_topic,
 )
 from tests.support.security import ADMIN, add_user, basic_security_properties, wait_user_known
+from tests.support.tls import make_pki, tls_properties
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +85,15 @@ async def test_secured_cluster_ingests_hands_off_and_filters_what_users_see(
     await create_topic(kafka_broker, topic, PARTITIONS)
     await produce(kafka_broker, topic, rows(0, 200))
 
-    async with cluster({**cluster_props(tmp_path), **basic_security_properties()}) as c:
+    pki = make_pki(tmp_path)
+    props = {**cluster_props(tmp_path), **basic_security_properties(), **tls_properties(pki)}
+    async with cluster(props) as c:
+        await c.http.aclose()
+        c.http = httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=str(pki.ca)), timeout=10
+        )
         await start_secured(c, tmp_path)
+        assert all(n.url.startswith("https://") for n in c.nodes.values())
         coord = c.nodes["coordinator"].url
         await add_user(
             c.http,

@@ -82,7 +82,8 @@ def location_of(info: Any) -> str | None:
     loc = _get(info, "location")
     if loc is None:
         return None
-    host, port, tls = _get(loc, "host"), _get(loc, "port"), _get(loc, "tlsPort")
+    host, port = _get(loc, "host"), _get(loc, "port")
+    tls = _get(loc, "tlsPort") if isinstance(loc, Mapping) else _get(loc, "tls_port")
     if not host:
         return None
     if isinstance(tls, int) and tls > 0:
