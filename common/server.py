@@ -126,6 +126,7 @@ class NodeService:
 
     async def _start_security(self) -> None:
         if self.settings.role == "coordinator" and self._store is not None:
+            self.shutdown_hooks.append(self.security.versions.history.close)
             await self.security.start_owner(self._store, self.tasks)
             return
         coordinators = self.provider.get_for_node_role("coordinator")

@@ -18,9 +18,11 @@ from common.auth import db
 from common.auth.declare import INTERNAL, SECURITY
 from common.auth.model import ResourceAction, UserAndRoleMap
 from common.auth.node import NodeSecurity
+from common.auth.notify import CHANGES_PATH
 from common.auth.passwords import make_credentials
 from common.auth.sync import AUTHN_PREFIX, AUTHZ_PREFIX, StoreSecurity
 from common.errors import ServiceUnavailable
+from common.longpoll import add_longpoll_route
 
 
 def load_status_router(security: NodeSecurity) -> APIRouter:
@@ -49,6 +51,14 @@ def management_router(security: NodeSecurity) -> APIRouter:
     """The coordinator's full API (plus ``loadStatus``)."""
     router = load_status_router(security)
     settings = security.settings
+    add_longpoll_route(
+        router,
+        CHANGES_PATH,
+        security.versions.history,
+        security.versions.current,
+        name="security_changes",
+        dependencies=[INTERNAL],
+    )
 
     def authenticator(name: str) -> str:
         if name not in {a.name for a in settings.basic_authenticators()}:

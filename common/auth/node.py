@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from common.auth.clients import InternalClients
 from common.auth.config import SecuritySettings
 from common.auth.db import SecuritySnapshot
 from common.auth.engine import SecurityEngine
+from common.auth.notify import VersionHistory, follow_changes
 from common.auth.sync import StoreSecurity, fetch_from_coordinator, poll_forever
 
 if TYPE_CHECKING:
@@ -34,12 +36,16 @@ class NodeSecurity:
         self.engine = SecurityEngine(settings, lambda: self.snapshot, self._failed)
         self.clients = InternalClients(settings)
         self.store_side: StoreSecurity | None = None
+        #: The coordinator's version history (served to the other nodes' long polls).
+        self.versions = VersionHistory()
 
     def _failed(self, reason: str, user: str | None) -> None:
         self._failures.labels(**self._metric_labels(reason=reason)).inc()
 
     def _publish(self, snapshot: SecuritySnapshot) -> None:
-        self.snapshot = snapshot
+        old, self.snapshot = self.snapshot, snapshot
+        if (old.authn, old.authz) != (snapshot.authn, snapshot.authz):
+            self.versions.changed()
 
     async def start_owner(self, store: ConfigStore, tasks: TaskGroup) -> None:
         """On the coordinator: seed the initial users, load, and re-read periodically."""
@@ -56,10 +62,12 @@ class NodeSecurity:
         )
 
     def start_cache(self, coordinators: Callable[[], list[str]], tasks: TaskGroup) -> None:
-        """Elsewhere: fetch from a coordinator now and every polling period."""
+        """Elsewhere: fetch from a coordinator now, on every change it long-polls to us, and
+        every polling period."""
         if not self.needs_db:
             return
         client = self.clients.new(timeout=10.0)
+        wake = asyncio.Event()
 
         async def refresh() -> None:
             urls = coordinators()
@@ -76,8 +84,16 @@ class NodeSecurity:
 
         async def run() -> None:
             try:
-                await poll_forever(self.settings.polling_period, refresh, "security data")
+                await poll_forever(
+                    self.settings.polling_period, refresh, "security data", wake=wake
+                )
             finally:
                 await client.aclose()
 
         tasks.start(run(), name="security-cache-poll")
+        tasks.start(
+            follow_changes(
+                coordinators, self.clients, wake, min(5.0, self.settings.polling_period)
+            ),
+            name="security-changes",
+        )

@@ -185,16 +185,33 @@ async def fetch_from_coordinator(
 
 
 async def poll_forever(
-    period: float, refresh: Callable[[], Awaitable[None]], what: str, first_retry: float = 0.5
+    period: float,
+    refresh: Callable[[], Awaitable[None]],
+    what: str,
+    first_retry: float = 0.5,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    """Refresh now, then every ``period`` seconds; until the first success retry quickly."""
+    """Refresh now, then every ``period`` seconds or as soon as ``wake`` is set; until the
+    first success retry quickly (failures before it are expected while the cluster starts)."""
     loaded = False
+    failures = 0
     while True:
+        if wake is not None:
+            wake.clear()
         try:
             await refresh()
-            loaded = True
+            loaded, failures = True, 0
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("refreshing %s failed: %s", what, exc)
-        await asyncio.sleep(period if loaded else min(first_retry, period))
+            failures += 1
+            level = logging.WARNING if loaded or failures > 20 else logging.DEBUG
+            log.log(level, "refreshing %s failed: %s", what, exc)
+        delay = period if loaded else min(first_retry, period)
+        if wake is None:
+            await asyncio.sleep(delay)
+            continue
+        try:
+            await asyncio.wait_for(wake.wait(), delay)
+        except TimeoutError:
+            pass

@@ -186,3 +186,27 @@ async def test_bad_password_is_401_counted_and_never_logged(
             r'druid_auth_failed_total\{[^}]*reason="bad credentials"[^}]*\} 2\.0', metrics
         )
         assert "not-the-Secret-42" not in caplog.text and "whatever-77" not in caplog.text
+
+
+async def test_a_new_user_reaches_other_nodes_over_long_polling_not_the_poll_period(
+    tmp_path: Path,
+) -> None:
+    # A ten-minute polling period: only the long-polled change notice can deliver the user.
+    props = {**sqlite_properties(tmp_path), **basic_security_properties(polling_ms=600_000)}
+    async with cluster(props) as c:
+        coord = await c.start("coordinator")
+        broker = await c.start("broker")
+        await wait_user_known(c.http, broker.url, ADMIN)  # the first fetch
+        await add_user(
+            c.http,
+            coord.url,
+            "late",
+            "late-pw",
+            [{"resource": {"type": "STATE", "name": "STATE"}, "action": "READ"}],
+        )
+
+        async def allowed() -> bool:
+            r = await c.http.get(broker.url + "/status", auth=("late", "late-pw"))
+            return r.status_code == 200
+
+        await wait_until(allowed, within=10, what="the new user's role at the broker")
