@@ -6,6 +6,11 @@
 * ``db``: the security database (users, credentials, roles) as one pure snapshot with edits;
 * ``engine``: the authenticator chain and the authorizers over a snapshot;
 * ``declare``: what every route declares it needs, the app-creation check, the request guard;
+* ``sync``: the coordinator's store side (compare-and-swap edits) and the other nodes' fetch;
+* ``notify``: changes pushed to every node over HTTP long polling;
+* ``node``: what a ``NodeService`` holds (snapshot, engine, clients, refresh tasks);
 * ``endpoints``: ``/druid-ext/basic-security/...`` (managed on the coordinator, cached elsewhere);
-* ``clients``: the one place internal HTTP clients are made (escalator credentials, CA).
+* ``clients``: the one place internal HTTP clients are made (escalator credentials, CA, TLS).
+
+See docs/security.md.
 """

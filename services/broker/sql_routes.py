@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from common.auth.declare import SELF, STATE
+from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryParseError, describe_validation_errors
 from common.query import finalize, parse_query
 from common.query.lifecycle import query_timeout_s
@@ -58,6 +58,9 @@ def sql_router(service: BrokerService) -> APIRouter:
         except ValidationError as exc:
             raise QueryParseError(describe_validation_errors(exc.errors())) from exc
         qid = req.sql_query_id()
+        # A statement that reads no datasource needs no permission, as in Druid; every
+        # table it reads is authorized as it is planned (UserCatalog, authorized_runner).
+        authorize_datasources(request, [])
         async with service.limiter:
             # The whole request (schema lookup, native query, post-processing) runs as a task
             # of the sqlQueryId, so a DELETE cancels it at whichever step it is.

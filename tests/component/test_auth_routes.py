@@ -97,8 +97,17 @@ async def start_secured(c: Cluster) -> dict[str, Node]:
     return nodes
 
 
+#: One candidate per elected role: a long lease, so a loaded machine does not lose the leader
+#: halfway through the table (a follower answers 503 before any route runs).
+STEADY_LEADERS = {
+    "druid.discovery.metadata.leaseDuration": "PT60S",
+    "druid.discovery.metadata.renewDeadline": "PT40S",
+    "druid.discovery.metadata.retryPeriod": "PT0.5S",
+}
+
+
 async def test_every_route_refuses_without_permission_and_answers_with_it(tmp_path: Path) -> None:
-    props = {**sqlite_properties(tmp_path), **basic_security_properties()}
+    props = {**sqlite_properties(tmp_path), **basic_security_properties(), **STEADY_LEADERS}
     async with cluster(props) as c:
         nodes = await start_secured(c)
         http = c.http
