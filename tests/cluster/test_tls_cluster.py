@@ -39,7 +39,9 @@ async def test_tls_only_cluster_loads_and_queries_over_https(tmp_path: Path) -> 
                 return r.status_code == 200
 
             await wait_until(leads, within=20, what="coordinator leadership")
-            announced = coord.service.provider.get_for_node_role("historical").get_all_nodes()
+            historicals = coord.service.provider.get_for_node_role("historical")
+            await wait_until(lambda: bool(historicals.get_all_nodes()), within=20, what="h1")
+            announced = historicals.get_all_nodes()
             assert [n.druid_node.url.split(":")[0] for n in announced] == ["https"]
 
             segs = [make_segment(tmp_path, d) for d in range(2)]
