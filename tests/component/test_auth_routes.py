@@ -219,3 +219,29 @@ async def test_a_new_user_reaches_other_nodes_over_long_polling_not_the_poll_per
             return r.status_code == 200
 
         await wait_until(allowed, within=10, what="the new user's role at the broker")
+
+
+async def test_any_coordinator_edits_and_security_survives_leader_failover(tmp_path: Path) -> None:
+    props = {**sqlite_properties(tmp_path), **basic_security_properties()}
+    async with cluster(props) as c:
+        c1 = await c.start("coordinator", "c1")
+        await wait_until(lambda: c1.service.selector.is_leader(), within=15)  # type: ignore[attr-defined]
+        c2 = await c.start("coordinator", "c2")
+        # The follower takes the edit itself (the security API is not leader-only) ...
+        await add_user(
+            c.http,
+            c2.url,
+            "ops",
+            "ops-pw",
+            [{"resource": {"type": "STATE", "name": "STATE"}, "action": "READ"}],
+        )
+        # ... and the leader sees it after its next re-read of the metadata store.
+        await wait_user_known(c.http, c1.url, ("ops", "ops-pw"))
+        await c.stop("c1")
+        await wait_until(lambda: c2.service.selector.is_leader(), within=15)  # type: ignore[attr-defined]
+        rules = await c.http.get(f"{c2.url}/druid/coordinator/v1/rules", auth=("ops", "ops-pw"))
+        assert rules.status_code == 200, rules.text
+        denied = await c.http.post(
+            f"{c2.url}/druid/coordinator/v1/rules/wiki", json=[], auth=("ops", "ops-pw")
+        )
+        assert denied.status_code == 403
