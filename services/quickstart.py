@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import httpx
 
+from common.auth.clients import PLAIN_CLIENTS
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
@@ -181,7 +182,7 @@ class Quickstart:
         discovered: set[str] = set()
         leaders: dict[str, str] = {}
         deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=2.0) as http:
             while not self.stopping.is_set():
                 if (dead := self.dead_child()) is not None:
                     code = dead.proc.returncode if dead.proc else "?"
@@ -239,7 +240,7 @@ class Quickstart:
     async def start_ingestion(self, kafka: str) -> bool:
         """Submit the sample supervisors and wait for the first queryable rows of each."""
         overlord, broker = self.children["overlord"].url, self.children["broker"].url
-        async with httpx.AsyncClient(timeout=30.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=30.0) as http:
             for s in sample.SAMPLES:
                 try:
                     await sample.submit(
@@ -271,7 +272,7 @@ class Quickstart:
         if not self.ingesting or self.dead_child() is not None:
             return
         say("  [publishing] suspending the supervisors so their tasks publish what they read...")
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=10.0) as http:
             try:
                 done = await sample.publish_and_suspend(
                     http, self.children["overlord"].url, PUBLISH_ON_STOP_TIMEOUT
@@ -368,7 +369,7 @@ async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
         try:
-            async with httpx.AsyncClient(timeout=10.0) as http:
+            async with PLAIN_CLIENTS.new(timeout=10.0) as http:
                 said = await set_default_rules(http, qs.children["coordinator"].url, HISTORICALS)
         except (RuntimeError, httpx.HTTPError) as exc:
             say(f"\ncannot set the retention rules: {exc}")

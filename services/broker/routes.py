@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryCancelled, QueryTimeout
 from common.ids import header_value, url_id
 from common.jsonresp import dumps
@@ -67,6 +68,7 @@ def query_router(service: BrokerService) -> APIRouter:
         try:
             async with service.limiter:
                 query = parse_query(await request.body())
+                authorize_datasources(request, [query.dataSource])
                 data_source, query_type = query.dataSource, query.queryType
                 timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
                 response = await service.running.run(
@@ -91,9 +93,15 @@ def query_router(service: BrokerService) -> APIRouter:
         return Response(status_code=202)
 
     for path in ("/druid/v2", "/druid/v2/"):
-        router.add_api_route(path, post_query, methods=["POST"], summary="Run a native query.")
+        router.add_api_route(
+            path, post_query, methods=["POST"], summary="Run a native query.", dependencies=[SELF]
+        )
     router.add_api_route(
-        "/druid/v2/{query_id}", cancel_query, methods=["DELETE"], summary="Cancel a query."
+        "/druid/v2/{query_id}",
+        cancel_query,
+        methods=["DELETE"],
+        summary="Cancel a query.",
+        dependencies=[STATE],
     )
     return router
 
@@ -109,11 +117,11 @@ def broker_probes_router(service: BrokerService) -> APIRouter:
     """Druid's ``BrokerResource``: ready once the inventory view is initialized."""
     router = APIRouter(prefix="/druid/broker/v1", tags=["broker"])
 
-    @router.get("/loadstatus")
+    @router.get("/loadstatus", dependencies=[STATE])
     async def load_status() -> dict[str, bool]:
         return {"inventoryInitialized": service.inventory_initialized()}
 
-    @router.get("/readiness")
+    @router.get("/readiness", dependencies=[STATE])
     async def readiness() -> Response:
         return Response(status_code=200 if service.inventory_initialized() else 503)
 

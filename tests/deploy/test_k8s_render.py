@@ -136,12 +136,12 @@ def test_strategic_merge_merges_named_lists_and_deletes_nulls() -> None:
     }
     assert strategic_merge(base, patch) == {
         "containers": [
+            {"name": "b"},
             {
                 "name": "a",
                 "image": "x",
-                "env": [{"name": "K", "value": "1"}, {"name": "L", "value": "2"}],
+                "env": [{"name": "L", "value": "2"}, {"name": "K", "value": "1"}],
             },
-            {"name": "b"},
         ],
         "keep": 1,
     }

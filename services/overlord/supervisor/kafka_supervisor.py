@@ -80,7 +80,7 @@ class KafkaSupervisor:
         self._offsets = offsets
         self._clock = clock
         self._rng = rng or random.Random()
-        self._locations: dict[str, tuple[str, int]] = {}
+        self._locations: dict[str, str] = {}
         self.chat = TaskChatClient(http, self._locate, spec.chat, self._rng)
         self.state = state.StateManager(suspended=spec.suspended)
         self.groups: dict[int, Group] = {}
@@ -257,7 +257,7 @@ class KafkaSupervisor:
         self._locations = {v.id: v.location for v in mine.values() if v.location is not None}
         return mine
 
-    def _locate(self, task_id: str) -> tuple[str, int] | None:
+    def _locate(self, task_id: str) -> str | None:
         """Where the task's chat endpoints are now, asked from the task queue each time (a
         task gets its location when a peon runs it, and may move)."""
         for info in self._queue.active_tasks(self.spec.data_source):

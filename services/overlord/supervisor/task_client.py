@@ -27,7 +27,7 @@ from services.overlord.supervisor.spec import ChatSettings
 log = logging.getLogger(__name__)
 
 #: task id -> (host, port) of the process serving its chat endpoints, or None if unknown.
-Locator = Callable[[str], tuple[str, int] | None]
+Locator = Callable[[str], str | None]  # task id -> base URL
 
 PAUSED = "PAUSED"
 
@@ -74,8 +74,7 @@ class TaskChatClient:
             where = self._locate(task_id)
             if where is None:
                 raise TaskNotAvailable(f"task [{task_id}] has no location; it is not running")
-            host, port = where
-            url = f"http://{host}:{port}/druid/worker/v1/chat/{url_id(task_id)}/{path}"
+            url = f"{where}/druid/worker/v1/chat/{url_id(task_id)}/{path}"
             try:
                 resp = await self._http.request(
                     method,

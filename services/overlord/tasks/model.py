@@ -29,6 +29,13 @@ class Location:
     port: int = -1
     tls_port: int = -1
 
+    @property
+    def base_url(self) -> str:
+        """Druid's ``TaskLocation.makeURL``: HTTPS on the TLS port when the task has one."""
+        if self.tls_port > 0:
+            return f"https://{self.host}:{self.tls_port}"
+        return f"http://{self.host}:{self.port}"
+
     def to_json(self) -> dict[str, Any]:
         return {"host": self.host, "port": self.port, "tlsPort": self.tls_port}
 

@@ -27,6 +27,7 @@ import httpx
 import orjson
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DiscoveryDruidNode, WorkerNodeService
@@ -88,6 +89,7 @@ class HttpRemoteTaskRunner:
         on_pending: PendingCallback = lambda task_id, reason: None,
         now: Callable[[], float] = time.monotonic,
         initial_sync_wait: float = INITIAL_SYNC_WAIT,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self.settings = settings
         self.discovery = discovery
@@ -102,7 +104,7 @@ class HttpRemoteTaskRunner:
         self._assigned_at: dict[str, tuple[str, float]] = {}
         self._wake = asyncio.Event()
         self._tasks = TaskGroup("http-remote-task-runner")
-        self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
+        self._http = clients.new(limits=httpx.Limits(max_connections=None))
         self._started = False
         tick = min(settings.task_assignment_timeout, settings.task_cleanup_timeout) / 5
         self._tick = max(0.05, min(1.0, tick))
