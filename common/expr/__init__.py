@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -62,7 +63,9 @@ class Expr:
         return _evaluate_table(self.node, table)
 
 
+@lru_cache(maxsize=4096)
 def parse_expression(text: str) -> Expr:
+    """Parse and validate ``text`` (cached: queries re-read their expressions per segment)."""
     node = parse(text)
     _validate(node)
     return Expr(text, node, frozenset(columns_of(node)), _row(node))

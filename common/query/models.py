@@ -21,6 +21,7 @@ from common.query.specs import (
     TopNMetric,
     parse_data_source,
 )
+from common.query.virtual import VirtualColumn, check_virtual_columns
 from common.segments.granularity import ALL, Granularity
 
 
@@ -31,6 +32,7 @@ class _Query(BaseModel):
     dataSource: str
     intervals: IntervalsSpec
     filter: Filter | None = None
+    virtualColumns: list[VirtualColumn] = []
     context: QueryContext = Field(default_factory=QueryContext)
 
     @field_validator("dataSource", mode="before")
@@ -48,12 +50,11 @@ class _Query(BaseModel):
     def _context(cls, v: Any) -> Any:
         return {} if v is None else v
 
-    @model_validator(mode="before")
+    @field_validator("virtualColumns")
     @classmethod
-    def _no_virtual_columns(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("virtualColumns"):
-            raise ValueError("virtualColumns are not supported")
-        return data
+    def _vcs(cls, v: list[VirtualColumn]) -> list[VirtualColumn]:
+        check_virtual_columns(v)
+        return v
 
     @property
     def query_id(self) -> str:

@@ -1,0 +1,178 @@
+"""Expressions in native queries: virtual columns in every query type (as dimensions, filter
+inputs and aggregator inputs), the expression filter, expression aggregators and the expression
+post-aggregator, over several segments and compared with DuckDB on the same rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_query_support import base, duck, iso, run_query
+
+from common.errors import InvalidInput
+
+UPPER_COUNTRY = {
+    "type": "expression",
+    "name": "uc",
+    "expression": "upper(country)",
+    "outputType": "STRING",
+}
+DOUBLED = {"type": "expression", "name": "added2", "expression": "added * 2", "outputType": "LONG"}
+
+
+def _fetch(sql: str) -> list[tuple[Any, ...]]:
+    return duck().execute(sql).fetchall()
+
+
+def test_groupby_on_virtual_columns_and_expression_aggregators() -> None:
+    q = base(
+        "groupBy",
+        granularity="all",
+        virtualColumns=[UPPER_COUNTRY, DOUBLED],
+        dimensions=["uc"],
+        aggregations=[
+            {"type": "longSum", "name": "a2", "fieldName": "added2"},
+            {"type": "longSum", "name": "a1", "expression": "added + 1"},
+            {"type": "doubleMax", "name": "dmax", "expression": "delta * 10"},
+        ],
+        postAggregations=[
+            {"type": "expression", "name": "ratio", "expression": "a2 / 2 - a1"},
+            {"type": "expression", "name": "label", "expression": "concat(uc, ':', a1)"},
+        ],
+    )
+    got = [
+        (e["uc"], e["a2"], e["a1"], e["dmax"], e["ratio"], e["label"])
+        for e in (r["event"] for r in run_query(q))
+    ]
+    want = _fetch(
+        """
+        SELECT uc, a2, a1, dmax, a2 // 2 - a1, uc || ':' || a1 FROM (
+          SELECT upper(country) AS uc, sum(added * 2) AS a2, sum(added + 1) AS a1,
+                 max(delta * 10) AS dmax
+          FROM t GROUP BY 1) ORDER BY uc NULLS FIRST
+        """
+    )
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g[:3] == w[:3]
+        assert g[3] == pytest.approx(w[3])
+        assert g[4] == w[4]
+        assert g[5] == w[5]
+
+
+def test_timeseries_with_expression_filter_and_virtual_aggregator_input() -> None:
+    q = base(
+        "timeseries",
+        granularity="month",
+        virtualColumns=[DOUBLED],
+        filter={"type": "expression", "expression": "added > 100 && country == 'US'"},
+        aggregations=[
+            {"type": "count", "name": "rows"},
+            {"type": "longSum", "name": "a2", "fieldName": "added2"},
+        ],
+    )
+    got = [(r["timestamp"], r["result"]["rows"], r["result"]["a2"]) for r in run_query(q)]
+    want = _fetch(
+        """
+        SELECT epoch_ms(date_trunc('month', __time)), count(*), sum(added * 2) FROM t
+        WHERE added > 100 AND country = 'US' GROUP BY 1 ORDER BY 1
+        """
+    )
+    assert got == [(iso(b), c, s) for b, c, s in want]
+
+
+def test_expression_filter_unknown_is_not_kept_under_not() -> None:
+    # SQL three-valued logic: NOT (null > 100) is unknown, so rows with null 'added' stay out.
+    q = base(
+        "timeseries",
+        filter={"type": "not", "field": {"type": "expression", "expression": "added > 100"}},
+        aggregations=[{"type": "count", "name": "rows"}],
+    )
+    got = run_query(q)[0]["result"]["rows"]
+    assert got == _fetch("SELECT count(*) FROM t WHERE NOT (added > 100)")[0][0]
+    assert got < _fetch("SELECT count(*) FROM t WHERE (added > 100) IS NOT TRUE")[0][0]
+
+
+def test_topn_on_a_virtual_column_dimension() -> None:
+    q = base(
+        "topN",
+        granularity="all",
+        virtualColumns=[
+            {
+                "type": "expression",
+                "name": "pc",
+                "expression": "concat(page, '-', nvl(country, 'none'))",
+                "outputType": "STRING",
+            }
+        ],
+        dimension="pc",
+        metric="added",
+        threshold=5,
+        aggregations=[{"type": "longSum", "name": "added", "fieldName": "added"}],
+    )
+    got = [(r["pc"], r["added"]) for r in run_query(q)[0]["result"]]
+    want = _fetch(
+        """
+        SELECT page || '-' || coalesce(country, 'none') AS pc, sum(added) AS s FROM t
+        GROUP BY 1 ORDER BY s DESC NULLS LAST, pc LIMIT 5
+        """
+    )
+    assert got == want
+
+
+def test_groupby_on_a_time_expression_and_a_chained_virtual_column() -> None:
+    q = base(
+        "groupBy",
+        granularity="all",
+        virtualColumns=[
+            {
+                "type": "expression",
+                "name": "week",
+                "expression": "timestamp_floor(__time, 'P1W')",
+                "outputType": "LONG",
+            },
+            {
+                "type": "expression",
+                "name": "wk_text",
+                "expression": "timestamp_format(week, 'yyyy-MM-dd')",
+            },
+        ],
+        dimensions=["wk_text"],
+        aggregations=[{"type": "count", "name": "rows"}],
+    )
+    got = [(r["event"]["wk_text"], r["event"]["rows"]) for r in run_query(q)]
+    want = _fetch(
+        """
+        SELECT strftime(date_trunc('week', __time), '%Y-%m-%d'), count(*) FROM t
+        GROUP BY 1 ORDER BY 1
+        """
+    )
+    assert got == want
+
+
+def test_scan_returns_virtual_columns() -> None:
+    q = base(
+        "scan",
+        intervals=["2024-02-10/2024-02-11"],
+        virtualColumns=[UPPER_COUNTRY, DOUBLED],
+        columns=["__time", "uc", "added2"],
+        order="ascending",
+    )
+    got = [(e["uc"], e["added2"]) for batch in run_query(q) for e in batch["events"]]
+    want = _fetch(
+        """
+        SELECT upper(country), added * 2 FROM t
+        WHERE __time >= '2024-02-10' AND __time < '2024-02-11' ORDER BY __time
+        """
+    )
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+
+
+def test_scalar_function_on_a_multi_value_column_is_a_400() -> None:
+    q = base(
+        "timeseries",
+        virtualColumns=[{"type": "expression", "name": "t", "expression": "upper(tags)"}],
+        aggregations=[{"type": "longSum", "name": "x", "fieldName": "t"}],
+    )
+    with pytest.raises(InvalidInput, match="multi-value"):
+        run_query(q)
