@@ -405,6 +405,15 @@ class FilteredAgg(_Agg):
         return self.inner.sketch_kind
 
 
+from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
+    DoubleFirstAgg,
+    DoubleLastAgg,
+    LongFirstAgg,
+    LongLastAgg,
+    StringFirstAgg,
+    StringLastAgg,
+)
+
 Aggregator = Annotated[
     CountAgg
     | LongSumAgg
@@ -417,7 +426,13 @@ Aggregator = Annotated[
     | HllSketchAgg
     | HyperUniqueAgg
     | CardinalityAgg
-    | FilteredAgg,
+    | FilteredAgg
+    | LongFirstAgg
+    | LongLastAgg
+    | DoubleFirstAgg
+    | DoubleLastAgg
+    | StringFirstAgg
+    | StringLastAgg,
     Field(discriminator="type"),
 ]
 

@@ -176,3 +176,70 @@ def test_scalar_function_on_a_multi_value_column_is_a_400() -> None:
     )
     with pytest.raises(InvalidInput, match="multi-value"):
         run_query(q)
+
+
+FIRST_LAST = [
+    {"type": "longFirst", "name": "lf", "fieldName": "added"},
+    {"type": "longLast", "name": "ll", "fieldName": "added"},
+    {"type": "doubleFirst", "name": "df", "fieldName": "delta"},
+    {"type": "floatLast", "name": "dl", "fieldName": "delta"},
+    {"type": "stringFirst", "name": "sf", "fieldName": "page"},
+    {"type": "stringLast", "name": "sl", "fieldName": "user", "maxStringBytes": 2},
+]
+
+# DuckDB's arg_min/arg_max skip null values; Druid's first/last keep the null of the chosen row,
+# so the expected values are taken from the row with the min/max time (times are unique here).
+_FIRST_LAST_SQL = """
+    WITH ranked AS (
+      SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY __time) AS up,
+                row_number() OVER (PARTITION BY {key} ORDER BY __time DESC) AS down
+      FROM t {where})
+    SELECT {key},
+      max(CASE WHEN up = 1 THEN added END), max(CASE WHEN down = 1 THEN added END),
+      max(CASE WHEN up = 1 THEN delta END), max(CASE WHEN down = 1 THEN delta END),
+      max(CASE WHEN up = 1 THEN page END), max(CASE WHEN down = 1 THEN left(user, 2) END)
+    FROM ranked GROUP BY {key} ORDER BY {key} NULLS FIRST
+"""
+
+
+def test_first_last_by_country_across_segments() -> None:
+    q = base("groupBy", granularity="all", dimensions=["country"], aggregations=FIRST_LAST)
+    got = [
+        tuple(r["event"][k] for k in ("country", "lf", "ll", "df", "dl", "sf", "sl"))
+        for r in run_query(q)
+    ]
+    want = _fetch(_FIRST_LAST_SQL.format(key="country", where=""))
+    assert got == want
+
+
+def test_first_last_in_timeseries_buckets_and_an_empty_bucket() -> None:
+    q = base(
+        "timeseries",
+        granularity="day",
+        intervals=["2024-01-14/2024-01-18"],  # 01-15 and 01-16 have no rows (the dataset's gap)
+        aggregations=FIRST_LAST,
+    )
+    got = {r["timestamp"]: r["result"] for r in run_query(q)}
+    assert got[iso(1705276800000)] == {k["name"]: None for k in FIRST_LAST}
+    assert got[iso(1705363200000)] == {k["name"]: None for k in FIRST_LAST}
+    want = _fetch(
+        _FIRST_LAST_SQL.format(
+            key="date_trunc('day', __time)",
+            where="WHERE __time >= '2024-01-14' AND __time < '2024-01-18'",
+        )
+    )
+    for day, *vals in want:
+        res = got[iso(int(day.timestamp() * 1000))]
+        assert tuple(res[a["name"]] for a in FIRST_LAST) == tuple(vals)
+
+
+def test_first_of_a_null_value_is_null_not_the_next_value() -> None:
+    # The earliest row of the whole dataset with a null 'added' decides, as Druid does.
+    row = _fetch("SELECT __time FROM t WHERE added IS NULL ORDER BY __time LIMIT 1")[0][0]
+    start = iso(int(row.timestamp() * 1000))
+    q = base(
+        "timeseries",
+        intervals=[f"{start}/2024-04-01"],
+        aggregations=[{"type": "longFirst", "name": "lf", "fieldName": "added"}],
+    )
+    assert run_query(q)[0]["result"]["lf"] is None
