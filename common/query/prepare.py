@@ -8,11 +8,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from common.query.datasource import JoinDataSource, apply_join
 from common.query.firstlast import ROW_TIME, uses_row_time
 from common.query.virtual import apply_virtual_columns
 
 
 def prepare_segment(query: Any, table: pa.Table) -> pa.Table:
+    spec = getattr(query, "dataSourceSpec", None)
+    if isinstance(spec, JoinDataSource):
+        table = apply_join(spec, table)
     vcs = getattr(query, "virtualColumns", None)
     if vcs:
         table = apply_virtual_columns(table, vcs)

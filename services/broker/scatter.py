@@ -35,6 +35,7 @@ from common.jsonresp import dumps
 from common.query import from_ipc, merge
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
+from common.query.local import is_local, run_local, union_members
 from common.query.models import Query
 from common.query.specs import SegmentDescriptor
 from services.broker.plan import ByteBudget, SegmentUnit, assign, segments_to_query
@@ -113,6 +114,18 @@ class ScatterGather:
         self, query: Query, *, max_bytes: int | None, timeout_s: float | None
     ) -> Partials:
         """Send the query to the servers of its segments (retrying missing ones elsewhere)."""
+        if is_local(query):  # inline rows: answered here, no data node holds them
+            return Partials([run_local(query)], [])
+        members = union_members(query)
+        if members is not None:  # union: each table in turn, partials merged by the caller
+            parts = [
+                await self.gather(m, max_bytes=max_bytes, timeout_s=timeout_s) for m in members
+            ]
+            return Partials(
+                [p for g in parts for p in g.partials],
+                [d for g in parts for d in g.missing],
+                {s for g in parts for s in g.servers},
+            )
         deadline = Deadline(timeout_s)
         units = segments_to_query(self.view.timeline(query.dataSource), query.intervals.intervals)
         budget = ByteBudget(max_bytes, query.query_id)

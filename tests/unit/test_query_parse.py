@@ -70,7 +70,8 @@ BAD: list[tuple[Any, str]] = [
     ({**OK, "intervals": []}, "intervals must not be empty"),
     ({**OK, "intervals": {"type": "weird"}}, "unknown intervals type"),
     ({k: v for k, v in OK.items() if k != "intervals"}, "missing 'intervals'"),
-    ({**OK, "dataSource": {"type": "join"}}, "dataSource type [join] is not supported"),
+    ({**OK, "dataSource": {"type": "join"}}, "join.left: Field required"),
+    ({**OK, "dataSource": {"type": "weird"}}, "Input tag 'weird'"),
     ({**OK, "dataSource": 3}, "dataSource"),
     ({**OK, "granularity": "fortnight"}, "granularity"),
     (

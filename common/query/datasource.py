@@ -1,0 +1,342 @@
+"""Native datasources beyond a plain table: ``inline``, ``join`` and ``union``.
+
+- ``inline`` (``columnNames``, ``columnTypes``, ``rows``): a small table carried in the query. At
+  the top level the broker runs the query on it itself; as the right side of a join it is
+  broadcast to the data nodes inside the query.
+- ``join`` (``left``, ``right``, ``rightPrefix``, ``condition``, ``joinType``): a broadcast hash
+  join done by each data node on each segment of the left table, before virtual columns, filters
+  and aggregation. As Druid: the right side's columns are renamed ``rightPrefix + name`` (left
+  columns starting with the prefix are shadowed); ``condition`` is a Druid expression made of
+  equalities ``<expression of left columns> == "<prefix><right column>"`` joined by ``&&``;
+  ``joinType`` INNER or LEFT. Null keys never match (SQL-compatible mode). The left side is a
+  table or another join; the right side an inline datasource.
+- ``union`` (``dataSources``: table names): the broker queries every table and merges.
+
+Refused with a clear 400: ``lookup`` (kdruid has no lookups API yet), ``query`` datasources,
+RIGHT/FULL joins, non-equi join conditions, and other right-hand sides.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from common.expr import parse_expression
+from common.expr.kernels import normalise
+from common.expr.parse import Binary, Ident, Node, columns_of
+
+INLINE_TABLE = "__inline"
+"""The ``dataSource`` name a query over an inline datasource carries (no segments exist for it)."""
+
+_TYPES = {
+    "STRING": pa.string(),
+    "LONG": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "FLOAT": pa.float64(),
+}
+
+
+class _DS(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class TableDataSource(_DS):
+    type: Literal["table"]
+    name: str = Field(min_length=1)
+
+    def to_json(self) -> Any:
+        return self.name
+
+
+class InlineDataSource(_DS):
+    type: Literal["inline"]
+    columnNames: list[str] = Field(min_length=1)
+    columnTypes: list[str | None] | None = None
+    rows: list[list[Any]]
+
+    @model_validator(mode="after")
+    def _shape(self) -> InlineDataSource:
+        n = len(self.columnNames)
+        if len(set(self.columnNames)) != n:
+            raise ValueError("inline datasource: duplicate column names")
+        if self.columnTypes is not None:
+            if len(self.columnTypes) != n:
+                raise ValueError("inline datasource: columnTypes and columnNames differ in length")
+            for t in self.columnTypes:
+                if t is not None and t.upper() not in _TYPES:
+                    raise ValueError(
+                        f"inline datasource: column type [{t}] is not supported; expected one of "
+                        f"{sorted(_TYPES)}"
+                    )
+        for i, row in enumerate(self.rows):
+            if len(row) != n:
+                raise ValueError(f"inline datasource: row {i} has {len(row)} values, not {n}")
+        self.table()  # values must fit their types
+        return self
+
+    def table(self) -> pa.Table:
+        return _inline_table(orjson.dumps(self.to_json()).decode())
+
+
+@lru_cache(maxsize=64)
+def _inline_table(spec_json: str) -> pa.Table:
+    spec = orjson.loads(spec_json)
+    names: list[str] = spec["columnNames"]
+    types = spec.get("columnTypes") or [None] * len(names)
+    cols: dict[str, Any] = {}
+    for i, (name, typ) in enumerate(zip(names, types, strict=True)):
+        values = [row[i] for row in spec["rows"]]
+        try:
+            if typ is not None:
+                arrow_type = _TYPES[typ.upper()]
+                if arrow_type == pa.string():
+                    values = [None if v is None else str(v) for v in values]
+                arr = pa.array(values, arrow_type)
+            else:
+                arr = pa.array(values)
+                if pa.types.is_null(arr.type):
+                    arr = arr.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            raise ValueError(f"inline datasource: column [{name}] values: {exc}") from None
+        if name == "__time" and pa.types.is_integer(arr.type):
+            arr = arr.cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+        cols[name] = normalise(arr) if name != "__time" else arr
+    return pa.table(cols)
+
+
+class JoinDataSource(_DS):
+    type: Literal["join"]
+    left: DataSourceSpec
+    right: DataSourceSpec
+    rightPrefix: str
+    condition: str
+    joinType: str = "INNER"
+
+    @field_validator("left", "right", mode="before")
+    @classmethod
+    def _name_is_table(cls, v: Any) -> Any:
+        return {"type": "table", "name": v} if isinstance(v, str) else v
+
+    @field_validator("rightPrefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or "__time".startswith(v):
+            raise ValueError(
+                f"join rightPrefix [{v}] must be non-empty and not a prefix of '__time'"
+            )
+        return v
+
+    @field_validator("joinType")
+    @classmethod
+    def _join_type(cls, v: str) -> str:
+        if v.upper() not in ("INNER", "LEFT"):
+            raise ValueError(f"joinType [{v}] is not supported; only INNER and LEFT")
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _sides(self) -> JoinDataSource:
+        if not isinstance(self.left, TableDataSource | JoinDataSource):
+            raise ValueError("join: the left side must be a table or another join")
+        if not isinstance(self.right, InlineDataSource):
+            raise ValueError(
+                f"join: a right side of type [{self.right.type}] is not supported; only inline"
+            )
+        self.key_pairs()
+        right_cols = set(self.right.columnNames)
+        for _, right in self.key_pairs():
+            if right not in right_cols:
+                raise ValueError(f"join condition: the right side has no column [{right}]")
+        return self
+
+    def base_table(self) -> str:
+        left = self.left
+        return left.name if isinstance(left, TableDataSource) else left.base_table()  # type: ignore[union-attr]
+
+    def key_pairs(self) -> list[tuple[Node, str]]:
+        """(left expression, right column without the prefix) for each equality."""
+        return _key_pairs(self.condition, self.rightPrefix)
+
+    def to_json(self) -> Any:
+        return {
+            "type": "join",
+            "left": self.left.to_json(),
+            "right": self.right.to_json(),
+            "rightPrefix": self.rightPrefix,
+            "condition": self.condition,
+            "joinType": self.joinType,
+        }
+
+
+class UnionDataSource(_DS):
+    type: Literal["union"]
+    dataSources: list[str] = Field(min_length=1)
+
+    @field_validator("dataSources", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = []
+        for d in v:
+            if isinstance(d, dict):
+                if d.get("type", "table") != "table":
+                    raise ValueError("union: every member must be a table")
+                d = d.get("name")
+            out.append(d)
+        return out
+
+    def to_json(self) -> Any:
+        return {"type": "union", "dataSources": list(self.dataSources)}
+
+
+DataSourceSpec = Annotated[
+    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource,
+    Field(discriminator="type"),
+]
+JoinDataSource.model_rebuild()
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(DataSourceSpec)
+
+_REFUSED = {
+    "lookup": "lookup datasources are not supported: kdruid has no lookups API yet",
+    "query": "query (subquery) datasources are not supported yet",
+    "globalTable": "globalTable datasources are not supported",
+}
+
+
+AnyDataSource = TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource
+
+
+def parse_datasource(value: Any) -> AnyDataSource:
+    if isinstance(value, str):
+        value = {"type": "table", "name": value}
+    if isinstance(value, dict):
+        _refuse_nested(value)
+    return _ADAPTER.validate_python(value)  # type: ignore[no-any-return]
+
+
+def base_table_of(spec: AnyDataSource) -> str:
+    """The table whose segments a query over ``spec`` reads (routing at the broker)."""
+    if isinstance(spec, TableDataSource):
+        return spec.name
+    if isinstance(spec, JoinDataSource):
+        return spec.base_table()
+    if isinstance(spec, UnionDataSource):
+        return spec.dataSources[0]
+    return INLINE_TABLE
+
+
+def _refuse_nested(value: dict[str, Any]) -> None:
+    typ = value.get("type")
+    if typ in _REFUSED:
+        raise ValueError(_REFUSED[typ])
+    for side in ("left", "right"):
+        inner = value.get(side)
+        if isinstance(inner, dict):
+            _refuse_nested(inner)
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    if isinstance(node, Binary) and node.op == "&&":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _key_pairs(condition: str, prefix: str) -> list[tuple[Node, str]]:
+    node = parse_expression(condition).node
+    pairs: list[tuple[Node, str]] = []
+    for c in _conjuncts(node):
+        pair = None
+        if isinstance(c, Binary) and c.op == "==":
+            for right, left in ((c.right, c.left), (c.left, c.right)):
+                if (
+                    isinstance(right, Ident)
+                    and right.name.startswith(prefix)
+                    and not any(n.startswith(prefix) for n in columns_of(left))
+                ):
+                    pair = (left, right.name[len(prefix) :])
+                    break
+        if pair is None:
+            raise ValueError(
+                f"join condition [{condition}] must be equalities of a left-side expression and "
+                f'a right-side column ("{prefix}name"), joined by &&'
+            )
+        pairs.append(pair)
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------
+# the join, per segment
+
+
+def _keys(left: Any, right: Any) -> tuple[Any, Any]:
+    """Both key columns in one comparable type: strings if either is, else doubles."""
+    lt, rt = left.type, right.type
+    if lt == rt:
+        return left, right
+    from common.expr.kernels import nums, strs
+
+    if pa.types.is_string(lt) or pa.types.is_string(rt) or pa.types.is_null(lt):
+        return strs(left) if not pa.types.is_null(lt) else left.cast(pa.string()), strs(right)
+    return nums(left).cast(pa.float64()), nums(right).cast(pa.float64())
+
+
+def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
+    """The segment ``table`` (the left side) joined with the spec's right side."""
+    from common.expr.vector import evaluate
+
+    if isinstance(spec.left, JoinDataSource):
+        table = apply_join(spec.left, table)
+    assert isinstance(spec.right, InlineDataSource)
+    right = spec.right.table()
+    prefix = spec.rightPrefix
+    pairs = spec.key_pairs()
+    left_keys, right_keys = [], []
+    for expr, col in pairs:
+        lk, rk = _keys(evaluate(expr, table), right.column(col).combine_chunks())
+        left_keys.append(lk)
+        right_keys.append(rk)
+    kept = [c for c in table.column_names if not c.startswith(prefix)]
+    left = table.select(kept)
+    rk0 = right_keys[0]
+    unique = pc.count_distinct(rk0).as_py() == len(rk0) - rk0.null_count
+    if len(pairs) == 1 and unique:
+        # Null keys match nothing (SQL-compatible mode): skip_nulls leaves them unmatched.
+        idx = pc.index_in(left_keys[0], value_set=rk0, skip_nulls=True)
+        if spec.joinType == "INNER":
+            keep = pc.is_valid(idx)
+            left, idx = left.filter(keep), idx.filter(keep)
+        for name in right.column_names:
+            left = left.append_column(prefix + name, right.column(name).take(idx))
+        return left
+    return _general_join(spec, left, right, left_keys, right_keys)
+
+
+def _general_join(
+    spec: JoinDataSource, left: pa.Table, right: pa.Table, lkeys: list[Any], rkeys: list[Any]
+) -> pa.Table:
+    """Hash join allowing duplicate right keys; rows stay in left order."""
+    n = left.num_rows
+    lk = pa.table({f"__k{i}": k for i, k in enumerate(lkeys)}).append_column(
+        "__lidx", pa.array(np.arange(n, dtype=np.int64))
+    )
+    rk = pa.table({f"__k{i}": k for i, k in enumerate(rkeys)}).append_column(
+        "__ridx", pa.array(np.arange(right.num_rows, dtype=np.int64))
+    )
+    keys = [f"__k{i}" for i in range(len(lkeys))]
+    how = "inner" if spec.joinType == "INNER" else "left outer"
+    joined = lk.join(rk, keys=keys, join_type=how, use_threads=False)
+    joined = joined.sort_by([("__lidx", "ascending"), ("__ridx", "ascending")])
+    out = left.take(joined.column("__lidx"))
+    ridx = joined.column("__ridx")
+    for name in right.column_names:
+        out = out.append_column(spec.rightPrefix + name, right.column(name).take(ridx))
+    return out
