@@ -341,3 +341,17 @@ def test_json_flatten_spec() -> None:
         "all_ids": ["a", "b"],
         "lang": "fr",
     }
+
+
+def test_a_transform_failing_on_a_row_makes_it_unparseable_not_a_crash() -> None:
+    p = _parser(
+        {
+            "dimensionsSpec": {"dimensions": ["shout"]},
+            "transformSpec": {
+                "transforms": [{"type": "expression", "name": "shout", "expression": "upper(x)"}]
+            },
+        }
+    )
+    rows = _rows(p, _json(ts=T0, x=["a", "b"]), _json(ts=T0, x="c"))
+    assert [r.dims for r in rows] == [{"shout": "C"}]
+    assert p.meters.unparseable == 1
