@@ -12,8 +12,12 @@
   table or another join; the right side an inline datasource.
 - ``union`` (``dataSources``: table names): the broker queries every table and merges.
 
-Refused with a clear 400: ``lookup`` (kdruid has no lookups API yet), ``query`` datasources,
-RIGHT/FULL joins, non-equi join conditions, and other right-hand sides.
+- ``query`` (``query``: a timeseries, topN, groupBy or scan query): the broker runs the inner
+  query, turns its results into rows (``__time`` from the result timestamp) and runs the outer
+  query on them (``common.query.local``).
+
+Refused with a clear 400: ``lookup`` (kdruid has no lookups API yet), RIGHT/FULL joins, non-equi
+join conditions, and right-hand sides other than inline.
 """
 
 from __future__ import annotations
@@ -198,8 +202,34 @@ class UnionDataSource(_DS):
         return {"type": "union", "dataSources": list(self.dataSources)}
 
 
+class QueryDataSource(_DS):
+    """A nested query; the broker runs it, materialises its results (at most
+    ``maxSubqueryRows``) and runs the outer query on them, as Druid does."""
+
+    type: Literal["query"]
+    query: dict[str, Any]
+
+    @field_validator("query")
+    @classmethod
+    def _parses(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from common.query.models import parse_query
+
+        inner = parse_query(v)
+        if inner.queryType not in ("timeseries", "topN", "groupBy", "scan"):
+            raise ValueError(f"a [{inner.queryType}] query cannot be a datasource")
+        return v
+
+    def parsed(self) -> Any:
+        from common.query.models import parse_query
+
+        return parse_query(self.query)
+
+    def to_json(self) -> Any:
+        return {"type": "query", "query": self.query}
+
+
 DataSourceSpec = Annotated[
-    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource,
+    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource | QueryDataSource,
     Field(discriminator="type"),
 ]
 JoinDataSource.model_rebuild()
@@ -207,12 +237,13 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(DataSourceSpec)
 
 _REFUSED = {
     "lookup": "lookup datasources are not supported: kdruid has no lookups API yet",
-    "query": "query (subquery) datasources are not supported yet",
     "globalTable": "globalTable datasources are not supported",
 }
 
 
-AnyDataSource = TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource
+AnyDataSource = (
+    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource | QueryDataSource
+)
 
 
 def parse_datasource(value: Any) -> AnyDataSource:
@@ -231,6 +262,8 @@ def base_table_of(spec: AnyDataSource) -> str:
         return spec.base_table()
     if isinstance(spec, UnionDataSource):
         return spec.dataSources[0]
+    if isinstance(spec, QueryDataSource):
+        return str(spec.parsed().dataSource)
     return INLINE_TABLE
 
 

@@ -32,10 +32,18 @@ from common.errors import (
     UnsupportedQuery,
 )
 from common.jsonresp import dumps
-from common.query import from_ipc, merge
+from common.query import finalize, from_ipc, merge
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
-from common.query.local import is_local, run_local, union_members
+from common.query.local import (
+    is_local,
+    max_subquery_rows,
+    results_table,
+    run_local,
+    run_on_rows,
+    subquery_of,
+    union_members,
+)
 from common.query.models import Query
 from common.query.specs import SegmentDescriptor
 from services.broker.plan import ByteBudget, SegmentUnit, assign, segments_to_query
@@ -116,6 +124,12 @@ class ScatterGather:
         """Send the query to the servers of its segments (retrying missing ones elsewhere)."""
         if is_local(query):  # inline rows: answered here, no data node holds them
             return Partials([run_local(query)], [])
+        inner = subquery_of(query)
+        if inner is not None:  # query datasource: run the inner query, then the outer on its rows
+            got = await self.gather(inner, max_bytes=max_bytes, timeout_s=timeout_s)
+            rows = finalize(inner, merge(inner, got.partials))
+            table = results_table(inner, rows, max_subquery_rows(query))
+            return Partials([run_on_rows(query, table)], got.missing, got.servers)
         members = union_members(query)
         if members is not None:  # union: each table in turn, partials merged by the caller
             parts = [

@@ -134,10 +134,28 @@ async def test_datasources_through_the_broker(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         assert [(r["event"]["k"], r["event"]["s"]) for r in resp.json()] == [("x", 4), ("y", 2)]
 
+        # A query datasource: the broker runs the inner topN, then the outer groupBy on its rows.
+        nested = {
+            "queryType": "timeseries",
+            "dataSource": {"type": "query", "query": JOIN_TOPN},
+            "intervals": ["2000/2100"],
+            "granularity": "all",
+            "aggregations": [
+                {"type": "longSum", "name": "total", "fieldName": "count"},
+                {"type": "count", "name": "n"},
+            ],
+        }
+        resp = await env.query(url, nested)
+        assert resp.status_code == 200, resp.text
+        top = _expected_topn()
+        assert resp.json()[0]["result"] == {"total": sum(r["count"] for r in top), "n": len(top)}
+        resp = await env.query(url, {**nested, "context": {"maxSubqueryRows": 2}})
+        assert resp.status_code == 400, resp.text
+        assert "maxSubqueryRows" in resp.json()["errorMessage"]
+
         # Not built: a clear 400 in Druid's error JSON, never a silent answer.
         for ds, needle in [
             ({"type": "lookup", "lookup": "langs"}, "lookup"),
-            ({"type": "query", "query": {}}, "query"),
             ({**JOIN_TOPN["dataSource"], "joinType": "RIGHT"}, "joinType"),
             ({**JOIN_TOPN["dataSource"], "condition": 'language != "j.language"'}, "equalities"),
         ]:

@@ -145,7 +145,7 @@ def test_inline_datasource_runs_on_its_rows() -> None:
     ("ds", "needle"),
     [
         ({"type": "lookup", "lookup": "x"}, "lookups API"),
-        ({"type": "query", "query": {}}, "subquery"),
+        ({"type": "query", "query": {}}, "queryType"),
         (_join({"type": "table", "name": "other"}, 'a == "r.a"'), "only inline"),
         (_join(COUNTRY_NAMES, 'country == "r.nope"'), "no column [nope]"),
         (_join(COUNTRY_NAMES, 'country > "r.code"'), "equalities"),
@@ -163,3 +163,61 @@ def test_unbuilt_or_bad_datasources_are_400s(ds: dict[str, Any], needle: str) ->
     with pytest.raises(QueryParseError) as info:
         parse_query(base("timeseries", dataSource=ds))
     assert needle in info.value.message
+
+
+def test_query_datasource_runs_the_outer_query_on_the_inner_results() -> None:
+    from common.errors import ResourceLimitExceeded
+    from common.query.local import results_table, run_on_rows, subquery_of
+
+    inner = base(
+        "groupBy",
+        granularity="day",
+        dimensions=["country"],
+        aggregations=[{"type": "longSum", "name": "added", "fieldName": "added"}],
+    )
+    outer = parse_query(
+        {
+            "queryType": "groupBy",
+            "dataSource": {"type": "query", "query": inner},
+            "intervals": ["2024-01-01/2024-02-01"],
+            "granularity": "all",
+            "dimensions": ["country"],
+            "aggregations": [
+                {"type": "count", "name": "days"},
+                {"type": "longMax", "name": "best", "fieldName": "added"},
+            ],
+            "context": {"queryId": "outer-1"},
+        }
+    )
+    sub = subquery_of(outer)
+    assert sub is not None and sub.query_id == "outer-1"
+    table = results_table(sub, run_query(sub), 100_000)
+    got = [
+        (r["event"]["country"], r["event"]["days"], r["event"]["best"])
+        for r in finalize(outer, run_on_rows(outer, table))
+    ]
+    want = (
+        duck()
+        .execute(
+            """
+            SELECT country, count(*), max(s) FROM (
+              SELECT date_trunc('day', __time) AS d, country, sum(added) AS s FROM t GROUP BY 1, 2)
+            WHERE d >= '2024-01-01' AND d < '2024-02-01' GROUP BY 1 ORDER BY 1 NULLS FIRST
+            """
+        )
+        .fetchall()
+    )
+    assert got == want
+    with pytest.raises(ResourceLimitExceeded, match=r"beyond maximum\[10\]"):
+        results_table(sub, run_query(sub), 10)
+
+
+def test_query_datasource_inner_must_be_a_row_query() -> None:
+    with pytest.raises(QueryParseError) as info:
+        parse_query(
+            base(
+                "timeseries",
+                dataSource={"type": "query", "query": base("timeBoundary")},
+            )
+        )
+    assert "cannot be a datasource" in info.value.message
