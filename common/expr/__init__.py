@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from common.expr import fns_array, fns_scalar, fns_time  # noqa: F401 - register the functions
 from common.expr import values as _v
+from common.expr.mvmap import ALIAS, bind_scalar, row_mapped, scalar_idents
 from common.expr.parse import (
     ArrayLit,
     Binary,
@@ -68,7 +69,7 @@ def parse_expression(text: str) -> Expr:
     """Parse and validate ``text`` (cached: queries re-read their expressions per segment)."""
     node = parse(text)
     _validate(node)
-    return Expr(text, node, frozenset(columns_of(node)), _row(node))
+    return Expr(text, node, frozenset(columns_of(node)), _mapping_row(node))
 
 
 compile_expression = parse_expression
@@ -93,6 +94,28 @@ def _validate(node: Node) -> None:
             lits.append(arg.value if isinstance(arg, Literal) else None)
         if fn.check is not None:
             fn.check(lits)
+
+
+def _mapping_row(node: Node) -> Evaluator:
+    """The row evaluator, applying the expression per value when it reads one multi-value
+    field as a scalar (Druid's implicit ``map``); a null or empty list gives null."""
+    inner = _row(node)
+    scalars = scalar_idents(node)
+    if not scalars:
+        return inner
+    bound = {name: _row(bind_scalar(node, name)) for name in scalars}
+
+    def ev(row: Row) -> Any:
+        name = row_mapped(scalars, row)
+        if name is None:
+            return inner(row)
+        values = row[name]
+        if not values:
+            return None
+        alias = ALIAS + name
+        return [bound[name]({**row, alias: v}) for v in values]
+
+    return ev
 
 
 def _refuse_list(v: Any, where: str) -> Any:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr import kernels as k
+from common.expr.mvmap import bind_scalar, evaluate_mapped, mapped_column
 from common.expr.parse import ArrayLit, Binary, Call, Ident, Literal, Node, Unary, columns_of
 from common.expr.registry import FUNCTIONS, Fn
 
@@ -33,6 +34,14 @@ def column(table: pa.Table, name: str) -> pa.Array:
 
 def evaluate(node: Node, table: pa.Table) -> pa.Array:
     """The expression's value for every row of ``table``."""
+    mapped = mapped_column(node, table)
+    if mapped is not None:
+        bound = bind_scalar(node, mapped)
+        return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat))
+    return _evaluate(node, table)
+
+
+def _evaluate(node: Node, table: pa.Table) -> pa.Array:
     n = table.num_rows
     single = _single_dictionary_column(node, table)
     if single is not None and n > 0:

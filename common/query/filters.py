@@ -367,7 +367,8 @@ class ExpressionFilter(_Filter):
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         value = parse_expression(self.expression).evaluate_table(table)
-        return pa.chunked_array([expr_truth(value)], type=pa.bool_())
+        # A multi-value result matches when any of its values is true, as Druid's filters.
+        return eval_predicate(pa.chunked_array([value]), expr_truth)
 
 
 Filter = Annotated[

@@ -115,6 +115,10 @@ def cast_output(value: V, output_type: str | None, n: int) -> pa.Array:
     if output_type is None:
         return value
     target = OUTPUT_TYPES[output_type]
+    if not target.startswith("ARRAY") and pa.types.is_list(value.type):
+        # A multi-value result stays multi-value: each value is cast.
+        flat = cast_output(value.flatten(), output_type, len(value.flatten()))
+        return pa.ListArray.from_arrays(value.offsets, flat, mask=value.is_null())
     out = call(FUNCTIONS["cast"], [value, pa.scalar(target)], n)
     if isinstance(out, pa.Scalar):
         return pa.repeat(out, n)

@@ -270,12 +270,31 @@ def test_bad_expressions_are_400s_naming_the_problem(text: str, message: str) ->
     assert info.value.status_code == 400
 
 
-def test_scalar_function_on_multi_value_column_is_refused_not_guessed() -> None:
-    expr = parse_expression("upper(tags)")
-    with pytest.raises(ExpressionError, match="multi-value"):
-        expr.evaluate_table(TABLE)
-    with pytest.raises(ExpressionError, match="multi-value"):
-        expr.evaluate(ROWS[0])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Druid's implicit map over a multi-value column used as a scalar; null/empty -> null.
+        ("upper(tags)", [["A", "B"], ["C"], None]),
+        ("concat(tags, '-', added)", [["a-12", "b-12"], ["c--3"], None]),
+        ("tags == 'a'", [[1, 0], [0], None]),
+        ("array_length(tags) * 10 + strlen(tags)", [[21, 21], [11], None]),
+        # Array functions take the whole value: no mapping.
+        ("mv_contains(tags, 'c')", [0, 1, None]),
+    ],
+)
+def test_multi_value_columns_as_scalars_map_over_their_values(text: str, expected: Any) -> None:
+    expr = parse_expression(text)
+    assert expr.evaluate_table(TABLE).to_pylist() == expected
+    assert [expr.evaluate(r) for r in ROWS] == expected
+
+
+def test_two_multi_value_columns_as_scalars_are_refused() -> None:
+    table = TABLE.append_column("tags2", TABLE.column("tags"))
+    expr = parse_expression("concat(tags, tags2)")
+    with pytest.raises(ExpressionError, match="cartesian_map"):
+        expr.evaluate_table(table)
+    with pytest.raises(ExpressionError, match="cartesian_map"):
+        expr.evaluate({**ROWS[0], "tags2": ["x"]})
 
 
 def test_dictionary_column_is_evaluated_once_per_value() -> None:

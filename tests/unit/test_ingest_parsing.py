@@ -348,10 +348,13 @@ def test_a_transform_failing_on_a_row_makes_it_unparseable_not_a_crash() -> None
         {
             "dimensionsSpec": {"dimensions": ["shout"]},
             "transformSpec": {
-                "transforms": [{"type": "expression", "name": "shout", "expression": "upper(x)"}]
+                "transforms": [
+                    # Two multi-value fields as scalars would need cartesian_map: refused.
+                    {"type": "expression", "name": "shout", "expression": "upper(concat(x, y))"}
+                ]
             },
         }
     )
-    rows = _rows(p, _json(ts=T0, x=["a", "b"]), _json(ts=T0, x="c"))
-    assert [r.dims for r in rows] == [{"shout": "C"}]
+    rows = _rows(p, _json(ts=T0, x=["a", "b"], y=["c"]), _json(ts=T0, x="c", y="d"))
+    assert [r.dims for r in rows] == [{"shout": "CD"}]
     assert p.meters.unparseable == 1

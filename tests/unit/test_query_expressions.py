@@ -168,13 +168,44 @@ def test_scan_returns_virtual_columns() -> None:
     assert sorted(got, key=repr) == sorted(want, key=repr)
 
 
-def test_scalar_function_on_a_multi_value_column_is_a_400() -> None:
+def test_virtual_column_over_a_multi_value_column_is_multi_value() -> None:
+    # upper(tags) maps over the values; grouping on it explodes them as on the column itself.
+    q = base(
+        "groupBy",
+        granularity="all",
+        virtualColumns=[
+            {
+                "type": "expression",
+                "name": "ut",
+                "expression": "upper(tags)",
+                "outputType": "STRING",
+            }
+        ],
+        filter={"type": "expression", "expression": "tags == 'b'"},
+        dimensions=["ut"],
+        aggregations=[{"type": "count", "name": "rows"}],
+    )
+    got = [(r["event"]["ut"], r["event"]["rows"]) for r in run_query(q)]
+    want = _fetch(
+        """
+        SELECT upper(tag), count(*) FROM (SELECT unnest(tags) AS tag FROM t
+        WHERE list_contains(tags, 'b')) GROUP BY 1 ORDER BY 1
+        """
+    )
+    assert got == want
+
+
+def test_two_multi_value_columns_as_scalars_are_a_400() -> None:
     q = base(
         "timeseries",
-        virtualColumns=[{"type": "expression", "name": "t", "expression": "upper(tags)"}],
-        aggregations=[{"type": "longSum", "name": "x", "fieldName": "t"}],
+        virtualColumns=[
+            {"type": "expression", "name": "v", "expression": "concat(tags, tags2)"},
+            {"type": "expression", "name": "tags2", "expression": "array_append(tags, 'z')"},
+        ],
+        aggregations=[{"type": "count", "name": "x"}],
+        filter={"type": "expression", "expression": "notnull(v)"},
     )
-    with pytest.raises(InvalidInput, match="multi-value"):
+    with pytest.raises(InvalidInput, match="cartesian_map"):
         run_query(q)
 
 
