@@ -59,9 +59,10 @@ class Expr:
     columns: frozenset[str]
     evaluate: Evaluator = field(repr=False)
 
-    def evaluate_table(self, table: pa.Table) -> pa.Array:
-        """The value for every row of ``table`` (vectorised)."""
-        return _evaluate_table(self.node, table)
+    def evaluate_table(self, table: pa.Table, *, encoded: bool = False) -> pa.Array:
+        """The value for every row of ``table`` (vectorised); ``encoded`` allows a
+        dictionary-encoded string result."""
+        return _evaluate_table(self.node, table, encoded=encoded)
 
 
 @lru_cache(maxsize=4096)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,42 +29,85 @@ def column(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
     col = table.column(name)
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return k.normalise(arr)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.chunk(0) if col.num_chunks == 1 else _combined(table, name)
+    return k.normalise(col)
 
 
-def evaluate(node: Node, table: pa.Table) -> pa.Array:
-    """The expression's value for every row of ``table``."""
+def _combined(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    if pa.types.is_dictionary(col.type):
+        col = table.select([name]).unify_dictionaries().column(name)
+    return col.combine_chunks()
+
+
+def evaluate(node: Node, table: pa.Table, *, encoded: bool = False) -> pa.Array:
+    """The expression's value for every row of ``table``. With ``encoded``, a string result
+    computed per distinct dictionary value may come back dictionary-encoded."""
     mapped = mapped_column(node, table)
     if mapped is not None:
         bound = bind_scalar(node, mapped)
-        return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat))
-    return _evaluate(node, table)
+        return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat, False))
+    return _evaluate(node, table, encoded)
 
 
-def _evaluate(node: Node, table: pa.Table) -> pa.Array:
+def _evaluate(node: Node, table: pa.Table, encoded: bool) -> pa.Array:
     n = table.num_rows
-    single = _single_dictionary_column(node, table)
-    if single is not None and n > 0:
-        col = table.column(single).combine_chunks()
-        if isinstance(col, pa.DictionaryArray) and len(col.dictionary) < n:
-            values = k.normalise(col.dictionary)
-            # One extra row for null codes.
-            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
-            on_dict = k.full(_eval(node, pa.table({single: values}), len(values)), len(values))
-            codes = pc.fill_null(col.indices.cast(pa.int32()), len(values) - 1)
-            return on_dict.take(codes)
+    if n > 0:
+        out = _on_dictionaries(node, table, n, encoded)
+        if out is not None:
+            return out
     return k.full(_eval(node, table, n), n)
 
 
-def _single_dictionary_column(node: Node, table: pa.Table) -> str | None:
-    cols = columns_of(node)
-    if len(cols) != 1:
+MAX_COMBINATIONS = 1 << 20
+"""Dictionary-value combinations beyond which an expression is evaluated row by row."""
+
+
+def _on_dictionaries(node: Node, table: pa.Table, n: int, encoded: bool) -> pa.Array | None:
+    """When every column read is dictionary-encoded and their value combinations are fewer than
+    the rows, evaluate once per combination present and map the answers back."""
+    cols = sorted(columns_of(node))
+    if not cols or any(
+        c not in table.column_names or not pa.types.is_dictionary(table.schema.field(c).type)
+        for c in cols
+    ):
         return None
-    (name,) = cols
-    if name in table.column_names and pa.types.is_dictionary(table.schema.field(name).type):
-        return name
-    return None
+    dicts = [
+        _combined(table, c) if table.column(c).num_chunks != 1 else table.column(c).chunk(0)
+        for c in cols
+    ]
+    sizes = [len(d.dictionary) + 1 for d in dicts]  # + 1: null
+    product = 1
+    for size in sizes:
+        product *= size
+    if product > min(MAX_COMBINATIONS, n):
+        return None
+    combined = np.zeros(n, dtype=np.int64)
+    stride = 1
+    for d, size in zip(dicts, sizes, strict=True):
+        codes = pc.fill_null(d.indices, size - 1).to_numpy(zero_copy_only=False)
+        combined += np.asarray(codes, dtype=np.int64) * stride
+        stride *= size
+    present = np.zeros(product, dtype=bool)
+    present[combined] = True
+    uniq = np.flatnonzero(present)
+    remap = np.zeros(product, dtype=np.int32)
+    remap[uniq] = np.arange(len(uniq), dtype=np.int32)
+    inverse = pa.array(remap[combined])
+    sub: dict[str, Any] = {}
+    rest = uniq
+    for c, d, size in zip(cols, dicts, sizes, strict=True):
+        values = k.normalise(d.dictionary)
+        values = pa.concat_arrays([values, pa.nulls(1, values.type)])
+        sub[c] = values.take(pa.array(rest % size))
+        rest = rest // size
+    m = len(uniq)
+    result = k.full(_eval(node, pa.table(sub), m), m)
+    if encoded and pa.types.is_string(result.type):
+        enc = result.dictionary_encode()  # unique values: equal strings share one code
+        return pa.DictionaryArray.from_arrays(enc.indices.take(inverse), enc.dictionary)
+    return result.take(inverse)
 
 
 def _eval(node: Node, table: pa.Table, n: int) -> V:

@@ -334,7 +334,13 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
     pairs = spec.key_pairs()
     left_keys, right_keys = [], []
     for expr, col in pairs:
-        lk, rk = _keys(evaluate(expr, table), right.column(col).combine_chunks())
+        lk = evaluate(expr, table, encoded=len(pairs) == 1)
+        rk = right.column(col).combine_chunks()
+        if pa.types.is_dictionary(lk.type):
+            dict_keys, rk = _keys(lk.dictionary, rk)
+            lk = pa.DictionaryArray.from_arrays(lk.indices, dict_keys)
+        else:
+            lk, rk = _keys(lk, rk)
         left_keys.append(lk)
         right_keys.append(rk)
     kept = [c for c in table.column_names if not c.startswith(prefix)]
@@ -342,14 +348,26 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
     rk0 = right_keys[0]
     unique = pc.count_distinct(rk0).as_py() == len(rk0) - rk0.null_count
     if len(pairs) == 1 and unique:
+        lk0 = left_keys[0]
         # Null keys match nothing (SQL-compatible mode): skip_nulls leaves them unmatched.
-        idx = pc.index_in(left_keys[0], value_set=rk0, skip_nulls=True)
+        if pa.types.is_dictionary(lk0.type):
+            on_dict = pc.index_in(lk0.dictionary, value_set=rk0, skip_nulls=True)
+            idx = on_dict.take(lk0.indices)
+        else:
+            idx = pc.index_in(lk0, value_set=rk0, skip_nulls=True)
         if spec.joinType == "INNER":
             keep = pc.is_valid(idx)
             left, idx = left.filter(keep), idx.filter(keep)
         for name in right.column_names:
-            left = left.append_column(prefix + name, right.column(name).take(idx))
+            rcol = right.column(name).combine_chunks()
+            if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
+                enc = rcol.dictionary_encode()  # unique values: equal strings share one code
+                value: Any = pa.DictionaryArray.from_arrays(enc.indices.take(idx), enc.dictionary)
+            else:
+                value = rcol.take(idx)
+            left = left.append_column(prefix + name, value)
         return left
+    left_keys = [k.dictionary_decode() if pa.types.is_dictionary(k.type) else k for k in left_keys]
     return _general_join(spec, left, right, left_keys, right_keys)
 
 

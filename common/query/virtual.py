@@ -128,7 +128,12 @@ def cast_output(value: V, output_type: str | None, n: int) -> pa.Array:
 def apply_virtual_columns(table: pa.Table, vcs: list[VirtualColumn]) -> pa.Table:
     """``table`` with every virtual column added (or replacing a column of its name)."""
     for vc in _order(vcs):
-        value = cast_output(vc.expr.evaluate_table(table), vc.outputType, table.num_rows)
+        value = vc.expr.evaluate_table(table, encoded=True)
+        if pa.types.is_dictionary(value.type):
+            if vc.outputType not in (None, "STRING"):
+                value = cast_output(value.dictionary_decode(), vc.outputType, table.num_rows)
+        else:
+            value = cast_output(value, vc.outputType, table.num_rows)
         if vc.name in table.column_names:
             table = table.set_column(table.column_names.index(vc.name), vc.name, value)
         else:

@@ -221,3 +221,32 @@ def test_query_datasource_inner_must_be_a_row_query() -> None:
             )
         )
     assert "cannot be a datasource" in info.value.message
+
+
+def test_repeated_right_values_group_as_one_value() -> None:
+    # Several keys share a label: grouping on the joined label must give one group per label.
+    right = {
+        "type": "inline",
+        "columnNames": ["p", "label"],
+        "rows": [[f"p{i:02d}", f"L{i % 3}"] for i in range(40)],
+    }
+    q = base(
+        "groupBy",
+        granularity="all",
+        dataSource=_join(right, 'page == "r.p"'),
+        virtualColumns=[
+            {"type": "expression", "name": "half", "expression": "substring(page, 0, 2)"}
+        ],
+        dimensions=["r.label", "half"],
+        aggregations=[{"type": "count", "name": "rows"}],
+    )
+    got = [(r["event"]["r.label"], r["event"]["half"], r["event"]["rows"]) for r in run_query(q)]
+    want = (
+        _duck_with("r", right)
+        .execute(
+            """SELECT r.label, substr(page, 1, 2), count(*) FROM t LEFT JOIN r ON t.page = r.p
+               GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2"""
+        )
+        .fetchall()
+    )
+    assert got == want and len(got) == 12
