@@ -22,14 +22,20 @@ join conditions, and right-hand sides other than inline.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from common.expr import parse_expression
 from common.expr.kernels import normalise
@@ -66,6 +72,7 @@ class InlineDataSource(_DS):
     columnNames: list[str] = Field(min_length=1)
     columnTypes: list[str | None] | None = None
     rows: list[list[Any]]
+    _table: pa.Table | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _shape(self) -> InlineDataSource:
@@ -84,16 +91,22 @@ class InlineDataSource(_DS):
         for i, row in enumerate(self.rows):
             if len(row) != n:
                 raise ValueError(f"inline datasource: row {i} has {len(row)} values, not {n}")
-        self.table()  # values must fit their types
+        self._table = _inline_table(self.to_json())  # values must fit their types
         return self
 
     def table(self) -> pa.Table:
-        return _inline_table(orjson.dumps(self.to_json()).decode())
+        assert self._table is not None
+        return self._table
+
+    def to_json(self) -> Any:
+        out: dict[str, Any] = {"type": "inline", "columnNames": list(self.columnNames)}
+        if self.columnTypes is not None:
+            out["columnTypes"] = list(self.columnTypes)
+        out["rows"] = self.rows
+        return out
 
 
-@lru_cache(maxsize=64)
-def _inline_table(spec_json: str) -> pa.Table:
-    spec = orjson.loads(spec_json)
+def _inline_table(spec: dict[str, Any]) -> pa.Table:
     names: list[str] = spec["columnNames"]
     types = spec.get("columnTypes") or [None] * len(names)
     cols: dict[str, Any] = {}
