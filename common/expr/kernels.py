@@ -50,7 +50,7 @@ def normalise(arr: Any) -> Any:
 
 def kind(v: V) -> str:
     t = v.type
-    if pa.types.is_integer(t):
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):  # booleans are LONG 1/0 in Druid
         return "LONG"
     if pa.types.is_floating(t):
         return "DOUBLE"
@@ -103,7 +103,7 @@ def nums(v: V) -> V:
     """LONG/DOUBLE stay; strings parse as doubles (null if not a number); null is DOUBLE."""
     kd = kind(v)
     if kd in ("LONG", "DOUBLE"):
-        return v
+        return v.cast(pa.int64()) if pa.types.is_boolean(v.type) else v
     if kd == "NULL":
         return pa.scalar(None, pa.float64()) if isinstance(v, pa.Scalar) else v.cast(pa.float64())
     if isinstance(v, pa.Scalar):
@@ -124,7 +124,7 @@ def strs(v: V) -> V:
     if isinstance(v, pa.Scalar):
         return pa.scalar(to_str(v.as_py()), pa.string())
     if kd == "LONG":
-        return pc.cast(v, pa.string())
+        return pc.cast(v.cast(pa.int64()) if pa.types.is_boolean(v.type) else v, pa.string())
     uniq = pc.unique(v)
     text = pa.array([None if x is None else java_double(x) for x in uniq.to_pylist()], pa.string())
     return text.take(pc.index_in(v, uniq))
@@ -206,11 +206,19 @@ def truth(v: V) -> V:
         return _null_of(pa.bool_())
     if kd == "STRING":
         return pc.equal(pc.utf8_lower(v), "true")
+    if pa.types.is_boolean(v.type):
+        return v
     return pc.greater(v, 0)
 
 
 def _long(b: V) -> V:
-    return b.cast(pa.int64())
+    """A boolean result as Druid's LONG 1/0; kept as an Arrow boolean inside the evaluation
+    (``kind`` says LONG, ``nums``/``strs`` convert) and cast once at the end (``finish``)."""
+    return b
+
+
+def finish(v: pa.Array) -> pa.Array:
+    return v.cast(pa.int64()) if pa.types.is_boolean(v.type) else v
 
 
 def logical(op: str, a: V, b: V) -> V:
@@ -250,6 +258,7 @@ def compare(op: str, a: V, b: V) -> V:
 
 def row_map(fn: Callable[[list[Any]], Any], args: list[V], n: int, out: str | None) -> V:
     """``fn`` over the rows' Python values; with one varying argument, over its distinct values."""
+    args = [a.cast(pa.int64()) if pa.types.is_boolean(a.type) else a for a in args]
     varying = [i for i, a in enumerate(args) if not isinstance(a, pa.Scalar)]
     consts = [a.as_py() if isinstance(a, pa.Scalar) else None for a in args]
     if not varying:

@@ -57,7 +57,7 @@ def _evaluate(node: Node, table: pa.Table, encoded: bool) -> pa.Array:
         out = _on_dictionaries(node, table, n, encoded)
         if out is not None:
             return out
-    return k.full(_eval(node, table, n), n)
+    return k.finish(k.full(_eval(node, table, n), n))
 
 
 MAX_COMBINATIONS = 1 << 20
@@ -103,7 +103,7 @@ def _on_dictionaries(node: Node, table: pa.Table, n: int, encoded: bool) -> pa.A
         sub[c] = values.take(pa.array(rest % size))
         rest = rest // size
     m = len(uniq)
-    result = k.full(_eval(node, pa.table(sub), m), m)
+    result = k.finish(k.full(_eval(node, pa.table(sub), m), m))
     if encoded and pa.types.is_string(result.type):
         enc = result.dictionary_encode()  # unique values: equal strings share one code
         return pa.DictionaryArray.from_arrays(enc.indices.take(inverse), enc.dictionary)

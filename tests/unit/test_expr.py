@@ -73,6 +73,14 @@ CASES: list[tuple[str, Any]] = [
     ("!0", 1),
     ("!nothing", None),
     ("1 || 0 && 0", 0),  # && and || share one level, left-associative
+    # comparison results are LONG 1/0 wherever they go
+    ("(added > 10) + 1", 2),
+    ("(added > 10) * 1.5", 1.5),
+    ("concat(added > 10, '!')", "1!"),
+    ("cast(added > 10, 'STRING')", "1"),
+    ("max(added > 10, 0)", 1),
+    ("lpad(added > 10, 3, '0')", "001"),
+    ("if(added > 10, added > 100, 5)", 0),
     # general / conditional
     ("if(added > 10, 'big', 'small')", "big"),
     ("if(nothing, 1, 2)", 2),
