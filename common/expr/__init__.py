@@ -17,7 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from common.expr import fns_array, fns_scalar, fns_time  # noqa: F401 - register the functions
+from common.expr import (  # noqa: F401 - importing registers the functions
+    fns_array,
+    fns_scalar,
+    fns_string,
+    fns_time,
+)
 from common.expr import values as _v
 from common.expr.mvmap import ALIAS, bind_scalar, row_mapped, scalar_idents
 from common.expr.parse import (

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr import kernels as k
+from common.expr.fn_kernels import KERNELS
 from common.expr.mvmap import bind_scalar, evaluate_mapped, mapped_column
 from common.expr.parse import ArrayLit, Binary, Call, Ident, Literal, Node, Unary, columns_of
 from common.expr.registry import FUNCTIONS, Fn
@@ -143,7 +144,7 @@ def _eval(node: Node, table: pa.Table, n: int) -> V:
 
 
 def call(fn: Fn, args: list[V], n: int) -> V:
-    kernel = k.KERNELS.get(fn.name)
+    kernel = KERNELS.get(fn.name)
     if kernel is not None:
         try:
             out = kernel(args, n)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from common.query.datasource import JoinDataSource, apply_join
+from common.query.datasource import JoinDataSource
 from common.query.firstlast import ROW_TIME, uses_row_time
+from common.query.join import apply_join
 from common.query.virtual import apply_virtual_columns
 
 
