@@ -192,14 +192,14 @@ def _like(args: list[V], n: int) -> V:
     pattern = _scalar_str(args[1])
     if len(args) > 2 and _scalar_str(args[2]) != "\\":
         raise NoKernel
-    return _long(pc.match_like(strs(args[0]), pattern))
+    return _long(pc.fill_null(pc.match_like(strs(args[0]), pattern), False))
 
 
 def _regexp_like(args: list[V], n: int) -> V:
     pattern = _scalar_str(args[1])
     fns_string.compile_regex(pattern)
     try:
-        return _long(pc.match_substring_regex(strs(args[0]), pattern))
+        return _long(pc.fill_null(pc.match_substring_regex(strs(args[0]), pattern), False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise NoKernel from exc
 
@@ -207,7 +207,8 @@ def _regexp_like(args: list[V], n: int) -> V:
 def _contains(ignore_case: bool) -> Callable[[list[V], int], V]:
     def kernel(args: list[V], n: int) -> V:
         needle = _scalar_str(args[1])
-        return _long(pc.match_substring(strs(args[0]), needle, ignore_case=ignore_case))
+        hit = pc.match_substring(strs(args[0]), needle, ignore_case=ignore_case)
+        return _long(pc.fill_null(hit, False))
 
     return kernel
 
@@ -266,7 +267,7 @@ def _extract(args: list[V], n: int) -> V:
     unit = str(args[1].as_py()).upper()
     zone = fns_time.zone_of(args[2].as_py() if len(args) > 2 else None)
     if unit == "EPOCH":
-        return pc.floor(pc.divide(t.cast(pa.float64()), 1000.0)).cast(pa.int64())
+        return pc.divide(t, 1000)  # long division truncates toward zero, as Java
     from common.segments.timefloor import offsets_vec
 
     vals, mask = to_numpy_mask(t)

@@ -151,7 +151,7 @@ def _check_like(a: list[Any]) -> None:
 def _like(a: list[Any]) -> Any:
     s = to_str(a[0])
     if s is None:
-        return None
+        return 0  # a true null matches no pattern (Druid, SQL-compatible mode)
     rx = compile_regex(like_regex(a[1], a[2] if len(a) > 2 else None))
     return 1 if rx.match(s) else 0
 
@@ -171,7 +171,7 @@ def _regexp_extract(a: list[Any]) -> Any:
 
 def _regexp_like(a: list[Any]) -> Any:
     s = to_str(a[0])
-    return None if s is None else (1 if compile_regex(a[1]).search(s) else 0)
+    return 0 if s is None else (1 if compile_regex(a[1]).search(s) else 0)
 
 
 def java_replacement(rep: str) -> str:
@@ -205,7 +205,7 @@ def _contains(ignore_case: bool) -> Any:
     def row(a: list[Any]) -> Any:
         s = to_str(a[0])
         if s is None:
-            return None
+            return 0  # as regexp_like: a true null contains nothing
         needle = str(a[1])
         return 1 if (needle.lower() in s.lower() if ignore_case else needle in s) else 0
 

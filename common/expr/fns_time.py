@@ -7,6 +7,7 @@ Joda ``DateTimeFormat`` patterns; the common letters are supported and anything 
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -133,14 +134,18 @@ def _check_extract(a: list[Any]) -> None:
     zone_of(a[2] if len(a) > 2 else None)
 
 
-def extract(t: int, unit: str, zone: Zone) -> int:
+def extract(t: int, unit: str, zone: Zone) -> int | float:
+    """Druid's ``TimestampExtractExprMacro``: Java long division (toward zero) for the epoch;
+    MICROSECOND is, as in Druid, the epoch seconds / 1000; CENTURY and MILLENNIUM are DOUBLE."""
+    epoch = int(t / 1000) if t < 0 else t // 1000
     if unit == "EPOCH":
-        return t // 1000
+        return epoch
+    if unit == "MICROSECOND":
+        return int(epoch / 1000) if epoch < 0 else epoch // 1000
     d = local_fields(t, zone)
     iso = d.isocalendar()
-    values = {
-        "MICROSECOND": d.second * 1_000_000 + d.microsecond,
-        "MILLISECOND": d.second * 1000 + d.microsecond // 1000,
+    values: dict[str, int | float] = {
+        "MILLISECOND": d.microsecond // 1000,
         "SECOND": d.second,
         "MINUTE": d.minute,
         "HOUR": d.hour,
@@ -153,9 +158,9 @@ def extract(t: int, unit: str, zone: Zone) -> int:
         "QUARTER": (d.month - 1) // 3 + 1,
         "YEAR": d.year,
         "ISOYEAR": iso.year,
-        "DECADE": d.year // 10,
-        "CENTURY": (d.year + 99) // 100,
-        "MILLENNIUM": (d.year + 999) // 1000,
+        "DECADE": int(d.year / 10),
+        "CENTURY": float(math.ceil(d.year / 100)),
+        "MILLENNIUM": float(math.ceil(d.year / 1000)),
     }
     return values[unit]
 
@@ -362,7 +367,7 @@ def _unix(a: list[Any]) -> Any:
 register("timestamp_floor", 2, 4, _floor, out="LONG", literals=(1, 2, 3), check=_check_floor)
 register("timestamp_ceil", 2, 4, _ceil, out="LONG", literals=(1, 2, 3), check=_check_floor)
 register("timestamp_shift", 3, 4, _shift, out="LONG", literals=(1, 3), check=_check_shift)
-register("timestamp_extract", 2, 3, _extract, out="LONG", literals=(1, 2), check=_check_extract)
+register("timestamp_extract", 2, 3, _extract, literals=(1, 2), check=_check_extract)
 register(
     "timestamp_format", 1, 3, _format, out="STRING", literals=(1, 2), check=_check_pattern_zone
 )
