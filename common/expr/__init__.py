@@ -64,10 +64,12 @@ class Expr:
     columns: frozenset[str]
     evaluate: Evaluator = field(repr=False)
 
-    def evaluate_table(self, table: pa.Table, *, encoded: bool = False) -> pa.Array:
+    def evaluate_table(
+        self, table: pa.Table, *, encoded: bool = False, chunked: bool = False
+    ) -> Any:
         """The value for every row of ``table`` (vectorised); ``encoded`` allows a
-        dictionary-encoded string result."""
-        return _evaluate_table(self.node, table, encoded=encoded)
+        dictionary-encoded string result, ``chunked`` a ChunkedArray (no column copies)."""
+        return _evaluate_table(self.node, table, encoded=encoded, chunked=chunked)
 
 
 @lru_cache(maxsize=4096)

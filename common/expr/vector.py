@@ -42,14 +42,36 @@ def _combined(table: pa.Table, name: str) -> pa.Array:
     return col.combine_chunks()
 
 
-def evaluate(node: Node, table: pa.Table, *, encoded: bool = False) -> pa.Array:
-    """The expression's value for every row of ``table``. With ``encoded``, a string result
-    computed per distinct dictionary value may come back dictionary-encoded."""
+def evaluate(node: Node, table: pa.Table, *, encoded: bool = False, chunked: bool = False) -> Any:
+    """The expression's value for every row of ``table`` (an Arrow array). With ``encoded``, a
+    string result computed per distinct dictionary value may come back dictionary-encoded; with
+    ``chunked``, a table of several record batches (memory-mapped segments) is evaluated batch by
+    batch without copying its columns, and the result may be a ChunkedArray."""
     mapped = mapped_column(node, table)
     if mapped is not None:
         bound = bind_scalar(node, mapped)
         return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat, False))
+    if chunked:
+        parts = _by_batch(node, table)
+        if parts is not None:
+            return parts
     return _evaluate(node, table, encoded)
+
+
+def _by_batch(node: Node, table: pa.Table) -> pa.ChunkedArray | None:
+    cols = [c for c in sorted(columns_of(node)) if c in table.column_names]
+    if not cols or all(pa.types.is_dictionary(table.schema.field(c).type) for c in cols):
+        return None  # nothing to read, or the per-dictionary-value path is better
+    sub = table.select(cols)
+    if all(sub.column(c).num_chunks <= 1 for c in cols):
+        return None
+    parts = [_evaluate(node, pa.Table.from_batches([b]), False) for b in sub.to_batches()]
+    types = {p.type for p in parts if p.null_count < len(p)}
+    if len(types) > 1:
+        return None  # batches disagree on the type (row fallbacks): evaluate in one piece
+    typ = types.pop() if types else parts[0].type
+    same = [p if p.type == typ else pa.nulls(len(p), typ) for p in parts]  # all-null ones
+    return pa.chunked_array(same, type=typ)
 
 
 def _evaluate(node: Node, table: pa.Table, encoded: bool) -> pa.Array:

@@ -120,7 +120,7 @@ class _SimpleAgg(_Agg):
 
     def inputs(self, table: pa.Table) -> list[AggInput]:
         if self.expression is not None:
-            value = parse_expression(self.expression).evaluate_table(table)
+            value = parse_expression(self.expression).evaluate_table(table, chunked=True)
             arr = pa.table({"v": value})
             return [(_numeric(arr, "v", self.partial_type), self.merge_op, None)]
         field = self.fieldName or ""

@@ -366,9 +366,11 @@ class ExpressionFilter(_Filter):
         return v
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        value = parse_expression(self.expression).evaluate_table(table)
+        value = parse_expression(self.expression).evaluate_table(table, chunked=True)
+        if not isinstance(value, pa.ChunkedArray):
+            value = pa.chunked_array([value])
         # A multi-value result matches when any of its values is true, as Druid's filters.
-        return eval_predicate(pa.chunked_array([value]), expr_truth)
+        return eval_predicate(value, expr_truth)
 
 
 Filter = Annotated[

@@ -111,9 +111,15 @@ def _order(vcs: list[VirtualColumn]) -> list[VirtualColumn]:
     return done
 
 
-def cast_output(value: V, output_type: str | None, n: int) -> pa.Array:
+def cast_output(value: V, output_type: str | None, n: int) -> Any:
     if output_type is None:
         return value
+    if isinstance(value, pa.ChunkedArray):
+        if value.num_chunks == 0:
+            value = value.combine_chunks()
+        else:
+            parts = [cast_output(c, output_type, len(c)) for c in value.chunks]
+            return pa.chunked_array(parts, type=parts[0].type)
     target = OUTPUT_TYPES[output_type]
     if not target.startswith("ARRAY") and pa.types.is_list(value.type):
         # A multi-value result stays multi-value: each value is cast.
@@ -128,7 +134,7 @@ def cast_output(value: V, output_type: str | None, n: int) -> pa.Array:
 def apply_virtual_columns(table: pa.Table, vcs: list[VirtualColumn]) -> pa.Table:
     """``table`` with every virtual column added (or replacing a column of its name)."""
     for vc in _order(vcs):
-        value = vc.expr.evaluate_table(table, encoded=True)
+        value = vc.expr.evaluate_table(table, encoded=True, chunked=True)
         if pa.types.is_dictionary(value.type):
             if vc.outputType not in (None, "STRING"):
                 value = cast_output(value.dictionary_decode(), vc.outputType, table.num_rows)

@@ -274,3 +274,46 @@ def test_first_of_a_null_value_is_null_not_the_next_value() -> None:
         aggregations=[{"type": "longFirst", "name": "lf", "fieldName": "added"}],
     )
     assert run_query(q)[0]["result"]["lf"] is None
+
+
+def test_virtual_columns_over_segments_of_many_record_batches() -> None:
+    # Memory-mapped segments arrive as 64k-row batches; the answers must not depend on that.
+    import pyarrow as pa
+    from test_query_support import SEGMENT_TABLES
+
+    from common.query import finalize, merge, parse_query, run_segment
+
+    q = parse_query(
+        base(
+            "groupBy",
+            granularity="all",
+            virtualColumns=[
+                DOUBLED,
+                {
+                    "type": "expression",
+                    "name": "d",
+                    "expression": "delta / 3",
+                    "outputType": "LONG",
+                },
+                {"type": "expression", "name": "s", "expression": "concat(page, added)"},
+            ],
+            filter={"type": "expression", "expression": "added2 > 100"},
+            dimensions=[{"type": "default", "dimension": "d", "outputType": "LONG"}],
+            aggregations=[
+                {"type": "longSum", "name": "a", "fieldName": "added2"},
+                {"type": "count", "name": "n"},
+                {"type": "doubleSum", "name": "x", "expression": "delta * 2"},
+                {"type": "longMax", "name": "slen", "expression": "strlen(s)"},
+            ],
+        )
+    )
+
+    def run(tables: list[Any]) -> list[dict[str, Any]]:
+        parts = [run_segment(q, t, interval=i, segment_id=s) for i, s, t in tables]
+        return finalize(q, merge(q, parts))
+
+    batched = [
+        (i, s, pa.Table.from_batches(t.to_batches(max_chunksize=97))) for i, s, t in SEGMENT_TABLES
+    ]
+    assert batched[1][2].column("added").num_chunks > 1
+    assert run(batched) == run(SEGMENT_TABLES)
