@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import numpy as np
@@ -251,3 +252,34 @@ register("bitwisecomplement", 1, 1, _bitwise(lambda x: ~x), out="LONG")
 register("bitwiseshiftleft", 2, 2, _bitwise(lambda x, y: x << (y & 63)), out="LONG")
 register("bitwiseshiftright", 2, 2, _bitwise(lambda x, y: x >> (y & 63)), out="LONG")
 register("pi", 0, 0, lambda a: math.pi, out="DOUBLE")
+
+
+def _get_exponent(a: list[Any]) -> Any:
+    """Java's ``Math.getExponent(double)``: the unbiased binary exponent."""
+    x = to_double(a[0])
+    if x is None:
+        return None
+    if math.isnan(x) or math.isinf(x):
+        return 1024
+    if x == 0 or abs(x) < 2.2250738585072014e-308:  # zero and subnormals
+        return -1023
+    return math.frexp(x)[1] - 1
+
+
+def _double_to_long_bits(a: list[Any]) -> Any:
+    x = to_double(a[0])
+    if x is None:
+        return None
+    if math.isnan(x):
+        x = math.nan  # Java's canonical NaN
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+def _long_bits_to_double(a: list[Any]) -> Any:
+    x = to_long(a[0])
+    return None if x is None else struct.unpack("<d", struct.pack("<q", x))[0]
+
+
+register("getexponent", 1, 1, _get_exponent, out="LONG")
+register("bitwiseconvertdoubletolongbits", 1, 1, _double_to_long_bits, out="LONG")
+register("bitwiseconvertlongbitstodouble", 1, 1, _long_bits_to_double, out="DOUBLE")

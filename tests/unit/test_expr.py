@@ -173,6 +173,11 @@ CASES: list[tuple[str, Any]] = [
     ("bitwiseXor(12, 10)", 6),
     ("bitwiseShiftLeft(1, 4)", 16),
     ("hypot(3, 4)", 5.0),
+    ("getExponent(8.0)", 3),
+    ("getExponent(0.75)", -1),
+    ("getExponent(0)", -1023),
+    ("bitwiseConvertDoubleToLongBits(1.0)", 4607182418800017408),
+    ("bitwiseConvertLongBitsToDouble(4607182418800017408)", 1.0),
     ("sqrt(nothing)", None),
     # time
     ("__time", T0),
