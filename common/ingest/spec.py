@@ -26,8 +26,8 @@ from pydantic import (
 )
 
 from common.errors import InvalidInput, describe_validation_errors
+from common.expr import ExpressionError, compile_expression
 from common.ids import id_problem
-from common.ingest.expr import ExpressionError, compile_expression
 from common.ingest.jsonpath import compile_json_path
 from common.ingest.rowfilter import FilterError, compile_filter
 from common.ingest.timestamps import make_timestamp_parser, parse_iso_millis

@@ -86,7 +86,7 @@ def test_full_schema_loads_with_druid_defaults() -> None:
                     "transforms": [{"type": "expression", "name": "a", "expression": "eval('x')"}]
                 },
             },
-            "unsupported function eval",
+            r"Function \[eval\] is not supported",
         ),
         (
             {"dataSource": "x", "transformSpec": {"filter": {"type": "search", "dimension": "a"}}},

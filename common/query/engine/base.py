@@ -198,7 +198,8 @@ def finalize_values(
     """Finalized aggregator columns and post-aggregator columns, by output name, in order."""
     raw = {a.name: (table.column(a.name).combine_chunks(), a.sketch_kind) for a in aggs}
     final = {a.name: a.finalize(raw[a.name][0]) for a in aggs}
-    post = apply_post_aggs(list(post_aggs), Env(raw=dict(raw), final=dict(final)), table.num_rows)
+    env = Env(raw=dict(raw), final=dict(final), table=table)
+    post = apply_post_aggs(list(post_aggs), env, table.num_rows)
     return {**final, **post}
 
 
