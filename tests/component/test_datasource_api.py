@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.aio import wait_until
+from services.overlord.service import OverlordService
 from tests.component.test_coordinator_api import leader
 from tests.support.cluster import cluster, sqlite_properties
 from tests.support.segments import V1, V2, historical_props, make_segment
@@ -241,3 +242,48 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         for_query = await c.http.post(broker.url + "/druid/v2/candidates", json=query)
         assert [x["interval"] for x in for_query.json()] == [days[0]]
         assert (await c.http.post(broker.url + "/druid/v2/candidates", json={})).status_code == 400
+
+
+async def test_overlord_marks_segments_as_the_web_console_asks(tmp_path: Path) -> None:
+    async with cluster(sqlite_properties(tmp_path)) as c:
+        overlord = await c.start("overlord")
+
+        async def leading() -> bool:
+            return (await c.get("overlord", "/druid/indexer/v1/isLeader")).status_code == 200
+
+        await wait_until(leading, within=20, what="overlord leadership")
+        assert isinstance(overlord.service, OverlordService)
+        store = overlord.service.store
+        old = [make_segment(tmp_path, d) for d in range(2)]
+        newer = make_segment(tmp_path, 0, V2)
+        await store.insert_segments([*old, newer])
+        url = overlord.url + "/druid/indexer/v1/datasources"
+
+        async def used() -> list[str]:
+            return sorted(s.identifier for s in await store.used_segments("wiki"))
+
+        one = f"{url}/wiki/segments/{old[1].identifier}"
+        assert (await c.http.delete(one)).json() == {"numChangedSegments": 1}
+        assert (await c.http.delete(one)).json() == {"numChangedSegments": 0}
+        assert (await c.http.post(one)).json() == {"numChangedSegments": 1}
+        assert (await c.http.delete(f"{url}/wiki/segments/nonsense")).status_code == 400
+
+        body = {"interval": "2024-01-02/2024-01-03"}
+        assert (await c.http.post(f"{url}/wiki/markUnused", json=body)).json() == {
+            "numChangedSegments": 1
+        }
+        assert (await c.http.post(f"{url}/wiki/markUsed", json=body)).json() == {
+            "numChangedSegments": 1
+        }
+        bad = await c.http.post(f"{url}/wiki/markUsed", json={"segmentIds": []})
+        assert bad.status_code == 400 and "interval" in bad.json()["errorMessage"]
+
+        assert (await c.http.delete(f"{url}/wiki")).json() == {"numChangedSegments": 3}
+        assert await used() == []
+        # all used again, except day 0 of V1 that V2 overshadows
+        assert (await c.http.post(f"{url}/wiki")).json() == {"numChangedSegments": 2}
+        assert await used() == sorted([old[1].identifier, newer.identifier])
+        ids = {"segmentIds": [old[0].identifier]}
+        assert (await c.http.post(f"{url}/wiki/markUsed", json=ids)).json() == {
+            "numChangedSegments": 0
+        }

@@ -1,6 +1,5 @@
 """``/druid/coordinator/v1/datasources``: what the data nodes serve (Druid's
-``DataSourcesResource``), handoff answers, and marking segments used or unused (one, some, or
-all of a datasource). Kill (permanent deletion) is refused with a 400: kdruid has no kill task.
+``DataSourcesResource``) and handoff answers. Marking segments used or unused is in ``marking``.
 
 The served view comes from the inventory (every data node, historicals and realtime alike, as
 Druid's ``serverInventoryView``); a datasource no node serves answers 204, as in Druid.
@@ -11,27 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from common.errors import InvalidInput
 from common.segments.intervals import Interval
 from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, SegmentId
 from services.coordinator.duties.model import ServerState
-from services.coordinator.duties.planning import overshadowed_ids
 from services.coordinator.duties.rule_match import rules_with_default
 from services.coordinator.duties.status import handoff_complete
 from services.coordinator.duty_loop import now_millis
-from services.coordinator.routes.segment_filter import parse_segment_filter
 from services.coordinator.service import CoordinatorService
-
-#: kdruid has no kill task: unused segments stay in the metadata store and deep storage.
-NO_KILL = (
-    "kdruid does not run kill tasks: segments cannot be deleted permanently. "
-    "Mark them unused instead (DELETE /druid/coordinator/v1/datasources/{dataSource} or "
-    "POST .../markUnused)."
-)
 
 
 def served_segments(servers: list[ServerState], data_source: str) -> dict[SegmentId, DataSegment]:
@@ -136,66 +125,5 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             service.server_states(),
             now_millis(),
         )
-
-    async def mark(data_source: str, body: Any, used: bool) -> dict[str, int]:
-        f = parse_segment_filter(data_source, body)
-        n = await service.store.set_segments_used(
-            data_source, used, segment_ids=f.segment_ids, interval=f.interval, versions=f.versions
-        )
-        if n:
-            service.wake_duties()
-        return {"numChangedSegments": n}
-
-    @router.post("/{data_source}/markUsed")
-    async def mark_used(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
-        return await mark(data_source, body, True)
-
-    @router.post("/{data_source}/markUnused")
-    async def mark_unused(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
-        return await mark(data_source, body, False)
-
-    @router.delete("/{data_source}")
-    async def mark_all_unused(data_source: str, kill: str | None = None) -> dict[str, int]:
-        if kill is not None and kill.lower() == "true":
-            raise InvalidInput(NO_KILL)
-        n = await service.store.set_segments_used(data_source, False)
-        if n:
-            service.wake_duties()
-        return {"numChangedSegments": n}
-
-    @router.post("/{data_source}")
-    async def mark_all_used(data_source: str) -> dict[str, int]:
-        """Druid's ``markAsUsedAllNonOvershadowedSegments``: every unused segment that the used
-        and unused segments together do not overshadow becomes used."""
-        unused = [r.segment for r in await service.store.list_segments(data_source, used=False)]
-        if not unused:
-            return {"numChangedSegments": 0}
-        everything = [*await service.store.used_segments(data_source), *unused]
-        hidden = overshadowed_ids(everything)
-        ids = [s.identifier for s in unused if s.id not in hidden]
-        n = await service.store.set_segments_used(data_source, True, segment_ids=ids) if ids else 0
-        if n:
-            service.wake_duties()
-        return {"numChangedSegments": n}
-
-    async def mark_one(data_source: str, segment_id: str, used: bool) -> dict[str, bool]:
-        if SegmentId.try_parse(data_source, segment_id) is None:
-            raise InvalidInput(f"Could not parse Segment ID[{segment_id}] for [{data_source}]")
-        n = await service.store.set_segments_used(data_source, used, segment_ids=[segment_id])
-        if n:
-            service.wake_duties()
-        return {"segmentStateChanged": n > 0}
-
-    @router.delete("/{data_source}/segments/{segment_id}")
-    async def mark_segment_unused(data_source: str, segment_id: str) -> dict[str, bool]:
-        return await mark_one(data_source, segment_id, False)
-
-    @router.post("/{data_source}/segments/{segment_id}")
-    async def mark_segment_used(data_source: str, segment_id: str) -> dict[str, bool]:
-        return await mark_one(data_source, segment_id, True)
-
-    @router.delete("/{data_source}/intervals/{interval}")
-    async def kill_interval(data_source: str, interval: str) -> dict[str, int]:
-        raise InvalidInput(NO_KILL)
 
     return router
