@@ -39,6 +39,13 @@ async def test_metadata_segments_and_marking_a_whole_datasource(tmp_path: Path) 
         )
         assert listed[0]["loadSpec"] and listed[0]["dataSource"] == "wiki"
         assert (await get("/metadata/segments", params={"datasources": "other"})).json() == []
+        # a datasource with only unused segments: listed with includeUnused or includeDisabled
+        await c.http.delete(url + "/datasources/wiki")
+        assert (await get("/metadata/datasources")).json() == []
+        for flag in ("includeUnused", "includeDisabled"):
+            assert (await get("/metadata/datasources", params={flag: ""})).json() == ["wiki"]
+        for seg in [*old, newer]:  # one by one: no overshadowing check, as in Druid
+            await c.http.post(url + f"/datasources/wiki/segments/{seg.identifier}")
         both = await get(
             "/metadata/segments", params=[("datasources", "x"), ("datasources", "wiki")]
         )
@@ -169,6 +176,18 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         seg = (await get(f"/datasources/wiki/segments/{segs[0].identifier}")).json()
         assert seg == {"metadata": segs[0].to_json(), "servers": [host]}
         assert (await get("/datasources/wiki/segments/nope")).status_code == 204
+
+        # ---- coordinator: one datasource's load status
+        load = "/datasources/wiki/loadstatus"
+        both_days = {"forceMetadataRefresh": "false", "interval": "2024-01-01_2024-01-03"}
+        assert (await get(load, params={"interval": "2024-01-01_2024-01-03"})).status_code == 400
+        assert (await get(load, params=both_days)).json() == {"wiki": 100.0}
+        assert (await get(load, params={**both_days, "simple": ""})).json() == {"wiki": 0}
+        # the seeded _default rule asks for 2 replicas; one historical has one of each
+        full_load = await get(load, params={**both_days, "full": ""})
+        assert full_load.json() == {"_default_tier": {"wiki": 2}}
+        # without an interval: the last two weeks, where nothing is
+        assert (await get(load, params={"forceMetadataRefresh": "true"})).status_code == 204
 
         # ---- broker: datasources and their columns
         assert (await bget("/druid/v2/datasources")).json() == ["wiki"]

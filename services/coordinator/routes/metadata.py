@@ -76,6 +76,7 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
     @router.get("/datasources")
     async def datasources(
         include_unused: Annotated[str | None, Query(alias="includeUnused")] = None,
+        include_disabled: Annotated[str | None, Query(alias="includeDisabled")] = None,
         full: str | None = None,
     ) -> Any:
         if full is not None:
@@ -83,7 +84,8 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
             for s in await service.store.used_segments():
                 by_ds[s.data_source].append(s)
             return [full_datasource(ds, segs) for ds, segs in sorted(by_ds.items())]
-        return await service.store.data_source_names(include_unused=include_unused is not None)
+        everything = include_unused is not None or include_disabled is not None
+        return await service.store.data_source_names(include_unused=everything)
 
     @router.get("/datasources/{data_source}")
     async def datasource(data_source: str) -> Any:
