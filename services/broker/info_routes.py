@@ -159,6 +159,7 @@ def info_router(service: BrokerService) -> APIRouter:
         return located(data_source, parsed, numCandidates)
 
     @router.post("/druid/v2/candidates")
+    @router.post("/druid/v2/candidates/", include_in_schema=False)
     async def query_candidates(request: Request, numCandidates: int = -1) -> list[dict[str, Any]]:
         query = parse_query(await request.body())
         return located(query.dataSource, list(query.intervals.intervals), numCandidates)

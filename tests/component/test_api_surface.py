@@ -1,7 +1,8 @@
 """Served endpoints of Druid's API reference that no other test exercised (``docs/api.md`` names
 this file for them): ``/status`` and the leader endpoints on every role, the coordinator's
 ``/cluster``, the peon's enable/disable and its task's ``unparseableEvents``, ``liveReports`` and
-``stop``, the overlord's task lists by state, ``shutdownAllTasks`` and ``pendingSegments``."""
+``stop``, the overlord's task lists by state, ``shutdownAllTasks`` and ``pendingSegments``, and
+the supervisors' ``suspendAll``, ``resumeAll``, ``terminateAll`` and deprecated ``shutdown``."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from common.config import ROLES
 from tests.component.test_overlord_api import c, post
 from tests.component.test_overlord_runner import kafka_task
 from tests.component.test_peon_kafka_task import fake_overlord, rows, task_json, task_state
+from tests.component.test_supervisor_api import Env, env, spec, topic_with
 from tests.support.cluster import Cluster, cluster, sqlite_properties
 from tests.support.kafka import KafkaBroker, create_topic, kafka_broker, produce, unique_topic
 
-__all__ = ["c", "kafka_broker"]
+__all__ = ["c", "env", "kafka_broker"]
 
 V1 = "/druid/indexer/v1"
 
@@ -150,3 +152,27 @@ async def test_peon_task_reports_unparseable_events_and_stops_without_publishing
 
         await wait_until(finished, within=40, what="task stopped")
         assert fake.transactions == []
+
+
+@pytest.mark.slow
+async def test_supervisors_suspend_resume_and_terminate_all(env: Env) -> None:
+    topic = await topic_with(env.broker, [2])
+    for sup_id in ("wiki", "wiki2"):
+        assert (await env.post("", spec(env.broker, topic, sup_id))).status_code == 200
+    assert sorted((await env.get("")).json()) == ["wiki", "wiki2"]
+
+    async def suspended() -> list[bool]:
+        return [s["suspended"] for s in (await env.get("?state=true")).json()]
+
+    assert (await env.post("/suspendAll")).json() == {"status": "success"}
+    assert await suspended() == [True, True]
+    assert (await env.post("/resumeAll")).json() == {"status": "success"}
+    assert await suspended() == [False, False]
+
+    # the deprecated shutdown is terminate
+    assert (await env.post("/wiki2/shutdown")).json() == {"id": "wiki2"}
+    assert (await env.get("")).json() == ["wiki"]
+    assert (await env.post("/terminateAll")).json() == {"status": "success"}
+    assert (await env.get("")).json() == []
+    history = (await env.get("/history")).json()
+    assert {h[0]["spec"]["type"] for h in history.values()} == {"NoopSupervisorSpec"}

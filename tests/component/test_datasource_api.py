@@ -260,6 +260,8 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         }
         for_query = await c.http.post(broker.url + "/druid/v2/candidates", json=query)
         assert [x["interval"] for x in for_query.json()] == [days[0]]
+        slash = await c.http.post(broker.url + "/druid/v2/candidates/", json=query)
+        assert slash.json() == for_query.json()
         assert (await c.http.post(broker.url + "/druid/v2/candidates", json={})).status_code == 400
 
 
