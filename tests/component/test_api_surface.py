@@ -100,6 +100,11 @@ async def test_task_lists_by_state_shutdown_all_and_pending_segments(c: Cluster)
         status = (await c.get("overlord", f"{V1}/task/{task_id}/status")).json()["status"]
         assert status["statusCode"] == "FAILED"
     assert (await c.get("overlord", f"{V1}/pendingTasks")).json() == []
+    # createdTimeInterval uses '_' between start and end, as Druid's
+    for created in ("2000-01-01_3000-01-01", "2000-01-01/3000-01-01"):
+        params = {"state": "complete", "createdTimeInterval": created}
+        done = (await c.get("overlord", f"{V1}/tasks", params=params)).json()
+        assert sorted(t["id"] for t in done) == ["t1", "t2"]
 
     url = c.nodes["overlord"].url + f"{V1}/pendingSegments/wiki"
     assert (await c.http.delete(url)).json() == {"numDeleted": 0}

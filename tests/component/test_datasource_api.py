@@ -186,6 +186,14 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         # the seeded _default rule asks for 2 replicas; one historical has one of each
         full_load = await get(load, params={**both_days, "full": ""})
         assert full_load.json() == {"_default_tier": {"wiki": 2}}
+        # ... unless counted against the cluster: one historical can hold one replica
+        cluster_view = {**both_days, "full": "", "computeUsingClusterView": ""}
+        assert (await get(load, params=cluster_view)).json() == {"_default_tier": {"wiki": 0}}
+        everything = await get("/loadstatus", params={"full": "", "computeUsingClusterView": ""})
+        assert everything.json() == {"_default_tier": {"wiki": 0}}
+        assert (await get("/loadstatus", params={"full": ""})).json() == {
+            "_default_tier": {"wiki": 2}
+        }
         # without an interval: the last two weeks, where nothing is
         assert (await get(load, params={"forceMetadataRefresh": "true"})).status_code == 204
 

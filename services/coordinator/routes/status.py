@@ -24,7 +24,11 @@ def status_router(service: CoordinatorService) -> APIRouter:
     router = APIRouter(prefix="/druid/coordinator/v1", tags=["coordinator"])
 
     @router.get("/loadstatus")
-    async def loadstatus(simple: str | None = None, full: str | None = None) -> Any:
+    async def loadstatus(
+        simple: str | None = None,
+        full: str | None = None,
+        cluster_view: Annotated[str | None, Query(alias="computeUsingClusterView")] = None,
+    ) -> Any:
         used = await service.store.used_segments()
         rules = await service.rules()
         servers = service.server_states()
@@ -32,7 +36,7 @@ def status_router(service: CoordinatorService) -> APIRouter:
         if simple is not None:
             return unavailable_counts(used, rules, servers, now)
         if full is not None:
-            return under_replicated(used, rules, servers, now)
+            return under_replicated(used, rules, servers, now, cluster_view is not None)
         return load_status(used, rules, servers, now)
 
     @router.get("/datasources/{data_source}/loadstatus")
@@ -42,6 +46,7 @@ def status_router(service: CoordinatorService) -> APIRouter:
         interval: str | None = None,
         simple: str | None = None,
         full: str | None = None,
+        cluster_view: Annotated[str | None, Query(alias="computeUsingClusterView")] = None,
     ) -> Any:
         """Of the used, non-overshadowed segments overlapping ``interval``: the percentage
         some server serves, how many none serves (``simple``), or the replicas missing per
@@ -64,7 +69,8 @@ def status_router(service: CoordinatorService) -> APIRouter:
             return Response(status_code=204)
         servers = service.server_states()
         if full is not None:
-            return under_replicated(segments, await service.rules(), servers, now)
+            rules = await service.rules()
+            return under_replicated(segments, rules, servers, now, cluster_view is not None)
         served = {sid for server in servers for sid in server.served}
         missing = sum(1 for s in segments if s.id not in served)
         if simple is not None:
