@@ -177,6 +177,23 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         assert seg == {"metadata": segs[0].to_json(), "servers": [host]}
         assert (await get("/datasources/wiki/segments/nope")).status_code == 204
 
+        # ---- coordinator: every datasource by interval
+        day0, day1 = segs[0].size, segs[1].size
+        assert (await get("/intervals")).json() == {
+            days[0]: {"wiki": {"size": day1, "count": 1}},
+            days[1]: {"wiki": {"size": day0, "count": 1}},
+        }
+        first = "/intervals/2024-01-01_2024-01-02"
+        assert (await get(first)).json() == {"size": day0, "count": 1}
+        assert (await get(first, params={"simple": ""})).json() == {
+            days[1]: {"size": day0, "count": 1}
+        }
+        assert (await get(first, params={"full": ""})).json() == {
+            days[1]: {"wiki": {"size": day0, "count": 1}}
+        }
+        assert (await get("/intervals/2030-01-01_2030-01-02")).json() == {}
+        assert (await get("/intervals/garbage")).status_code == 400
+
         # ---- coordinator: one datasource's load status
         load = "/datasources/wiki/loadstatus"
         both_days = {"forceMetadataRefresh": "false", "interval": "2024-01-01_2024-01-03"}

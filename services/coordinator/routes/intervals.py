@@ -1,5 +1,6 @@
-"""What the data nodes serve of one datasource, by interval, tier and segment (Druid's
-``DataSourcesResource``: ``/datasources/{ds}/intervals``, ``/tiers``, ``/segments/{id}``).
+"""What the data nodes serve by interval: of one datasource, by interval, tier and segment
+(Druid's ``DataSourcesResource``: ``/datasources/{ds}/intervals``, ``/tiers``, ``/segments/{id}``),
+and of all datasources (``IntervalsResource``: ``/intervals``).
 
 As in Druid, the view is the inventory (historicals and realtime servers); a datasource no server
 serves answers 204. Interval path parameters use ``_`` for ``/`` (``2024-01-01_2024-01-02``).
@@ -47,6 +48,51 @@ def served_by_interval(
         else:
             result[str(interval)] = {"size": sum(s.size for s in mine), "count": len(mine)}
     return result
+
+
+def size_and_count(segments: list[DataSegment]) -> dict[str, int]:
+    return {"size": sum(s.size for s in segments), "count": len(segments)}
+
+
+def by_interval_and_datasource(segments: list[DataSegment]) -> dict[str, Any]:
+    """Druid's ``IntervalsResource`` map: interval (newest first) -> datasource -> size, count."""
+    result: dict[str, Any] = {}
+    for interval in _newest_first({s.interval for s in segments}):
+        mine = [s for s in segments if s.interval == interval]
+        result[str(interval)] = {
+            ds: size_and_count([s for s in mine if s.data_source == ds])
+            for ds in sorted({s.data_source for s in mine})
+        }
+    return result
+
+
+def cluster_intervals_router(service: CoordinatorService) -> APIRouter:
+    router = APIRouter(prefix="/druid/coordinator/v1/intervals", tags=["intervals"])
+
+    def served() -> list[DataSegment]:
+        found: dict[Any, DataSegment] = {}
+        for server in service.inventory.servers():
+            found.update(server.segments)
+        return [found[sid] for sid in sorted(found)]
+
+    @router.get("")
+    async def all_intervals() -> dict[str, Any]:
+        return by_interval_and_datasource(served())
+
+    @router.get("/{interval}")
+    async def within(interval: str, simple: str | None = None, full: str | None = None) -> Any:
+        wanted = parse_path_interval(interval)
+        inside = [s for s in served() if wanted.contains(s.interval)]
+        if full is not None:
+            return by_interval_and_datasource(inside)
+        if simple is not None:
+            return {
+                str(i): size_and_count([s for s in inside if s.interval == i])
+                for i in _newest_first({s.interval for s in inside})
+            }
+        return size_and_count(inside) if inside else {}
+
+    return router
 
 
 def intervals_router(service: CoordinatorService) -> APIRouter:
