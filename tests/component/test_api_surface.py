@@ -16,7 +16,13 @@ from common.aio import wait_until
 from common.config import ROLES
 from tests.component.test_overlord_api import c, post
 from tests.component.test_overlord_runner import kafka_task
-from tests.component.test_peon_kafka_task import fake_overlord, rows, task_json, task_state
+from tests.component.test_peon_kafka_task import (
+    fake_overlord,
+    rows,
+    task_json,
+    task_state,
+    wait_state,
+)
 from tests.component.test_supervisor_api import Env, env, spec, topic_with
 from tests.support.cluster import Cluster, cluster, sqlite_properties
 from tests.support.kafka import KafkaBroker, create_topic, kafka_broker, produce, unique_topic
@@ -124,7 +130,7 @@ async def test_peon_task_reports_unparseable_events_and_stops_without_publishing
     data[2:2] = [(0, b"{not json"), (0, orjson.dumps({"ts": "garbage", "page": "x"}))]
     await produce(kafka_broker, topic, data)
     async with fake_overlord(props) as fake, cluster(props) as cl:
-        peon = await cl.start("peon")
+        peon = await cl.start("peon", **{"druid.worker.capacity": "2"})
         fake.peon_url = peon.url
         # the end offset is far ahead: the task keeps reading until stopped. Druid saves no
         # parse exceptions by default (maxSavedParseExceptions 0): ask for some.
@@ -149,6 +155,28 @@ async def test_peon_task_reports_unparseable_events_and_stops_without_publishing
         assert payload["ingestionState"] == "BUILD_SEGMENTS"
         assert payload["rowStats"]["totals"]["buildSegments"]["processed"] == 6
         assert len(payload["unparseableEvents"]["buildSegments"]) == 2
+
+        assert (await cl.http.get(f"{chat}/status")).json() == "READING"
+
+        async def past_all_eight() -> bool:
+            # the offsets move once the rows are in the index (after segment allocation)
+            return bool((await cl.http.get(f"{chat}/offsets/current")).json() == {"0": 8})
+
+        await wait_until(past_all_eight, within=20, what="current offset 8")
+        assert (await cl.http.get(f"{chat}/offsets/end")).json() == {"0": 1000}
+        started = (await cl.http.get(f"{chat}/time/start")).json()
+        assert started.endswith("Z") and started[:2] == "20"
+
+        # a second task, shut down through the worker API
+        second = task_json("t2", kafka_broker, topic, {0: 0}, {0: 1000})
+        r = await cl.http.post(f"{peon.url}/druid-internal/v1/worker/assignTask", json=second)
+        assert r.status_code == 200
+        await wait_until(
+            lambda: task_state(cl, "peon", "t2"), within=20, what="second task announced"
+        )
+        shut = await cl.http.post(f"{peon.url}/druid/worker/v1/task/t2/shutdown")
+        assert shut.json() == {"task": "t2"}
+        await wait_state(cl, "peon", "t2", "FAILED")
 
         assert (await cl.http.post(f"{chat}/stop")).status_code == 200
 
