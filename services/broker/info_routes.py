@@ -78,19 +78,8 @@ def info_router(service: BrokerService) -> APIRouter:
         return list(found.values())
 
     def server_metadata(name: str) -> dict[str, Any] | None:
-        """Druid's ``DruidServerMetadata`` of a data node the inventory knows."""
         server = service.inventory.get_server(name)
-        if server is None:
-            return None
-        return {
-            "name": server.name,
-            "host": server.name,
-            "hostAndTlsPort": None,
-            "maxSize": server.max_size,
-            "type": server.server_type,
-            "tier": server.tier,
-            "priority": server.priority,
-        }
+        return None if server is None else server.metadata_json()
 
     def located(
         data_source: str, intervals: list[Interval], num_candidates: int

@@ -170,6 +170,22 @@ async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
         )
         assert inside_simple.json() == {days[1]: {"size": segs[0].size, "count": 1}}
         assert (await get("/datasources/wiki/intervals/nonsense")).status_code == 400
+        view = (await get("/datasources/wiki/intervals/2024-01-01T12_2024-01-05/serverview")).json()
+        assert [v["segment"]["identifier"] for v in view] == [s.identifier for s in segs]
+        assert view[0]["servers"] == [
+            {
+                "name": host,
+                "host": host,
+                "hostAndTlsPort": None,
+                "maxSize": 10**8,
+                "type": "historical",
+                "tier": "_default_tier",
+                "priority": 0,
+            }
+        ]
+        assert (
+            await get("/datasources/nope/intervals/2024-01-01_2024-01-05/serverview")
+        ).json() == []
         assert (await get("/datasources/nope/intervals")).status_code == 204
         assert (await get("/datasources/wiki/tiers")).json() == ["_default_tier"]
         assert (await get("/datasources/nope/tiers")).json() == []

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
+from common.segments.timeline import SegmentTimeline
 from services.coordinator.service import CoordinatorService
 
 
@@ -131,6 +132,26 @@ def intervals_router(service: CoordinatorService) -> APIRouter:
         if simple is None and full is None:
             return [s.identifier for s in segments if wanted.contains(s.interval)]
         return served_by_interval(segments, hosts_of, wanted.contains, full is not None)
+
+    @router.get("/{data_source}/intervals/{interval}/serverview")
+    async def server_view(data_source: str, interval: str) -> list[dict[str, Any]]:
+        """Druid's ``ImmutableSegmentLoadInfo`` per segment visible in the interval, incomplete
+        partition sets included: ``{"segment", "servers": [DruidServerMetadata]}``."""
+        wanted = parse_path_interval(interval)
+        timeline = SegmentTimeline.of(served(data_source))
+        return [
+            {
+                "segment": chunk.obj.to_json(),
+                "servers": [
+                    s.metadata_json()
+                    for s in sorted(
+                        service.inventory.servers_of(chunk.obj.id), key=lambda s: s.name
+                    )
+                ],
+            }
+            for holder in timeline.lookup_with_incomplete_partitions(wanted)
+            for chunk in holder.chunks
+        ]
 
     @router.get("/{data_source}/segments/{segment_id}")
     async def served_segment(data_source: str, segment_id: str) -> Any:
