@@ -23,7 +23,7 @@ from tests.component.test_peon_kafka_task import (
     task_state,
     wait_state,
 )
-from tests.component.test_supervisor_api import Env, env, spec, topic_with
+from tests.component.test_supervisor_api import Env, count_running, env, spec, topic_with
 from tests.support.cluster import Cluster, cluster, sqlite_properties
 from tests.support.kafka import KafkaBroker, create_topic, kafka_broker, produce, unique_topic
 
@@ -193,14 +193,23 @@ async def test_supervisors_suspend_resume_and_terminate_all(env: Env) -> None:
     for sup_id in ("wiki", "wiki2"):
         assert (await env.post("", spec(env.broker, topic, sup_id))).status_code == 200
     assert sorted((await env.get("")).json()) == ["wiki", "wiki2"]
+    # each step waits for the supervisors to settle, as an operator would
+    await count_running(env, 2)
+
+    def in_state(state: str) -> bool:
+        return all(env.manager.get(s).state.state == state for s in ("wiki", "wiki2"))
 
     async def suspended() -> list[bool]:
         return [s["suspended"] for s in (await env.get("?state=true")).json()]
 
     assert (await env.post("/suspendAll")).json() == {"status": "success"}
     assert await suspended() == [True, True]
+    await wait_until(lambda: in_state("SUSPENDED"), within=20, what="both SUSPENDED")
+    for t in env.queue.running():
+        env.queue.finish(t["id"], "SUCCESS")
     assert (await env.post("/resumeAll")).json() == {"status": "success"}
     assert await suspended() == [False, False]
+    await count_running(env, 2)
 
     # the deprecated shutdown is terminate
     assert (await env.post("/wiki2/shutdown")).json() == {"id": "wiki2"}
