@@ -98,6 +98,30 @@ async def test_metadata_segments_and_marking_a_whole_datasource(tmp_path: Path) 
         assert killed.status_code == 400
         assert len((await get("/metadata/segments")).json()) == 2
 
+        # unused segments (Druid's DataSegmentPlus), paged by id
+        unused = (await get("/metadata/datasources/wiki/unusedSegments")).json()
+        assert [u["dataSegment"]["identifier"] for u in unused] == [old[0].identifier]
+        assert unused[0]["used"] is False and unused[0]["createdDate"].endswith("Z")
+        assert unused[0]["usedStatusLastUpdatedDate"].endswith("Z")
+        await c.http.delete(url + f"/datasources/wiki/segments/{old[1].identifier}")
+        ids = sorted(s.identifier for s in old)
+        page = lambda **p: get("/metadata/datasources/wiki/unusedSegments", params=p)  # noqa: E731
+        listed = [u["dataSegment"]["identifier"] for u in (await page(sortOrder="DESC")).json()]
+        assert listed == ids[::-1]
+        assert [u["dataSegment"]["identifier"] for u in (await page(limit=1)).json()] == ids[:1]
+        after = (await page(lastSegmentId=ids[0])).json()
+        assert [u["dataSegment"]["identifier"] for u in after] == ids[1:]
+        day0 = (await page(interval="2024-01-01_2024-01-02")).json()
+        assert [u["dataSegment"]["identifier"] for u in day0] == [old[0].identifier]
+        for bad_params in ({"limit": -1}, {"lastSegmentId": "x"}, {"sortOrder": "up"}):
+            assert (await page(**bad_params)).status_code == 400, bad_params
+        # one segment: an unparseable id is a 400; includeUnused=false does not include
+        one = f"/metadata/datasources/wiki/segments/{old[0].identifier}"
+        assert (await get(one)).status_code == 404
+        assert (await get(one, params={"includeUnused": "false"})).status_code == 404
+        assert (await get(one, params={"includeUnused": "true"})).status_code == 200
+        assert (await get("/metadata/datasources/wiki/segments/garbage")).status_code == 400
+
 
 async def test_servers_intervals_and_broker_datasources(tmp_path: Path) -> None:
     async with cluster(sqlite_properties(tmp_path)) as c:

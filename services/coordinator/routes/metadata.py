@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query
 
 from common.errors import InvalidInput, NotFound
 from common.segments.intervals import Interval
-from common.segments.segment import DataSegment
+from common.segments.segment import DataSegment, SegmentId
 from services.coordinator.duties.planning import overshadowed_ids
 from services.coordinator.duties.rule_match import find_rule, required_replicas
 from services.coordinator.duty_loop import now_millis
@@ -109,17 +109,69 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
         hits = [s for s in used if any(i.overlaps(s.interval) for i in intervals)]
         return [s.to_json() for s in hits] if full is not None else [s.identifier for s in hits]
 
+    @router.get("/datasources/{data_source}/unusedSegments")
+    async def unused_segments(
+        data_source: str,
+        interval: str | None = None,
+        limit: int | None = None,
+        last_segment_id: Annotated[str | None, Query(alias="lastSegmentId")] = None,
+        sort_order: Annotated[str | None, Query(alias="sortOrder")] = None,
+    ) -> list[dict[str, Any]]:
+        """Druid's ``getUnusedSegmentsInDataSource``: unused segments (those ``interval``
+        contains), by id, after ``lastSegmentId``, at most ``limit``, as ``DataSegmentPlus``."""
+        if limit is not None and limit < 0:
+            raise InvalidInput(f"Invalid limit[{limit}] specified. Limit must be > 0.")
+        if (
+            last_segment_id is not None
+            and SegmentId.try_parse(data_source, last_segment_id) is None
+        ):
+            raise InvalidInput(f"Invalid lastSegmentId[{last_segment_id}] specified.")
+        if sort_order is not None and sort_order.upper() not in ("ASC", "DESC"):
+            raise InvalidInput(
+                f"Unexpected value[{sort_order}] for SortOrder. Possible values are: [ASC, DESC]"
+            )
+        descending = sort_order is not None and sort_order.upper() == "DESC"
+        wanted = None if interval is None else Interval.parse(interval.replace("_", "/"))
+        rows = [
+            r
+            for r in await service.store.list_segments(data_source, used=False)
+            if wanted is None or wanted.contains(r.segment.interval)
+        ]
+        rows.sort(key=lambda r: r.segment.identifier, reverse=descending)
+        if last_segment_id is not None:
+            after = last_segment_id
+            rows = [
+                r
+                for r in rows
+                if (r.segment.identifier < after if descending else r.segment.identifier > after)
+            ]
+        return [
+            {
+                "dataSegment": r.segment.to_json(),
+                "createdDate": r.created_date or None,
+                "usedStatusLastUpdatedDate": r.used_status_last_updated or None,
+                "used": r.used,
+            }
+            for r in rows[:limit]
+        ]
+
     @router.get("/datasources/{data_source}/segments/{segment_id}")
     async def segment(
         data_source: str,
         segment_id: str,
         include_unused: Annotated[str | None, Query(alias="includeUnused")] = None,
     ) -> Any:
+        """The segment if used (or, with ``includeUnused`` other than ``false``, if known)."""
+        if SegmentId.try_parse(data_source, segment_id) is None:
+            raise InvalidInput(
+                f"Could not parse Segment ID[{segment_id}] for DataSource[{data_source}]"
+            )
+        with_unused = include_unused is not None and include_unused.lower() != "false"
         row = await service.store.get_segment(segment_id)
         if (
             row is None
             or row.segment.data_source != data_source
-            or (not row.used and include_unused is None)
+            or (not row.used and not with_unused)
         ):
             raise NotFound(f"segment [{segment_id}] of datasource [{data_source}] not found")
         return row.segment.to_json()
