@@ -1,9 +1,15 @@
-"""Theta and HLL sketches (the ``datasketches`` package) as binary Arrow columns.
+"""Theta, HLL and quantiles sketches (the ``datasketches`` package) as binary Arrow columns.
 
-Partials carry sketches serialised (compact theta sketches, compact HLL sketches) so they merge
-across segments and nodes. The ``datasketches`` bindings have no batch update, so building a sketch
-calls ``update`` once per DISTINCT value of a group (the values are de-duplicated by Acero first),
-never once per row; merging and estimating cost one call per group.
+Partials carry sketches serialised (compact theta sketches, compact HLL sketches, classic
+quantiles ``DoublesSketch``) so they merge across segments and nodes. ``hyperUnique`` and
+``cardinality`` are HLL sketches here too (lgK 11, like Druid's 2^11-register collector, but
+NOT Druid's ``HyperLogLogCollector`` byte format); unlike ``datasketches``, which skips an empty
+string, they count ``''`` as a value, as Druid's collector does.
+
+The ``datasketches`` bindings have no batch update, so building a distinct-count sketch calls
+``update`` once per DISTINCT value of a group (the values are de-duplicated by Acero first),
+never once per row (quantiles sketches take every value); merging and estimating cost one call
+per group.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ from typing import Any, Literal
 import datasketches as ds
 import pyarrow as pa
 
-SketchKind = Literal["theta", "hll"]
+SketchKind = Literal["theta", "hll", "quantiles"]
 
 THETA_DEFAULT_SIZE = 16384  # Druid's thetaSketch default "size" (nominal entries)
 HLL_DEFAULT_LGK = 12  # Druid's HLLSketch default lgK
 CARDINALITY_LGK = 11  # Druid's HyperLogLogCollector has 2^11 registers
+QUANTILES_DEFAULT_K = 128  # Druid's quantilesDoublesSketch default "k"
+EMPTY_STRING_TOKEN = "\x00"
+"""What ``''`` is hashed as where it must count (hyperUnique, cardinality): datasketches ignores
+an empty string."""
 
 _HLL_TYPES = {
     "HLL_4": ds.tgt_hll_type.HLL_4,
@@ -53,10 +63,47 @@ def _split_multi_value(col: Any) -> list[Any]:
     return values
 
 
+def new_sketch(kind: SketchKind, size: int, hll_tgt: str = "HLL_4") -> Any:
+    """An empty updatable sketch (``size``: theta nominal entries, HLL lgK or quantiles k)."""
+    if kind == "theta":
+        return ds.update_theta_sketch(_lg(size))
+    if kind == "quantiles":
+        return ds.quantiles_doubles_sketch(size)
+    return ds.hll_sketch(size, hll_type(hll_tgt))
+
+
+def update(kind: SketchKind, sk: Any, value: Any, count_empty: bool = False) -> None:
+    """Add one raw value (lists flattened, nulls skipped) to ``sk``."""
+    for v in _iter_values(value):
+        if kind == "quantiles":
+            try:
+                sk.update(float(v))
+            except (TypeError, ValueError):
+                continue  # Druid's quantiles aggregator skips what is not a number
+        elif count_empty and v == "":
+            sk.update(EMPTY_STRING_TOKEN)
+        else:
+            sk.update(v)
+
+
+def serialize(kind: SketchKind, sk: Any) -> bytes:
+    if kind == "theta":
+        return bytes(sk.compact().serialize())
+    if kind == "quantiles":
+        return bytes(sk.serialize())
+    return bytes(sk.serialize_compact())
+
+
 def build(
-    kind: SketchKind, columns: Sequence[Any], *, size: int, hll_tgt: str = "HLL_4"
+    kind: SketchKind,
+    columns: Sequence[Any],
+    *,
+    size: int,
+    hll_tgt: str = "HLL_4",
+    count_empty: bool = False,
 ) -> pa.Array:
-    """One serialised sketch per group from per-group lists of distinct raw values.
+    """One serialised sketch per group from per-group lists of raw values (distinct values for
+    the distinct-count sketches, every value for quantiles).
 
     ``columns`` are aligned list arrays (one entry per group); a group's sketch gets the values of
     all of them, nested lists flattened, nulls skipped.
@@ -65,16 +112,37 @@ def build(
     n = len(pylists[0]) if pylists else 0
     out: list[bytes] = []
     for g in range(n):
-        sk: Any
-        if kind == "theta":
-            sk = ds.update_theta_sketch(_lg(size))
-        else:
-            sk = ds.hll_sketch(size, hll_type(hll_tgt))
+        sk = new_sketch(kind, size, hll_tgt)
         for col in pylists:
-            for v in _iter_values(col[g]):
-                sk.update(v)
-        out.append(sk.compact().serialize() if kind == "theta" else sk.serialize_compact())
+            update(kind, sk, col[g], count_empty)
+        out.append(serialize(kind, sk))
     return pa.array(out, pa.binary())
+
+
+def deserialize(kind: SketchKind, blob: bytes) -> Any:
+    if kind == "theta":
+        return ds.compact_theta_sketch.deserialize(blob)
+    if kind == "quantiles":
+        return ds.quantiles_doubles_sketch.deserialize(blob)
+    return ds.hll_sketch.deserialize(blob)
+
+
+def union_blobs(kind: SketchKind, blobs: Sequence[bytes], *, size: int, hll_tgt: str) -> bytes:
+    """One serialised sketch: the union (merge) of serialised sketches."""
+    if kind == "theta":
+        u = ds.theta_union(_lg(size))
+        for b in blobs:
+            u.update(ds.compact_theta_sketch.deserialize(b))
+        return bytes(u.get_result().serialize())
+    if kind == "quantiles":
+        q = ds.quantiles_doubles_sketch(size)
+        for b in blobs:
+            q.merge(ds.quantiles_doubles_sketch.deserialize(b))
+        return bytes(q.serialize())
+    hu = ds.hll_union(size)
+    for b in blobs:
+        hu.update(ds.hll_sketch.deserialize(b))
+    return bytes(hu.get_result(hll_type(hll_tgt)).serialize_compact())
 
 
 def union(kind: SketchKind, groups: Any, *, size: int, hll_tgt: str = "HLL_4") -> pa.Array:
@@ -88,16 +156,7 @@ def union(kind: SketchKind, groups: Any, *, size: int, hll_tgt: str = "HLL_4") -
         if len(present) == 1:
             out.append(present[0])
             continue
-        if kind == "theta":
-            u = ds.theta_union(_lg(size))
-            for b in present:
-                u.update(ds.compact_theta_sketch.deserialize(b))
-            out.append(u.get_result().serialize())
-        else:
-            hu = ds.hll_union(size)
-            for b in present:
-                hu.update(ds.hll_sketch.deserialize(b))
-            out.append(hu.get_result(hll_type(hll_tgt)).serialize_compact())
+        out.append(union_blobs(kind, present, size=size, hll_tgt=hll_tgt))
     return pa.array(out, pa.binary())
 
 
@@ -109,6 +168,64 @@ def estimate(kind: SketchKind, blobs: Any) -> pa.Array:
             out.append(0.0)
         elif kind == "theta":
             out.append(float(ds.compact_theta_sketch.deserialize(b).get_estimate()))
+        elif kind == "quantiles":
+            out.append(float(ds.quantiles_doubles_sketch.deserialize(b).n))
         else:
             out.append(float(ds.hll_sketch.deserialize(b).get_estimate()))
     return pa.array(out, pa.float64())
+
+
+def count_n(blobs: Any) -> pa.Array:
+    """A quantiles sketch's finalized value (Druid's ``getN()``): how many values it saw."""
+    return pa.array(
+        [
+            None if b is None else int(ds.quantiles_doubles_sketch.deserialize(b).n)
+            for b in blobs.to_pylist()
+        ],
+        pa.int64(),
+    )
+
+
+def quantiles(blobs: Any, fractions: Sequence[float]) -> list[list[float]]:
+    """Per sketch, the values at ``fractions`` (inclusive ranks, as Druid's ``getQuantile``);
+    NaN for an empty or missing sketch."""
+    out: list[list[float]] = []
+    for b in blobs.to_pylist():
+        q = None if b is None else ds.quantiles_doubles_sketch.deserialize(b)
+        if q is None or q.is_empty():
+            out.append([float("nan")] * len(fractions))
+        else:
+            out.append([float(q.get_quantile(f, True)) for f in fractions])
+    return out
+
+
+def theta_set_op(func: str, operands: Sequence[Any], *, size: int) -> pa.Array:
+    """Row-wise ``UNION``/``INTERSECT``/``NOT`` (A not B not C...) of serialised theta sketches."""
+    n = len(operands[0]) if operands else 0
+    rows = [o.to_pylist() for o in operands]
+    out: list[bytes] = []
+    for g in range(n):
+        sks = [
+            ds.compact_theta_sketch.deserialize(r[g])
+            if r[g] is not None
+            else ds.update_theta_sketch(_lg(size)).compact()
+            for r in rows
+        ]
+        result: Any
+        if func == "UNION":
+            u = ds.theta_union(_lg(size))
+            for sk in sks:
+                u.update(sk)
+            result = u.get_result()
+        elif func == "INTERSECT":
+            inter = ds.theta_intersection()
+            for sk in sks:
+                inter.update(sk)
+            result = inter.get_result()
+        else:
+            result = sks[0]
+            anb = ds.theta_a_not_b()
+            for sk in sks[1:]:
+                result = anb.compute(result, sk)
+        out.append(bytes(result.serialize()))
+    return pa.array(out, pa.binary())
