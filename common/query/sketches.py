@@ -37,6 +37,10 @@ _HLL_TYPES = {
 }
 
 
+_HLL_MODE_PREINTS = 10  # preamble ints of an HLL sketch in HLL (not list/set) mode: byte 0
+_HLL_OUT_OF_ORDER = 0x10  # "out of order" flag: byte 5
+
+
 def hll_type(name: str) -> Any:
     return _HLL_TYPES[name]
 
@@ -139,10 +143,27 @@ def union_blobs(kind: SketchKind, blobs: Sequence[bytes], *, size: int, hll_tgt:
         for b in blobs:
             q.merge(ds.quantiles_doubles_sketch.deserialize(b))
         return bytes(q.serialize())
-    hu = ds.hll_union(size)
-    for b in blobs:
-        hu.update(ds.hll_sketch.deserialize(b))
-    return bytes(hu.get_result(hll_type(hll_tgt)).serialize_compact())
+    # The union's lgK is the smallest of the aggregator's and the inputs': a union at a larger
+    # lgK keeps exact-mode (coupon) inputs at full precision but cannot raise HLL-mode ones, so
+    # its result would depend on which inputs had left exact mode, that is on how the rows were
+    # grouped before (a peon's hydrants vs the handed-off segment). Druid unions at lgK.
+    parts = [ds.hll_sketch.deserialize(b) for b in blobs]
+    lg_k = min([size, *(p.lg_config_k for p in parts)])
+    hu = ds.hll_union(lg_k)
+    for p in parts:
+        hu.update(p)
+    result = hu.get_result(hll_type(hll_tgt))
+    out = bytes(result.serialize_compact())
+    if out[0] == _HLL_MODE_PREINTS and not out[5] & _HLL_OUT_OF_ORDER:
+        # A union fed only exact-mode inputs keeps an HIP estimate, one fed HLL-mode inputs
+        # cannot (its estimate is from the registers alone): which one a union is depends on
+        # how the rows were grouped before. Mark every HLL-mode union out of order, so the
+        # estimate and the bytes depend on the registers only (a union with itself sets it).
+        again = ds.hll_union(lg_k)
+        again.update(result)
+        again.update(result)
+        out = bytes(again.get_result(hll_type(hll_tgt)).serialize_compact())
+    return out
 
 
 def union(kind: SketchKind, groups: Any, *, size: int, hll_tgt: str = "HLL_4") -> pa.Array:
