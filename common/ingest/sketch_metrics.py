@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from common.errors import InvalidInput
 from common.ingest.spec import AggregatorSpec
 from common.query import sketches
 from common.query.sketches import SketchKind
@@ -81,8 +82,8 @@ def _decode(kind: SketchKind, value: Any) -> bytes:
         raise SketchInputError(f"value [{value}] is not a serialised sketch")
     try:
         sketches.deserialize(kind, blob)
-    except (RuntimeError, ValueError) as e:
-        raise SketchInputError(f"value is not a serialised {kind} sketch: {e}") from None
+    except InvalidInput as e:
+        raise SketchInputError(f"value is not a serialised {kind} sketch: {e.message}") from None
     return blob
 
 

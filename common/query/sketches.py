@@ -20,6 +20,8 @@ from typing import Any, Literal
 import datasketches as ds
 import pyarrow as pa
 
+from common.errors import InvalidInput
+
 SketchKind = Literal["theta", "hll", "quantiles"]
 
 THETA_DEFAULT_SIZE = 16384  # Druid's thetaSketch default "size" (nominal entries)
@@ -123,12 +125,22 @@ def build(
     return pa.array(out, pa.binary())
 
 
+_NAMES = {"theta": "theta", "hll": "HLL", "quantiles": "quantiles"}
+
+
 def deserialize(kind: SketchKind, blob: bytes) -> Any:
-    if kind == "theta":
-        return ds.compact_theta_sketch.deserialize(blob)
-    if kind == "quantiles":
-        return ds.quantiles_doubles_sketch.deserialize(blob)
-    return ds.hll_sketch.deserialize(blob)
+    """A serialised sketch of ``kind``; ``InvalidInput`` (400) when the bytes are not one (a
+    sketch aggregator over another kind's sketch column)."""
+    try:
+        if kind == "theta":
+            return ds.compact_theta_sketch.deserialize(blob)
+        if kind == "quantiles":
+            return ds.quantiles_doubles_sketch.deserialize(blob)
+        return ds.hll_sketch.deserialize(blob)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise InvalidInput(
+            f"not a serialised {_NAMES[kind]} sketch (is the column another sketch type?): {e}"
+        ) from None
 
 
 def union_blobs(kind: SketchKind, blobs: Sequence[bytes], *, size: int, hll_tgt: str) -> bytes:
@@ -136,18 +148,18 @@ def union_blobs(kind: SketchKind, blobs: Sequence[bytes], *, size: int, hll_tgt:
     if kind == "theta":
         u = ds.theta_union(_lg(size))
         for b in blobs:
-            u.update(ds.compact_theta_sketch.deserialize(b))
+            u.update(deserialize("theta", b))
         return bytes(u.get_result().serialize())
     if kind == "quantiles":
         q = ds.quantiles_doubles_sketch(size)
         for b in blobs:
-            q.merge(ds.quantiles_doubles_sketch.deserialize(b))
+            q.merge(deserialize("quantiles", b))
         return bytes(q.serialize())
     # The union's lgK is the smallest of the aggregator's and the inputs': a union at a larger
     # lgK keeps exact-mode (coupon) inputs at full precision but cannot raise HLL-mode ones, so
     # its result would depend on which inputs had left exact mode, that is on how the rows were
     # grouped before (a peon's hydrants vs the handed-off segment). Druid unions at lgK.
-    parts = [ds.hll_sketch.deserialize(b) for b in blobs]
+    parts = [deserialize("hll", b) for b in blobs]
     lg_k = min([size, *(p.lg_config_k for p in parts)])
     hu = ds.hll_union(lg_k)
     for p in parts:
@@ -188,21 +200,18 @@ def estimate(kind: SketchKind, blobs: Any) -> pa.Array:
         if b is None:
             out.append(0.0)
         elif kind == "theta":
-            out.append(float(ds.compact_theta_sketch.deserialize(b).get_estimate()))
+            out.append(float(deserialize("theta", b).get_estimate()))
         elif kind == "quantiles":
-            out.append(float(ds.quantiles_doubles_sketch.deserialize(b).n))
+            out.append(float(deserialize("quantiles", b).n))
         else:
-            out.append(float(ds.hll_sketch.deserialize(b).get_estimate()))
+            out.append(float(deserialize("hll", b).get_estimate()))
     return pa.array(out, pa.float64())
 
 
 def count_n(blobs: Any) -> pa.Array:
     """A quantiles sketch's finalized value (Druid's ``getN()``): how many values it saw."""
     return pa.array(
-        [
-            None if b is None else int(ds.quantiles_doubles_sketch.deserialize(b).n)
-            for b in blobs.to_pylist()
-        ],
+        [None if b is None else int(deserialize("quantiles", b).n) for b in blobs.to_pylist()],
         pa.int64(),
     )
 
@@ -212,7 +221,7 @@ def quantiles(blobs: Any, fractions: Sequence[float]) -> list[list[float]]:
     NaN for an empty or missing sketch."""
     out: list[list[float]] = []
     for b in blobs.to_pylist():
-        q = None if b is None else ds.quantiles_doubles_sketch.deserialize(b)
+        q = None if b is None else deserialize("quantiles", b)
         if q is None or q.is_empty():
             out.append([float("nan")] * len(fractions))
         else:
@@ -227,7 +236,7 @@ def theta_set_op(func: str, operands: Sequence[Any], *, size: int) -> pa.Array:
     out: list[bytes] = []
     for g in range(n):
         sks = [
-            ds.compact_theta_sketch.deserialize(r[g])
+            deserialize("theta", r[g])
             if r[g] is not None
             else ds.update_theta_sketch(_lg(size)).compact()
             for r in rows

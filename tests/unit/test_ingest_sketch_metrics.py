@@ -402,3 +402,20 @@ def test_quantiles_merges_are_approximate(both: Any) -> None:
         assert row["result"]["q"] == 6000
         # k=32: normalized rank error about 6%, so the median lies in 0..999's 44%..56%
         assert 440 <= row["result"]["p50"] <= 560
+
+
+@pytest.mark.parametrize(
+    "agg",
+    [
+        {"type": "HLLSketchMerge", "name": "x", "fieldName": "theta_users"},
+        {"type": "thetaSketch", "name": "x", "fieldName": "hll_users"},
+        {"type": "quantilesDoublesSketch", "name": "x", "fieldName": "theta_users"},
+        {"type": "hyperUnique", "name": "x", "fieldName": "q_latency"},
+    ],
+)
+def test_an_aggregator_over_another_sketch_type_is_a_400(both: Any, agg: dict[str, Any]) -> None:
+    _, historical = both
+    with pytest.raises(InvalidInput, match="not a serialised"):
+        _answer(
+            {"queryType": "timeseries", "granularity": "all", "aggregations": [agg]}, historical
+        )
