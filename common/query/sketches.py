@@ -178,6 +178,13 @@ def union_blobs(kind: SketchKind, blobs: Sequence[bytes], *, size: int, hll_tgt:
     return out
 
 
+def _needs_hll_rework(blob: bytes, size: int, hll_tgt: str) -> bool:
+    """Whether a lone HLL sketch differs from what the aggregator answers (Druid's union result
+    has the aggregator's target type, and never a larger lgK)."""
+    sk = deserialize("hll", blob)
+    return bool(sk.lg_config_k > size or sk.tgt_type != hll_type(hll_tgt))
+
+
 def union(kind: SketchKind, groups: Any, *, size: int, hll_tgt: str = "HLL_4") -> pa.Array:
     """Union each group's list of serialised sketches into one serialised sketch."""
     out: list[bytes | None] = []
@@ -186,7 +193,9 @@ def union(kind: SketchKind, groups: Any, *, size: int, hll_tgt: str = "HLL_4") -
         if not present:
             out.append(None)
             continue
-        if len(present) == 1:
+        if len(present) == 1 and not (
+            kind == "hll" and _needs_hll_rework(present[0], size, hll_tgt)
+        ):
             out.append(present[0])
             continue
         out.append(union_blobs(kind, present, size=size, hll_tgt=hll_tgt))

@@ -194,3 +194,12 @@ def test_sketch_values_and_their_estimates(sql: Any) -> None:
     ]
     assert rs.sql_types[:3] == ["OTHER"] * 3
     assert rs.native_types[3:] == ["DOUBLE"] * 4 + ["LONG"]
+
+
+def test_a_sketch_result_has_the_aggregators_parameters(sql: Any) -> None:
+    # Druid's HLL union answers a sketch of the aggregator's lgK and target type, also when one
+    # stored sketch is all there is to merge (each segment's rows here are unioned per segment).
+    [[blob]] = sql("SELECT DS_HLL(hllsketch_dim1, 10, 'HLL_8') FROM foo WHERE dim1 = 'abc'").rows()
+    sk = ds.hll_sketch.deserialize(base64.b64decode(blob))
+    assert (sk.lg_config_k, sk.tgt_type) == (10, ds.tgt_hll_type.HLL_8)
+    assert sk.get_estimate() == pytest.approx(1.0)
