@@ -129,6 +129,13 @@ def test_calcite_count_distinct_on_hyperunique(sql: Any) -> None:
         "SELECT SUM(cnt), APPROX_COUNT_DISTINCT(unique_dim1), COUNT(DISTINCT unique_dim1) FROM foo"
     )
     assert rs.rows() == [[6, 6, 6]]
+    # testApproxCountDistinct: the cardinality aggregator counts '' (not null) as Druid's does
+    rs = sql(
+        "SELECT SUM(cnt), APPROX_COUNT_DISTINCT(dim2), "
+        "APPROX_COUNT_DISTINCT(dim2) FILTER(WHERE dim2 <> ''), APPROX_COUNT_DISTINCT(unique_dim1) "
+        "FROM foo"
+    )
+    assert rs.rows() == [[6, 3, 2, 6]]
 
 
 def test_hll_sketch_sql_aggregator(sql: Any) -> None:
