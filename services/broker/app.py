@@ -1,5 +1,5 @@
-"""The broker's FastAPI app: status, native queries at ``/druid/v2``, SQL at ``/druid/v2/sql``
-and readiness probes."""
+"""The broker's FastAPI app: status, native queries at ``/druid/v2``, SQL at ``/druid/v2/sql``,
+datasource information at ``/druid/v2/datasources`` and readiness probes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from common.config import Settings
 from common.server import create_node_app
+from services.broker.info_routes import info_router
 from services.broker.routes import broker_probes_router, query_router
 from services.broker.service import BrokerService
 from services.broker.sql_routes import sql_router
@@ -14,5 +15,10 @@ from services.broker.sql_routes import sql_router
 
 def create_app(settings: Settings) -> FastAPI:
     service = BrokerService(settings)
-    routers = [sql_router(service), query_router(service), broker_probes_router(service)]
+    routers = [
+        sql_router(service),
+        query_router(service),
+        info_router(service),
+        broker_probes_router(service),
+    ]
     return create_node_app(service, routers)

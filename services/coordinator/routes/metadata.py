@@ -6,12 +6,39 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
-from common.errors import NotFound
+from common.errors import InvalidInput, NotFound
+from common.segments.intervals import Interval
 from common.segments.segment import DataSegment
+from services.coordinator.duties.planning import overshadowed_ids
+from services.coordinator.duties.rule_match import find_rule, required_replicas
+from services.coordinator.duty_loop import now_millis
 from services.coordinator.routes.datasources import full_datasource
+from services.coordinator.rules import Rule
 from services.coordinator.service import CoordinatorService
+
+
+def segment_status(
+    segment: DataSegment, overshadowed: bool, rules: dict[str, list[Rule]], now: int
+) -> dict[str, Any]:
+    """Druid's ``SegmentStatusInCluster``: the segment's fields, ``overshadowed``, the replicas
+    its load rule asks for over all tiers (null when no load rule applies), and ``realtime``
+    false with ``numRows`` null (kdruid lists only published segments here)."""
+    wanted = required_replicas(find_rule(rules, segment.data_source, segment.interval, now))
+    return {
+        **segment.to_json(),
+        "overshadowed": overshadowed,
+        "replicationFactor": sum(wanted.values()) if wanted is not None else None,
+        "numRows": None,
+        "realtime": False,
+    }
+
+
+def parse_intervals_body(body: Any) -> list[Interval]:
+    if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
+        raise InvalidInput("The request body must be a JSON array of ISO 8601 interval strings")
+    return [Interval.parse(i) for i in body]
 
 
 def metadata_router(service: CoordinatorService) -> APIRouter:
@@ -23,9 +50,33 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
             raise NotFound(f"datasource [{data_source}] has no used segments")
         return sorted(segments, key=lambda s: s.id)
 
+    @router.get("/segments")
+    async def used_segments(
+        datasources: Annotated[list[str] | None, Query()] = None,
+        include_overshadowed_status: Annotated[
+            str | None, Query(alias="includeOvershadowedStatus")
+        ] = None,
+    ) -> Any:
+        """Every used segment (of ``datasources`` when given), as Druid's ``getAllUsedSegments``."""
+        wanted = set(datasources or ())
+        used = sorted(
+            (
+                s
+                for s in await service.store.used_segments()
+                if not wanted or s.data_source in wanted
+            ),
+            key=lambda s: s.id,
+        )
+        if include_overshadowed_status is None:
+            return [s.to_json() for s in used]
+        hidden = overshadowed_ids(used)
+        rules, now = await service.rules(), now_millis()
+        return [segment_status(s, s.id in hidden, rules, now) for s in used]
+
     @router.get("/datasources")
     async def datasources(
         include_unused: Annotated[str | None, Query(alias="includeUnused")] = None,
+        include_disabled: Annotated[str | None, Query(alias="includeDisabled")] = None,
         full: str | None = None,
     ) -> Any:
         if full is not None:
@@ -33,7 +84,8 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
             for s in await service.store.used_segments():
                 by_ds[s.data_source].append(s)
             return [full_datasource(ds, segs) for ds, segs in sorted(by_ds.items())]
-        return await service.store.data_source_names(include_unused=include_unused is not None)
+        everything = include_unused is not None or include_disabled is not None
+        return await service.store.data_source_names(include_unused=everything)
 
     @router.get("/datasources/{data_source}")
     async def datasource(data_source: str) -> Any:
@@ -45,6 +97,17 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
         if full is not None:
             return [s.to_json() for s in used]
         return [s.identifier for s in used]
+
+    @router.post("/datasources/{data_source}/segments")
+    async def segments_in_intervals(
+        data_source: str, body: Annotated[Any, Body()] = None, full: str | None = None
+    ) -> Any:
+        """Used segments overlapping any of the intervals in the body (Druid answers an empty
+        list, not 404, when none do)."""
+        intervals = parse_intervals_body(body)
+        used = sorted(await service.store.used_segments(data_source), key=lambda s: s.id)
+        hits = [s for s in used if any(i.overlaps(s.interval) for i in intervals)]
+        return [s.to_json() for s in hits] if full is not None else [s.identifier for s in hits]
 
     @router.get("/datasources/{data_source}/segments/{segment_id}")
     async def segment(

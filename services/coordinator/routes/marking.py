@@ -1,0 +1,77 @@
+"""Marking segments used or unused through the coordinator (Druid's deprecated
+``DataSourcesResource`` write endpoints; the overlord serves the same under
+``/druid/indexer/v1/datasources``). Kill (permanent deletion) is refused with a 400: kdruid has
+no kill task, and a kill request must not be mistaken for "mark unused"."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from common.errors import InvalidInput
+from common.metadata.segment_updates import (
+    mark_unused,
+    mark_used,
+    parse_segment_filter,
+    parse_segment_id,
+)
+from services.coordinator.service import CoordinatorService
+
+NO_KILL = (
+    "kdruid does not run kill tasks: segments cannot be deleted permanently. "
+    "Mark them unused instead (DELETE /druid/coordinator/v1/datasources/{dataSource} or "
+    "POST .../markUnused)."
+)
+
+
+def marking_router(service: CoordinatorService) -> APIRouter:
+    router = APIRouter(prefix="/druid/coordinator/v1/datasources", tags=["datasources"])
+
+    def changed(n: int) -> int:
+        if n:
+            service.wake_duties()
+        return n
+
+    @router.post("/{data_source}/markUsed")
+    async def mark_some_used(
+        data_source: str, body: Annotated[Any, Body()] = None
+    ) -> dict[str, int]:
+        f = parse_segment_filter(data_source, body)
+        return {"numChangedSegments": changed(await mark_used(service.store, data_source, f))}
+
+    @router.post("/{data_source}/markUnused")
+    async def mark_some_unused(
+        data_source: str, body: Annotated[Any, Body()] = None
+    ) -> dict[str, int]:
+        f = parse_segment_filter(data_source, body)
+        return {"numChangedSegments": changed(await mark_unused(service.store, data_source, f))}
+
+    @router.delete("/{data_source}")
+    async def mark_all_unused(data_source: str, kill: str | None = None) -> dict[str, int]:
+        if kill is not None and kill.lower() == "true":
+            raise InvalidInput(NO_KILL)
+        return {"numChangedSegments": changed(await mark_unused(service.store, data_source, None))}
+
+    @router.post("/{data_source}")
+    async def mark_all_used(data_source: str) -> dict[str, int]:
+        return {"numChangedSegments": changed(await mark_used(service.store, data_source, None))}
+
+    async def mark_one(data_source: str, segment_id: str, used: bool) -> dict[str, bool]:
+        parse_segment_id(data_source, segment_id)
+        n = await service.store.set_segments_used(data_source, used, segment_ids=[segment_id])
+        return {"segmentStateChanged": changed(n) > 0}
+
+    @router.delete("/{data_source}/segments/{segment_id}")
+    async def mark_segment_unused(data_source: str, segment_id: str) -> dict[str, bool]:
+        return await mark_one(data_source, segment_id, False)
+
+    @router.post("/{data_source}/segments/{segment_id}")
+    async def mark_segment_used(data_source: str, segment_id: str) -> dict[str, bool]:
+        return await mark_one(data_source, segment_id, True)
+
+    @router.delete("/{data_source}/intervals/{interval}")
+    async def kill_interval(data_source: str, interval: str) -> dict[str, int]:
+        raise InvalidInput(NO_KILL)
+
+    return router
