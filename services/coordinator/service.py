@@ -8,13 +8,17 @@ from typing import Any
 import httpx
 
 from common.aio import TaskGroup
-from common.errors import ServiceUnavailable
+from common.discovery.leader_client import LeaderClient
+from common.errors import InvalidInput, ServiceUnavailable
 from common.leadership import ElectedService
 from common.serverview.inventory import HttpServerInventoryView
 from services.coordinator.duties.model import ServerState
 from services.coordinator.duty_loop import DutyLoop, parse_stored_rules, server_states
+from services.coordinator.kill_loop import KillUnusedSegments, kill_config
 from services.coordinator.loadqueue import HttpLoadQueuePeon
 from services.coordinator.rules import Rule
+
+OVERLORD_PREFIX = "/druid/indexer/v1"
 
 
 class CoordinatorService(ElectedService):
@@ -27,6 +31,9 @@ class CoordinatorService(ElectedService):
         self._http: httpx.AsyncClient | None = None
         #: The current term's duty loop, while this node leads.
         self.duties: DutyLoop | None = None
+        #: The kill duty of the current term (only with druid.coordinator.kill.on=true).
+        self.kill_duty: KillUnusedSegments | None = None
+        self._overlord: LeaderClient | None = None
         c = self.settings.coordinator
         #: Options for every load queue, from druid.coordinator.loadqueuepeon.http.*.
         self.peon_options: dict[str, Any] = {
@@ -53,6 +60,7 @@ class CoordinatorService(ElectedService):
         self._http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
+        self._overlord = LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http)
         await super().on_start()
 
     def _queued(self) -> list[HttpLoadQueuePeon]:
@@ -107,8 +115,19 @@ class CoordinatorService(ElectedService):
         )
         self.duties = duties
         duties.start(term, work)
+        c = self.settings.coordinator
+        if c.kill_on:
+            self.kill_duty = KillUnusedSegments(
+                self.store,
+                kill_config(c),
+                self.submit_task,
+                self.active_kill_tasks,
+                lambda: self.check_term(term),
+            )
+            work.start(self.kill_duty.loop(c.indexing_period), "kill-unused-segments")
 
     async def on_stop_being_leader(self) -> None:
+        self.kill_duty = None
         duties, self.duties = self.duties, None
         if duties is not None:
             await duties.close()
@@ -125,3 +144,43 @@ class CoordinatorService(ElectedService):
     def wake_duties(self) -> None:
         if self.duties is not None:
             self.duties.wake()
+
+    # ---- the overlord leader, for kill tasks
+    async def _overlord_call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        if self._overlord is None:
+            raise ServiceUnavailable("coordinator is not started")
+        try:
+            return await self._overlord.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"the overlord leader could not be reached: {exc}") from None
+
+    async def submit_task(self, task: dict[str, Any]) -> str:
+        """Submit a task to the overlord leader; its 400 comes back as a 400, else a 503."""
+        r = await self._overlord_call("POST", f"{OVERLORD_PREFIX}/task", task)
+        if r.status_code == 200:
+            return str(r.json()["task"])
+        message = _error_message(r)
+        if r.status_code == 400:
+            raise InvalidInput(f"the overlord refused the task: {message}")
+        raise ServiceUnavailable(f"the overlord answered {r.status_code}: {message}")
+
+    async def active_kill_tasks(self) -> list[dict[str, Any]]:
+        """Kill tasks the overlord leader has not finished (any of its queues)."""
+        active: list[dict[str, Any]] = []
+        for state in ("running", "pending", "waiting"):
+            path = f"{OVERLORD_PREFIX}/tasks?state={state}&type=kill"
+            r = await self._overlord_call("GET", path)
+            if r.status_code != 200:
+                raise ServiceUnavailable(f"the overlord answered {r.status_code} to {path}")
+            active.extend(r.json())
+        return active
+
+
+def _error_message(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:500]
+    if isinstance(body, dict):
+        return str(body.get("errorMessage") or body.get("error") or body)
+    return str(body)[:500]
