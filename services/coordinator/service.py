@@ -12,6 +12,7 @@ from common.discovery.leader_client import LeaderClient
 from common.errors import InvalidInput, ServiceUnavailable
 from common.leadership import ElectedService
 from common.serverview.inventory import HttpServerInventoryView
+from services.coordinator.compact_loop import CompactSegments
 from services.coordinator.duties.model import ServerState
 from services.coordinator.duty_loop import DutyLoop, parse_stored_rules, server_states
 from services.coordinator.kill_loop import KillUnusedSegments, kill_config
@@ -33,6 +34,8 @@ class CoordinatorService(ElectedService):
         self.duties: DutyLoop | None = None
         #: The kill duty of the current term (only with druid.coordinator.kill.on=true).
         self.kill_duty: KillUnusedSegments | None = None
+        #: The auto-compaction duty of the current term.
+        self.compact_duty: CompactSegments | None = None
         self._overlord: LeaderClient | None = None
         c = self.settings.coordinator
         #: Options for every load queue, from druid.coordinator.loadqueuepeon.http.*.
@@ -125,9 +128,18 @@ class CoordinatorService(ElectedService):
                 lambda: self.check_term(term),
             )
             work.start(self.kill_duty.loop(c.indexing_period), "kill-unused-segments")
+        self.compact_duty = CompactSegments(
+            self.store,
+            self.submit_task,
+            self.active_task_payloads,
+            self.total_worker_capacity,
+            lambda: self.check_term(term),
+        )
+        work.start(self.compact_duty.loop(c.indexing_period), "compact-segments")
 
     async def on_stop_being_leader(self) -> None:
         self.kill_duty = None
+        self.compact_duty = None
         duties, self.duties = self.duties, None
         if duties is not None:
             await duties.close()
@@ -164,16 +176,34 @@ class CoordinatorService(ElectedService):
             raise InvalidInput(f"the overlord refused the task: {message}")
         raise ServiceUnavailable(f"the overlord answered {r.status_code}: {message}")
 
-    async def active_kill_tasks(self) -> list[dict[str, Any]]:
-        """Kill tasks the overlord leader has not finished (any of its queues)."""
+    async def _overlord_json(self, path: str) -> Any:
+        r = await self._overlord_call("GET", f"{OVERLORD_PREFIX}{path}")
+        if r.status_code != 200:
+            raise ServiceUnavailable(f"the overlord answered {r.status_code} to {path}")
+        return r.json()
+
+    async def active_tasks(self, task_type: str) -> list[dict[str, Any]]:
+        """``TaskStatusPlus`` of the tasks of a type the overlord leader has not finished."""
         active: list[dict[str, Any]] = []
         for state in ("running", "pending", "waiting"):
-            path = f"{OVERLORD_PREFIX}/tasks?state={state}&type=kill"
-            r = await self._overlord_call("GET", path)
-            if r.status_code != 200:
-                raise ServiceUnavailable(f"the overlord answered {r.status_code} to {path}")
-            active.extend(r.json())
+            active.extend(await self._overlord_json(f"/tasks?state={state}&type={task_type}"))
         return active
+
+    async def active_kill_tasks(self) -> list[dict[str, Any]]:
+        return await self.active_tasks("kill")
+
+    async def active_task_payloads(self, task_type: str) -> list[dict[str, Any]]:
+        """The payloads of the active tasks of a type (for their intervals and tuning)."""
+        payloads = []
+        for t in await self.active_tasks(task_type):
+            body = await self._overlord_json(f"/task/{t['id']}")
+            if isinstance(body, dict) and isinstance(body.get("payload"), dict):
+                payloads.append(body["payload"])
+        return payloads
+
+    async def total_worker_capacity(self) -> int:
+        body = await self._overlord_json("/totalWorkerCapacity")
+        return int(body.get("currentClusterCapacity") or 0)
 
 
 def _error_message(r: httpx.Response) -> str:
