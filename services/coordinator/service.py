@@ -3,7 +3,9 @@ duty loop (rules, assignment, drops, overshadowed segments, balancing) with its 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -20,6 +22,7 @@ from services.coordinator.loadqueue import HttpLoadQueuePeon
 from services.coordinator.rules import Rule
 
 OVERLORD_PREFIX = "/druid/indexer/v1"
+log = logging.getLogger(__name__)
 
 
 class CoordinatorService(ElectedService):
@@ -115,6 +118,7 @@ class CoordinatorService(ElectedService):
             start_delay=self.settings.coordinator.start_delay,
             check_term=self.check_term,
             peon_options=dict(self.peon_options),
+            mark_unused=self.mark_segments_unused,
         )
         self.duties = duties
         duties.start(term, work)
@@ -175,6 +179,32 @@ class CoordinatorService(ElectedService):
         if r.status_code == 400:
             raise InvalidInput(f"the overlord refused the task: {message}")
         raise ServiceUnavailable(f"the overlord answered {r.status_code}: {message}")
+
+    async def mark_segments_unused(self, data_source: str, segment_ids: list[str]) -> int:
+        """Druid's ``DruidCoordinator.markSegmentsAsUnused`` (drop rules, overshadowed segments):
+        through the overlord's ``markUnused``; directly in the metadata store when the overlord
+        lacks that API (404) or the cluster runs no overlord at all; any other failure marks
+        nothing now (logged) and the next cycle tries again."""
+        overlords = self.provider.get_for_node_role("overlord").get_all_nodes()
+        if overlords:
+            path = f"{OVERLORD_PREFIX}/datasources/{quote(data_source, safe='')}/markUnused"
+            try:
+                r = await self._overlord_call("POST", path, {"segmentIds": segment_ids})
+            except ServiceUnavailable as exc:
+                log.error("could not mark segments of %s unused: %s", data_source, exc.message)
+                return 0
+            if r.status_code == 200:
+                return int(r.json().get("numChangedSegments", 0))
+            if r.status_code != 404:
+                log.error(
+                    "could not mark segments of %s unused: the overlord answered %d: %s",
+                    data_source,
+                    r.status_code,
+                    _error_message(r),
+                )
+                return 0
+            log.info("the overlord cannot mark segments: updating the metadata store directly")
+        return await self.store.set_segments_used(data_source, False, segment_ids=segment_ids)
 
     async def _overlord_json(self, path: str) -> Any:
         r = await self._overlord_call("GET", f"{OVERLORD_PREFIX}{path}")

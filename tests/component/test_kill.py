@@ -240,3 +240,41 @@ async def test_kill_duty_kills_old_unused_segments(c: Cluster, tmp_path: Path) -
     duty = coordinator.kill_duty
     assert duty is not None and duty.submitted
     assert all(t.startswith("coordinator-issued_kill_wiki_") for t in duty.submitted)
+
+
+async def test_segments_are_marked_unused_through_the_overlord(
+    c: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Druid's coordinator marks drop-rule and overshadowed segments unused via the overlord."""
+    overlord = await start_overlord(c)
+    coordinator = await start_coordinator(c)
+    day = [make_segment(tmp_path, d) for d in range(2)]
+    await overlord.store.insert_segments(day)
+    calls: list[tuple[str, bool, Any]] = []
+    real = overlord.store.set_segments_used
+
+    async def recording(ds: str, used: bool, **kw: Any) -> int:
+        calls.append((ds, used, kw.get("segment_ids")))
+        return await real(ds, used, **kw)
+
+    monkeypatch.setattr(overlord.store, "set_segments_used", recording)
+    await wait_until(
+        lambda: bool(coordinator.provider.get_for_node_role("overlord").get_all_nodes()),
+        within=10,
+        what="the coordinator discovers the overlord",
+    )
+    assert await coordinator.mark_segments_unused("wiki", [day[0].identifier]) == 1
+    assert calls == [("wiki", False, [day[0].identifier])]
+    row = await overlord.store.get_segment(day[0].identifier)
+    assert row is not None and not row.used
+
+    # a drop rule: the duty cycle marks through the overlord too
+    rules = [{"type": "dropForever"}]
+    r = await c.http.post(c.nodes["coordinator"].url + f"{COORD}/rules/wiki", json=rules)
+    assert r.status_code == 200
+
+    async def dropped() -> bool:
+        return await overlord.store.used_segments("wiki") == []
+
+    await wait_until(dropped, within=20, what="the drop rule marks day 1 unused")
+    assert calls[-1] == ("wiki", False, [day[1].identifier])
