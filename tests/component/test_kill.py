@@ -209,9 +209,15 @@ async def test_coordinator_kill_endpoints_submit_kill_tasks(c: Cluster, tmp_path
         return [r.segment for r in await store.list_segments("wiki", used=None)] == [day[2]]
 
     await wait_until(killed, within=20, what="two days killed")
-    tasks = (await c.get("overlord", f"{V1_API}/tasks", params={"type": "kill"})).json()
-    assert len(tasks) == 2 and all(t["id"].startswith("api-issued_kill_wiki_") for t in tasks)
-    assert {t["statusCode"] for t in tasks} == {"SUCCESS"}
+    seen: list[dict[str, Any]] = []
+
+    async def both_succeeded() -> bool:
+        r = await c.get("overlord", f"{V1_API}/tasks", params={"type": "kill"})
+        seen[:] = r.json()
+        return len(seen) == 2 and {t["statusCode"] for t in seen} == {"SUCCESS"}
+
+    await wait_until(both_succeeded, within=20, what="both kill tasks complete")
+    assert all(t["id"].startswith("api-issued_kill_wiki_") for t in seen)
 
 
 async def test_kill_duty_kills_old_unused_segments(c: Cluster, tmp_path: Path) -> None:
