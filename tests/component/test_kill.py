@@ -284,3 +284,27 @@ async def test_segments_are_marked_unused_through_the_overlord(
 
     await wait_until(dropped, within=20, what="the drop rule marks day 1 unused")
     assert calls[-1] == ("wiki", False, [day[1].identifier])
+
+
+async def test_a_new_overlord_leader_runs_an_unfinished_kill_task(
+    c: Cluster, tmp_path: Path
+) -> None:
+    first = await start_overlord(c)
+    seg = make_segment(tmp_path, 0)
+    await first.store.insert_segments([seg], used=False)
+    day = Interval.parse("2024-01-01/2024-01-02")
+    assert await first.store.acquire_lock("other", "other", "wiki", day, "EXCLUSIVE")
+    await submit(c, {"type": "kill", "id": "k2", "dataSource": "wiki", "interval": str(day)})
+
+    async def waiting() -> bool:
+        r = await c.get("overlord", f"{V1_API}/task/k2/status")
+        return bool(r.json()["status"]["runnerStatusCode"] == "WAITING")
+
+    await wait_until(waiting, within=10, what="kill task waits for its lock")
+    await c.stop("overlord")  # the task is still active in druid_tasks
+    second = await start_overlord(c)
+    await second.store.release_lock("other")
+    assert (await finished(c, "k2"))["statusCode"] == "SUCCESS"
+    assert await second.store.get_segment(seg.identifier) is None
+    deep = DeepStorage("local", storage_directory=str(tmp_path / "deep"))
+    assert not deep.exists(seg.load_spec)
