@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from common.errors import InvalidInput
+from common.config import load_settings
+from common.errors import ConfigError, InvalidInput
 from common.metadata.segments import SegmentRow
 from common.metadata.unused import kill_candidates, umbrella, unused_intervals_for_kill
 from common.segments.intervals import Interval
@@ -169,3 +170,14 @@ def test_kill_report_shape() -> None:
             },
         }
     }
+
+
+def test_kill_settings_defaults_and_period_check() -> None:
+    c = load_settings("coordinator", properties={}, environ={}).coordinator
+    assert (c.kill_on, c.kill_period, c.kill_max_segments) == (False, 86400.0, 100)
+    assert (c.kill_duration_to_retain, c.kill_buffer_period) == (90 * 86400.0, 30 * 86400.0)
+    assert c.indexing_period == 1800.0
+    props = {"druid.coordinator.kill.on": "true", "druid.coordinator.kill.period": "PT60S"}
+    with pytest.raises(ConfigError) as err:
+        load_settings("coordinator", properties=props, environ={})
+    assert "druid.coordinator.kill.period" in str(err.value)
