@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from common.config import Settings
 from common.leadership import create_elected_app
 from services.coordinator.routes.cluster import cluster_router
+from services.coordinator.routes.compaction import compaction_router
 from services.coordinator.routes.datasources import datasources_router
 from services.coordinator.routes.intervals import cluster_intervals_router, intervals_router
 from services.coordinator.routes.marking import marking_router
@@ -34,5 +35,6 @@ def create_app(settings: Settings) -> FastAPI:
             marking_router(service),
             servers_router(service),
             metadata_router(service),
+            compaction_router(service),
         ],
     )

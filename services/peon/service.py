@@ -20,6 +20,7 @@ import httpx
 import pyarrow as pa
 
 from common.config import Settings
+from common.discovery.leader_client import LeaderClient
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
 from common.metrics import Sample
 from common.query.datanode import SegmentGetter, segment_lookup
@@ -31,7 +32,6 @@ from services.peon.clients import (
     COORDINATOR_PREFIX,
     OVERLORD_PREFIX,
     HandoffClient,
-    LeaderClient,
     TaskActionClient,
 )
 from services.peon.publish import TaskDeps

@@ -5,7 +5,8 @@
 * coordinator ``/metadata/segments`` (with ``datasources`` and ``includeOvershadowedStatus``),
   ``POST /metadata/datasources/{ds}/segments`` with intervals;
 * marking every segment of a datasource unused (``DELETE /datasources/{ds}``) or used again
-  (``POST``, overshadowed ones stay unused), one segment by id, and kill refused with a 400;
+  (``POST``, overshadowed ones stay unused), one segment by id, and kill (503 with no
+  overlord here; ``test_kill.py`` runs one);
 * broker ``/druid/v2/datasources`` (names, columns, ``full``, ``dimensions``/``metrics``) and
   ``candidates`` (per datasource and for a query).
 """
@@ -89,13 +90,15 @@ async def test_metadata_segments_and_marking_a_whole_datasource(tmp_path: Path) 
         used = sorted(s["identifier"] for s in (await get("/metadata/segments")).json())
         assert used == sorted([old[1].identifier, newer.identifier])
 
-        # kill is refused, not mistaken for "mark unused"
+        # kill goes to the overlord (none runs here: 503), never taken for "mark unused"
         killed = await c.http.delete(
             url + "/datasources/wiki", params={"kill": "true", "interval": "2024-01-01_2024-01-03"}
         )
-        assert killed.status_code == 400 and "kill" in killed.json()["errorMessage"]
+        assert killed.status_code == 503 and "overlord" in killed.json()["errorMessage"]
         killed = await c.http.delete(url + "/datasources/wiki/intervals/2024-01-01_2024-01-03")
-        assert killed.status_code == 400
+        assert killed.status_code == 503
+        no_interval = await c.http.delete(url + "/datasources/wiki", params={"kill": "true"})
+        assert no_interval.status_code == 400 and "interval" in no_interval.json()["errorMessage"]
         assert len((await get("/metadata/segments")).json()) == 2
 
         # unused segments (Druid's DataSegmentPlus), paged by id

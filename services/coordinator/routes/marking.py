@@ -1,13 +1,14 @@
 """Marking segments used or unused through the coordinator (Druid's deprecated
 ``DataSourcesResource`` write endpoints; the overlord serves the same under
-``/druid/indexer/v1/datasources``). Kill (permanent deletion) is refused with a 400: kdruid has
-no kill task, and a kill request must not be mistaken for "mark unused"."""
+``/druid/indexer/v1/datasources``). Kill (permanent deletion of *unused* segments) submits a
+``kill`` task to the overlord leader, as Druid's ``killUnusedSegmentsInInterval`` does: task id
+prefix ``api-issued``, answer 200 with an empty body once the overlord accepted it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
 from common.auth.declare import datasource_param
 from common.errors import InvalidInput
@@ -17,13 +18,9 @@ from common.metadata.segment_updates import (
     parse_segment_filter,
     parse_segment_id,
 )
+from common.segments.intervals import Interval
+from services.coordinator.duties.kill import API_ISSUED, kill_task
 from services.coordinator.service import CoordinatorService
-
-NO_KILL = (
-    "kdruid does not run kill tasks: segments cannot be deleted permanently. "
-    "Mark them unused instead (DELETE /druid/coordinator/v1/datasources/{dataSource} or "
-    "POST .../markUnused)."
-)
 
 
 def marking_router(service: CoordinatorService) -> APIRouter:
@@ -48,10 +45,22 @@ def marking_router(service: CoordinatorService) -> APIRouter:
         f = parse_segment_filter(data_source, body)
         return {"numChangedSegments": changed(await mark_unused(service.store, data_source, f))}
 
-    @router.delete("/{data_source}", dependencies=[datasource_param("data_source")])
-    async def mark_all_unused(data_source: str, kill: str | None = None) -> dict[str, int]:
+    async def submit_kill(data_source: str, interval: str) -> Response:
+        # Druid accepts '_' in place of '/' in a path interval.
+        parsed = Interval.parse(interval.replace("_", "/"))
+        await service.submit_task(kill_task(API_ISSUED, data_source, parsed))
+        return Response(status_code=200)
+
+    @router.delete(
+        "/{data_source}", response_model=None, dependencies=[datasource_param("data_source")]
+    )
+    async def mark_all_unused(
+        data_source: str, kill: str | None = None, interval: str | None = None
+    ) -> dict[str, int] | Response:
         if kill is not None and kill.lower() == "true":
-            raise InvalidInput(NO_KILL)
+            if not interval:
+                raise InvalidInput("kill=true requires an 'interval' query parameter")
+            return await submit_kill(data_source, interval)
         return {"numChangedSegments": changed(await mark_unused(service.store, data_source, None))}
 
     @router.post("/{data_source}", dependencies=[datasource_param("data_source")])
@@ -78,7 +87,7 @@ def marking_router(service: CoordinatorService) -> APIRouter:
     @router.delete(
         "/{data_source}/intervals/{interval}", dependencies=[datasource_param("data_source")]
     )
-    async def kill_interval(data_source: str, interval: str) -> dict[str, int]:
-        raise InvalidInput(NO_KILL)
+    async def kill_interval(data_source: str, interval: str) -> Response:
+        return await submit_kill(data_source, interval)
 
     return router

@@ -2,7 +2,7 @@
 
 Pure: no I/O. ``validate_task`` turns a submitted task into the stored payload (id generated if
 absent, ``groupId`` and ``resource`` filled in) or raises ``InvalidInput`` (HTTP 400) naming the
-problem; only ``index_kafka`` runs on peons, so it is the only type accepted.
+problem; ``index_kafka`` runs on peons, ``kill`` on the overlord itself (``kill.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from common.errors import InvalidInput
 from common.ids import validate_id
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
+from services.overlord.tasks.kill import KILL_TYPE, kill_payload
 
 TASK_TYPES = ("index_kafka",)
 TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
@@ -178,10 +179,12 @@ def validate_task(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InvalidInput("Task must be a JSON object")
     task_type = obj.get("type")
+    if task_type == KILL_TYPE:
+        return kill_payload(obj)
     if task_type not in TASK_TYPES:
         raise InvalidInput(
             f"Could not resolve type id '{task_type}' as a subtype of Task: known type ids = "
-            f"{list(TASK_TYPES)}"
+            f"{[*TASK_TYPES, KILL_TYPE]}"
         )
     schema = parse_data_schema(obj.get("dataSchema"))
     data_source = obj.get("dataSource") or schema.dataSource
