@@ -16,7 +16,7 @@ def create_app(settings: Settings) -> FastAPI:
     host = settings.host_and_port
     routers = [
         worker_router(lambda: service.manager, service.validate_task, host),
-        chat_router(service.get_runner),
+        chat_router(service.get_runner, service.batch_report),
         service.announcer.router(host),
         data_node_query_router(service.segment_getter(), host),
     ]
