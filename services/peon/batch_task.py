@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 
 from common.errors import KdruidError
@@ -52,7 +53,8 @@ from common.segments.intervals import Interval
 from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWithShardSpec
 from common.segments.timeline import SegmentTimeline
-from services.peon.clients import HandoffClient, TaskActionClient
+from services.peon.batch_parallel import ParallelRun, post_to_supervisor
+from services.peon.clients import HandoffClient, LeaderClient, TaskActionClient
 
 BUILD_SEGMENTS = "buildSegments"
 
@@ -66,14 +68,26 @@ class BatchDeps:
     actions: TaskActionClient
     handoff: HandoffClient
     deep_storage: DeepStorage
+    overlord: LeaderClient
+    http: httpx.AsyncClient
+    #: This peon's base URL (sub-tasks call their supervisor there).
+    self_url: str
     handoff_poll_period: float = 10.0
 
 
 class BatchIndexTask:
     def __init__(
-        self, spec: BatchTaskSpec, task_dir: Path, deps: BatchDeps, log: logging.Logger
+        self,
+        spec: BatchTaskSpec,
+        task_dir: Path,
+        deps: BatchDeps,
+        log: logging.Logger,
+        raw_task: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
+        #: Set while this supervisor runs sub-tasks (its chat endpoints use it).
+        self.parallel: ParallelRun | None = None
+        self._raw_task = raw_task or {}
         self.task_dir = task_dir
         self.deps = deps
         self.log = log
@@ -123,16 +137,27 @@ class BatchIndexTask:
         try:
             overwrite = not spec.io.appendToExisting
             intervals = spec.schema.granularitySpec.intervals
-            if overwrite and intervals:
+            sub_task = spec.supervisor_task_id is not None
+            if overwrite and intervals and not sub_task:
                 await self._lock_all(intervals)
             self.ingestion_state = "BUILD_SEGMENTS"
-            for split in await self._splits():
-                await asyncio.to_thread(self._ingest_split, split)
-            if overwrite and not intervals:
-                await self._lock_all([self._bucket(b) for b in sorted(self._indexes)])
-            segments = []
-            for start in sorted(self._indexes):
-                segments.extend(await self._push_bucket(start, overwrite))
+            all_splits = await self._splits()
+            if await self._run_in_parallel(all_splits):
+                self.parallel = ParallelRun(self, self._raw_task)
+                self.log.info("running %d sub-tasks", len(all_splits))
+                segments = await self.parallel.run([s for s in all_splits if isinstance(s, Split)])
+            else:
+                for split in all_splits:
+                    await asyncio.to_thread(self._ingest_split, split)
+                if overwrite and not intervals and not sub_task:
+                    await self._lock_all([self._bucket(b) for b in sorted(self._indexes)])
+                segments = []
+                for start in sorted(self._indexes):
+                    segments.extend(await self._push_bucket(start, overwrite))
+            if sub_task:
+                await self._report_to_supervisor(segments)
+                self.ingestion_state = "COMPLETED"
+                return self._status("SUCCESS", None, started)
             await self._publish(segments)
             self.segments = segments
             await self._await_availability()
@@ -145,6 +170,39 @@ class BatchIndexTask:
             return self._status("FAILED", str(e), started)
         finally:
             self._indexes.clear()
+
+    async def _run_in_parallel(self, all_splits: list[Split | DataSegment]) -> bool:
+        """Druid runs sub-tasks when ``maxNumConcurrentSubTasks`` > 1 and the input has more
+        than one split; here also only with dynamic partitions, file-like input and a free slot
+        for them (with none, the supervisor reads the splits itself, as Druid does with 1)."""
+        spec = self.spec
+        if spec.supervisor_task_id is not None or spec.tuning.maxNumConcurrentSubTasks <= 1:
+            return False
+        if len(all_splits) <= 1 or not all(isinstance(s, Split) for s in all_splits):
+            return False
+        if spec.partitions.type != "dynamic":
+            return False
+        free = await ParallelRun(self, self._raw_task).free_slots()
+        if free < 1:
+            self.log.info("no free task slot for sub-tasks: reading the splits sequentially")
+            return False
+        return True
+
+    async def _report_to_supervisor(self, segments: list[DataSegment]) -> None:
+        spec = self.spec
+        assert spec.supervisor_task_id is not None
+        await post_to_supervisor(
+            self.deps.http,
+            str(spec.context["supervisorUrl"]),
+            spec.supervisor_task_id,
+            "report",
+            {
+                "taskId": spec.id,
+                "createdSegments": [s.to_json() for s in segments],
+                "rowStats": self.meters.totals(),
+                "unparseableEvents": self.handler.saved(),
+            },
+        )
 
     def _status(self, state: str, error: str | None, started: float) -> dict[str, Any]:
         return {
@@ -265,7 +323,9 @@ class BatchIndexTask:
             raise BatchTaskFailed(str(e)) from None
         out = []
         for i, part in enumerate(parts):
-            if overwrite:
+            if self.spec.supervisor_task_id is not None:
+                segment = await self._from_supervisor(bucket, index, part)
+            elif overwrite:
                 segment = DataSegment(
                     dataSource=self.spec.data_source,
                     interval=bucket,
@@ -280,27 +340,20 @@ class BatchIndexTask:
             out.append(await asyncio.to_thread(self._push, segment, part, index))
         return out
 
-    async def _allocate(self, bucket: Interval, i: int, index: IncrementalIndex) -> DataSegment:
-        gspec = self.spec.schema.granularitySpec
-        result = await self.deps.actions.submit(
-            {
-                "type": "segmentAllocate",
-                "dataSource": self.spec.data_source,
-                "timestamp": format_iso(bucket.start),
-                "queryGranularity": gspec.queryGranularity.to_json(),
-                "preferredSegmentGranularity": gspec.segmentGranularity.to_json(),
-                "sequenceName": f"{self.spec.id}_{bucket.start}_{i}",
-                "previousSegmentId": None,
-                "skipSegmentLineageCheck": True,
-                "shardSpecFactory": {"type": "numbered"},
-                "lockGranularity": "TIME_CHUNK",
-                "taskLockType": str(self.spec.context.get("taskLockType") or "EXCLUSIVE"),
-            }
+    async def _from_supervisor(
+        self, bucket: Interval, index: IncrementalIndex, part: Partition
+    ) -> DataSegment:
+        """A sub-task's segment id comes from its supervisor (Druid's
+        ``SupervisorTaskAccess.allocateNewSegment``)."""
+        spec = self.spec
+        assert spec.supervisor_task_id is not None
+        result = await post_to_supervisor(
+            self.deps.http,
+            str(spec.context["supervisorUrl"]),
+            spec.supervisor_task_id,
+            "segment/allocate",
+            {"timestamp": bucket.start},
         )
-        if not result:
-            raise BatchTaskFailed(
-                f"Could not allocate segment for row with timestamp[{format_iso(bucket.start)}]"
-            )
         ident = SegmentIdWithShardSpec.from_json(result)
         return DataSegment(
             dataSource=ident.data_source,
@@ -313,6 +366,43 @@ class BatchIndexTask:
             ),
             size=0,
         )
+
+    async def _allocate(self, bucket: Interval, i: int, index: IncrementalIndex) -> DataSegment:
+        ident = await self._allocate_id(bucket, f"{self.spec.id}_{bucket.start}_{i}")
+        return DataSegment(
+            dataSource=ident.data_source,
+            interval=ident.interval,
+            version=ident.version,
+            dimensions=tuple(index.dimensions),
+            metrics=tuple(index.metrics),
+            shardSpec=NumberedShardSpec(
+                partitionNum=ident.partition_num, partitions=ident.partitions
+            ),
+            size=0,
+        )
+
+    async def _allocate_id(self, bucket: Interval, sequence: str) -> SegmentIdWithShardSpec:
+        gspec = self.spec.schema.granularitySpec
+        result = await self.deps.actions.submit(
+            {
+                "type": "segmentAllocate",
+                "dataSource": self.spec.data_source,
+                "timestamp": format_iso(bucket.start),
+                "queryGranularity": gspec.queryGranularity.to_json(),
+                "preferredSegmentGranularity": gspec.segmentGranularity.to_json(),
+                "sequenceName": sequence,
+                "previousSegmentId": None,
+                "skipSegmentLineageCheck": True,
+                "shardSpecFactory": {"type": "numbered"},
+                "lockGranularity": "TIME_CHUNK",
+                "taskLockType": str(self.spec.context.get("taskLockType") or "EXCLUSIVE"),
+            }
+        )
+        if not result:
+            raise BatchTaskFailed(
+                f"Could not allocate segment for row with timestamp[{format_iso(bucket.start)}]"
+            )
+        return SegmentIdWithShardSpec.from_json(result)
 
     def _push(self, segment: DataSegment, part: Partition, index: IncrementalIndex) -> DataSegment:
         out_dir = self.task_dir / "segments"

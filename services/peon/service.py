@@ -172,17 +172,19 @@ class PeonService(NodeService):
     ) -> dict[str, Any]:
         spec = parse_batch_task(task)
         assert self._http is not None
+        overlord = LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http)
         deps = BatchDeps(
-            actions=TaskActionClient(
-                LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http), task
-            ),
+            actions=TaskActionClient(overlord, task),
             handoff=HandoffClient(
                 LeaderClient(self.provider, "coordinator", COORDINATOR_PREFIX, self._http)
             ),
             deep_storage=DeepStorage.from_settings(self.settings),
+            overlord=overlord,
+            http=self._http,
+            self_url=self.settings.base_url,
             handoff_poll_period=min(self.handoff_poll_period, 10.0),
         )
-        runner = BatchIndexTask(spec, task_dir, deps, task_log)
+        runner = BatchIndexTask(spec, task_dir, deps, task_log, task)
         self.batch_runners[spec.id] = runner
         try:
             return await runner.run()
@@ -200,6 +202,9 @@ class PeonService(NodeService):
         if runner is not None:
             return runner.report()
         return self._batch_reports.get(task_id)
+
+    def get_batch_runner(self, task_id: str) -> BatchIndexTask | None:
+        return self.batch_runners.get(task_id)
 
     def get_runner(self, task_id: str) -> KafkaIndexTaskRunner | None:
         return self.runners.get(task_id)

@@ -291,3 +291,62 @@ async def test_index_parallel_json_and_csv_then_overwrite_and_reindex(
         await wait_until(wiki2, within=40, what="wiki2 queryable with the same totals")
         rows = await sql(c, "SELECT COUNT(*) AS n FROM wiki2")
         assert rows == [{"n": 5 + 5 + 4}]  # day x page groups after rollup
+
+
+async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_path: Path) -> None:
+    files = tmp_path / "parallel"
+    files.mkdir()
+    for day in (1, 2, 3):
+        (files / f"day{day}.json").write_text(json_rows(day, 12, day) + "\nbroken\n")
+    async with cluster(cluster_props(tmp_path)) as c:
+        await start_cluster(c, tmp_path)
+        parallel = index_parallel(
+            schema("par", ["2024-01-01/2024-01-04"]),
+            {"type": "local", "baseDir": str(files), "filter": "*.json"},
+            {"type": "json"},
+            {
+                "maxNumConcurrentSubTasks": 2,
+                "maxSavedParseExceptions": 10,
+                "partitionsSpec": {"type": "dynamic", "maxRowsPerSegment": 5},
+            },
+        )
+        sup_id = await submit_and_wait(c, parallel)
+        payload = await report(c, sup_id)
+        totals = payload["rowStats"]["buildSegments"]
+        assert (totals["processed"], totals["unparseable"]) == (36, 3)
+        assert len(payload["unparseableEvents"]["buildSegments"]) == 3
+
+        tasks = await c.get("overlord", "/druid/indexer/v1/tasks", params={"state": "complete"})
+        subs = [t for t in tasks.json() if t["type"] == "single_phase_sub_task"]
+        assert len(subs) == 3 and all(t["status"] == "SUCCESS" for t in subs)
+        assert {t["groupId"] for t in subs} == {sup_id}
+
+        coord = c.nodes["coordinator"].service
+        assert isinstance(coord, CoordinatorService)
+        used = await coord.store.used_segments("par")
+        # 12 rows a day in segments of 5 rows: 3 per day, one version, a complete core set
+        assert len(used) == 9 and len({s.version for s in used}) == 1
+        for day in {s.interval for s in used}:
+            specs = sorted(
+                (s.partition_num, s.shard_spec.core_partitions) for s in used if s.interval == day
+            )
+            assert specs == [(0, 3), (1, 3), (2, 3)]
+
+        # appendToExisting: day 3 gets more rows as extra partitions of the same version
+        append = index_parallel(
+            schema("par", ["2024-01-03/2024-01-04"]),
+            {"type": "inline", "data": json_rows(3, 4, 100)},
+            {"type": "json"},
+        )
+        append["spec"]["ioConfig"]["appendToExisting"] = True
+        await submit_and_wait(c, append)
+        day3 = [
+            s for s in await coord.store.used_segments("par") if s.interval.start == 1704240000000
+        ]
+        assert sorted(s.partition_num for s in day3) == [0, 1, 2, 3]
+        assert len({s.version for s in day3}) == 1
+
+        async def appended() -> bool:
+            return await native_totals(c, "par", "2024-01-01/2024-01-04") == (40, 12 * 6 + 400)
+
+        await wait_until(appended, within=40, what="appended rows queryable")

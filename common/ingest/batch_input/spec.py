@@ -23,7 +23,7 @@ from common.ingest.spec import (
 )
 from common.segments.intervals import Interval
 
-BATCH_TASK_TYPES = ("index_parallel", "index")
+BATCH_TASK_TYPES = ("index_parallel", "index", "single_phase_sub_task")
 INT_MAX = 2**31 - 1
 DEFAULT_MAX_ROWS_PER_SEGMENT = 5_000_000
 DEFAULT_MAX_TOTAL_ROWS = 20_000_000
@@ -151,6 +151,8 @@ class BatchTaskSpec:
     io: IoConfig
     tuning: TuningConfig
     context: dict[str, Any]
+    #: Set for a ``single_phase_sub_task``: the ``index_parallel`` task it works for.
+    supervisor_task_id: str | None = None
 
     @property
     def input_format(self) -> JsonInputFormat | DelimitedInputFormat | ParquetInputFormat | None:
@@ -239,4 +241,17 @@ def parse_batch_task(task: Any) -> BatchTaskSpec:
         io=io,
         tuning=tuning,
         context=context,
+        supervisor_task_id=_supervisor_task_id(task),
     )
+
+
+def _supervisor_task_id(task: dict[str, Any]) -> str | None:
+    if task.get("type") != "single_phase_sub_task":
+        return None
+    sup = task.get("supervisorTaskId")
+    if not isinstance(sup, str) or not sup:
+        raise InvalidInput("Invalid task: single_phase_sub_task needs 'supervisorTaskId'")
+    url = (task.get("context") or {}).get("supervisorUrl")
+    if not isinstance(url, str) or not url.startswith("http"):
+        raise InvalidInput("Invalid task: single_phase_sub_task needs context.supervisorUrl")
+    return sup
