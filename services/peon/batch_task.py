@@ -416,14 +416,37 @@ class BatchIndexTask:
         finally:
             path.unlink(missing_ok=True)
 
+    async def _segments_to_drop(self, segments: list[DataSegment]) -> list[DataSegment]:
+        """``dropExisting``: the used segments lying wholly inside ``granularitySpec.intervals``
+        that this task does not replace chunk by chunk (Druid's ``segmentsToBeDropped``). The
+        task's exclusive locks on those intervals keep anyone else from publishing there."""
+        intervals = self.spec.schema.granularitySpec.intervals or []
+        used = await self.deps.actions.submit(
+            {
+                "type": "segmentListUsed",
+                "dataSource": self.spec.data_source,
+                "intervals": [str(i) for i in intervals],
+            }
+        )
+        mine = {s.identifier for s in segments}
+        out = []
+        for raw in used or []:
+            seg = DataSegment.from_json(raw)
+            if seg.identifier in mine or not any(i.contains(seg.interval) for i in intervals):
+                continue
+            out.append(seg)
+        return out
+
     async def _publish(self, segments: list[DataSegment]) -> None:
-        if not segments:
+        drop = await self._segments_to_drop(segments) if self.spec.io.dropExisting else []
+        if not segments and not drop:
             self.log.info("task %s: no rows to publish", self.spec.id)
             return
         result = await self.deps.actions.submit(
             {
                 "type": "segmentTransactionalInsert",
                 "segments": [s.to_json() for s in segments],
+                "segmentsToBeDropped": [s.to_json() for s in drop],
                 "startMetadata": None,
                 "endMetadata": None,
                 "dataSource": self.spec.data_source,

@@ -292,6 +292,23 @@ async def test_index_parallel_json_and_csv_then_overwrite_and_reindex(
         rows = await sql(c, "SELECT COUNT(*) AS n FROM wiki2")
         assert rows == [{"n": 5 + 5 + 4}]  # day x page groups after rollup
 
+        # dropExisting over days 2-3 with rows for day 2 only: day 3 is dropped in the same
+        # publish (its segments marked unused), day 1 untouched.
+        drop = index_parallel(
+            schema("wiki", ["2024-01-02/2024-01-04"]),
+            {"type": "inline", "data": json_rows(2, 6, 5)},
+            {"type": "json"},
+        )
+        drop["spec"]["ioConfig"]["dropExisting"] = True
+        await submit_and_wait(c, drop)
+        left = await coord.store.used_segments("wiki")
+        assert sorted({str(s.interval)[:10] for s in left}) == ["2024-01-01", "2024-01-02"]
+
+        async def dropped() -> bool:
+            return await totals_are((16, 70 + 30))
+
+        await wait_until(dropped, within=40, what="day 3 dropped, day 2 replaced")
+
 
 async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_path: Path) -> None:
     files = tmp_path / "parallel"

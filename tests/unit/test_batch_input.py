@@ -99,7 +99,7 @@ def test_spec_defaults_and_spec_nesting() -> None:
             "both numShards and targetRowsPerSegment",
         ),
         (INLINE, {"partitionsSpec": {"type": "single_dim"}}, "partitionsSpec"),
-        ({**INLINE, "dropExisting": True}, None, "dropExisting"),
+        ({**INLINE, "dropExisting": True, "appendToExisting": True}, None, "not compatible"),
     ],
 )
 def test_spec_errors_name_the_field(

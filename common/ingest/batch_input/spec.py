@@ -213,11 +213,6 @@ def parse_batch_task(task: Any) -> BatchTaskSpec:
             "Invalid tuningConfig: forceGuaranteedRollup=true needs partitionsSpec [hashed]"
         )
     if io.dropExisting:
-        raise InvalidInput(
-            "Invalid ioConfig: dropExisting=true is not supported here yet (it needs tombstone "
-            "segments, which historicals do not load); re-ingest every time chunk instead"
-        )
-    if io.dropExisting:  # pragma: no cover - kept for when tombstones land
         if io.appendToExisting:
             raise InvalidInput(
                 "Invalid ioConfig: dropExisting=true is not compatible with appendToExisting=true"

@@ -2,7 +2,8 @@
 
 Body ``{"task": <task JSON, at least its id>, "action": {"type": ...}}`` -> ``{"result": ...}``.
 Only active tasks may act; the group and datasource are taken from the stored task, not from the
-body. Types: ``segmentAllocate``, ``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
+body. ``segmentTransactionalInsert`` takes Druid's ``segmentsToBeDropped`` too (marked unused in
+the publish transaction; they must be covered by the task's locks). Types: ``segmentAllocate``, ``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
 ``timeChunkLockAcquire``/``lockAcquire`` (and their ``Try`` forms), ``lockRelease``, ``lockList``,
 ``segmentListUsed`` (used segments of any datasource, for the ``druid`` input source).
 """
@@ -169,10 +170,16 @@ class TaskActions:
                     f"segmentTransactionalInsert: segment {s.identifier} is not of the task's "
                     f"dataSource [{task.data_source}]"
                 )
-        await self._check_locks_cover(task, segments)
+        try:
+            drop = [DataSegment.from_json(s) for s in action.get("segmentsToBeDropped") or []]
+        except ValueError as exc:
+            raise InvalidInput(
+                f"segmentTransactionalInsert: bad segmentsToBeDropped: {exc}"
+            ) from None
+        await self._check_locks_cover(task, [*segments, *drop])
         start, end = _metadata(action, "startMetadata"), _metadata(action, "endMetadata")
         result = await self.store.commit_segments_and_metadata(
-            segments, _supervisor_id(task, action) if start else None, start, end
+            segments, _supervisor_id(task, action) if start else None, start, end, drop
         )
         return result.to_json()
 
