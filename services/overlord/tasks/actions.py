@@ -3,7 +3,8 @@
 Body ``{"task": <task JSON, at least its id>, "action": {"type": ...}}`` -> ``{"result": ...}``.
 Only active tasks may act; the group and datasource are taken from the stored task, not from the
 body. ``segmentTransactionalInsert`` takes Druid's ``segmentsToBeDropped`` too (marked unused in
-the publish transaction; they must be covered by the task's locks). Types: ``segmentAllocate``, ``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
+the publish transaction; they must be covered by the task's locks). Types: ``segmentAllocate``,
+``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
 ``timeChunkLockAcquire``/``lockAcquire`` (and their ``Try`` forms), ``lockRelease``, ``lockList``,
 ``segmentListUsed`` (used segments of any datasource, for the ``druid`` input source).
 """
