@@ -367,3 +367,84 @@ async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_pa
             return await native_totals(c, "par", "2024-01-01/2024-01-04") == (40, 12 * 6 + 400)
 
         await wait_until(appended, within=40, what="appended rows queryable")
+
+
+async def test_sql_insert_and_replace_through_the_broker(tmp_path: Path) -> None:
+    csv_file = tmp_path / "edits.csv"
+    csv_file.write_text(
+        "ts,page,added\n"
+        + "".join(f"2024-01-0{1 + i % 2}T0{i % 9}:00:00Z,p{i % 3},{i}\n" for i in range(12))
+    )
+    source = json.dumps({"type": "local", "files": [str(csv_file)]})
+    fmt = json.dumps({"type": "csv", "findColumnsFromHeader": True})
+    sig = json.dumps(
+        [
+            {"name": "ts", "type": "string"},
+            {"name": "page", "type": "string"},
+            {"name": "added", "type": "long"},
+        ]
+    )
+    extern = f"TABLE(EXTERN('{source}', '{fmt}', '{sig}'))"
+    async with cluster(cluster_props(tmp_path)) as c:
+        await start_cluster(c, tmp_path)
+        broker = c.nodes["broker"].url
+
+        async def run(sql_text: str) -> str:
+            r = await c.http.post(f"{broker}/druid/v2/sql/task", json={"query": sql_text})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["state"] == "RUNNING" and body["taskId"].startswith("query-")
+            task_id = str(body["taskId"])
+            final: dict[str, Any] = {}
+
+            async def done() -> bool:
+                s = await c.get("overlord", f"{TASK}/{task_id}/status")
+                final.update(s.json()["status"])
+                return final["status"] != "RUNNING"
+
+            await wait_until(done, within=60, what=f"SQL task {task_id}")
+            assert final["status"] == "SUCCESS", final
+            return task_id
+
+        await run(
+            f'INSERT INTO "edits" SELECT TIME_PARSE(ts) AS __time, page, added FROM {extern} '
+            "WHERE page <> 'p2' PARTITIONED BY DAY"
+        )
+
+        async def rows_are(expected: list[dict[str, Any]]) -> bool:
+            r = await c.http.post(
+                f"{broker}/druid/v2/sql",
+                json={
+                    "query": "SELECT TIME_FLOOR(__time, 'P1D') AS d, COUNT(*) AS n, "
+                    "SUM(added) AS s FROM edits GROUP BY 1 ORDER BY 1"
+                },
+            )
+            return r.status_code == 200 and [(x["n"], x["s"]) for x in r.json()] == [
+                (e["n"], e["s"]) for e in expected
+            ]
+
+        # p2 rows (i = 2, 5, 8, 11) filtered out; day 1 has the even i, day 2 the odd ones
+        day1 = [i for i in range(0, 12, 2) if i % 3 != 2]
+        day2 = [i for i in range(1, 12, 2) if i % 3 != 2]
+        expected = [{"n": len(day1), "s": sum(day1)}, {"n": len(day2), "s": sum(day2)}]
+        await wait_until(lambda: rows_are(expected), within=40, what="inserted rows queryable")
+
+        # REPLACE day 2 only: day 2 now holds every row of the file for that day
+        await run(
+            "REPLACE INTO edits OVERWRITE WHERE __time >= TIMESTAMP '2024-01-02' AND "
+            f"__time < TIMESTAMP '2024-01-03' SELECT TIME_PARSE(ts) AS __time, page, added "
+            f"FROM {extern} PARTITIONED BY DAY"
+        )
+        all2 = list(range(1, 12, 2))
+        expected = [{"n": len(day1), "s": sum(day1)}, {"n": len(all2), "s": sum(all2)}]
+        await wait_until(lambda: rows_are(expected), within=40, what="day 2 replaced")
+
+        bad = await c.http.post(
+            f"{broker}/druid/v2/sql/task",
+            json={
+                "query": f"INSERT INTO edits SELECT UPPER(page) AS p FROM {extern} "
+                "PARTITIONED BY DAY"
+            },
+        )
+        assert bad.status_code == 400
+        assert "only EXTERN columns" in bad.text
