@@ -86,7 +86,16 @@ async def test_generated_id_and_unknowns(c: Cluster) -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda t: t.update(type="index_parallel"), "Could not resolve type id 'index_parallel'"),
+        (lambda t: t.update(type="index_hadoop"), "Could not resolve type id 'index_hadoop'"),
+        # a batch task is validated as one: its ioConfig needs an inputSource
+        (lambda t: t.update(type="index_parallel"), "Invalid ioConfig: inputSource"),
+        (
+            lambda t: t.update(
+                type="index_parallel",
+                ioConfig={"inputSource": {"type": "local", "files": ["/x"]}},
+            ),
+            "'inputFormat' is required",
+        ),
         (lambda t: t.pop("dataSchema"), "Invalid dataSchema"),
         (lambda t: t["ioConfig"].pop("topic"), "'topic' is required"),
         (lambda t: t["ioConfig"].update(consumerProperties={}), "bootstrap.servers"),
