@@ -19,6 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from common.aio import wait_until
@@ -197,9 +199,15 @@ async def test_index_parallel_json_and_csv_then_overwrite_and_reindex(
             schema("wiki", ["2024-01-03/2024-01-04"]),
             {"type": "http", "uris": [f"{base_url}/day3.csv"]},
             {"type": "csv", "findColumnsFromHeader": True},
-            {"partitionsSpec": {"type": "dynamic", "maxRowsPerSegment": 8}},
+            {
+                "partitionsSpec": {"type": "dynamic", "maxRowsPerSegment": 8},
+                "awaitSegmentAvailabilityTimeoutMillis": 30000,
+            },
         )
         csv_id = await submit_and_wait(c, csv_task)
+        csv_report = await report(c, csv_id)
+        # the task waited for the historical to load its segments before it succeeded
+        assert csv_report["segmentAvailabilityConfirmed"] is True
 
         payload = await report(c, json_id)
         assert payload["rowStats"]["buildSegments"]["processed"] == 70
@@ -208,7 +216,7 @@ async def test_index_parallel_json_and_csv_then_overwrite_and_reindex(
         (event,) = payload["unparseableEvents"]["buildSegments"]
         assert event["input"] == "nope" and event["errorType"] == "unparseable"
         assert payload["errorMsg"] is None
-        assert (await report(c, csv_id))["rowStats"]["buildSegments"]["processed"] == 20
+        assert csv_report["rowStats"]["buildSegments"]["processed"] == 20
         log = await c.get("overlord", f"{TASK}/{json_id}/log")
         assert log.status_code == 200 and json_id in log.text
 
@@ -367,6 +375,47 @@ async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_pa
             return await native_totals(c, "par", "2024-01-01/2024-01-04") == (40, 12 * 6 + 400)
 
         await wait_until(appended, within=40, what="appended rows queryable")
+
+        # Parquet input, and a task failing on maxParseExceptions with its reason reported
+        table = pa.table(
+            {
+                "ts": pa.array(
+                    [1704067200000 + i * 3_600_000 for i in range(5)], pa.timestamp("ms")
+                ),
+                "page": [f"q{i}" for i in range(5)],
+                "added": list(range(5)),
+            }
+        )
+        pq.write_table(table, tmp_path / "rows.parquet")
+        pschema = schema("pq", ["2024-01-01/2024-01-02"])
+        pschema["timestampSpec"] = {"column": "ts", "format": "millis"}
+        pq_task = index_parallel(
+            pschema,
+            {"type": "local", "files": [str(tmp_path / "rows.parquet")]},
+            {"type": "parquet"},
+        )
+        pq_id = await submit_and_wait(c, pq_task)
+        assert (await report(c, pq_id))["rowStats"]["buildSegments"]["processed"] == 5
+        (pq_seg,) = await coord.store.used_segments("pq")
+        assert pq_seg.dimensions == ("page", "user")
+
+        strict = index_parallel(
+            schema("strict", ["2024-01-01/2024-01-02"]),
+            {"type": "inline", "data": json_rows(1, 3, 1) + "\nbroken"},
+            {"type": "json"},
+            {"maxParseExceptions": 0},
+        )
+        r = await c.http.post(c.nodes["overlord"].url + TASK, json=strict)
+        strict_id = r.json()["task"]
+
+        async def failed() -> bool:
+            s = (await c.get("overlord", f"{TASK}/{strict_id}/status")).json()["status"]
+            return bool(s["status"] == "FAILED")
+
+        await wait_until(failed, within=30, what="strict task failed")
+        status = (await c.get("overlord", f"{TASK}/{strict_id}/status")).json()["status"]
+        assert "Max parse exceptions[0] exceeded" in status["errorMsg"]
+        assert await coord.store.used_segments("strict") == []
 
 
 async def test_sql_insert_and_replace_through_the_broker(tmp_path: Path) -> None:
