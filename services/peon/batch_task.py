@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pyarrow as pa
 
 from common.errors import KdruidError
+from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
 from common.ingest.batch_input.partition import Partition, partition
 from common.ingest.batch_input.readers import parse_bytes, parse_table
 from common.ingest.batch_input.sources import Split, read_split, splits
@@ -100,6 +102,11 @@ class BatchIndexTask:
         row_format = fmt if fmt is not None and not isinstance(fmt, ParquetInputFormat) else None
         self.parser = RowParser(
             spec.schema, row_format or JsonInputFormat(type="json"), self.handler
+        )
+        self.columnar = (
+            BatchParser(spec.schema, fmt, self.meters)
+            if isinstance(fmt, JsonInputFormat) and batch_supported(spec.schema, fmt)
+            else None
         )
         self.ingestion_state = "NOT_STARTED"
         self.error: str | None = None
@@ -280,7 +287,7 @@ class BatchIndexTask:
         assert fmt is not None  # checked by parse_batch_task
         if isinstance(fmt, ParquetInputFormat):  # the row parser counts the other formats
             self.meters.add_processed_bytes(len(data))
-        for rows in parse_bytes(self.parser, fmt, data, now_ms):
+        for rows in parse_bytes(self.parser, fmt, data, now_ms, self.columnar):
             self._add(rows)
 
     def _ingest_segment(self, segment: DataSegment, now_ms: int) -> None:
@@ -300,16 +307,28 @@ class BatchIndexTask:
         for rows in parse_table(self.parser, table, now_ms):
             self._add(rows)
 
-    def _add(self, rows: list[InputRow]) -> None:
+    def _index(self, start: int) -> IncrementalIndex:
+        index = self._indexes.get(start)
+        if index is None:
+            index = self._indexes[start] = IncrementalIndex(self.spec.schema)
+        return index
+
+    def _add(self, rows: list[InputRow] | ColumnBatch) -> None:
         gran = self.spec.schema.granularitySpec.segmentGranularity
+        if isinstance(rows, ColumnBatch):
+            if not len(rows):
+                return
+            starts = np.asarray(gran.bucket_starts(pa.array(rows.times)).to_numpy())
+            for start in np.unique(starts):
+                idx = np.flatnonzero(starts == start)
+                part = rows if len(idx) == len(rows) else rows.take(idx)
+                self._index(int(start)).add_batch(part)
+            return
         by_bucket: dict[int, list[InputRow]] = {}
         for row in rows:
             by_bucket.setdefault(gran.bucket_start(row.timestamp), []).append(row)
         for start, bucket_rows in by_bucket.items():
-            index = self._indexes.get(start)
-            if index is None:
-                index = self._indexes[start] = IncrementalIndex(self.spec.schema)
-            index.add_rows(bucket_rows)
+            self._index(start).add_rows(bucket_rows)
 
     # ------------------------------------------------------------------ push and publish
 

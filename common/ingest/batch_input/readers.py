@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from common.ingest.batch import BatchParser, ColumnBatch
 from common.ingest.batch_input.spec import ParquetInputFormat
 from common.ingest.parser import InputRow, RowParser
 from common.ingest.spec import DelimitedInputFormat, JsonInputFormat
@@ -32,22 +33,35 @@ def _lines(data: bytes) -> Iterator[bytes]:
             yield line
 
 
+def _json_batch(
+    parser: RowParser, columnar: BatchParser | None, lines: list[bytes], now_ms: int
+) -> list[InputRow] | ColumnBatch:
+    if columnar is not None:
+        parsed = columnar.parse(lines)
+        if parsed is not None:
+            return parsed.rows
+    return parser.parse_many(lines, now_ms)
+
+
 def parse_bytes(
     parser: RowParser,
     fmt: JsonInputFormat | DelimitedInputFormat | ParquetInputFormat,
     data: bytes,
     now_ms: int,
-) -> Iterator[list[InputRow]]:
-    """Batches of rows of one split (blocking; counts into the parser's meters)."""
+    columnar: BatchParser | None = None,
+) -> Iterator[list[InputRow] | ColumnBatch]:
+    """Batches of rows of one split (blocking; counts into the parser's meters). JSON lines go
+    through ``columnar`` (the streaming path's vectorised parser) when given; a batch it
+    refuses goes row by row, with the same result."""
     if isinstance(fmt, JsonInputFormat):
         batch: list[bytes] = []
         for line in _lines(data):
             batch.append(line)
             if len(batch) >= EVENT_BATCH:
-                yield parser.parse_many(batch, now_ms)
+                yield _json_batch(parser, columnar, batch, now_ms)
                 batch = []
         if batch:
-            yield parser.parse_many(batch, now_ms)
+            yield _json_batch(parser, columnar, batch, now_ms)
     elif isinstance(fmt, DelimitedInputFormat):
         yield parser.parse(data, now_ms)
     else:
