@@ -183,8 +183,8 @@ class BatchIndexTask:
         than one split; here also only with dynamic partitions, file-like input and a free slot
         for them (with none, the supervisor reads the splits itself, as Druid does with 1)."""
         spec = self.spec
-        if spec.supervisor_task_id is not None or spec.tuning.maxNumConcurrentSubTasks <= 1:
-            return False
+        if spec.type != "index_parallel" or spec.tuning.maxNumConcurrentSubTasks <= 1:
+            return False  # ``index`` is Druid's single-task form; sub-tasks never fan out
         if len(all_splits) <= 1 or not all(isinstance(s, Split) for s in all_splits):
             return False
         if spec.partitions.type != "dynamic":
