@@ -48,7 +48,7 @@ from common.ingest.batch_input.spec import (
 from common.ingest.index import IncrementalIndex
 from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
 from common.ingest.parser import InputRow, RowParser
-from common.ingest.spec import JsonInputFormat
+from common.ingest.spec import DelimitedInputFormat, JsonInputFormat
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import read_parquet, write_parquet
 from common.segments.intervals import Interval
@@ -103,9 +103,14 @@ class BatchIndexTask:
         self.parser = RowParser(
             spec.schema, row_format or JsonInputFormat(type="json"), self.handler
         )
+        # The streaming path's column-wise parser, for JSON lines and for Arrow tables
+        # (Parquet files, segments of the ``druid`` input source) alike.
+        plain_json = JsonInputFormat(type="json")
+        columnar_format = fmt if isinstance(fmt, JsonInputFormat) else plain_json
         self.columnar = (
-            BatchParser(spec.schema, fmt, self.meters)
-            if isinstance(fmt, JsonInputFormat) and batch_supported(spec.schema, fmt)
+            BatchParser(spec.schema, columnar_format, self.meters)
+            if not isinstance(fmt, DelimitedInputFormat)
+            and batch_supported(spec.schema, columnar_format)
             else None
         )
         self.ingestion_state = "NOT_STARTED"
@@ -304,7 +309,7 @@ class BatchIndexTask:
         mask = (times >= source.interval.start) & (times < source.interval.end)
         if not mask.all():
             table = table.filter(pa.array(mask))
-        for rows in parse_table(self.parser, table, now_ms):
+        for rows in parse_table(self.parser, table, now_ms, columnar=self.columnar):
             self._add(rows)
 
     def _index(self, start: int) -> IncrementalIndex:

@@ -93,9 +93,17 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 async def submit_and_wait(c: Cluster, task: dict[str, Any]) -> str:
     """Airflow's DruidHook flow: POST the task, read ``task`` from the answer, poll
     ``/task/{id}/status`` until ``status.status`` leaves RUNNING."""
-    resp = await c.http.post(c.nodes["overlord"].url + TASK, json=task)
-    assert resp.status_code == 200, resp.text
-    task_id = str(resp.json()["task"])
+    answer: dict[str, Any] = {}
+
+    async def submitted() -> bool:
+        # 503 only while the overlord (re)gains its lease on a loaded machine
+        resp = await c.http.post(c.nodes["overlord"].url + TASK, json=task)
+        assert resp.status_code in (200, 503), resp.text
+        answer.update(resp.json() if resp.status_code == 200 else {})
+        return resp.status_code == 200
+
+    await wait_until(submitted, within=30, what="task submitted")
+    task_id = str(answer["task"])
     state: dict[str, str] = {}
 
     async def done() -> bool:

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.errors import InvalidInput
+from common.ingest.batch import BatchParser
 from common.ingest.batch_input.partition import murmur3_32, partition
 from common.ingest.batch_input.readers import parse_bytes
 from common.ingest.batch_input.sources import Split, local_files, read_split, splits
@@ -246,3 +247,57 @@ def test_hashed_partitions_group_by_dimension_and_number_filled_buckets() -> Non
     assert 1 <= len(by_target) <= 3
     with pytest.raises(ValueError, match="partitionDimensions"):
         partition(table, HashedPartitions(type="hashed", partitionDimensions=["nope"]), ["page"])
+
+
+def test_parquet_column_wise_equals_row_by_row() -> None:
+    schema = parse_data_schema(
+        {
+            **SCHEMA,
+            "timestampSpec": {"column": "ts", "format": "millis"},
+            "dimensionsSpec": {
+                "dimensions": ["page", "user", {"type": "long", "name": "n"}],
+            },
+            "metricsSpec": [
+                {"type": "count", "name": "count"},
+                {"type": "longSum", "name": "added", "fieldName": "added"},
+                {"type": "doubleSum", "name": "delta", "fieldName": "delta"},
+            ],
+        }
+    )
+    n = 50
+    table = pa.table(
+        {
+            # a row before the interval (thrown away) and timestamps as a timestamp column
+            "ts": pa.array(
+                [1704067200000 - 1] + [1704067200000 + i * 60_000 for i in range(1, n)],
+                pa.timestamp("ms"),
+            ),
+            "page": pa.array([f"p{i % 4}" for i in range(n)]).dictionary_encode(),
+            "user": pa.array([None if i % 5 == 0 else f"u{i % 3}" for i in range(n)]),
+            "n": pa.array([i % 7 for i in range(n)], pa.int32()),
+            "added": pa.array([None if i % 9 == 0 else i for i in range(n)], pa.int16()),
+            "delta": pa.array([i / 4 for i in range(n)], pa.float32()),
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    fmt = ParquetInputFormat(type="parquet")
+    results = []
+    for columnar in (False, True):
+        meters = RowIngestionMeters()
+        p = RowParser(schema, JsonInputFormat(type="json"), ParseExceptionHandler(meters))
+        bp = BatchParser(schema, JsonInputFormat(type="json"), meters) if columnar else None
+        index = IncrementalIndex(schema)
+        batches = list(parse_bytes(p, fmt, buf.getvalue(), 0, bp))
+        kinds = {type(b).__name__ for b in batches}
+        assert kinds == ({"ColumnBatch"} if columnar else {"list"})
+        for b in batches:
+            if isinstance(b, list):
+                index.add_rows(b)
+            else:
+                index.add_batch(b)
+        results.append((index.to_arrow(), meters.totals()))
+    (rows_table, rows_totals), (cols_table, cols_totals) = results
+    assert cols_table.equals(rows_table)
+    assert cols_totals == rows_totals
+    assert rows_totals["thrownAway"] == 1 and rows_totals["processed"] == n - 1

@@ -25,6 +25,8 @@ from common.ingest.spec import DelimitedInputFormat, JsonInputFormat
 
 #: Rows handed to the parser at a time from columnar inputs (bounds the dicts alive at once).
 EVENT_BATCH = 10_000
+#: Rows per column-wise batch of a table.
+TABLE_BATCH = 262_144
 
 
 def _lines(data: bytes) -> Iterator[bytes]:
@@ -66,7 +68,9 @@ def parse_bytes(
         yield parser.parse(data, now_ms)
     else:
         table = pq.read_table(io.BytesIO(data))
-        yield from parse_table(parser, table, now_ms, binary_as_string=fmt.binaryAsString)
+        yield from parse_table(
+            parser, table, now_ms, binary_as_string=fmt.binaryAsString, columnar=columnar
+        )
 
 
 def _plain_column(col: pa.ChunkedArray, binary_as_string: bool) -> pa.ChunkedArray:
@@ -81,13 +85,25 @@ def _plain_column(col: pa.ChunkedArray, binary_as_string: bool) -> pa.ChunkedArr
 
 
 def parse_table(
-    parser: RowParser, table: pa.Table, now_ms: int, *, binary_as_string: bool = True
-) -> Iterator[list[InputRow]]:
-    """Rows of an Arrow table (a Parquet file, or an existing segment for ``druid`` input)."""
+    parser: RowParser,
+    table: pa.Table,
+    now_ms: int,
+    *,
+    binary_as_string: bool = True,
+    columnar: BatchParser | None = None,
+) -> Iterator[list[InputRow] | ColumnBatch]:
+    """Rows of an Arrow table (a Parquet file, or an existing segment for ``druid`` input):
+    column-wise through ``columnar`` when it takes the batch, else row by row."""
     columns = {
         name: _plain_column(table.column(name), binary_as_string) for name in table.column_names
     }
     plain = pa.table(columns)
-    for rb in plain.to_batches(max_chunksize=EVENT_BATCH):
-        events: list[dict[str, Any]] = rb.to_pylist()
-        yield parser.parse_events(events, now_ms)
+    for rb in plain.to_batches(max_chunksize=TABLE_BATCH if columnar else EVENT_BATCH):
+        if columnar is not None:
+            parsed = columnar.parse_table(pa.Table.from_batches([rb]))
+            if parsed is not None:
+                yield parsed.rows
+                continue
+        for offset in range(0, rb.num_rows, EVENT_BATCH):
+            events: list[dict[str, Any]] = rb.slice(offset, EVENT_BATCH).to_pylist()
+            yield parser.parse_events(events, now_ms)
