@@ -188,6 +188,27 @@ async def test_task_actions(c: Cluster) -> None:
     r = await act({**publish, "segments": [outside], "startMetadata": None, "endMetadata": None})
     assert r.status_code == 500 and "not covered by locks" in r.json()["errorMessage"]
 
+    # A segment to drop must be covered by the task's locks too.
+    r = await act(
+        {
+            **publish,
+            "segments": [],
+            "segmentsToBeDropped": [outside],
+            "startMetadata": None,
+            "endMetadata": None,
+        }
+    )
+    assert r.status_code == 500 and "not covered by locks" in r.json()["errorMessage"]
+
+    # segmentListUsed: used segments overlapping the intervals, of any datasource.
+    listed = {"type": "segmentListUsed", "dataSource": "wiki", "intervals": [sid["interval"]]}
+    used = (await act(listed)).json()["result"]
+    assert [u["shardSpec"]["partitionNum"] for u in used] == [0]
+    far = {**listed, "intervals": ["2030-01-01/2030-01-02"]}
+    assert (await act(far)).json()["result"] == []
+    assert (await act({**listed, "dataSource": "other"})).json()["result"] == []
+    assert (await act({**listed, "intervals": []})).status_code == 400
+
     checkpoint = {
         "type": "checkPointDataSourceMetadata",
         "supervisorId": "wiki",
