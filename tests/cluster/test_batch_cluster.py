@@ -496,6 +496,25 @@ async def test_sql_insert_and_replace_through_the_broker(tmp_path: Path) -> None
         expected = [{"n": len(day1), "s": sum(day1)}, {"n": len(all2), "s": sum(all2)}]
         await wait_until(lambda: rows_are(expected), within=40, what="day 2 replaced")
 
+        # PARTITIONED BY ALL TIME: one segment over all time
+        await run(
+            f'INSERT INTO "edits_all" SELECT TIME_PARSE(ts) AS __time, page, added FROM {extern} '
+            "PARTITIONED BY ALL TIME"
+        )
+        coord = c.nodes["coordinator"].service
+        assert isinstance(coord, CoordinatorService)
+        (whole,) = await coord.store.used_segments("edits_all")
+        assert whole.interval.start < 0 < 1704067200000 < whole.interval.end
+
+        async def all_rows() -> bool:
+            r = await c.http.post(
+                f"{broker}/druid/v2/sql",
+                json={"query": "SELECT COUNT(*) AS n, SUM(added) AS s FROM edits_all"},
+            )
+            return r.status_code == 200 and r.json() == [{"n": 12, "s": sum(range(12))}]
+
+        await wait_until(all_rows, within=40, what="ALL TIME segment queryable")
+
         bad = await c.http.post(
             f"{broker}/druid/v2/sql/task",
             json={
