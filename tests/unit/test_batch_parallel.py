@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from common.ingest.batch_input.sources import Split
 from common.segments.segment import DataSegment, NumberedShardSpec
+from common.segments.timeline import SegmentTimeline
 from services.peon.batch_parallel import annotate_core_partitions, split_source
 
 
@@ -49,3 +50,30 @@ def test_split_sources_read_one_split_each() -> None:
         "type": "inline",
         "data": "z",
     }
+
+
+def test_timeline_needs_every_hashed_core_partition() -> None:
+    def hashed(num: int, version: str) -> DataSegment:
+        return DataSegment.from_json(
+            {
+                "dataSource": "ds",
+                "interval": "2024-01-01/2024-01-02",
+                "version": version,
+                "shardSpec": {
+                    "type": "hashed",
+                    "partitionNum": num,
+                    "partitions": 2,
+                    "bucketId": num,
+                    "numBuckets": 2,
+                    "partitionDimensions": ["page"],
+                },
+            }
+        )
+
+    old = seg(1, 0, "v1")
+    timeline = SegmentTimeline.of([old, hashed(0, "v2")])
+    (holder,) = timeline.lookup(old.interval)
+    assert holder.version == "v1"  # v2 lacks its core partition 1: not visible yet
+    timeline.add_segment(hashed(1, "v2"))
+    (holder,) = timeline.lookup(old.interval)
+    assert holder.version == "v2" and len(holder.objects) == 2
