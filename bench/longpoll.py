@@ -4,7 +4,7 @@ The server (uvicorn + ``add_longpoll_route``) runs in its own process so the cli
 not distort it; the clients are one aiohttp session with a connector wide enough for all of them.
 For each N it prints the change-to-client latency (p50/p99/max, wall clock shared by both
 processes) and the server's RSS before and after N requests are parked, against the
-ARCHITECTURE budget of <= 30 KB per parked request.
+budget of <= 30 KB per parked request (docs/architecture.md, "Budgets").
 
     .venv/bin/python bench/longpoll.py --clients 100 1000
 """

@@ -122,6 +122,67 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
         """SELECT country, page, count(*), sum(added) FROM t
            GROUP BY country, page ORDER BY country, page""",
     ),
+    "groupBy(expr VC)": (
+        {
+            "queryType": "groupBy",
+            "granularity": "all",
+            "virtualColumns": [
+                {
+                    "type": "expression",
+                    "name": "cp",
+                    "expression": "concat(country, '/', substring(page, 5, 2))",
+                    "outputType": "STRING",
+                }
+            ],
+            "dimensions": ["cp"],
+            "aggregations": [
+                {"type": "count", "name": "n"},
+                {"type": "longSum", "name": "added", "fieldName": "added"},
+            ],
+        },
+        """SELECT country || '/' || substr(page, 6, 2) AS cp, count(*), sum(added) FROM t
+           GROUP BY cp ORDER BY cp""",
+    ),
+    "timeseries(expr)": (
+        {
+            "queryType": "timeseries",
+            "granularity": "day",
+            "filter": {"type": "expression", "expression": "added > 500 && delta < 5.0"},
+            "aggregations": [
+                {"type": "count", "name": "n"},
+                {"type": "longSum", "name": "a2", "expression": "added * 2"},
+                {"type": "doubleSum", "name": "dd", "expression": "delta * delta"},
+            ],
+        },
+        """SELECT (__time // 86400000) * 86400000 AS b, count(*), sum(added * 2),
+                  sum(delta * delta)
+           FROM t WHERE added > 500 AND delta < 5.0 GROUP BY b ORDER BY b""",
+    ),
+    "topN(join 10k)": (
+        {
+            "queryType": "topN",
+            "granularity": "all",
+            "dataSource": {
+                "type": "join",
+                "left": "bench",
+                "right": {
+                    "type": "inline",
+                    "columnNames": ["page", "label"],
+                    "columnTypes": ["string", "string"],
+                    "rows": [[f"page-{i:04d}", f"L{i % 97:02d}"] for i in range(10_000)],
+                },
+                "rightPrefix": "j.",
+                "condition": 'page == "j.page"',
+                "joinType": "LEFT",
+            },
+            "dimension": "j.label",
+            "metric": "added",
+            "threshold": 10,
+            "aggregations": [{"type": "longSum", "name": "added", "fieldName": "added"}],
+        },
+        """SELECT label, sum(added) AS s FROM t LEFT JOIN labels ON t.page = labels.page
+           GROUP BY label ORDER BY s DESC, label LIMIT 10""",
+    ),
 }
 
 
@@ -169,6 +230,15 @@ async def main(args: argparse.Namespace) -> None:
     duck = duckdb.connect()
     duck.execute(f"SET threads = {args.threads}")
     duck.register("t", table)
+    duck.register(
+        "labels",
+        pa.table(
+            {
+                "page": [f"page-{i:04d}" for i in range(10_000)],
+                "label": [f"L{i % 97:02d}" for i in range(10_000)],
+            }
+        ),
+    )
 
     props = {
         **sqlite_properties(tmp),
@@ -193,11 +263,11 @@ async def main(args: argparse.Namespace) -> None:
             for u in segments_to_query(timeline, [Interval.parse(INTERVAL)])
         ]
         print(
-            f"{'query':<18} {'broker ms':>10} {'node ms':>9} {'duckdb ms':>10} "
+            f"{'query':<20} {'broker ms':>10} {'node ms':>9} {'duckdb ms':>10} "
             f"{'ratio':>6} {'overhead ms':>12}"
         )
         for name, (spec, sql) in QUERIES.items():
-            body = {**spec, "dataSource": "bench", "intervals": [INTERVAL]}
+            body = {"dataSource": "bench", **spec, "intervals": [INTERVAL]}
             node_body = {**body, "intervals": {"type": "segments", "segments": descriptors}}
             b_t: list[float] = []
             n_t: list[float] = []
@@ -229,7 +299,7 @@ async def main(args: argparse.Namespace) -> None:
             check(name, result, want)
             b, n, d = (median_ms(x[1:]) for x in (b_t, n_t, d_t))
             print(
-                f"{name:<18} {b:>10.1f} {n:>9.1f} {d:>10.1f} {b / d:>6.2f} {b - n:>12.1f}",
+                f"{name:<20} {b:>10.1f} {n:>9.1f} {d:>10.1f} {b / d:>6.2f} {b - n:>12.1f}",
                 flush=True,
             )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -246,8 +316,15 @@ def check(name: str, result: list[dict[str, Any]], want: list[tuple[Any, ...]]) 
     if name.startswith("timeseries"):
         got = [r["result"]["n"] for r in result]
         assert got == [w[1] for w in want], "timeseries differs from DuckDB"
+        if "a2" in result[0]["result"]:
+            assert [r["result"]["a2"] for r in result] == [w[2] for w in want]
+    elif name == "topN(join 10k)":
+        assert [(r["j.label"], r["added"]) for r in result[0]["result"]] == [tuple(w) for w in want]
     elif name.startswith("topN"):
         assert [(r["page"], r["added"]) for r in result[0]["result"]] == [tuple(w) for w in want]
+    elif name == "groupBy(expr VC)":
+        got = [(r["event"]["cp"], r["event"]["n"], r["event"]["added"]) for r in result]
+        assert got == [tuple(w) for w in want], "groupBy(expr VC) differs from DuckDB"
     else:
         got = sorted((r["event"]["country"], r["event"]["page"], r["event"]["n"]) for r in result)
         assert got == sorted((w[0], w[1], w[2]) for w in want), "groupBy differs from DuckDB"

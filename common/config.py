@@ -29,11 +29,20 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from common.auth.config import SecuritySettings, parse_security
+from common.auth.config import owns as owns_security_key
 from common.errors import ConfigError
 
 Role = Literal["coordinator", "broker", "historical", "overlord", "peon"]
 ROLES: tuple[Role, ...] = ("coordinator", "broker", "historical", "overlord", "peon")
 
+#: Druid's ``druid.tlsPort`` defaults; a peon has none (set it with ``druid.enableTlsPort``).
+DEFAULT_TLS_PORTS: dict[str, int] = {
+    "coordinator": 8281,
+    "broker": 8282,
+    "historical": 8283,
+    "overlord": 8290,
+}
 DEFAULT_PORTS: dict[str, int] = {
     "coordinator": 8081,
     "broker": 8082,
@@ -150,6 +159,11 @@ class NodeSettings(Group):
         alias="plaintextPort", description="HTTP port. Default: the role's (8081..8100)."
     )
     service: str = _doc("Service name, e.g. druid/broker. Default: druid/<role>.")
+    bind_on_host: bool = Field(
+        alias="bindOnHost",
+        default=False,
+        description="Listen only on druid.host's address. Default false: every interface.",
+    )
 
 
 class ServerSettings(Group):
@@ -362,10 +376,54 @@ class SegmentCacheSettings(Group):
     status_queue_max_size: int = Field(alias="statusQueueMaxSize", default=100)
 
 
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+
+
+def cgroup_cpu_limit(cpu_max: str | None) -> int | None:
+    """Whole processors allowed by a cgroup v2 ``cpu.max`` (``"<quota> <period>"``, rounded
+    up), or None when unlimited (``"max ..."``) or unknown."""
+    parts = (cpu_max or "").split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    try:
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, -(-quota // period))
+
+
+def available_processors() -> int:
+    """Processors this process may use, as Java's ``availableProcessors`` counts them in a
+    container: its CPU affinity, capped by the cgroup's CPU quota (a pod's CPU limit)."""
+    try:
+        n = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        with open(CGROUP_CPU_MAX) as f:
+            limit = cgroup_cpu_limit(f.read())
+    except OSError:
+        limit = None
+    return min(n, limit) if limit is not None else n
+
+
+def default_worker_capacity(processors: int) -> int:
+    """Druid's ``WorkerConfig`` default for ``druid.worker.capacity``: one slot per processor
+    but one, at least one."""
+    return max(1, processors - 1)
+
+
 class WorkerSettings(Group):
     PREFIX = "druid.worker."
 
-    capacity: int = _doc("Tasks a peon runs at once. Default 1.", default=1, ge=1)
+    capacity: int = Field(
+        default_factory=lambda: default_worker_capacity(available_processors()),
+        ge=1,
+        description="Tasks a peon runs at once (task slots). Default: Druid's "
+        "max(1, available processors - 1).",
+    )
     category: str = _doc("Worker category.", default="_default_worker_category")
     version: str = _doc("Worker version.", default="0")
 
@@ -542,14 +600,30 @@ class Settings(BaseModel):
     broker: BrokerSettings
     zk: ZkSettings
     extensions: ExtensionsSettings
+    security: SecuritySettings = Field(
+        default_factory=SecuritySettings,
+        description="druid.auth.*, druid.escalator.* and TLS (common/auth/config.py).",
+    )
+
+    @property
+    def tls(self) -> bool:
+        """Serve (and announce) the TLS port (``druid.enableTlsPort``)."""
+        return self.security.tls.enable_tls_port
+
+    @property
+    def tls_port(self) -> int:
+        port = self.security.tls.tls_port
+        return port if port is not None else DEFAULT_TLS_PORTS.get(self.role, -1)
 
     @property
     def host_and_port(self) -> str:
-        return f"{self.node.host}:{self.node.plaintext_port}"
+        """Druid's ``getHostAndPortToUse``: the TLS port when TLS is on."""
+        port = self.tls_port if self.tls else self.node.plaintext_port
+        return f"{self.node.host}:{port}"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host_and_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host_and_port}"
 
     def visible_properties(self) -> dict[str, str]:
         """The set properties without those whose key contains a hidden substring."""
@@ -618,13 +692,19 @@ def load_settings(
             given[_ENV_NAMES[name]] = value
         elif name in _DOCKER_ENV_NAMES:
             given[_DOCKER_ENV_NAMES[name]] = value
+        elif name.startswith("druid_") and owns_security_key(name.replace("_", ".")):
+            given[name.replace("_", ".")] = value
         elif name.startswith("druid_"):
             raise ConfigError(
                 f"unknown property {name.replace('_', '.')!r} (from environment {name})"
             )
 
     values: dict[str, dict[str, Any]] = {attr: {} for attr in GROUPS}
+    security_props: dict[str, Any] = {}
     for key, value in given.items():
+        if owns_security_key(key):
+            security_props[key] = value
+            continue
         if key not in KNOWN_KEYS:
             raise ConfigError(f"unknown property {key!r}{_suggest(key)}")
         attr, name = KNOWN_KEYS[key]
@@ -641,9 +721,14 @@ def load_settings(
             groups[attr] = group.model_validate(values[attr])
         except ValidationError as exc:
             raise ConfigError(_explain(group, exc)) from None
+    try:
+        security = parse_security(security_props, {**os.environ, **env})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     settings = Settings(
         role=role,
         properties={k: str(v) for k, v in given.items()},
+        security=security,
         **groups,
     )
     _check_cross_field(settings)
@@ -671,6 +756,8 @@ _CLUSTER_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]")
 
 
 def _check_cross_field(s: Settings) -> None:
+    if s.tls and s.tls_port <= 0:
+        raise ConfigError(f"druid.tlsPort is required with druid.enableTlsPort on a {s.role}")
     if not 0 < s.node.plaintext_port < 65536 and s.node.plaintext_port != 0:
         raise ConfigError(f"invalid value for druid.plaintextPort: {s.node.plaintext_port}")
     if s.discovery.type == "k8s":

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.aio import TaskGroup
+from common.auth.declare import OPEN, STATE, keep_security_outermost
 from common.discovery.backend import LeaderRole
 from common.discovery.leader import LeaderSelector
 from common.errors import ServiceUnavailable
@@ -84,7 +85,7 @@ def leader_router(prefix: str, get_selector: SelectorGetter) -> APIRouter:
     """``GET <prefix>/leader`` (the leader's base URL) and ``GET <prefix>/isLeader``."""
     router = APIRouter(prefix=prefix, tags=["leader"])
 
-    @router.get("/leader")
+    @router.get("/leader", dependencies=[STATE])
     async def leader() -> PlainTextResponse:
         selector = get_selector()
         url = selector.current_leader() if selector else None
@@ -92,7 +93,7 @@ def leader_router(prefix: str, get_selector: SelectorGetter) -> APIRouter:
             raise ServiceUnavailable("no leader is known")
         return PlainTextResponse(url)
 
-    @router.get("/isLeader")
+    @router.get("/isLeader", dependencies=[OPEN])
     async def is_leader() -> OrjsonResponse:
         selector = get_selector()
         ok = selector is not None and selector.is_leader()
@@ -161,4 +162,5 @@ def create_elected_app(service: ElectedService, prefix: str, routers: list[APIRo
         local_paths=[f"{prefix}/leader", f"{prefix}/isLeader"],
         host=service.settings.host_and_port,
     )
+    keep_security_outermost(app)
     return app

@@ -1,9 +1,40 @@
-"""Process figures read from /proc and cgroups: memory for ``/status`` and RSS for benchmarks."""
+"""Process figures read from /proc, cgroups and the C allocator: ``/status`` memory, and RSS for
+benchmarks.
+
+Druid's ``/status`` ``memory`` object holds the JVM heap: ``maxMemory`` (the most the heap may
+grow to, ``-Xmx``), ``totalMemory`` (heap committed from the OS now), ``freeMemory`` (committed
+but unused), ``usedMemory`` (= total - free) and ``directMemory`` (the off-heap limit,
+``-XX:MaxDirectMemorySize``; -1 when the runtime cannot tell). A Python process has no heap of its
+own, so the same names mean, for the whole process:
+
+* ``maxMemory``: the most it may grow to: the least of the cgroup memory limit, the machine's
+  memory (``MemTotal``) and ``RLIMIT_AS``; never below ``totalMemory``.
+* ``totalMemory``: what it holds from the OS now: its resident set size (``VmRSS``).
+* ``freeMemory``: held but unused: the free bytes in glibc malloc's arenas (``mallinfo2``
+  ``fordblks``), at most ``totalMemory``; 0 where that is unknown (not glibc, or older than 2.33).
+  A lower bound: free room inside CPython's small-object arenas and Arrow's jemalloc pool is not
+  counted (it shows as used).
+* ``usedMemory``: ``totalMemory - freeMemory``.
+* ``directMemory``: -1, as Druid answers when the runtime cannot tell: a Python process has no
+  off-heap limit (Arrow buffers are part of ``totalMemory``).
+
+So ``usedMemory == totalMemory - freeMemory`` and ``0 <= freeMemory <= totalMemory <= maxMemory``
+hold, as they do in Druid.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
+import resource
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
+
+#: Druid's ``directMemory`` when the runtime cannot tell.
+UNKNOWN_DIRECT_MEMORY = -1
 
 
 def _read_kb(path: str, field: str) -> int | None:
@@ -21,8 +52,7 @@ def rss_bytes(pid: int | None = None) -> int:
     return _read_kb(f"/proc/{pid or os.getpid()}/status", "VmRSS") or 0
 
 
-def memory_limit_bytes() -> int:
-    """The cgroup memory limit if there is one, else the machine's total memory."""
+def _cgroup_limit() -> int | None:
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
             text = Path(path).read_text().strip()
@@ -30,24 +60,69 @@ def memory_limit_bytes() -> int:
             continue
         if text.isdigit() and int(text) < 1 << 60:
             return int(text)
-    return _read_kb("/proc/meminfo", "MemTotal") or 0
+    return None
 
 
-def arrow_allocated_bytes() -> int:
-    """Bytes held by Arrow's default memory pool (the analogue of the JVM's direct memory)."""
-    import pyarrow as pa
+def memory_limit_bytes() -> int:
+    """The least of the cgroup memory limit, the machine's memory and RLIMIT_AS; 0 if unknown."""
+    limits = [_cgroup_limit(), _read_kb("/proc/meminfo", "MemTotal")]
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(soft)
+    known = [n for n in limits if n]
+    return min(known) if known else 0
 
-    return int(pa.total_allocated_bytes())
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+@functools.cache
+def _mallinfo2() -> Callable[[], _Mallinfo2] | None:
+    try:
+        fn = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.restype = _Mallinfo2
+    fn.argtypes = []
+    return cast(Callable[[], _Mallinfo2], fn)
+
+
+def malloc_free_bytes() -> int:
+    """Bytes glibc's malloc holds free in its arenas (``mallinfo2().fordblks``); 0 if unknown."""
+    fn = _mallinfo2()
+    if fn is None:
+        return 0
+    return int(fn().fordblks)
+
+
+def memory_figures(rss: int, allocator_free: int, limit: int) -> dict[str, int]:
+    """Druid's ``memory`` object from a process's RSS, its allocator's free bytes and its limit."""
+    total = max(0, rss)
+    free = min(max(0, allocator_free), total)
+    return {
+        "maxMemory": max(limit, total),
+        "totalMemory": total,
+        "freeMemory": free,
+        "usedMemory": total - free,
+        "directMemory": UNKNOWN_DIRECT_MEMORY,
+    }
 
 
 def memory_status() -> dict[str, int]:
-    """Druid's ``/status`` memory block, from this process's point of view."""
-    limit = memory_limit_bytes()
-    used = rss_bytes()
-    return {
-        "maxMemory": limit,
-        "totalMemory": used,
-        "freeMemory": max(0, limit - used),
-        "usedMemory": used,
-        "directMemory": arrow_allocated_bytes(),
-    }
+    """Druid's ``/status`` memory block, for this process (see the module docstring)."""
+    return memory_figures(rss_bytes(), malloc_free_bytes(), memory_limit_bytes())

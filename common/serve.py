@@ -11,10 +11,12 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
 
+from common.auth.clients import uvicorn_tls_kwargs
 from common.config import Settings
 from common.server import bind_socket
 
@@ -25,12 +27,14 @@ log = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN_SECONDS = 3
 
 
-def uvicorn_config(app: FastAPI, **kwargs: object) -> uvicorn.Config:
+def uvicorn_config(
+    app: FastAPI, lifespan: Literal["on", "off"] = "on", **kwargs: object
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
-        lifespan="on",
+        lifespan=lifespan,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **kwargs,  # type: ignore[arg-type]
     )
@@ -55,13 +59,28 @@ class _EmbeddedServer(_NodeServer):
         yield
 
 
+def _tls_only(app: FastAPI) -> Settings | None:
+    service = getattr(app.state, "service", None)
+    settings: Settings | None = getattr(service, "settings", None)
+    if settings is not None and settings.tls and not settings.security.tls.enable_plaintext_port:
+        return settings
+    return None
+
+
 class RunningServer:
-    """An app served by uvicorn inside the current event loop; ``stop()`` shuts it down cleanly."""
+    """An app served by uvicorn inside the current event loop; ``stop()`` shuts it down cleanly.
+
+    A node with ``druid.enableTlsPort=true`` and ``druid.enablePlaintextPort=false`` is served
+    over TLS on the socket (its ``druid.tlsPort``).
+    """
 
     def __init__(self, app: FastAPI, sock: socket.socket) -> None:
         self.app = app
         self.sock = sock
-        self.server = _EmbeddedServer(uvicorn_config(app))
+        settings = _tls_only(app)
+        self.scheme = "https" if settings is not None else "http"
+        tls = uvicorn_tls_kwargs(settings.security) if settings is not None else {}
+        self.server = _EmbeddedServer(uvicorn_config(app, **tls))
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -70,7 +89,7 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
@@ -117,14 +136,46 @@ async def running_node(
         await server.stop()
 
 
-def serve_forever(app: FastAPI, settings: Settings, bind_host: str = "0.0.0.0") -> None:
-    """Run one role in the foreground until SIGINT/SIGTERM (the ``kdruid <role>`` command)."""
-    port = settings.node.plaintext_port
+def bind_address(settings: Settings) -> str:
+    """Where a role listens: Druid's ``druid.bindOnHost``: ``druid.host`` if true, else every
+    (IPv4) interface."""
+    return settings.node.host if settings.node.bind_on_host else "0.0.0.0"
+
+
+def _bind(bind_host: str, port: int) -> socket.socket:
     try:
-        sock = bind_socket(bind_host, port)
+        return bind_socket(bind_host, port)
     except OSError as exc:
         raise SystemExit(f"cannot listen on {bind_host}:{port}: {exc.strerror}") from None
-    server = _NodeServer(uvicorn_config(app))
-    server.run(sockets=[sock])
-    if not server.started:
-        raise SystemExit(1)
+
+
+def serve_forever(app: FastAPI, settings: Settings) -> None:
+    """Run one role in the foreground until SIGINT/SIGTERM (the ``kdruid <role>`` command), on
+    :func:`bind_address`.
+
+    ``druid.plaintextPort`` unless ``druid.enablePlaintextPort=false``, and ``druid.tlsPort``
+    with ``druid.enableTlsPort=true``; with both, one process serves the app on both ports (the
+    plaintext server runs the lifespan).
+    """
+    tls = settings.security.tls
+    bind_host = bind_address(settings)
+    servers: list[tuple[uvicorn.Server, socket.socket]] = []
+    if tls.enable_plaintext_port:
+        sock = _bind(bind_host, settings.node.plaintext_port)
+        servers.append((_NodeServer(uvicorn_config(app)), sock))
+    if tls.enable_tls_port:
+        sock = _bind(bind_host, settings.tls_port)
+        lifespan: Literal["on", "off"] = "off" if servers else "on"
+        config = uvicorn_config(app, lifespan, **uvicorn_tls_kwargs(settings.security))
+        servers.append((_NodeServer(config), sock))
+    if len(servers) == 1:
+        server, sock = servers[0]
+        server.run(sockets=[sock])
+        if not server.started:
+            raise SystemExit(1)
+        return
+
+    async def both() -> None:
+        await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))
+
+    asyncio.run(both())

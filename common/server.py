@@ -22,6 +22,9 @@ from fastapi import APIRouter, FastAPI, Response
 
 import common
 from common.aio import TaskGroup
+from common.auth.declare import CONFIG, INTERNAL, OPEN, STATE, install_security
+from common.auth.endpoints import load_status_router, management_router
+from common.auth.node import NodeSecurity
 from common.config import ROLES, Settings
 from common.discovery.backend import DiscoveryBackend, open_discovery
 from common.discovery.base import NodeDiscoveryProvider
@@ -52,6 +55,8 @@ class NodeService:
         #: parked long-polls here so a stop never waits out a multi-minute hold.
         self.shutdown_hooks: list[Callable[[], None]] = []
         self.metrics = NodeMetrics(settings.node.service, settings.host_and_port)
+        #: Authentication, authorization and the internal HTTP clients (``common/auth``).
+        self.security = NodeSecurity(settings.security, self.metrics)
 
     # ---- hooks
     def node_services(self) -> dict[str, DruidService]:
@@ -83,8 +88,15 @@ class NodeService:
 
     @property
     def druid_node(self) -> DruidNode:
-        n = self.settings.node
-        return DruidNode(service=n.service, host=n.host, plaintext_port=n.plaintext_port)
+        n, tls = self.settings.node, self.settings.security.tls
+        return DruidNode(
+            service=n.service,
+            host=n.host,
+            plaintext_port=n.plaintext_port if tls.enable_plaintext_port else -1,
+            tls_port=self.settings.tls_port if tls.enable_tls_port else -1,
+            enable_plaintext_port=tls.enable_plaintext_port,
+            enable_tls_port=tls.enable_tls_port,
+        )
 
     @property
     def discovery_node(self) -> DiscoveryDruidNode:
@@ -104,12 +116,23 @@ class NodeService:
             self._discovery = await open_discovery(s, self._store)
             for role in ROLES:  # the cluster view: every node knows every role
                 self.provider.get_for_node_role(role)
+            await self._start_security()
             await self.on_start()
             await self.announce()
         except BaseException:
             await self.close()
             raise
         log.info("%s started at %s", s.role, s.base_url)
+
+    async def _start_security(self) -> None:
+        if self.settings.role == "coordinator" and self._store is not None:
+            self.shutdown_hooks.append(self.security.versions.history.close)
+            await self.security.start_owner(self._store, self.tasks)
+            return
+        coordinators = self.provider.get_for_node_role("coordinator")
+        self.security.start_cache(
+            lambda: [n.druid_node.url for n in coordinators.get_all_nodes()], self.tasks
+        )
 
     async def announce(self) -> None:
         node = self.discovery_node
@@ -167,7 +190,7 @@ class NodeService:
 def status_router(service: NodeService) -> APIRouter:
     router = APIRouter(prefix="/status", tags=["status"])
 
-    @router.get("")
+    @router.get("", dependencies=[STATE])
     async def status() -> dict[str, Any]:
         return {
             "version": common.__version__,
@@ -175,20 +198,20 @@ def status_router(service: NodeService) -> APIRouter:
             "memory": memory_status(),
         }
 
-    @router.get("/health")
+    @router.get("/health", dependencies=[OPEN])
     async def health() -> bool:
         return True
 
-    @router.get("/properties")
+    @router.get("/properties", dependencies=[CONFIG])
     async def properties() -> dict[str, str]:
         return service.settings.visible_properties()
 
-    @router.get("/selfDiscovered")
+    @router.get("/selfDiscovered", dependencies=[STATE])
     async def self_discovered() -> OrjsonResponse:
         ok = await service.self_discovered()
         return OrjsonResponse({"selfDiscovered": ok}, status_code=200 if ok else 503)
 
-    @router.get("/selfDiscovered/status")
+    @router.get("/selfDiscovered/status", dependencies=[STATE])
     async def self_discovered_status() -> dict[str, bool]:
         return {"selfDiscovered": await service.self_discovered()}
 
@@ -199,7 +222,7 @@ def metrics_router(service: NodeService) -> APIRouter:
     """``GET /metrics``: the node's metrics in Prometheus text format."""
     router = APIRouter(tags=["metrics"])
 
-    @router.get("/metrics")
+    @router.get("/metrics", dependencies=[STATE])
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -210,7 +233,7 @@ def discovery_router(service: NodeService) -> APIRouter:
     """``GET /druid-internal/v1/discovery``: what this node's discovery sees, per role."""
     router = APIRouter(prefix="/druid-internal/v1", tags=["discovery"])
 
-    @router.get("/discovery")
+    @router.get("/discovery", dependencies=[INTERNAL])
     async def discovery() -> dict[str, Any]:
         view: dict[str, Any] = {}
         for role in ROLES:
@@ -246,8 +269,13 @@ def create_node_app(
     app.include_router(status_router(service))
     app.include_router(discovery_router(service))
     app.include_router(metrics_router(service))
+    if service.settings.role == "coordinator":
+        app.include_router(management_router(service.security))
+    else:
+        app.include_router(load_status_router(service.security))
     for router in routers:
         app.include_router(router)
+    install_security(app, service.security, service.settings.host_and_port)
     return app
 
 

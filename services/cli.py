@@ -61,12 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument(
         "--kafka", metavar="HOST:PORT", help="use this Kafka broker instead of the bundled one"
     )
+    q.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="listen on this address of this machine (default 127.0.0.1: this machine only; "
+        "0.0.0.0: every interface)",
+    )
     args = parser.parse_args(argv)
     configure_logging(args.log_level.upper())
     if args.command == "quickstart":
         from services.quickstart import run_quickstart
 
-        return run_quickstart(args.dir, args.kafka)
+        return run_quickstart(args.dir, args.kafka, args.bind)
     return run_role(args.command, args.config)
 
 

@@ -2,8 +2,16 @@
 
 With ``--kafka HOST:PORT`` it uses that Kafka broker; without it, it starts the bundled tansu
 broker (in memory: its data does not survive a restart). Either way it produces a steady stream of
-sample wikipedia edits to the ``wikipedia`` topic, submits a Kafka supervisor for it, waits until
-the first rows are queryable through the broker, and prints native and SQL queries to try.
+sample wikipedia edits to the ``wikipedia`` topic, and two more to two-partition topics, submits a
+Kafka supervisor for each (the two more run two tasks each, on datasources whose names have spaces
+and non-ASCII letters), waits until the first rows of each are queryable through the broker, and
+prints native and SQL queries to try. The peon gets task slots for all of them and more
+(``quickstart_ingest.slots``).
+
+Every role listens on 127.0.0.1 only unless ``--bind`` asks for another address of this machine
+(``0.0.0.0``: every interface, so other machines can reach the broker; the roles still announce
+``localhost`` to each other). It sets the ``_default`` retention rule to one replica (it runs one
+historical) through the coordinator's rules API, unless you changed ``_default`` yourself.
 
 Uses the ``metadata`` discovery backend on SQLite under the data directory, local deep storage and
 segment cache there too. Shows progress while starting (up, discovered, leaders elected), prints the
@@ -28,19 +36,23 @@ from typing import IO, Any
 
 import httpx
 
+from common.auth.clients import PLAIN_CLIENTS
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
 from services.localkafka import LocalKafka, LocalKafkaError, start_local_kafka
-from services.sample_stream import produce_forever
+from services.quickstart_bind import ALL_INTERFACES, DEFAULT_BIND, bind_environment, check_bind
+from services.quickstart_rules import set_default_rules
+from services.sample_stream import ensure_topic, produce_forever
 
 START_ORDER = ("coordinator", "overlord", "historical", "broker", "peon")
-SAMPLE_TOPIC = "wikipedia"
-SAMPLE_RATE = 20.0  # edits per second
+SAMPLE_TOPIC = sample.SAMPLES[0].topic
+SAMPLE_RATE = sample.SAMPLES[0].rate  # edits per second
 STOP_ORDER = ("peon", "broker", "historical", "overlord", "coordinator")
 READY_TIMEOUT = 90.0
 PUBLISH_ON_STOP_TIMEOUT = 30.0
 FIRST_ROWS_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+HISTORICALS = START_ORDER.count("historical")
 
 
 @dataclass
@@ -48,12 +60,13 @@ class Child:
     role: str
     port: int
     log_path: Path
+    host: str = "localhost"
     proc: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -83,6 +96,9 @@ def write_config(data_dir: Path) -> Path:
                 f"druid.indexer.task.baseTaskDir={data_dir / 'task'}",
                 "# one machine: tasks learn of their handoff within a second, not a minute",
                 "druid.segment.handoff.pollDuration=PT1S",
+                "# the sample supervisors' tasks, two more two-task supervisors of yours, and",
+                "# their publishing tasks at a rollover (Druid's default is processors - 1)",
+                f"druid.worker.capacity={sample.slots()}",
                 "",
             ]
         )
@@ -107,14 +123,20 @@ def say(text: str) -> None:
 
 
 class Quickstart:
-    def __init__(self, data_dir: Path, kafka: str | None = None) -> None:
+    def __init__(self, data_dir: Path, kafka: str | None = None, bind: str = DEFAULT_BIND) -> None:
         self.data_dir = data_dir
+        self.bind_env = bind_environment(bind)
         self.kafka_address = kafka
         self.local_kafka: LocalKafka | None = None
         self.stream_stop = asyncio.Event()
         self.ingesting = False
         self.children = {
-            role: Child(role, DEFAULT_PORTS[role], data_dir / "log" / f"{role}.log")
+            role: Child(
+                role,
+                DEFAULT_PORTS[role],
+                data_dir / "log" / f"{role}.log",
+                host=self.bind_env["druid_host"],
+            )
             for role in START_ORDER
         }
         self.stopping = asyncio.Event()
@@ -122,6 +144,7 @@ class Quickstart:
     def start_children(self, conf: Path) -> None:
         (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DRUID_", "druid_"))}
+        env.update(self.bind_env)
         for child in self.children.values():
             child.log_file = open(child.log_path, "ab")  # closed in stop_children
             child.proc = subprocess.Popen(
@@ -154,12 +177,12 @@ class Quickstart:
 
     async def wait_ready(self) -> bool:
         """Up, discovered by each other, leaders elected; False if stopped or a child died."""
-        expected = {r: f"localhost:{c.port}" for r, c in self.children.items()}
+        expected = {r: f"{c.host}:{c.port}" for r, c in self.children.items()}
         up: set[str] = set()
         discovered: set[str] = set()
         leaders: dict[str, str] = {}
         deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        async with PLAIN_CLIENTS.new(timeout=2.0) as http:
             while not self.stopping.is_set():
                 if (dead := self.dead_child()) is not None:
                     code = dead.proc.returncode if dead.proc else "?"
@@ -215,33 +238,41 @@ class Quickstart:
                 child.log_file.close()
 
     async def start_ingestion(self, kafka: str) -> bool:
-        """Submit the sample supervisor and wait for the first queryable rows."""
+        """Submit the sample supervisors and wait for the first queryable rows of each."""
         overlord, broker = self.children["overlord"].url, self.children["broker"].url
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            try:
-                await sample.submit(
-                    http, overlord, kafka, SAMPLE_TOPIC, reset_offsets=self.local_kafka is not None
+        async with PLAIN_CLIENTS.new(timeout=30.0) as http:
+            for s in sample.SAMPLES:
+                try:
+                    await sample.submit(
+                        http, overlord, kafka, s, reset_offsets=self.local_kafka is not None
+                    )
+                except (RuntimeError, httpx.HTTPError) as exc:
+                    say(f"\n{exc}")
+                    return False
+                tasks = f" ({s.task_count} tasks)" if s.task_count > 1 else ""
+                say(f"  [supervisor] {s.datasource} reads topic {s.topic!r}{tasks}")
+                self.ingesting = True
+            for s in sample.SAMPLES:
+                rows = await sample.wait_first_rows(
+                    http, broker, self.stopping, FIRST_ROWS_TIMEOUT, s.datasource
                 )
-            except (RuntimeError, httpx.HTTPError) as exc:
-                say(f"\n{exc}")
-                return False
-            say(f"  [supervisor] {sample.DATASOURCE} reads topic {SAMPLE_TOPIC!r}")
-            rows = await sample.wait_first_rows(http, broker, self.stopping, FIRST_ROWS_TIMEOUT)
-        if rows == 0:
-            if not self.stopping.is_set():
-                logs = self.data_dir / "log"
-                say(f"\nno rows queryable after {FIRST_ROWS_TIMEOUT:.0f}s; see {logs}/peon.log")
-            return False
-        say(f"  [queryable]  {rows} rows of {sample.DATASOURCE} through the broker")
-        self.ingesting = True
+                if rows == 0:
+                    if not self.stopping.is_set():
+                        logs = self.data_dir / "log"
+                        say(
+                            f"\nno rows of {s.datasource} queryable after "
+                            f"{FIRST_ROWS_TIMEOUT:.0f}s; see {logs}/peon.log"
+                        )
+                    return False
+                say(f"  [queryable]  {rows} rows of {s.datasource} through the broker")
         return True
 
     async def publish_on_stop(self) -> None:
-        """Let the sample task publish what it read, so the next run finds it (bounded)."""
+        """Let the sample tasks publish what they read, so the next run finds it (bounded)."""
         if not self.ingesting or self.dead_child() is not None:
             return
-        say("  [publishing] suspending the supervisor so its task publishes what it read...")
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        say("  [publishing] suspending the supervisors so their tasks publish what they read...")
+        async with PLAIN_CLIENTS.new(timeout=10.0) as http:
             try:
                 done = await sample.publish_and_suspend(
                     http, self.children["overlord"].url, PUBLISH_ON_STOP_TIMEOUT
@@ -258,6 +289,7 @@ class Quickstart:
             f"""
 kdruid is running. Data directory: {self.data_dir}
   Kafka {kafka}{bundled}: {SAMPLE_RATE:.0f} sample wikipedia edits/s to topic {SAMPLE_TOPIC!r}
+{_extra_streams()}
   coordinator {c["coordinator"]}   overlord {c["overlord"]}   broker {c["broker"]}
   historical  {c["historical"]}   peon     {c["peon"]}
 Logs: {self.data_dir / "log"}/<role>.log
@@ -270,6 +302,14 @@ Look around:
 
 Press Ctrl-C to stop."""
         )
+
+
+def _extra_streams() -> str:
+    return "\n".join(
+        f"    and {s.rate:.0f}/s to topic {s.topic!r}, {s.partitions} partitions, read by "
+        f"{s.task_count} tasks into datasource {s.datasource!r}"
+        for s in sample.SAMPLES[1:]
+    )
 
 
 def _lines(commands: list[tuple[str, str]]) -> str:
@@ -308,13 +348,15 @@ async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def _main(data_dir: Path, kafka_address: str | None) -> int:
-    qs = Quickstart(data_dir, kafka_address)
+async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
+    qs = Quickstart(data_dir, kafka_address, bind)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, qs.stopping.set)
     conf = write_config(data_dir)
     say(f"Starting kdruid in {data_dir} (config {conf})")
+    where = "every interface" if bind == ALL_INTERFACES else f"{bind} only"
+    say(f"  [listen]     on {where} (--bind ADDRESS to change)")
     try:
         kafka = qs.start_kafka()
     except LocalKafkaError as exc:
@@ -322,13 +364,29 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         return 1
     say(f"  [kafka]      {kafka}")
     qs.start_children(conf)
-    stream: asyncio.Task[int] | None = None
+    streams: list[asyncio.Task[int]] = []
     try:
         if not await qs.wait_ready():
             return 0 if qs.stopping.is_set() else 1
-        stream = asyncio.create_task(
-            produce_forever(kafka, SAMPLE_TOPIC, SAMPLE_RATE, qs.stream_stop), name="sample-stream"
-        )
+        try:
+            async with PLAIN_CLIENTS.new(timeout=10.0) as http:
+                said = await set_default_rules(http, qs.children["coordinator"].url, HISTORICALS)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            say(f"\ncannot set the retention rules: {exc}")
+            return 1
+        say(f"  [rules]      {said}")
+        try:
+            for s in sample.SAMPLES:
+                await ensure_topic(kafka, s.topic, s.partitions)
+        except Exception as exc:  # any Kafka client error: say it, stop cleanly
+            say(f"\ncannot create the sample topics on {kafka}: {exc}")
+            return 1
+        streams = [
+            asyncio.create_task(
+                produce_forever(kafka, s.topic, s.rate, qs.stream_stop), name=f"stream:{s.topic}"
+            )
+            for s in sample.SAMPLES
+        ]
         if not await qs.start_ingestion(kafka):
             return 0 if qs.stopping.is_set() else 1
         qs.print_welcome(kafka)
@@ -337,16 +395,17 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
                 say(f"\n{dead.role} exited unexpectedly; last lines of {dead.log_path}:")
                 say(dead.log_tail())
                 return 1
-            if stream.done() and not stream.cancelled() and stream.exception() is not None:
-                say(f"\nthe sample stream stopped: {stream.exception()}")
-                return 1
+            for stream in streams:
+                if stream.done() and not stream.cancelled() and stream.exception() is not None:
+                    say(f"\nthe sample stream {stream.get_name()} stopped: {stream.exception()}")
+                    return 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(qs.stopping.wait(), 1.0)
         say("\nStopping...")
         return 0
     finally:
         qs.stream_stop.set()
-        if stream is not None:
+        for stream in streams:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(stream, 5.0)
         await qs.publish_on_stop()
@@ -354,12 +413,15 @@ async def _main(data_dir: Path, kafka_address: str | None) -> int:
         qs.stop_kafka()
 
 
-def run_quickstart(directory: str, kafka: str | None = None) -> int:
+def run_quickstart(directory: str, kafka: str | None = None, bind: str = DEFAULT_BIND) -> int:
     import logging
 
+    if (refused := check_bind(bind)) is not None:
+        print(f"kdruid quickstart: {refused}", file=sys.stderr)
+        return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     busy = busy_ports()
     if busy:
         print(f"kdruid quickstart: ports in use: {', '.join(busy)}", file=sys.stderr)
         return 1
-    return asyncio.run(_main(Path(directory).resolve(), kafka))
+    return asyncio.run(_main(Path(directory).resolve(), kafka, bind))

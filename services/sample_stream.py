@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,22 @@ def make_edit(rng: random.Random, now: datetime) -> dict[str, Any]:
         "deleted": deleted,
         "delta": added - deleted,
     }
+
+
+TOPIC_ALREADY_EXISTS = 36  # Kafka's error code
+
+
+async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` with ``partitions`` partitions unless it exists (then it is kept as is)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resp = await admin.create_topics([NewTopic(topic, partitions, 1)])
+        errors = [e for e in resp.topic_errors if e[1] not in (0, TOPIC_ALREADY_EXISTS)]
+        if errors:
+            raise RuntimeError(f"creating topic {topic!r} failed: {errors}")
+    finally:
+        await admin.close()
 
 
 async def produce_forever(

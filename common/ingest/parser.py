@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from common.ingest.expr import compile_expression
+from common.expr import ExpressionError, compile_expression
 from common.ingest.formats import RecordError, make_decoder
 from common.ingest.meters import ParseExceptionHandler, ParseFailure
 from common.ingest.rowfilter import compile_filter
@@ -270,7 +270,11 @@ class RowParser:
 
         if self._transforms:
             view = {**event, TIME_COLUMN: ts}
-            results = [(name, ev(view)) for name, ev in self._transforms]
+            try:
+                results = [(name, ev(view)) for name, ev in self._transforms]
+            except ExpressionError as e:
+                self._fail(event, f"transform failed: {e}", now_ms, True)
+                return None
             for name, result in results:
                 if name == TIME_COLUMN:
                     try:

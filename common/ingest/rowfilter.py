@@ -5,7 +5,7 @@ event after transforms, with ``__time`` in ms). The query engine filters Arrow t
 Supported types, with Druid's semantics (a multi-value row matches when any value matches; a
 null value never matches a comparison): ``selector``, ``equals``, ``in``, ``bound`` (orderings
 ``lexicographic`` and ``numeric``), ``range``, ``like``, ``regex``, ``null``, ``and``, ``or``,
-``not``, ``true``, ``false``, ``expression`` (the subset in ``common.ingest.expr``).
+``not``, ``true``, ``false``, ``expression`` (Druid expressions, ``common.expr``).
 ``extractionFn`` is not supported and is refused at compile time.
 """
 
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from common.ingest.expr import ExpressionError, as_bool, compile_expression
+from common.expr import ExpressionError, as_bool, compile_expression
 
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from common.errors import InvalidInput, describe_validation_errors
-from common.ingest.expr import ExpressionError, compile_expression
+from common.expr import ExpressionError, compile_expression
+from common.ids import id_problem
 from common.ingest.jsonpath import compile_json_path
 from common.ingest.rowfilter import FilterError, compile_filter
 from common.ingest.timestamps import make_timestamp_parser, parse_iso_millis
@@ -215,14 +216,10 @@ class TransformSpec(_Model):
 
 
 def _id(v: str) -> str:
-    if not v:
-        raise ValueError("dataSource cannot be empty")
-    if v.startswith("."):
-        raise ValueError(f"dataSource [{v}] cannot start with the '.' character")
-    if "/" in v:
-        raise ValueError(f"dataSource [{v}] cannot contain the '/' character")
-    if any(c.isspace() and c != " " for c in v):
-        raise ValueError(f"dataSource [{v}] cannot contain whitespace other than spaces")
+    """Druid's ``IdUtils.validateId("dataSource", ...)`` (``common/ids.py``)."""
+    problem = id_problem("dataSource", v)
+    if problem is not None:
+        raise ValueError(problem)
     return v
 
 

@@ -1,4 +1,4 @@
-"""HTTP long-polling state sync, both ends (ARCHITECTURE "HTTP long polling", docs/long-polling.md).
+"""HTTP long-polling state sync, both ends (docs/architecture.md, docs/long-polling.md).
 
 * server: ``ChangeHistory`` (Druid's ``ChangeRequestHistory``), ``ChangeRequestsSnapshot`` (the
   response body) and ``add_longpoll_route`` (the ``GET ?counter=&hash=&timeout=`` endpoint);

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
@@ -35,8 +35,11 @@ def add_longpoll_route(
     *,
     host: str | None = None,
     name: str | None = None,
+    dependencies: Sequence[Any] = (),
 ) -> None:
     """Serve ``history`` as a Druid long-poll endpoint at ``GET path``.
+
+    ``dependencies`` carries the route's access declaration (``common.auth.declare.INTERNAL``).
 
     ``current_items`` builds the full state for ``counter=-1`` (synchronous, see
     ``ChangeHistory.snapshot``); ``host`` goes into error bodies (default: this host's name).
@@ -51,6 +54,7 @@ def add_longpoll_route(
         longpoll,
         methods=["GET"],
         name=name,
+        dependencies=list(dependencies),
         summary="Long-poll changes since ?counter=&hash= (timeout in ms); 204 when none came.",
     )
 

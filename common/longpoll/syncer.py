@@ -26,6 +26,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from common.aio import Backoff, TaskGroup, cancel_and_wait
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.longpoll.history import ChangeRequestsSnapshot, Counter
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ChangeRequestSyncer(Generic[T]):
         delta_sync: Callable[[list[T]], None],
         server_timeout: float = DEFAULT_SERVER_TIMEOUT,
         client: httpx.AsyncClient | None = None,
+        clients: InternalClients = PLAIN_CLIENTS,
         name: str | None = None,
         now: Callable[[], float] = time.monotonic,
         backoff: Backoff | None = None,
@@ -79,6 +81,7 @@ class ChangeRequestSyncer(Generic[T]):
         self._full_sync = full_sync
         self._delta_sync = delta_sync
         self._client = client
+        self._clients = clients
         self._own_client = client is None
         self._now = now
         self._backoff = backoff or Backoff(base=1.0, cap=MAX_BACKOFF)
@@ -184,7 +187,7 @@ class ChangeRequestSyncer(Generic[T]):
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient()
+            self._client = self._clients.new()
         return self._client
 
     def _answered(self) -> None:

@@ -156,6 +156,11 @@ class MetadataStore:
         async with self.transaction("set config") as conn:
             await configs.set_config(conn, self.tables, name, payload)
 
+    async def compare_and_swap_config(self, name: str, old: bytes | None, new: bytes) -> bool:
+        """Set ``name`` to ``new`` if it still holds ``old`` (None: absent); False otherwise."""
+        async with self.transaction("compare and swap config") as conn:
+            return await configs.compare_and_swap_config(conn, self.tables, name, old, new)
+
     # --- rules and audit
 
     async def get_rules(self) -> dict[str, list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from common.expr import parse_expression
 from common.query import sketches
 from common.query.columns import get_column, is_multi_value, plain, to_numbers, to_strings
 from common.query.filters import Filter, filter_mask
@@ -37,8 +38,9 @@ class _Agg(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_expression(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("expression") is not None:
-            raise ValueError("aggregator expressions are not supported; use fieldName")
+        simple = issubclass(cls, _SimpleAgg)
+        if not simple and isinstance(data, dict) and data.get("expression") is not None:
+            raise ValueError(f"aggregator [{data.get('type')}] does not take an expression")
         return data
 
     # What a subclass sets: its partial column type, how partials merge, its sketch family.
@@ -101,10 +103,28 @@ def _numeric(table: pa.Table, field: str, typ: Any) -> Any:
 
 
 class _SimpleAgg(_Agg):
-    fieldName: str
+    """Sum/min/max of a column (``fieldName``) or of a Druid expression (``expression``)."""
+
+    fieldName: str | None = None
+    expression: str | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> _SimpleAgg:
+        if (self.fieldName is None) == (self.expression is None):
+            raise ValueError(
+                f"aggregator [{self.name}] needs exactly one of fieldName or expression"
+            )
+        if self.expression is not None:
+            parse_expression(self.expression)
+        return self
 
     def inputs(self, table: pa.Table) -> list[AggInput]:
-        return [(_numeric(table, self.fieldName, self.partial_type), self.merge_op, None)]
+        if self.expression is not None:
+            value = parse_expression(self.expression).evaluate_table(table, chunked=True)
+            arr = pa.table({"v": value})
+            return [(_numeric(arr, "v", self.partial_type), self.merge_op, None)]
+        field = self.fieldName or ""
+        return [(_numeric(table, field, self.partial_type), self.merge_op, None)]
 
 
 class LongSumAgg(_SimpleAgg):
@@ -385,6 +405,15 @@ class FilteredAgg(_Agg):
         return self.inner.sketch_kind
 
 
+from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
+    DoubleFirstAgg,
+    DoubleLastAgg,
+    LongFirstAgg,
+    LongLastAgg,
+    StringFirstAgg,
+    StringLastAgg,
+)
+
 Aggregator = Annotated[
     CountAgg
     | LongSumAgg
@@ -397,7 +426,13 @@ Aggregator = Annotated[
     | HllSketchAgg
     | HyperUniqueAgg
     | CardinalityAgg
-    | FilteredAgg,
+    | FilteredAgg
+    | LongFirstAgg
+    | LongLastAgg
+    | DoubleFirstAgg
+    | DoubleLastAgg
+    | StringFirstAgg
+    | StringLastAgg,
     Field(discriminator="type"),
 ]
 

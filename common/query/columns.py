@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TIME_COLUMN = "__time"
+#: The time bucket key while grouping: aggregators still read the row's real ``__time`` (a
+#: ``longMin`` of ``__time`` is the earliest row, not its bucket); the partial names it ``__time``.
+BUCKET_COLUMN = "\x00bucket"
 
 # Druid parses numbers out of strings leniently; anything else is "not a number" (null).
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.expr import parse_expression
+from common.expr.kernels import truth as expr_truth
 from common.query.columns import (
     TIME_COLUMN,
     eval_predicate,
@@ -351,6 +353,26 @@ class FalseFilter(_Filter):
         return pc.invert(TrueFilter(type="true").evaluate(table))
 
 
+class ExpressionFilter(_Filter):
+    """Rows where a Druid expression is true (> 0, or the string 'true'); null is unknown."""
+
+    type: Literal["expression"]
+    expression: str
+
+    @field_validator("expression")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        parse_expression(v)
+        return v
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        value = parse_expression(self.expression).evaluate_table(table, chunked=True)
+        if not isinstance(value, pa.ChunkedArray):
+            value = pa.chunked_array([value])
+        # A multi-value result matches when any of its values is true, as Druid's filters.
+        return eval_predicate(value, expr_truth)
+
+
 Filter = Annotated[
     SelectorFilter
     | EqualsFilter
@@ -365,7 +387,8 @@ Filter = Annotated[
     | OrFilter
     | NotFilter
     | TrueFilter
-    | FalseFilter,
+    | FalseFilter
+    | ExpressionFilter,
     Field(discriminator="type"),
 ]
 

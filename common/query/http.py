@@ -15,6 +15,8 @@ import os
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from common.auth.declare import INTERNAL, SELF, authorize_datasources
+from common.ids import header_value
 from common.jsonresp import dumps
 from common.query.datanode import (
     INLINE_MERGE_ROWS,
@@ -53,6 +55,7 @@ def data_node_query_router(
 
     async def post_query(request: Request) -> Response:
         query = parse_query(await request.body())
+        authorize_datasources(request, [query.dataSource])
         timeout = query_timeout_s(query, default_timeout_s, max_timeout_s)
         result = await running.run(query.query_id, run_on_node(query, get_segment, limit), timeout)
         partial = result.partial
@@ -63,7 +66,7 @@ def data_node_query_router(
             body,
             media_type=ARROW_STREAM,
             headers={
-                QUERY_ID_HEADER: query.query_id,
+                QUERY_ID_HEADER: header_value(query.query_id),
                 RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
                 "X-Druid-Data-Node": host,
             },
@@ -74,9 +77,15 @@ def data_node_query_router(
         return Response(status_code=202)
 
     for path in ("/druid/v2", "/druid/v2/"):
-        router.add_api_route(path, post_query, methods=["POST"], summary="Query segments here.")
+        router.add_api_route(
+            path, post_query, methods=["POST"], summary="Query segments here.", dependencies=[SELF]
+        )
     router.add_api_route(
-        "/druid/v2/{query_id}", cancel_query, methods=["DELETE"], summary="Cancel a query."
+        "/druid/v2/{query_id}",
+        cancel_query,
+        methods=["DELETE"],
+        summary="Cancel a query.",
+        dependencies=[INTERNAL],
     )
     return router
 

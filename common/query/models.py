@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from common.errors import QueryParseError, describe_validation_errors
 from common.query.aggregators import Aggregator
+from common.query.datasource import AnyDataSource, base_table_of, parse_datasource
 from common.query.filters import Filter
 from common.query.postaggs import PostAggregator
 from common.query.specs import (
@@ -21,6 +22,7 @@ from common.query.specs import (
     TopNMetric,
     parse_data_source,
 )
+from common.query.virtual import VirtualColumn, check_virtual_columns
 from common.segments.granularity import ALL, Granularity
 
 
@@ -29,9 +31,26 @@ class _Query(BaseModel):
 
     queryType: str
     dataSource: str
+    dataSourceSpec: AnyDataSource | None = Field(default=None, exclude=True)
+    """The inline/join/union datasource when ``dataSource`` was not a plain table; then
+    ``dataSource`` names the table whose segments are read (``__inline`` for inline)."""
     intervals: IntervalsSpec
     filter: Filter | None = None
+    virtualColumns: list[VirtualColumn] = []
     context: QueryContext = Field(default_factory=QueryContext)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _datasource_spec(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if k != "dataSourceSpec"}
+        ds = data.get("dataSource")
+        if isinstance(ds, dict) and ds.get("type", "table") != "table":
+            spec = parse_datasource(ds)
+            data["dataSourceSpec"] = spec
+            data["dataSource"] = base_table_of(spec)
+        return data
 
     @field_validator("dataSource", mode="before")
     @classmethod
@@ -48,12 +67,11 @@ class _Query(BaseModel):
     def _context(cls, v: Any) -> Any:
         return {} if v is None else v
 
-    @model_validator(mode="before")
+    @field_validator("virtualColumns")
     @classmethod
-    def _no_virtual_columns(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("virtualColumns"):
-            raise ValueError("virtualColumns are not supported")
-        return data
+    def _vcs(cls, v: list[VirtualColumn]) -> list[VirtualColumn]:
+        check_virtual_columns(v)
+        return v
 
     @property
     def query_id(self) -> str:
@@ -71,6 +89,8 @@ class _Query(BaseModel):
         """The query as Druid JSON (context included, so a data node sees the same queryId)."""
         out: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         out["intervals"] = self.intervals.to_json()
+        if self.dataSourceSpec is not None:
+            out["dataSource"] = self.dataSourceSpec.to_json()
         return out
 
 

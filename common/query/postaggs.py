@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.errors import QueryParseError
+from common.expr import parse_expression
 from common.query import sketches
 from common.query.sketches import SketchKind
+from common.query.virtual import OUTPUT_TYPES, cast_output
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Env:
 
     raw: dict[str, tuple[Any, SketchKind | None]]
     final: dict[str, Any]
+    table: pa.Table | None = None
+    """The merged result rows (dimension values) an ``expression`` post-aggregator may read."""
 
 
 class _PostAgg(BaseModel):
@@ -146,6 +150,39 @@ class HllSketchEstimatePostAgg(_PostAgg):
         return pc.round(est).cast(pa.int64()) if self.round else est
 
 
+class ExpressionPostAgg(_PostAgg):
+    """A Druid expression over finalized aggregators, earlier post-aggregators and (groupBy,
+    topN) the row's dimension values."""
+
+    type: Literal["expression"]
+    expression: str
+    ordering: str | None = None
+    outputType: str | None = None
+
+    @field_validator("expression")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        parse_expression(v)
+        return v
+
+    @field_validator("outputType")
+    @classmethod
+    def _output_type(cls, v: str | None) -> str | None:
+        if v is not None and v.upper() not in OUTPUT_TYPES:
+            raise ValueError(f"expression post-aggregator outputType [{v}] is not supported")
+        return None if v is None else v.upper()
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        cols: dict[str, Any] = {}
+        if env.table is not None:
+            for name in env.table.column_names:
+                cols[name] = env.table.column(name)
+        cols.update(env.final)
+        table = pa.table(cols) if cols else pa.table({"__rows": pa.nulls(n, pa.int8())})
+        value = parse_expression(self.expression).evaluate_table(table)
+        return cast_output(value, self.outputType, n)
+
+
 PostAggregator = Annotated[
     ArithmeticPostAgg
     | FieldAccessPostAgg
@@ -153,7 +190,8 @@ PostAggregator = Annotated[
     | ConstantPostAgg
     | HyperUniqueCardinalityPostAgg
     | ThetaSketchEstimatePostAgg
-    | HllSketchEstimatePostAgg,
+    | HllSketchEstimatePostAgg
+    | ExpressionPostAgg,
     Field(discriminator="type"),
 ]
 

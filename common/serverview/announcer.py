@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from fastapi import APIRouter
 
+from common.auth.declare import INTERNAL
 from common.longpoll import ChangeHistory, add_longpoll_route
 from common.segments.segment import DataSegment, SegmentId
 from common.serverview.changes import SegmentChangeRequest
@@ -54,5 +55,7 @@ class SegmentAnnouncer:
 
     def router(self, host: str) -> APIRouter:
         router = APIRouter(tags=["segments"])
-        add_longpoll_route(router, SEGMENTS_PATH, self.history, self.snapshot, host=host)
+        add_longpoll_route(
+            router, SEGMENTS_PATH, self.history, self.snapshot, host=host, dependencies=[INTERNAL]
+        )
         return router

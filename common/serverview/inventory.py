@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DataNodeService, DiscoveryDruidNode
 from common.longpoll import ChangeRequestSyncer
@@ -106,6 +107,7 @@ class HttpServerInventoryView:
         server_timeout: float,
         name: str = "inventory",
         accept: Callable[[DiscoveryDruidNode], bool] = lambda _: True,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self._discovery = discovery
         self._server_timeout = server_timeout
@@ -113,7 +115,7 @@ class HttpServerInventoryView:
         self._servers: dict[str, DruidServer] = {}
         self._callbacks: list[SegmentCallback] = []
         self._tasks = TaskGroup(name)
-        self._client = httpx.AsyncClient(
+        self._client = clients.new(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
         self.initialized = asyncio.Event()

@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryCancelled, QueryTimeout
+from common.ids import header_value, url_id
 from common.jsonresp import dumps
 from common.query import finalize, merge, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
@@ -50,7 +52,7 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
         body,
         media_type="application/json",
         headers={
-            QUERY_ID_HEADER: query.query_id,
+            QUERY_ID_HEADER: header_value(query.query_id),
             RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
         },
     )
@@ -66,6 +68,7 @@ def query_router(service: BrokerService) -> APIRouter:
         try:
             async with service.limiter:
                 query = parse_query(await request.body())
+                authorize_datasources(request, [query.dataSource])
                 data_source, query_type = query.dataSource, query.queryType
                 timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
                 response = await service.running.run(
@@ -90,16 +93,22 @@ def query_router(service: BrokerService) -> APIRouter:
         return Response(status_code=202)
 
     for path in ("/druid/v2", "/druid/v2/"):
-        router.add_api_route(path, post_query, methods=["POST"], summary="Run a native query.")
+        router.add_api_route(
+            path, post_query, methods=["POST"], summary="Run a native query.", dependencies=[SELF]
+        )
     router.add_api_route(
-        "/druid/v2/{query_id}", cancel_query, methods=["DELETE"], summary="Cancel a query."
+        "/druid/v2/{query_id}",
+        cancel_query,
+        methods=["DELETE"],
+        summary="Cancel a query.",
+        dependencies=[STATE],
     )
     return router
 
 
 async def _forward_cancel(client: httpx.AsyncClient, url: str, query_id: str) -> None:
     try:
-        await client.delete(f"{url}/druid/v2/{query_id}", timeout=5.0)
+        await client.delete(f"{url}/druid/v2/{url_id(query_id)}", timeout=5.0)
     except httpx.HTTPError as exc:
         log.info("could not forward the cancel of %s to %s: %s", query_id, url, exc)
 
@@ -108,11 +117,11 @@ def broker_probes_router(service: BrokerService) -> APIRouter:
     """Druid's ``BrokerResource``: ready once the inventory view is initialized."""
     router = APIRouter(prefix="/druid/broker/v1", tags=["broker"])
 
-    @router.get("/loadstatus")
+    @router.get("/loadstatus", dependencies=[STATE])
     async def load_status() -> dict[str, bool]:
         return {"inventoryInitialized": service.inventory_initialized()}
 
-    @router.get("/readiness")
+    @router.get("/readiness", dependencies=[STATE])
     async def readiness() -> Response:
         return Response(status_code=200 if service.inventory_initialized() else 503)
 

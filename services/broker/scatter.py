@@ -32,9 +32,18 @@ from common.errors import (
     UnsupportedQuery,
 )
 from common.jsonresp import dumps
-from common.query import from_ipc, merge
+from common.query import finalize, from_ipc, merge
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
+from common.query.local import (
+    is_local,
+    max_subquery_rows,
+    results_table,
+    run_local,
+    run_on_rows,
+    subquery_of,
+    union_members,
+)
 from common.query.models import Query
 from common.query.specs import SegmentDescriptor
 from services.broker.plan import ByteBudget, SegmentUnit, assign, segments_to_query
@@ -113,6 +122,9 @@ class ScatterGather:
         self, query: Query, *, max_bytes: int | None, timeout_s: float | None
     ) -> Partials:
         """Send the query to the servers of its segments (retrying missing ones elsewhere)."""
+        special = await self._gather_datasource(query, max_bytes, timeout_s)
+        if special is not None:
+            return special
         deadline = Deadline(timeout_s)
         units = segments_to_query(self.view.timeline(query.dataSource), query.intervals.intervals)
         budget = ByteBudget(max_bytes, query.query_id)
@@ -149,6 +161,34 @@ class ScatterGather:
         finally:
             self.contacted.pop(query.query_id, None)
         return Partials(partials, [u.descriptor for u in missing], set(contacted))
+
+    async def _gather_datasource(
+        self, query: Query, max_bytes: int | None, timeout_s: float | None
+    ) -> Partials | None:
+        """Inline, query and union datasources (``common.query.local``); None for a table."""
+        deadline = Deadline(timeout_s)
+        if is_local(query):  # inline rows: answered here, no data node holds them
+            return Partials([await asyncio.to_thread(run_local, query)], [])
+        inner = subquery_of(query)
+        if inner is not None:  # query datasource: run the inner query, then the outer on its rows
+            got = await self.gather(inner, max_bytes=max_bytes, timeout_s=deadline.remaining())
+
+            def outer() -> pa.Table:
+                rows = finalize(inner, merge(inner, got.partials))
+                return run_on_rows(query, results_table(inner, rows, max_subquery_rows(query)))
+
+            return Partials([await asyncio.to_thread(outer)], got.missing, got.servers)
+        members = union_members(query)
+        if members is None:
+            return None
+        parts = []  # union: each table in turn, within one deadline; the caller merges
+        for m in members:
+            parts.append(await self.gather(m, max_bytes=max_bytes, timeout_s=deadline.remaining()))
+        return Partials(
+            [p for g in parts for p in g.partials],
+            [d for g in parts for d in g.missing],
+            {s for g in parts for s in g.servers},
+        )
 
     async def _call(
         self,

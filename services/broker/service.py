@@ -81,7 +81,7 @@ class BrokerService(NodeService):
         return self._inventory is not None and self._inventory.get_server(server.name) is server
 
     async def on_start(self) -> None:
-        self._http = httpx.AsyncClient(
+        self._http = self.security.clients.new(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
         self._scatter = ScatterGather(self.view, self._http)
@@ -89,6 +89,7 @@ class BrokerService(NodeService):
             self.provider.get_for_service("dataNodeService"),
             server_timeout=self.settings.serverview_http.server_timeout,
             name="broker-inventory",
+            clients=self.security.clients,
         )
         self._inventory.register_callback(self.view)
         self._inventory.register_metrics(self.metrics)

@@ -23,6 +23,7 @@ import httpx
 
 from common.discovery.node import NODE_ROLES, DiscoveryDruidNode, NodeRole
 from common.errors import PlanValidationError, ServiceUnavailable
+from common.ids import url_id
 from common.query.sql.system import (
     Served,
     ServerInfo,
@@ -72,7 +73,7 @@ class BrokerCatalog:
                 "dataSource": datasource,
                 "merge": True,
                 "analysisTypes": [],
-                "context": {"queryId": f"sql-schema-{datasource}-{uuid.uuid4()}"},
+                "context": {"queryId": f"sql-schema-{url_id(datasource)}-{uuid.uuid4()}"},
             }
         )
         if not result:

@@ -15,13 +15,16 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryParseError, describe_validation_errors
+from common.ids import header_value, url_id
 from common.query import finalize, parse_query
 from common.query.lifecycle import query_timeout_s
 from common.query.sql.results import CONTENT_TYPES, write_result
 from common.query.sql.runner import SqlQuery, run_sql
 from services.broker.plan import scatter_gather_limit
 from services.broker.service import BrokerService
+from services.broker.sql_auth import UserCatalog, authorized_runner
 from services.broker.sql_catalog import BrokerCatalog
 
 SQL_QUERY_ID_HEADER = "X-Druid-SQL-Query-Id"
@@ -56,6 +59,9 @@ def sql_router(service: BrokerService) -> APIRouter:
         except ValidationError as exc:
             raise QueryParseError(describe_validation_errors(exc.errors())) from exc
         qid = req.sql_query_id()
+        # A statement that reads no datasource needs no permission, as in Druid; every
+        # table it reads is authorized as it is planned (UserCatalog, authorized_runner).
+        authorize_datasources(request, [])
         async with service.limiter:
             # The whole request (schema lookup, native query, post-processing) runs as a task
             # of the sqlQueryId, so a DELETE cancels it at whichever step it is.
@@ -63,8 +69,8 @@ def sql_router(service: BrokerService) -> APIRouter:
                 qid,
                 run_sql(
                     req,
-                    catalog,
-                    run_native,
+                    UserCatalog(catalog, request),
+                    authorized_runner(run_native, request),
                     sql_query_id=qid,
                     max_subquery_rows=http.max_subquery_rows,
                 ),
@@ -77,7 +83,7 @@ def sql_router(service: BrokerService) -> APIRouter:
             types_header=req.typesHeader,
             sql_types_header=req.sqlTypesHeader,
         )
-        headers = {SQL_QUERY_ID_HEADER: qid}
+        headers = {SQL_QUERY_ID_HEADER: header_value(qid)}
         if req.header:
             headers[HEADER_INCLUDED] = "yes"
         return Response(body, media_type=CONTENT_TYPES[req.resultFormat], headers=headers)
@@ -87,14 +93,20 @@ def sql_router(service: BrokerService) -> APIRouter:
         found = service.running.cancel(sql_query_id)
         for url in urls:
             service.tasks.start(
-                service.http.delete(f"{url}/druid/v2/{sql_query_id}", timeout=5.0),
+                service.http.delete(f"{url}/druid/v2/{url_id(sql_query_id)}", timeout=5.0),
                 f"cancel:{sql_query_id}",
             )
         return Response(status_code=202 if found or urls else 404)
 
     for path in ("/druid/v2/sql", "/druid/v2/sql/"):
-        router.add_api_route(path, post_sql, methods=["POST"], summary="Run a Druid SQL query.")
+        router.add_api_route(
+            path, post_sql, methods=["POST"], summary="Run a Druid SQL query.", dependencies=[SELF]
+        )
     router.add_api_route(
-        "/druid/v2/sql/{sql_query_id}", cancel_sql, methods=["DELETE"], summary="Cancel SQL."
+        "/druid/v2/sql/{sql_query_id}",
+        cancel_sql,
+        methods=["DELETE"],
+        summary="Cancel SQL.",
+        dependencies=[STATE],
     )
     return router

@@ -1,7 +1,8 @@
 """``POST /druid/v2/sql/task``: SQL ingestion (``INSERT`` / ``REPLACE``) on the broker.
 
 The statement is planned onto an ``index_parallel`` task (``common.query.sql.ingest``) and
-submitted to the overlord leader; the answer is Druid's MSQ one, ``{"taskId", "state":
+submitted to the overlord leader (WRITE on the target datasource is required; the broker's own
+escalated client submits it); the answer is Druid's MSQ one, ``{"taskId", "state":
 "RUNNING"}``, and the task is then followed at ``/druid/indexer/v1/task/{taskId}/status`` as
 any other. What cannot be planned is a 400 in Druid's error shape before anything is submitted.
 """
@@ -15,6 +16,8 @@ import httpx
 import orjson
 from fastapi import APIRouter, Request
 
+from common.auth.declare import SELF, authorize_datasources
+from common.auth.model import Action
 from common.errors import InvalidInput, QueryParseError, ServiceUnavailable
 from common.jsonresp import OrjsonResponse
 from common.query.sql.ingest import plan_ingest
@@ -48,7 +51,7 @@ def sql_task_router(service: BrokerService) -> APIRouter:
             "No overlord accepted the task" + (f" ({'; '.join(errors)})" if errors else "")
         )
 
-    @router.post("/druid/v2/sql/task")
+    @router.post("/druid/v2/sql/task", dependencies=[SELF])
     async def sql_task(request: Request) -> OrjsonResponse:
         try:
             body = orjson.loads(await request.body())
@@ -63,6 +66,8 @@ def sql_task_router(service: BrokerService) -> APIRouter:
             raise QueryParseError("'context' must be an object")
         task_id = f"query-{uuid.uuid4()}"
         task = plan_ingest(body["query"], task_id, context)
+        # Druid's MSQ asks WRITE on the target datasource (the broker submits as itself).
+        authorize_datasources(request, [task["spec"]["dataSchema"]["dataSource"]], Action.WRITE)
         resp = await submit(task)
         if resp.status_code != 200:
             # The overlord's own error JSON (a bad inputSource or inputFormat, say) goes back.

@@ -27,6 +27,7 @@ from common.segments.segment import DataSegment, SegmentId
 from common.serverview.inventory import HttpServerInventoryView
 from services.coordinator.duties.model import CyclePlan, Move, ServerState
 from services.coordinator.duties.planning import plan_cycle
+from services.coordinator.duties.report import CycleReporter
 from services.coordinator.loadqueue import Action, HttpLoadQueuePeon
 from services.coordinator.rules import Rule, parse_rules
 
@@ -112,6 +113,7 @@ class DutyLoop:
         self.peons: dict[str, HttpLoadQueuePeon] = {}
         self.cycles = 0
         self.last_plan: CyclePlan | None = None
+        self.reporter = CycleReporter()
         self._wake = asyncio.Event()
         self._tasks: TaskGroup | None = None
 
@@ -180,16 +182,8 @@ class DutyLoop:
         self._queue(plan)
         self.cycles += 1
         self.last_plan = plan
-        if plan.unassigned:
-            log.warning(
-                "%d replicas not placed: no synced historical of the tier has room (e.g. %s, %s)",
-                len(plan.unassigned),
-                *plan.unassigned[0],
-            )
-        if plan.no_rule:
-            log.warning(
-                "no rule applies to %d used segments (e.g. %s)", len(plan.no_rule), plan.no_rule[0]
-            )
+        for line in self.reporter.lines(plan):
+            log.log(line.level, "%s", line.text)
         return plan
 
     async def _sync_peons(self) -> None:

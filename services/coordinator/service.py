@@ -46,11 +46,12 @@ class CoordinatorService(ElectedService):
             self.provider.get_for_service("dataNodeService"),
             server_timeout=self.settings.serverview_http.server_timeout,
             name="coordinator-inventory",
+            clients=self.security.clients,
         )
         self._inventory.register_metrics(self.metrics)
         self._inventory.start()
         self._register_queue_metrics()
-        self._http = httpx.AsyncClient(
+        self._http = self.security.clients.new(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
         await super().on_start()

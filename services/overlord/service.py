@@ -30,7 +30,7 @@ class OverlordService(ElectedService):
         #: ``async (supervisor_id, task_group_id, metadata) -> bool``, set by the supervisor.
         self.checkpoint_handler: CheckpointHandler | None = None
         self.actions = TaskActions(lambda: self.store, self._active_task, self._handler)
-        self.supervisors = SupervisorManager(self)
+        self.supervisors = SupervisorManager(self, clients=self.security.clients)
 
     @property
     def workers(self) -> NodeDiscovery:
@@ -54,6 +54,7 @@ class OverlordService(ElectedService):
             self.settings.indexer_runner,
             self.workers,
             lambda: self.check_term(term),
+            clients=self.security.clients,
         )
         try:
             await queue.start()

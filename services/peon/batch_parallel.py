@@ -26,6 +26,7 @@ import httpx
 
 from common.aio import wait_until
 from common.errors import InvalidInput
+from common.ids import url_id
 from common.ingest.batch_input.sources import Split
 from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWithShardSpec
 
@@ -175,7 +176,7 @@ class ParallelRun:
 
         async def finished() -> bool:
             try:
-                resp = await overlord.request("GET", f"{TASK}/{sub['id']}/status")
+                resp = await overlord.request("GET", f"{TASK}/{url_id(sub['id'])}/status")
             except httpx.HTTPError:
                 return False
             if resp.status_code == 200:
@@ -216,7 +217,7 @@ def annotate_core_partitions(segments: list[DataSegment]) -> list[DataSegment]:
 async def post_to_supervisor(
     http: httpx.AsyncClient, url: str, supervisor_id: str, path: str, body: dict[str, Any]
 ) -> Any:
-    r = await http.post(f"{url}{CHAT}/{supervisor_id}/{path}", json=body, timeout=60.0)
+    r = await http.post(f"{url}{CHAT}/{url_id(supervisor_id)}/{path}", json=body, timeout=60.0)
     if r.status_code != 200:
         raise SubTaskFailed(
             f"supervisor task [{supervisor_id}] answered {r.status_code} to {path}: {r.text[:300]}"

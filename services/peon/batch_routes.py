@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from common.auth.declare import INTERNAL
 from common.errors import InvalidInput, NotFound
 from services.peon.batch_parallel import ParallelRun
 from services.peon.batch_task import BatchIndexTask
@@ -33,11 +34,11 @@ def batch_chat_router(get_task: Callable[[str], BatchIndexTask | None]) -> APIRo
         except orjson.JSONDecodeError as e:
             raise InvalidInput(f"body is not JSON: {e}") from None
 
-    @router.post("/segment/allocate")
+    @router.post("/segment/allocate", dependencies=[INTERNAL])
     async def allocate(task_id: str, request: Request) -> dict[str, Any]:
         return await parallel(task_id).allocate(await body(request))
 
-    @router.post("/report")
+    @router.post("/report", dependencies=[INTERNAL])
     async def report(task_id: str, request: Request) -> Response:
         parallel(task_id).report(await body(request))
         return Response(status_code=200)

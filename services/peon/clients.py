@@ -17,6 +17,7 @@ from common.aio import Backoff, Deadline
 from common.discovery.base import NodeDiscoveryProvider
 from common.discovery.node import NodeRole
 from common.errors import KdruidError, ServiceUnavailable
+from common.ids import url_id
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class HandoffClient:
         try:
             r = await self.coordinator.request(
                 "GET",
-                f"{COORDINATOR_PREFIX}/datasources/{data_source}/handoffComplete",
+                f"{COORDINATOR_PREFIX}/datasources/{url_id(data_source)}/handoffComplete",
                 params={"interval": interval, "partitionNumber": partition_num, "version": version},
             )
         except (httpx.HTTPError, ServiceUnavailable) as e:

@@ -59,9 +59,13 @@ class PeonService(NodeService):
         self._batch_reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
         self.handoff_poll_period = settings.segment_handoff.poll_duration
-        n = settings.node
+        n, tls = settings.node, settings.security.tls
         self.manager = WorkerTaskManager(
-            settings.indexer_task.base_task_dir, n.host, n.plaintext_port, self._run_task
+            settings.indexer_task.base_task_dir,
+            n.host,
+            n.plaintext_port if tls.enable_plaintext_port else -1,
+            self._run_task,
+            tls_port=settings.tls_port if tls.enable_tls_port else -1,
         )
         self.manager.on_change = self._tasks_changed
         self._http: httpx.AsyncClient | None = None
@@ -116,7 +120,7 @@ class PeonService(NodeService):
         # 5 ms switch interval lets them keep the event loop waiting for tens of ms per request.
         # A shorter interval keeps status, chat and long-poll answers prompt at full speed.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        self._http = httpx.AsyncClient(timeout=30.0)
+        self._http = self.security.clients.new(timeout=30.0)
         self._serving_data = False
         self.manager.start(self.tasks)
         self._serving_data = bool(self.manager.tasks)

@@ -61,11 +61,17 @@ def task_log(base_dir: Path, task_id: str) -> Path:
 
 class WorkerTaskManager:
     def __init__(
-        self, base_dir: str | os.PathLike[str], host: str, port: int, run_task: TaskRunFn
+        self,
+        base_dir: str | os.PathLike[str],
+        host: str,
+        port: int,
+        run_task: TaskRunFn,
+        tls_port: int = -1,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.host = host
         self.port = port
+        self.tls_port = tls_port
         self.run_task = run_task
         self.history: ChangeHistory[dict[str, Any]] = ChangeHistory()
         self.tasks: dict[str, TaskEntry] = {}
@@ -78,7 +84,7 @@ class WorkerTaskManager:
     # ------------------------------------------------------------------ JSON
 
     def location(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "tlsPort": -1, "k8sPodName": None}
+        return {"host": self.host, "port": self.port, "tlsPort": self.tls_port, "k8sPodName": None}
 
     def task_status(
         self, task_id: str, state: str, duration: int = -1, error: str | None = None
@@ -89,7 +95,7 @@ class WorkerTaskManager:
             "status": state,
             "duration": duration,
             "errorMsg": error,
-            "location": {"host": loc["host"], "port": loc["port"], "tlsPort": -1},
+            "location": {"host": loc["host"], "port": loc["port"], "tlsPort": loc["tlsPort"]},
         }
 
     def announcement(self, task: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

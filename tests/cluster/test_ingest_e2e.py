@@ -36,10 +36,20 @@ PARTITIONS = 3
 
 
 def rows(start: int, n: int) -> list[tuple[int, bytes]]:
-    """``n`` edits spread over three hours and the partitions; row i adds i."""
+    """``n`` edits spread over three hours and the partitions; row i adds i. ``tags`` is a plain
+    string in the first hour, multi-value in the second and absent from the third, so the hours'
+    segments have different schemas."""
     out = []
     for i in range(start, start + n):
-        edit = {"ts": T0 + (i % 3) * 3_600_000 + i, "page": PAGES[i % 5], "added": i}
+        edit: dict[str, Any] = {
+            "ts": T0 + (i % 3) * 3_600_000 + i,
+            "page": PAGES[i % 5],
+            "added": i,
+        }
+        if i % 3 == 0:
+            edit["tags"] = f"t{i % 2}"
+        elif i % 3 == 1:
+            edit["tags"] = ["t0", f"x{i % 2}"]
         out.append((i % PARTITIONS, orjson.dumps(edit)))
     return out
 
@@ -51,7 +61,7 @@ def supervisor_spec(broker: KafkaBroker, topic: str, **io: Any) -> dict[str, Any
             "dataSchema": {
                 "dataSource": "wiki",
                 "timestampSpec": {"column": "ts", "format": "millis"},
-                "dimensionsSpec": {"dimensions": ["page"]},
+                "dimensionsSpec": {"dimensions": ["page", "tags"]},
                 "metricsSpec": [
                     {"type": "count", "name": "count"},
                     {"type": "longSum", "name": "added", "fieldName": "added"},
@@ -105,6 +115,39 @@ async def totals(c: Cluster) -> tuple[int, int]:
         return 0, 0
     r = result[0]["result"]
     return int(r["rows"] or 0), int(r["added"] or 0)
+
+
+SNAPSHOT: list[dict[str, Any]] = [
+    {
+        **TOTALS,
+        "aggregations": [
+            {"type": "count", "name": "n"},
+            {"type": "longMin", "name": "first", "fieldName": "__time"},
+            {"type": "longMax", "name": "last", "fieldName": "__time"},
+        ],
+    },
+    {**TOTALS, "granularity": "minute", "aggregations": [{"type": "count", "name": "n"}]},
+    {
+        **TOTALS,
+        "queryType": "groupBy",
+        "dimensions": ["tags"],
+        "aggregations": [{"type": "count", "name": "n"}],
+    },
+    {**TOTALS, "queryType": "scan", "columns": ["__time", "page", "tags"], "order": "ascending"},
+]
+
+
+async def snapshot(c: Cluster) -> list[Any]:
+    """The SNAPSHOT queries' answers (scan: its events, whatever segments hold them)."""
+    out: list[Any] = []
+    for q in SNAPSHOT:
+        resp = await c.http.post(c.nodes["broker"].url + "/druid/v2", json=q)
+        assert resp.status_code == 200, resp.text
+        result = resp.json()
+        if q["queryType"] == "scan":
+            result = [e for batch in result for e in batch["events"]]
+        out.append(result)
+    return out
 
 
 def expected(n: int) -> tuple[int, int]:
@@ -191,6 +234,17 @@ async def test_rows_are_queryable_realtime_then_from_historicals_exactly_once(
             assert f"druid_ingest_events_{name}{{" in metrics
         assert "druid_ingest_persists_count{" in metrics
         assert "druid_ingest_handoff_count{" in metrics
+        realtime_answers = await snapshot(c)
+        [summary] = realtime_answers[0]
+        assert summary["result"] == {"n": 300, "first": T0, "last": T0 + 2 * 3_600_000 + 299}
+        assert summary["timestamp"] == "2024-01-01T00:00:00.000Z"  # the first row's time
+        tags = {e["__time"]: e["tags"] for e in realtime_answers[3]}
+        hour = 3_600_000  # rows 0, 1, 2: a plain string, multi-value, none
+        assert [tags[T0], tags[T0 + hour + 1], tags[T0 + 2 * hour + 2]] == [
+            "t0",
+            ["t0", "x1"],
+            None,
+        ]
 
         # Handoff: after the task's duration its segments are published and loaded by the
         # historical, and the peon stops serving them.
@@ -199,6 +253,8 @@ async def test_rows_are_queryable_realtime_then_from_historicals_exactly_once(
 
         await wait_until(handed_off, within=60, what="segments handed off to the historical")
         assert await totals(c) == expected(300)
+        # The historical answers exactly what the peon answered before handoff.
+        assert await snapshot(c) == realtime_answers
 
         # The offsets committed with the segments cover exactly what was produced.
         store = c.nodes["overlord"].service.store

@@ -1,13 +1,20 @@
 """``kdruid quickstart`` end to end: five processes on the default ports, the printed curl commands
-answer, Ctrl-C stops everything cleanly, and a second run on the same directory starts again."""
+answer, Ctrl-C stops everything cleanly, and a second run on the same directory starts again.
+
+The quickstart runs the sample supervisor plus two more of two tasks each, on datasource names
+with spaces, ``%`` and non-ASCII letters: all run at once on the one peon, all are queryable
+(native and SQL), and all publish on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,13 +26,18 @@ import httpx
 import pytest
 
 from common.config import DEFAULT_PORTS, ROLES
+from common.ids import url_id
+from services.quickstart_ingest import SAMPLES, count_query, sql_identifier
+from tests.support.procs import listening_addresses
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Press Ctrl-C to stop."
 READY_DEADLINE = 60.0
 STOP_DEADLINE = 20.0
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+OVERLORD = f"http://localhost:{DEFAULT_PORTS['overlord']}"
+BROKER = f"http://localhost:{DEFAULT_PORTS['broker']}"
 
 
 def busy_ports() -> list[int]:
@@ -177,11 +189,67 @@ def check_curl_commands(output: str) -> None:
         assert workers[0]["worker"]["capacity"] >= 1
 
         rules = http.get(by_path["/druid/coordinator/v1/rules"]).json()
-        assert rules["_default"][0]["type"] == "loadForever"
+        # One historical, one replica: nothing under-replicated forever.
+        [default] = rules["_default"]
+        assert default["type"] == "loadForever"
+        assert default["tieredReplicants"] == {"_default_tier": 1}
 
         status = http.get(by_path["/status"]).json()
         assert status["version"]
         assert "memory" in status
+
+
+def check_printed_posts(output: str) -> None:
+    """The printed POST commands (native, SQL, SQL on an extra datasource) answer with rows."""
+    posts = [shlex.split(line) for line in output.splitlines() if "curl -s -XPOST" in line]
+    assert len(posts) >= 3, output
+    with httpx.Client(timeout=30.0) as http:
+        for argv in posts:
+            url, body = argv[argv.index("-d") - 1], argv[argv.index("-d") + 1]
+            resp = http.post(url, content=body, headers={"Content-Type": "application/json"})
+            assert resp.status_code == 200, f"{url} {body}: {resp.status_code} {resp.text}"
+            assert resp.json(), f"{url} {body}: no rows"
+
+
+def check_every_sample_supervisor(output: str) -> None:
+    """Each sample supervisor has all its tasks reading on the peon and its rows queryable."""
+    with httpx.Client(timeout=30.0) as http:
+        workers = http.get(f"{OVERLORD}/druid/indexer/v1/workers").json()
+        assert workers[0]["worker"]["capacity"] >= 2 * sum(s.task_count for s in SAMPLES) + 4
+        for s in SAMPLES:
+            assert re.search(rf"\[queryable\]\s+\d+ rows of {re.escape(s.datasource)} ", output)
+            status_url = f"{OVERLORD}/druid/indexer/v1/supervisor/{url_id(s.datasource)}/status"
+            deadline = time.monotonic() + 60
+            while True:
+                payload = http.get(status_url).json()["payload"]
+                active = payload["activeTasks"]
+                if len(active) == s.task_count and all(t["startTime"] for t in active):
+                    break
+                assert time.monotonic() < deadline, f"{s.datasource}: {payload}"
+                time.sleep(0.5)
+            assert payload["dataSource"] == s.datasource and payload["state"] == "RUNNING"
+            assert not [e for e in payload["recentErrors"] if e["exceptionClass"] == "NoTaskSlot"]
+            native = http.post(f"{BROKER}/druid/v2", json=count_query(s.datasource)).json()
+            assert native[0]["result"]["rows"] > 0, native
+            sql = f"SELECT COUNT(*) AS n FROM {sql_identifier(s.datasource)}"
+            rows = http.post(f"{BROKER}/druid/v2/sql", json={"query": sql}).json()
+            assert rows[0]["n"] > 0, rows
+
+
+def check_every_sample_published(data_dir: Path, output: str) -> None:
+    assert "[publishing] not finished" not in output, output
+    with sqlite3.connect(data_dir / "metadata.db") as db:
+        for s in SAMPLES:
+            (n,) = db.execute(
+                "SELECT COUNT(*) FROM druid_segments WHERE datasource = ? AND used",
+                (s.datasource,),
+            ).fetchone()
+            assert n >= 1, f"nothing of {s.datasource} published"
+            payload = db.execute(
+                "SELECT payload FROM druid_segments WHERE datasource = ? LIMIT 1",
+                (s.datasource,),
+            ).fetchone()[0]
+            assert json.loads(payload)["dataSource"] == s.datasource
 
 
 def check_clean_stop(qs: Quickstart, data_dir: Path) -> None:
@@ -218,7 +286,12 @@ def test_quickstart_starts_answers_stops_and_resumes(
             assert re.search(r"\[leader\]\s+coordinator", qs.output)
             assert re.search(r"\[leader\]\s+overlord", qs.output)
             check_curl_commands(qs.output)
+            for port in DEFAULT_PORTS.values():  # no --bind: this machine only
+                assert listening_addresses(port) == {"127.0.0.1"}, port
+            check_printed_posts(qs.output)
+            check_every_sample_supervisor(qs.output)
             check_clean_stop(qs, data_dir)
+            check_every_sample_published(data_dir, qs.output)
         except BaseException:
             qs.kill_everything()
             raise

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from common.config import ROLES
+from tests.support.procs import listening_addresses
 
 REPO = Path(__file__).resolve().parents[2]
 KDRUID = Path(sys.executable).parent / "kdruid"
@@ -113,11 +114,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_role_runs_from_config_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("bind_on_host", "listens_on"), [(None, "0.0.0.0"), ("true", "127.0.0.1"), ("false", "0.0.0.0")]
+)
+def test_role_runs_from_config_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, bind_on_host: str | None, listens_on: str
+) -> None:
     port = free_port()
     conf = tmp_path / "runtime.properties"
     conf.write_text(
-        "druid.host=127.0.0.1\n"
+        ("" if bind_on_host is None else f"druid.bindOnHost={bind_on_host}\n")
+        + "druid.host=127.0.0.1\n"
         f"druid.plaintextPort={port}\n"
         "druid.metadata.storage.type=sqlite\n"
         f"druid.metadata.storage.connector.connectURI={tmp_path / 'metadata.db'}\n"
@@ -149,6 +156,8 @@ def test_role_runs_from_config_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
                 props = http.get(f"http://127.0.0.1:{port}/status/properties").json()
                 assert props["druid.plaintextPort"] == str(port)
                 assert "druid.metadata.storage.connector.password" not in props
+            # Druid's druid.bindOnHost: only druid.host's address, else every interface.
+            assert listening_addresses(port) == {listens_on}
             proc.send_signal(signal.SIGTERM)
             # uvicorn re-raises the signal after its clean shutdown, so the process ends "killed
             # by SIGTERM" (exit 143 in a container, as a JVM does); anything else is a failure.

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from common.aio import wait_until
+from common.auth.declare import install_allow_all
 from common.errors import NotFound, install_error_handlers
 from common.query import finalize, from_ipc, merge, parse_query, run_segment
 from common.query.datanode import segment_lookup
@@ -72,6 +73,7 @@ async def node() -> AsyncIterator[tuple[str, Registry, httpx.AsyncClient]]:
     install_error_handlers(app, "dn:8083")
     getter = segment_lookup(lambda: [s for s, _ in reg.open.values()], reg.get)
     app.include_router(data_node_query_router(getter, "dn:8083", processing_threads=2))
+    install_allow_all(app)
     server = RunningServer(app, bind_socket())
     await server.start()
     try:

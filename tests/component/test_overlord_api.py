@@ -106,7 +106,7 @@ async def test_generated_id_and_unknowns(c: Cluster) -> None:
             ),
             "startSequenceNumbers",
         ),
-        (lambda t: t.update(id="a/b"), "Invalid task id"),
+        (lambda t: t.update(id="a/b"), "field [Task ID]: Value [a/b] cannot contain"),
     ],
 )
 async def test_bad_tasks_are_400(c: Cluster, mutate: Any, message: str) -> None:

@@ -234,6 +234,20 @@ async def test_assignment_respects_capacity_and_status_flows(store: MetadataStor
             )
             pending = [t for t in q.active_tasks() if t.runner_state == "PENDING"]
             assert [t.id for t in pending] == ["task3"]
+            # It says why it waits (Druid's TaskStatusPlus, errorMsg), and running ones do not.
+            await wait_until(
+                lambda: pending[0].status_plus()["errorMsg"] is not None,
+                within=5,
+                what="the reason task3 waits",
+            )
+            waiting = pending[0].status_plus()
+            assert waiting["runnerStatusCode"] == "PENDING" and waiting["statusCode"] == "RUNNING"
+            assert "No free task slot: 3 of 3 slot(s) in use on 2 worker(s)" in waiting["errorMsg"]
+            assert all(
+                t.status_plus()["errorMsg"] is None
+                for t in q.active_tasks()
+                if t.runner_state == "RUNNING"
+            )
             running = q.get_active("task0")
             assert running is not None and running.location.host == "127.0.0.1"
 
@@ -247,6 +261,8 @@ async def test_assignment_respects_capacity_and_status_flows(store: MetadataStor
             assert row is not None and not row.active and row.status["status"] == "SUCCESS"
             # The freed slot takes the waiting task.
             await wait_until(lambda: "task3" in small.assigned, within=5, what="task3 assigned")
+            task3 = q.get_active("task3")
+            assert task3 is not None and task3.status_plus()["errorMsg"] is None
             assert (first, "SUCCESS", "NONE") in seen
             assert any(s[1:] == ("RUNNING", "RUNNING") for s in seen)
 

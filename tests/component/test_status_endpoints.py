@@ -20,10 +20,19 @@ async def test_status_version_and_memory(tmp_path: Path) -> None:
         body = resp.json()
         assert body["version"] == common.__version__
         memory = body["memory"]
-        assert set(memory) >= {"maxMemory", "totalMemory", "freeMemory", "usedMemory"}
-        assert all(isinstance(v, int) and v >= 0 for v in memory.values())
+        assert set(memory) == {
+            "maxMemory",
+            "totalMemory",
+            "freeMemory",
+            "usedMemory",
+            "directMemory",
+        }
+        assert all(isinstance(v, int) for v in memory.values())
+        # Druid's invariants (JVM Runtime figures): they add up.
+        assert memory["usedMemory"] == memory["totalMemory"] - memory["freeMemory"]
+        assert 0 <= memory["freeMemory"] <= memory["totalMemory"] <= memory["maxMemory"]
         assert memory["usedMemory"] > 0
-        assert memory["maxMemory"] >= memory["usedMemory"]
+        assert memory["directMemory"] == -1  # no off-heap limit in a Python process
 
         health = await c.get("broker", "/status/health")
         assert health.status_code == 200

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from common.aio import wait_until
+from common.auth.declare import install_allow_all
 from common.config import MetadataStorageSettings
 from common.errors import install_error_handlers
 from common.jsonresp import OrjsonResponse
@@ -204,6 +205,7 @@ async def env(tmp_path: Path, kafka_broker: KafkaBroker) -> AsyncIterator[Env]: 
     app = FastAPI(default_response_class=OrjsonResponse)
     install_error_handlers(app)
     app.include_router(manager.router())
+    install_allow_all(app)
     server = RunningServer(app, bind_socket())
     await server.start()
     await manager.start(term=1)

@@ -118,15 +118,18 @@ def strategic_merge(base: Any, patch: Any, field: str = "") -> Any:
                 out[k] = copy.deepcopy(v)
         return out
     if isinstance(base, list) and isinstance(patch, list) and field in MERGE_KEYS:
+        # Items matched by key merge in place; new items go first, in the patch's order, as
+        # ``kubectl kustomize`` (kyaml) orders them.
         mkey = MERGE_KEYS[field]
         out_list = copy.deepcopy(base)
+        new: list[Any] = []
         for item in patch:
             idx = next((i for i, b in enumerate(out_list) if b.get(mkey) == item.get(mkey)), None)
             if idx is None:
-                out_list.append(copy.deepcopy(item))
+                new.append(copy.deepcopy(item))
             else:
                 out_list[idx] = strategic_merge(out_list[idx], item)
-        return out_list
+        return new + out_list
     return copy.deepcopy(patch)
 
 

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common.auth.config import owns as owns_security_key
 from common.config import KNOWN_KEYS, ROLES, Settings, load_settings
 from tests.deploy.kustomize import Resource, pod_spec, render
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "k8s" / "base"
 KIND = ROOT / "k8s" / "overlays" / "kind"
-OVERLAYS = {"base": BASE, "kind": KIND}
+SECURE = ROOT / "k8s" / "overlays" / "secure"
+OVERLAYS = {"base": BASE, "kind": KIND, "secure": SECURE}
 
 #: Secrets the base expects the cluster to provide, with the keys it reads (docs/deploy.md).
 EXTERNAL_SECRETS = {
@@ -32,6 +34,14 @@ FIELD_VALUES = {"metadata.name": "kdruid-pod-0", "status.podIP": "10.244.0.7"}
 SETTING_ENV_NAMES = {k.upper().replace(".", "_") for k in KNOWN_KEYS} | {
     k.replace(".", "_") for k in KNOWN_KEYS
 }
+
+
+def is_setting_env(name: str) -> bool:
+    """A settings key in environment form: a fixed key, or a security key (``druid_auth_*``,
+    ``druid_escalator_*``, TLS), whose names include the operator's authenticator names."""
+    return name in SETTING_ENV_NAMES or (
+        name.startswith("druid_") and owns_security_key(name.replace("_", "."))
+    )
 
 
 @functools.cache

@@ -4,7 +4,6 @@ there; every kdruid container's settings load; volumes and dependencies make sen
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 from common.config import ROLES, Settings, load_settings, read_properties
 from common.metadata.uri import parse_connect_uri
 from tests.deploy.manifests import ROOT, SETTING_ENV_NAMES
+from tests.deploy.tools import docker_compose
 
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
 KDRUID_SERVICES = {
@@ -29,8 +29,7 @@ KDRUID_SERVICES = {
 
 @functools.cache
 def compose_config() -> dict[str, Any]:
-    exe = shutil.which("docker-compose")
-    assert exe is not None, "docker-compose is not installed: run scripts/ci-deps"
+    exe = docker_compose()
     out = subprocess.run(
         [exe, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60, check=False
     )

@@ -3,6 +3,7 @@ settings every kdruid container starts with agree across the rendered resources.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +15,12 @@ from tests.deploy.kustomize import Resource, key_of, pod_spec
 from tests.deploy.manifests import (
     EXTERNAL_SECRETS,
     OVERLAYS,
-    SETTING_ENV_NAMES,
     by_kind,
     container_environ,
     container_port,
     container_settings,
     find,
+    is_setting_env,
     kdruid_role_containers,
     parse_quantity,
     rendered,
@@ -101,11 +102,13 @@ def test_kdruid_ports_and_probes_agree_with_the_settings(overlay: str) -> None:
     resources = rendered(overlay)
     for w, c, role in kdruid_role_containers(resources):
         settings = container_settings(resources, w, c, role)
-        port = settings.node.plaintext_port
+        port = settings.tls_port if settings.tls else settings.node.plaintext_port
         assert [p["containerPort"] for p in c["ports"]] == [port], role
+        scheme = "HTTPS" if settings.tls else "HTTP"
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = c[probe]["httpGet"]
             assert container_port(c, get["port"]) == port, (role, probe)
+            assert get.get("scheme", "HTTP") == scheme, (role, probe)
         assert c["livenessProbe"]["httpGet"]["path"] == "/status/health"
         assert c["startupProbe"]["httpGet"]["path"] == "/status/health"
         assert c["readinessProbe"]["httpGet"]["path"] == READINESS[role]
@@ -198,12 +201,12 @@ def test_every_setting_in_the_manifests_is_a_known_key_and_accepted(overlay: str
     resources = rendered(overlay)
     cm = find(resources, "ConfigMap", "kdruid-common")
     assert cm is not None
-    unknown = sorted(set(cm["data"]) - SETTING_ENV_NAMES)
+    unknown = sorted(k for k in cm["data"] if not is_setting_env(k))
     assert not unknown, f"not kdruid settings: {unknown}"
     for w, c, role in kdruid_role_containers(resources):
         env = container_environ(resources, c, w["metadata"]["namespace"])
         # Unknown upper-case DRUID_* names are ignored at start-up: a typo would go unnoticed.
-        typos = [n for n in env if n.lower().startswith("druid_") and n not in SETTING_ENV_NAMES]
+        typos = [n for n in env if n.lower().startswith("druid_") and not is_setting_env(n)]
         assert not typos, (role, typos)
         settings = load_settings(role, environ=env)
         assert settings.discovery.type == "k8s"
@@ -306,3 +309,27 @@ def test_statefulset_uses_its_headless_service(overlay: str) -> None:
         svc = find(resources, "Service", sts["spec"]["serviceName"])
         assert svc is not None and svc["spec"].get("clusterIP") == "None"
         assert selects(svc["spec"]["selector"], template_labels(sts))
+
+
+def test_secure_overlay_turns_on_basic_security_and_tls_from_secrets() -> None:
+    resources = rendered("secure")
+    for w, c, role in kdruid_role_containers(resources):
+        s = container_settings(resources, w, c, role)
+        sec = s.security
+        assert sec.enabled and sec.authenticator_chain == ["basic"], role
+        assert sec.authenticators["basic"].initial_admin_password is not None
+        assert sec.escalator.type == "basic" and sec.escalator.internal_client_password is not None
+        assert (
+            s.tls
+            and not sec.tls.enable_plaintext_port
+            and s.tls_port == c["ports"][0]["containerPort"]
+        )
+        mounts = _mounts(c)
+        volumes = {v["name"]: v for v in (pod_spec(w) or {})["volumes"]}
+        for path in (sec.tls.cert_path, sec.tls.key_path, sec.tls.client_ca_path):
+            assert path is not None
+            mount = mounts[str(Path(path).parent)]
+            assert volumes[mount]["secret"]["secretName"] == "kdruid-tls", (role, path)
+        # the passwords are not in the ConfigMap
+        cm = find(resources, "ConfigMap", "kdruid-common")
+        assert cm is not None and not [k for k in cm["data"] if "Password" in k]

@@ -71,7 +71,12 @@ class Cluster:
         name = name or role
         sock = bind_socket("127.0.0.1", 0)
         port = int(sock.getsockname()[1])
-        props = {**self.properties, **overrides, "druid.plaintextPort": str(port)}
+        props = {**self.properties, **overrides}
+        tls_only = (
+            str(props.get("druid.enableTlsPort")).lower() == "true"
+            and str(props.get("druid.enablePlaintextPort")).lower() == "false"
+        )
+        props["druid.tlsPort" if tls_only else "druid.plaintextPort"] = str(port)
         settings = load_settings(role, properties=props, environ={})
         app = app_factory(role)(settings)
         server = RunningServer(app, sock)

@@ -10,6 +10,9 @@ from common.config import (
     DEFAULT_PORTS,
     ROLES,
     Settings,
+    available_processors,
+    cgroup_cpu_limit,
+    default_worker_capacity,
     load_settings,
     parse_bytes,
     parse_duration,
@@ -327,9 +330,19 @@ def test_druid_defaults_where_druid_has_them() -> None:
     assert (s.k8s.lease_duration, s.k8s.renew_deadline, s.k8s.retry_period) == (60.0, 17.0, 5.0)
     assert s.k8s.pod_name_env_key == "POD_NAME"
     assert s.k8s.pod_namespace_env_key == "POD_NAMESPACE"
-    assert s.worker.capacity == 1
+    assert s.worker.capacity == max(1, available_processors() - 1)
     assert s.server.tier == "_default_tier"
     assert s.properties == {}
+
+
+def test_worker_capacity_default_is_druids_processors_minus_one() -> None:
+    assert [default_worker_capacity(n) for n in (1, 2, 3, 8)] == [1, 1, 2, 7]
+    # A container's CPU limit counts, as Java's availableProcessors does (cgroup v2 cpu.max).
+    assert cgroup_cpu_limit("max 100000") is None
+    assert cgroup_cpu_limit("200000 100000") == 2
+    assert cgroup_cpu_limit("150000 100000") == 2
+    assert cgroup_cpu_limit("50000 100000") == 1
+    assert cgroup_cpu_limit(None) is None and cgroup_cpu_limit("garbage") is None
 
 
 def test_explicit_port_overrides_role_default() -> None:

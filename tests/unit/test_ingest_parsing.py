@@ -341,3 +341,20 @@ def test_json_flatten_spec() -> None:
         "all_ids": ["a", "b"],
         "lang": "fr",
     }
+
+
+def test_a_transform_failing_on_a_row_makes_it_unparseable_not_a_crash() -> None:
+    p = _parser(
+        {
+            "dimensionsSpec": {"dimensions": ["shout"]},
+            "transformSpec": {
+                "transforms": [
+                    # Two multi-value fields as scalars would need cartesian_map: refused.
+                    {"type": "expression", "name": "shout", "expression": "upper(concat(x, y))"}
+                ]
+            },
+        }
+    )
+    rows = _rows(p, _json(ts=T0, x=["a", "b"], y=["c"]), _json(ts=T0, x="c", y="d"))
+    assert [r.dims for r in rows] == [{"shout": "CD"}]
+    assert p.meters.unparseable == 1

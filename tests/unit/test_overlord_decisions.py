@@ -26,6 +26,7 @@ from services.overlord.tasks.workers import (
     WorkerState,
     disappeared,
     housekeeping,
+    no_slot_reason,
     select_worker,
 )
 
@@ -212,3 +213,20 @@ def test_task_status_truncates_error() -> None:
     status = task_status("t", "FAILED", error="x" * 5000)
     assert len(status["errorMsg"]) == 1024
     assert status["location"] == {"host": None, "port": -1, "tlsPort": -1}
+
+
+def test_no_slot_reason_says_what_blocks_the_task() -> None:
+    payload = {"id": "t", "resource": {"availabilityGroup": "grp", "requiredCapacity": 1}}
+    assert "No worker is running" in no_slot_reason([], payload)
+    off = WorkerState("a:1", "http://a:1", capacity=2, disabled=True)
+    assert "All 1 worker(s) are disabled" in no_slot_reason([off], payload)
+    full = WorkerState("a:1", "http://a:1", capacity=1, announcements={"x": ann("x")})
+    gone = WorkerState("g:1", "http://g:1", capacity=4, removed_at=1.0)
+    reason = no_slot_reason([full, gone], payload)
+    assert "No free task slot: 1 of 1 slot(s) in use on 1 worker(s)" in reason
+    assert "druid.worker.capacity" in reason
+    replica = WorkerState(
+        "b:1", "http://b:1", capacity=3, announcements={"r": ann("r", group="grp")}
+    )
+    assert select_worker([full, replica], payload) is None
+    assert "availabilityGroup [grp]" in no_slot_reason([full, replica], payload)

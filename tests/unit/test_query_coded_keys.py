@@ -11,7 +11,13 @@ import pyarrow as pa
 import pytest
 
 from common.query.engine import groupby, topn
-from common.query.engine.base import aggregate, bucket_column, effective_intervals, select_rows
+from common.query.engine.base import (
+    aggregate,
+    bucket_column,
+    data_intervals,
+    effective_intervals,
+    select_rows,
+)
 from common.query.engine.dims import coded_keyed_table, keyed_table
 from common.query.models import GroupByQuery, TopNQuery, parse_query
 from common.segments.intervals import Interval
@@ -74,14 +80,18 @@ def group_by(dimensions: list[Any], granularity: str = "all", **extra: Any) -> G
 
 def decoded_partial(q: GroupByQuery, table: pa.Table) -> pa.Table:
     """The partial the decoding path gives."""
-    intervals = effective_intervals(q.intervals.intervals, SEGMENT)
+    intervals = data_intervals(
+        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
+    )
     rows = select_rows(table, intervals, q.filter)
     keyed, keys = keyed_table(rows, bucket_column(rows, q.granularity, intervals), q.dimensions)
     return aggregate(keyed, keys, q.aggregations)
 
 
 def coded_partial(q: GroupByQuery, table: pa.Table) -> pa.Table | None:
-    intervals = effective_intervals(q.intervals.intervals, SEGMENT)
+    intervals = data_intervals(
+        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
+    )
     rows = select_rows(table, intervals, q.filter)
     fast = coded_keyed_table(rows, bucket_column(rows, q.granularity, intervals), q.dimensions)
     if fast is None:

@@ -70,7 +70,8 @@ BAD: list[tuple[Any, str]] = [
     ({**OK, "intervals": []}, "intervals must not be empty"),
     ({**OK, "intervals": {"type": "weird"}}, "unknown intervals type"),
     ({k: v for k, v in OK.items() if k != "intervals"}, "missing 'intervals'"),
-    ({**OK, "dataSource": {"type": "join"}}, "dataSource type [join] is not supported"),
+    ({**OK, "dataSource": {"type": "join"}}, "join.left: Field required"),
+    ({**OK, "dataSource": {"type": "weird"}}, "Input tag 'weird'"),
     ({**OK, "dataSource": 3}, "dataSource"),
     ({**OK, "granularity": "fortnight"}, "granularity"),
     (
@@ -84,8 +85,19 @@ BAD: list[tuple[Any, str]] = [
         "duplicate output name [x]",
     ),
     (
-        {**OK, "aggregations": [{"type": "longSum", "name": "x", "expression": "a+b"}]},
-        "expressions are not supported",
+        {**OK, "aggregations": [{"type": "longSum", "name": "x", "expression": "a+"}]},
+        "expression",
+    ),
+    (
+        {**OK, "aggregations": [{"type": "thetaSketch", "name": "x", "expression": "a"}]},
+        "aggregator [thetaSketch] does not take an expression",
+    ),
+    (
+        {
+            **OK,
+            "aggregations": [{"type": "longSum", "name": "x", "fieldName": "a", "expression": "a"}],
+        },
+        "exactly one of fieldName or expression",
     ),
     ({**OK, "filter": {"type": "search", "dimension": "d"}}, "search"),
     (
@@ -122,6 +134,34 @@ BAD: list[tuple[Any, str]] = [
     ),
     ({**OK, "postAggregations": [{"type": "constant", "value": 1}]}, "needs a name"),
     ({**OK, "virtualColumns": [{"type": "expression"}]}, "virtualColumns"),
+    (
+        {**OK, "virtualColumns": [{"type": "mv-filtered", "name": "v", "delegate": "d"}]},
+        "virtual column type [mv-filtered] is not supported",
+    ),
+    (
+        {**OK, "virtualColumns": [{"type": "expression", "name": "v", "expression": "nope(1)"}]},
+        "Function [nope] is not supported",
+    ),
+    (
+        {
+            **OK,
+            "virtualColumns": [
+                {"type": "expression", "name": "a", "expression": "b + 1"},
+                {"type": "expression", "name": "b", "expression": "a + 1"},
+            ],
+        },
+        "cycle",
+    ),
+    (
+        {
+            **OK,
+            "virtualColumns": [
+                {"type": "expression", "name": "v", "expression": "1", "outputType": "COMPLEX"}
+            ],
+        },
+        "outputType",
+    ),
+    ({**OK, "filter": {"type": "expression", "expression": "x >"}}, "expression"),
     ({**OK, "context": {"timeout": -1}}, "timeout"),
     (
         {**OK, "queryType": "topN", "dimension": "d", "threshold": 3, "metric": "nope"},

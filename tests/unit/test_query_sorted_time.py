@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from common.query.engine import timeseries
-from common.query.engine.base import effective_intervals
+from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import bucket_bounds, run_sorted
 from common.query.models import TimeseriesQuery, parse_query
 from common.segments.granularity import parse_granularity
@@ -78,7 +78,9 @@ def query(granularity: Any = "hour", **extra: Any) -> TimeseriesQuery:
 
 
 def both(q: TimeseriesQuery, table: pa.Table) -> tuple[pa.Table | None, pa.Table]:
-    intervals = effective_intervals(q.intervals.intervals, SEGMENT)
+    intervals = data_intervals(
+        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
+    )
     fast = run_sorted(table, q.granularity, intervals, q.filter, q.aggregations)
     general = timeseries._run_general(q, table, intervals)
     return fast, general
@@ -167,9 +169,23 @@ def test_nan_values_match() -> None:
     assert_same(*both(query("hour"), table))
 
 
-def test_aggregator_reading_time_declines() -> None:
-    q = query(aggregations=[{"type": "longMax", "name": "t", "fieldName": "__time"}])
-    assert run_sorted(make_segment(), q.granularity, [SEGMENT], None, q.aggregations) is None
+def test_aggregators_read_the_rows_time_on_both_paths() -> None:
+    aggs = [
+        {"type": "longMin", "name": "first", "fieldName": "__time"},
+        {"type": "longMax", "name": "last", "fieldName": "__time"},
+        {"type": "doubleMax", "name": "lastD", "fieldName": "__time"},
+    ]
+    table = make_segment()
+    fast, general = both(query(aggregations=aggs), table)
+    assert_same(fast, general)
+    assert fast is not None
+    millis = np.asarray(table["__time"].cast(pa.int64()).to_numpy())
+    hours = millis // 3_600_000 * 3_600_000
+    starts = np.unique(hours)
+    assert fast["__time"].to_pylist() == starts.tolist()
+    assert fast["first"].to_pylist() == [int(millis[hours == h].min()) for h in starts]
+    assert fast["last"].to_pylist() == [int(millis[hours == h].max()) for h in starts]
+    assert fast["first"].to_pylist() != fast["__time"].to_pylist()
 
 
 def test_sketch_aggregator_declines() -> None:

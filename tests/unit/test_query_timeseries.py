@@ -141,12 +141,14 @@ def test_empty_buckets_are_zero_filled_inside_segments_unless_skipped() -> None:
 
 def test_buckets_outside_every_segment_are_not_filled() -> None:
     q = base(
-        "timeseries", intervals=["2024-03-30/2024-04-03"], granularity="day", aggregations=AGGS
+        "timeseries", intervals=["2024-03-12/2024-04-03"], granularity="day", aggregations=AGGS
     )
-    # The last segment ends 2024-04-01: only its two days are zero-filled.
+    # The last segment runs to 2024-04-01 but its rows stop on 2024-03-14: as Druid clips the
+    # query interval to the segment's data, the days after its last row are not filled.
     assert [r["timestamp"] for r in run_query(q)] == [
-        "2024-03-30T00:00:00.000Z",
-        "2024-03-31T00:00:00.000Z",
+        "2024-03-12T00:00:00.000Z",
+        "2024-03-13T00:00:00.000Z",
+        "2024-03-14T00:00:00.000Z",
     ]
 
 
@@ -191,9 +193,18 @@ def test_filter_matching_nothing_gives_zero_count_bucket() -> None:
     assert row["result"]["rows"] == 0 and row["result"]["added"] is None
 
 
-def test_no_segments_gives_empty_result() -> None:
+def test_no_rows_gives_druids_null_row_for_granularity_all() -> None:
+    # Druid's getNullTimeseriesResultValue: granularity all answers one row even when nothing
+    # matched, stamped with the first interval's start; other granularities answer nothing.
     q = base("timeseries", intervals=["2030-01-01/2030-02-01"], aggregations=AGGS)
-    assert run_query(q) == []
+    assert run_query(q) == [
+        {
+            "timestamp": "2030-01-01T00:00:00.000Z",
+            "result": {"rows": 0, "added": None, "delta": None, "minAdded": None, "maxDelta": None},
+        }
+    ]
+    assert run_query({**q, "context": {"skipEmptyBuckets": True}}) == []
+    assert run_query({**q, "granularity": "day"}) == []
 
 
 MV_ANY = "len(list_filter(tags, lambda x: {})) > 0"

@@ -84,7 +84,9 @@ def test_topn_dimension_numeric_ordering_previous_stop_and_output_name() -> None
         aggregations=AGGS,
     )
     [bucket] = run_query(q)
-    assert bucket["timestamp"] == "2024-01-01T00:00:00.000Z"
+    # Druid stamps granularity all with the query interval clipped to the data: its first row.
+    first = duck().execute("SELECT epoch_ms(min(__time)) FROM t WHERE __time >= '2024-01-01'")
+    assert bucket["timestamp"] == iso(first.fetchone()[0])  # type: ignore[index]
     assert [r["p"] for r in bucket["result"]] == ["p31", "p32", "p33", "p34"]
     rows = (
         duck()

@@ -36,8 +36,8 @@ CASES = [
     "SELECT COUNT(*) FROM (SELECT c FROM (SELECT page, COUNT(*) AS c FROM ds GROUP BY page) "
     "WHERE c > 60) WHERE c < 90",
     # CTEs, one referring to another
-    "WITH top AS (SELECT page, COUNT(*) AS c FROM ds GROUP BY page ORDER BY c DESC LIMIT 3) "
-    "SELECT page, c FROM top ORDER BY page",
+    "WITH top AS (SELECT page, COUNT(*) AS c FROM ds GROUP BY page ORDER BY c DESC, page "
+    "LIMIT 3) SELECT page, c FROM top ORDER BY page",
     "WITH a AS (SELECT page, COUNT(*) AS c FROM ds GROUP BY page), b AS (SELECT * FROM a "
     "WHERE c > 80) SELECT COUNT(*) AS n FROM b",
     # IN (SELECT ...), NOT IN with nulls in the subquery, scalar subqueries
@@ -48,9 +48,11 @@ CASES = [
     "SELECT COUNT(*) FROM ds WHERE country NOT IN (SELECT country FROM ds WHERE country = 'US')",
     "SELECT COUNT(*) FROM ds WHERE page IN (SELECT page FROM ds WHERE page = 'none')",
     "SELECT COUNT(*) FROM ds WHERE added > (SELECT AVG(added) FROM ds)",
-    # (MAX(__time) taken at the broker: the native longMax of __time has an engine bug, issue 11)
+    # MAX(__time) over a derived table (taken at the broker) and straight from the native query
     "SELECT page, COUNT(*) AS c FROM ds WHERE __time >= (SELECT MAX(__time) FROM (SELECT "
     "__time FROM ds WHERE country = 'DE')) GROUP BY page ORDER BY page",
+    "SELECT page, COUNT(*) AS c FROM ds WHERE __time >= (SELECT MAX(__time) FROM ds "
+    "WHERE country = 'DE') GROUP BY page ORDER BY page",
     # UNION ALL, at the top and in FROM
     "SELECT page AS x FROM ds WHERE page = 'p01' AND added > 900 "
     "UNION ALL SELECT country FROM ds WHERE country = 'JP' AND added > 980",

@@ -38,11 +38,6 @@ def duck_one(text: str) -> tuple[Any, ...]:
 MIN_MAX = "SELECT MIN(__time) AS lo, MAX(__time) AS hi, COUNT(*) AS n FROM ds"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="native engine bug (issue 11, another helper's fix): longMin/longMax of __time "
-    "answer the granularity bucket start; drop this marker when that fix lands",
-)
 def test_min_max_time_values() -> None:
     _, rs = result(MIN_MAX)
     lo, hi, n = duck_one("SELECT MIN(__time), MAX(__time), COUNT(*) FROM t")
@@ -53,8 +48,8 @@ def test_min_max_time_are_timestamps_in_every_format() -> None:
     plan, rs = result(MIN_MAX)
     assert rs.sql_types == ["TIMESTAMP", "TIMESTAMP", "BIGINT"]
     assert rs.native_types == ["LONG", "LONG", "LONG"]
-    # The values come from the native engine (see test_min_max_time_values); the formats
-    # must print whatever instants it answers as ISO text.
+    # The values come from the native engine (checked by test_min_max_time_values); every
+    # format prints the instants it answers as ISO text.
     first = run_query(plan.native)[0]["result"]
     lo_ms, hi_ms, n = first["a0"], first["a1"], first["a2"]
     want = [iso(lo_ms), iso(hi_ms), n]

@@ -10,6 +10,7 @@ from services.overlord.supervisor import decisions, state
 from services.overlord.supervisor.groups import Group, TaskData, build_report
 from services.overlord.supervisor.spec import parse_supervisor_spec
 from services.overlord.supervisor.taskview import FAILED, SUCCESS, status_code, view
+from services.overlord.tasks.model import Location
 
 LONG_MAX = 9223372036854775807
 
@@ -181,9 +182,27 @@ def test_task_views_accept_dicts_and_objects() -> None:
         "location": {"host": "h", "port": 8100},
     }
     v = view(info)
-    assert v.location == ("h", 8100) and v.belongs_to("sup", "other")
+    assert v.location == "http://h:8100" and v.belongs_to("sup", "other")
     assert not v.belongs_to("sup2", "wiki")
     assert view({**info, "location": {"host": None, "port": -1}}).location is None
+    tls_only = {"host": "h", "port": -1, "tlsPort": 8300}
+    assert view({**info, "location": tls_only}).location == "https://h:8300"
+    assert view({**info, "location": Location("h", -1, 8300)}).location == "https://h:8300"
     assert status_code({"task": "x", "status": {"statusCode": "SUCCESS"}}) == "SUCCESS"
     assert status_code({"id": "x", "status": "FAILED"}) == "FAILED"
     assert status_code(None) is None
+
+
+def test_tasks_waiting_for_a_slot_are_recent_errors_once_each() -> None:
+    m = state.StateManager()
+    m.run_finished(True)
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 10.0)
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 11.0)  # same: not repeated
+    [event] = m.recent_errors()
+    assert event["exceptionClass"] == "NoTaskSlot" and event["streamException"] is False
+    assert event["message"] == "Task [t1] is waiting for a worker: No free task slot: 1 of 1"
+    # Waiting does not make the supervisor unhealthy: it works, its tasks wait for room.
+    assert (m.state, m.healthy) == ("RUNNING", True)
+    m.tasks_waiting({}, 12.0)  # t1 got a slot
+    m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 13.0)  # and waits again later
+    assert len(m.recent_errors()) == 2

@@ -18,9 +18,7 @@ CHAT = "http://peon:8100/druid/worker/v1/chat/t1"
 FAST = ChatSettings(retries=2, http_timeout=1.0, min_wait=0.0, max_wait=0.01)
 
 
-def client(
-    http: httpx.AsyncClient, where: tuple[str, int] | None = ("peon", 8100)
-) -> TaskChatClient:
+def client(http: httpx.AsyncClient, where: str | None = "http://peon:8100") -> TaskChatClient:
     return TaskChatClient(http, lambda _tid: where, FAST)
 
 

@@ -28,11 +28,13 @@ from common.query.models import (
     TimeseriesQuery,
     TopNQuery,
 )
+from common.query.prepare import prepare_segment
 from common.segments.intervals import Interval
 
 
 def run_segment(query: Query, table: pa.Table, *, interval: Interval, segment_id: str) -> pa.Table:
     """The partial result of ``query`` over one segment."""
+    table = prepare_segment(query, table)  # join and virtual columns
     if isinstance(query, TimeseriesQuery):
         return timeseries.run(query, table, interval)
     if isinstance(query, TopNQuery):

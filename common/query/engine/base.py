@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.errors import ResourceLimitExceeded
-from common.query.columns import TIME_COLUMN, get_column, plain
+from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, get_column, plain
+from common.query.engine.unify import unify_tables
 from common.query.filters import filter_mask
 from common.query.postaggs import Env, apply_post_aggs
 from common.segments.granularity import AllGranularity, Granularity, PeriodGranularity
@@ -25,6 +26,35 @@ def effective_intervals(query_intervals: Sequence[Interval], segment: Interval) 
     """The parts of the query intervals inside the segment's (clipped) interval."""
     out = [i for i in (q.intersection(segment) for q in query_intervals) if i is not None]
     return condense(i for i in out if not i.is_empty)
+
+
+def data_intervals(
+    table: pa.Table, gran: Granularity, intervals: Sequence[Interval]
+) -> list[Interval]:
+    """``intervals`` clipped to the segment's data interval, ``[earliest __time, end of the bucket
+    of the latest __time)``, as Druid's ``CursorGranularizer`` clips the query interval with the
+    segment's time boundary: a timeseries fills empty buckets, and granularity ``all`` stamps its
+    bucket, only from the segment's first row on and up to the bucket of its last (filters do not
+    narrow it). Empty when the segment has no rows."""
+    if not intervals or not table.num_rows:
+        return []
+    if TIME_COLUMN in table.column_names:
+        mm = pc.min_max(table.column(TIME_COLUMN))  # on the column as stored: no cast of it
+        lo, hi = _scalar_millis(mm["min"]), _scalar_millis(mm["max"])
+    else:
+        lo = hi = 0
+    if lo is None or hi is None:
+        return []
+    span = Interval(lo, max(gran.next(hi), hi + 1))
+    out = [i for i in (q.intersection(span) for q in intervals) if i is not None]
+    return [i for i in out if not i.is_empty]
+
+
+def _scalar_millis(value: pa.Scalar) -> int | None:
+    if pa.types.is_timestamp(value.type):
+        value = value.cast(pa.timestamp("ms", tz=value.type.tz)).cast(pa.int64())
+    out = value.as_py()
+    return None if out is None else int(out)
 
 
 def time_millis(table: pa.Table) -> Any:
@@ -50,7 +80,8 @@ def select_rows(table: pa.Table, intervals: Sequence[Interval], flt: Any) -> pa.
 
 
 def bucket_column(table: pa.Table, gran: Granularity, intervals: Sequence[Interval]) -> Any:
-    """The bucket start (int64 ms) of each row; with ``all``, the start of the data interval."""
+    """The bucket start (int64 ms) of each row; with ``all``, the start of the first of
+    ``intervals`` (the query intervals clipped by ``data_intervals``), as Druid stamps it."""
     if isinstance(gran, AllGranularity):
         start = intervals[0].start if intervals else 0
         return pa.array(np.full(table.num_rows, start, dtype=np.int64))
@@ -87,7 +118,9 @@ def aggregate(
     """Group ``table`` by ``keys`` and reduce every aggregator into its partial column.
 
     ``coded`` maps key names to (integer codes, dictionary): those keys are grouped on the codes
-    and decoded through the dictionary afterwards (aggregators still read ``table``)."""
+    and decoded through the dictionary afterwards (aggregators still read ``table``). A
+    ``BUCKET_COLUMN`` key comes out named ``__time``: grouping on the bucket while aggregators
+    read the rows' own ``__time``."""
     coded = coded or {}
     cols: dict[str, Any] = {k: coded[k][0] if k in coded else table.column(k) for k in keys}
     specs: list[tuple[Any, ...]] = []
@@ -104,7 +137,10 @@ def aggregate(
         cols["__rows"] = pa.array(np.zeros(table.num_rows, dtype=np.int8))
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {
-        k: coded[k][1].take(grouped.column(k)) if k in coded else grouped.column(k) for k in keys
+        TIME_COLUMN if k == BUCKET_COLUMN else k: (
+            coded[k][1].take(grouped.column(k)) if k in coded else grouped.column(k)
+        )
+        for k in keys
     }
     for agg, names in zip(aggs, layout, strict=True):
         out[agg.name] = agg.segment_finish([grouped.column(n).combine_chunks() for n in names])
@@ -112,15 +148,17 @@ def aggregate(
 
 
 def concat(partials: Sequence[pa.Table]) -> pa.Table | None:
+    """One table of the partials (of segments whose column types may differ: see ``unify``)."""
     tables = [p for p in partials if p.num_columns]
     if not tables:
         return None
-    return pa.concat_tables(tables, promote_options="permissive")
+    return pa.concat_tables(unify_tables(tables), promote_options="permissive")
 
 
 def collapse_all(table: pa.Table, gran: Granularity) -> pa.Table:
     """With granularity ``all``, every partial row joins one bucket stamped with the earliest
-    start (segments stamp their own clipped start)."""
+    stamp (each segment stamps the start of its clipped data interval; Druid keeps whichever
+    segment's its merge sees first, kdruid the earliest, so the answer does not depend on order)."""
     if not isinstance(gran, AllGranularity) or not table.num_rows:
         return table
     start = pc.min(table[TIME_COLUMN]).as_py()
@@ -128,6 +166,15 @@ def collapse_all(table: pa.Table, gran: Granularity) -> pa.Table:
     return table.set_column(
         idx, TIME_COLUMN, pa.repeat(pa.scalar(start, pa.int64()), table.num_rows)
     )
+
+
+def empty_partial(aggs: Sequence[Any], starts: Any) -> pa.Table:
+    """Partial rows of buckets with no rows in them (each aggregator's value over nothing)."""
+    n = len(starts)
+    empty: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
+    for agg in aggs:
+        empty[agg.name] = pa.array([agg.empty_value()] * n, agg.partial_type)
+    return pa.table(empty)
 
 
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
@@ -151,7 +198,8 @@ def finalize_values(
     """Finalized aggregator columns and post-aggregator columns, by output name, in order."""
     raw = {a.name: (table.column(a.name).combine_chunks(), a.sketch_kind) for a in aggs}
     final = {a.name: a.finalize(raw[a.name][0]) for a in aggs}
-    post = apply_post_aggs(list(post_aggs), Env(raw=dict(raw), final=dict(final)), table.num_rows)
+    env = Env(raw=dict(raw), final=dict(final), table=table)
+    post = apply_post_aggs(list(post_aggs), env, table.num_rows)
     return {**final, **post}
 
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.query.columns import (
+    BUCKET_COLUMN,
     TIME_COLUMN,
     explode_multi_value,
     get_column,
@@ -39,17 +40,18 @@ def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
 def keyed_table(
     rows: pa.Table, buckets: Any, dims: Sequence[DimensionSpec]
 ) -> tuple[pa.Table, list[str]]:
-    """``rows`` exploded on multi-value dimensions, with the bucket as ``__time`` and one column
-    per dimension output name; returns the table and its key column names."""
+    """``rows`` exploded on multi-value dimensions, with the bucket as ``BUCKET_COLUMN`` and one
+    column per dimension output name, the rows' columns (``__time`` too) kept for aggregators;
+    returns the table and its key column names."""
     exploded = explode_multi_value(
-        rows.append_column("__bucket", buckets), [d.dimension for d in dims]
+        rows.append_column(BUCKET_COLUMN, buckets), [d.dimension for d in dims]
     )
-    cols: dict[str, Any] = {TIME_COLUMN: exploded.column("__bucket")}
+    cols: dict[str, Any] = {BUCKET_COLUMN: exploded.column(BUCKET_COLUMN)}
     for d in dims:
         cols[d.output] = dimension_values(exploded, d)
     keys = list(cols)
     for name in exploded.column_names:
-        if name not in cols and name not in ("__bucket", TIME_COLUMN):
+        if name not in cols:
             cols[name] = exploded.column(name)
     return pa.table(cols), keys
 
@@ -65,7 +67,9 @@ def coded_keyed_table(
     they read exactly as its decoded values), its key names, and per dimension output the codes
     to group on and the dictionary decoding them; None when the dimensions do not qualify."""
     outputs = [d.output for d in dims]
-    if len(set(outputs)) != len(outputs) or TIME_COLUMN in outputs or not rows.num_rows:
+    if len(set(outputs)) != len(outputs) or not rows.num_rows:
+        return None
+    if BUCKET_COLUMN in outputs or TIME_COLUMN in outputs:
         return None
     coded: dict[str, tuple[Any, Any]] = {}
     for d in dims:
@@ -77,7 +81,7 @@ def coded_keyed_table(
             return None
         codes = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
         coded[d.output] = (codes, dictionary)
-    cols: dict[str, Any] = {TIME_COLUMN: buckets}
+    cols: dict[str, Any] = {BUCKET_COLUMN: buckets}
     for d in dims:
         cols[d.output] = rows.column(d.dimension)
     keys = list(cols)

@@ -4,7 +4,9 @@ Multi-value dimensions are exploded before grouping (one group per value, the ca
 over several), as Druid does. Rows are ordered by bucket then dimensions (nulls first) unless the
 ``limitSpec`` names columns; the bucket stays the first sort key unless granularity is ``all`` or
 ``context.sortByDimsFirst``. With granularity ``all`` every row is stamped with the start of the
-first query interval, as Druid's ``getUniversalTimestamp``.
+first query interval (intervals sorted, as Druid condenses them), as Druid's
+``getUniversalTimestamp``; with no dimensions either, nothing matched still answers Druid's one
+summary row.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from common.query.engine.base import (
     bucket_column,
     collapse_all,
     concat,
+    data_intervals,
     effective_intervals,
+    empty_partial,
     finalize_values,
     format_time,
     json_rows,
@@ -44,7 +48,10 @@ from common.segments.intervals import Interval
 
 
 def run(query: GroupByQuery, table: pa.Table, interval: Interval) -> pa.Table:
-    intervals = effective_intervals(query.intervals.intervals, interval)
+    gran = query.granularity
+    intervals = data_intervals(
+        table, gran, effective_intervals(query.intervals.intervals, interval)
+    )
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
     fast = coded_keyed_table(rows, buckets, query.dimensions)
@@ -103,9 +110,27 @@ def having_mask(spec: Any, table: pa.Table) -> Any:
     raise TypeError(f"unknown having spec {spec!r}")
 
 
+def _summary_row(query: GroupByQuery) -> pa.Table | None:
+    """Druid's summary row (``wrapSummaryRowIfNeeded``): with no dimensions, granularity ``all``
+    and no ``offset``, nothing matched still answers one row of the aggregators over nothing."""
+    if query.dimensions or not isinstance(query.granularity, AllGranularity):
+        return None
+    if query.limitSpec is not None and query.limitSpec.offset > 0:
+        return None
+    return empty_partial(query.aggregations, [_universal_start(query)])
+
+
+def _universal_start(query: GroupByQuery) -> int:
+    """Druid's getUniversalTimestamp: the start of the first of the condensed intervals."""
+    return min(i.start for i in query.intervals.intervals)
+
+
 def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if not partial.num_columns or not partial.num_rows:
-        return []
+        summary = _summary_row(query)
+        if summary is None:
+            return []
+        partial = summary
     values = finalize_values(partial, query.aggregations, query.postAggregations)
     cols: dict[str, Any] = {TIME_COLUMN: partial[TIME_COLUMN]}
     for d in query.dimensions:
@@ -119,7 +144,7 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if limit_spec is not None:
         result = result.slice(limit_spec.offset, limit_spec.limit)
     if isinstance(query.granularity, AllGranularity):
-        stamp = format_time(query.intervals.intervals[0].start, query.granularity)
+        stamp = format_time(_universal_start(query), query.granularity)
         stamps = [stamp] * result.num_rows
     else:
         stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]

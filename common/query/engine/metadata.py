@@ -159,12 +159,30 @@ def merge_segment_metadata(query: SegmentMetadataQuery, partials: list[pa.Table]
     return table if table is not None else pa.table({"analysis": pa.array([], pa.string())})
 
 
+def _error_column(reason: str) -> dict[str, Any]:
+    """Druid's ``ColumnAnalysis.error``: a STRING analysis of size -1 carrying the reason."""
+    return {
+        "typeSignature": "STRING",
+        "type": "STRING",
+        "hasMultipleValues": False,
+        "hasNulls": False,
+        "size": -1,
+        "cardinality": None,
+        "minValue": None,
+        "maxValue": None,
+        "errorMessage": f"error:{reason}",
+    }
+
+
 def _fold_column(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    if a["type"] != b["type"]:
-        return {
-            **a,
-            "errorMessage": f"error:cannot_merge_diff_types: [{a['type']}] and [{b['type']}]",
-        }
+    """Druid's ``ColumnAnalysis.fold``: errors win (two different ones become
+    ``multiple_errors``); different types are an error; else the analyses combine."""
+    if a["errorMessage"] and b["errorMessage"]:
+        return a if a["errorMessage"] == b["errorMessage"] else _error_column("multiple_errors")
+    if a["errorMessage"] or b["errorMessage"]:
+        return a if a["errorMessage"] else b
+    if a["type"] != b["type"] or a["typeSignature"] != b["typeSignature"]:
+        return _error_column(f"cannot_merge_diff_types: [{a['type']}] and [{b['type']}]")
     out = dict(a)
     out["hasMultipleValues"] = a["hasMultipleValues"] or b["hasMultipleValues"]
     out["hasNulls"] = a["hasNulls"] or b["hasNulls"]

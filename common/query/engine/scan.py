@@ -1,24 +1,32 @@
 """Scan: raw rows, optionally time-ordered, with ``offset``/``limit``.
 
 A segment's partial is its matching rows (only the requested columns, dictionary values decoded,
-``__time`` as epoch millis) plus the segment id, already cut to ``offset + limit`` rows (after
-sorting by ``__time`` when ordered), so partials stay small; merging concatenates (re-sorting when
-ordered) and cuts again; finalize applies the offset and groups rows by segment into Druid's
-``{"segmentId", "columns", "events"}`` batches.
+``__time`` as epoch millis, a column the segment lacks all-null) plus the segment id, already cut
+to ``offset + limit`` rows (after sorting by ``__time`` when ordered), so partials stay small;
+merging concatenates (columns of different types across segments unified, see
+``engine.unify``; re-sorting when ordered) and cuts again; finalize applies the offset and
+groups rows by segment into Druid's
+``{"segmentId", "columns", "events"}`` batches. Without ``columns`` in the query each segment
+answers its own columns, as in Druid (kept per segment in the partial's schema metadata). A
+multi-value row prints as Druid prints it: null when empty, the plain value when it has one,
+else the list; so a column that is a plain string in one segment and multi-value in another
+reads the same from both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from common.query.columns import TIME_COLUMN, get_column, plain
+from common.query.columns import TIME_COLUMN, is_multi_value, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
 from common.query.models import ScanQuery
 from common.segments.intervals import Interval
 
 SEGMENT_COLUMN = "__segmentId"
+COLUMNS_KEY = b"columns"  # schema metadata: JSON {segment id: its result columns}
 
 
 def columns_of(query: ScanQuery, table: pa.Table) -> list[str]:
@@ -49,40 +57,72 @@ def run(query: ScanQuery, table: pa.Table, interval: Interval, segment_id: str) 
         rows = rows.slice(0, query.offset + query.limit)
     cols: dict[str, Any] = {}
     for name in names_with_time:
-        cols[name] = plain(get_column(rows, name))
+        # A column this segment lacks is all-null of no type: merging takes the others' type.
+        cols[name] = (
+            plain(rows.column(name)) if name in rows.column_names else pa.nulls(rows.num_rows)
+        )
     cols[SEGMENT_COLUMN] = pa.repeat(pa.scalar(segment_id, pa.string()), rows.num_rows)
     out = _cut(query, pa.table(cols))
-    meta = {b"columns": "\x1f".join(names).encode()}
-    return out.replace_schema_metadata(meta)
+    return out.replace_schema_metadata(_columns_meta({segment_id: names}))
+
+
+def _columns_meta(by_segment: dict[str, list[str]]) -> dict[bytes, bytes]:
+    return {COLUMNS_KEY: orjson.dumps(by_segment)}
+
+
+def _columns_of_partial(table: pa.Table) -> dict[str, list[str]]:
+    """Each segment's result columns (segments differ when the query names no columns)."""
+    raw = (table.schema.metadata or {}).get(COLUMNS_KEY)
+    return dict(orjson.loads(raw)) if raw else {}
 
 
 def merge(query: ScanQuery, partials: list[pa.Table]) -> pa.Table:
     table = concat(partials)
     if table is None:
         return pa.table({})
-    meta = next((p.schema.metadata for p in partials if p.schema.metadata), None)
-    return _cut(query, table).replace_schema_metadata(meta)
+    by_segment: dict[str, list[str]] = {}
+    for p in partials:
+        by_segment.update(_columns_of_partial(p))
+    return _cut(query, table).replace_schema_metadata(_columns_meta(by_segment))
+
+
+def druid_multi_value(values: list[Any] | None) -> Any:
+    """A multi-value row as Druid's selectors give it: null when empty, the value itself when
+    there is one, the list otherwise."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
 
 
 def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if not partial.num_columns or not partial.num_rows:
         return []
-    meta = partial.schema.metadata or {}
-    names = [n for n in meta.get(b"columns", b"").decode().split("\x1f") if n]
+    by_segment = _columns_of_partial(partial)
     rows = partial.slice(query.offset, query.limit)
     if not rows.num_rows:
         return []
     segments = rows[SEGMENT_COLUMN].to_pylist()
+    names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
     data = rows.select(names)
+    dicts = data.to_pylist()
+    multi = [f.name for f in data.schema if is_multi_value(f.type)]
+    for row in dicts if multi else ():
+        for name in multi:
+            row[name] = druid_multi_value(row[name])
+    if any(cols != names for cols in by_segment.values()):
+        # Without query columns each segment answers its own: keep only those in its events.
+        dicts = [
+            {n: row[n] for n in by_segment.get(seg, names)}
+            for seg, row in zip(segments, dicts, strict=True)
+        ]
     events: list[Any] = (
-        [list(r.values()) for r in data.to_pylist()]
-        if query.resultFormat == "compactedList"
-        else data.to_pylist()
+        [list(r.values()) for r in dicts] if query.resultFormat == "compactedList" else dicts
     )
     out: list[dict[str, Any]] = []
     for seg, ev in zip(segments, events, strict=True):
         if not out or out[-1]["segmentId"] != seg or len(out[-1]["events"]) >= query.batchSize:
-            out.append({"segmentId": seg, "columns": names, "events": []})
+            cols = by_segment.get(seg, names)
+            out.append({"segmentId": seg, "columns": cols, "events": []})
         if isinstance(ev, dict):
             ev = {k: json_value(v) for k, v in ev.items()}
         else:

@@ -9,7 +9,7 @@ in row order (``np.bincount`` with weights adds sequentially, like Acero's group
 holding a selected row are produced, as from a group-by.
 
 ``run_sorted`` returns None whenever that equivalence is not certain (unsorted or nullable time,
-granularity ``none``, aggregators reading ``__time``, bucket starts that do not tile the data
+granularity ``none``, bucket starts that do not tile the data
 span, sketch or unknown aggregations, -0.0 among min/max inputs) and the caller takes the
 general path.
 """
@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -161,17 +160,11 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
-def _reads_time(aggs: Sequence[Any]) -> bool:
-    """Whether an aggregator names ``__time`` anywhere (a field, an interval filter): the general
-    path shows it the bucket start, not the row's time, so it must take that path."""
-    return any(TIME_COLUMN in orjson.dumps(a.model_dump()).decode() for a in aggs)
-
-
 def run_sorted(
     table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
 ) -> pa.Table | None:
     """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
-    if isinstance(gran, NoneGranularity) or not intervals or _reads_time(aggs):
+    if isinstance(gran, NoneGranularity) or not intervals:
         return None
     millis = sorted_millis(table)
     if millis is None:

@@ -1,9 +1,15 @@
 """Timeseries: one row of aggregates per time bucket.
 
-Per segment, every bucket of the segment's interval (clipped to the query intervals) is present,
-empty ones with ``count`` 0 and null sums, unless ``context.skipEmptyBuckets``; like Druid, buckets
-outside every segment's interval are not zero-filled. With granularity ``all`` the one bucket is
-stamped with the earliest data-interval start.
+Buckets follow Druid's ``TimeseriesQueryEngine`` and ``CursorGranularizer``: per segment, the query
+intervals are clipped to the segment's data interval (its earliest ``__time`` up to the end of the
+bucket of its latest, whatever the filter keeps, see ``data_intervals``) and every bucket of that
+is present, empty ones with ``count`` 0 and null sums, unless ``context.skipEmptyBuckets``.
+Buckets outside every segment's data are not filled, nor are buckets of granularity ``none``.
+
+With granularity ``all`` a segment's one bucket is stamped with the start of its clipped interval
+(the later of the query interval's start and the segment's first row); merged, the earliest
+stamp wins. When no segment has rows in the intervals the broker still answers one row, stamped
+with the start of the first query interval, as Druid's ``getNullTimeseriesResultValue``.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.query.columns import TIME_COLUMN
+from common.query.columns import BUCKET_COLUMN, TIME_COLUMN
 from common.query.engine.base import (
     aggregate,
     bucket_column,
     bucket_starts_in,
     collapse_all,
     concat,
+    data_intervals,
     effective_intervals,
+    empty_partial,
     finalize_values,
     format_time,
     json_value,
@@ -29,27 +37,27 @@ from common.query.engine.base import (
 )
 from common.query.engine.sorted_time import run_sorted
 from common.query.models import TimeseriesQuery
-from common.segments.granularity import NoneGranularity
+from common.segments.granularity import AllGranularity, NoneGranularity
 from common.segments.intervals import Interval
 
 
 def run(query: TimeseriesQuery, table: pa.Table, interval: Interval) -> pa.Table:
-    intervals = effective_intervals(query.intervals.intervals, interval)
-    partial = run_sorted(table, query.granularity, intervals, query.filter, query.aggregations)
+    gran = query.granularity
+    intervals = data_intervals(
+        table, gran, effective_intervals(query.intervals.intervals, interval)
+    )
+    partial = run_sorted(table, gran, intervals, query.filter, query.aggregations)
     if partial is None:
         partial = _run_general(query, table, intervals)
-    if query.context.skipEmptyBuckets or isinstance(query.granularity, NoneGranularity):
+    if query.context.skipEmptyBuckets or isinstance(gran, NoneGranularity):
         return partial
-    return _zero_fill(query, partial, bucket_starts_in(query.granularity, intervals))
+    return _zero_fill(query, partial, bucket_starts_in(gran, intervals))
 
 
 def _run_general(query: TimeseriesQuery, table: pa.Table, intervals: list[Interval]) -> pa.Table:
     rows = select_rows(table, intervals, query.filter)
-    keyed = pa.table({TIME_COLUMN: bucket_column(rows, query.granularity, intervals)})
-    for name in rows.column_names:
-        if name != TIME_COLUMN:
-            keyed = keyed.append_column(name, rows.column(name))
-    return aggregate(keyed, [TIME_COLUMN], query.aggregations)
+    keyed = rows.append_column(BUCKET_COLUMN, bucket_column(rows, query.granularity, intervals))
+    return aggregate(keyed, [BUCKET_COLUMN], query.aggregations)
 
 
 def _zero_fill(query: TimeseriesQuery, partial: pa.Table, starts: list[int]) -> pa.Table:
@@ -57,12 +65,8 @@ def _zero_fill(query: TimeseriesQuery, partial: pa.Table, starts: list[int]) -> 
     missing = all_starts.filter(pc.invert(pc.is_in(all_starts, value_set=partial[TIME_COLUMN])))
     if len(missing) == 0:
         return partial
-    n = len(missing)
-    empty: dict[str, Any] = {TIME_COLUMN: missing}
-    for agg in query.aggregations:
-        empty[agg.name] = pa.array([agg.empty_value()] * n, agg.partial_type)
-    filled = pa.concat_tables([partial, pa.table(empty, schema=partial.schema)])
-    return filled.sort_by(TIME_COLUMN)
+    empty = empty_partial(query.aggregations, missing).cast(partial.schema)
+    return pa.concat_tables([partial, empty]).sort_by(TIME_COLUMN)
 
 
 def merge(query: TimeseriesQuery, partials: list[pa.Table]) -> pa.Table:
@@ -73,9 +77,18 @@ def merge(query: TimeseriesQuery, partials: list[pa.Table]) -> pa.Table:
     return merge_aggregated(table, [TIME_COLUMN], query.aggregations).sort_by(TIME_COLUMN)
 
 
+def _null_result(query: TimeseriesQuery) -> pa.Table:
+    """Druid's one row for granularity ``all`` when nothing matched."""
+    intervals = query.intervals.intervals
+    start = min(i.start for i in intervals) if intervals else 0
+    return empty_partial(query.aggregations, [start])
+
+
 def finalize(query: TimeseriesQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if not partial.num_columns or not partial.num_rows:
-        return []
+        if not isinstance(query.granularity, AllGranularity) or query.context.skipEmptyBuckets:
+            return []
+        partial = _null_result(query)
     order = "descending" if query.descending else "ascending"
     partial = partial.sort_by([(TIME_COLUMN, order)])
     if query.limit is not None:

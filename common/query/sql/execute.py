@@ -112,7 +112,13 @@ def _typed(values: list[Any], native_type: str) -> pa.Array:
     try:
         return pa.array(values, typ)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array(values)  # multi-value strings come back as lists
+        pass
+    if any(isinstance(v, list) for v in values):
+        # Multi-value strings: native scan prints a one-value row as the value itself (as Druid);
+        # the column stays a list column here.
+        lists = [v if v is None or isinstance(v, list) else [v] for v in values]
+        return pa.array(lists, pa.list_(pa.string()))
+    return pa.array(values)
 
 
 def post_process(plan: Plan, base: pa.Table) -> ResultSet:

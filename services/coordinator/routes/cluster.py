@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter
 
+from common.auth.declare import STATE
 from common.config import ROLES
 from services.coordinator.service import CoordinatorService
 
@@ -14,7 +15,7 @@ from services.coordinator.service import CoordinatorService
 def cluster_router(service: CoordinatorService) -> APIRouter:
     router = APIRouter(prefix="/druid/coordinator/v1", tags=["cluster"])
 
-    @router.get("/cluster")
+    @router.get("/cluster", dependencies=[STATE])
     async def cluster(full: str | None = None) -> dict[str, Any]:
         view: dict[str, Any] = {}
         for role in ROLES:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
+from common.auth.declare import STATE, datasource_param
 from common.segments.intervals import Interval
 from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, SegmentId
@@ -77,7 +78,7 @@ def full_datasource(data_source: str, segments: list[DataSegment]) -> dict[str, 
 def datasources_router(service: CoordinatorService) -> APIRouter:
     router = APIRouter(prefix="/druid/coordinator/v1/datasources", tags=["datasources"])
 
-    @router.get("")
+    @router.get("", dependencies=[STATE])
     async def datasources(simple: str | None = None, full: str | None = None) -> Any:
         servers = service.server_states()
         names = served_data_sources(servers)
@@ -89,7 +90,7 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             return [{"name": ds, "properties": simple_datasource(servers, ds)} for ds in names]
         return names
 
-    @router.get("/{data_source}")
+    @router.get("/{data_source}", dependencies=[datasource_param("data_source")])
     async def datasource(data_source: str, full: str | None = None) -> Any:
         servers = service.server_states()
         segments = served_segments(servers, data_source)
@@ -99,7 +100,7 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             return full_datasource(data_source, list(segments.values()))
         return simple_datasource(servers, data_source)
 
-    @router.get("/{data_source}/segments")
+    @router.get("/{data_source}/segments", dependencies=[datasource_param("data_source")])
     async def datasource_segments(data_source: str, full: str | None = None) -> Any:
         segments = served_segments(service.server_states(), data_source)
         if not segments:
@@ -109,7 +110,7 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             return [s.to_json() for s in ordered]
         return [s.identifier for s in ordered]
 
-    @router.get("/{data_source}/handoffComplete")
+    @router.get("/{data_source}/handoffComplete", dependencies=[datasource_param("data_source")])
     async def handoff(
         data_source: str,
         interval: Annotated[str, Query()],
@@ -136,11 +137,11 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             service.wake_duties()
         return {"numChangedSegments": n}
 
-    @router.post("/{data_source}/markUsed")
+    @router.post("/{data_source}/markUsed", dependencies=[datasource_param("data_source")])
     async def mark_used(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
         return await mark(data_source, body, True)
 
-    @router.post("/{data_source}/markUnused")
+    @router.post("/{data_source}/markUnused", dependencies=[datasource_param("data_source")])
     async def mark_unused(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
         return await mark(data_source, body, False)
 

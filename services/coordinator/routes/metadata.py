@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from common.auth.declare import STATE, datasource_param
 from common.errors import NotFound
 from common.segments.segment import DataSegment
 from services.coordinator.routes.datasources import full_datasource
@@ -23,7 +24,7 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
             raise NotFound(f"datasource [{data_source}] has no used segments")
         return sorted(segments, key=lambda s: s.id)
 
-    @router.get("/datasources")
+    @router.get("/datasources", dependencies=[STATE])
     async def datasources(
         include_unused: Annotated[str | None, Query(alias="includeUnused")] = None,
         full: str | None = None,
@@ -35,18 +36,23 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
             return [full_datasource(ds, segs) for ds, segs in sorted(by_ds.items())]
         return await service.store.data_source_names(include_unused=include_unused is not None)
 
-    @router.get("/datasources/{data_source}")
+    @router.get("/datasources/{data_source}", dependencies=[datasource_param("data_source")])
     async def datasource(data_source: str) -> Any:
         return full_datasource(data_source, await used_of(data_source))
 
-    @router.get("/datasources/{data_source}/segments")
+    @router.get(
+        "/datasources/{data_source}/segments", dependencies=[datasource_param("data_source")]
+    )
     async def segments(data_source: str, full: str | None = None) -> Any:
         used = await used_of(data_source)
         if full is not None:
             return [s.to_json() for s in used]
         return [s.identifier for s in used]
 
-    @router.get("/datasources/{data_source}/segments/{segment_id}")
+    @router.get(
+        "/datasources/{data_source}/segments/{segment_id}",
+        dependencies=[datasource_param("data_source")],
+    )
     async def segment(
         data_source: str,
         segment_id: str,

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 
+from common.auth.declare import STATE, datasource_param
 from common.metadata import DEFAULT_DATASOURCE
 from services.coordinator.rules import parse_rules, rules_json
 from services.coordinator.service import CoordinatorService
@@ -14,17 +15,17 @@ from services.coordinator.service import CoordinatorService
 def rules_router(service: CoordinatorService) -> APIRouter:
     router = APIRouter(prefix="/druid/coordinator/v1/rules", tags=["rules"])
 
-    @router.get("")
+    @router.get("", dependencies=[STATE])
     async def all_rules() -> dict[str, list[dict[str, Any]]]:
         return await service.store.get_rules()
 
-    @router.get("/history")
+    @router.get("/history", dependencies=[STATE])
     async def all_history(
         count: Annotated[int | None, Query(ge=1)] = None,
     ) -> list[dict[str, Any]]:
         return await service.store.rules_history(None, count)
 
-    @router.get("/{data_source}")
+    @router.get("/{data_source}", dependencies=[datasource_param("data_source")])
     async def rules_of(data_source: str, full: str | None = None) -> list[dict[str, Any]]:
         rules = await service.store.get_rules()
         mine = list(rules.get(data_source, []))
@@ -32,7 +33,7 @@ def rules_router(service: CoordinatorService) -> APIRouter:
             mine += rules.get(DEFAULT_DATASOURCE, [])
         return mine
 
-    @router.post("/{data_source}")
+    @router.post("/{data_source}", dependencies=[datasource_param("data_source")])
     async def set_rules(
         data_source: str,
         body: Annotated[Any, Body()],
@@ -43,7 +44,7 @@ def rules_router(service: CoordinatorService) -> APIRouter:
         await service.store.set_rules(data_source, rules, author=author, comment=comment)
         return {}
 
-    @router.get("/{data_source}/history")
+    @router.get("/{data_source}/history", dependencies=[datasource_param("data_source")])
     async def history_of(
         data_source: str, count: Annotated[int | None, Query(ge=1)] = None
     ) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from common.auth.declare import STATE
 from services.coordinator.duties.status import load_status, unavailable_counts, under_replicated
 from services.coordinator.duty_loop import now_millis
 from services.coordinator.service import CoordinatorService
@@ -14,7 +15,7 @@ from services.coordinator.service import CoordinatorService
 def status_router(service: CoordinatorService) -> APIRouter:
     router = APIRouter(prefix="/druid/coordinator/v1", tags=["coordinator"])
 
-    @router.get("/loadstatus")
+    @router.get("/loadstatus", dependencies=[STATE])
     async def loadstatus(simple: str | None = None, full: str | None = None) -> Any:
         used = await service.store.used_segments()
         rules = await service.rules()
@@ -26,7 +27,7 @@ def status_router(service: CoordinatorService) -> APIRouter:
             return under_replicated(used, rules, servers, now)
         return load_status(used, rules, servers, now)
 
-    @router.get("/loadqueue")
+    @router.get("/loadqueue", dependencies=[STATE])
     async def loadqueue(simple: str | None = None, full: str | None = None) -> Any:
         mode = "simple" if simple is not None else "full" if full is not None else "ids"
         peons = service.duties.peons if service.duties is not None else {}

@@ -11,15 +11,17 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from common.auth.declare import STATE
+
 
 def probes_router(cache_initialized: Callable[[], bool]) -> APIRouter:
     router = APIRouter(prefix="/druid/historical/v1", tags=["historical"])
 
-    @router.get("/loadstatus")
+    @router.get("/loadstatus", dependencies=[STATE])
     async def load_status() -> dict[str, bool]:
         return {"cacheInitialized": cache_initialized()}
 
-    @router.get("/readiness")
+    @router.get("/readiness", dependencies=[STATE])
     async def readiness() -> Response:
         return Response(status_code=200 if cache_initialized() else 503)
 

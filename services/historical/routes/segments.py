@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from common.auth.declare import INTERNAL
 from common.errors import InvalidInput
 from common.jsonresp import OrjsonResponse
 from common.serverview.announcer import SEGMENTS_PATH
@@ -62,6 +63,7 @@ def load_queue_router(loader: Callable[[], SegmentLoadDropHandler]) -> APIRouter
 
     @router.post(
         "/changeRequests",
+        dependencies=[INTERNAL],
         summary="Load/drop a batch of segments; answers when one finishes (timeout in ms).",
     )
     async def change_requests(request: Request) -> Response:
@@ -73,7 +75,7 @@ def load_queue_router(loader: Callable[[], SegmentLoadDropHandler]) -> APIRouter
             return Response(status_code=204)
         return OrjsonResponse(result)
 
-    @router.get("/loadCapabilities")
+    @router.get("/loadCapabilities", dependencies=[INTERNAL])
     async def load_capabilities() -> dict[str, int]:
         config = loader().config
         return {

@@ -9,7 +9,18 @@ import httpx
 from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import PlainTextResponse, Response
 
+from common.auth.declare import (
+    INTERNAL,
+    SELF,
+    STATE,
+    STATE_READ,
+    authorize_datasources,
+    datasource_param,
+    spec_datasources,
+)
+from common.auth.model import Action
 from common.errors import InvalidInput, NotFound
+from common.ids import url_id
 from common.jsonresp import OrjsonResponse
 from common.metadata import iso_millis
 from common.segments.errors import InvalidTime
@@ -38,26 +49,28 @@ def tasks_router(service: OverlordService) -> APIRouter:
         except ValueError as exc:
             raise InvalidInput(f"Request body is not valid JSON: {exc}") from None
 
-    @router.post("/task")
+    @router.post("/task", dependencies=[SELF])
     async def submit(request: Request) -> dict[str, str]:
-        task_id = await service.task_queue.submit(await _body(request))
+        body = await _body(request)
+        authorize_datasources(request, spec_datasources(body), Action.WRITE)
+        task_id = await service.task_queue.submit(body)
         return {"task": task_id}
 
-    @router.get("/task/{task_id}")
+    @router.get("/task/{task_id}", dependencies=[STATE])
     async def get_task(task_id: str) -> dict[str, Any]:
         info = await service.task_queue.task_info(task_id)
         if info is None:
             raise NotFound(f"Cannot find any task with id: [{task_id}]")
         return {"task": task_id, "payload": info.payload}
 
-    @router.get("/task/{task_id}/status")
+    @router.get("/task/{task_id}/status", dependencies=[STATE])
     async def task_status(task_id: str) -> OrjsonResponse:
         info = await service.task_queue.task_info(task_id)
         if info is None:
             return OrjsonResponse({"task": task_id, "status": None}, status_code=404)
         return OrjsonResponse({"task": task_id, "status": info.status_plus()})
 
-    @router.post("/task/{task_id}/shutdown")
+    @router.post("/task/{task_id}/shutdown", dependencies=[STATE])
     async def shutdown(task_id: str) -> dict[str, str]:
         queue = service.task_queue
         if not await queue.shutdown(task_id, "Shutdown request from user"):
@@ -65,14 +78,16 @@ def tasks_router(service: OverlordService) -> APIRouter:
                 raise NotFound(f"Cannot find any task with id: [{task_id}]")
         return {"task": task_id}
 
-    @router.post("/datasources/{datasource}/shutdownAllTasks")
+    @router.post(
+        "/datasources/{datasource}/shutdownAllTasks", dependencies=[datasource_param("datasource")]
+    )
     async def shutdown_all(datasource: str) -> dict[str, str]:
         queue = service.task_queue
         for info in queue.active_tasks(datasource):
             await queue.shutdown(info.id, "Shutdown request from user")
         return {"dataSource": datasource}
 
-    @router.post("/taskStatus")
+    @router.post("/taskStatus", dependencies=[STATE_READ])
     async def task_statuses(ids: list[str] = Body(...)) -> dict[str, Any]:  # noqa: B008
         queue = service.task_queue
         result: dict[str, Any] = {}
@@ -82,14 +97,14 @@ def tasks_router(service: OverlordService) -> APIRouter:
                 result[task_id] = status
         return result
 
-    @router.get("/task/{task_id}/reports")
+    @router.get("/task/{task_id}/reports", dependencies=[STATE])
     async def reports(task_id: str) -> Any:
         report = await service.task_queue.reports(task_id)
         if report is None:
             raise NotFound(f"No task reports were found for this task: [{task_id}]")
         return report
 
-    @router.get("/task/{task_id}/log")
+    @router.get("/task/{task_id}/log", dependencies=[STATE])
     async def task_log(task_id: str, offset: int = 0) -> Response:
         # Completed tasks too: their peon keeps the log, and the stored status says where.
         info = await service.task_queue.task_info(task_id)
@@ -99,8 +114,8 @@ def tasks_router(service: OverlordService) -> APIRouter:
             location = location or Location.from_json(info.status.get("location"))
         if location is None or not location.host:
             raise NotFound(f"No log was found for this task: [{task_id}]")
-        url = f"http://{location.host}:{location.port}/druid/worker/v1/task/{task_id}/log"
-        async with httpx.AsyncClient(timeout=30.0) as client:
+        url = f"{location.base_url}/druid/worker/v1/task/{url_id(task_id)}/log"
+        async with service.security.clients.new(timeout=30.0) as client:
             try:
                 resp = await client.get(url, params={"offset": offset})
             except httpx.HTTPError as exc:
@@ -150,7 +165,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
                 result.append(info.status_plus())
         return result[:max_n] if max_n is not None else result
 
-    @router.get("/tasks")
+    @router.get("/tasks", dependencies=[STATE])
     async def tasks(
         state: str | None = None,
         datasource: str | None = None,
@@ -160,23 +175,23 @@ def tasks_router(service: OverlordService) -> APIRouter:
     ) -> list[dict[str, Any]]:
         return await _list(state, datasource, type, max, createdTimeInterval)
 
-    @router.get("/runningTasks")
+    @router.get("/runningTasks", dependencies=[STATE])
     async def running(type: str | None = None) -> list[dict[str, Any]]:
         return await _list("running", None, type, None, None)
 
-    @router.get("/pendingTasks")
+    @router.get("/pendingTasks", dependencies=[STATE])
     async def pending(type: str | None = None) -> list[dict[str, Any]]:
         return await _list("pending", None, type, None, None)
 
-    @router.get("/waitingTasks")
+    @router.get("/waitingTasks", dependencies=[STATE])
     async def waiting(type: str | None = None) -> list[dict[str, Any]]:
         return await _list("waiting", None, type, None, None)
 
-    @router.get("/completeTasks")
+    @router.get("/completeTasks", dependencies=[STATE])
     async def complete(n: int | None = Query(default=None)) -> list[dict[str, Any]]:
         return await _list("complete", None, None, n, None)
 
-    @router.delete("/pendingSegments/{datasource}")
+    @router.delete("/pendingSegments/{datasource}", dependencies=[datasource_param("datasource")])
     async def delete_pending(datasource: str, interval: str | None = None) -> dict[str, int]:
         parsed = None
         if interval is not None:
@@ -187,7 +202,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
         _ = service.task_queue  # leader only: 503 elsewhere
         return {"numDeleted": await service.store.delete_pending_segments(datasource, parsed)}
 
-    @router.post("/action")
+    @router.post("/action", dependencies=[INTERNAL])
     async def action(request: Request) -> dict[str, Any]:
         return {"result": await service.actions.perform(await _body(request))}
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from common.auth.declare import STATE
 from common.discovery.node import WorkerNodeService
 from services.overlord.service import OverlordService
 
@@ -13,7 +14,7 @@ from services.overlord.service import OverlordService
 def workers_router(service: OverlordService) -> APIRouter:
     router = APIRouter(prefix="/druid/indexer/v1", tags=["workers"])
 
-    @router.get("/workers")
+    @router.get("/workers", dependencies=[STATE])
     async def workers() -> list[dict[str, Any]]:
         queue = service.leading_queue
         if queue is not None:
@@ -44,7 +45,7 @@ def workers_router(service: OverlordService) -> APIRouter:
             )
         return sorted(result, key=lambda w: str(w["worker"]["host"]))
 
-    @router.get("/totalWorkerCapacity")
+    @router.get("/totalWorkerCapacity", dependencies=[STATE])
     async def total_capacity() -> dict[str, int]:
         total, used = service.task_queue.runner.total_capacity()
         return {

@@ -80,7 +80,7 @@ class KafkaSupervisor:
         self._offsets = offsets
         self._clock = clock
         self._rng = rng or random.Random()
-        self._locations: dict[str, tuple[str, int]] = {}
+        self._locations: dict[str, str] = {}
         self.chat = TaskChatClient(http, self._locate, spec.chat, self._rng)
         self.state = state.StateManager(suspended=spec.suspended)
         self.groups: dict[int, Group] = {}
@@ -257,7 +257,7 @@ class KafkaSupervisor:
         self._locations = {v.id: v.location for v in mine.values() if v.location is not None}
         return mine
 
-    def _locate(self, task_id: str) -> tuple[str, int] | None:
+    def _locate(self, task_id: str) -> str | None:
         """Where the task's chat endpoints are now, asked from the task queue each time (a
         task gets its location when a peon runs it, and may move)."""
         for info in self._queue.active_tasks(self.spec.data_source):
@@ -351,6 +351,8 @@ class KafkaSupervisor:
         group.tasks[task_id] = TaskData()
 
     async def _update_task_status(self, mine: dict[str, TaskView]) -> None:
+        waiting = {tid: v.pending_reason for tid, v in mine.items() if v.pending_reason}
+        self.state.tasks_waiting(waiting, self._clock())
         for group in self._all_groups():
             for tid, td in group.tasks.items():
                 v = mine.get(tid)

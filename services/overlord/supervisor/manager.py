@@ -22,6 +22,7 @@ import httpx
 from fastapi import APIRouter
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.errors import InvalidInput, KdruidError, NotFound, ServiceUnavailable
 from common.ingest.metadata import DataSourceMetadata
 from services.overlord.supervisor.kafka_supervisor import KafkaSupervisor
@@ -45,8 +46,10 @@ class SupervisorManager:
         service: Any,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self._service = service
+        self._clients = clients
         self._clock = clock
         self._rng = rng
         self._supervisors: dict[str, KafkaSupervisor] = {}
@@ -60,7 +63,7 @@ class SupervisorManager:
         async with self._lock:
             self._term = term
             self._tasks = TaskGroup("supervisors")
-            self._http = httpx.AsyncClient()
+            self._http = self._clients.new()
             for sid, payload in sorted((await self._store.latest_supervisor_specs()).items()):
                 if is_tombstone(payload):
                     continue

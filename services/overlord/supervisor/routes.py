@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 
+from common.auth.declare import SELF, STATE, authorize_datasources, spec_datasources
+from common.auth.model import Action
 from common.errors import InvalidInput, NotFound
 from common.jsonresp import OrjsonResponse
 from services.overlord.supervisor.manager import AlreadyInState, SupervisorManager
@@ -63,15 +65,16 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
             out.update(type="kafka", source=sup.spec.io.topic, spec=sup.spec.to_json())
         return out
 
-    @router.post("")
-    @router.post("/", include_in_schema=False)
+    @router.post("", dependencies=[SELF])
+    @router.post("/", include_in_schema=False, dependencies=[SELF])
     async def create(request: Request) -> dict[str, str]:
         body = await _body(request)
+        authorize_datasources(request, spec_datasources(body), Action.WRITE)
         sid = await manager.create_or_update(body, _flag(request, "skipRestartIfUnmodified"))
         return {"id": sid}
 
-    @router.get("")
-    @router.get("/", include_in_schema=False)
+    @router.get("", dependencies=[STATE])
+    @router.get("/", include_in_schema=False, dependencies=[STATE])
     async def list_supervisors(request: Request) -> Any:
         ids = manager.ids()
         if "full" in request.query_params:
@@ -80,7 +83,7 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
             return [status_of(i, False) for i in ids]
         return ids
 
-    @router.get("/history")
+    @router.get("/history", dependencies=[STATE])
     async def all_history() -> Any:
         return await manager.history()
 
@@ -88,33 +91,33 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
         await manager.for_all(action)
         return {"status": "success"}
 
-    @router.post("/suspendAll")
+    @router.post("/suspendAll", dependencies=[STATE])
     async def suspend_all() -> dict[str, str]:
         return await _all("suspend")
 
-    @router.post("/resumeAll")
+    @router.post("/resumeAll", dependencies=[STATE])
     async def resume_all() -> dict[str, str]:
         return await _all("resume")
 
-    @router.post("/terminateAll")
+    @router.post("/terminateAll", dependencies=[STATE])
     async def terminate_all() -> dict[str, str]:
         return await _all("terminate")
 
-    @router.get("/{sid}")
+    @router.get("/{sid}", dependencies=[STATE])
     async def get_spec(sid: str) -> Any:
         async def go() -> Any:
             return manager.get(sid).spec.to_json()
 
         return await _guard(go)
 
-    @router.get("/{sid}/status")
+    @router.get("/{sid}/status", dependencies=[STATE])
     async def get_status(sid: str) -> Any:
         async def go() -> Any:
             return manager.get(sid).report()
 
         return await _guard(go)
 
-    @router.get("/{sid}/health")
+    @router.get("/{sid}/health", dependencies=[STATE])
     async def get_health(sid: str) -> Any:
         async def go() -> Any:
             healthy = manager.get(sid).state.healthy
@@ -122,7 +125,7 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
 
         return await _guard(go)
 
-    @router.get("/{sid}/history")
+    @router.get("/{sid}/history", dependencies=[STATE])
     async def get_history(sid: str, count: int | None = None) -> Any:
         if count is not None and count <= 0:
             raise InvalidInput("count must be greater than zero")
@@ -131,15 +134,15 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
             return OrjsonResponse({"error": f"No history for [{sid}]."}, status_code=404)
         return history
 
-    @router.post("/{sid}/suspend")
+    @router.post("/{sid}/suspend", dependencies=[STATE])
     async def suspend(sid: str) -> Any:
         return await _guard(lambda: manager.set_suspended(sid, True))
 
-    @router.post("/{sid}/resume")
+    @router.post("/{sid}/resume", dependencies=[STATE])
     async def resume(sid: str) -> Any:
         return await _guard(lambda: manager.set_suspended(sid, False))
 
-    @router.post("/{sid}/reset")
+    @router.post("/{sid}/reset", dependencies=[STATE])
     async def reset(sid: str) -> Any:
         async def go() -> Any:
             await manager.reset(sid)
@@ -147,7 +150,7 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
 
         return await _guard(go)
 
-    @router.post("/{sid}/resetOffsets")
+    @router.post("/{sid}/resetOffsets", dependencies=[STATE])
     async def reset_offsets(sid: str, request: Request) -> Any:
         body = await _body(request)
 
@@ -164,11 +167,11 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
 
         return await _guard(go)
 
-    @router.post("/{sid}/terminate")
+    @router.post("/{sid}/terminate", dependencies=[STATE])
     async def terminate(sid: str) -> Any:
         return await _terminate(sid)
 
-    @router.post("/{sid}/shutdown", deprecated=True)
+    @router.post("/{sid}/shutdown", deprecated=True, dependencies=[STATE])
     async def shutdown(sid: str) -> Any:
         return await _terminate(sid)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from common.config import parse_duration
 from common.errors import InvalidInput
+from common.ids import id_problem
 from common.ingest.spec import DataSchema, parse_data_schema, parse_input_format
 
 KAFKA = "kafka"
@@ -214,10 +215,9 @@ def parse_supervisor_spec(obj: Any) -> KafkaSupervisorSpec:
     io = _io_config(inner.get("ioConfig", obj.get("ioConfig")))
     tuning, chat = _tuning(inner.get("tuningConfig", obj.get("tuningConfig")))
     sup_id = obj.get("id", inner.get("id")) or schema.dataSource
-    if not isinstance(sup_id, str) or not sup_id.strip():
-        raise _bad("id", "must be a non-empty string")
-    if "/" in sup_id:
-        raise _bad("id", f"[{sup_id}] cannot contain '/'")
+    problem = id_problem("id", sup_id)
+    if problem is not None:
+        raise InvalidInput(problem)
     suspended = obj.get("suspended", False)
     if not isinstance(suspended, bool):
         raise _bad("suspended", "must be true or false")

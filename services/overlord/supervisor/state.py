@@ -13,6 +13,11 @@ A pure state machine fed by the run loop (``now`` passed in):
   make it ``RUNNING`` again; ``SUSPENDED`` and ``STOPPING`` override everything else.
 
 Druid's defaults are 3 for every threshold; ``recentErrors`` keeps the last 3 exceptions.
+
+Beyond Druid (which only logs it): a task of the supervisor that no worker can take (no free task
+slot) is an entry of ``recentErrors`` (``exceptionClass`` ``NoTaskSlot``), once per task and
+reason, so ``GET /supervisor/{id}/status`` says why the supervisor's tasks do not run. It does
+not change the state or health: the supervisor itself works, and the task runs when a slot frees.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ class StateManager:
     supervisor_unhealthy: bool = False
     stream_failing: bool = False
     errors: deque[dict[str, Any]] = field(default_factory=deque)
+    #: task id -> the reason it waits for a worker, as last recorded.
+    waiting: dict[str, str] = field(default_factory=dict)
 
     # ---- events from the run loop
     def begin_step(self, detailed: str) -> None:
@@ -87,16 +94,32 @@ class StateManager:
     def record_error(self, exc: BaseException, now: float, stream: bool = False) -> None:
         if stream:
             self.stream_failing = True
+        self._add_error(now, type(exc).__name__, str(exc), stream)
+
+    def _add_error(self, now: float, cls: str, message: str, stream: bool) -> None:
         self.errors.append(
             {
                 "timestamp": _iso(now),
-                "exceptionClass": type(exc).__name__,
-                "message": str(exc),
+                "exceptionClass": cls,
+                "message": message,
                 "streamException": stream,
             }
         )
         while len(self.errors) > self.max_errors:
             self.errors.popleft()
+
+    def tasks_waiting(self, reasons: dict[str, str], now: float) -> None:
+        """The supervisor's tasks that no worker took yet (task id -> why): each new one (or
+        new reason) becomes a ``recentErrors`` entry; tasks that got a worker are forgotten."""
+        for task_id, reason in sorted(reasons.items()):
+            if self.waiting.get(task_id) != reason:
+                self._add_error(
+                    now,
+                    "NoTaskSlot",
+                    f"Task [{task_id}] is waiting for a worker: {reason}",
+                    stream=False,
+                )
+        self.waiting = dict(reasons)
 
     def run_finished(self, ok: bool) -> None:
         if ok:

@@ -15,19 +15,19 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import orjson
 
 from common.errors import KdruidError
+from common.ids import url_id
 from services.overlord.supervisor.decisions import offsets_from_json, offsets_to_json
 from services.overlord.supervisor.spec import ChatSettings
 
 log = logging.getLogger(__name__)
 
 #: task id -> (host, port) of the process serving its chat endpoints, or None if unknown.
-Locator = Callable[[str], tuple[str, int] | None]
+Locator = Callable[[str], str | None]  # task id -> base URL
 
 PAUSED = "PAUSED"
 
@@ -74,15 +74,19 @@ class TaskChatClient:
             where = self._locate(task_id)
             if where is None:
                 raise TaskNotAvailable(f"task [{task_id}] has no location; it is not running")
-            host, port = where
-            url = f"http://{host}:{port}/druid/worker/v1/chat/{quote(task_id, safe='')}/{path}"
+            url = f"{where}/druid/worker/v1/chat/{url_id(task_id)}/{path}"
             try:
                 resp = await self._http.request(
                     method,
                     url,
                     params=params,
                     content=None if body is None else orjson.dumps(body),
-                    headers={"X-Druid-Task-Id": task_id, "Content-Type": "application/json"},
+                    # Headers are ASCII: the id travels percent-encoded, as Druid's
+                    # StringUtils.urlEncode does; the peon decodes it.
+                    headers={
+                        "X-Druid-Task-Id": url_id(task_id),
+                        "Content-Type": "application/json",
+                    },
                     timeout=s.http_timeout,
                 )
             except httpx.HTTPError as e:

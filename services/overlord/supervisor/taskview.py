@@ -57,7 +57,9 @@ class TaskView:
     data_source: str | None
     payload: Mapping[str, Any]
     status: str | None
-    location: tuple[str, int] | None
+    location: str | None  # base URL of the task's chat endpoints
+    #: Why the task has no worker yet (no free slot...); None once it has one.
+    pending_reason: str | None = None
 
     @property
     def io_config(self) -> Mapping[str, Any]:
@@ -77,14 +79,20 @@ class TaskView:
         return owner == supervisor_id if owner is not None else self.data_source == data_source
 
 
-def location_of(info: Any) -> tuple[str, int] | None:
+def location_of(info: Any) -> str | None:
+    """The task's base URL (Druid's ``TaskLocation.makeURL``: HTTPS when it has a TLS port)."""
     loc = _get(info, "location")
     if loc is None:
         return None
     host, port = _get(loc, "host"), _get(loc, "port")
-    if not host or not isinstance(port, int) or port <= 0:
+    tls = _get(loc, "tlsPort") if isinstance(loc, Mapping) else _get(loc, "tls_port")
+    if not host:
         return None
-    return str(host), port
+    if isinstance(tls, int) and tls > 0:
+        return f"https://{host}:{tls}"
+    if not isinstance(port, int) or port <= 0:
+        return None
+    return f"http://{host}:{port}"
 
 
 def view(info: Any) -> TaskView:
@@ -98,4 +106,5 @@ def view(info: Any) -> TaskView:
         payload=payload,
         status=status_code(_get(info, "status")),
         location=location_of(info),
+        pending_reason=_get(info, "pending_reason"),
     )

@@ -7,12 +7,12 @@ problem. Types run on peons: ``index_kafka`` and the native batch ``index_parall
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.errors import InvalidInput
+from common.ids import validate_id
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
@@ -22,7 +22,6 @@ TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
 RunnerState = Literal["WAITING", "PENDING", "RUNNING", "NONE"]
 #: Druid truncates error messages of a TaskStatus at 1024 characters.
 MAX_ERROR_MSG = 1024
-_ID = re.compile(r"^[^/\s]+$")
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,13 @@ class Location:
     host: str | None = None
     port: int = -1
     tls_port: int = -1
+
+    @property
+    def base_url(self) -> str:
+        """Druid's ``TaskLocation.makeURL``: HTTPS on the TLS port when the task has one."""
+        if self.tls_port > 0:
+            return f"https://{self.host}:{self.tls_port}"
+        return f"http://{self.host}:{self.port}"
 
     def to_json(self) -> dict[str, Any]:
         return {"host": self.host, "port": self.port, "tlsPort": self.tls_port}
@@ -82,6 +88,8 @@ class TaskInfo:
     queue_insertion_time: str
     runner_state: RunnerState = "PENDING"
     location: Location = field(default=UNKNOWN_LOCATION)
+    #: Why the runner has not given the task to a worker yet (no free slot...), else None.
+    pending_reason: str | None = None
 
     @property
     def state(self) -> str:
@@ -104,8 +112,14 @@ class TaskInfo:
             "duration": self.status.get("duration", -1),
             "location": location.to_json(),
             "dataSource": self.data_source,
-            "errorMsg": self.status.get("errorMsg"),
+            "errorMsg": self.status.get("errorMsg") or self._waiting_for(),
         }
+
+    def _waiting_for(self) -> str | None:
+        # Druid leaves errorMsg null while a task waits; here it says why it waits.
+        if self.runner_state == "PENDING" and not is_complete(self.status):
+            return self.pending_reason
+        return None
 
     @classmethod
     def from_payload(
@@ -181,8 +195,7 @@ def validate_task(obj: Any) -> dict[str, Any]:
             f"[{schema.dataSource}]"
         )
     task_id = obj.get("id") or f"{task_type}_{data_source}_{secrets.token_hex(4)}"
-    if not isinstance(task_id, str) or not _ID.match(task_id):
-        raise InvalidInput(f"Invalid task id [{task_id}]: no '/' or whitespace allowed")
+    validate_id("Task ID", task_id)
     if batch:
         parse_batch_task({**obj, "id": task_id})
     else:

@@ -22,9 +22,11 @@ from typing import Any
 import httpx
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.errors import InvalidInput
+from common.ids import url_id
 from common.metadata import MetadataStore, iso_millis
 from common.metadata.tasks import TaskRow
 from common.segments.isotime import parse_iso
@@ -53,6 +55,7 @@ class TaskQueue:
         check_term: Callable[[], None],
         *,
         initial_sync_wait: float | None = None,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self.store = store
         self._check_term = check_term
@@ -60,13 +63,15 @@ class TaskQueue:
         self._listeners: list[StatusListener] = []
         self._tasks = TaskGroup("task-queue")
         self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._http = httpx.AsyncClient(timeout=REPORTS_TIMEOUT)
+        self._http = clients.new(timeout=REPORTS_TIMEOUT)
         kwargs = {} if initial_sync_wait is None else {"initial_sync_wait": initial_sync_wait}
         self.runner = HttpRemoteTaskRunner(
             settings,
             workers,
             on_update=self._runner_update,
             on_complete=self._runner_complete,
+            on_pending=self._runner_pending,
+            clients=clients,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -156,10 +161,7 @@ class TaskQueue:
         """Live reports from the task's peon while it runs; the last ones seen afterwards."""
         info = self._active.get(task_id)
         if info is not None and info.location.host:
-            url = (
-                f"http://{info.location.host}:{info.location.port}"
-                f"/druid/worker/v1/chat/{task_id}/liveReports"
-            )
+            url = f"{info.location.base_url}/druid/worker/v1/chat/{url_id(task_id)}/liveReports"
             try:
                 resp = await self._http.get(url)
                 if resp.status_code == 200:
@@ -184,6 +186,11 @@ class TaskQueue:
         info.location = location
         info.status = {**info.status, "location": location.to_json()}
         self._notify(info)
+
+    def _runner_pending(self, task_id: str, reason: str | None) -> None:
+        info = self._active.get(task_id)
+        if info is not None:
+            info.pending_reason = reason
 
     def _runner_complete(self, task_id: str, status: dict[str, Any]) -> None:
         info = self._active.get(task_id)

@@ -27,9 +27,11 @@ import httpx
 import orjson
 
 from common.aio import TaskGroup
+from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DiscoveryDruidNode, WorkerNodeService
+from common.ids import url_id
 from common.longpoll import ChangeRequestSyncer
 from common.metadata import iso_millis
 from services.overlord.tasks.model import (
@@ -44,6 +46,7 @@ from services.overlord.tasks.workers import (
     WorkerState,
     disappeared,
     housekeeping,
+    no_slot_reason,
     select_worker,
 )
 
@@ -57,6 +60,7 @@ REQUEST_TIMEOUT = 60.0  # assignRequestHttpTimeout / shutdownRequestHttpTimeout,
 INITIAL_SYNC_WAIT = 30.0
 
 UpdateCallback = Callable[[str, RunnerState, Location], None]
+PendingCallback = Callable[[str, str | None], None]
 CompleteCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -66,6 +70,8 @@ class WorkItem:
     worker: str | None = None
     state: RunnerState = "PENDING"
     location: Location = field(default=UNKNOWN_LOCATION)
+    #: Why no worker took the task yet (None once assigned).
+    pending_reason: str | None = None
 
     @property
     def id(self) -> str:
@@ -80,13 +86,16 @@ class HttpRemoteTaskRunner:
         *,
         on_update: UpdateCallback,
         on_complete: CompleteCallback,
+        on_pending: PendingCallback = lambda task_id, reason: None,
         now: Callable[[], float] = time.monotonic,
         initial_sync_wait: float = INITIAL_SYNC_WAIT,
+        clients: InternalClients = PLAIN_CLIENTS,
     ) -> None:
         self.settings = settings
         self.discovery = discovery
         self._on_update = on_update
         self._on_complete = on_complete
+        self._on_pending = on_pending
         self._now = now
         self._initial_sync_wait = initial_sync_wait
         self.workers: dict[str, WorkerState] = {}
@@ -95,7 +104,7 @@ class HttpRemoteTaskRunner:
         self._assigned_at: dict[str, tuple[str, float]] = {}
         self._wake = asyncio.Event()
         self._tasks = TaskGroup("http-remote-task-runner")
-        self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
+        self._http = clients.new(limits=httpx.Limits(max_connections=None))
         self._started = False
         tick = min(settings.task_assignment_timeout, settings.task_cleanup_timeout) / 5
         self._tick = max(0.05, min(1.0, tick))
@@ -326,7 +335,15 @@ class HttpRemoteTaskRunner:
                 continue
             worker = select_worker(self.workers.values(), item.payload)
             if worker is None:
+                reason = no_slot_reason(self.workers.values(), item.payload)
+                if reason != item.pending_reason:
+                    log.info("task %s waits for a worker: %s", item.id, reason)
+                    item.pending_reason = reason
+                    self._on_pending(item.id, reason)
                 continue
+            if item.pending_reason is not None:
+                item.pending_reason = None
+                self._on_pending(item.id, None)
             item.worker = worker.host
             worker.assigned[item.id] = item.payload
             self._assigned_at[item.id] = (worker.host, self._now())
@@ -362,7 +379,7 @@ class HttpRemoteTaskRunner:
         )
 
     async def _post_shutdown(self, worker: WorkerState, task_id: str, reason: str) -> None:
-        url = f"{worker.url}/druid/worker/v1/task/{task_id}/shutdown"
+        url = f"{worker.url}/druid/worker/v1/task/{url_id(task_id)}/shutdown"
         for attempt in range(1, SHUTDOWN_MAX_RETRIES + 1):
             try:
                 resp = await self._http.post(url, timeout=REQUEST_TIMEOUT)

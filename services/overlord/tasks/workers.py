@@ -4,6 +4,8 @@ and the ``HttpRemoteTaskRunner`` rules of 3.6).
 * ``select_worker``: Druid's equal-distribution strategy: an enabled, present worker with enough
   free capacity that does not already run a task of the same availability group, least used
   first.
+* ``no_slot_reason``: why ``select_worker`` found no worker, in words a user can act on (Druid
+  only logs it; here pending tasks and their supervisor report it).
 * ``disappeared``: tasks a worker used to report as not complete and no longer reports.
 * ``housekeeping``: which assigned tasks missed ``taskAssignmentTimeout`` and which vanished
   workers are gone for longer than ``taskCleanupTimeout``.
@@ -113,6 +115,30 @@ def select_worker(workers: Iterable[WorkerState], payload: Mapping[str, Any]) ->
     if not fits:
         return None
     return min(fits, key=lambda w: (w.used_capacity(), w.host))
+
+
+def no_slot_reason(workers: Iterable[WorkerState], payload: Mapping[str, Any]) -> str:
+    """Why no worker can take the task now (``select_worker`` answered None)."""
+    present = [w for w in workers if w.removed_at is None]
+    if not present:
+        return "No worker is running: the task waits until a peon announces itself"
+    enabled = [w for w in present if not w.disabled]
+    if not enabled:
+        return f"All {len(present)} worker(s) are disabled: the task waits until one is enabled"
+    need = required_capacity(dict(payload))
+    total = sum(w.capacity for w in enabled)
+    used = sum(w.used_capacity() for w in enabled)
+    if not any(w.capacity - w.used_capacity() >= need for w in enabled):
+        return (
+            f"No free task slot: {used} of {total} slot(s) in use on {len(enabled)} worker(s) "
+            f"(druid.worker.capacity), the task needs {need}; it waits until a slot frees up "
+            "or a peon with capacity joins"
+        )
+    group = availability_group(dict(payload))
+    return (
+        f"Every worker with a free slot already runs a task of availabilityGroup [{group}] "
+        "(a replica of the same task group); the task waits for another worker"
+    )
 
 
 def disappeared(before: Mapping[str, Mapping[str, Any]], after_ids: Iterable[str]) -> list[str]:

@@ -1,0 +1,99 @@
+"""A node's security: its snapshot, engine, internal clients and the refresh task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from common.auth.clients import InternalClients
+from common.auth.config import SecuritySettings
+from common.auth.db import SecuritySnapshot
+from common.auth.engine import SecurityEngine
+from common.auth.notify import VersionHistory, follow_changes
+from common.auth.sync import StoreSecurity, fetch_from_coordinator, poll_forever
+
+if TYPE_CHECKING:
+    from common.aio import TaskGroup
+    from common.auth.sync import ConfigStore
+    from common.metrics import NodeMetrics
+
+log = logging.getLogger(__name__)
+
+
+class NodeSecurity:
+    def __init__(self, settings: SecuritySettings, metrics: NodeMetrics) -> None:
+        self.settings = settings
+        self.needs_db = bool(settings.basic_authenticators() or settings.basic_authorizers())
+        self.snapshot = SecuritySnapshot(loaded=not self.needs_db)
+        self._failures = metrics.counter(
+            "auth/failed",
+            "Requests refused with 401 (no or bad credentials), by reason.",
+            ["reason"],
+        )
+        self._metric_labels = metrics.labels
+        self.engine = SecurityEngine(settings, lambda: self.snapshot, self._failed)
+        self.clients = InternalClients(settings)
+        self.store_side: StoreSecurity | None = None
+        #: The coordinator's version history (served to the other nodes' long polls).
+        self.versions = VersionHistory()
+
+    def _failed(self, reason: str, user: str | None) -> None:
+        self._failures.labels(**self._metric_labels(reason=reason)).inc()
+
+    def _publish(self, snapshot: SecuritySnapshot) -> None:
+        old, self.snapshot = self.snapshot, snapshot
+        if (old.authn, old.authz) != (snapshot.authn, snapshot.authz):
+            self.versions.changed()
+
+    async def start_owner(self, store: ConfigStore, tasks: TaskGroup) -> None:
+        """On the coordinator: seed the initial users, load, and re-read periodically."""
+        if not self.needs_db:
+            return
+        self.store_side = StoreSecurity(self.settings, store, self._publish)
+        await self.store_side.seed()
+        owner = self.store_side
+        tasks.start(
+            poll_forever(
+                self.settings.polling_period, owner.reload, "security data from the store"
+            ),
+            name="security-store-poll",
+        )
+
+    def start_cache(self, coordinators: Callable[[], list[str]], tasks: TaskGroup) -> None:
+        """Elsewhere: fetch from a coordinator now, on every change it long-polls to us, and
+        every polling period."""
+        if not self.needs_db:
+            return
+        client = self.clients.new(timeout=10.0)
+        wake = asyncio.Event()
+
+        async def refresh() -> None:
+            urls = coordinators()
+            if not urls:
+                raise RuntimeError("no coordinator discovered yet")
+            last: Exception | None = None
+            for url in urls:
+                try:
+                    self._publish(await fetch_from_coordinator(self.settings, client, url))
+                    return
+                except Exception as exc:  # try the next coordinator
+                    last = exc
+            raise RuntimeError(f"no coordinator answered: {last}")
+
+        async def run() -> None:
+            try:
+                await poll_forever(
+                    self.settings.polling_period, refresh, "security data", wake=wake
+                )
+            finally:
+                await client.aclose()
+
+        tasks.start(run(), name="security-cache-poll")
+        tasks.start(
+            follow_changes(
+                coordinators, self.clients, wake, min(5.0, self.settings.polling_period)
+            ),
+            name="security-changes",
+        )

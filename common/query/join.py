@@ -1,0 +1,96 @@
+"""The broadcast hash join a data node does per segment for a ``join`` datasource (see
+``common.query.datasource`` for the rules): the segment is the left side, the inline right side
+comes with the query. With unique right keys the match is ``index_in`` (on the dictionary when the
+left key is a dictionary column) and right-side strings come back dictionary-encoded; duplicate
+right keys or several equalities take a hash join keeping the left row order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.expr.kernels import nums, strs
+from common.expr.vector import evaluate
+from common.query.datasource import InlineDataSource, JoinDataSource
+
+
+def _keys(left: Any, right: Any) -> tuple[Any, Any]:
+    """Both key columns in one comparable type: strings if either is, else doubles."""
+    lt, rt = left.type, right.type
+    if lt == rt:
+        return left, right
+    if pa.types.is_string(lt) or pa.types.is_string(rt) or pa.types.is_null(lt):
+        return strs(left) if not pa.types.is_null(lt) else left.cast(pa.string()), strs(right)
+    return nums(left).cast(pa.float64()), nums(right).cast(pa.float64())
+
+
+def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
+    """The segment ``table`` (the left side) joined with the spec's right side."""
+    if isinstance(spec.left, JoinDataSource):
+        table = apply_join(spec.left, table)
+    assert isinstance(spec.right, InlineDataSource)
+    right = spec.right.table()
+    prefix = spec.rightPrefix
+    pairs = spec.key_pairs()
+    left_keys, right_keys = [], []
+    for expr, col in pairs:
+        lk = evaluate(expr, table, encoded=len(pairs) == 1)
+        rk = right.column(col).combine_chunks()
+        if pa.types.is_dictionary(lk.type):
+            dict_keys, rk = _keys(lk.dictionary, rk)
+            lk = pa.DictionaryArray.from_arrays(lk.indices, dict_keys)
+        else:
+            lk, rk = _keys(lk, rk)
+        left_keys.append(lk)
+        right_keys.append(rk)
+    kept = [c for c in table.column_names if not c.startswith(prefix)]
+    left = table.select(kept)
+    rk0 = right_keys[0]
+    unique = pc.count_distinct(rk0).as_py() == len(rk0) - rk0.null_count
+    if len(pairs) == 1 and unique:
+        lk0 = left_keys[0]
+        # Null keys match nothing (SQL-compatible mode): skip_nulls leaves them unmatched.
+        if pa.types.is_dictionary(lk0.type):
+            on_dict = pc.index_in(lk0.dictionary, value_set=rk0, skip_nulls=True)
+            idx = on_dict.take(lk0.indices)
+        else:
+            idx = pc.index_in(lk0, value_set=rk0, skip_nulls=True)
+        if spec.joinType == "INNER":
+            keep = pc.is_valid(idx)
+            left, idx = left.filter(keep), idx.filter(keep)
+        for name in right.column_names:
+            rcol = right.column(name).combine_chunks()
+            if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
+                enc = rcol.dictionary_encode()  # unique values: equal strings share one code
+                value: Any = pa.DictionaryArray.from_arrays(enc.indices.take(idx), enc.dictionary)
+            else:
+                value = rcol.take(idx)
+            left = left.append_column(prefix + name, value)
+        return left
+    left_keys = [k.dictionary_decode() if pa.types.is_dictionary(k.type) else k for k in left_keys]
+    return _general_join(spec, left, right, left_keys, right_keys)
+
+
+def _general_join(
+    spec: JoinDataSource, left: pa.Table, right: pa.Table, lkeys: list[Any], rkeys: list[Any]
+) -> pa.Table:
+    """Hash join allowing duplicate right keys; rows stay in left order."""
+    n = left.num_rows
+    lk = pa.table({f"__k{i}": k for i, k in enumerate(lkeys)}).append_column(
+        "__lidx", pa.array(np.arange(n, dtype=np.int64))
+    )
+    rk = pa.table({f"__k{i}": k for i, k in enumerate(rkeys)}).append_column(
+        "__ridx", pa.array(np.arange(right.num_rows, dtype=np.int64))
+    )
+    keys = [f"__k{i}" for i in range(len(lkeys))]
+    how = "inner" if spec.joinType == "INNER" else "left outer"
+    joined = lk.join(rk, keys=keys, join_type=how, use_threads=False)
+    joined = joined.sort_by([("__lidx", "ascending"), ("__ridx", "ascending")])
+    out = left.take(joined.column("__lidx"))
+    ridx = joined.column("__ridx")
+    for name in right.column_names:
+        out = out.append_column(spec.rightPrefix + name, right.column(name).take(ridx))
+    return out

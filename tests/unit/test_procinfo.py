@@ -1,0 +1,79 @@
+"""``/status`` memory figures add up as Druid's do: used = total - free, free <= total <= max."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import pytest
+
+from common.procinfo import (
+    malloc_free_bytes,
+    memory_figures,
+    memory_limit_bytes,
+    memory_status,
+    rss_bytes,
+)
+
+MB = 1 << 20
+
+
+def invariants(m: dict[str, int]) -> None:
+    assert m["usedMemory"] == m["totalMemory"] - m["freeMemory"]
+    assert 0 <= m["freeMemory"] <= m["totalMemory"] <= m["maxMemory"]
+
+
+def test_figures_of_a_process() -> None:
+    m = memory_figures(rss=200 * MB, allocator_free=30 * MB, limit=32_000 * MB)
+    assert m == {
+        "maxMemory": 32_000 * MB,
+        "totalMemory": 200 * MB,
+        "freeMemory": 30 * MB,
+        "usedMemory": 170 * MB,
+        "directMemory": -1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rss", "free", "limit"),
+    [
+        (200 * MB, 300 * MB, 1000 * MB),  # allocator free exceeds resident (not all touched)
+        (200 * MB, 0, 100 * MB),  # resident over a (shared) cgroup limit
+        (0, 5, 0),  # nothing known
+        (200 * MB, -1, 1000 * MB),
+    ],
+)
+def test_figures_hold_the_invariants_on_odd_inputs(rss: int, free: int, limit: int) -> None:
+    invariants(memory_figures(rss, free, limit))
+
+
+def test_this_process_adds_up() -> None:
+    m = memory_status()
+    invariants(m)
+    assert m["totalMemory"] > 0
+    assert m["maxMemory"] == max(memory_limit_bytes(), m["totalMemory"])
+    # The issue: freeMemory (limit - rss, 25 GB) was larger than totalMemory (rss, 207 MB).
+    assert m["freeMemory"] <= rss_bytes() * 2
+
+
+@pytest.mark.skipif(malloc_free_bytes() == 0, reason="not glibc >= 2.33: no mallinfo2")
+def test_free_counts_what_malloc_holds_unused() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    # 64 KiB blocks are under malloc's mmap threshold: they come from (and go back to) an arena.
+    blocks = [libc.malloc(64 * 1024) for _ in range(1000)]
+    for b in blocks:
+        ctypes.memset(b, 1, 64 * 1024)
+    before = malloc_free_bytes()
+    # Every other block: each freed one sits between two in use, so none is trimmed to the OS.
+    for b in blocks[::2]:
+        libc.free(b)
+    after = malloc_free_bytes()
+    try:
+        assert after - before >= 20 * MB
+        invariants(memory_status())
+    finally:
+        for b in blocks[1::2]:
+            libc.free(b)
