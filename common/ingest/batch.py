@@ -149,29 +149,48 @@ class BatchParser:
             return None
         try:
             table, nbytes = self._read(values)
-            times = self._times(table)
-            keep = self._window(times, min_time, max_time)
-            if keep is not None:
-                idx = np.flatnonzero(keep)
-                table = table.take(pa.array(idx))
-                times = times[idx]
-                record_index = idx.astype(np.int64)
-            else:
-                record_index = np.arange(len(times), dtype=np.int64)
-            dims = {
-                name: self._dimension(table, name, kind, conv) for name, kind, conv in self._dims
-            }
-            metrics = [
-                None if kind is None or field is None else self._numeric(table, field, kind)
-                for field, kind in self._metrics
-            ]
+            return self._columns(table, nbytes, len(values), min_time, max_time)
         except _Refused:
             return None
+
+    def parse_table(self, table: pa.Table) -> ParsedBatch | None:
+        """Rows of an Arrow table (a Parquet file, an existing segment) with the same
+        conversions, or ``None`` when it needs the row path (nothing counted then). Narrow
+        integer and float columns are widened first, as the row path sees them."""
+        try:
+            return self._columns(_widen(table), 0, table.num_rows, None, None)
+        except _Refused:
+            return None
+
+    def _columns(
+        self,
+        table: pa.Table,
+        nbytes: int,
+        n_values: int,
+        min_time: int | None,
+        max_time: int | None,
+    ) -> ParsedBatch:
+        """The batch of a table read from the records; raises ``_Refused``."""
+        times = self._times(table)
+        keep = self._window(times, min_time, max_time)
+        if keep is not None:
+            idx = np.flatnonzero(keep)
+            table = table.take(pa.array(idx))
+            times = times[idx]
+            record_index = idx.astype(np.int64)
+        else:
+            record_index = np.arange(len(times), dtype=np.int64)
+        dims = {name: self._dimension(table, name, kind, conv) for name, kind, conv in self._dims}
+        metrics = [
+            None if kind is None or field is None else self._numeric(table, field, kind)
+            for field, kind in self._metrics
+        ]
         n = len(times)
-        self.meters.add_processed_bytes(nbytes)
+        if nbytes:
+            self.meters.add_processed_bytes(nbytes)
         self.meters.increment("processed", n)
-        if len(values) > n:
-            self.meters.add_thrown_away(len(values) - n)
+        if n_values > n:
+            self.meters.add_thrown_away(n_values - n)
         return ParsedBatch(ColumnBatch(times, dims, metrics), record_index)
 
     # ------------------------------------------------------------------ reading
@@ -354,6 +373,25 @@ class BatchParser:
                 return col.cast(target, safe=False)
             return col
         raise _Refused
+
+
+def _widen(table: pa.Table) -> pa.Table:
+    """Integers to int64, floats to float64, dictionaries and large strings to string: the
+    types a JSON read gives, which ``_dimension`` and ``_numeric`` know."""
+    cols = []
+    for col in table.columns:
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type)
+            t = col.type
+        if pa.types.is_integer(t) and not pa.types.is_int64(t) and t != pa.uint64():
+            col = col.cast(pa.int64())
+        elif pa.types.is_floating(t) and not pa.types.is_float64(t):
+            col = col.cast(pa.float64())
+        elif pa.types.is_large_string(t):
+            col = col.cast(pa.string())
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
 
 
 def _nulls(n: int, kind: str) -> pa.Array:

@@ -198,6 +198,11 @@ class ParseExceptionHandler:
                 processedWithError=self.meters.processed_with_error,
             )
 
+    def keep(self, report: dict[str, Any]) -> None:
+        """Keep a report another task saved (a parallel supervisor gathers its sub-tasks')."""
+        if self._saved.maxlen:
+            self._saved.append(report)
+
     def saved(self) -> list[dict[str, Any]]:
         """Saved reports, oldest first."""
         return list(self._saved)

@@ -238,6 +238,15 @@ class RowParser:
             out.extend(self.parse(v, now_ms, min_time, max_time))
         return out
 
+    def parse_events(self, events: Iterable[dict[str, Any]], now_ms: int) -> list[InputRow]:
+        """Rows of already decoded events (Parquet rows, rows of existing segments)."""
+        out: list[InputRow] = []
+        for event in events:
+            row = self._row(dict(event), now_ms, None, None)
+            if row is not None:
+                out.append(row)
+        return out
+
     def _fail(self, raw: bytes | dict[str, Any], msg: str, now_ms: int, fatal: bool) -> None:
         if isinstance(raw, bytes):
             text = raw[:_MAX_SAVED_INPUT].decode("utf-8", errors="replace")

@@ -370,12 +370,20 @@ class MetadataStore:
         supervisor_id: str | None,
         start: DataSourceMetadata | None,
         end: DataSourceMetadata | None,
+        drop: Sequence[DataSegment] = (),
     ) -> dsm_sql.PublishResult:
-        """Segments and the new offsets in one transaction, compare-and-swap on the offsets."""
+        """Segments and the new offsets in one transaction, compare-and-swap on the offsets;
+        ``drop`` (Druid's ``segmentsToBeDropped``) are marked unused in the same transaction."""
+        now = iso_millis(_now())
         async with self.transaction("commit segments and metadata") as conn:
-            return await dsm_sql.commit_segments_and_metadata(
-                conn, self.tables, segments, supervisor_id, start, end, iso_millis(_now())
+            result = await dsm_sql.commit_segments_and_metadata(
+                conn, self.tables, segments, supervisor_id, start, end, now
             )
+            if result.success and drop:
+                for ds in {s.data_source for s in drop}:
+                    ids = [s.identifier for s in drop if s.data_source == ds]
+                    await segments_sql.set_used(conn, self.tables, ds, False, now, segment_ids=ids)
+            return result
 
     async def get_datasource_metadata(self, supervisor_id: str) -> dict[str, Any] | None:
         """The committed DataSourceMetadata JSON of a supervisor, or None."""

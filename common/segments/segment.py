@@ -48,6 +48,24 @@ class NumberedShardSpec(BaseModel):
         return self.partitions
 
 
+class HashBasedNumberedShardSpec(BaseModel):
+    """Druid's ``hashed`` shard spec (native batch with hashed partitioning): ``partitions`` core
+    partitions, rows assigned to ``bucketId`` by hashing ``partitionDimensions``."""
+
+    model_config = _MODEL
+    type: Literal["hashed"] = "hashed"
+    partition_num: int = Field(default=0, ge=0, alias="partitionNum")
+    partitions: int = Field(default=1, ge=0)
+    bucket_id: int = Field(default=0, ge=0, alias="bucketId")
+    num_buckets: int = Field(default=1, ge=0, alias="numBuckets")
+    partition_dimensions: tuple[str, ...] = Field(default=(), alias="partitionDimensions")
+    partition_function: str | None = Field(default="murmur3_32_abs", alias="partitionFunction")
+
+    @property
+    def core_partitions(self) -> int:
+        return self.partitions
+
+
 class NoneShardSpec(BaseModel):
     """An unpartitioned segment: the one and only partition 0."""
 
@@ -77,7 +95,8 @@ class TombstoneShardSpec(BaseModel):
 
 
 ShardSpec = Annotated[
-    NumberedShardSpec | NoneShardSpec | TombstoneShardSpec, Field(discriminator="type")
+    NumberedShardSpec | HashBasedNumberedShardSpec | NoneShardSpec | TombstoneShardSpec,
+    Field(discriminator="type"),
 ]
 
 

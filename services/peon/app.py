@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from common.config import Settings
 from common.query.http import data_node_query_router
 from common.server import create_node_app
+from services.peon.batch_routes import batch_chat_router
 from services.peon.routes import chat_router, worker_router
 from services.peon.service import PeonService
 
@@ -16,7 +17,8 @@ def create_app(settings: Settings) -> FastAPI:
     host = settings.host_and_port
     routers = [
         worker_router(lambda: service.manager, service.validate_task, host),
-        chat_router(service.get_runner),
+        chat_router(service.get_runner, service.batch_report),
+        batch_chat_router(service.get_batch_runner),
         service.announcer.router(host),
         data_node_query_router(service.segment_getter(), host),
     ]

@@ -90,8 +90,12 @@ def worker_router(
     return router
 
 
-def chat_router(get_task: Callable[[str], KafkaIndexTaskRunner | None]) -> APIRouter:
-    """``/druid/worker/v1/chat/{taskId}/...`` answered by the task's ``TaskControl``."""
+def chat_router(
+    get_task: Callable[[str], KafkaIndexTaskRunner | None],
+    batch_report: Callable[[str], dict[str, Any] | None] = lambda _: None,
+) -> APIRouter:
+    """``/druid/worker/v1/chat/{taskId}/...`` answered by the task's ``TaskControl``; batch
+    tasks answer ``liveReports`` only (``batch_report``)."""
     router = APIRouter(prefix=CHAT_PREFIX, tags=["chat"])
 
     def task(task_id: str, request: Request) -> KafkaIndexTaskRunner:
@@ -163,6 +167,9 @@ def chat_router(get_task: Callable[[str], KafkaIndexTaskRunner | None]) -> APIRo
 
     @router.get("/liveReports", dependencies=[INTERNAL])
     async def live_reports(task_id: str, request: Request) -> dict[str, Any]:
+        report = batch_report(task_id)
+        if report is not None:
+            return report
         t = task(task_id, request)
         return {
             "ingestionStatsAndErrors": {

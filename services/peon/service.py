@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ import pyarrow as pa
 from common.config import Settings
 from common.discovery.leader_client import LeaderClient
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
+from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.metrics import Sample
 from common.query.datanode import SegmentGetter, segment_lookup
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment, SegmentId
 from common.server import NodeService
 from common.serverview.announcer import SegmentAnnouncer
+from services.peon.batch_task import BatchDeps, BatchIndexTask
 from services.peon.clients import (
     COORDINATOR_PREFIX,
     OVERLORD_PREFIX,
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 SERVER_TYPE = "indexer-executor"
 GIL_SWITCH_INTERVAL = 0.0005
+#: Final reports of completed batch tasks kept for the overlord's ``/task/{id}/reports``.
+MAX_KEPT_BATCH_REPORTS = 200
 
 
 class PeonService(NodeService):
@@ -50,6 +55,8 @@ class PeonService(NodeService):
         super().__init__(settings)
         self.announcer = SegmentAnnouncer()
         self.runners: dict[str, KafkaIndexTaskRunner] = {}
+        self.batch_runners: dict[str, BatchIndexTask] = {}
+        self._batch_reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
         self.handoff_poll_period = settings.segment_handoff.poll_duration
         n, tls = settings.node, settings.security.tls
@@ -130,11 +137,16 @@ class PeonService(NodeService):
 
     @staticmethod
     def validate_task(task: dict[str, Any]) -> None:
-        parse_task(task)
+        if task.get("type") in BATCH_TASK_TYPES:
+            parse_batch_task(task)
+        else:
+            parse_task(task)
 
     async def _run_task(
         self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
     ) -> dict[str, Any]:
+        if task.get("type") in BATCH_TASK_TYPES:
+            return await self._run_batch_task(task, task_dir, task_log)
         spec = parse_task(task)
         assert self._http is not None
         deps = TaskDeps(
@@ -158,6 +170,45 @@ class PeonService(NodeService):
             self.announcer.unannounce(
                 [runner.sink_segment(s) for s in runner.appenderator.sinks.values()]
             )
+
+    async def _run_batch_task(
+        self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
+    ) -> dict[str, Any]:
+        spec = parse_batch_task(task)
+        assert self._http is not None
+        overlord = LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http)
+        deps = BatchDeps(
+            actions=TaskActionClient(overlord, task),
+            handoff=HandoffClient(
+                LeaderClient(self.provider, "coordinator", COORDINATOR_PREFIX, self._http)
+            ),
+            deep_storage=DeepStorage.from_settings(self.settings),
+            overlord=overlord,
+            http=self._http,
+            self_url=self.settings.base_url,
+            handoff_poll_period=min(self.handoff_poll_period, 10.0),
+        )
+        runner = BatchIndexTask(spec, task_dir, deps, task_log, task)
+        self.batch_runners[spec.id] = runner
+        try:
+            return await runner.run()
+        finally:
+            # Kept before the completion is announced: the overlord fetches the final report
+            # when it sees the task complete.
+            self._batch_reports[spec.id] = runner.report()
+            while len(self._batch_reports) > MAX_KEPT_BATCH_REPORTS:
+                self._batch_reports.popitem(last=False)
+            self.batch_runners.pop(spec.id, None)
+
+    def batch_report(self, task_id: str) -> dict[str, Any] | None:
+        """A batch task's report: live while it runs, the final one afterwards."""
+        runner = self.batch_runners.get(task_id)
+        if runner is not None:
+            return runner.report()
+        return self._batch_reports.get(task_id)
+
+    def get_batch_runner(self, task_id: str) -> BatchIndexTask | None:
+        return self.batch_runners.get(task_id)
 
     def get_runner(self, task_id: str) -> KafkaIndexTaskRunner | None:
         return self.runners.get(task_id)

@@ -47,6 +47,16 @@ SELF: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "/druid/v2/": (NATIVE, "DATASOURCE", "wiki", "READ"),
     "/druid/v2/sql": ({"query": "SELECT * FROM sys.segments"}, "SYSTEM_TABLE", "segments", "READ"),
     "/druid/v2/sql/": ({"query": "SELECT * FROM sys.segments"}, "SYSTEM_TABLE", "segments", "READ"),
+    "/druid/v2/sql/task": (
+        {
+            "query": "INSERT INTO wiki SELECT page FROM TABLE(EXTERN("
+            """'{"type": "inline", "data": "{}"}', '{"type": "json"}', """
+            """'[{"name": "page", "type": "string"}]')) PARTITIONED BY DAY"""
+        },
+        "DATASOURCE",
+        "wiki",
+        "WRITE",
+    ),
     "/druid/indexer/v1/task": (
         {"type": "noop", "dataSource": "wiki"},
         "DATASOURCE",

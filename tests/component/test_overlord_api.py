@@ -86,7 +86,16 @@ async def test_generated_id_and_unknowns(c: Cluster) -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda t: t.update(type="index_parallel"), "Could not resolve type id 'index_parallel'"),
+        (lambda t: t.update(type="index_hadoop"), "Could not resolve type id 'index_hadoop'"),
+        # a batch task is validated as one: its ioConfig needs an inputSource
+        (lambda t: t.update(type="index_parallel"), "Invalid ioConfig: inputSource"),
+        (
+            lambda t: t.update(
+                type="index_parallel",
+                ioConfig={"inputSource": {"type": "local", "files": ["/x"]}},
+            ),
+            "'inputFormat' is required",
+        ),
         (lambda t: t.pop("dataSchema"), "Invalid dataSchema"),
         (lambda t: t["ioConfig"].pop("topic"), "'topic' is required"),
         (lambda t: t["ioConfig"].update(consumerProperties={}), "bootstrap.servers"),
@@ -178,6 +187,27 @@ async def test_task_actions(c: Cluster) -> None:
     outside = {**segment, "interval": "2025-01-01T00:00:00.000Z/2025-01-01T01:00:00.000Z"}
     r = await act({**publish, "segments": [outside], "startMetadata": None, "endMetadata": None})
     assert r.status_code == 500 and "not covered by locks" in r.json()["errorMessage"]
+
+    # A segment to drop must be covered by the task's locks too.
+    r = await act(
+        {
+            **publish,
+            "segments": [],
+            "segmentsToBeDropped": [outside],
+            "startMetadata": None,
+            "endMetadata": None,
+        }
+    )
+    assert r.status_code == 500 and "not covered by locks" in r.json()["errorMessage"]
+
+    # segmentListUsed: used segments overlapping the intervals, of any datasource.
+    listed = {"type": "segmentListUsed", "dataSource": "wiki", "intervals": [sid["interval"]]}
+    used = (await act(listed)).json()["result"]
+    assert [u["shardSpec"]["partitionNum"] for u in used] == [0]
+    far = {**listed, "intervals": ["2030-01-01/2030-01-02"]}
+    assert (await act(far)).json()["result"] == []
+    assert (await act({**listed, "dataSource": "other"})).json()["result"] == []
+    assert (await act({**listed, "intervals": []})).status_code == 400
 
     checkpoint = {
         "type": "checkPointDataSourceMetadata",

@@ -26,7 +26,7 @@ from common.metadata import iso_millis
 from common.segments.errors import InvalidTime
 from common.segments.intervals import Interval
 from services.overlord.service import OverlordService
-from services.overlord.tasks.model import TaskInfo
+from services.overlord.tasks.model import Location, TaskInfo
 
 PREFIX = "/druid/indexer/v1"
 STATES = ("pending", "waiting", "running", "complete")
@@ -106,10 +106,15 @@ def tasks_router(service: OverlordService) -> APIRouter:
 
     @router.get("/task/{task_id}/log", dependencies=[STATE])
     async def task_log(task_id: str, offset: int = 0) -> Response:
-        info = service.task_queue.get_active(task_id)
-        if info is None or not info.location.host:
+        # Completed tasks too: their peon keeps the log, and the stored status says where.
+        info = await service.task_queue.task_info(task_id)
+        location = None
+        if info is not None:
+            location = info.location if info.location.host else None
+            location = location or Location.from_json(info.status.get("location"))
+        if location is None or not location.host:
             raise NotFound(f"No log was found for this task: [{task_id}]")
-        url = f"{info.location.base_url}/druid/worker/v1/task/{url_id(task_id)}/log"
+        url = f"{location.base_url}/druid/worker/v1/task/{url_id(task_id)}/log"
         async with service.security.clients.new(timeout=30.0) as client:
             try:
                 resp = await client.get(url, params={"offset": offset})

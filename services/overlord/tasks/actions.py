@@ -2,8 +2,11 @@
 
 Body ``{"task": <task JSON, at least its id>, "action": {"type": ...}}`` -> ``{"result": ...}``.
 Only active tasks may act; the group and datasource are taken from the stored task, not from the
-body. Types: ``segmentAllocate``, ``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
-``timeChunkLockAcquire``/``lockAcquire`` (and their ``Try`` forms), ``lockRelease``, ``lockList``.
+body. ``segmentTransactionalInsert`` takes Druid's ``segmentsToBeDropped`` too (marked unused in
+the publish transaction; they must be covered by the task's locks). Types: ``segmentAllocate``,
+``segmentTransactionalInsert``, ``checkPointDataSourceMetadata``,
+``timeChunkLockAcquire``/``lockAcquire`` (and their ``Try`` forms), ``lockRelease``, ``lockList``,
+``segmentListUsed`` (used segments of any datasource, for the ``druid`` input source).
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ class TaskActions:
                 f"{sorted(self._handlers())}"
             )
         ds = action.get("dataSource")
-        if ds is not None and ds != task.data_source:
+        if ds is not None and ds != task.data_source and kind != "segmentListUsed":
             raise InvalidInput(f"{kind}: dataSource [{ds}] is not the task's [{task.data_source}]")
         return await handler(task, action)
 
@@ -121,6 +124,7 @@ class TaskActions:
             "lockTryAcquire": self.lock_acquire,
             "lockRelease": self.lock_release,
             "lockList": self.lock_list,
+            "segmentListUsed": self.segment_list_used,
         }
 
     async def segment_allocate(self, task: TaskInfo, action: dict[str, Any]) -> Any:
@@ -167,10 +171,16 @@ class TaskActions:
                     f"segmentTransactionalInsert: segment {s.identifier} is not of the task's "
                     f"dataSource [{task.data_source}]"
                 )
-        await self._check_locks_cover(task, segments)
+        try:
+            drop = [DataSegment.from_json(s) for s in action.get("segmentsToBeDropped") or []]
+        except ValueError as exc:
+            raise InvalidInput(
+                f"segmentTransactionalInsert: bad segmentsToBeDropped: {exc}"
+            ) from None
+        await self._check_locks_cover(task, [*segments, *drop])
         start, end = _metadata(action, "startMetadata"), _metadata(action, "endMetadata")
         result = await self.store.commit_segments_and_metadata(
-            segments, _supervisor_id(task, action) if start else None, start, end
+            segments, _supervisor_id(task, action) if start else None, start, end, drop
         )
         return result.to_json()
 
@@ -210,6 +220,20 @@ class TaskActions:
         if handler is None:
             return False
         return bool(await handler(_supervisor_id(task, action), group_id, metadata))
+
+    async def segment_list_used(self, task: TaskInfo, action: dict[str, Any]) -> Any:
+        """Druid's ``RetrieveUsedSegmentsAction``: used segments of ``dataSource`` overlapping
+        ``intervals`` (any datasource: the ``druid`` input source re-indexes another one)."""
+        ds = str(_field(action, "dataSource"))
+        raw = action.get("intervals") or ([action["interval"]] if action.get("interval") else [])
+        if not isinstance(raw, list) or not raw:
+            raise InvalidInput("segmentListUsed: 'intervals' is required")
+        try:
+            intervals = [Interval.parse(str(i)) for i in raw]
+        except InvalidTime as exc:
+            raise InvalidInput(f"segmentListUsed: {exc}") from None
+        segments = await self.store.used_segments(ds)
+        return [s.to_json() for s in segments if any(s.interval.overlaps(i) for i in intervals)]
 
     async def lock_acquire(self, task: TaskInfo, action: dict[str, Any]) -> Any:
         lock = await self.store.acquire_lock(

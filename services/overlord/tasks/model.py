@@ -2,7 +2,8 @@
 
 Pure: no I/O. ``validate_task`` turns a submitted task into the stored payload (id generated if
 absent, ``groupId`` and ``resource`` filled in) or raises ``InvalidInput`` (HTTP 400) naming the
-problem; ``index_kafka`` runs on peons, ``kill`` on the overlord itself (``kill.py``).
+problem. Types run on peons: ``index_kafka`` and the native batch ``index_parallel`` / ``index``;
+``kill`` runs on the overlord itself (``kill.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any, Literal
 
 from common.errors import InvalidInput
 from common.ids import validate_id
+from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
 from services.overlord.tasks.kill import KILL_TYPE, kill_payload
 
-TASK_TYPES = ("index_kafka",)
+TASK_TYPES = ("index_kafka", *BATCH_TASK_TYPES)
 TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
 RunnerState = Literal["WAITING", "PENDING", "RUNNING", "NONE"]
 #: Druid truncates error messages of a TaskStatus at 1024 characters.
@@ -186,16 +188,22 @@ def validate_task(obj: Any) -> dict[str, Any]:
             f"Could not resolve type id '{task_type}' as a subtype of Task: known type ids = "
             f"{[*TASK_TYPES, KILL_TYPE]}"
         )
-    schema = parse_data_schema(obj.get("dataSchema"))
+    batch = task_type in BATCH_TASK_TYPES
+    nested = obj.get("spec")
+    spec: dict[str, Any] = nested if batch and isinstance(nested, dict) else obj
+    schema = parse_data_schema(spec.get("dataSchema"))
     data_source = obj.get("dataSource") or schema.dataSource
     if data_source != schema.dataSource:
         raise InvalidInput(
             f"Invalid task: dataSource [{data_source}] differs from dataSchema.dataSource "
             f"[{schema.dataSource}]"
         )
-    _validate_kafka_io(obj.get("ioConfig"))
     task_id = obj.get("id") or f"{task_type}_{data_source}_{secrets.token_hex(4)}"
     validate_id("Task ID", task_id)
+    if batch:
+        parse_batch_task({**obj, "id": task_id})
+    else:
+        _validate_kafka_io(obj.get("ioConfig"))
     payload = dict(obj)
     payload["id"] = task_id
     payload["dataSource"] = data_source

@@ -1,0 +1,137 @@
+"""Native batch throughput: ``index_parallel`` from local JSON and from Parquet, next to a raw
+pyarrow read of the same files in the same run.
+
+An overlord and a peon run in this process (SQLite metadata, local deep storage); the task is
+timed from submit to SUCCESS (read, parse, index, push, publish). The raw read is
+``pyarrow.json.read_json`` / ``pyarrow.parquet.read_table`` of the same file, single-threaded.
+
+    .venv/bin/python -m bench.batch --rows 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from common.aio import wait_until
+from tests.support.cluster import Cluster, sqlite_properties
+
+T0 = 1_704_067_200_000
+PAGES = [f"page{i}" for i in range(200)]
+
+
+def make_rows(n: int) -> pa.Table:
+    return pa.table(
+        {
+            "ts": pa.array([T0 + (i * 86_400_000 * 7) // n for i in range(n)], pa.int64()),
+            "page": [PAGES[i % len(PAGES)] for i in range(n)],
+            "country": [f"c{i % 17}" for i in range(n)],
+            "added": list(range(n)),
+            "delta": [float(i % 101) for i in range(n)],
+        }
+    )
+
+
+def task(ds: str, path: Path, fmt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "index_parallel",
+        "spec": {
+            "dataSchema": {
+                "dataSource": ds,
+                "timestampSpec": {"column": "ts", "format": "millis"},
+                "dimensionsSpec": {"dimensions": ["page", "country"]},
+                "metricsSpec": [
+                    {"type": "count", "name": "count"},
+                    {"type": "longSum", "name": "added", "fieldName": "added"},
+                    {"type": "doubleSum", "name": "delta", "fieldName": "delta"},
+                ],
+                "granularitySpec": {
+                    "segmentGranularity": "DAY",
+                    "queryGranularity": "NONE",
+                    "rollup": False,
+                },
+            },
+            "ioConfig": {
+                "type": "index_parallel",
+                "inputSource": {"type": "local", "files": [str(path)]},
+                "inputFormat": fmt,
+            },
+            "tuningConfig": {"type": "index_parallel"},
+        },
+    }
+
+
+def write_inputs(table: pa.Table, json_path: Path, parquet_path: Path) -> None:
+    json_path.write_text("".join(json.dumps(r) + "\n" for r in table.to_pylist()))
+    pq.write_table(table, parquet_path)
+
+
+async def run_task(c: Cluster, body: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    r = await c.http.post(c.nodes["overlord"].url + "/druid/indexer/v1/task", json=body)
+    r.raise_for_status()
+    task_id = r.json()["task"]
+    state = {}
+
+    async def done() -> bool:
+        s = await c.get("overlord", f"/druid/indexer/v1/task/{task_id}/status")
+        state.update(s.json()["status"])
+        return state["status"] != "RUNNING"
+
+    await wait_until(done, within=3600, interval=0.05)
+    if state["status"] != "SUCCESS":
+        raise SystemExit(f"task failed: {state}")
+    return time.perf_counter() - started
+
+
+async def main(rows: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        json_path, parquet_path = tmp / "rows.json", tmp / "rows.parquet"
+        write_inputs(make_rows(rows), json_path, parquet_path)
+
+        t = time.perf_counter()
+        pj.read_json(json_path, read_options=pj.ReadOptions(use_threads=False))
+        raw_json = time.perf_counter() - t
+        t = time.perf_counter()
+        pq.read_table(parquet_path, use_threads=False)
+        raw_parquet = time.perf_counter() - t
+
+        props = {**sqlite_properties(tmp), "druid.worker.capacity": "1"}
+        c = Cluster(props)
+        try:
+            await c.start("overlord")
+            await c.start("peon")
+
+            async def ready() -> bool:
+                w = await c.get("overlord", "/druid/indexer/v1/workers")
+                return w.status_code == 200 and len(w.json()) == 1
+
+            await wait_until(ready, within=30)
+            t_json = await run_task(c, task("bench_json", json_path, {"type": "json"}))
+            t_pq = await run_task(c, task("bench_pq", parquet_path, {"type": "parquet"}))
+        finally:
+            await c.close()
+        print(f"rows: {rows}")
+        for name, took, raw in (("json", t_json, raw_json), ("parquet", t_pq, raw_parquet)):
+            print(
+                f"{name:8s} index_parallel {rows / took:>12,.0f} rows/s   raw pyarrow read "
+                f"{rows / raw:>12,.0f} rows/s   ratio {raw / took:.3f}"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=200_000)
+    asyncio.run(main(parser.parse_args().rows))
