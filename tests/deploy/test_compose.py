@@ -159,5 +159,5 @@ def test_sample_feed_reaches_the_overlord_and_kafka_by_service_name() -> None:
         f"PLAINTEXT://{kafka}"
     )
     assert set(feed["depends_on"]) == {"kafka", "overlord"}
-    # Not a kdruid server (no /status/health); docker-compose renders `disable: true` so.
+    # Not a kdruid server (no /status/health): the image's HEALTHCHECK is switched off.
     assert feed["healthcheck"] == {"test": ["NONE"]}
