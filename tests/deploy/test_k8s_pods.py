@@ -219,3 +219,32 @@ def test_every_kdruid_container_has_the_three_probes_on_its_port() -> None:
             get = container[probe]["httpGet"]
             assert container_port(container, get["port"]) == container["ports"][0]["containerPort"]
             assert get["path"].startswith("/"), (role, probe)
+
+
+def test_kind_sample_feed_reaches_the_overlord_service_and_kafka() -> None:
+    resources = rendered("kind")
+    feed = next(r for r in resources if r["metadata"]["name"] == "sample-feed")
+    spec = pod_spec(feed)
+    assert spec is not None
+    (container,) = spec["containers"]
+    assert container["image"] == "kdruid:dev"
+    assert container["command"] == ["python", "-m", "services.sample_feed"]
+    args = container["args"]
+    overlord = httpx.URL(args[args.index("--overlord") + 1])
+    kafka_host, kafka_port = args[args.index("--kafka") + 1].split(":")
+    services = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Service"}
+    ports = {int(p["port"]) for p in services[overlord.host]["spec"]["ports"]}
+    assert overlord.port in ports
+    assert int(kafka_port) in {int(p["port"]) for p in services[kafka_host]["spec"]["ports"]}
+    kafka = next(
+        r for r in resources if r["kind"] == "Deployment" and r["metadata"]["name"] == kafka_host
+    )
+    kafka_spec = pod_spec(kafka)
+    assert kafka_spec is not None
+    advertised = {e["name"]: e.get("value") for e in kafka_spec["containers"][0]["env"]}[
+        "KAFKA_ADVERTISED_LISTENERS"
+    ]
+    assert f"PLAINTEXT://{kafka_host}:{kafka_port}" in advertised.split(",")
+    # The image's own user, and nothing to write: the root file system stays read-only.
+    assert spec["securityContext"]["runAsUser"] == 1000
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
