@@ -62,18 +62,31 @@ def settings_of(name: str) -> Settings:
 
 def test_compose_config_passes_and_has_the_issue_services() -> None:
     services = compose_config()["services"]
-    assert set(services) == {"postgres", "kafka", *KDRUID_SERVICES}
+    assert set(services) == {"postgres", "kafka", "sample-feed", *KDRUID_SERVICES}
     assert sorted(set(KDRUID_SERVICES.values())) == sorted(ROLES)
-    assert services["postgres"]["image"].startswith("postgres:")
-    assert services["kafka"]["image"].startswith("apache/kafka:")
+    # Public images by default; scripts/container-smoke names local stand-ins instead.
+    assert services["postgres"]["image"] == "postgres:16-alpine"
+    assert services["kafka"]["image"] == "apache/kafka:3.9.1"
+    text = COMPOSE.read_text()
+    assert "${KDRUID_POSTGRES_IMAGE:-postgres:16-alpine}" in text
+    assert "${KDRUID_KAFKA_IMAGE:-apache/kafka:3.9.1}" in text
+
+
+def test_the_image_is_built_once_and_never_pulled() -> None:
+    services = compose_config()["services"]
+    built = {name for name, service in services.items() if "build" in service}
+    assert built == {"coordinator"}
+    build = services["coordinator"]["build"]
+    assert Path(build["context"]).resolve() == ROOT
+    assert build["dockerfile"] == "docker/Dockerfile"
+    for name in [*KDRUID_SERVICES, "sample-feed"]:
+        assert services[name]["image"] == "kdruid:dev", name
+        assert services[name]["pull_policy"] == ("build" if name in built else "never"), name
 
 
 @pytest.mark.parametrize("name", sorted(KDRUID_SERVICES))
-def test_kdruid_service_is_built_from_the_repository(name: str) -> None:
+def test_kdruid_service_runs_the_image_with_its_healthcheck(name: str) -> None:
     service = compose_config()["services"][name]
-    assert Path(service["build"]["context"]).resolve() == ROOT
-    assert service["build"]["dockerfile"] == "docker/Dockerfile"
-    assert service["image"] == "kdruid:dev"
     assert service["healthcheck"]["test"] == ["CMD", "python", "/opt/kdruid/healthcheck.py"]
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
 
@@ -129,3 +142,21 @@ def test_runtime_properties_holds_only_known_keys() -> None:
     assert yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]["environment"][
         "KAFKA_ADVERTISED_LISTENERS"
     ].startswith("PLAINTEXT://kafka:9092")
+
+
+def test_sample_feed_reaches_the_overlord_and_kafka_by_service_name() -> None:
+    services = compose_config()["services"]
+    feed = services["sample-feed"]
+    assert feed["entrypoint"] == ["python", "-m", "services.sample_feed"]
+    args = feed["command"]
+    overlord = args[args.index("--overlord") + 1]
+    kafka = args[args.index("--kafka") + 1]
+    port = settings_of("overlord").node.plaintext_port
+    assert overlord == f"http://overlord:{port}"
+    assert kafka == "kafka:9092"
+    assert services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].startswith(
+        f"PLAINTEXT://{kafka}"
+    )
+    assert set(feed["depends_on"]) == {"kafka", "overlord"}
+    # Not a kdruid server (no /status/health): the image's HEALTHCHECK is switched off.
+    assert feed["healthcheck"] == {"test": ["NONE"]}

@@ -32,7 +32,12 @@ def instruction(stage: list[str], name: str) -> list[str]:
 
 def test_runtime_image_is_small_non_root_and_runs_kdruid() -> None:
     stage = final_stage()
-    assert stage[0] == "FROM python:3.11-slim"
+    # Both stages build FROM the BASE_IMAGE argument, python:3.11-slim unless given.
+    assert stage[0] == "FROM ${BASE_IMAGE}"
+    args = re.findall(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M)
+    assert args == ["python:3.11-slim"]
+    froms = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), re.M)
+    assert froms == ["${BASE_IMAGE}", "${BASE_IMAGE}"], "same base: the venv's paths stay valid"
     (user,) = instruction(stage, "USER")
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "numeric non-root user (runAsNonRoot can check it)"

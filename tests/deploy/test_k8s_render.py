@@ -75,6 +75,7 @@ def test_kind_overlay_adds_its_dependencies_and_the_local_image() -> None:
         ("Job", "minio-create-bucket"),
         ("Deployment", "kafka"),
         ("Service", "kafka"),
+        ("Deployment", "sample-feed"),
     }
     images = {
         c["image"]
