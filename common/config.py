@@ -27,7 +27,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from common.auth.config import SecuritySettings, parse_security
 from common.auth.config import owns as owns_security_key
@@ -481,6 +489,51 @@ class CoordinatorSettings(Group):
         ge=1,
         description="Change requests per batch. Default: the historical's numLoadingThreads.",
     )
+    indexing_period: Duration = Field(
+        alias="period.indexingPeriod",
+        default=1800.0,
+        description="How often the indexing-service duties (kill) run. Default PT1800S.",
+    )
+    kill_on: bool = Field(
+        alias="kill.on",
+        default=False,
+        description="Submit kill tasks for unused segments (KillUnusedSegments). Default false.",
+    )
+    kill_period: Duration = Field(
+        alias="kill.period",
+        default=86400.0,
+        description="At most one kill round per this period; >= indexingPeriod. Default P1D.",
+    )
+    kill_duration_to_retain: Duration = Field(
+        alias="kill.durationToRetain",
+        default=90 * 86400.0,
+        description="Only segments ending before now minus this are killed. Default P90D.",
+    )
+    kill_ignore_duration_to_retain: bool = Field(
+        alias="kill.ignoreDurationToRetain",
+        default=False,
+        description="Kill unused segments whatever their interval end. Default false.",
+    )
+    kill_buffer_period: Duration = Field(
+        alias="kill.bufferPeriod",
+        default=30 * 86400.0,
+        description="Only segments marked unused at least this long ago are killed. Default P30D.",
+    )
+    kill_max_segments: int = Field(
+        alias="kill.maxSegments",
+        default=100,
+        ge=1,
+        description="Most segments one kill task deletes. Default 100.",
+    )
+
+    @model_validator(mode="after")
+    def _kill_period_covers_indexing_period(self) -> CoordinatorSettings:
+        if self.kill_on and self.kill_period < self.indexing_period:
+            raise ValueError(
+                "druid.coordinator.kill.period must be greater than or equal to "
+                "druid.coordinator.period.indexingPeriod"
+            )
+        return self
 
 
 class ServerViewSettings(Group):

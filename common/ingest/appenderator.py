@@ -31,6 +31,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from common.ingest import sketch_metrics
 from common.ingest.batch import ColumnBatch
 from common.ingest.columns import cast_to, kind_of, null_column, rollup, wider
 from common.ingest.index import IncrementalIndex
@@ -103,7 +104,8 @@ class Sink:
     def query_table(self, metrics: Sequence[str]) -> pa.Table:
         """Every hydrant as chunks of one table (the realtime segment a query reads)."""
         tables = self.tables() or [self.current.to_arrow()]
-        return align_tables(tables, self.dimensions, metrics, combine=False)
+        table = align_tables(tables, self.dimensions, metrics, combine=False)
+        return sketch_metrics.tag(table, self.current.schema.metricsSpec)
 
     @property
     def dimensions(self) -> list[str]:
@@ -300,9 +302,12 @@ class Appenderator:
             table = rollup(
                 table.unify_dictionaries(),
                 [TIME_COLUMN, *dims],
-                [(m.name, m.combine) for m in self.schema.metricsSpec],
+                [
+                    (m.name, sketch_metrics.combiner(m) if m.is_sketch else m.combine)
+                    for m in self.schema.metricsSpec
+                ],
             )
-        return table, dims, metrics
+        return sketch_metrics.tag(table, self.schema.metricsSpec), dims, metrics
 
     def push(self, sink: Sink, deep_storage: DeepStorage) -> DataSegment:
         """Merge a sink into one Parquet file and upload it (blocking)."""

@@ -133,6 +133,9 @@ class BatchParser:
         self._metrics: list[tuple[str | None, str | None]] = [
             (m.fieldName, None if m.type == "count" else m.output_kind) for m in schema.metricsSpec
         ]
+        #: Sketch metrics keep raw values (and decode input sketches) row by row: such batches
+        #: always go through ``RowParser``.
+        self._row_wise = any(m.is_sketch for m in schema.metricsSpec)
 
     def parse(
         self,
@@ -142,6 +145,8 @@ class BatchParser:
     ) -> ParsedBatch | None:
         """Rows of non-empty ``values`` (one JSON object each), or ``None`` when this batch must
         go through ``RowParser`` (nothing has been counted then)."""
+        if self._row_wise:
+            return None
         try:
             table, nbytes = self._read(values)
             return self._columns(table, nbytes, len(values), min_time, max_time)

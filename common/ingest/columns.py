@@ -2,13 +2,14 @@
 
 Column kinds, ordered by how they widen when chunks disagree (a discovered column may see an
 integer first and a string later): ``long`` (int64) < ``double`` (float64) < ``string``
-(``dictionary<int32, string>``) < ``multi`` (``list<string>``). These are the segment format's
-types (``common.segments.format``).
+(``dictionary<int32, string>``) < ``multi`` (``list<string>``). Sketch metrics are ``binary``
+(serialised sketches; never widened). These are the segment format's types
+(``common.segments.format``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,12 +18,24 @@ import pyarrow.compute as pc
 
 DIM_TYPE = pa.dictionary(pa.int32(), pa.string())
 MULTI_TYPE = pa.list_(pa.string())
-KINDS = ("long", "double", "string", "multi")
+KINDS = ("long", "double", "string", "multi", "binary")
 _RANK = {k: i for i, k in enumerate(KINDS)}
-_TYPES = {"long": pa.int64(), "double": pa.float64(), "string": DIM_TYPE, "multi": MULTI_TYPE}
+_TYPES = {
+    "long": pa.int64(),
+    "double": pa.float64(),
+    "string": DIM_TYPE,
+    "multi": MULTI_TYPE,
+    "binary": pa.binary(),
+}
+
+Combine = str | Callable[[Any], pa.Array]
+"""How a metric's rolled-up values merge: ``"sum"``, ``"min"``, ``"max"``, or a function from the
+group's ``list<binary>`` of sketches to one sketch per group."""
 
 
 def kind_of(t: pa.DataType) -> str:
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "binary"
     if pa.types.is_integer(t):
         return "long"
     if pa.types.is_floating(t):
@@ -105,9 +118,9 @@ def group_key(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def rollup(
-    table: pa.Table, key_columns: Sequence[str], metrics: Sequence[tuple[str, str]]
+    table: pa.Table, key_columns: Sequence[str], metrics: Sequence[tuple[str, Combine]]
 ) -> pa.Table:
-    """Combine rows with equal keys: ``metrics`` are ``(name, "sum"|"min"|"max")``. Keys and
+    """Combine rows with equal keys: ``metrics`` are ``(name, how)`` (see ``Combine``). Keys and
     metrics keep their names and order; rows come out sorted by the first key (``__time``)."""
     if table.num_rows <= 1:
         return table
@@ -116,12 +129,14 @@ def rollup(
     work = pa.table(
         {**keyed, **{f"m{i}": table.column(m) for i, (m, _) in enumerate(metrics)}, "_row": row_ids}
     )
-    aggs = [(f"m{i}", how) for i, (_, how) in enumerate(metrics)] + [("_row", "min")]
+    ops = [how if isinstance(how, str) else "list" for _, how in metrics]
+    aggs = [(f"m{i}", op) for i, op in enumerate(ops)] + [("_row", "min")]
     grouped = work.group_by(list(keyed), use_threads=False).aggregate(aggs)
     first_rows = grouped.column("_row_min")
     order = pc.sort_indices(table.column(key_columns[0]).take(first_rows))
     first_rows = first_rows.take(order)
     cols: dict[str, Any] = {c: table.column(c).take(first_rows) for c in key_columns}
     for i, (m, how) in enumerate(metrics):
-        cols[m] = grouped.column(f"m{i}_{how}").take(order)
+        merged = grouped.column(f"m{i}_{ops[i]}").take(order)
+        cols[m] = merged if isinstance(how, str) else how(merged.combine_chunks())
     return pa.table(cols).select(list(table.column_names))

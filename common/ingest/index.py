@@ -2,15 +2,17 @@
 
 Rows come in batches (``add_rows``). Each batch is transposed into column lists and built into
 one Arrow chunk straight away, with ``__time`` already truncated to ``queryGranularity`` and every
-metric in its aggregated form (``count`` is a column of ones), so the index holds Arrow buffers,
+metric in its aggregated form (``count`` is a column of ones, a sketch metric one serialised
+sketch per row, see ``common.ingest.sketch_metrics``), so the index holds Arrow buffers,
 not Python objects, and ``bytes_in_memory`` is the real size of those buffers.
 
 With ``rollup`` the chunks are compacted from time to time (and always before a snapshot): rows
 with equal (``__time``, every dimension value) are combined by the metrics' combining
-aggregators with an Arrow hash group-by. ``rows_in_memory`` is exact right after a compaction and
-an upper bound in between (rows added since count one each); compaction runs once the rows added
-since the last one reach ``max(rows after it, compact_rows)``, so its cost stays proportional to
-the rows added. Without rollup every row is kept.
+aggregators with an Arrow hash group-by (sketches: a union per group). ``rows_in_memory`` is
+exact right after a compaction and an upper bound in between (rows added since count one
+each); compaction runs once the rows added since the last one reach
+``max(rows after it, compact_rows)``, so its cost stays proportional to the rows added.
+Without rollup every row is kept.
 
 ``to_arrow()`` is a snapshot in the segment format of ``common.segments.format``: ``__time``
 ``timestamp[ms, UTC]`` sorted, string dimensions ``dictionary<int32, string>`` (multi-value
@@ -29,8 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.ingest import sketch_metrics
 from common.ingest.batch import ColumnBatch
 from common.ingest.columns import (
+    Combine,
     build_dimension,
     build_metric,
     cast_to,
@@ -69,7 +73,10 @@ class IncrementalIndex:
         self._discovered_kind: str | None = None if dspec.useSchemaDiscovery else "string"
         self._dimensions: list[str] = list(dspec.names)
         self._known = set(self._dimensions)
-        self._metrics = [(m.name, m.output_kind, m.combine) for m in schema.metricsSpec]
+        self._metrics: list[tuple[str, str, Combine]] = [
+            (m.name, m.output_kind, sketch_metrics.combiner(m) if m.is_sketch else m.combine)
+            for m in schema.metricsSpec
+        ]
         self._chunks: list[pa.Table] = []
         self._compacted_rows = 0  # rows in _chunks[0] when it is the result of a compaction
         self._rows_since_compaction = 0
@@ -150,8 +157,14 @@ class IncrementalIndex:
             cols[name] = col
         for i, (name, kind, _) in enumerate(self._metrics):
             values = batch.metrics[i]
-            is_count = self.schema.metricsSpec[i].type == "count"
-            cols[name] = build_metric(None, n, kind) if is_count or values is None else values
+            spec = self.schema.metricsSpec[i]
+            if spec.is_sketch:
+                raw = [None] * n if values is None else values.to_pylist()
+                cols[name] = sketch_metrics.build_column(spec, raw)
+            elif spec.type == "count" or values is None:
+                cols[name] = build_metric(None, n, kind)
+            else:
+                cols[name] = values
         self._append(pa.table(cols), n)
 
     def _note_times(self, lo: int, hi: int) -> None:
@@ -198,8 +211,11 @@ class IncrementalIndex:
             cols[name] = build_dimension(values, kind)
         for i, (name, kind, _) in enumerate(self._metrics):
             inputs = [r.metrics[i] for r in rows]
-            is_count = self.schema.metricsSpec[i].type == "count"
-            cols[name] = build_metric(None if is_count else inputs, n, kind)
+            spec = self.schema.metricsSpec[i]
+            if spec.is_sketch:
+                cols[name] = sketch_metrics.build_column(spec, inputs)
+            else:
+                cols[name] = build_metric(None if spec.type == "count" else inputs, n, kind)
         return pa.table(cols)
 
     # ------------------------------------------------------------------ compaction
@@ -254,7 +270,7 @@ class IncrementalIndex:
                     self._snapshot = self._empty_table()
                 else:
                     self._compact_locked()
-                    self._snapshot = self._chunks[0]
+                    self._snapshot = sketch_metrics.tag(self._chunks[0], self.schema.metricsSpec)
             return self._snapshot
 
     def _empty_table(self) -> pa.Table:
@@ -263,7 +279,7 @@ class IncrementalIndex:
             cols[name] = null_column(0, self._declared_kind.get(name) or "string")
         for name, kind, _ in self._metrics:
             cols[name] = null_column(0, kind)
-        return pa.table(cols)
+        return sketch_metrics.tag(pa.table(cols), self.schema.metricsSpec)
 
     def persist(self, path: str | Path, interval: Interval) -> SegmentFileInfo:
         """Write the snapshot as a segment file for ``interval`` with the segments library's

@@ -153,6 +153,10 @@ class KafkaRecordSupplier:
         except KafkaError as e:
             await consumer.stop()
             raise RecordSupplierError(f"cannot connect to Kafka: {e}") from e
+        except BaseException:
+            # Cancelled while connecting (the task was shut down): close what was opened.
+            await consumer.stop()
+            raise
         self._consumer = consumer
 
     async def close(self) -> None:

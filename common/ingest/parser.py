@@ -28,8 +28,10 @@ from common.expr import ExpressionError, compile_expression
 from common.ingest.formats import RecordError, make_decoder
 from common.ingest.meters import ParseExceptionHandler, ParseFailure
 from common.ingest.rowfilter import compile_filter
+from common.ingest.sketch_metrics import SketchInputError, input_converter
 from common.ingest.spec import (
     TIME_COLUMN,
+    AggregatorSpec,
     DataSchema,
     DelimitedInputFormat,
     DimensionSchema,
@@ -61,6 +63,15 @@ class ConversionError(ValueError):
 
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _metric_converter(m: AggregatorSpec) -> Callable[[Any], Any] | None:
+    """How a metric's input field is read: a number, a sketch input, or nothing (``count``)."""
+    if m.type == "count":
+        return None
+    if m.is_sketch:
+        return input_converter(m)
+    return to_long if m.output_kind == "long" else to_double
 
 
 def to_long(v: Any) -> int | None:
@@ -185,11 +196,7 @@ class RowParser:
         self._discover_convert = _discovered_typed if dspec.useSchemaDiscovery else _DEFAULT_STRING
         self._exclusions = schema.dimension_exclusions()
         self._metrics: list[tuple[str | None, Callable[[Any], Any] | None]] = [
-            (
-                m.fieldName,
-                None if m.type == "count" else (to_long if m.output_kind == "long" else to_double),
-            )
-            for m in schema.metricsSpec
+            (m.fieldName, _metric_converter(m)) for m in schema.metricsSpec
         ]
 
     def parse(
@@ -332,7 +339,7 @@ class RowParser:
                 continue
             try:
                 metrics.append(to_number(event.get(field)))
-            except ConversionError:
+            except (ConversionError, SketchInputError):
                 (errors := errors or []).append(
                     f"Unable to parse value[{event.get(field)}] for field[{field}]"
                 )

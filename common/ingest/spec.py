@@ -7,8 +7,10 @@ raise ``InvalidInput`` (HTTP 400). Unknown JSON properties are ignored, as Druid
 does.
 
 Ingest-time aggregators supported: ``count``, ``longSum``, ``doubleSum``, ``floatSum``,
-``longMin``, ``longMax``, ``doubleMin``, ``doubleMax``, ``floatMin``, ``floatMax``. Sketch
-aggregators (``hyperUnique``, ``thetaSketch``, ``HLLSketchBuild``...) are refused with a 400.
+``longMin``, ``longMax``, ``doubleMin``, ``doubleMax``, ``floatMin``, ``floatMax``, and the sketch
+metrics ``hyperUnique``, ``HLLSketchBuild``/``HLLSketchMerge`` (``lgK``, ``tgtHllType``),
+``thetaSketch`` (``size``, ``isInputThetaSketch``) and ``quantilesDoublesSketch`` (``k``), built
+and merged by ``common.ingest.sketch_metrics``.
 """
 
 from __future__ import annotations
@@ -128,8 +130,16 @@ AggregatorType = Literal[
     "doubleMax",
     "floatMin",
     "floatMax",
+    "hyperUnique",
+    "HLLSketchBuild",
+    "HLLSketchMerge",
+    "thetaSketch",
+    "quantilesDoublesSketch",
 ]
 _AGGREGATOR_TYPES = AggregatorType.__args__  # type: ignore[attr-defined]
+SKETCH_TYPES = frozenset(
+    {"hyperUnique", "HLLSketchBuild", "HLLSketchMerge", "thetaSketch", "quantilesDoublesSketch"}
+)
 
 
 class AggregatorSpec(_Model):
@@ -137,6 +147,12 @@ class AggregatorSpec(_Model):
     name: str = Field(min_length=1)
     fieldName: str | None = None
     expression: str | None = None
+    # Sketch parameters (Druid's names and defaults).
+    lgK: int = Field(default=12, ge=4, le=21)
+    tgtHllType: Literal["HLL_4", "HLL_6", "HLL_8"] = "HLL_4"
+    size: int = Field(default=16384, gt=0)
+    isInputThetaSketch: bool = False
+    k: int = Field(default=128, ge=2, le=32768)
 
     @model_validator(mode="after")
     def _check(self) -> AggregatorSpec:
@@ -149,15 +165,28 @@ class AggregatorSpec(_Model):
             raise ValueError(f"aggregator [{self.name}]: 'expression' is not supported")
         if self.type != "count" and not self.fieldName:
             raise ValueError(f"aggregator [{self.name}] of type {self.type} needs a fieldName")
+        if self.type == "quantilesDoublesSketch" and self.k & (self.k - 1):
+            raise ValueError(f"aggregator [{self.name}]: k must be a power of 2")
+        if self.type == "thetaSketch" and self.size & (self.size - 1):
+            raise ValueError(f"aggregator [{self.name}]: size must be a power of 2")
         return self
 
     @property
-    def output_kind(self) -> Literal["long", "double"]:
+    def is_sketch(self) -> bool:
+        return self.type in SKETCH_TYPES
+
+    @property
+    def output_kind(self) -> Literal["long", "double", "binary"]:
+        if self.is_sketch:
+            return "binary"
         return "long" if self.type == "count" or self.type.startswith("long") else "double"
 
     @property
-    def combine(self) -> Literal["sum", "min", "max"]:
-        """How two already-aggregated values combine (count's combining aggregator is a sum)."""
+    def combine(self) -> Literal["sum", "min", "max", "sketch"]:
+        """How two already-aggregated values combine (count's combining aggregator is a sum;
+        sketches are unioned by ``common.ingest.sketch_metrics``)."""
+        if self.is_sketch:
+            return "sketch"
         if self.type == "count" or self.type.endswith("Sum"):
             return "sum"
         return "min" if self.type.endswith("Min") else "max"

@@ -27,6 +27,7 @@ class SegmentRow:
     segment: DataSegment
     used: bool
     used_status_last_updated: str
+    created_date: str = ""
 
 
 def segment_values(segment: DataSegment, used: bool, now: str) -> dict[str, object]:
@@ -76,26 +77,28 @@ async def list_segments(
 ) -> list[SegmentRow]:
     """Segments of one datasource (or all), by ``used`` (None = both), overlapping ``interval``."""
     c = t.segments.c
-    query = select(c.payload, c.used, c.used_status_last_updated)
+    query = select(c.payload, c.used, c.used_status_last_updated, c.created_date)
     if data_source is not None:
         query = query.where(c.dataSource == data_source)
     if used is not None:
         query = query.where(c.used == used)
     result = []
-    for payload, is_used, stamp in (await conn.execute(query)).all():
+    for payload, is_used, stamp, created in (await conn.execute(query)).all():
         segment = DataSegment.from_json(bytes(payload))
         if interval is None or segment.interval.overlaps(interval):
-            result.append(SegmentRow(segment, bool(is_used), str(stamp)))
+            result.append(SegmentRow(segment, bool(is_used), str(stamp), str(created)))
     return result
 
 
 async def get_segment(conn: AsyncConnection, t: Tables, segment_id: str) -> SegmentRow | None:
     c = t.segments.c
-    query = select(c.payload, c.used, c.used_status_last_updated).where(c.id == segment_id)
+    query = select(c.payload, c.used, c.used_status_last_updated, c.created_date).where(
+        c.id == segment_id
+    )
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return SegmentRow(DataSegment.from_json(bytes(row[0])), bool(row[1]), str(row[2]))
+    return SegmentRow(DataSegment.from_json(bytes(row[0])), bool(row[1]), str(row[2]), str(row[3]))
 
 
 async def set_used(

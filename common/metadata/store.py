@@ -27,6 +27,7 @@ from common.metadata import rules as rules_sql
 from common.metadata import segments as segments_sql
 from common.metadata import supervisors as supervisors_sql
 from common.metadata import tasks as tasks_sql
+from common.metadata import unused as unused_sql
 from common.metadata.engine import (
     ensure_schema,
     make_engine,
@@ -226,6 +227,16 @@ class MetadataStore:
                 interval=interval,
                 versions=versions,
             )
+
+    async def unused_segment_rows(self, data_source: str) -> list[SegmentRow]:
+        """Every unused segment of a datasource, with its ``used_status_last_updated``."""
+        async with self.reading("list unused segments") as conn:
+            return await unused_sql.unused_rows(conn, self.tables, data_source)
+
+    async def nuke_segments(self, data_source: str, segment_ids: Sequence[str]) -> list[str]:
+        """Delete the rows of the named segments that are still unused (a kill task's nuke)."""
+        async with self.transaction("nuke segments") as conn:
+            return await unused_sql.nuke_segments(conn, self.tables, data_source, segment_ids)
 
     async def segments_change_stamp(self) -> tuple[int, str]:
         async with self.reading("segments change stamp") as conn:

@@ -173,6 +173,9 @@ class _SketchAgg(_Agg):
     def _hll_tgt(self) -> str:
         return "HLL_4"
 
+    def _count_empty(self) -> bool:
+        return False
+
     def _fields(self) -> list[str]:
         raise NotImplementedError
 
@@ -192,7 +195,15 @@ class _SketchAgg(_Agg):
         merged = [r for r in reduced if _is_binary_list(r.type)]
         parts = []
         if built:
-            parts.append(sketches.build(kind, built, size=self._size(), hll_tgt=self._hll_tgt()))
+            parts.append(
+                sketches.build(
+                    kind,
+                    built,
+                    size=self._size(),
+                    hll_tgt=self._hll_tgt(),
+                    count_empty=self._count_empty(),
+                )
+            )
         parts.extend(merged)
         if len(parts) == 1 and not merged:
             return parts[0]
@@ -297,6 +308,9 @@ class HyperUniqueAgg(_SketchAgg):
     def _size(self) -> int:
         return sketches.CARDINALITY_LGK
 
+    def _count_empty(self) -> bool:
+        return True
+
     def _fields(self) -> list[str]:
         return [self.fieldName]
 
@@ -326,6 +340,9 @@ class CardinalityAgg(_SketchAgg):
     def _size(self) -> int:
         return sketches.CARDINALITY_LGK
 
+    def _count_empty(self) -> bool:
+        return True
+
     def _fields(self) -> list[str]:
         return self.fields
 
@@ -344,6 +361,46 @@ class CardinalityAgg(_SketchAgg):
     def finalize(self, partial: Any) -> Any:
         est = sketches.estimate("hll", partial)
         return pc.round(est).cast(pa.int64()) if self.round else est
+
+
+class QuantilesDoublesSketchAgg(_SketchAgg):
+    """Druid's ``quantilesDoublesSketch``: builds from numbers or merges a sketch column; its
+    finalized value is the sketch's N (how many values it saw), as in Druid."""
+
+    type: Literal["quantilesDoublesSketch"]
+    fieldName: str
+    k: int = Field(default=sketches.QUANTILES_DEFAULT_K, ge=2, le=32768)
+    maxStreamLength: int | None = None
+    shouldFinalize: bool = True
+    SKETCH: ClassVar[SketchKind | None] = "quantiles"
+
+    @model_validator(mode="after")
+    def _k_power_of_two(self) -> QuantilesDoublesSketchAgg:
+        if self.k & (self.k - 1):
+            raise ValueError(f"quantilesDoublesSketch [{self.name}]: k must be a power of 2")
+        return self
+
+    def _size(self) -> int:
+        return self.k
+
+    def _fields(self) -> list[str]:
+        return [self.fieldName]
+
+    def inputs(self, table: pa.Table) -> list[AggInput]:
+        col = get_column(table, self.fieldName)
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            return [(col.cast(pa.binary()), "list", None)]
+        # Every value counts (not only distinct ones): the list of each group's numbers.
+        return [(_numeric(table, self.fieldName, pa.float64()), "list", None)]
+
+    def segment_finish(self, reduced: list[Any]) -> Any:
+        r = reduced[0]
+        if _is_binary_list(r.type):
+            return sketches.union("quantiles", r, size=self.k)
+        return sketches.build("quantiles", [r], size=self.k)
+
+    def finalize(self, partial: Any) -> Any:
+        return sketches.count_n(partial) if self.shouldFinalize else partial
 
 
 def _first_value(col: Any) -> Any:
@@ -426,6 +483,7 @@ Aggregator = Annotated[
     | HllSketchAgg
     | HyperUniqueAgg
     | CardinalityAgg
+    | QuantilesDoublesSketchAgg
     | FilteredAgg
     | LongFirstAgg
     | LongLastAgg

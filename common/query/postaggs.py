@@ -4,6 +4,8 @@ Post-aggregators run once at the end (after the last merge), one array operation
 post-aggregator over all result rows. ``fieldAccess`` reads an aggregator's raw (unfinalized)
 value, which for sketch aggregators is the sketch itself, so ``thetaSketchEstimate`` and
 ``hyperUniqueCardinality`` can estimate it; ``finalizingFieldAccess`` reads the finalized value.
+``thetaSketchSetOp`` returns a sketch (base64 in results, as Druid serialises it); the
+``quantilesDoublesSketchToQuantile(s)`` post-aggregators read a quantiles sketch at inclusive ranks.
 Arithmetic is in double precision; ``/`` returns 0 on division by zero (Druid), ``quotient`` is
 plain division; a null operand gives null (SQL-compatible mode).
 """
@@ -183,6 +185,55 @@ class ExpressionPostAgg(_PostAgg):
         return cast_output(value, self.outputType, n)
 
 
+class ThetaSketchSetOpPostAgg(_PostAgg):
+    """A sketch: the row-wise UNION, INTERSECT or NOT (A not B...) of theta sketches."""
+
+    type: Literal["thetaSketchSetOp"]
+    func: Literal["UNION", "INTERSECT", "NOT"]
+    fields: list[PostAggregator] = Field(min_length=1)
+    size: int = Field(default=sketches.THETA_DEFAULT_SIZE, gt=0)
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        for f in self.fields:
+            if f.sketch_kind(env) != "theta":
+                raise QueryParseError(
+                    f"thetaSketchSetOp [{self.name}]: every field must be a theta sketch"
+                )
+        operands = [f.evaluate(env, n) for f in self.fields]
+        return sketches.theta_set_op(self.func, operands, size=self.size)
+
+    def sketch_kind(self, env: Env) -> SketchKind | None:
+        return "theta"
+
+
+def _quantiles_input(what: str, field: _PostAgg, env: Env, n: int) -> Any:
+    if field.sketch_kind(env) != "quantiles":
+        raise QueryParseError(f"{what}: field is not a quantilesDoublesSketch aggregator")
+    return field.evaluate(env, n)
+
+
+class QuantilesToQuantilePostAgg(_PostAgg):
+    type: Literal["quantilesDoublesSketchToQuantile"]
+    field: PostAggregator
+    fraction: float = Field(ge=0.0, le=1.0)
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        blobs = _quantiles_input(self.type, self.field, env, n)
+        return pa.array([r[0] for r in sketches.quantiles(blobs, [self.fraction])], pa.float64())
+
+
+class QuantilesToQuantilesPostAgg(_PostAgg):
+    type: Literal["quantilesDoublesSketchToQuantiles"]
+    field: PostAggregator
+    fractions: list[float] = Field(min_length=1)
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        if any(not 0.0 <= f <= 1.0 for f in self.fractions):
+            raise QueryParseError(f"{self.type}: fractions must be between 0 and 1")
+        blobs = _quantiles_input(self.type, self.field, env, n)
+        return pa.array(sketches.quantiles(blobs, self.fractions), pa.list_(pa.float64()))
+
+
 PostAggregator = Annotated[
     ArithmeticPostAgg
     | FieldAccessPostAgg
@@ -191,11 +242,21 @@ PostAggregator = Annotated[
     | HyperUniqueCardinalityPostAgg
     | ThetaSketchEstimatePostAgg
     | HllSketchEstimatePostAgg
-    | ExpressionPostAgg,
+    | ExpressionPostAgg
+    | ThetaSketchSetOpPostAgg
+    | QuantilesToQuantilePostAgg
+    | QuantilesToQuantilesPostAgg,
     Field(discriminator="type"),
 ]
 
-for _m in (ArithmeticPostAgg, ThetaSketchEstimatePostAgg, HllSketchEstimatePostAgg):
+for _m in (
+    ArithmeticPostAgg,
+    ThetaSketchEstimatePostAgg,
+    HllSketchEstimatePostAgg,
+    ThetaSketchSetOpPostAgg,
+    QuantilesToQuantilePostAgg,
+    QuantilesToQuantilesPostAgg,
+):
     _m.model_rebuild()
 
 
@@ -204,10 +265,11 @@ def apply_post_aggs(post_aggs: list[Any], env: Env, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pa_ in post_aggs:
         value = pa_.evaluate(env, n)
-        if pa.types.is_binary(value.type):
+        kind = pa_.sketch_kind(env)
+        if pa.types.is_binary(value.type) and kind is None:
             raise QueryParseError(f"post-aggregator [{pa_.name}] returns a sketch; estimate it")
         name = pa_.name or ""
         out[name] = value
-        env.raw[name] = (value, None)
+        env.raw[name] = (value, kind)
         env.final[name] = value
     return out

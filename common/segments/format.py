@@ -5,7 +5,9 @@ Columns, in this order:
 - ``__time``: ``timestamp[ms, tz=UTC]``, not null, rows sorted by it;
 - dimensions: ``dictionary<int32, string>``, multi-value ones ``list<string>``; typed dimensions
   (Druid's ``long``, ``float`` and ``double`` dimensions) ``int64`` or ``float64``;
-- metrics: ``int64`` or ``float64``; sketch metrics ``binary``.
+- metrics: ``int64`` or ``float64``; sketch metrics ``binary``, their field metadata
+  ``druid.complexType`` naming Druid's complex type (``hyperUnique``, ``HLLSketch``...), kept as
+  the writer was given it.
 
 Both files carry the segment's own description (interval, dimensions, metrics, row count) as JSON
 under the schema metadata key ``druid.segment``. The cached IPC file is uncompressed so that
@@ -32,6 +34,7 @@ from common.segments.intervals import Interval
 
 TIME_COLUMN = "__time"
 METADATA_KEY = b"druid.segment"
+COMPLEX_TYPE_KEY = b"druid.complexType"
 TIME_TYPE = pa.timestamp("ms", tz="UTC")
 DIM_TYPE = pa.dictionary(pa.int32(), pa.string())
 MULTI_DIM_TYPE = pa.list_(pa.string())
@@ -164,13 +167,23 @@ def normalise_table(
     cols += [_normalise_metric(m, table.column(m)) for m in metrics]
     info = SegmentFileInfo(interval, tuple(dimensions), tuple(metrics), table.num_rows)
     fields = [
-        pa.field(n, c.type, nullable=n != TIME_COLUMN) for n, c in zip(names, cols, strict=True)
+        pa.field(n, c.type, nullable=n != TIME_COLUMN, metadata=_complex_meta(table, n, c.type))
+        for n, c in zip(names, cols, strict=True)
     ]
     schema = pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
     out = pa.Table.from_arrays(cols, schema=schema)
     if out.num_rows > 1:
         out = out.sort_by([(TIME_COLUMN, "ascending")])
     return out, info
+
+
+def _complex_meta(table: pa.Table, name: str, typ: pa.DataType) -> dict[bytes, bytes] | None:
+    """A binary metric's ``druid.complexType`` field metadata, carried over from ``table``."""
+    if not pa.types.is_binary(typ):
+        return None
+    meta = table.schema.field(name).metadata or {}
+    value = meta.get(COMPLEX_TYPE_KEY)
+    return {COMPLEX_TYPE_KEY: value} if value else None
 
 
 def write_parquet(

@@ -189,6 +189,11 @@ class DataSegment(BaseModel):
     shard_spec: ShardSpec = Field(default_factory=NoneShardSpec, alias="shardSpec")
     binary_version: int | None = Field(default=9, alias="binaryVersion")
     size: int = Field(default=0, ge=0)
+    #: Druid's ``CompactionState`` of the compaction task that wrote the segment, if any.
+    #: Written only when set, as Druid (``exclude_if``: a wrap serializer doubled dump time).
+    last_compaction_state: dict[str, Any] | None = Field(
+        default=None, alias="lastCompactionState", exclude_if=lambda v: v is None
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

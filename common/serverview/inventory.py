@@ -79,6 +79,18 @@ class DruidServer:
     def synced(self) -> bool:
         return self.syncer is not None and self.syncer.is_synced_successfully
 
+    def metadata_json(self) -> dict[str, Any]:
+        """Druid's ``DruidServerMetadata`` JSON (``hostAndTlsPort`` null: kdruid has no TLS)."""
+        return {
+            "name": self.name,
+            "host": self.name,
+            "hostAndTlsPort": None,
+            "maxSize": self.max_size,
+            "type": self.server_type,
+            "tier": self.tier,
+            "priority": self.priority,
+        }
+
     def sync_status(self) -> dict[str, Any]:
         syncer = self.syncer
         return {

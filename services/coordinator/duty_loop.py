@@ -4,7 +4,8 @@ Runs a cycle every ``druid.coordinator.period``, and at once (after a short debo
 used segments change in the metadata store (a cheap change stamp polled twice a second) or the
 inventory of data nodes changes, so a new segment does not wait a full period. Each cycle reads
 the used segments and rules, snapshots the historicals (inventory + load queues), plans, checks the
-leader term, then writes: marks segments unused, and queues cancels, drops, loads and moves on the
+leader term, then writes: marks segments unused (through the overlord, see
+``CoordinatorService.mark_segments_unused``), and queues cancels, drops, loads and moves on the
 per-historical ``HttpLoadQueuePeon``s, which are created and stopped as historicals come and go.
 """
 
@@ -15,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -39,6 +40,9 @@ METADATA_POLL_PERIOD = 0.5
 CYCLE_DEBOUNCE = 0.1
 #: Druid's dynamic ``maxSegmentsToMove`` classic default.
 MAX_SEGMENTS_TO_MOVE = 100
+
+#: ``async (dataSource, segment ids) -> number changed``: how segments are marked unused.
+MarkUnused = Callable[[str, list[str]], Awaitable[int]]
 
 
 def now_millis() -> int:
@@ -101,6 +105,7 @@ class DutyLoop:
         check_term: Callable[[int], None],
         peon_options: dict[str, Any] | None = None,
         max_moves: int = MAX_SEGMENTS_TO_MOVE,
+        mark_unused: MarkUnused | None = None,
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -110,6 +115,7 @@ class DutyLoop:
         self.check_term = check_term
         self.peon_options = peon_options or {}
         self.max_moves = max_moves
+        self.mark_unused = mark_unused or self._mark_unused_in_store
         self.peons: dict[str, HttpLoadQueuePeon] = {}
         self.cycles = 0
         self.last_plan: CyclePlan | None = None
@@ -203,8 +209,11 @@ class DutyLoop:
         for s in segments:
             by_ds[s.data_source].append(s.identifier)
         for ds, ids in by_ds.items():
-            n = await self.store.set_segments_used(ds, False, segment_ids=ids)
+            n = await self.mark_unused(ds, ids)
             log.info("marked %d segments of %s unused", n, ds)
+
+    async def _mark_unused_in_store(self, data_source: str, segment_ids: list[str]) -> int:
+        return await self.store.set_segments_used(data_source, False, segment_ids=segment_ids)
 
     def _queue(self, plan: CyclePlan) -> None:
         for c in plan.cancels:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from common.config import Settings
 from common.leadership import create_elected_app
+from services.overlord.routes.datasources import datasources_router
 from services.overlord.routes.tasks import tasks_router
 from services.overlord.routes.workers import workers_router
 from services.overlord.service import OverlordService
@@ -18,5 +19,10 @@ def create_app(settings: Settings) -> FastAPI:
     return create_elected_app(
         service,
         PREFIX,
-        [workers_router(service), tasks_router(service), service.supervisors.router()],
+        [
+            workers_router(service),
+            tasks_router(service),
+            datasources_router(service),
+            service.supervisors.router(),
+        ],
     )

@@ -14,6 +14,7 @@ from common.discovery.base import NodeDiscovery
 from common.discovery.node import WORKER_NODE_SERVICE
 from common.errors import ServiceUnavailable
 from common.leadership import ElectedService
+from common.segments.deep_storage import DeepStorage
 from services.overlord.supervisor.manager import SupervisorManager
 from services.overlord.tasks.actions import CheckpointHandler, TaskActions
 from services.overlord.tasks.model import TaskInfo
@@ -55,6 +56,7 @@ class OverlordService(ElectedService):
             self.workers,
             lambda: self.check_term(term),
             clients=self.security.clients,
+            deep_storage=DeepStorage.from_settings(self.settings),
         )
         try:
             await queue.start()

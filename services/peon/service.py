@@ -21,6 +21,7 @@ import httpx
 import pyarrow as pa
 
 from common.config import Settings
+from common.discovery.leader_client import LeaderClient
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.metrics import Sample
@@ -34,7 +35,6 @@ from services.peon.clients import (
     COORDINATOR_PREFIX,
     OVERLORD_PREFIX,
     HandoffClient,
-    LeaderClient,
     TaskActionClient,
 )
 from services.peon.publish import TaskDeps

@@ -57,9 +57,12 @@ async def test_metadata_and_mark_used_unused(tmp_path: Path) -> None:
         assert (await post("/datasources/wiki/markUnused", body)).json() == {
             "numChangedSegments": 1
         }
+        # marking used skips what is overshadowed: day 0 of V1 stays unused (V2 replaced it)
         assert (
             await post("/datasources/wiki/markUsed", {"interval": "2024-01-01/2024-01-04"})
-        ).json() == {"numChangedSegments": 2}
+        ).json() == {"numChangedSegments": 1}
+        still_unused = await get(f"/metadata/datasources/wiki/segments/{segs[0].identifier}")
+        assert still_unused.status_code == 404
         assert (await get("/metadata/datasources", params={"includeUnused": ""})).json() == ["wiki"]
 
         for bad in (

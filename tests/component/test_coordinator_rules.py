@@ -93,6 +93,15 @@ async def test_set_then_get_rules_with_full_and_history(coord: tuple[Cluster, No
     assert [h["auditInfo"]["author"] for h in limited] == ["bob"]
     all_history = (await c.get("coordinator", f"{RULES}/history")).json()
     assert {h["key"] for h in all_history} == {"wiki"}
+    # interval: the changes made within it (Druid takes '/' here; '_' as in its other paths)
+    for params in ({"interval": "2000-01-01/3000-01-01"}, {"interval": "2000-01-01_3000-01-01"}):
+        within = (await c.get("coordinator", f"{RULES}/wiki/history", params=params)).json()
+        assert [h["auditInfo"]["author"] for h in within] == ["bob", "alice"]
+    before = {"interval": "2000-01-01/2001-01-01"}
+    assert (await c.get("coordinator", f"{RULES}/wiki/history", params=before)).json() == []
+    assert (await c.get("coordinator", f"{RULES}/history", params=before)).json() == []
+    bad = await c.get("coordinator", f"{RULES}/history", params={"interval": "nope"})
+    assert bad.status_code == 400
 
 
 async def test_rules_of_unknown_datasource_is_empty(coord: tuple[Cluster, Node]) -> None:

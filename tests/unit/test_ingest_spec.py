@@ -55,9 +55,27 @@ def test_full_schema_loads_with_druid_defaults() -> None:
         (
             {
                 "dataSource": "x",
-                "metricsSpec": [{"type": "thetaSketch", "name": "u", "fieldName": "u"}],
+                "metricsSpec": [{"type": "tDigestSketch", "name": "u", "fieldName": "u"}],
             },
-            "thetaSketch",
+            "tDigestSketch",
+        ),
+        (
+            {
+                "dataSource": "x",
+                "metricsSpec": [
+                    {"type": "quantilesDoublesSketch", "name": "q", "fieldName": "v", "k": 100}
+                ],
+            },
+            "k must be a power of 2",
+        ),
+        (
+            {
+                "dataSource": "x",
+                "metricsSpec": [
+                    {"type": "HLLSketchBuild", "name": "h", "fieldName": "v", "tgtHllType": "X"}
+                ],
+            },
+            "tgtHllType",
         ),
         (
             {"dataSource": "x", "metricsSpec": [{"type": "longSum", "name": "s"}]},

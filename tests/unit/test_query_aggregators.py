@@ -98,7 +98,9 @@ def test_numeric_aggregators(agg: dict[str, Any], sql: str) -> None:
         (
             {"type": "cardinality", "name": "x", "fields": ["page", "user"], "byRow": True},
             "count(DISTINCT (page, user))",
-            0.03,
+            # lgK 11, unions estimated from the registers (no HIP: see sketches.union_blobs):
+            # relative standard error about 2.3%
+            0.05,
         ),
     ],
 )

@@ -222,7 +222,7 @@ def test_bad_sql_is_parse_failed(bad: str) -> None:
         ("SELECT page FROM ds ORDER BY page", "non-time"),
         ("SELECT page, COUNT(*) FROM ds", "page"),
         ("SELECT COUNT(*) FROM ds WHERE LOWER(page) = 'x'", "expression"),
-        ('SELECT DS_HLL("user") FROM ds', "DS_HLL"),
+        ('SELECT HLL_SKETCH_ESTIMATE("user") FROM ds', "DS_HLL"),
     ],
 )
 def test_unplannable_is_plan_validation_failed(bad: str, words: str) -> None:

@@ -1,9 +1,10 @@
 """SQL aggregate calls -> native aggregators (pure).
 
 ``COUNT`` (``*``, a constant, a column, ``DISTINCT``), ``SUM``, ``MIN``, ``MAX``, ``AVG`` (a sum, a
-non-null count and a ``quotient`` post-aggregator) and the ``APPROX_COUNT_DISTINCT*`` family,
-each maybe with ``FILTER (WHERE ...)`` (a ``filtered`` aggregator). Aggregates over expressions
-need virtual columns, and are refused for native queries.
+non-null count and a ``quotient`` post-aggregator), ``APPROX_COUNT_DISTINCT`` and the
+DataSketches functions (``common.query.sql.sketch_aggs``), each maybe with ``FILTER (WHERE ...)``
+(a ``filtered`` aggregator). Aggregates over expressions need virtual columns, and are refused for
+native queries.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.query.sql.functions import Unsupported
+from common.query.sql.sketch_aggs import FUNCTIONS as SKETCH_FUNCTIONS
+from common.query.sql.sketch_aggs import is_sketch_call, plan_sketch
 from common.query.sql.where import TIME, FilterPlanner
 
 _APPROX = {
     "APPROX_COUNT_DISTINCT": "builtin",
     "APPROX_COUNT_DISTINCT_BUILTIN": "builtin",
-    "APPROX_COUNT_DISTINCT_DS_THETA": "theta",
-    "APPROX_COUNT_DISTINCT_DS_HLL": "hll",
 }
 
 
@@ -62,6 +63,8 @@ def plan_aggregate(
         flt = fp.filter(node.expression.this)
         node = node.this
     name = f"a{i}"
+    if is_sketch_call(node):
+        return _sketch_spec(node, name, flt, filtered, system, types)
     kind, column = _agg_kind(node)
     distinct = isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct)
     if column is not None and column not in types:
@@ -114,17 +117,53 @@ def plan_aggregate(
             aggs = [{"type": "hyperUnique", "name": name, "fieldName": column, "round": True}]
         else:
             aggs = [{"type": "cardinality", "name": name, "fields": [column], "round": True}]
-    elif kind == "theta":
-        aggs = [{"type": "thetaSketch", "name": name, "fieldName": column}]
-        spec.native_type, spec.round = "DOUBLE", True
-    elif kind == "hll":
-        typ = "HLLSketchMerge" if ctype.startswith("COMPLEX") else "HLLSketchBuild"
-        aggs = [{"type": typ, "name": name, "fieldName": column, "round": True}]
     else:  # pragma: no cover - _agg_kind only returns the kinds above
         raise Unsupported(f"Unsupported aggregate [{sql_text}]")
     if flt is not None:
         aggs = [_filtered(a, flt) for a in aggs]
     spec.aggregators = aggs
+    return spec
+
+
+def _sketch_spec(
+    node: exp.Expression,
+    name: str,
+    flt: dict[str, Any] | None,
+    filtered: bool,
+    system: bool,
+    types: Mapping[str, str],
+) -> AggSpec:
+    assert isinstance(node, exp.Anonymous)
+    if system:
+        raise Unsupported(f"{node.name.upper()} on system tables is not supported")
+
+    def column_of(arg: exp.Expression | None) -> str:
+        if isinstance(arg, exp.Column):
+            return arg.name
+        what = arg.sql() if arg is not None else ""
+        raise Unsupported(
+            f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
+            "aggregate a column"
+        )
+
+    plan, column = plan_sketch(node, name, types, column_of)
+    fname = node.name.upper()
+    kind = "hll" if fname == "APPROX_COUNT_DISTINCT_DS_HLL" else "sketch"
+    if fname == "APPROX_COUNT_DISTINCT_DS_THETA":
+        kind = "theta"
+    aggs = plan.aggregators
+    if flt is not None:
+        aggs = [_filtered(a, flt) for a in aggs]
+    spec = AggSpec(
+        name=name,
+        kind=kind,
+        column=column,
+        native_type=plan.native_type,
+        aggregators=aggs,
+        post=plan.post,
+        round=plan.round,
+    )
+    spec.filtered = filtered
     return spec
 
 
@@ -145,7 +184,7 @@ def is_agg(n: exp.Expression) -> bool:
         return is_agg(n.this)
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True
-    return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, "DS_HLL", "DS_THETA")
+    return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, *SKETCH_FUNCTIONS)
 
 
 def has_agg(e: exp.Expression) -> bool:
@@ -184,10 +223,6 @@ def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
             return kind, column_of(node.this)
     assert isinstance(node, exp.Anonymous)
     fname = node.name.upper()
-    if fname in ("DS_HLL", "DS_THETA"):
-        raise Unsupported(
-            f"{fname} (a sketch result) is not supported; use APPROX_COUNT_DISTINCT_{fname}"
-        )
     if len(node.expressions) != 1:
         raise Unsupported(f"{fname} with options is not supported")
     return _APPROX[fname], column_of(node.expressions[0])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from common.query.sql.functions import TS, Unsupported, evaluate, to_array
 from common.query.sql.planner import Plan
@@ -171,6 +172,11 @@ def post_process(plan: Plan, base: pa.Table) -> ResultSet:
     outputs = [o.combine_chunks() if isinstance(o, pa.ChunkedArray) else o for o in outputs]
     names = [name for name, _ in plan.outputs]
     types = [_types(o.type) for o in outputs]
+    for i, (_, e) in enumerate(plan.outputs):
+        # A sketch (DS_HLL...) travels as its base64 text; its type is the complex one.
+        native = plan.base_types.get(e.name, "") if isinstance(e, exp.Column) else ""
+        if native.startswith("COMPLEX"):
+            types[i] = (native, "OTHER")
     return ResultSet(names, [t[0] for t in types], [t[1] for t in types], outputs)
 
 

@@ -87,7 +87,10 @@ def under_replicated(
     rules: Mapping[str, Sequence[Rule]],
     servers: Sequence[ServerState],
     now: int,
+    cluster_view: bool = False,
 ) -> dict[str, dict[str, int]]:
+    """Missing replicas per tier and datasource. With ``cluster_view`` (Druid's
+    ``computeUsingClusterView``) a tier never needs more replicas than it has historicals."""
     replicas = _replicas_by_tier(servers)
     tier_sizes: dict[str, int] = defaultdict(int)
     for server in servers:
@@ -98,7 +101,8 @@ def under_replicated(
         wanted = required_replicas(rule) if is_load(rule) else dict(tier_sizes)
         have = replicas.get(segment.id, {})
         for tier, n in (wanted or {}).items():
-            result[tier][segment.data_source] += max(0, n - have.get(tier, 0))
+            need = min(n, tier_sizes.get(tier, 0)) if cluster_view else n
+            result[tier][segment.data_source] += max(0, need - have.get(tier, 0))
     return {tier: dict(per_ds) for tier, per_ds in result.items()}
 
 

@@ -1,5 +1,5 @@
 """``/druid/coordinator/v1/datasources``: what the data nodes serve (Druid's
-``DataSourcesResource``), handoff answers, and marking segments used or unused.
+``DataSourcesResource``) and handoff answers. Marking segments used or unused is in ``marking``.
 
 The served view comes from the inventory (every data node, historicals and realtime alike, as
 Druid's ``serverInventoryView``); a datasource no node serves answers 204, as in Druid.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from common.auth.declare import STATE, datasource_param
@@ -21,7 +21,6 @@ from services.coordinator.duties.model import ServerState
 from services.coordinator.duties.rule_match import rules_with_default
 from services.coordinator.duties.status import handoff_complete
 from services.coordinator.duty_loop import now_millis
-from services.coordinator.routes.segment_filter import parse_segment_filter
 from services.coordinator.service import CoordinatorService
 
 
@@ -127,22 +126,5 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
             service.server_states(),
             now_millis(),
         )
-
-    async def mark(data_source: str, body: Any, used: bool) -> dict[str, int]:
-        f = parse_segment_filter(data_source, body)
-        n = await service.store.set_segments_used(
-            data_source, used, segment_ids=f.segment_ids, interval=f.interval, versions=f.versions
-        )
-        if n:
-            service.wake_duties()
-        return {"numChangedSegments": n}
-
-    @router.post("/{data_source}/markUsed", dependencies=[datasource_param("data_source")])
-    async def mark_used(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
-        return await mark(data_source, body, True)
-
-    @router.post("/{data_source}/markUnused", dependencies=[datasource_param("data_source")])
-    async def mark_unused(data_source: str, body: Annotated[Any, Body()] = None) -> dict[str, int]:
-        return await mark(data_source, body, False)
 
     return router

@@ -149,7 +149,10 @@ def tasks_router(service: OverlordService) -> APIRouter:
             if created_interval:
                 try:
                     after = iso_millis(
-                        datetime.fromtimestamp(Interval.parse(created_interval).start / 1000, UTC)
+                        # Druid's delimiter here is '_' ("2023-06-27_2023-06-28"); '/' works too.
+                        datetime.fromtimestamp(
+                            Interval.parse(created_interval.replace("_", "/")).start / 1000, UTC
+                        )
                     )
                 except (InvalidTime, ValueError, OverflowError) as exc:
                     raise InvalidInput(f"Invalid createdTimeInterval: {exc}") from None

@@ -2,7 +2,8 @@
 
 Pure: no I/O. ``validate_task`` turns a submitted task into the stored payload (id generated if
 absent, ``groupId`` and ``resource`` filled in) or raises ``InvalidInput`` (HTTP 400) naming the
-problem. Types run on peons: ``index_kafka`` and the native batch ``index_parallel`` / ``index``.
+problem. Types run on peons: ``index_kafka`` and the native batch ``index_parallel`` / ``index``;
+``kill`` runs on the overlord itself (``kill.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from common.ids import validate_id
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
+from services.overlord.tasks.kill import KILL_TYPE, kill_payload
 
 TASK_TYPES = ("index_kafka", *BATCH_TASK_TYPES)
 TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
@@ -179,10 +181,12 @@ def validate_task(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InvalidInput("Task must be a JSON object")
     task_type = obj.get("type")
+    if task_type == KILL_TYPE:
+        return kill_payload(obj)
     if task_type not in TASK_TYPES:
         raise InvalidInput(
             f"Could not resolve type id '{task_type}' as a subtype of Task: known type ids = "
-            f"{list(TASK_TYPES)}"
+            f"{[*TASK_TYPES, KILL_TYPE]}"
         )
     batch = task_type in BATCH_TASK_TYPES
     nested = obj.get("spec")

@@ -29,7 +29,9 @@ from common.errors import InvalidInput
 from common.ids import url_id
 from common.metadata import MetadataStore, iso_millis
 from common.metadata.tasks import TaskRow
+from common.segments.deep_storage import DeepStorage
 from common.segments.isotime import parse_iso
+from services.overlord.tasks.local import LocalTaskRunner, runs_locally
 from services.overlord.tasks.model import (
     Location,
     RunnerState,
@@ -56,6 +58,7 @@ class TaskQueue:
         *,
         initial_sync_wait: float | None = None,
         clients: InternalClients = PLAIN_CLIENTS,
+        deep_storage: DeepStorage | None = None,
     ) -> None:
         self.store = store
         self._check_term = check_term
@@ -74,6 +77,14 @@ class TaskQueue:
             clients=clients,
             **kwargs,  # type: ignore[arg-type]
         )
+        #: Kill tasks run here on the leader, not on a peon.
+        self.local = LocalTaskRunner(
+            store,
+            deep_storage,
+            on_update=self._runner_update,
+            on_complete=self._runner_complete,
+            on_report=self._keep_report,
+        )
 
     async def start(self) -> None:
         """Reload the active tasks, then start the runner (which adopts running ones)."""
@@ -81,11 +92,15 @@ class TaskQueue:
         for row in sorted(rows, key=lambda r: (r.created_date, r.id)):
             info = TaskInfo.from_payload(row.payload, row.status, row.created_date)
             self._active[info.id] = info
-            self.runner.run(info.payload)
+            self._runner_for(info.payload).run(info.payload)
         await self.runner.start()
         log.info("task queue started with %d active tasks", len(self._active))
 
+    def _runner_for(self, payload: dict[str, Any]) -> HttpRemoteTaskRunner | LocalTaskRunner:
+        return self.local if runs_locally(payload) else self.runner
+
     async def stop(self) -> None:
+        await self.local.stop()
         await self.runner.stop()
         await self._tasks.close()
         await self._http.aclose()
@@ -113,16 +128,17 @@ class TaskQueue:
             raise InvalidInput(f"Task[{task_id}] already exists!")
         info = TaskInfo.from_payload(payload, status, now)
         self._active[task_id] = info
-        self.runner.run(payload)
+        self._runner_for(payload).run(payload)
         log.info("task %s submitted", task_id)
         self._notify(info)
         return task_id
 
     async def shutdown(self, task_id: str, reason: str = "Shutdown request from user") -> bool:
         """Fail an active task now and stop it on its peon; False if it is not active."""
-        if task_id not in self._active:
+        info = self._active.get(task_id)
+        if info is None:
             return False
-        self.runner.shutdown(task_id, reason)
+        self._runner_for(info.payload).shutdown(task_id, reason)
         await self._complete(task_id, task_status(task_id, "FAILED", error=reason))
         return True
 
