@@ -120,6 +120,9 @@ def parse_compact_task(task: Any) -> CompactSpec:
         raise InvalidInput("Invalid compact task: 'metricsSpec' must be a list")
     tuning = dict(_obj(task, "tuningConfig") or {})
     tuning["type"] = "index_parallel"
+    parts = tuning.get("partitionsSpec")
+    if isinstance(parts, dict) and parts.get("type") == "hashed":
+        tuning.setdefault("forceGuaranteedRollup", True)  # Druid sets it for hashed compaction
     context = _obj(task, "context") or {}
     task_id = task.get("id")
     if not isinstance(task_id, str) or not task_id:
