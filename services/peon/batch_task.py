@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 
+from common.discovery.leader_client import LeaderClient
 from common.errors import KdruidError
 from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
 from common.ingest.batch_input.partition import Partition, partition
@@ -56,7 +57,7 @@ from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWithShardSpec
 from common.segments.timeline import SegmentTimeline
 from services.peon.batch_parallel import ParallelRun, post_to_supervisor
-from services.peon.clients import HandoffClient, LeaderClient, TaskActionClient
+from services.peon.clients import HandoffClient, TaskActionClient
 
 BUILD_SEGMENTS = "buildSegments"
 
