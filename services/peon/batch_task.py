@@ -121,6 +121,8 @@ class BatchIndexTask:
         self.segment_availability_wait_ms = 0
         self._indexes: dict[int, IncrementalIndex] = {}
         self._versions: dict[Interval, str] = {}
+        #: Set when this runs a ``compact`` task: the new segments' ``lastCompactionState``.
+        self.compaction_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ report
 
@@ -171,6 +173,9 @@ class BatchIndexTask:
                 await self._report_to_supervisor(segments)
                 self.ingestion_state = "COMPLETED"
                 return self._status("SUCCESS", None, started)
+            if self.compaction_state is not None:
+                state = self.compaction_state
+                segments = [s.model_copy(update={"last_compaction_state": state}) for s in segments]
             await self._publish(segments)
             self.segments = segments
             await self._await_availability()

@@ -23,6 +23,7 @@ import pyarrow as pa
 from common.config import Settings
 from common.discovery.leader_client import LeaderClient
 from common.discovery.node import DataNodeService, DruidService, WorkerNodeService
+from common.ingest.batch_input.compact import COMPACT_TYPE, parse_compact_task
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.metrics import Sample
 from common.query.datanode import SegmentGetter, segment_lookup
@@ -37,6 +38,7 @@ from services.peon.clients import (
     HandoffClient,
     TaskActionClient,
 )
+from services.peon.compact_task import resolve
 from services.peon.publish import TaskDeps
 from services.peon.runner import KafkaIndexTaskRunner
 from services.peon.taskspec import parse_task
@@ -139,13 +141,15 @@ class PeonService(NodeService):
     def validate_task(task: dict[str, Any]) -> None:
         if task.get("type") in BATCH_TASK_TYPES:
             parse_batch_task(task)
+        elif task.get("type") == COMPACT_TYPE:
+            parse_compact_task(task)
         else:
             parse_task(task)
 
     async def _run_task(
         self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
     ) -> dict[str, Any]:
-        if task.get("type") in BATCH_TASK_TYPES:
+        if task.get("type") in (*BATCH_TASK_TYPES, COMPACT_TYPE):
             return await self._run_batch_task(task, task_dir, task_log)
         spec = parse_task(task)
         assert self._http is not None
@@ -174,9 +178,18 @@ class PeonService(NodeService):
     async def _run_batch_task(
         self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
     ) -> dict[str, Any]:
-        spec = parse_batch_task(task)
         assert self._http is not None
         overlord = LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http)
+        compaction_state = None
+        if task.get("type") == COMPACT_TYPE:
+            planned = await resolve(
+                parse_compact_task(task),
+                TaskActionClient(overlord, task),
+                DeepStorage.from_settings(self.settings),
+                task_dir,
+            )
+            task, compaction_state = planned.task, planned.compaction_state
+        spec = parse_batch_task(task)
         deps = BatchDeps(
             actions=TaskActionClient(overlord, task),
             handoff=HandoffClient(
@@ -189,6 +202,7 @@ class PeonService(NodeService):
             handoff_poll_period=min(self.handoff_poll_period, 10.0),
         )
         runner = BatchIndexTask(spec, task_dir, deps, task_log, task)
+        runner.compaction_state = compaction_state
         self.batch_runners[spec.id] = runner
         try:
             return await runner.run()

@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from common.errors import InvalidInput
 from common.ids import validate_id
+from common.ingest.batch_input.compact import COMPACT_TYPE, parse_compact_task
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.ingest.metadata import SequenceNumbers
 from common.ingest.spec import parse_data_schema, parse_input_format
 from services.overlord.tasks.kill import KILL_TYPE, kill_payload
 
-TASK_TYPES = ("index_kafka", *BATCH_TASK_TYPES)
+TASK_TYPES = ("index_kafka", *BATCH_TASK_TYPES, COMPACT_TYPE)
 TaskState = Literal["RUNNING", "SUCCESS", "FAILED"]
 RunnerState = Literal["WAITING", "PENDING", "RUNNING", "NONE"]
 #: Druid truncates error messages of a TaskStatus at 1024 characters.
@@ -188,6 +189,8 @@ def validate_task(obj: Any) -> dict[str, Any]:
             f"Could not resolve type id '{task_type}' as a subtype of Task: known type ids = "
             f"{[*TASK_TYPES, KILL_TYPE]}"
         )
+    if task_type == COMPACT_TYPE:
+        return _compact_payload(obj)
     batch = task_type in BATCH_TASK_TYPES
     nested = obj.get("spec")
     spec: dict[str, Any] = nested if batch and isinstance(nested, dict) else obj
@@ -204,6 +207,21 @@ def validate_task(obj: Any) -> dict[str, Any]:
         parse_batch_task({**obj, "id": task_id})
     else:
         _validate_kafka_io(obj.get("ioConfig"))
+    return _with_defaults(obj, task_id, data_source)
+
+
+def _compact_payload(obj: dict[str, Any]) -> dict[str, Any]:
+    """A ``compact`` task runs on a peon as the batch task it plans (``compact.py``)."""
+    data_source = obj.get("dataSource")
+    if not isinstance(data_source, str) or not data_source:
+        raise InvalidInput("Invalid compact task: 'dataSource' is required")
+    task_id = obj.get("id") or f"{COMPACT_TYPE}_{data_source}_{secrets.token_hex(4)}"
+    validate_id("Task ID", task_id)
+    parse_compact_task({**obj, "id": task_id})
+    return _with_defaults(obj, task_id, data_source)
+
+
+def _with_defaults(obj: dict[str, Any], task_id: str, data_source: str) -> dict[str, Any]:
     payload = dict(obj)
     payload["id"] = task_id
     payload["dataSource"] = data_source
