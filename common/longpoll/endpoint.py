@@ -21,7 +21,6 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from common.errors import InvalidInput, KdruidError, druid_error_response
-from common.jsonresp import OrjsonResponse
 from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot
 
 T = TypeVar("T")
@@ -101,7 +100,8 @@ def _int_param(raw: str | None, name: str) -> int:
 
 
 def _ok(snapshot: ChangeRequestsSnapshot[T]) -> Response:
-    return OrjsonResponse(snapshot.to_json())
+    # The body is rendered once per snapshot and shared by every request that gets it.
+    return Response(snapshot.encoded(), media_type="application/json")
 
 
 async def _park(
