@@ -230,9 +230,7 @@ class Watchers:
                 server = view.get_server(f"127.0.0.1:{self.ports[i]}")
                 if server is None or server.segments.keys() != want:
                     return False
-        pairs = {
-            (str(sid), name) for sid, refs in self.broker_view._servers.items() for name in refs
-        }
+        pairs = {(sid, name) for sid, refs in self.broker_view._servers.items() for name in refs}
         want_pairs = {
             (sid, f"127.0.0.1:{self.ports[i]}") for i, want in enumerate(expected) for sid in want
         }
@@ -326,15 +324,17 @@ async def run(args: argparse.Namespace) -> None:
         chosen = list(range(0, len(ports), max(1, len(ports) // k)))[:k]
         while await control(control_port, {"do": "noop"}) < 2 * len(ports):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        for i in chosen:
+            w.restarts[i] += 1
+        expected = [w.expected(i) for i in range(len(ports))]
         t, c_self, c_data = time.perf_counter(), cpu_s(), cpu_s(proc.pid)
         await control(control_port, {"do": "restart", "nodes": chosen})
         for i in chosen:
-            w.restarts[i] += 1
             w.discovery.node_removed(f"127.0.0.1:{ports[i]}")
             w.discovery.node_added(w.node(i))
         show(
             f"{k} nodes restart -> consistent",
-            await until_consistent_from(w, t, c_self, c_data, proc.pid),
+            await _wait(w, expected, t, c_self, c_data, proc.pid, 300),
         )
         print(
             f"idle, {2 * len(ports)} parked polls: watchers {idle_self * 1000:.1f} ms CPU/s, "
@@ -347,13 +347,6 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         proc.join(10)
-
-
-async def until_consistent_from(
-    w: Watchers, t: float, c_self: float, c_data: float, data_pid: int
-) -> dict[str, float]:
-    expected = [w.expected(i) for i in range(len(w.ports))]
-    return await _wait(w, expected, t, c_self, c_data, data_pid, 300)
 
 
 def main() -> None:
