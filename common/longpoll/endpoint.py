@@ -5,8 +5,10 @@ writes. The handler follows ``SegmentListerResource`` (druid-internals 3.2): ``t
 be positive, a negative counter gets the full snapshot at once, an up-to-date counter parks until a
 change (200) or the timeout (204). Errors are Druid's error JSON, whatever handlers the app has.
 
-A parked request watches its connection: when the client goes away the wait is cancelled at once,
-so an abandoned request does not hold its waiter (and memory) until the timeout.
+The route is a plain ASGI endpoint (no FastAPI dependency solving or exit stack held while a
+request is parked), so it is not listed in the app's OpenAPI document. A parked request watches
+its connection: when the client goes away the wait is cancelled at once, so an abandoned request
+does not hold its waiter (and memory) until the timeout.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from common.errors import InvalidInput, KdruidError, druid_error_response
 from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot
@@ -41,17 +44,30 @@ def add_longpoll_route(
     ``ChangeHistory.snapshot``); ``host`` goes into error bodies (default: this host's name).
     """
     error_host = host or socket.gethostname()
-
-    async def longpoll(request: Request) -> Response:
-        return await longpoll_response(request, history, current_items, host=error_host)
-
-    router.add_api_route(
-        path,
-        longpoll,
-        methods=["GET"],
-        name=name,
-        summary="Long-poll changes since ?counter=&hash= (timeout in ms); 204 when none came.",
+    # A plain ASGI endpoint, not a FastAPI route: a parked request then holds no dependency
+    # solving, exit stack or validation frames, only the app's middleware (measured: about a
+    # third of a parked request's memory and of the CPU to answer it).
+    router.routes.append(
+        Route(path, _LongPollApp(history, current_items, error_host), methods=["GET"], name=name)
     )
+
+
+class _LongPollApp(Generic[T]):
+    """The long-poll endpoint as an ASGI app (an object, so Starlette does not wrap it)."""
+
+    def __init__(
+        self, history: ChangeHistory[T], current_items: Callable[[], Iterable[T]], host: str
+    ) -> None:
+        self.history = history
+        self.current_items = current_items
+        self.host = host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await longpoll_response(
+            request, self.history, self.current_items, host=self.host
+        )
+        await response(scope, receive, send)
 
 
 async def longpoll_response(
