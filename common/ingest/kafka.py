@@ -13,10 +13,9 @@ other key is logged and ignored. ``isolation.level`` defaults to ``read_committe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -246,28 +245,10 @@ class KafkaRecordSupplier:
         ``step`` at a time up to ``max_records`` while more are already fetched, yielding to the
         event loop in between: aiokafka decodes records on the loop, and one big take would
         hold it for tens of milliseconds."""
-        out: list[PartitionRecords] = []
-        async with contextlib.aclosing(self.poll_chunks(max_wait, max_records, step)) as chunks:
-            async for parts in chunks:
-                out = parts
-        return out
-
-    async def poll_chunks(
-        self,
-        max_wait: float,
-        max_records: int | None = None,
-        step: int | None = None,
-        chunk: int | None = None,
-    ) -> AsyncGenerator[list[PartitionRecords], None]:
-        """``poll_partitions`` handed out as it is decoded: a list of partition records each
-        time at least ``chunk`` records are in hand, the rest at the end (all of it at once when
-        ``chunk`` is None). The caller can work on one chunk (in a thread) while the event loop
-        decodes the next. Records come in offset order per partition across the chunks."""
         if not self.consumer.assignment():
-            return
+            return []
         offsets: dict[int, list[int]] = {}
         values: dict[int, list[bytes | None]] = {}
-        held = 0
         remaining = max_records
         wait = max_wait
         while True:
@@ -281,17 +262,13 @@ class KafkaRecordSupplier:
                     offsets.setdefault(tp.partition, []).extend([m.offset for m in msgs])
                     values.setdefault(tp.partition, []).extend([m.value for m in msgs])
                     got += len(msgs)
-            held += got
             if remaining is not None:
                 remaining -= got
-            last = not got or step is None or (take is not None and got < take) or remaining == 0
-            if held and (last or (chunk is not None and held >= chunk)):
-                yield [PartitionRecords(p, offs, values[p]) for p, offs in offsets.items()]
-                offsets, values, held = {}, {}, 0
-            if last:
+            if not got or step is None or (take is not None and got < take) or remaining == 0:
                 break
             wait = 0.0
             await asyncio.sleep(0)
+        return [PartitionRecords(p, offs, values[p]) for p, offs in offsets.items()]
 
     async def earliest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
         tps = [self._tp(p) for p in partitions]

@@ -14,13 +14,11 @@ keeps answering status, chat and long-poll requests while the task reads at full
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from common.aio import cancel_and_wait
 from common.errors import KdruidError
 from common.ingest.appenderator import Appenderator, PersistLimits, Sink
 from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
@@ -47,8 +45,6 @@ from services.peon.taskspec import KafkaTaskSpec
 MAX_POLL_RECORDS = 10_000
 #: Records aiokafka decodes on the event loop in one go (see ``poll_partitions``).
 POLL_STEP_RECORDS = 500
-#: Records parsed as one chunk while the loop decodes the next (see ``_poll_and_process``).
-PROCESS_CHUNK_RECORDS = 2_500
 
 
 class TaskFailed(KdruidError):
@@ -238,41 +234,18 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._publish_closed_sequences()
             if not self._assignment():
                 break
-            if not await self._poll_and_process(supplier):
+            parts = await supplier.poll_partitions(
+                self.spec.poll_timeout, MAX_POLL_RECORDS, POLL_STEP_RECORDS
+            )
+            if parts:
+                await self._process(parts)
+            else:
                 self.meters.tick(time.monotonic())
             now = time.monotonic()
             if self.appenderator.persist_reason(now) is not None:
                 await self._persist()
             await self._maybe_checkpoint(now)
             self._assign(supplier)
-
-    async def _poll_and_process(self, supplier: KafkaRecordSupplier) -> bool:
-        """One poll, processed a chunk at a time in offset order; whether any record came.
-
-        A chunk is parsed (in a thread, mostly without the GIL) while the event loop decodes
-        the next one, instead of decoding the whole poll first and parsing it after. Each chunk
-        is processed, offsets included, only after the one before it: the same state as one
-        big chunk once the poll is done, which is when the loop looks at pauses and
-        checkpoints again.
-        """
-        pending: asyncio.Task[None] | None = None
-        got = False
-        chunks = supplier.poll_chunks(
-            self.spec.poll_timeout, MAX_POLL_RECORDS, POLL_STEP_RECORDS, PROCESS_CHUNK_RECORDS
-        )
-        try:
-            async with contextlib.aclosing(chunks):
-                async for parts in chunks:
-                    got = True
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.create_task(self._process(parts))
-            if pending is not None:
-                await pending
-        finally:
-            if pending is not None and not pending.done():
-                await cancel_and_wait([pending])
-        return got
 
     async def _process(self, parts: list[PartitionRecords]) -> None:
         routed = await asyncio.to_thread(self._parse_and_route, parts)

@@ -86,21 +86,3 @@ async def test_nothing_assigned_or_ready() -> None:
     consumer = FakeConsumer({0: 0})
     assert await supplier(consumer).poll_partitions(0.0, 10, 5) == []
     assert consumer.calls == [(0, 5)]
-
-
-async def test_chunks_hand_out_every_record_once_in_offset_order() -> None:
-    consumer = FakeConsumer({0: 1200, 1: 300})
-    chunks = [c async for c in supplier(consumer).poll_chunks(0.1, 1000, 200, 450)]
-    # 200-record steps: a chunk as soon as 450 are in hand (600), then the rest (400).
-    assert [sum(len(p.offsets) for p in c) for c in chunks] == [600, 400]
-    seen: dict[int, list[int]] = {}
-    for c in chunks:
-        for p in c:
-            seen.setdefault(p.partition, []).extend(p.offsets)
-    assert seen == {0: list(range(1000))}
-    whole = await supplier(FakeConsumer({0: 1200, 1: 300})).poll_partitions(0.1, 1000, 200)
-    assert flat(whole) == seen
-
-
-async def test_chunks_of_an_empty_poll_are_none() -> None:
-    assert [c async for c in supplier(FakeConsumer({0: 0})).poll_chunks(0.0, 10, 5, 5)] == []
