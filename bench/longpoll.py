@@ -3,8 +3,10 @@
 The server (uvicorn + ``add_longpoll_route``) runs in its own process so the clients' CPU does
 not distort it; the clients are one aiohttp session with a connector wide enough for all of them.
 For each N it prints the change-to-client latency (p50/p99/max, wall clock shared by both
-processes) and the server's RSS before and after N requests are parked, against the
-budget of <= 30 KB per parked request (docs/architecture.md, "Budgets").
+processes), the server's CPU time spent delivering the change (user + system, from /proc: on a
+loaded machine it moves far less than the wall clock) and the server's RSS before and after N
+requests are parked, against the budget of <= 30 KB per parked request (docs/architecture.md,
+"Budgets").
 
     .venv/bin/python bench/longpoll.py --clients 100 1000
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import resource
+import signal
 import statistics
 import time
 from multiprocessing.queues import Queue
@@ -63,6 +67,13 @@ def run_server(port_out: Queue[int]) -> None:
     asyncio.run(serve())
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far: unlike wall clock, not inflated by other load."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -84,7 +95,7 @@ async def one_client(
     return arrived
 
 
-async def measure(n: int, timeout_ms: int) -> dict[str, float]:
+async def measure(n: int, timeout_ms: int, profile: str | None = None) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     port_q: Queue[int] = ctx.Queue()
     proc = ctx.Process(target=run_server, args=(port_q,), daemon=True)
@@ -117,9 +128,24 @@ async def measure(n: int, timeout_ms: int) -> dict[str, float]:
                 await asyncio.sleep(0.05)
             rss_after = rss_kb(proc.pid)
 
+            spy = None
+            if profile:
+                # py-spy (pip install py-spy) samples the server while it delivers the change.
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "--nonblocking", "--rate", "1000", "--format",
+                    "flamegraph" if profile.endswith(".svg") else "raw", "-o", profile,
+                    "--pid", str(proc.pid),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+                await asyncio.sleep(2)
+            cpu_before = cpu_ms(proc.pid)
             async with session.post(base + "/bench/change") as r:
                 changed_at = float(await r.json())
             arrivals = await asyncio.gather(*clients)
+            fanout_cpu = cpu_ms(proc.pid) - cpu_before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
     finally:
         proc.terminate()
         proc.join(10)
@@ -133,6 +159,7 @@ async def measure(n: int, timeout_ms: int) -> dict[str, float]:
         "rss_before_mb": rss_before / 1024,
         "rss_after_mb": rss_after / 1024,
         "kb_per_parked": (rss_after - rss_before) / n,
+        "server_cpu_ms": fanout_cpu,
     }
 
 
@@ -140,6 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--timeout-ms", type=int, default=120_000, help="server hold per poll")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy the server during the fan-out (.svg or raw)"
+    )
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -149,15 +179,15 @@ def main() -> None:
 
     print(
         f"{'N':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'RSS before':>11} {'RSS parked':>11} {'KB/parked':>10}"
+        f"{'RSS before':>11} {'RSS parked':>11} {'KB/parked':>10} {'srv CPU ms':>10}"
     )
     for n in args.clients:
-        r = asyncio.run(measure(n, args.timeout_ms))
+        r = asyncio.run(measure(n, args.timeout_ms, args.profile))
         verdict = "ok" if r["kb_per_parked"] <= BUDGET_KB else f"OVER {BUDGET_KB} KB budget"
         print(
             f"{n:>6} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
             f"{r['rss_before_mb']:>9.1f}MB {r['rss_after_mb']:>9.1f}MB "
-            f"{r['kb_per_parked']:>10.1f}  {verdict}",
+            f"{r['kb_per_parked']:>10.1f} {r['server_cpu_ms']:>10.0f}  {verdict}",
             flush=True,
         )
 

@@ -49,6 +49,8 @@ _NUMERIC_TS = {"millis": 1, "posix": 1000, "auto": 1, "micro": -1000, "nano": -1
 #: row path does (an impossible date fails both).
 _CANONICAL_ISO = r"^[1-9]\d{3}-[01]\d-[0-3]\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3})?Z$"
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
+#: The bytes ``bytes.isspace`` accepts: a record starting with one goes the row path.
+_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
 
 
 @dataclass
@@ -204,13 +206,23 @@ class BatchParser:
         # Each record one line, no blank line: then n rows means one object per record.
         if data.count(b"\n") != n - 1:
             raise _Refused
-        if max(map(len, values)) > _MAX_RECORD_BYTES or not min(map(len, values)):
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+        if int(lengths.max()) > _MAX_RECORD_BYTES or not int(lengths.min()):
             raise _Refused
-        # Literals Arrow's reader accepts and orjson does not, and records that may be blank
-        # (Arrow skips a blank line): false alarms only cost speed.
-        if b"NaN" in data or b"Inf" in data or b"\r" in data or b"\xef\xbb\xbf" in data:
+        # Literals Arrow's reader accepts and orjson does not: false alarms only cost speed. A
+        # one-byte search (memchr) is ~100x faster than a multi-byte one, so the rare first
+        # byte is looked for first.
+        if (
+            (b"N" in data and b"NaN" in data)
+            or (b"I" in data and b"Inf" in data)
+            or b"\r" in data
+            or (b"\xef" in data and b"\xef\xbb\xbf" in data)
+        ):
             raise _Refused
-        if b"\n " in data or b"\n\t" in data or data[:1].isspace():
+        # A record starting with whitespace may be blank, and Arrow skips a blank line.
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        if np.isin(np.frombuffer(data, dtype=np.uint8)[starts], _SPACE).any():
             raise _Refused
         try:
             data.decode("utf-8")

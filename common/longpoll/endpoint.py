@@ -5,8 +5,10 @@ writes. The handler follows ``SegmentListerResource`` (druid-internals 3.2): ``t
 be positive, a negative counter gets the full snapshot at once, an up-to-date counter parks until a
 change (200) or the timeout (204). Errors are Druid's error JSON, whatever handlers the app has.
 
-A parked request watches its connection: when the client goes away the wait is cancelled at once,
-so an abandoned request does not hold its waiter (and memory) until the timeout.
+The route is a plain ASGI endpoint (no FastAPI dependency solving or exit stack held while a
+request is parked), so it is not listed in the app's OpenAPI document. A parked request watches
+its connection: when the client goes away the wait is cancelled at once, so an abandoned request
+does not hold its waiter (and memory) until the timeout.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from common.errors import InvalidInput, KdruidError, druid_error_response
-from common.jsonresp import OrjsonResponse
 from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot
 
 T = TypeVar("T")
@@ -105,7 +106,8 @@ def _int_param(raw: str | None, name: str) -> int:
 
 
 def _ok(snapshot: ChangeRequestsSnapshot[T]) -> Response:
-    return OrjsonResponse(snapshot.to_json())
+    # The body is rendered once per snapshot and shared by every request that gets it.
+    return Response(snapshot.encoded(), media_type="application/json")
 
 
 async def _park(

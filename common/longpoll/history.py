@@ -9,8 +9,10 @@ after it, a reset with a cause, or -- when the client is up to date -- it parks 
 
 Parked requests share one ``asyncio.Event`` per generation: ``add`` sets it and installs a fresh
 one, so a parked request costs one future in that event's waiter list and nothing runs while it
-waits. Not thread-safe: call ``add`` from the event loop (``loop.call_soon_threadsafe`` from a
-worker thread).
+waits. The answer to a given counter is computed once per generation and shared by every request
+that asks with that counter (they are all parked on the same one), so waking N watchers builds
+and serialises one snapshot, not N. Not thread-safe: call ``add`` from the event loop
+(``loop.call_soon_threadsafe`` from a worker thread).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from common.errors import InvalidInput, ServiceUnavailable
+from common.jsonresp import dumps
 
 T = TypeVar("T")
 
@@ -70,6 +73,7 @@ class ChangeRequestsSnapshot(BaseModel, Generic[T]):
     reset_cause: str | None = Field(default=None, alias="resetCause")
     counter: Counter | None = None
     requests: list[T] | None = None
+    _encoded: bytes | None = PrivateAttr(default=None)
 
     @classmethod
     def success(cls, counter: Counter, requests: list[T]) -> ChangeRequestsSnapshot[T]:
@@ -82,6 +86,14 @@ class ChangeRequestsSnapshot(BaseModel, Generic[T]):
     def to_json(self) -> dict[str, Any]:
         """Druid's JSON (``resetCounter``, ``resetCause``, ``counter``, ``requests``) as data."""
         return self.model_dump(mode="json", by_alias=True)
+
+    def encoded(self) -> bytes:
+        """``to_json()`` as JSON bytes, rendered once: a snapshot is shared by every request
+        parked at the same counter (``ChangeHistory``), so a change reaching 1,000 watchers is
+        serialised once, not 1,000 times. Treat a snapshot as immutable once handed out."""
+        if self._encoded is None:
+            self._encoded = dumps(self.to_json())
+        return self._encoded
 
 
 class _Park:
@@ -107,6 +119,9 @@ class ChangeHistory(Generic[T]):
         self._changed = asyncio.Event()
         self._closed = False
         self._parked = 0
+        #: Successful answers of the current generation by the counter asked with (its hash was
+        #: checked before caching); cleared by ``add``.
+        self._answers: dict[int, ChangeRequestsSnapshot[T]] = {}
 
     @property
     def last_counter(self) -> Counter:
@@ -183,6 +198,7 @@ class ChangeHistory(Generic[T]):
         self._wake()
 
     def _wake(self) -> None:
+        self._answers.clear()
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -193,10 +209,13 @@ class ChangeHistory(Generic[T]):
     def _evaluate(self, counter: int, hash: int) -> ChangeRequestsSnapshot[T] | _Park:
         """Druid's ``getRequestsSinceWithoutWait``: the reset rules, in Druid's order."""
         last = self._last
+        if counter == last.counter and hash == last.hash:
+            return _PARK
+        cached = self._answers.get(counter)
+        if cached is not None and cached.counter is not None and self._hash_at(counter) == hash:
+            return cached
         given = Counter(counter=counter, hash=hash)
         if counter == last.counter:
-            if hash == last.hash:
-                return _PARK
             return ChangeRequestsSnapshot.fail(f"counter[{given}] failed to match with [{last}]")
         if counter > last.counter:
             return ChangeRequestsSnapshot.fail(f"counter[{given}] > last counter[{last}]")
@@ -206,13 +225,28 @@ class ChangeHistory(Generic[T]):
                 "can't serve request, not enough history is kept. "
                 f"given counter [{given}] and current last counter [{last}]"
             )
-        # Counters are contiguous, so the entry for ``counter`` sits at a computable index.
-        first = last.counter - len(self._entries) + 1
-        expected = self._origin if counter == 0 else self._entries[counter - first][1]
+        expected = self._at(counter)
         if expected.hash != hash:
             return ChangeRequestsSnapshot.fail(
                 f"counter[{given}] failed to match with [{expected}]"
             )
-        start = counter - first + 1
+        # Counters are contiguous, so the entry for ``counter`` sits at a computable index.
+        start = counter - (last.counter - len(self._entries) + 1) + 1
         changes = [change for change, _ in itertools.islice(self._entries, start, None)]
-        return ChangeRequestsSnapshot.success(last, changes)
+        answer = ChangeRequestsSnapshot.success(last, changes)
+        self._answers[counter] = answer
+        return answer
+
+    def _at(self, counter: int) -> Counter:
+        """The counter entry ``counter`` (0 < it <= last, within the kept history)."""
+        if counter == 0:
+            return self._origin
+        first = self._last.counter - len(self._entries) + 1
+        return self._entries[counter - first][1]
+
+    def _hash_at(self, counter: int) -> int | None:
+        """The hash at ``counter`` when it is still in the kept history, else ``None``."""
+        last = self._last.counter
+        if counter < 0 or counter >= last or last - counter >= self.max_size:
+            return None
+        return self._at(counter).hash

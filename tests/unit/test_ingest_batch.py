@@ -201,6 +201,9 @@ def test_tombstones_and_empty_records_count_offsets_only() -> None:
         b'{"ts": 1704067200000}{"ts": 1704067200001}',
         b"   ",
         b"\t",
+        b' {"ts": 1704067200000}',
+        b'\t{"ts": 1704067200000}',
+        b'\x0c{"ts": 1704067200000}',
         b"[1, 2]",
         b"5",
         b'{"ts": 1704067200000, "ts": 1}',
@@ -230,6 +233,13 @@ def test_malformed_or_unusual_records_fall_back_and_match(bad: bytes) -> None:
     check(schema(), parts, expect_batch=False)
     check(schema(), [records(ev(0), bad, ev(2))], expect_batch=False)
     check(schema(), [records(bad, ev(1))], expect_batch=False)
+
+
+def test_capital_n_i_and_0xef_in_strings_still_batch() -> None:
+    # The NaN / Infinity / BOM screens look for a rare first byte before the whole literal.
+    events = [ev(0, page="Nancy"), ev(1, page="Index \u00ef"), ev(2, page="NaNa Infinite")]
+    check(schema(), [records(ev(3), *events[:2])], expect_batch=True)
+    check(schema(), [records(ev(3), events[2])], expect_batch=False)
 
 
 def test_scalar_and_list_values_in_one_column_fall_back() -> None:

@@ -204,3 +204,41 @@ async def test_snapshot_json_is_druids_shape() -> None:
     }
     parsed = ChangeRequestsSnapshot[dict[str, str]].model_validate(ok.to_json())
     assert parsed == ok
+
+
+async def test_watchers_parked_at_one_counter_share_one_answer_and_one_encoding() -> None:
+    h = history_with(2)
+    last = h.last_counter
+    waiters = [asyncio.create_task(h.get_since(last.counter, last.hash, LONG)) for _ in range(3)]
+    await wait_until(lambda: h.parked == 3, within=5)
+    h.add(["c3"])
+    answers = await asyncio.gather(*waiters)
+    first = answers[0]
+    assert first is not None and all(a is first for a in answers)
+    assert first.encoded() is first.encoded()
+    assert first.encoded() == b'{"resetCounter":false,"resetCause":null,"counter":' + (
+        f'{{"counter":3,"hash":{h.last_counter.hash}}},"requests":["c3"]}}'.encode()
+    )
+
+
+async def test_shared_answer_is_per_counter_and_renewed_by_each_add() -> None:
+    h = history_with(3)
+    at1, at2 = entry(h, 1), entry(h, 2)
+    one = h.poll(at1.counter, at1.hash)
+    two = h.poll(at2.counter, at2.hash)
+    assert one is not None and one.requests == ["c2", "c3"]
+    assert two is not None and two.requests == ["c3"]
+    assert h.poll(at1.counter, at1.hash) is one
+    h.add(["c4"])
+    again = h.poll(at1.counter, at1.hash)
+    assert again is not one and again is not None and again.requests == ["c2", "c3", "c4"]
+    assert again.counter == h.last_counter
+
+
+async def test_shared_answer_is_not_given_to_a_wrong_hash() -> None:
+    h = history_with(3)
+    at1 = entry(h, 1)
+    assert h.poll(at1.counter, at1.hash) is not None  # cached for counter 1
+    wrong = h.poll(at1.counter, at1.hash + 1)
+    assert wrong is not None and wrong.reset_counter
+    assert wrong.reset_cause is not None and "failed to match" in wrong.reset_cause

@@ -128,3 +128,15 @@ def test_add_period_across_dst() -> None:
     assert parse_zone("+05:30").offset(0) == 19_800_000
     with pytest.raises(InvalidInput):
         parse_zone("Mars/Olympus")
+
+
+def test_validated_intervals_are_shared_and_bad_text_is_refused_every_time() -> None:
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(Interval)
+    text = "2024-01-01T00:00:00.000Z/P1D"
+    first, again = adapter.validate_python(text), adapter.validate_python(text)
+    assert first == Interval.parse(text) and first is again
+    for _ in range(2):
+        with pytest.raises((ValidationError, InvalidInput)):
+            adapter.validate_python("2024-01-02/2024-01-01")
