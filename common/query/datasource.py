@@ -22,6 +22,7 @@ join conditions, and right-hand sides other than inline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
@@ -69,7 +70,7 @@ class InlineDataSource(_DS):
     type: Literal["inline"]
     columnNames: list[str] = Field(min_length=1)
     columnTypes: list[str | None] | None = None
-    rows: list[list[Any]]
+    rows: list[Any]  # each a list: checked in _shape without a copy per row
     _table: pa.Table | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -86,9 +87,12 @@ class InlineDataSource(_DS):
                         f"inline datasource: column type [{t}] is not supported; expected one of "
                         f"{sorted(_TYPES)}"
                     )
-        for i, row in enumerate(self.rows):
-            if len(row) != n:
-                raise ValueError(f"inline datasource: row {i} has {len(row)} values, not {n}")
+        if not set(map(type, self.rows)) <= {list}:
+            i = next(i for i, r in enumerate(self.rows) if not isinstance(r, list))
+            raise ValueError(f"inline datasource: row {i} is not a list")
+        if self.rows and set(map(len, self.rows)) != {n}:  # map: no Python loop per row
+            i, row = next((i, r) for i, r in enumerate(self.rows) if len(r) != n)
+            raise ValueError(f"inline datasource: row {i} has {len(row)} values, not {n}")
         self._table = _inline_table(self.to_json())  # values must fit their types
         return self
 
@@ -108,14 +112,17 @@ def _inline_table(spec: dict[str, Any]) -> pa.Table:
     names: list[str] = spec["columnNames"]
     types = spec.get("columnTypes") or [None] * len(names)
     cols: dict[str, Any] = {}
+    rows = spec["rows"]
     for i, (name, typ) in enumerate(zip(names, types, strict=True)):
-        values = [row[i] for row in spec["rows"]]
+        values = [row[i] for row in rows]
         try:
             if typ is not None:
                 arrow_type = _TYPES[typ.upper()]
-                if arrow_type == pa.string():
-                    values = [None if v is None else str(v) for v in values]
-                arr = pa.array(values, arrow_type)
+                arr = (
+                    _string_array(values)
+                    if arrow_type == pa.string()
+                    else pa.array(values, arrow_type)
+                )
             else:
                 arr = pa.array(values)
                 if pa.types.is_null(arr.type):
@@ -126,6 +133,14 @@ def _inline_table(spec: dict[str, Any]) -> pa.Table:
             arr = arr.cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
         cols[name] = normalise(arr) if name != "__time" else arr
     return pa.table(cols)
+
+
+def _string_array(values: Sequence[Any]) -> pa.Array:
+    """A string column; values that are not strings (numbers, booleans) become their ``str``."""
+    try:
+        return pa.array(values, pa.string())  # all strings or null: no Python loop
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 class JoinDataSource(_DS):

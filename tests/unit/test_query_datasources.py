@@ -141,6 +141,19 @@ def test_inline_datasource_runs_on_its_rows() -> None:
     ]
 
 
+def test_inline_string_column_takes_strings_nulls_and_other_values_as_text() -> None:
+    spec = {
+        "type": "inline",
+        "columnNames": ["s", "t"],
+        "columnTypes": ["string", "string"],
+        "rows": [["a", 1], [None, 2.5], ["c", True]],
+    }
+    q = parse_query(base("timeseries", dataSource=spec))
+    table = q.dataSourceSpec.table()  # type: ignore[union-attr]
+    assert table["s"].to_pylist() == ["a", None, "c"]
+    assert table["t"].to_pylist() == ["1", "2.5", "True"]
+
+
 @pytest.mark.parametrize(
     ("ds", "needle"),
     [
@@ -157,6 +170,11 @@ def test_inline_datasource_runs_on_its_rows() -> None:
             "column [a]",
         ),
         ({"type": "inline", "columnNames": ["a", "b"], "rows": [[1]]}, "row 0 has 1 values"),
+        (
+            {"type": "inline", "columnNames": ["a", "b"], "rows": [[1, 2], [3], [4, 5]]},
+            "row 1 has 1 values",
+        ),
+        ({"type": "inline", "columnNames": ["a"], "rows": [[1], "x"]}, "row 1 is not a list"),
     ],
 )
 def test_unbuilt_or_bad_datasources_are_400s(ds: dict[str, Any], needle: str) -> None:

@@ -132,6 +132,21 @@ def test_filter_and_several_intervals_with_gaps() -> None:
     assert_same(fast, general)
 
 
+def test_expression_filter_and_expression_aggregators_match_general_path() -> None:
+    # The kept rows are gathered by position for the times and for each (expression) input.
+    q = query(
+        "hour",
+        filter={"type": "expression", "expression": "added > 100 && delta < 5.0"},
+        aggregations=[
+            *AGGS,
+            {"type": "longSum", "name": "a2", "expression": "added * 2"},
+            {"type": "doubleSum", "name": "dd", "expression": "delta * delta"},
+        ],
+    )
+    fast, general = both(q, make_segment())
+    assert_same(fast, general)
+
+
 def test_filter_keeping_nothing_declines() -> None:
     q = query(filter={"type": "selector", "dimension": "country", "value": "XX"})
     fast, general = both(q, make_segment())

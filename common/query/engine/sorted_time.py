@@ -174,6 +174,9 @@ def run_sorted(
         return None
     sub, times, keep = selected
     if keep is not None:
+        # positions, not a boolean mask: numpy gathers by index several times faster, and the
+        # same positions serve the times and every aggregator input
+        keep = np.flatnonzero(keep)
         times = times[keep]
     if not len(times):
         return None
