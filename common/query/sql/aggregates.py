@@ -2,8 +2,8 @@
 
 ``COUNT`` (``*``, a constant, a column, ``DISTINCT``), ``SUM``, ``MIN``, ``MAX``, ``AVG`` (a sum, a
 non-null count and a ``quotient`` post-aggregator) and the ``APPROX_COUNT_DISTINCT*`` family,
-each maybe with ``FILTER (WHERE ...)`` (a ``filtered`` aggregator). Aggregates over expressions
-need virtual columns, and are refused for native queries.
+each maybe with ``FILTER (WHERE ...)`` (a ``filtered`` aggregator). ``COUNT``/``SUM``/``MIN``/
+``MAX``/``AVG`` over an expression read an ``expression`` virtual column (``druidexpr``), as Druid.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.functions import Unsupported
 from common.query.sql.where import TIME, FilterPlanner
 
@@ -50,6 +51,7 @@ def plan_aggregate(
     fp: FilterPlanner,
     system: bool,
     types: Mapping[str, str],
+    vcs: VirtualColumns | None = None,
 ) -> AggSpec:
     """One SQL aggregate call as native aggregators (or, for broker-side tables, a kind and
     a column for pyarrow's hash aggregation)."""
@@ -62,7 +64,9 @@ def plan_aggregate(
         flt = fp.filter(node.expression.this)
         node = node.this
     name = f"a{i}"
-    kind, column = _agg_kind(node)
+    kind, column = _agg_kind(node, vcs)
+    if vcs is not None:
+        types = vcs.types
     distinct = isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct)
     if column is not None and column not in types:
         raise PlanValidationError(f"Column '{column}' not found in any table")
@@ -85,7 +89,10 @@ def plan_aggregate(
         prefix = "long" if ctype == "LONG" else "double"
         spec.native_type = "LONG" if ctype == "LONG" else "DOUBLE"
         aggs = [{"type": f"{prefix}{kind.capitalize()}", "name": name, "fieldName": column}]
-        spec.timestamp = column == TIME and kind in ("min", "max")
+        is_ts = column == TIME or (
+            vcs is not None and vcs.sql_types.get(column or "") == "TIMESTAMP"
+        )
+        spec.timestamp = is_ts and kind in ("min", "max")
     elif kind == "avg":
         if ctype not in ("LONG", "DOUBLE", "FLOAT"):
             raise Unsupported(f"AVG of a {ctype} column [{column}] is not supported")
@@ -152,12 +159,18 @@ def has_agg(e: exp.Expression) -> bool:
     return any(isinstance(n, exp.Expression) and is_agg(n) for n in e.walk())
 
 
-def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
-    """(kind, column) of an aggregate call; Unsupported for aggregates over expressions."""
+def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, str | None]:
+    """(kind, column) of an aggregate call; an expression argument of COUNT/SUM/MIN/MAX/AVG
+    becomes a virtual column when ``vcs`` is given, other aggregates need a column."""
 
-    def column_of(arg: exp.Expression | None) -> str:
+    def column_of(arg: exp.Expression | None, virtual: bool = False) -> str:
         if isinstance(arg, exp.Column):
             return arg.name
+        if virtual and vcs is not None and arg is not None:
+            name, typ = vcs.add(arg)
+            if typ in ("STRING", "BOOLEAN") and not isinstance(node, exp.Count):
+                raise Unsupported(f"Aggregate over a {typ} expression: [{node.sql()}]")
+            return name
         what = arg.sql() if arg is not None else ""
         raise Unsupported(
             f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
@@ -174,14 +187,14 @@ def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
             if len(arg.expressions) != 1:
                 raise Unsupported("COUNT(DISTINCT) of several columns is not supported")
             return "builtin", column_of(arg.expressions[0])
-        return "count", column_of(arg)
+        return "count", column_of(arg, True)
     if isinstance(node, exp.ApproxDistinct):
         return "builtin", column_of(node.this)
     for cls, kind in ((exp.Sum, "sum"), (exp.Min, "min"), (exp.Max, "max"), (exp.Avg, "avg")):
         if isinstance(node, cls):
             if isinstance(node.this, exp.Distinct):
                 raise Unsupported(f"{kind.upper()}(DISTINCT) is not supported")
-            return kind, column_of(node.this)
+            return kind, column_of(node.this, True)
     assert isinstance(node, exp.Anonymous)
     fname = node.name.upper()
     if fname in ("DS_HLL", "DS_THETA"):

@@ -24,6 +24,7 @@ from sqlglot import exp
 from common.errors import PlanValidationError
 from common.query.sql.aggregates import AggSpec, has_agg, is_agg, plan_aggregate
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
+from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
 from common.query.sql.local import Computed
@@ -230,7 +231,8 @@ class _Planner:
         if system:
             plan.filter_expr = where
             return plan
-        intervals, flt = FilterPlanner(self.types, self.now_ms).split(where)
+        vcs = VirtualColumns(dict(self.types), self.now_ms, self.tz)
+        intervals, flt = FilterPlanner(self.types, self.now_ms, vcs).split(where)
         columns: list[str] = []
         for _, e in items:
             for c in e.find_all(exp.Column):
@@ -258,6 +260,8 @@ class _Planner:
             "legacy": False,
             "context": self.context,
         }
+        if vcs.specs:
+            native["virtualColumns"] = vcs.specs
         if flt is not None:
             native["filter"] = flt
         if scan_order != "none":
@@ -295,7 +299,8 @@ class _Planner:
         group_exprs: list[exp.Expression],
         where: exp.Expression | None,
     ) -> Plan:
-        fp = FilterPlanner(self.types, self.now_ms)
+        vcs = None if system else VirtualColumns(dict(self.types), self.now_ms, self.tz)
+        fp = FilterPlanner(self.types, self.now_ms, vcs)
         computed = Computed(self.types) if system else None
         keys: dict[str, str] = {}  # sql text of a group key -> base column
         dims: list[tuple[str, str]] = []
@@ -307,12 +312,15 @@ class _Planner:
                 if not (isinstance(g, exp.Column) and g.name == TIME)
                 else (g, "none")
             )
-            if floor is not None and not system:
-                arg, spec = floor
-                if not (isinstance(arg, exp.Column) and arg.name == TIME):
-                    raise Unsupported(f"Time floor of an expression is not supported: [{g.sql()}]")
-                if has_time:
-                    raise Unsupported("GROUP BY more than one time floor is not supported")
+            arg = floor[0] if floor is not None else None
+            if (
+                floor is not None
+                and not system
+                and not has_time
+                and isinstance(arg, exp.Column)
+                and arg.name == TIME
+            ):
+                spec = floor[1]
                 has_time = True
                 granularity = floor_in_zone(spec, self.tz) if isinstance(spec, dict) else spec
                 keys[g.sql()] = TIME
@@ -323,6 +331,14 @@ class _Planner:
                 name = f"d{len(dims)}"
                 keys[g.sql()] = name
                 dims.append((name, computed.column(g).name))
+                continue
+            if not isinstance(g, exp.Column) and vcs is not None:
+                vname, vtype = vcs.add(g)
+                if vtype == "BOOLEAN":
+                    raise Unsupported(f"GROUP BY a condition [{g.sql()}] is not supported")
+                name = f"d{len(dims)}"
+                keys[g.sql()] = name
+                dims.append((name, vname))
                 continue
             if not isinstance(g, exp.Column):
                 raise Unsupported(
@@ -346,7 +362,7 @@ class _Planner:
                         if a.sql == text:
                             return exp.column(a.name)
                     agg_node = computed.aggregate(n) if computed is not None else n
-                    spec = plan_aggregate(agg_node, len(aggs), fp, system, self.types)
+                    spec = plan_aggregate(agg_node, len(aggs), fp, system, self.types, vcs)
                     spec.sql = text
                     aggs.append(spec)
                     return exp.column(spec.name)
@@ -364,10 +380,13 @@ class _Planner:
         having = rewrite(having_node.this) if having_node is not None else None
         order = self._order(items, rewrite)
         base_types: dict[str, str] = {TIME: "LONG"}
+        col_types = vcs.types if vcs is not None else self.types
         for name, col in dims:
             base_types[name] = (
-                self.types[col] if self.types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
+                col_types[col] if col_types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
             )
+            if col == TIME or (vcs is not None and vcs.sql_types.get(col) == "TIMESTAMP"):
+                base_types[name] = "TIMESTAMP"
         for a in aggs:
             base_types[a.name] = a.native_type
         plan = Plan(
@@ -396,6 +415,8 @@ class _Planner:
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "granularity": granularity,
         }
+        if vcs is not None and vcs.specs:
+            common["virtualColumns"] = vcs.specs
         if flt is not None:
             common["filter"] = flt
         if any(a.distinct for a in aggs) and self.context.get("useApproximateCountDistinct") in (
@@ -496,7 +517,14 @@ class _Planner:
         with a non-null ``col`` are counted per group at the broker (Druid plans a nested
         groupBy the same way). Only the one-aggregate shape is built; the rest is refused."""
         a = plan.aggs[0]
-        if len(plan.aggs) != 1 or a.filtered or plan.has_time_key or a.column is None:
+        if (
+            len(plan.aggs) != 1
+            or a.filtered
+            or plan.has_time_key
+            or a.column is None
+            or a.column not in self.types
+            or "virtualColumns" in common
+        ):
             raise Unsupported(
                 "Exact COUNT(DISTINCT) (useApproximateCountDistinct=false) is supported as the "
                 "only aggregate, without FILTER or a time floor; set "
@@ -524,5 +552,5 @@ class _Planner:
             "type": "default",
             "dimension": col,
             "outputName": name,
-            "outputType": plan.base_types[name],
+            "outputType": {"TIMESTAMP": "LONG"}.get(plan.base_types[name], plan.base_types[name]),
         }
