@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
-from common.query.sql.druidexpr import VirtualColumns
+from common.query.sql.druidexpr import VirtualColumns, quote_ident
 from common.query.sql.functions import Unsupported
 from common.query.sql.where import TIME, FilterPlanner
 
@@ -64,6 +64,14 @@ def plan_aggregate(
         flt = fp.filter(node.expression.this)
         node = node.this
     name = f"a{i}"
+    if first_last_kind(node) is not None:
+        if system or vcs is None:
+            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+        spec = plan_first_last(node, name, vcs)
+        spec.filtered = filtered
+        if flt is not None:
+            spec.aggregators = [_filtered(a, flt) for a in spec.aggregators]
+        return spec
     kind, column = _agg_kind(node, vcs)
     if vcs is not None:
         types = vcs.types
@@ -150,6 +158,8 @@ def _system_agg_type(kind: str, ctype: str) -> str:
 def is_agg(n: exp.Expression) -> bool:
     if isinstance(n, exp.Filter):
         return is_agg(n.this)
+    if first_last_kind(n) is not None:
+        return True
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True
     return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, "DS_HLL", "DS_THETA")
@@ -204,3 +214,92 @@ def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, st
     if len(node.expressions) != 1:
         raise Unsupported(f"{fname} with options is not supported")
     return _APPROX[fname], column_of(node.expressions[0])
+
+
+# ---- EARLIEST / LATEST / EARLIEST_BY / LATEST_BY / ANY_VALUE (sqlx) ------------------------
+# As Druid's EarliestLatestAnySqlAggregator: the first/last aggregator of the expression's type
+# (long/float/double/string), over a column or an expression virtual column; ``*_BY`` take the
+# time from a TIMESTAMP expression; strings carry ``maxStringBytes`` (default 1024). ANY_VALUE
+# is planned as the ``*First`` aggregator, one of the values Druid's ``*Any`` may answer.
+
+_FIRST_LAST = {
+    "EARLIEST": ("First", False),
+    "LATEST": ("Last", False),
+    "EARLIEST_BY": ("First", True),
+    "LATEST_BY": ("Last", True),
+}
+
+
+def first_last_kind(node: exp.Expression) -> tuple[str, bool] | None:
+    """("First" or "Last", takes a time argument) for the first/last aggregate calls."""
+    if isinstance(node, exp.AnyValue):
+        return "First", False
+    if isinstance(node, exp.Anonymous):
+        return _FIRST_LAST.get(node.name.upper())
+    return None
+
+
+def plan_first_last(node: exp.Expression, name: str, vcs: VirtualColumns) -> AggSpec:
+    kind = first_last_kind(node)
+    assert kind is not None
+    suffix, by = kind
+    fname = "ANY_VALUE" if isinstance(node, exp.AnyValue) else node.name.upper()
+    args = [node.this] if isinstance(node, exp.AnyValue) else list(node.expressions)
+    want = 2 if by else 1
+    if not want <= len(args) <= want + 1:
+        raise Unsupported(f"{fname} takes (expr{', timestamp' if by else ''}[, maxBytesPerString])")
+    column, typ = _input_column(args[0], vcs)
+    agg: dict[str, Any] = {"type": "", "name": name, "fieldName": column}
+    if by:
+        time_col, time_type = _input_column(args[1], vcs)
+        direct = next((s for s in vcs.specs if s["name"] == time_col), None)
+        if direct is not None and direct["expression"] == quote_ident(_bare(args[1])):
+            time_col = _bare(args[1])  # MILLIS_TO_TIMESTAMP(l1): the column itself, as Druid
+        if time_type != "TIMESTAMP":
+            raise Unsupported(
+                f"Cannot apply '{fname}' to a non-TIMESTAMP time argument [{args[1].sql()}]"
+            )
+        agg["timeColumn"] = time_col
+    if typ in ("LONG", "BOOLEAN", "TIMESTAMP"):
+        prefix, native_type = "long", "LONG"
+    elif typ == "FLOAT":
+        prefix, native_type = "float", "DOUBLE"
+    elif typ == "DOUBLE":
+        prefix, native_type = "double", "DOUBLE"
+    elif typ == "STRING":
+        prefix, native_type = "string", "STRING"
+    else:
+        raise Unsupported(f"{fname} of a {typ} value [{args[0].sql()}] is not supported")
+    agg["type"] = f"{prefix}{suffix}"
+    if len(args) > want:
+        size = args[want]
+        if isinstance(size, exp.Cast):
+            size = size.this
+        if not (isinstance(size, exp.Literal) and not size.is_string and size.this.isdigit()):
+            raise Unsupported(f"{fname} maxBytesPerString must be an integer literal")
+        if prefix != "string":
+            raise Unsupported(f"{fname} maxBytesPerString applies to strings only")
+        agg["maxStringBytes"] = int(size.this)
+    elif prefix == "string":
+        agg["maxStringBytes"] = 1024
+    spec = AggSpec(name=name, kind="first_last", column=column, native_type=native_type)
+    spec.timestamp = typ == "TIMESTAMP"
+    spec.aggregators = [agg]
+    return spec
+
+
+def _bare(arg: exp.Expression) -> str:
+    inner = arg.expressions[0] if isinstance(arg, exp.Anonymous) and arg.expressions else arg
+    return inner.name if isinstance(inner, exp.Column) else ""
+
+
+def _input_column(arg: exp.Expression, vcs: VirtualColumns) -> tuple[str, str]:
+    """A column (its own type, FLOAT kept) or an expression virtual column."""
+    if isinstance(arg, exp.Column):
+        if arg.name not in vcs.types:
+            raise PlanValidationError(f"Column '{arg.name}' not found in any table")
+        t = vcs.types[arg.name]
+        if t.startswith("COMPLEX") or t.startswith("ARRAY"):
+            raise Unsupported(f"Column [{arg.name}] of type {t} is not supported here")
+        return arg.name, "TIMESTAMP" if arg.name == TIME else t
+    return vcs.add(arg)
