@@ -27,6 +27,8 @@ from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_
 from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
+from common.query.sql.join import META as JOIN_META
+from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
 from common.query.sql.where import TIME, FilterPlanner
@@ -94,8 +96,10 @@ class _Planner:
         self.tz = time_zone(context)
         self.inline: pa.Table | None = None
         self.from_table: pa.Table | None = None
+        self.join_ds: dict[str, Any] | None = None
 
     def plan(self) -> Plan:
+        joined = self._join()
         sel = self.sel
         for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
             if sel.args.get(key):
@@ -104,7 +108,7 @@ class _Planner:
             raise Unsupported("Window functions are not supported")
         if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
             raise Unsupported("Subqueries are not supported")
-        table, system, types = self._table()
+        table, system, types = joined if joined is not None else self._table()
         self.types = dict(types)
         self.limit, self.offset = self._limit()
         items = self._select_items()
@@ -133,6 +137,22 @@ class _Planner:
         return plan
 
     # ---- FROM
+    def _join(self) -> tuple[str, bool, Mapping[str, str]] | None:
+        """A JOIN (its right side materialised by ``subquery``): the SELECT over the joined
+        row, and the ``join`` datasource the native query reads."""
+        if JOIN_META not in self.sel.meta:
+            return None
+        table, system, types = self._table()
+        if system:
+            raise Unsupported("JOIN of a system table or of inline rows is not supported")
+        frm = self.sel.args.get("from_") or self.sel.args.get("from")
+        alias = frm.this.alias_or_name if frm is not None else table
+        assert isinstance(self.sel, exp.Select)
+        sel, ds, joined = plan_join(self.sel, table, alias, dict(types), self.now_ms, self.tz)
+        self.sel = sel
+        self.join_ds = ds
+        return table, False, joined
+
     def _table(self) -> tuple[str, bool, Mapping[str, str]]:
         frm = self.sel.args.get("from_") or self.sel.args.get("from")
         if frm is None:
@@ -253,7 +273,7 @@ class _Planner:
                 columns.append(TIME)
         native: dict[str, Any] = {
             "queryType": "scan",
-            "dataSource": table,
+            "dataSource": self.join_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "resultFormat": "compactedList",
             "columns": columns or [TIME],
@@ -411,7 +431,7 @@ class _Planner:
             return plan
         intervals, flt = fp.split(where)
         common: dict[str, Any] = {
-            "dataSource": table,
+            "dataSource": self.join_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "granularity": granularity,
         }

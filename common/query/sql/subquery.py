@@ -32,6 +32,7 @@ from common.errors import ResourceLimitExceeded
 from common.query.sql.execute import ResultSet
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import INLINE
+from common.query.sql.join import attach, detach_join
 
 DEFAULT_MAX_SUBQUERY_ROWS = 100_000
 #: Runs one SELECT (no subquery left in it) over an optional materialised FROM table.
@@ -61,7 +62,7 @@ def row_limit_message(limit: int) -> str:
 
 def has_subqueries(tree: exp.Expression) -> bool:
     return any(
-        isinstance(n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists)
+        isinstance(n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists | exp.Join)
         for n in tree.walk()
         if n is not tree
     ) or isinstance(tree, exp.SetOperation)
@@ -106,6 +107,13 @@ class Subqueries:
             await self._replace_subqueries(e)
         frm = sel.args.get("from_") or sel.args.get("from")
         table: pa.Table | None = None
+        if sel.args.get("joins"):
+            if frm is None or not isinstance(frm.this, exp.Table):
+                raise Unsupported("The left side of a JOIN must be a datasource")
+            right = detach_join(sel)
+            inner = right.this if isinstance(right, exp.Subquery) else exp.select("*").from_(right)
+            right_table = to_table(await self._materialise(inner))
+            return await self.run_select(attach(sel, right_table), None)
         if frm is not None and isinstance(frm.this, exp.Subquery):
             table = to_table(await self._materialise(frm.this.this))
             # The planner reads the materialised rows in place of the derived table.
