@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from common.errors import ResourceLimitExceeded
+from common.query.sql import window
 from common.query.sql.execute import ResultSet
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import INLINE
@@ -62,7 +63,9 @@ def row_limit_message(limit: int) -> str:
 
 def has_subqueries(tree: exp.Expression) -> bool:
     return any(
-        isinstance(n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists | exp.Join)
+        isinstance(
+            n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists | exp.Join | exp.Window
+        )
         for n in tree.walk()
         if n is not tree
     ) or isinstance(tree, exp.SetOperation)
@@ -105,6 +108,12 @@ class Subqueries:
                 await self._replace_subqueries(clause)
         for e in list(sel.expressions):
             await self._replace_subqueries(e)
+        if window.has_window(sel):
+            # Window functions: the rest of the query first, the windows on its rows here.
+            inner, calls, outer = window.split(sel)
+            rows = window.compute(to_table(await self._query(inner)), calls)
+            outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(INLINE))))
+            return await self.run_select(outer, rows)
         frm = sel.args.get("from_") or sel.args.get("from")
         table: pa.Table | None = None
         if sel.args.get("joins"):
