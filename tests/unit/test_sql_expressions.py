@@ -203,3 +203,30 @@ def test_druid_time_floor_expression_group_key_is_a_timestamp() -> None:
 def test_untranslatable_expressions_are_refused(bad: str, words: str) -> None:
     with pytest.raises(PlanValidationError, match=words):
         sql(bad)
+
+
+def test_multi_value_functions() -> None:
+    # foo's dim3: ['a','b'], ['b','c'], ['d'], [''], null, null (Druid's test rows)
+    rows = sql("SELECT MV_LENGTH(dim3) AS l, COUNT(*) AS c FROM foo GROUP BY 1 ORDER BY 1").result
+    assert rows.rows() == [[None, 2], [1, 2], [2, 2]]
+    assert sql("SELECT COUNT(*) FROM foo WHERE MV_CONTAINS(dim3, 'b')").result.rows() == [[2]]
+    both = sql(
+        "SELECT SUM(MV_LENGTH(dim3)) AS s, "
+        "COUNT(*) FILTER (WHERE MV_OVERLAP(dim3, ARRAY['a', 'd'])) AS o FROM foo"
+    )
+    assert both.result.rows() == [[6, 2]]
+    rs = sql(
+        "SELECT MV_TO_STRING(dim3, '|') AS s, MV_OFFSET(dim3, 1) AS o, COUNT(*) AS c "
+        "FROM foo GROUP BY 1, 2 ORDER BY 1"
+    ).result
+    assert rs.rows() == [
+        [None, None, 2],
+        ["", None, 1],
+        ["a|b", "b", 1],
+        ["b|c", "c", 1],
+        ["d", None, 1],
+    ]
+    with pytest.raises(PlanValidationError, match="STRING_AGG"):
+        sql("SELECT dim2, STRING_AGG(dim1, ',') FROM foo GROUP BY 1")
+    with pytest.raises(PlanValidationError, match="ARRAY_AGG"):
+        sql("SELECT ARRAY_AGG(dim1) FROM foo")

@@ -94,6 +94,9 @@ class Translator:
             return self.translate(node.this)
         if isinstance(node, exp.Column):
             return self._column(node)
+        if isinstance(node, exp.Array):
+            # an array literal/constructor: only ever an argument of the MV_* functions
+            return self._call("array", list(node.expressions), "ARRAY")
         if is_constant(node):
             return self._constant(node)
         if type(node) in _OPS:
@@ -557,6 +560,16 @@ _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] 
     "MILLIS_TO_TIMESTAMP": _millis_to_ts,
     "TIMESTAMP_TO_MILLIS": _ts_to_millis,
     "REGEXP_LIKE": _regexp_like,
+    # multi-value strings, as Druid's MultiValueStringOperatorConversions (scalar results only:
+    # an array-valued MV_* as a key or an aggregate input is refused)
+    "MV_LENGTH": _plain("array_length", "LONG", (1, 1)),
+    "MV_OFFSET": _plain("array_offset", "STRING", (2, 2)),
+    "MV_ORDINAL": _plain("array_ordinal", "STRING", (2, 2)),
+    "MV_CONTAINS": _plain("array_contains", "BOOLEAN", (2, 2)),
+    "MV_OVERLAP": _plain("array_overlap", "BOOLEAN", (2, 2)),
+    "MV_OFFSET_OF": _plain("array_offset_of", "LONG", (2, 2)),
+    "MV_ORDINAL_OF": _plain("array_ordinal_of", "LONG", (2, 2)),
+    "MV_TO_STRING": _plain("array_to_string", "STRING", (2, 2)),
     "LPAD": _plain("lpad", "STRING", (3, 3)),
     "RPAD": _plain("rpad", "STRING", (3, 3)),
     "REVERSE": _plain("reverse", "STRING", (1, 1)),
@@ -579,6 +592,8 @@ class VirtualColumns:
     def add(self, node: exp.Expression) -> tuple[str, str]:
         """(virtual column name, SQL type) for ``node``."""
         text, t = self.tr.translate(node)
+        if t == "ARRAY":
+            raise Unsupported(f"An array value [{node.sql()}] cannot be a column here")
         if t == "NULL":
             t = "STRING"
         out = native_output_type(t)

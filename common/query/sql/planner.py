@@ -104,6 +104,10 @@ class _Planner:
         for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
             if sel.args.get(key):
                 raise Unsupported(f"{key.rstrip('_').upper()} is not supported")
+        for n in sel.walk():
+            if isinstance(n, exp.GroupConcat | exp.ArrayAgg):
+                name = "STRING_AGG" if isinstance(n, exp.GroupConcat) else "ARRAY_AGG"
+                raise Unsupported(f"{name} is not supported: [{n.sql()}]")
         if any(isinstance(n, exp.Window) for n in sel.walk()):
             raise Unsupported("Window functions are not supported")
         if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
