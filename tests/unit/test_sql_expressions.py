@@ -230,3 +230,28 @@ def test_multi_value_functions() -> None:
         sql("SELECT dim2, STRING_AGG(dim1, ',') FROM foo GROUP BY 1")
     with pytest.raises(PlanValidationError, match="ARRAY_AGG"):
         sql("SELECT ARRAY_AGG(dim1) FROM foo")
+
+
+SCAN_CASES = [
+    (
+        "SELECT __time, STRPOS(dim1, 'b') AS p, REPLACE(dim1, '1', 'x') AS r, POWER(m1, 2) AS w, "
+        "LN(m1) AS l, TIME_EXTRACT(__time, 'DAY') AS d, UPPER(dim1) || '-' || dim2 AS c FROM foo",
+        "SELECT __time, STRPOS(dim1, 'b'), REPLACE(dim1, '1', 'x'), POWER(m1, 2), LN(m1), "
+        "EXTRACT(DAY FROM __time), UPPER(dim1) || '-' || dim2 FROM foo",
+    ),
+    (
+        "SELECT __time, TIME_SHIFT(__time, 'P1M', -1) AS s FROM foo WHERE m1 > 3",
+        "SELECT __time, __time - INTERVAL 1 MONTH FROM foo WHERE m1 > 3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "duck_text"), SCAN_CASES)
+def test_scan_select_expressions_are_virtual_columns(text: str, duck_text: str) -> None:
+    answer = sql(text + " ORDER BY __time")
+    assert answer.plan.native["virtualColumns"]
+    assert all(
+        v["name"] in answer.plan.native["columns"] for v in answer.plan.native["virtualColumns"]
+    )
+    theirs = [[_norm(v) for v in r] for r in _duck().sql(duck_text + " ORDER BY __time").fetchall()]
+    assert _ours(answer.result.rows()) == theirs

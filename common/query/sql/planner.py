@@ -24,7 +24,7 @@ from sqlglot import exp
 from common.errors import PlanValidationError
 from common.query.sql.aggregates import AggSpec, has_agg, is_agg, plan_aggregate
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
-from common.query.sql.druidexpr import VirtualColumns
+from common.query.sql.druidexpr import VirtualColumns, native_output_type
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
 from common.query.sql.join import META as JOIN_META
@@ -257,6 +257,7 @@ class _Planner:
             return plan
         vcs = VirtualColumns(dict(self.types), self.now_ms, self.tz)
         intervals, flt = FilterPlanner(self.types, self.now_ms, vcs).split(where)
+        items = self._scan_virtual(items, vcs, plan)
         columns: list[str] = []
         for _, e in items:
             for c in e.find_all(exp.Column):
@@ -297,6 +298,32 @@ class _Planner:
         plan.native = native
         plan.order, plan.limit, plan.offset = [], None, 0
         return plan
+
+    def _scan_virtual(
+        self, items: list[tuple[str, exp.Expression]], vcs: VirtualColumns, plan: Plan
+    ) -> list[tuple[str, exp.Expression]]:
+        """Select-list expressions of a scan become virtual columns, as Druid plans them;
+        one with no Druid translation (or a condition) is computed at the broker instead."""
+        out: list[tuple[str, exp.Expression]] = []
+        base = dict(self.types)
+        for name, e in items:
+            if isinstance(e, exp.Column) or not any(True for _ in e.find_all(exp.Column)):
+                out.append((name, e))
+                continue
+            try:
+                _, typ = vcs.tr.translate(e)
+            except Unsupported:
+                out.append((name, e))
+                continue
+            if typ in ("BOOLEAN", "NULL", "ARRAY"):
+                out.append((name, e))
+                continue
+            vname, typ = vcs.add(e)
+            base[vname] = "TIMESTAMP" if typ == "TIMESTAMP" else native_output_type(typ)
+            out.append((name, exp.Column(this=exp.to_identifier(vname))))
+        plan.outputs = out
+        plan.base_types = base
+        return out
 
     def _order(
         self, items: list[tuple[str, exp.Expression]], rewrite: Any
