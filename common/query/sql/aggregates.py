@@ -15,7 +15,8 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
-from common.query.sql.druidexpr import VirtualColumns, quote_ident
+from common.query.sql.druidexpr import VirtualColumns
+from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
 from common.query.sql.where import TIME, FilterPlanner
 

@@ -16,13 +16,9 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from common.query.sql.functions import (
-    _FLOOR_UNITS,
-    Unsupported,
-    evaluate,
-    fold_timestamp,
-    is_constant,
-)
+from common.query.sql import druidexpr_time as dt
+from common.query.sql.druidexpr_time import quote_ident, quote_string
+from common.query.sql.functions import Unsupported, evaluate, fold_timestamp, is_constant
 
 TIME = "__time"
 _NUMERIC = ("LONG", "DOUBLE")
@@ -46,33 +42,6 @@ _MATH1 = {
     exp.Ln: "log",
 }
 _STR1 = {exp.Upper: "upper", exp.Lower: "lower", exp.Length: "strlen"}
-_EXTRACT_UNITS = {
-    "EPOCH",
-    "MILLISECOND",
-    "SECOND",
-    "MINUTE",
-    "HOUR",
-    "DAY",
-    "DOW",
-    "ISODOW",
-    "DOY",
-    "WEEK",
-    "MONTH",
-    "QUARTER",
-    "YEAR",
-    "ISOYEAR",
-    "DECADE",
-    "CENTURY",
-    "MILLENNIUM",
-}
-
-
-def quote_string(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def quote_ident(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def native_output_type(t: str) -> str:
@@ -340,22 +309,6 @@ def _log(tr: Translator, node: exp.Expression) -> tuple[str, str]:
     raise Unsupported(f"LOG with base [{base.sql()}] is not supported")
 
 
-def _floor_ceil(tr: Translator, node: exp.Expression) -> tuple[str, str]:
-    name = "floor" if isinstance(node, exp.Floor) else "ceil"
-    to = node.args.get("to")
-    text, t = tr.translate(node.this)
-    if to is not None:
-        unit = to.name.upper()
-        if unit not in _FLOOR_UNITS or t != "TIMESTAMP":
-            raise Unsupported(f"Unsupported [{node.sql()}]")
-        fn = "timestamp_floor" if name == "floor" else "timestamp_ceil"
-        return f"{fn}({text},'{_FLOOR_UNITS[unit]}',null,{quote_string(tr.tz)})", "TIMESTAMP"
-    tr._need(t in _NUMERIC, node, "a number")
-    if node.args.get("decimals") is not None:
-        raise Unsupported(f"[{node.sql()}] with decimals is not supported")
-    return f"{name}({text})", t
-
-
 def _round(tr: Translator, node: exp.Expression) -> tuple[str, str]:
     text, t = tr.translate(node.this)
     tr._need(t in _NUMERIC, node, "a number")
@@ -409,105 +362,6 @@ def _cast(tr: Translator, node: exp.Expression) -> tuple[str, str]:
     return f"CAST({text}, '{target}')", target
 
 
-def _extract(tr: Translator, node: exp.Expression) -> tuple[str, str]:
-    unit = node.this.name.upper()
-    return _time_extract_of(tr, node.expression, unit, None)
-
-
-def _time_extract_of(
-    tr: Translator, ts: exp.Expression, unit: str, tz: str | None
-) -> tuple[str, str]:
-    if unit not in _EXTRACT_UNITS:
-        raise Unsupported(f"Unsupported TIME_EXTRACT unit [{unit}]")
-    text, t = tr.translate(ts)
-    if t != "TIMESTAMP":
-        raise Unsupported(f"TIME_EXTRACT needs a timestamp: [{ts.sql()}]")
-    zone = quote_string(tz or tr.tz)
-    return f"timestamp_extract({text},'{unit}',{zone})", "LONG"
-
-
-def _tz_arg(tr: Translator, args: list[exp.Expression], i: int, what: str) -> str:
-    if len(args) > i and not isinstance(args[i], exp.Null):
-        return quote_string(tr._lit_str(args[i], f"{what} time zone"))
-    return quote_string(tr.tz)
-
-
-def _time_floor(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if not 2 <= len(args) <= 4:
-        raise Unsupported("TIME_FLOOR takes (timestamp, period[, origin[, timezone]])")
-    text, t = tr.translate(args[0])
-    if t != "TIMESTAMP":
-        raise Unsupported(f"TIME_FLOOR needs a timestamp: [{args[0].sql()}]")
-    period = quote_string(tr._lit_str(args[1], "TIME_FLOOR period"))
-    origin = "null"
-    if len(args) > 2 and not isinstance(args[2], exp.Null):
-        origin = str(fold_timestamp(args[2], tr.now_ms))
-    return f"timestamp_floor({text},{period},{origin},{_tz_arg(tr, args, 3, 'TIME_FLOOR')})", t
-
-
-def _time_shift(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if not 3 <= len(args) <= 4:
-        raise Unsupported("TIME_SHIFT takes (timestamp, period, step[, timezone])")
-    text, t = tr.translate(args[0])
-    if t != "TIMESTAMP":
-        raise Unsupported(f"TIME_SHIFT needs a timestamp: [{args[0].sql()}]")
-    period = quote_string(tr._lit_str(args[1], "TIME_SHIFT period"))
-    step, st = tr.translate(args[2])
-    if st != "LONG":
-        raise Unsupported(f"TIME_SHIFT step must be an integer: [{args[2].sql()}]")
-    tz = _tz_arg(tr, args, 3, "TIME_SHIFT")
-    return f"timestamp_shift({text},{period},{step},{tz})", t
-
-
-def _time_extract(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if not 1 <= len(args) <= 3:
-        raise Unsupported("TIME_EXTRACT takes (timestamp[, unit[, timezone]])")
-    unit = tr._lit_str(args[1], "TIME_EXTRACT unit").upper() if len(args) > 1 else "MILLISECOND"
-    tz = tr._lit_str(args[2], "TIME_EXTRACT time zone") if len(args) > 2 else None
-    return _time_extract_of(tr, args[0], unit, tz)
-
-
-def _time_format(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if not 1 <= len(args) <= 3:
-        raise Unsupported("TIME_FORMAT takes (timestamp[, pattern[, timezone]])")
-    text, t = tr.translate(args[0])
-    if t != "TIMESTAMP":
-        raise Unsupported(f"TIME_FORMAT needs a timestamp: [{args[0].sql()}]")
-    pattern = "null"
-    if len(args) > 1 and not isinstance(args[1], exp.Null):
-        pattern = quote_string(tr._lit_str(args[1], "TIME_FORMAT pattern"))
-    return f"timestamp_format({text},{pattern},{_tz_arg(tr, args, 2, 'TIME_FORMAT')})", "STRING"
-
-
-def _time_parse(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if not 1 <= len(args) <= 3:
-        raise Unsupported("TIME_PARSE takes (string[, pattern[, timezone]])")
-    text, _ = tr.translate(args[0])
-    pattern = "null"
-    if len(args) > 1 and not isinstance(args[1], exp.Null):
-        pattern = quote_string(tr._lit_str(args[1], "TIME_PARSE pattern"))
-    tz = _tz_arg(tr, args, 2, "TIME_PARSE")
-    return f"timestamp_parse({text},{pattern},{tz})", "TIMESTAMP"
-
-
-def _millis_to_ts(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if len(args) != 1:
-        raise Unsupported("MILLIS_TO_TIMESTAMP takes one argument")
-    text, t = tr.translate(args[0])
-    if t != "LONG":
-        raise Unsupported(f"MILLIS_TO_TIMESTAMP needs a BIGINT: [{args[0].sql()}]")
-    return text, "TIMESTAMP"
-
-
-def _ts_to_millis(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
-    if len(args) != 1:
-        raise Unsupported("TIMESTAMP_TO_MILLIS takes one argument")
-    text, t = tr.translate(args[0])
-    if t != "TIMESTAMP":
-        raise Unsupported(f"TIMESTAMP_TO_MILLIS needs a timestamp: [{args[0].sql()}]")
-    return text, "LONG"
-
-
 def _plain(name: str, out: str, n: tuple[int, int]) -> Callable[..., tuple[str, str]]:
     def fn(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
         if not n[0] <= len(args) <= n[1]:
@@ -541,24 +395,24 @@ _HANDLERS: dict[type[exp.Expression], Callable[[Translator, exp.Expression], tup
     exp.Between: _between,
     exp.Pow: _math2("pow"),
     exp.Log: _log,
-    exp.Floor: _floor_ceil,
-    exp.Ceil: _floor_ceil,
+    exp.Floor: dt.floor_ceil,
+    exp.Ceil: dt.floor_ceil,
     exp.Round: _round,
     exp.Greatest: _greatest,
     exp.Least: _greatest,
     exp.Left: _left_right,
     exp.Right: _left_right,
     exp.Cast: _cast,
-    exp.Extract: _extract,
+    exp.Extract: dt.extract,
 }
 _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] = {
-    "TIME_FLOOR": _time_floor,
-    "TIME_SHIFT": _time_shift,
-    "TIME_EXTRACT": _time_extract,
-    "TIME_FORMAT": _time_format,
-    "TIME_PARSE": _time_parse,
-    "MILLIS_TO_TIMESTAMP": _millis_to_ts,
-    "TIMESTAMP_TO_MILLIS": _ts_to_millis,
+    "TIME_FLOOR": dt.time_floor,
+    "TIME_SHIFT": dt.time_shift,
+    "TIME_EXTRACT": dt.time_extract,
+    "TIME_FORMAT": dt.time_format,
+    "TIME_PARSE": dt.time_parse,
+    "MILLIS_TO_TIMESTAMP": dt.millis_to_ts,
+    "TIMESTAMP_TO_MILLIS": dt.ts_to_millis,
     "REGEXP_LIKE": _regexp_like,
     # multi-value strings, as Druid's MultiValueStringOperatorConversions (scalar results only:
     # an array-valued MV_* as a key or an aggregate input is refused)

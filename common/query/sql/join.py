@@ -18,7 +18,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from common.errors import PlanValidationError
-from common.query.sql.druidexpr import Translator, quote_ident
+from common.query.sql.druidexpr import Translator
+from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import native_types
 
