@@ -1,10 +1,10 @@
 """SQL aggregate calls -> native aggregators (pure).
 
 ``COUNT`` (``*``, a constant, a column, ``DISTINCT``), ``SUM``, ``MIN``, ``MAX``, ``AVG`` (a sum, a
-non-null count and a ``quotient`` post-aggregator), ``APPROX_COUNT_DISTINCT`` and the
-DataSketches functions (``common.query.sql.sketch_aggs``), each maybe with ``FILTER (WHERE ...)``
-(a ``filtered`` aggregator). Aggregates over expressions need virtual columns, and are refused for
-native queries.
+non-null count and a ``quotient`` post-aggregator), ``APPROX_COUNT_DISTINCT*``, the
+DataSketches functions (``common.query.sql.sketch_aggs``) and ``EARLIEST``/``LATEST``/``ANY_VALUE``,
+each maybe with ``FILTER (WHERE ...)`` (a ``filtered`` aggregator). ``COUNT``/``SUM``/``MIN``/
+``MAX``/``AVG`` over an expression read an ``expression`` virtual column (``druidexpr``), as Druid.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.query.sql.druidexpr import VirtualColumns
+from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
 from common.query.sql.sketch_aggs import FUNCTIONS as SKETCH_FUNCTIONS
 from common.query.sql.sketch_aggs import is_sketch_call, plan_sketch
@@ -51,6 +53,7 @@ def plan_aggregate(
     fp: FilterPlanner,
     system: bool,
     types: Mapping[str, str],
+    vcs: VirtualColumns | None = None,
 ) -> AggSpec:
     """One SQL aggregate call as native aggregators (or, for broker-side tables, a kind and
     a column for pyarrow's hash aggregation)."""
@@ -65,7 +68,17 @@ def plan_aggregate(
     name = f"a{i}"
     if is_sketch_call(node):
         return _sketch_spec(node, name, flt, filtered, system, types)
-    kind, column = _agg_kind(node)
+    if first_last_kind(node) is not None:
+        if system or vcs is None:
+            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+        spec = plan_first_last(node, name, vcs)
+        spec.filtered = filtered
+        if flt is not None:
+            spec.aggregators = [_filtered(a, flt) for a in spec.aggregators]
+        return spec
+    kind, column = _agg_kind(node, vcs)
+    if vcs is not None:
+        types = vcs.types
     distinct = isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct)
     if column is not None and column not in types:
         raise PlanValidationError(f"Column '{column}' not found in any table")
@@ -88,7 +101,10 @@ def plan_aggregate(
         prefix = "long" if ctype == "LONG" else "double"
         spec.native_type = "LONG" if ctype == "LONG" else "DOUBLE"
         aggs = [{"type": f"{prefix}{kind.capitalize()}", "name": name, "fieldName": column}]
-        spec.timestamp = column == TIME and kind in ("min", "max")
+        is_ts = column == TIME or (
+            vcs is not None and vcs.sql_types.get(column or "") == "TIMESTAMP"
+        )
+        spec.timestamp = is_ts and kind in ("min", "max")
     elif kind == "avg":
         if ctype not in ("LONG", "DOUBLE", "FLOAT"):
             raise Unsupported(f"AVG of a {ctype} column [{column}] is not supported")
@@ -182,6 +198,8 @@ def _system_agg_type(kind: str, ctype: str) -> str:
 def is_agg(n: exp.Expression) -> bool:
     if isinstance(n, exp.Filter):
         return is_agg(n.this)
+    if first_last_kind(n) is not None:
+        return True
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True
     return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, *SKETCH_FUNCTIONS)
@@ -191,12 +209,18 @@ def has_agg(e: exp.Expression) -> bool:
     return any(isinstance(n, exp.Expression) and is_agg(n) for n in e.walk())
 
 
-def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
-    """(kind, column) of an aggregate call; Unsupported for aggregates over expressions."""
+def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, str | None]:
+    """(kind, column) of an aggregate call; an expression argument of COUNT/SUM/MIN/MAX/AVG
+    becomes a virtual column when ``vcs`` is given, other aggregates need a column."""
 
-    def column_of(arg: exp.Expression | None) -> str:
+    def column_of(arg: exp.Expression | None, virtual: bool = False) -> str:
         if isinstance(arg, exp.Column):
             return arg.name
+        if virtual and vcs is not None and arg is not None:
+            name, typ = vcs.add(arg)
+            if typ in ("STRING", "BOOLEAN") and not isinstance(node, exp.Count):
+                raise Unsupported(f"Aggregate over a {typ} expression: [{node.sql()}]")
+            return name
         what = arg.sql() if arg is not None else ""
         raise Unsupported(
             f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
@@ -213,16 +237,105 @@ def _agg_kind(node: exp.Expression) -> tuple[str, str | None]:
             if len(arg.expressions) != 1:
                 raise Unsupported("COUNT(DISTINCT) of several columns is not supported")
             return "builtin", column_of(arg.expressions[0])
-        return "count", column_of(arg)
+        return "count", column_of(arg, True)
     if isinstance(node, exp.ApproxDistinct):
         return "builtin", column_of(node.this)
     for cls, kind in ((exp.Sum, "sum"), (exp.Min, "min"), (exp.Max, "max"), (exp.Avg, "avg")):
         if isinstance(node, cls):
             if isinstance(node.this, exp.Distinct):
                 raise Unsupported(f"{kind.upper()}(DISTINCT) is not supported")
-            return kind, column_of(node.this)
+            return kind, column_of(node.this, True)
     assert isinstance(node, exp.Anonymous)
     fname = node.name.upper()
     if len(node.expressions) != 1:
         raise Unsupported(f"{fname} with options is not supported")
     return _APPROX[fname], column_of(node.expressions[0])
+
+
+# ---- EARLIEST / LATEST / EARLIEST_BY / LATEST_BY / ANY_VALUE (sqlx) ------------------------
+# As Druid's EarliestLatestAnySqlAggregator: the first/last aggregator of the expression's type
+# (long/float/double/string), over a column or an expression virtual column; ``*_BY`` take the
+# time from a TIMESTAMP expression; strings carry ``maxStringBytes`` (default 1024). ANY_VALUE
+# is planned as the ``*First`` aggregator, one of the values Druid's ``*Any`` may answer.
+
+_FIRST_LAST = {
+    "EARLIEST": ("First", False),
+    "LATEST": ("Last", False),
+    "EARLIEST_BY": ("First", True),
+    "LATEST_BY": ("Last", True),
+}
+
+
+def first_last_kind(node: exp.Expression) -> tuple[str, bool] | None:
+    """("First" or "Last", takes a time argument) for the first/last aggregate calls."""
+    if isinstance(node, exp.AnyValue):
+        return "First", False
+    if isinstance(node, exp.Anonymous):
+        return _FIRST_LAST.get(node.name.upper())
+    return None
+
+
+def plan_first_last(node: exp.Expression, name: str, vcs: VirtualColumns) -> AggSpec:
+    kind = first_last_kind(node)
+    assert kind is not None
+    suffix, by = kind
+    fname = "ANY_VALUE" if isinstance(node, exp.AnyValue) else node.name.upper()
+    args = [node.this] if isinstance(node, exp.AnyValue) else list(node.expressions)
+    want = 2 if by else 1
+    if not want <= len(args) <= want + 1:
+        raise Unsupported(f"{fname} takes (expr{', timestamp' if by else ''}[, maxBytesPerString])")
+    column, typ = _input_column(args[0], vcs)
+    agg: dict[str, Any] = {"type": "", "name": name, "fieldName": column}
+    if by:
+        time_col, time_type = _input_column(args[1], vcs)
+        direct = next((s for s in vcs.specs if s["name"] == time_col), None)
+        if direct is not None and direct["expression"] == quote_ident(_bare(args[1])):
+            time_col = _bare(args[1])  # MILLIS_TO_TIMESTAMP(l1): the column itself, as Druid
+        if time_type != "TIMESTAMP":
+            raise Unsupported(
+                f"Cannot apply '{fname}' to a non-TIMESTAMP time argument [{args[1].sql()}]"
+            )
+        agg["timeColumn"] = time_col
+    if typ in ("LONG", "BOOLEAN", "TIMESTAMP"):
+        prefix, native_type = "long", "LONG"
+    elif typ == "FLOAT":
+        prefix, native_type = "float", "DOUBLE"
+    elif typ == "DOUBLE":
+        prefix, native_type = "double", "DOUBLE"
+    elif typ == "STRING":
+        prefix, native_type = "string", "STRING"
+    else:
+        raise Unsupported(f"{fname} of a {typ} value [{args[0].sql()}] is not supported")
+    agg["type"] = f"{prefix}{suffix}"
+    if len(args) > want:
+        size = args[want]
+        if isinstance(size, exp.Cast):
+            size = size.this
+        if not (isinstance(size, exp.Literal) and not size.is_string and size.this.isdigit()):
+            raise Unsupported(f"{fname} maxBytesPerString must be an integer literal")
+        if prefix != "string":
+            raise Unsupported(f"{fname} maxBytesPerString applies to strings only")
+        agg["maxStringBytes"] = int(size.this)
+    elif prefix == "string":
+        agg["maxStringBytes"] = 1024
+    spec = AggSpec(name=name, kind="first_last", column=column, native_type=native_type)
+    spec.timestamp = typ == "TIMESTAMP"
+    spec.aggregators = [agg]
+    return spec
+
+
+def _bare(arg: exp.Expression) -> str:
+    inner = arg.expressions[0] if isinstance(arg, exp.Anonymous) and arg.expressions else arg
+    return inner.name if isinstance(inner, exp.Column) else ""
+
+
+def _input_column(arg: exp.Expression, vcs: VirtualColumns) -> tuple[str, str]:
+    """A column (its own type, FLOAT kept) or an expression virtual column."""
+    if isinstance(arg, exp.Column):
+        if arg.name not in vcs.types:
+            raise PlanValidationError(f"Column '{arg.name}' not found in any table")
+        t = vcs.types[arg.name]
+        if t.startswith("COMPLEX") or t.startswith("ARRAY"):
+            raise Unsupported(f"Column [{arg.name}] of type {t} is not supported here")
+        return arg.name, "TIMESTAMP" if arg.name == TIME else t
+    return vcs.add(arg)

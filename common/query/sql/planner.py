@@ -24,8 +24,11 @@ from sqlglot import exp
 from common.errors import PlanValidationError
 from common.query.sql.aggregates import AggSpec, has_agg, is_agg, plan_aggregate
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
+from common.query.sql.druidexpr import VirtualColumns, native_output_type
 from common.query.sql.functions import Unsupported, time_floor_of
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
+from common.query.sql.join import META as JOIN_META
+from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
 from common.query.sql.where import TIME, FilterPlanner
@@ -93,17 +96,23 @@ class _Planner:
         self.tz = time_zone(context)
         self.inline: pa.Table | None = None
         self.from_table: pa.Table | None = None
+        self.join_ds: dict[str, Any] | None = None
 
     def plan(self) -> Plan:
+        joined = self._join()
         sel = self.sel
         for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
             if sel.args.get(key):
                 raise Unsupported(f"{key.rstrip('_').upper()} is not supported")
+        for n in sel.walk():
+            if isinstance(n, exp.GroupConcat | exp.ArrayAgg):
+                name = "STRING_AGG" if isinstance(n, exp.GroupConcat) else "ARRAY_AGG"
+                raise Unsupported(f"{name} is not supported: [{n.sql()}]")
         if any(isinstance(n, exp.Window) for n in sel.walk()):
             raise Unsupported("Window functions are not supported")
         if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
             raise Unsupported("Subqueries are not supported")
-        table, system, types = self._table()
+        table, system, types = joined if joined is not None else self._table()
         self.types = dict(types)
         self.limit, self.offset = self._limit()
         items = self._select_items()
@@ -132,6 +141,22 @@ class _Planner:
         return plan
 
     # ---- FROM
+    def _join(self) -> tuple[str, bool, Mapping[str, str]] | None:
+        """A JOIN (its right side materialised by ``subquery``): the SELECT over the joined
+        row, and the ``join`` datasource the native query reads."""
+        if JOIN_META not in self.sel.meta:
+            return None
+        table, system, types = self._table()
+        if system:
+            raise Unsupported("JOIN of a system table or of inline rows is not supported")
+        frm = self.sel.args.get("from_") or self.sel.args.get("from")
+        alias = frm.this.alias_or_name if frm is not None else table
+        assert isinstance(self.sel, exp.Select)
+        sel, ds, joined = plan_join(self.sel, table, alias, dict(types), self.now_ms, self.tz)
+        self.sel = sel
+        self.join_ds = ds
+        return table, False, joined
+
     def _table(self) -> tuple[str, bool, Mapping[str, str]]:
         frm = self.sel.args.get("from_") or self.sel.args.get("from")
         if frm is None:
@@ -230,7 +255,9 @@ class _Planner:
         if system:
             plan.filter_expr = where
             return plan
-        intervals, flt = FilterPlanner(self.types, self.now_ms).split(where)
+        vcs = VirtualColumns(dict(self.types), self.now_ms, self.tz)
+        intervals, flt = FilterPlanner(self.types, self.now_ms, vcs).split(where)
+        items = self._scan_virtual(items, vcs, plan)
         columns: list[str] = []
         for _, e in items:
             for c in e.find_all(exp.Column):
@@ -251,13 +278,15 @@ class _Planner:
                 columns.append(TIME)
         native: dict[str, Any] = {
             "queryType": "scan",
-            "dataSource": table,
+            "dataSource": self.join_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "resultFormat": "compactedList",
             "columns": columns or [TIME],
             "legacy": False,
             "context": self.context,
         }
+        if vcs.specs:
+            native["virtualColumns"] = vcs.specs
         if flt is not None:
             native["filter"] = flt
         if scan_order != "none":
@@ -269,6 +298,32 @@ class _Planner:
         plan.native = native
         plan.order, plan.limit, plan.offset = [], None, 0
         return plan
+
+    def _scan_virtual(
+        self, items: list[tuple[str, exp.Expression]], vcs: VirtualColumns, plan: Plan
+    ) -> list[tuple[str, exp.Expression]]:
+        """Select-list expressions of a scan become virtual columns, as Druid plans them;
+        one with no Druid translation (or a condition) is computed at the broker instead."""
+        out: list[tuple[str, exp.Expression]] = []
+        base = dict(self.types)
+        for name, e in items:
+            if isinstance(e, exp.Column) or not any(True for _ in e.find_all(exp.Column)):
+                out.append((name, e))
+                continue
+            try:
+                _, typ = vcs.tr.translate(e)
+            except Unsupported:
+                out.append((name, e))
+                continue
+            if typ in ("BOOLEAN", "NULL", "ARRAY"):
+                out.append((name, e))
+                continue
+            vname, typ = vcs.add(e)
+            base[vname] = "TIMESTAMP" if typ == "TIMESTAMP" else native_output_type(typ)
+            out.append((name, exp.Column(this=exp.to_identifier(vname))))
+        plan.outputs = out
+        plan.base_types = base
+        return out
 
     def _order(
         self, items: list[tuple[str, exp.Expression]], rewrite: Any
@@ -295,7 +350,8 @@ class _Planner:
         group_exprs: list[exp.Expression],
         where: exp.Expression | None,
     ) -> Plan:
-        fp = FilterPlanner(self.types, self.now_ms)
+        vcs = None if system else VirtualColumns(dict(self.types), self.now_ms, self.tz)
+        fp = FilterPlanner(self.types, self.now_ms, vcs)
         computed = Computed(self.types) if system else None
         keys: dict[str, str] = {}  # sql text of a group key -> base column
         dims: list[tuple[str, str]] = []
@@ -307,12 +363,15 @@ class _Planner:
                 if not (isinstance(g, exp.Column) and g.name == TIME)
                 else (g, "none")
             )
-            if floor is not None and not system:
-                arg, spec = floor
-                if not (isinstance(arg, exp.Column) and arg.name == TIME):
-                    raise Unsupported(f"Time floor of an expression is not supported: [{g.sql()}]")
-                if has_time:
-                    raise Unsupported("GROUP BY more than one time floor is not supported")
+            arg = floor[0] if floor is not None else None
+            if (
+                floor is not None
+                and not system
+                and not has_time
+                and isinstance(arg, exp.Column)
+                and arg.name == TIME
+            ):
+                spec = floor[1]
                 has_time = True
                 granularity = floor_in_zone(spec, self.tz) if isinstance(spec, dict) else spec
                 keys[g.sql()] = TIME
@@ -323,6 +382,14 @@ class _Planner:
                 name = f"d{len(dims)}"
                 keys[g.sql()] = name
                 dims.append((name, computed.column(g).name))
+                continue
+            if not isinstance(g, exp.Column) and vcs is not None:
+                vname, vtype = vcs.add(g)
+                if vtype == "BOOLEAN":
+                    raise Unsupported(f"GROUP BY a condition [{g.sql()}] is not supported")
+                name = f"d{len(dims)}"
+                keys[g.sql()] = name
+                dims.append((name, vname))
                 continue
             if not isinstance(g, exp.Column):
                 raise Unsupported(
@@ -346,7 +413,7 @@ class _Planner:
                         if a.sql == text:
                             return exp.column(a.name)
                     agg_node = computed.aggregate(n) if computed is not None else n
-                    spec = plan_aggregate(agg_node, len(aggs), fp, system, self.types)
+                    spec = plan_aggregate(agg_node, len(aggs), fp, system, self.types, vcs)
                     spec.sql = text
                     aggs.append(spec)
                     return exp.column(spec.name)
@@ -364,10 +431,13 @@ class _Planner:
         having = rewrite(having_node.this) if having_node is not None else None
         order = self._order(items, rewrite)
         base_types: dict[str, str] = {TIME: "LONG"}
+        col_types = vcs.types if vcs is not None else self.types
         for name, col in dims:
             base_types[name] = (
-                self.types[col] if self.types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
+                col_types[col] if col_types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
             )
+            if col == TIME or (vcs is not None and vcs.sql_types.get(col) == "TIMESTAMP"):
+                base_types[name] = "TIMESTAMP"
         for a in aggs:
             base_types[a.name] = a.native_type
         plan = Plan(
@@ -392,10 +462,12 @@ class _Planner:
             return plan
         intervals, flt = fp.split(where)
         common: dict[str, Any] = {
-            "dataSource": table,
+            "dataSource": self.join_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "granularity": granularity,
         }
+        if vcs is not None and vcs.specs:
+            common["virtualColumns"] = vcs.specs
         if flt is not None:
             common["filter"] = flt
         if any(a.distinct for a in aggs) and self.context.get("useApproximateCountDistinct") in (
@@ -496,7 +568,14 @@ class _Planner:
         with a non-null ``col`` are counted per group at the broker (Druid plans a nested
         groupBy the same way). Only the one-aggregate shape is built; the rest is refused."""
         a = plan.aggs[0]
-        if len(plan.aggs) != 1 or a.filtered or plan.has_time_key or a.column is None:
+        if (
+            len(plan.aggs) != 1
+            or a.filtered
+            or plan.has_time_key
+            or a.column is None
+            or a.column not in self.types
+            or "virtualColumns" in common
+        ):
             raise Unsupported(
                 "Exact COUNT(DISTINCT) (useApproximateCountDistinct=false) is supported as the "
                 "only aggregate, without FILTER or a time floor; set "
@@ -524,5 +603,5 @@ class _Planner:
             "type": "default",
             "dimension": col,
             "outputName": name,
-            "outputType": plan.base_types[name],
+            "outputType": {"TIMESTAMP": "LONG"}.get(plan.base_types[name], plan.base_types[name]),
         }

@@ -162,7 +162,9 @@ def explain_result(plan: Plan) -> ResultSet:
         mappings.append({"queryColumn": column, "outputColumn": name})
         if all(s["name"] != column for s in signature):
             typ = plan.base_types.get(column, "STRING")
-            signature.append({"name": column, "type": "LONG" if column == TIME else typ})
+            signature.append(
+                {"name": column, "type": "LONG" if typ == "TIMESTAMP" or column == TIME else typ}
+            )
     body = [{"query": query, "signature": signature, "columnMappings": mappings}]
     resources = [{"name": plan.table, "type": "DATASOURCE"}]
     attributes = {"statementType": "SELECT"}

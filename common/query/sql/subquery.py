@@ -29,9 +29,11 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from common.errors import ResourceLimitExceeded
+from common.query.sql import window
 from common.query.sql.execute import ResultSet
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import INLINE
+from common.query.sql.join import attach, detach_join
 
 DEFAULT_MAX_SUBQUERY_ROWS = 100_000
 #: Runs one SELECT (no subquery left in it) over an optional materialised FROM table.
@@ -61,7 +63,9 @@ def row_limit_message(limit: int) -> str:
 
 def has_subqueries(tree: exp.Expression) -> bool:
     return any(
-        isinstance(n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists)
+        isinstance(
+            n, exp.Subquery | exp.SetOperation | exp.With | exp.Exists | exp.Join | exp.Window
+        )
         for n in tree.walk()
         if n is not tree
     ) or isinstance(tree, exp.SetOperation)
@@ -104,8 +108,21 @@ class Subqueries:
                 await self._replace_subqueries(clause)
         for e in list(sel.expressions):
             await self._replace_subqueries(e)
+        if window.has_window(sel):
+            # Window functions: the rest of the query first, the windows on its rows here.
+            inner, calls, outer = window.split(sel)
+            rows = window.compute(to_table(await self._query(inner)), calls)
+            outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(INLINE))))
+            return await self.run_select(outer, rows)
         frm = sel.args.get("from_") or sel.args.get("from")
         table: pa.Table | None = None
+        if sel.args.get("joins"):
+            if frm is None or not isinstance(frm.this, exp.Table):
+                raise Unsupported("The left side of a JOIN must be a datasource")
+            right = detach_join(sel)
+            inner = right.this if isinstance(right, exp.Subquery) else exp.select("*").from_(right)
+            right_table = to_table(await self._materialise(inner))
+            return await self.run_select(attach(sel, right_table), None)
         if frm is not None and isinstance(frm.this, exp.Subquery):
             table = to_table(await self._materialise(frm.this.this))
             # The planner reads the materialised rows in place of the derived table.

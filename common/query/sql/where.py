@@ -4,8 +4,9 @@ Top-level ``AND`` terms comparing ``__time`` with constants narrow the query's `
 (as Druid does); ``__time`` tests anywhere else become ``interval`` filters. Comparisons of a
 column with a constant become ``equals`` / ``range`` / ``in`` / ``like`` / ``null`` filters in
 SQL-compatible mode (three-valued logic, so ``NOT`` keeps unknown rows out). A test on an
-expression of a column would need virtual columns, which the native engine lacks: it is refused
-with ``Plan validation failed`` naming the term, never answered approximately.
+expression of columns reads an ``expression`` virtual column (``druidexpr``) through the same
+filters; a condition no native filter expresses becomes an ``expression`` filter. What has no
+translation is refused with ``Plan validation failed`` naming the term.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.functions import Unsupported, evaluate, fold_timestamp, is_constant
 from common.segments.intervals import ETERNITY, Interval
 from common.segments.isotime import MAX_INSTANT, MIN_INSTANT
@@ -31,9 +33,12 @@ _NUMERIC_TYPES = {"LONG": "LONG", "DOUBLE": "DOUBLE", "FLOAT": "DOUBLE"}
 
 
 class FilterPlanner:
-    def __init__(self, column_types: Mapping[str, str], now_ms: int) -> None:
-        self.types = column_types
+    def __init__(
+        self, column_types: Mapping[str, str], now_ms: int, vcs: VirtualColumns | None = None
+    ) -> None:
+        self.types = vcs.types if vcs is not None else column_types
         self.now_ms = now_ms
+        self.vcs = vcs
 
     # ---- intervals
     def split(self, where: exp.Expression | None) -> tuple[list[Interval], dict[str, Any] | None]:
@@ -88,6 +93,18 @@ class FilterPlanner:
 
     # ---- filters
     def filter(self, node: exp.Expression) -> dict[str, Any]:
+        try:
+            return self._filter(node)
+        except Unsupported:
+            if self.vcs is None or isinstance(node, exp.And | exp.Or | exp.Not | exp.Paren):
+                raise
+            try:
+                return self.vcs.expression_filter(node)
+            except Unsupported:
+                pass
+            raise
+
+    def _filter(self, node: exp.Expression) -> dict[str, Any]:
         if isinstance(node, exp.Paren):
             return self.filter(node.this)
         if isinstance(node, exp.And):
@@ -130,10 +147,19 @@ class FilterPlanner:
 
     def _compare(self, node: exp.Expression) -> dict[str, Any]:
         left, right, op = node.this, node.expression, type(node)
-        if isinstance(left, exp.Column) is False and isinstance(right, exp.Column):
+        if (isinstance(left, exp.Column) is False and isinstance(right, exp.Column)) or (
+            is_constant(left) and not is_constant(right)
+        ):
             left, right, op = right, left, _FLIP[op]
+        if not is_constant(right):
+            raise Unsupported(f"Comparison with a non-constant is not supported: [{node.sql()}]")
         col = self._column(left, node)
-        value = self._const(right, node)
+        if self.vcs is not None and self.vcs.sql_types.get(col) == "TIMESTAMP":
+            if not is_constant(right):
+                raise Unsupported(f"Comparison with a non-constant: [{node.sql()}]")
+            value: Any = self._ts(right)
+        else:
+            value = self._const(right, node)
         if value is None:
             # x = NULL (or < NULL) is never true.
             return {"type": "false"}
@@ -203,9 +229,12 @@ class FilterPlanner:
             if self.types[name].startswith("COMPLEX"):
                 raise Unsupported(f"Cannot filter on complex column [{name}]")
             return name
-        raise Unsupported(
-            f"Filter on an expression is not supported (needs virtual columns): [{term.sql()}]"
-        )
+        if self.vcs is not None and not is_constant(node):
+            name, typ = self.vcs.add(node)
+            if typ == "BOOLEAN":
+                raise Unsupported(f"Comparison of a condition: [{term.sql()}]")
+            return name
+        raise Unsupported(f"Filter on an expression is not supported: [{term.sql()}]")
 
     def _const(self, node: exp.Expression, term: exp.Expression) -> Any:
         if not is_constant(node):
