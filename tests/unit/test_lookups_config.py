@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import InvalidInput
+from common.config import load_settings
+from common.errors import ConfigError, InvalidInput
 from common.lookups import config as lc
+from common.lookups.node import NodeLookups
 
 
 def spec(version: str, mapping: dict[str, str]) -> dict[str, object]:
@@ -49,3 +51,18 @@ def test_encode_decode_roundtrip() -> None:
     cfg = lc.merge({}, {"__default": {"a": spec("v1", {"x": "1"})}})
     assert lc.decode(lc.encode(cfg)) == cfg
     assert lc.decode(None) == {}
+
+
+def test_node_lookups_keep_their_tier_only() -> None:
+    node = NodeLookups("hot", 1.0)
+    node.apply({"__default": {"a": spec("v1", {"x": "1"})}, "hot": {"b": spec("v1", {"y": "2"})}})
+    assert sorted(node.containers) == ["b"]
+    assert node.get("b") == {"y": "2"} and node.get("a") is None
+
+
+def test_lookup_tier_is_datasource_is_refused() -> None:
+    with pytest.raises(ConfigError, match="lookupTierIsDatasource"):
+        load_settings(
+            "peon", properties={"druid.lookup.lookupTierIsDatasource": "true"}, environ={}
+        )
+    assert load_settings("broker", properties={}, environ={}).lookup.tier == "__default"
