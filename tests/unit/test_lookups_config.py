@@ -7,6 +7,7 @@ import pytest
 from common.config import load_settings
 from common.errors import ConfigError, InvalidInput
 from common.lookups import config as lc
+from common.lookups.datasource import inline_lookups
 from common.lookups.node import NodeLookups
 
 
@@ -66,3 +67,33 @@ def test_lookup_tier_is_datasource_is_refused() -> None:
             "peon", properties={"druid.lookup.lookupTierIsDatasource": "true"}, environ={}
         )
     assert load_settings("broker", properties={}, environ={}).lookup.tier == "__default"
+
+
+def test_lookup_datasource_becomes_inline_everywhere() -> None:
+    maps = {"langs": {"en": "English"}}
+    query = {
+        "queryType": "groupBy",
+        "dataSource": {
+            "type": "query",
+            "query": {
+                "dataSource": {
+                    "type": "join",
+                    "left": "wiki",
+                    "right": {"type": "lookup", "lookup": "langs"},
+                }
+            },
+        },
+    }
+    out = inline_lookups(query, maps.get)
+    right = out["dataSource"]["query"]["dataSource"]["right"]
+    assert right == {
+        "type": "inline",
+        "columnNames": ["k", "v"],
+        "columnTypes": ["STRING", "STRING"],
+        "rows": [["en", "English"]],
+    }
+    assert query["dataSource"]["query"]["dataSource"]["right"]["type"] == "lookup"
+    top = inline_lookups({"dataSource": {"type": "lookup", "lookup": "langs"}}, maps.get)
+    assert top["dataSource"]["type"] == "inline"
+    with pytest.raises(InvalidInput, match="nope"):
+        inline_lookups({"dataSource": {"type": "lookup", "lookup": "nope"}}, maps.get)

@@ -144,7 +144,7 @@ def test_inline_datasource_runs_on_its_rows() -> None:
 @pytest.mark.parametrize(
     ("ds", "needle"),
     [
-        ({"type": "lookup", "lookup": "x"}, "lookups API"),
+        ({"type": "lookup", "lookup": "x"}, "resolved by the broker"),
         ({"type": "query", "query": {}}, "queryType"),
         (_join({"type": "table", "name": "other"}, 'a == "r.a"'), "only inline"),
         (_join(COUNTRY_NAMES, 'country == "r.nope"'), "no column [nope]"),
