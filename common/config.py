@@ -563,6 +563,33 @@ class BrokerSettings(Group):
     )
 
 
+class LookupSettings(Group):
+    """Which lookups this node loads (brokers, historicals, peons)."""
+
+    PREFIX = "druid.lookup."
+
+    tier: str = _doc("The lookup tier this node loads. Default __default.", default="__default")
+    lookup_tier_is_datasource: bool = Field(
+        alias="lookupTierIsDatasource",
+        default=False,
+        description="Peons: use the task's datasource as the tier. Default false.",
+    )
+    polling_period: Duration = Field(
+        alias="pollingPeriod",
+        default=30.0,
+        description="kdruid: how often a node re-reads its tier from the coordinator. PT30S.",
+    )
+
+    @field_validator("lookup_tier_is_datasource")
+    @classmethod
+    def _tier_is_datasource(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "not supported: a kdruid peon serves many tasks; set druid.lookup.tier"
+            )
+        return value
+
+
 class ZkSettings(Group):
     """Accepted so a Druid properties file carries over; ZooKeeper is never used."""
 
@@ -606,6 +633,7 @@ GROUPS: dict[str, type[Group]] = {
     "serverview": ServerViewSettings,
     "serverview_http": ServerViewHttpSettings,
     "broker": BrokerSettings,
+    "lookup": LookupSettings,
     "zk": ZkSettings,
     "extensions": ExtensionsSettings,
 }
@@ -651,6 +679,7 @@ class Settings(BaseModel):
     serverview: ServerViewSettings
     serverview_http: ServerViewHttpSettings
     broker: BrokerSettings
+    lookup: LookupSettings
     zk: ZkSettings
     extensions: ExtensionsSettings
     security: SecuritySettings = Field(

@@ -31,11 +31,16 @@ from common.discovery.base import NodeDiscoveryProvider
 from common.discovery.node import DiscoveryDruidNode, DruidNode, DruidService
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.jsonresp import OrjsonResponse
+from common.lookups.node import NodeLookups
+from common.lookups.routes import listen_router
 from common.metadata import MetadataStore
 from common.metrics import CONTENT_TYPE, NodeMetrics
 from common.procinfo import memory_status
 
 log = logging.getLogger(__name__)
+
+#: The roles that load lookups (Druid: brokers, historicals, peons).
+LOOKUP_ROLES = frozenset({"broker", "historical", "peon"})
 
 
 class NodeService:
@@ -57,6 +62,8 @@ class NodeService:
         self.metrics = NodeMetrics(settings.node.service, settings.host_and_port)
         #: Authentication, authorization and the internal HTTP clients (``common/auth``).
         self.security = NodeSecurity(settings.security, self.metrics)
+        #: The lookups of this node's tier (brokers, historicals, peons; ``common/lookups``).
+        self.lookups = NodeLookups(settings.lookup.tier, settings.lookup.polling_period)
 
     # ---- hooks
     def node_services(self) -> dict[str, DruidService]:
@@ -133,6 +140,12 @@ class NodeService:
         self.security.start_cache(
             lambda: [n.druid_node.url for n in coordinators.get_all_nodes()], self.tasks
         )
+        if self.settings.role in LOOKUP_ROLES:
+            self.lookups.start(
+                lambda: [n.druid_node.url for n in coordinators.get_all_nodes()],
+                self.security.clients,
+                self.tasks,
+            )
 
     async def announce(self) -> None:
         node = self.discovery_node
@@ -273,6 +286,8 @@ def create_node_app(
         app.include_router(management_router(service.security))
     else:
         app.include_router(load_status_router(service.security))
+    if service.settings.role in LOOKUP_ROLES:
+        app.include_router(listen_router(service.lookups))
     for router in routers:
         app.include_router(router)
     install_security(app, service.security, service.settings.host_and_port)

@@ -262,7 +262,7 @@ JoinDataSource.model_rebuild()
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(DataSourceSpec)
 
 _REFUSED = {
-    "lookup": "lookup datasources are not supported: kdruid has no lookups API yet",
+    "lookup": "lookup datasources are resolved by the broker; a data node does not take them",
     "globalTable": "globalTable datasources are not supported",
 }
 

@@ -14,12 +14,14 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request, Response
 
 from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryCancelled, QueryTimeout
 from common.ids import header_value, url_id
 from common.jsonresp import dumps
+from common.lookups.datasource import inline_lookups
 from common.query import finalize, merge, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
@@ -58,6 +60,14 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
     )
 
 
+def _decoded(body: bytes) -> Any:
+    """The JSON body decoded, or as is when malformed (``parse_query`` reports that)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+
+
 def query_router(service: BrokerService) -> APIRouter:
     router = APIRouter(tags=["query"])
     http = service.settings.server_http
@@ -67,7 +77,8 @@ def query_router(service: BrokerService) -> APIRouter:
         data_source, query_type, outcome = "", "", "failed"
         try:
             async with service.limiter:
-                query = parse_query(await request.body())
+                raw = _decoded(await request.body())
+                query = parse_query(inline_lookups(raw, service.lookups.get))
                 authorize_datasources(request, [query.dataSource])
                 data_source, query_type = query.dataSource, query.queryType
                 timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)

@@ -10,6 +10,7 @@ from services.coordinator.routes.cluster import cluster_router
 from services.coordinator.routes.compaction import compaction_router
 from services.coordinator.routes.datasources import datasources_router
 from services.coordinator.routes.intervals import cluster_intervals_router, intervals_router
+from services.coordinator.routes.lookups import lookups_router
 from services.coordinator.routes.marking import marking_router
 from services.coordinator.routes.metadata import metadata_router
 from services.coordinator.routes.rules import rules_router
@@ -36,5 +37,6 @@ def create_app(settings: Settings) -> FastAPI:
             servers_router(service),
             metadata_router(service),
             compaction_router(service),
+            lookups_router(service),
         ],
     )

@@ -1,7 +1,7 @@
 """Datasources through a real broker and data nodes: Druid's Kafka integration test's third query
 shape (topN over a join of the table with an inline datasource, grouping on an expression virtual
 column over the joined column), a query over an inline datasource answered by the broker, a
-union of two tables, and clear 400s for datasources not built."""
+union of two tables, a join to a lookup datasource, and clear 400s for datasources not built."""
 
 from __future__ import annotations
 
@@ -116,6 +116,43 @@ async def test_datasources_through_the_broker(tmp_path: Path) -> None:
         en_total = sum(i + 1 + d for d in (0, 1) for i, v in enumerate(LANGS) if v == "en")
         assert resp.json()[0]["result"] == [{"lookupLanguage": "inline join!", "count": en_total}]
 
+        # A lookup datasource as the join's right side (columns k and v), from the lookups the
+        # broker has loaded (set here directly; test_lookups_api covers the coordinator pull).
+        broker_service = env.servers["broker"].app.state.service
+        broker_service.lookups.apply(
+            {
+                "__default": {
+                    "langs": {
+                        "version": "v1",
+                        "lookupExtractorFactory": {"type": "map", "map": {"en": "inline join!"}},
+                    }
+                }
+            }
+        )
+        lookup_join = {
+            **JOIN_TOPN,
+            "dataSource": {
+                **JOIN_TOPN["dataSource"],
+                "right": {"type": "lookup", "lookup": "langs"},
+                "condition": 'language == "j.k"',
+            },
+            "virtualColumns": [
+                {**JOIN_TOPN["virtualColumns"][0], "expression": 'nvl("j.v", "language")'}
+            ],
+        }
+        resp = await env.query(url, lookup_join)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()[0]["result"] == _expected_topn()
+        missing = {
+            **lookup_join,
+            "dataSource": {
+                **lookup_join["dataSource"],
+                "right": {"type": "lookup", "lookup": "nope"},
+            },
+        }
+        resp = await env.query(url, missing)
+        assert resp.status_code == 400 and "nope" in resp.json()["errorMessage"]
+
         # An inline datasource alone: the broker answers from the rows in the query.
         inline = {
             "queryType": "groupBy",
@@ -155,7 +192,6 @@ async def test_datasources_through_the_broker(tmp_path: Path) -> None:
 
         # Not built: a clear 400 in Druid's error JSON, never a silent answer.
         for ds, needle in [
-            ({"type": "lookup", "lookup": "langs"}, "lookup"),
             ({**JOIN_TOPN["dataSource"], "joinType": "RIGHT"}, "joinType"),
             ({**JOIN_TOPN["dataSource"], "condition": 'language != "j.language"'}, "equalities"),
         ]:

@@ -157,7 +157,7 @@ def test_inline_string_column_takes_strings_nulls_and_other_values_as_text() -> 
 @pytest.mark.parametrize(
     ("ds", "needle"),
     [
-        ({"type": "lookup", "lookup": "x"}, "lookups API"),
+        ({"type": "lookup", "lookup": "x"}, "resolved by the broker"),
         ({"type": "query", "query": {}}, "queryType"),
         (_join({"type": "table", "name": "other"}, 'a == "r.a"'), "only inline"),
         (_join(COUNTRY_NAMES, 'country == "r.nope"'), "no column [nope]"),

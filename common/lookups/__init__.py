@@ -1,0 +1,1 @@
+"""Druid's lookups: the coordinator's config (tiers of ``LookupExtractorFactoryContainer``)."""
