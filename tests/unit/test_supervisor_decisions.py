@@ -168,6 +168,11 @@ def test_report_shape_and_lag() -> None:
         "1": 20,
     }
     assert t1["lag"] == {"0": 15, "1": 0}
+    # Kafka has record lag only: Druid's KafkaSupervisor reports the time-lag fields as null
+    # (only Kinesis fills minimumLagMillis / aggregateLagMillis / lagMillis).
+    assert "minimumLagMillis" in p and p["minimumLagMillis"] is None
+    assert "aggregateLagMillis" in p and p["aggregateLagMillis"] is None
+    assert "lagMillis" in t1 and t1["lagMillis"] is None
     [t0] = p["publishingTasks"]
     assert t0["type"] == "PUBLISHING" and t0["remainingSeconds"] == 940
 
