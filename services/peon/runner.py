@@ -79,8 +79,7 @@ class KafkaIndexTaskRunner(TaskControl):
             if batch_supported(spec.schema, spec.input_format)
             else None,
             spec.schema.granularitySpec.segmentGranularity,
-            spec.minimum_message_time,
-            spec.maximum_message_time,
+            *spec.message_window,
             log,
         )
         self.appenderator = Appenderator(

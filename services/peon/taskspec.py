@@ -71,6 +71,14 @@ class KafkaTaskSpec:
     lock_type: str
     tuning: Tuning
 
+    @property
+    def message_window(self) -> tuple[int | None, int | None]:
+        """``[minimumMessageTime, maximumMessageTime]`` as the half-open ``[min, max + 1)`` the
+        parsers take: Druid keeps a row whose time equals either bound (``isAfter``/``isBefore``)
+        and throws away (``thrownAway``) the rows outside."""
+        high = self.maximum_message_time
+        return self.minimum_message_time, None if high is None else high + 1
+
 
 def _partitions(obj: Any, what: str) -> dict[int, int]:
     if not isinstance(obj, dict):

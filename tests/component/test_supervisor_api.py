@@ -7,6 +7,7 @@ records every chat request so the tests can check what the supervisor told each 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from common.jsonresp import OrjsonResponse
 from common.metadata import MetadataStore
 from common.metadata.pending import AllocateRequest
 from common.segments.intervals import Interval
+from common.segments.isotime import parse_iso
 from common.serve import RunningServer
 from common.server import bind_socket
 from services.overlord.supervisor.manager import SupervisorManager
@@ -550,3 +552,39 @@ async def test_new_leader_restores_supervisors_and_adopts_tasks(env: Env) -> Non
     }
     assert running_a == task_ids
     assert env.queue.shutdowns == []
+
+
+async def test_message_rejection_bounds_reach_tasks_and_survive_adoption(env: Env) -> None:
+    topic = await topic_with(env.broker, [2])
+    body = spec(
+        env.broker,
+        topic,
+        lateMessageRejectionPeriod="PT1H",
+        earlyMessageRejectionPeriod="PT10M",
+        taskDuration="PT30M",
+    )
+    before = now_ms()
+    assert (await env.post("", body)).status_code == 200
+    await count_running(env, 1)
+    [task] = env.queue.running()
+    io = task["payload"]["ioConfig"]
+    low, high = parse_iso(io["minimumMessageTime"]), parse_iso(io["maximumMessageTime"])
+    after = now_ms()
+    # Druid: now - lateMessageRejectionPeriod; now + taskDuration + earlyMessageRejectionPeriod.
+    assert before - 3_600_000 - 1000 <= low <= after - 3_600_000
+    assert before + 2_400_000 - 1000 <= high <= after + 2_400_000
+    # A new leader adopts the task (its bounds are part of its sequence name) instead of killing it.
+    await env.manager.stop()
+    await env.manager.start(term=2)
+
+    async def adopted() -> bool:
+        report = (await env.get("/wiki/status")).json()["payload"]
+        return [t["id"] for t in report["activeTasks"]] == [task["id"]]
+
+    await wait_until(adopted, within=20, what="task with message-time bounds adopted")
+    assert env.queue.shutdowns == []
+    assert [t["id"] for t in env.queue.running()] == [task["id"]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -168,6 +168,11 @@ def test_report_shape_and_lag() -> None:
         "1": 20,
     }
     assert t1["lag"] == {"0": 15, "1": 0}
+    # Kafka has record lag only: Druid's KafkaSupervisor reports the time-lag fields as null
+    # (only Kinesis fills minimumLagMillis / aggregateLagMillis / lagMillis).
+    assert "minimumLagMillis" in p and p["minimumLagMillis"] is None
+    assert "aggregateLagMillis" in p and p["aggregateLagMillis"] is None
+    assert "lagMillis" in t1 and t1["lagMillis"] is None
     [t0] = p["publishingTasks"]
     assert t0["type"] == "PUBLISHING" and t0["remainingSeconds"] == 940
 
@@ -206,3 +211,28 @@ def test_tasks_waiting_for_a_slot_are_recent_errors_once_each() -> None:
     m.tasks_waiting({}, 12.0)  # t1 got a slot
     m.tasks_waiting({"t1": "No free task slot: 1 of 1"}, 13.0)  # and waits again later
     assert len(m.recent_errors()) == 2
+
+
+def test_message_time_bounds_follow_druids_create_new_tasks() -> None:
+    now = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+    assert decisions.message_time_bounds(spec().io, now) == (None, None)
+    s = spec(
+        lateMessageRejectionPeriod="PT1H", earlyMessageRejectionPeriod="PT10M", taskDuration="PT30M"
+    )
+    # late: now - period; early: now + taskDuration + period
+    assert decisions.message_time_bounds(s.io, now) == (
+        "2023-11-14T21:13:20.000Z",
+        "2023-11-14T22:53:20.000Z",
+    )
+    fixed = spec(lateMessageRejectionStartDateTime="2023-01-01T00:00:00Z")
+    assert decisions.message_time_bounds(fixed.io, now) == ("2023-01-01T00:00:00.000Z", None)
+
+
+def test_task_json_carries_message_times_and_they_change_the_sequence_name() -> None:
+    s = spec(lateMessageRejectionPeriod="PT1H")
+    times = decisions.message_time_bounds(s.io, 1_700_000_000.0)
+    base = decisions.base_sequence_name(s, {0: 1}, *times)
+    assert base != decisions.base_sequence_name(s, {0: 1})
+    task = decisions.task_json(s, 0, base, {0: 1}, {0: {0: 1}}, "abcdefgh", times)
+    assert task["ioConfig"]["minimumMessageTime"] == "2023-11-14T21:13:20.000Z"
+    assert task["ioConfig"]["maximumMessageTime"] is None

@@ -64,6 +64,16 @@ def test_top_level_form_and_explicit_id() -> None:
     assert again.to_json() == spec.to_json()
 
 
+def test_message_rejection_periods_are_parsed() -> None:
+    io_cfg = parse_supervisor_spec(
+        wrapped(lateMessageRejectionPeriod="PT1H", earlyMessageRejectionPeriod="P1D")
+    ).io
+    assert (io_cfg.late_rejection_period, io_cfg.early_rejection_period) == (3600, 86400)
+    assert io_cfg.late_rejection_start_ms is None
+    plain = parse_supervisor_spec(wrapped()).io
+    assert (plain.late_rejection_period, plain.early_rejection_period) == (None, None)
+
+
 def test_tuning_shortens_chat_waits() -> None:
     body = wrapped()
     body["spec"]["tuningConfig"] = {
@@ -89,6 +99,13 @@ def test_tuning_shortens_chat_waits() -> None:
         (wrapped(taskDuration="an hour"), "ioConfig.taskDuration"),
         (wrapped(period="PT0S"), "ioConfig.period"),
         (wrapped(useEarliestOffset="yes"), "ioConfig.useEarliestOffset"),
+        (wrapped(lateMessageRejectionPeriod="soon"), "ioConfig.lateMessageRejectionPeriod"),
+        (wrapped(earlyMessageRejectionPeriod="-PT1H"), "ioConfig.earlyMessageRejectionPeriod"),
+        (
+            wrapped(lateMessageRejectionPeriod="PT1H", lateMessageRejectionStartDateTime="2024"),
+            "mutually exclusive",
+        ),
+        (wrapped(lateMessageRejectionStartDateTime="later"), "lateMessageRejectionStartDateTime"),
         (wrapped(inputFormat=None), "ioConfig.inputFormat"),
         (wrapped(inputFormat={"type": "avro"}), "inputFormat"),
         ({"type": "kinesis", "spec": {}}, "type"),

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from common.ingest.metadata import END_OF_PARTITION
-from services.overlord.supervisor.spec import KafkaSupervisorSpec
+from common.segments.isotime import format_iso
+from services.overlord.supervisor.spec import IOConfig, KafkaSupervisorSpec
 
 TASK_TYPE = "index_kafka"
 
@@ -78,6 +79,23 @@ def remaining_seconds(group_start: float, now: float, task_duration: float) -> f
     return max(0.0, group_start + task_duration - now)
 
 
+def message_time_bounds(io: IOConfig, now: float) -> tuple[str | None, str | None]:
+    """A new task group's ``minimumMessageTime`` / ``maximumMessageTime`` (Druid's
+    ``createNewTasks``): ``lateMessageRejectionStartDateTime``, else now minus
+    ``lateMessageRejectionPeriod``; now plus ``taskDuration`` plus ``earlyMessageRejectionPeriod``.
+    Rows outside are thrown away by the task. ``now`` is epoch seconds."""
+    now_ms = int(now * 1000)
+    low: str | None = None
+    if io.late_rejection_start_ms is not None:
+        low = format_iso(io.late_rejection_start_ms)
+    elif io.late_rejection_period is not None:
+        low = format_iso(now_ms - int(io.late_rejection_period * 1000))
+    high: str | None = None
+    if io.early_rejection_period is not None:
+        high = format_iso(now_ms + int((io.task_duration + io.early_rejection_period) * 1000))
+    return low, high
+
+
 def _canonical(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
@@ -113,6 +131,7 @@ def task_json(
     starts: Mapping[int, int],
     checkpoints: Mapping[int, Mapping[int, int]],
     suffix: str,
+    message_times: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The ``index_kafka`` task a group's replica runs (the contract's task JSON)."""
     topic = spec.io.topic
@@ -149,8 +168,8 @@ def task_json(
             },
             "useTransaction": True,
             "pollTimeout": spec.io.poll_timeout_ms,
-            "minimumMessageTime": None,
-            "maximumMessageTime": None,
+            "minimumMessageTime": message_times[0],
+            "maximumMessageTime": message_times[1],
         },
         "context": {
             **spec.context,

@@ -52,6 +52,8 @@ class Group:
     tasks: dict[str, TaskData] = field(default_factory=dict)
     end_offsets: dict[int, int] | None = None
     completion_deadline: float | None = None
+    # minimumMessageTime / maximumMessageTime of the group's tasks (ISO), fixed at creation
+    message_times: tuple[str | None, str | None] = (None, None)
 
     def __post_init__(self) -> None:
         if not self.checkpoints:

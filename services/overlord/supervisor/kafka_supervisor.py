@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -293,6 +293,7 @@ class KafkaSupervisor:
             io = v.io_config
             gid = io.get("taskGroupId")
             base = io.get("baseSequenceName")
+            times = _message_times(io)
             starts_raw = io.get("startSequenceNumbers")
             starts = decisions.offsets_from_json(
                 starts_raw.get("partitionSequenceNumberMap")
@@ -303,7 +304,7 @@ class KafkaSupervisor:
                 isinstance(gid, int)
                 and bool(starts)
                 and set(starts) <= set(groups_of.get(gid, []))
-                and base == decisions.base_sequence_name(self.spec, starts)
+                and base == decisions.base_sequence_name(self.spec, starts, *times)
             )
             if not current or not isinstance(gid, int) or not isinstance(base, str):
                 await self._kill(v.id, "task does not match the supervisor's current spec")
@@ -318,6 +319,7 @@ class KafkaSupervisor:
             group = self.groups.get(gid)
             if group is None:
                 group = Group(gid, starts, base, self._clock(), self._checkpoints_of(v))
+                group.message_times = times
                 with contextlib.suppress(TaskChatError):
                     if status is not None:
                         group.checkpoints = await self.chat.checkpoints(v.id) or group.checkpoints
@@ -520,8 +522,9 @@ class KafkaSupervisor:
                 starts = decisions.start_offsets(
                     ps, self.next_offsets, self.committed, edge, edge, io.use_earliest_offset
                 )
-                base = decisions.base_sequence_name(self.spec, starts)
-                self.groups[gid] = Group(gid, starts, base, self._clock())
+                times = decisions.message_time_bounds(io, self._clock())
+                base = decisions.base_sequence_name(self.spec, starts, *times)
+                self.groups[gid] = Group(gid, starts, base, self._clock(), message_times=times)
         for group in self.groups.values():
             for _ in range(io.replicas - len(group.live())):
                 task = decisions.task_json(
@@ -531,6 +534,7 @@ class KafkaSupervisor:
                     group.starts,
                     group.checkpoints,
                     decisions.random_suffix(self._rng),
+                    group.message_times,
                 )
                 tid = await self._queue.submit(task)
                 group.tasks[str(tid or task["id"])] = TaskData()
@@ -586,3 +590,12 @@ class KafkaSupervisor:
                 for q in group.partitions:
                     self.next_offsets.pop(q, None)
             self.next_offsets.pop(p, None)
+
+
+def _message_times(io: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A task's ``minimumMessageTime`` / ``maximumMessageTime`` as its ioConfig carries them."""
+    low, high = io.get("minimumMessageTime"), io.get("maximumMessageTime")
+    return (
+        low if isinstance(low, str) else None,
+        high if isinstance(high, str) else None,
+    )

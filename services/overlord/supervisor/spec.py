@@ -22,6 +22,7 @@ from common.config import parse_duration
 from common.errors import InvalidInput
 from common.ids import id_problem
 from common.ingest.spec import DataSchema, parse_data_schema, parse_input_format
+from common.segments.isotime import parse_iso
 
 KAFKA = "kafka"
 NOOP = "NoopSupervisorSpec"
@@ -92,6 +93,9 @@ class IOConfig:
     completion_timeout: float
     poll_timeout_ms: int
     raw: dict[str, Any]
+    late_rejection_period: float | None = None
+    early_rejection_period: float | None = None
+    late_rejection_start_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ def _io_config(raw_in: Any) -> IOConfig:
     parse_input_format(raw["inputFormat"])
     if not isinstance(raw["useEarliestOffset"], bool):
         raise _bad(f"{where}.useEarliestOffset", "must be true or false")
+    late, early, late_start = _rejection(raw, where)
     return IOConfig(
         topic=topic,
         consumer_properties=props,
@@ -177,7 +182,34 @@ def _io_config(raw_in: Any) -> IOConfig:
         completion_timeout=_seconds(raw, "completionTimeout", where, positive=True),
         poll_timeout_ms=_int(raw, "pollTimeout", where, 0),
         raw=raw,
+        late_rejection_period=late,
+        early_rejection_period=early,
+        late_rejection_start_ms=late_start,
     )
+
+
+def _rejection(raw: Mapping[str, Any], where: str) -> tuple[float | None, float | None, int | None]:
+    """``lateMessageRejectionPeriod`` / ``earlyMessageRejectionPeriod`` (ISO durations) and
+    ``lateMessageRejectionStartDateTime`` (an ISO instant; not together with the late period)."""
+    late = None
+    if raw.get("lateMessageRejectionPeriod") is not None:
+        late = _seconds(raw, "lateMessageRejectionPeriod", where)
+    early = None
+    if raw.get("earlyMessageRejectionPeriod") is not None:
+        early = _seconds(raw, "earlyMessageRejectionPeriod", where)
+    start = raw.get("lateMessageRejectionStartDateTime")
+    if start is None:
+        return late, early, None
+    if late is not None:
+        raise _bad(
+            where,
+            "lateMessageRejectionStartDateTime and lateMessageRejectionPeriod are mutually "
+            "exclusive",
+        )
+    try:
+        return None, early, parse_iso(str(start))
+    except ValueError as e:
+        raise _bad(f"{where}.lateMessageRejectionStartDateTime", str(e)) from None
 
 
 def _tuning(raw_in: Any) -> tuple[dict[str, Any], ChatSettings]:
