@@ -7,31 +7,15 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from common.expr.fns_time import EXTRACT_UNITS
 from common.query.sql.functions import _FLOOR_UNITS, Unsupported, fold_timestamp
 
 if TYPE_CHECKING:
     from common.query.sql.druidexpr import Translator
 
 _NUMERIC = ("LONG", "DOUBLE")
-_EXTRACT_UNITS = {
-    "EPOCH",
-    "MILLISECOND",
-    "SECOND",
-    "MINUTE",
-    "HOUR",
-    "DAY",
-    "DOW",
-    "ISODOW",
-    "DOY",
-    "WEEK",
-    "MONTH",
-    "QUARTER",
-    "YEAR",
-    "ISOYEAR",
-    "DECADE",
-    "CENTURY",
-    "MILLENNIUM",
-}
+#: The native ``timestamp_extract`` units, less MICROSECOND (not translated from SQL here).
+_EXTRACT_UNITS = frozenset(EXTRACT_UNITS) - {"MICROSECOND"}
 
 
 def quote_string(s: str) -> str:
