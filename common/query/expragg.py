@@ -31,6 +31,8 @@ from common.errors import ResourceLimitExceeded
 from common.expr import parse_expression
 from common.expr.parse import ArrayLit, Call, ExpressionError, Ident, Literal as ExprLiteral
 from common.query.aggregators import _Agg
+from common.expr.registry import FUNCTIONS
+from common.expr.vector import call
 from common.query.columns import get_column, is_multi_value, plain
 
 DEFAULT_MAX_SIZE_BYTES = 8192  # ExpressionLambdaAggregatorFactory.DEFAULT_MAX_SIZE_BYTES
@@ -157,7 +159,9 @@ class ExpressionAgg(_Agg):
                 lists = pc.if_else(empty, pa.scalar([None], lists.type), lists)
             return _cast_lists(lists, element)
         values = plain(col)
-        values = values.cast(element, safe=False) if values.type != element else values
+        if values.type != element:
+            # Druid's casts: numbers print as Java does (1.0), strings parse leniently.
+            values = call(FUNCTIONS["cast"], [values, pa.scalar(_TYPE_NAMES[element])], len(values))
         n = len(values)
         offsets = pa.array(np.arange(n + 1, dtype=np.int32))
         lists = pa.ListArray.from_arrays(offsets, values)

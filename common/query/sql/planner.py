@@ -104,10 +104,6 @@ class _Planner:
         for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
             if sel.args.get(key):
                 raise Unsupported(f"{key.rstrip('_').upper()} is not supported")
-        for n in sel.walk():
-            if isinstance(n, exp.GroupConcat | exp.ArrayAgg):
-                name = "STRING_AGG" if isinstance(n, exp.GroupConcat) else "ARRAY_AGG"
-                raise Unsupported(f"{name} is not supported: [{n.sql()}]")
         if any(isinstance(n, exp.Window) for n in sel.walk()):
             raise Unsupported("Window functions are not supported")
         if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
@@ -315,7 +311,7 @@ class _Planner:
             except Unsupported:
                 out.append((name, e))
                 continue
-            if typ in ("BOOLEAN", "NULL", "ARRAY"):
+            if typ in ("BOOLEAN", "NULL"):
                 out.append((name, e))
                 continue
             vname, typ = vcs.add(e)
@@ -387,6 +383,11 @@ class _Planner:
                 vname, vtype = vcs.add(g)
                 if vtype == "BOOLEAN":
                     raise Unsupported(f"GROUP BY a condition [{g.sql()}] is not supported")
+                if vtype.startswith("ARRAY"):
+                    raise Unsupported(
+                        f"GROUP BY an ARRAY expression [{g.sql()}] is not supported (Druid groups "
+                        "whole arrays; kdruid's groupBy groups values)"
+                    )
                 name = f"d{len(dims)}"
                 keys[g.sql()] = name
                 dims.append((name, vname))
