@@ -177,6 +177,10 @@ class _Eval:
             fn = _ANON.get(node.name.upper())
             if fn is not None:
                 return fn(self, node.expressions)
+        from common.query.sql import arrays  # imports this module
+
+        if arrays.is_array_node(node):
+            return arrays.evaluate_at_broker(node, self.columns, self.n, self.now_ms)
         raise Unsupported(f"Unsupported expression [{node.sql()}]")
 
     def _ts(self, v: Value) -> Value:

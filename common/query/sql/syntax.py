@@ -16,7 +16,29 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from common.errors import SqlParseError
 
-DIALECT = Dialect.get_or_raise(None)  # sqlglot's default dialect: the one the planner reads
+_BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
+
+
+class _Parser(_BASE.parser_class):  # type: ignore[name-defined,misc]
+    # Druid's array aggregates take a size argument sqlglot's builders drop (ARRAY_AGG(x, 1000))
+    # or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls, DISTINCT kept.
+    FUNCTIONS = {
+        k: v
+        for k, v in _BASE.parser_class.FUNCTIONS.items()
+        if k not in ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
+    }
+    FUNCTION_PARSERS = {
+        k: v
+        for k, v in _BASE.parser_class.FUNCTION_PARSERS.items()
+        if k not in ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
+    }
+
+
+class _Druid(type(_BASE)):  # type: ignore[misc]
+    parser_class = _Parser
+
+
+DIALECT = _Druid()  # the one the planner reads: sqlglot's default, with the parser above
 
 # Calcite's reserved words that sqlglot reads as plain names (they must be quoted in Druid).
 _RESERVED = frozenset(
