@@ -486,6 +486,7 @@ class FilteredAgg(_Agg):
         return self.inner.sketch_kind
 
 
+from common.query.expragg import ExpressionAgg  # noqa: E402 - builds on _Agg above
 from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     DoubleFirstAgg,
     DoubleLastAgg,
@@ -494,7 +495,6 @@ from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     StringFirstAgg,
     StringLastAgg,
 )
-from common.query.expragg import ExpressionAgg  # noqa: E402 - builds on _Agg above
 
 Aggregator = Annotated[
     CountAgg

@@ -279,7 +279,11 @@ class UnnestDataSource(_DS):
     def _base_kind(self) -> UnnestDataSource:
         if not isinstance(
             self.base,
-            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+            TableDataSource
+            | InlineDataSource
+            | JoinDataSource
+            | UnnestDataSource
+            | FilterDataSource,
         ):
             raise ValueError(
                 f"unnest: a base of type [{self.base.type}] is not supported; a table, inline, "
@@ -314,9 +318,15 @@ class FilterDataSource(_DS):
     def _base_kind(self) -> FilterDataSource:
         if not isinstance(
             self.base,
-            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+            TableDataSource
+            | InlineDataSource
+            | JoinDataSource
+            | UnnestDataSource
+            | FilterDataSource,
         ):
-            raise ValueError(f"filter datasource: a base of type [{self.base.type}] is not supported")
+            raise ValueError(
+                f"filter datasource: a base of type [{self.base.type}] is not supported"
+            )
         return self
 
     def to_json(self) -> Any:

@@ -31,8 +31,13 @@ from common.query.sql.join import META as JOIN_META
 from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
-from common.query.sql.unnest import constant_table, is_unnest_join, plan_unnest
-from common.query.sql.unnest import UNNEST_WHERE, left_filter
+from common.query.sql.unnest import (
+    UNNEST_WHERE,
+    constant_table,
+    is_unnest_join,
+    left_filter,
+    plan_unnest,
+)
 from common.query.sql.where import TIME, FilterPlanner
 
 SYSTEM_SCHEMAS = ("INFORMATION_SCHEMA", "SYS")
