@@ -1,0 +1,132 @@
+"""Query-time lookups as the expression language and extraction functions see them.
+
+Druid's ``LookupExprMacro`` is built with the node's ``LookupExtractorFactoryContainerProvider``
+injected; kdruid's expressions are parsed once per process (``parse_expression`` is cached) and
+evaluated deep inside filters, aggregators, virtual columns and dimension specs, on worker
+threads. So the lookups of the node evaluating a query travel in an *evaluation context*: a
+``ContextVar`` the node sets around each request (``lookup_scope``, installed as a middleware by
+``common.server``). ``asyncio.to_thread`` copies the context, so the segment threads of a query see
+the lookups of the node that received it; the broker and the data nodes each evaluate with their
+own.
+
+Semantics (Druid's ``MapLookupExtractor`` and ``FunctionalExtraction``, SQL-compatible null
+handling): a null key, a key not in the map and a key mapped to null are all *missing*; a missing
+value becomes ``replaceMissingValueWith`` (default null) or, with ``retainMissingValue``, the
+input itself. ``''`` is a value like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class MapLookup:
+    """A ``map`` lookup: key -> value (Druid's ``MapLookupExtractor``)."""
+
+    mapping: Mapping[str, str | None]
+    injective: bool = False
+    _reverse: dict[str | None, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def apply(self, key: str | None) -> str | None:
+        return None if key is None else self.mapping.get(key)
+
+    def unapply(self, value: str) -> list[str]:
+        """The keys mapping to ``value`` (Druid's ``unapply``, for reverse lookups)."""
+        if not self._reverse and self.mapping:
+            for k, v in self.mapping.items():
+                self._reverse.setdefault(v, []).append(k)
+        return list(self._reverse.get(value, ()))
+
+
+class LookupProvider(Protocol):
+    """Where a node's lookups come from (Druid's ``LookupExtractorFactoryContainerProvider``)."""
+
+    def lookup(self, name: str) -> MapLookup | None: ...
+
+    def lookup_names(self) -> list[str]: ...
+
+
+class StaticLookups:
+    """A fixed set of lookups (tests, tools)."""
+
+    def __init__(self, lookups: Mapping[str, MapLookup | Mapping[str, str | None]]) -> None:
+        self._lookups = {
+            name: lk if isinstance(lk, MapLookup) else MapLookup(dict(lk))
+            for name, lk in lookups.items()
+        }
+
+    def lookup(self, name: str) -> MapLookup | None:
+        return self._lookups.get(name)
+
+    def lookup_names(self) -> list[str]:
+        return sorted(self._lookups)
+
+
+_CURRENT: ContextVar[LookupProvider | None] = ContextVar("kdruid_lookups", default=None)
+
+
+@contextlib.contextmanager
+def lookup_scope(provider: LookupProvider | None) -> Iterator[None]:
+    """Evaluate with ``provider``'s lookups inside the block (and in threads started from it)."""
+    token = _CURRENT.set(provider)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def bind_lookups(provider: LookupProvider | None) -> None:
+    """Use ``provider`` for the rest of the current context: a node's lifespan, so the
+    background work it starts (ingestion tasks, their transforms) sees the node's lookups."""
+    _CURRENT.set(provider)
+
+
+def current_lookups() -> LookupProvider | None:
+    return _CURRENT.get()
+
+
+def resolve(name: str) -> MapLookup:
+    """The lookup ``name`` of the node evaluating the query; a 400 naming it when unknown."""
+    provider = _CURRENT.get()
+    found = provider.lookup(name) if provider is not None else None
+    if found is None:
+        raise InvalidInput(f"Lookup [{name}] not found")
+    return found
+
+
+def extract(
+    lookup: MapLookup, values: Any, replace: str | None = None, retain: bool = False
+) -> Any:
+    """``values`` (an Arrow string array or scalar) through ``lookup``: Druid's
+    ``FunctionalExtraction`` of a ``MapLookupExtractor``, computed once per distinct value."""
+    if isinstance(values, pa.Scalar):
+        key = values.as_py()
+        got = lookup.apply(key)
+        return pa.scalar(got if got is not None else (key if retain else replace), pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        mapped = extract(lookup, values.dictionary, replace, retain)
+        out = mapped.take(values.indices)
+        if values.indices.null_count:  # a null row is a null key: missing
+            fill = pa.scalar(None if retain else replace, pa.string())
+            out = pc.if_else(pc.is_null(values.indices), fill, out)
+        return out
+    uniq = pc.unique(values)
+    keys = uniq.to_pylist()
+    out_vals = []
+    for k in keys:
+        got = lookup.apply(k)
+        out_vals.append(got if got is not None else (k if retain else replace))
+    mapped = pa.array(out_vals, pa.string())
+    return mapped.take(pc.index_in(values, value_set=uniq, skip_nulls=False))
