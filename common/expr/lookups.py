@@ -35,17 +35,20 @@ class MapLookup:
 
     mapping: Mapping[str, str | None]
     injective: bool = False
-    _reverse: dict[str | None, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _reverse: dict[str | None, list[str]] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, key: str | None) -> str | None:
         return None if key is None else self.mapping.get(key)
 
     def unapply(self, value: str) -> list[str]:
         """The keys mapping to ``value`` (Druid's ``unapply``, for reverse lookups)."""
-        if not self._reverse and self.mapping:
+        reverse = self._reverse
+        if reverse is None:  # built once, published whole (planning may run on threads)
+            reverse = {}
             for k, v in self.mapping.items():
-                self._reverse.setdefault(v, []).append(k)
-        return list(self._reverse.get(value, ()))
+                reverse.setdefault(v, []).append(k)
+            object.__setattr__(self, "_reverse", reverse)
+        return list(reverse.get(value, ()))
 
 
 class LookupProvider(Protocol):

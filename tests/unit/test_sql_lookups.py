@@ -196,3 +196,52 @@ def test_information_schema_lists_lookup_tables() -> None:
 def test_bad_lookup_calls_are_400s(text: str, message: str) -> None:
     with pytest.raises(PlanValidationError, match=message):
         sql(text)
+
+
+def _filter(text: str, **context: Any) -> tuple[Any, list[list[Any]]]:
+    answer = sql(text, **context)
+    assert answer.plan.native is not None
+    return answer.plan.native.get("filter"), answer.result.rows()
+
+
+REVERSIBLE = [
+    "LOOKUP(dim1, 'lookyloo') = 'xabc'",
+    "LOOKUP(dim1, 'lookyloo') IN ('xabc', 'x6', 'nonexistent')",
+    "LOOKUP(dim1, 'lookyloo') = 'nonexistent'",
+    "LOOKUP(LOWER(dim1), 'lookyloo') = 'xabc'",
+    "LOOKUP(dim1, 'lookyloo', 'NA') = 'xabc' OR dim2 = 'a'",
+    "LOOKUP(dim3, 'lookyloo') IN ('xa', 'x6')",  # multi-value: any value
+]
+
+
+@pytest.mark.parametrize("condition", REVERSIBLE)
+def test_reverse_lookup_drops_the_lookup_and_keeps_the_answer(condition: str) -> None:
+    flt, got = _filter(GROUPED.format(condition))
+    assert "lookup" not in str(flt)
+    assert got == rows(GROUPED.format(condition), sqlReverseLookup=False)
+
+
+def test_reverse_lookup_plans_as_druid() -> None:
+    # Druid's testFilterEquals / testFilterIn / testFilterEqualsAlwaysFalse filters
+    flt, got = _filter(GROUPED.format("LOOKUP(dim1, 'lookyloo') = 'xabc'"))
+    assert flt == {"type": "in", "dimension": "dim1", "values": ["abc"]} and got == [["xabc", 1]]
+    flt, _ = _filter(GROUPED.format("LOOKUP(dim1, 'lookyloo') IN ('xabc', 'x6', 'nonexistent')"))
+    assert flt == {"type": "in", "dimension": "dim1", "values": ["6", "abc"]}
+    flt, got = _filter(GROUPED.format("LOOKUP(dim1, 'lookyloo') = 'nonexistent'"))
+    assert flt == {"type": "false"} and got == []
+
+
+@pytest.mark.parametrize(
+    ("condition", "context"),
+    [
+        ("LOOKUP(dim1, 'lookyloo') <> 'xabc'", {}),  # not reversible (not injective)
+        ("NOT (LOOKUP(dim1, 'lookyloo') = 'xabc')", {}),
+        ("LOOKUP(dim1, 'lookyloo', 'xabc') = 'xabc'", {}),  # the replacement matches too
+        ("LOOKUP(dim1, 'lookyloo') = 'xabc'", {"sqlReverseLookup": False}),
+        ("LOOKUP(dim1, 'lookyloo') IN ('xabc', 'x6')", {"sqlReverseLookupThreshold": 1}),
+    ],
+)
+def test_lookups_not_reversed_stay_lookups(condition: str, context: dict[str, Any]) -> None:
+    answer = sql(GROUPED.format(condition), **context)
+    assert answer.plan.native is not None
+    assert "lookup(" in str(answer.plan.native.get("virtualColumns"))

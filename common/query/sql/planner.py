@@ -37,6 +37,7 @@ from common.query.sql.join import META as JOIN_META
 from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
+from common.query.sql.reverse_lookup import reverse_lookups
 from common.query.sql.where import TIME, FilterPlanner
 
 SYSTEM_SCHEMAS = ("INFORMATION_SCHEMA", "SYS")
@@ -142,6 +143,8 @@ class _Planner:
             raise Unsupported("HAVING without aggregation is not supported")
         where = sel.args.get("where")
         where_expr = where.this if where is not None else None
+        if where_expr is not None and not system:
+            where_expr = reverse_lookups(where_expr, self.types, self.context, self.now_ms, self.tz)
         if aggregating:
             plan = self._aggregate(table, system, items, group_exprs, where_expr)
         else:
