@@ -6,6 +6,7 @@ extraction dimension, ``FROM lookup.<name>`` and ``JOIN lookup.<name>``."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -135,6 +136,12 @@ def test_select_from_the_lookup_schema() -> None:
         [["a", "xa"], ["abc", "xabc"], ["nosuchkey", "mysteryvalue"], ["6", "x6"]]
     )
     assert rows("SELECT COUNT(*) FROM lookup.lookyloo") == [[4]]
+    # Druid's testSelectStarFromLookup plan: a scan of the lookup datasource's k and v
+    explained = sql("EXPLAIN PLAN FOR SELECT * FROM lookup.lookyloo").result.rows()[0]
+    plan = json.loads(explained[0])[0]["query"]
+    assert plan["queryType"] == "scan" and plan["columns"] == ["k", "v"]
+    assert plan["dataSource"] == {"type": "lookup", "lookup": "lookyloo"}
+    assert json.loads(explained[1]) == []
     assert rows("SELECT SUBSTRING(v, 1, 1), COUNT(*) FROM lookup.lookyloo GROUP BY 1") == [
         ["m", 1],
         ["x", 3],

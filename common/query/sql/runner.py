@@ -169,7 +169,10 @@ def explain_result(plan: Plan) -> ResultSet:
                 {"name": column, "type": "LONG" if typ == "TIMESTAMP" or column == TIME else typ}
             )
     body = [{"query": query, "signature": signature, "columnMappings": mappings}]
-    resources = [{"name": plan.table, "type": "DATASOURCE"}]
+    ds = query.get("dataSource")
+    # a lookup is read without permission (as in Druid), so it is no resource to authorize
+    is_lookup = isinstance(ds, dict) and ds.get("type") == "lookup"
+    resources = [] if is_lookup else [{"name": plan.table, "type": "DATASOURCE"}]
     attributes = {"statementType": "SELECT"}
     values = [orjson.dumps(x).decode() for x in (body, resources, attributes)]
     return ResultSet(
