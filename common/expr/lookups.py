@@ -36,9 +36,22 @@ class MapLookup:
     mapping: Mapping[str, str | None]
     injective: bool = False
     _reverse: dict[str | None, list[str]] | None = field(default=None, compare=False, repr=False)
+    _arrays: tuple[pa.Array, pa.Array] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, key: str | None) -> str | None:
         return None if key is None else self.mapping.get(key)
+
+    def arrays(self) -> tuple[pa.Array, pa.Array]:
+        """(keys, values) as Arrow string arrays, for vectorised lookups (built once)."""
+        arrays = self._arrays
+        if arrays is None:
+            keys = list(self.mapping)
+            arrays = (
+                pa.array(keys, pa.string()),
+                pa.array([self.mapping[k] for k in keys], pa.string()),
+            )
+            object.__setattr__(self, "_arrays", arrays)
+        return arrays
 
     def unapply(self, value: str) -> list[str]:
         """The keys mapping to ``value`` (Druid's ``unapply``, for reverse lookups)."""
@@ -111,7 +124,8 @@ def extract(
     lookup: MapLookup, values: Any, replace: str | None = None, retain: bool = False
 ) -> Any:
     """``values`` (an Arrow string array or scalar) through ``lookup``: Druid's
-    ``FunctionalExtraction`` of a ``MapLookupExtractor``, computed once per distinct value."""
+    ``FunctionalExtraction`` of a ``MapLookupExtractor``: one hash probe of the lookup's keys per
+    value (per dictionary entry for a dictionary-encoded array)."""
     if isinstance(values, pa.Scalar):
         key = values.as_py()
         got = lookup.apply(key)
@@ -125,11 +139,10 @@ def extract(
             fill = pa.scalar(None if retain else replace, pa.string())
             out = pc.if_else(pc.is_null(values.indices), fill, out)
         return out
-    uniq = pc.unique(values)
-    keys = uniq.to_pylist()
-    out_vals = []
-    for k in keys:
-        got = lookup.apply(k)
-        out_vals.append(got if got is not None else (k if retain else replace))
-    mapped = pa.array(out_vals, pa.string())
-    return mapped.take(pc.index_in(values, value_set=uniq, skip_nulls=False))
+    keys, mapped = lookup.arrays()
+    out = mapped.take(pc.index_in(values, value_set=keys))
+    if retain:
+        return pc.coalesce(out, values)
+    if replace is not None:
+        return pc.fill_null(out, pa.scalar(replace, pa.string()))
+    return out
