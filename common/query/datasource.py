@@ -22,8 +22,9 @@
   query, turns its results into rows (``__time`` from the result timestamp) and runs the outer
   query on them (``common.query.local``).
 
-Refused with a clear 400: ``lookup`` (kdruid has no lookups API yet), RIGHT/FULL joins, non-equi
-join conditions, and right-hand sides other than inline.
+A ``lookup`` datasource never reaches this module: the broker replaces it with an ``inline`` one
+(``common.lookups.datasource``). Refused with a clear 400: RIGHT/FULL joins, non-equi join
+conditions, and right-hand sides other than inline.
 """
 
 from __future__ import annotations
