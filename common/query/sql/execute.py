@@ -151,16 +151,20 @@ def post_process(plan: Plan, base: pa.Table) -> ResultSet:
         elif a.round:
             cols[a.name] = pc.round(cols[a.name]).cast(pa.int64())
     if plan.having is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.having, cols, n, plan.now_ms), n), False)
+        mask = pc.fill_null(
+            to_array(evaluate(plan.having, cols, n, plan.now_ms, plan.time_zone), n), False
+        )
         cols = {k: pc.filter(v, mask) for k, v in cols.items()}
         n = int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
-    outputs = [to_array(evaluate(e, cols, n, plan.now_ms), n) for _, e in plan.outputs]
+    outputs = [
+        to_array(evaluate(e, cols, n, plan.now_ms, plan.time_zone), n) for _, e in plan.outputs
+    ]
     if plan.order:
         by_name = dict(zip((name for name, _ in plan.outputs), outputs, strict=True))
         keys: dict[str, Any] = {}
         sort: list[tuple[str, str]] = []
         for i, (e, desc) in enumerate(plan.order):
-            v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms), n)
+            v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms, plan.time_zone), n)
             keys[f"n{i}"] = pc.is_null(v)
             keys[f"k{i}"] = v
             # nulls first ascending, last descending
@@ -204,13 +208,17 @@ def _system_base(plan: Plan, table: pa.Table) -> pa.Table:
     n = table.num_rows
     cols = {name: table.column(name) for name in table.column_names}
     if plan.filter_expr is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms), n), False)
+        mask = pc.fill_null(
+            to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms, plan.time_zone), n), False
+        )
         table = table.filter(mask)
     if plan.computed:
         n = table.num_rows
         cols = {name: table.column(name) for name in table.column_names}
         for name, e in plan.computed.items():
-            table = table.append_column(name, to_array(evaluate(e, cols, n, plan.now_ms), n))
+            table = table.append_column(
+                name, to_array(evaluate(e, cols, n, plan.now_ms, plan.time_zone), n)
+            )
     if not plan.aggs and not plan.dims:
         return table
     keys = [col for _, col in plan.dims]

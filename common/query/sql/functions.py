@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.expr import ExpressionError, parse_expression
 from common.segments.granularity import Granularity, parse_granularity
 from common.segments.period import add_months_local
 
@@ -46,6 +48,10 @@ _FLOOR_UNITS = {
 
 class Unsupported(PlanValidationError):
     """An expression this engine cannot evaluate; the message names it."""
+
+
+class _NotHere(Exception):
+    """This form of the function is evaluated by Druid's expression language instead."""
 
 
 def sql_of(node: exp.Expression) -> str:
@@ -144,10 +150,62 @@ def is_constant(node: exp.Expression) -> bool:
 
 
 def evaluate(
-    node: exp.Expression, columns: Mapping[str, Value], n: int, now_ms: int | None = None
+    node: exp.Expression,
+    columns: Mapping[str, Value],
+    n: int,
+    now_ms: int | None = None,
+    tz: str = "UTC",
 ) -> Value:
     """Evaluate ``node`` over ``columns`` (name -> Arrow array of ``n`` rows)."""
-    return _Eval(columns, n, now_ms).ev(node)
+    return _Eval(columns, n, now_ms, tz).ev(node)
+
+
+# The nodes being translated for ``_Eval.via_druid``: a constant sub-expression the translator
+# folds by evaluating it must not come back to the same fallback (it is translated instead).
+_TRANSLATING: ContextVar[frozenset[int]] = ContextVar("_TRANSLATING", default=frozenset())
+
+
+def _native_type(v: Value) -> str:
+    t = v.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return "LONG"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "DOUBLE"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or t == pa.null():
+        return "STRING"
+    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
+        return "STRING"  # a multi-value string
+    raise Unsupported(f"A column of type [{t}] cannot be used in an expression here")
+
+
+def _native_column(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
+    a = to_array(v, n)
+    t = a.type
+    if pa.types.is_dictionary(t):
+        a = a.cast(t.value_type)
+    elif pa.types.is_timestamp(t) or pa.types.is_boolean(t):
+        a = a.cast(pa.int64())
+    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
+        a = a.cast(pa.float64())
+    elif t == pa.null():
+        a = a.cast(pa.string())
+    return a
+
+
+def _sql_value(out: Any, sql_type: str) -> Value:
+    """A Druid expression result as the SQL layer holds a value of ``sql_type``."""
+    if pa.types.is_list(out.type):
+        return out
+    if sql_type == "TIMESTAMP":
+        return out.cast(pa.int64()).cast(TS)
+    if sql_type == "BOOLEAN":
+        return pc.not_equal(out.cast(pa.float64()), 0.0)
+    target = {"LONG": pa.int64(), "DOUBLE": pa.float64()}.get(sql_type, pa.string())
+    return out if out.type == target else out.cast(target)
 
 
 def to_array(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
@@ -159,10 +217,13 @@ def to_array(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
 
 
 class _Eval:
-    def __init__(self, columns: Mapping[str, Value], n: int, now_ms: int | None) -> None:
+    def __init__(
+        self, columns: Mapping[str, Value], n: int, now_ms: int | None, tz: str = "UTC"
+    ) -> None:
         self.columns = columns
         self.n = n
         self.now_ms = now_ms
+        self.tz = tz
 
     def ev(self, node: exp.Expression) -> Value:
         handler = _HANDLERS.get(type(node))
@@ -176,8 +237,41 @@ class _Eval:
         if isinstance(node, exp.Anonymous):
             fn = _ANON.get(node.name.upper())
             if fn is not None:
-                return fn(self, node.expressions)
-        raise Unsupported(f"Unsupported expression [{node.sql()}]")
+                try:
+                    return fn(self, node.expressions)
+                except _NotHere:
+                    pass
+        return self.via_druid(node)
+
+    def via_druid(self, node: exp.Expression) -> Value:
+        """Evaluate ``node`` the way a data node would: translated to Druid's expression
+        language (``druidexpr``) and run by ``common.expr``, one definition of each function for
+        the native query and for what the broker computes."""
+        # druidexpr imports this module for constant folding: import it when first needed.
+        from common.query.sql.druidexpr import Translator
+
+        active = _TRANSLATING.get()
+        if id(node) in active:
+            raise Unsupported(f"Unsupported expression [{node.sql()}]")
+        types = {name: _native_type(v) for name, v in self.columns.items()}
+        token = _TRANSLATING.set(active | {id(node)})
+        try:
+            text, sql_type = Translator(types, self.now_ms, self.tz).translate(node)
+        finally:
+            _TRANSLATING.reset(token)
+        try:
+            expr = parse_expression(text)
+        except ExpressionError as exc:
+            raise Unsupported(f"Unsupported expression [{node.sql()}]: {exc}") from exc
+        cols = {
+            c: _native_column(self.columns[c], self.n) for c in expr.columns if c in self.columns
+        }
+        table = pa.table(cols) if cols else pa.table({"_": pa.nulls(self.n, pa.int64())})
+        out = expr.evaluate_table(table)
+        if isinstance(out, pa.Scalar):
+            out = pa.repeat(out, self.n)
+        value = _sql_value(out, sql_type)
+        return value[0] if not cols else value
 
     def _ts(self, v: Value) -> Value:
         if pa.types.is_timestamp(v.type):
@@ -272,7 +366,7 @@ class _Eval:
 
     def is_(self, node: exp.Expression) -> Value:
         if not isinstance(node.expression, exp.Null):
-            raise Unsupported(f"Unsupported IS test [{node.sql()}]")
+            return self.via_druid(node)  # IS [NOT] TRUE / FALSE
         v = self.ev(node.this)
         return pc.is_null(v) if not isinstance(v, pa.Scalar) else pa.scalar(not v.is_valid)
 
@@ -372,9 +466,6 @@ class _Eval:
     def length(self, node: exp.Expression) -> Value:
         return pc.utf8_length(self._str(node.this)).cast(pa.int64())
 
-    def trim(self, node: exp.Expression) -> Value:
-        return pc.utf8_trim_whitespace(self._str(node.this))
-
     def abs_(self, node: exp.Expression) -> Value:
         return pc.abs(self.ev(node.this))
 
@@ -400,7 +491,7 @@ class _Eval:
 
     def time_parse(self, args: list[exp.Expression]) -> Value:
         if len(args) != 1:
-            raise Unsupported("TIME_PARSE with a pattern is not supported; ISO-8601 only")
+            raise _NotHere  # a pattern or a zone: Druid's timestamp_parse
         return _parse_ts(self._str(args[0]))
 
     def millis_to_ts(self, args: list[exp.Expression]) -> Value:
@@ -708,7 +799,6 @@ _HANDLERS: dict[type, Callable[[_Eval, Any], Value]] = {
     exp.DPipe: _Eval.concat,
     exp.Substring: _Eval.substring,
     exp.Length: _Eval.length,
-    exp.Trim: _Eval.trim,
     exp.Abs: _Eval.abs_,
     exp.CurrentTimestamp: _Eval.current_timestamp,
     exp.Interval: _Eval.interval,

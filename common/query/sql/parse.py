@@ -66,7 +66,25 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
         kind = type(tree).__name__.upper()
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
     tree = _bind(tree, parameters or [])
-    return Statement(tree, explain)
+    return Statement(_calcite_forms(tree), explain)
+
+
+#: Functions whose first argument is a time unit keyword (``TIMESTAMPADD(MONTH, 1, t)``).
+_UNIT_FIRST = {"TIMESTAMPADD", "TIMESTAMPDIFF"}
+
+
+def _calcite_forms(tree: exp.Expression) -> exp.Expression:
+    """Read what Calcite reads differently from sqlglot: an unquoted ``PI`` is the constant
+    (``PI()``), not a column; a time unit argument is a keyword, not a column."""
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Column) and not node.table and node.name.upper() == "PI":
+            if not node.this.args.get("quoted"):
+                node.replace(exp.Pi())
+        elif isinstance(node, exp.Anonymous) and node.name.upper() in _UNIT_FIRST:
+            first = node.expressions[0] if node.expressions else None
+            if isinstance(first, exp.Column) and not first.table:
+                first.replace(exp.Var(this=first.name.upper()))
+    return tree
 
 
 def _bind(tree: exp.Expression, parameters: list[dict[str, Any]]) -> exp.Expression:

@@ -10,13 +10,52 @@ keys Druid sends (``line``, ``column``, ``token``), and no parser internals leak
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from common.errors import SqlParseError
 
-DIALECT = Dialect.get_or_raise(None)  # sqlglot's default dialect: the one the planner reads
+_BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
+
+# Calcite functions sqlglot would read as something else: ``DIV(x, y)`` (sqlglot's ``x DIV y``
+# keyword) and ``TIMESTAMPDIFF(unit, t1, t2)`` (sqlglot's argument order is BigQuery's) are kept
+# as plain calls for the planner.
+_PLAIN_CALLS = ("TIMESTAMPDIFF",)
+
+
+class _Tokenizer(_BASE.tokenizer_class):  # type: ignore[name-defined,misc]
+    KEYWORDS = {k: v for k, v in _BASE.tokenizer_class.KEYWORDS.items() if k != "DIV"}
+
+
+def _position(self: Any) -> exp.StrPosition:
+    """Calcite's ``POSITION(needle IN haystack [FROM start])``."""
+    args = self._parse_csv(self._parse_bitwise)
+    if self._match(TokenType.IN):
+        haystack = self._parse_bitwise()
+        start = self._parse_bitwise() if self._match(TokenType.FROM) else None
+        return self.expression(  # type: ignore[no-any-return]
+            exp.StrPosition(this=haystack, substr=args[0] if args else None, position=start)
+        )
+    return self._parse_position()  # type: ignore[no-any-return]
+
+
+class _Parser(_BASE.parser_class):  # type: ignore[name-defined,misc]
+    FUNCTIONS = {k: v for k, v in _BASE.parser_class.FUNCTIONS.items() if k not in _PLAIN_CALLS}
+    FUNCTION_PARSERS = {**_BASE.parser_class.FUNCTION_PARSERS, "POSITION": _position}
+
+
+class KdruidDialect(Dialect):
+    """sqlglot's default dialect, reading the few Calcite forms it would misread as Calcite."""
+
+    Tokenizer = _Tokenizer
+    Parser = _Parser
+
+
+DIALECT = KdruidDialect()
 
 # Calcite's reserved words that sqlglot reads as plain names (they must be quoted in Druid).
 _RESERVED = frozenset(
