@@ -39,6 +39,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from common.query.sql.syntax import DIALECT
+
 ETERNITY = "-146136543-09-08T08:23:32.096Z/146140482-04-24T15:36:27.903Z"
 
 
@@ -198,7 +200,7 @@ def same_rows(a: Rows, b: Rows, strict: bool = True) -> bool:
 
 def table_of(sql: str) -> str | None:
     """The datasource a case's SQL reads (None without FROM)."""
-    tree = sqlglot.parse_one(sql)
+    tree = sqlglot.parse_one(sql, dialect=DIALECT)
     from_ = tree.args.get("from") or tree.args.get("from_")
     if from_ is None:
         return None

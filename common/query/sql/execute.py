@@ -109,6 +109,8 @@ def _scan_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
 def _typed(values: list[Any], native_type: str) -> pa.Array:
     if native_type == "TIMESTAMP":  # a timestamp-valued virtual column: millis
         return pa.array(values, pa.int64()).cast(TS)
+    if native_type == "BOOLEAN":  # a condition's virtual column: 1/0
+        return pc.not_equal(pa.array(values, pa.int64()), 0)
     typ = _ARROW.get(native_type)
     if typ is None:
         return pa.array(values)

@@ -303,7 +303,7 @@ class _Planner:
         self, items: list[tuple[str, exp.Expression]], vcs: VirtualColumns, plan: Plan
     ) -> list[tuple[str, exp.Expression]]:
         """Select-list expressions of a scan become virtual columns, as Druid plans them;
-        one with no Druid translation (or a condition) is computed at the broker instead."""
+        one with no Druid translation is computed at the broker instead."""
         out: list[tuple[str, exp.Expression]] = []
         base = dict(self.types)
         for name, e in items:
@@ -315,11 +315,12 @@ class _Planner:
             except Unsupported:
                 out.append((name, e))
                 continue
-            if typ in ("BOOLEAN", "NULL", "ARRAY"):
+            if typ in ("NULL", "ARRAY"):
                 out.append((name, e))
                 continue
             vname, typ = vcs.add(e)
-            base[vname] = "TIMESTAMP" if typ == "TIMESTAMP" else native_output_type(typ)
+            # a condition is a LONG 1/0 virtual column, read back as a BOOLEAN (as Druid)
+            base[vname] = typ if typ in ("TIMESTAMP", "BOOLEAN") else native_output_type(typ)
             out.append((name, exp.Column(this=exp.to_identifier(vname))))
         plan.outputs = out
         plan.base_types = base
