@@ -46,6 +46,16 @@ _FLOOR_UNITS = {
 }
 
 
+#: DATE_TRUNC's units beyond FLOOR's (Druid's ``DateTruncOperatorConversion``).
+_TRUNC_UNITS = {
+    "MILLISECOND": "PT0.001S",
+    "MILLISECONDS": "PT0.001S",
+    "DECADE": "P10Y",
+    "CENTURY": "P100Y",
+    "MILLENNIUM": "P1000Y",
+}
+
+
 class Unsupported(PlanValidationError):
     """An expression this engine cannot evaluate; the message names it."""
 
@@ -69,7 +79,8 @@ def time_floor_of(node: exp.Expression) -> tuple[exp.Expression, dict[str, Any]]
     if isinstance(node, exp.DateTrunc | exp.TimestampTrunc):
         unit = node.args.get("unit")
         name = unit.name.upper() if unit is not None else ""
-        return node.this, _period(_unit_period(name), None, None)
+        period = _TRUNC_UNITS.get(name) or _unit_period(name)
+        return node.this, _period(period, None, None)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "TIME_FLOOR":
         args = node.expressions
         if not 2 <= len(args) <= 4:
@@ -487,7 +498,10 @@ class _Eval:
         ts = self._ts(self.ev(args[0]))
         pattern = _const_str(args[1], "TIME_FORMAT pattern") if len(args) > 1 else None
         tz = _const_str(args[2], "TIME_FORMAT timezone") if len(args) > 2 else None
-        return format_time(ts, pattern, tz)
+        try:
+            return format_time(ts, pattern, tz)
+        except Unsupported:
+            raise _NotHere from None  # a zone or pattern letter only Druid's expressions have
 
     def time_parse(self, args: list[exp.Expression]) -> Value:
         if len(args) != 1:
