@@ -159,6 +159,8 @@ def from_native(value: Any, sql_type: str) -> Any:
         return _iso(int(value))
     if sql_type == "BOOLEAN" and isinstance(value, int | float | str):
         return str(value).lower() not in ("0", "false", "0.0")
+    if sql_type in ("DOUBLE", "FLOAT", "REAL", "DECIMAL") and isinstance(value, int):
+        return float(value)  # e.g. a rounded sketch estimate: a long natively, DOUBLE in SQL
     return value
 
 
