@@ -169,6 +169,8 @@ class Translator:
 
     def _binary(self, node: exp.Expression) -> tuple[str, str]:
         op = _OPS[type(node)]
+        if op in ("+", "-") and isinstance(node.expression, exp.Interval):
+            return dt.interval_arithmetic(self, node)
         (a, ta), (b, tb) = self.translate(node.this), self.translate(node.expression)
         if op in ("+", "-", "*", "/", "%"):
             if "TIMESTAMP" in (ta, tb) and op in ("+", "-"):

@@ -313,7 +313,7 @@ class _Eval:
             a = self.ev(node.this)
             if not pa.types.is_timestamp(a.type):
                 raise Unsupported(f"Interval arithmetic needs a timestamp: [{node.sql()}]")
-            months = _interval_months(node.expression)
+            months = interval_months(node.expression)
             if months is not None:
                 sign = 1 if isinstance(node, exp.Add) else -1
                 return _add_months(a, sign * months)
@@ -533,7 +533,7 @@ def _interval_unit(node: exp.Expression) -> str:
     return unit
 
 
-def _interval_months(node: exp.Expression) -> int | None:
+def interval_months(node: exp.Expression) -> int | None:
     """Months in ``INTERVAL 'n' MONTH|QUARTER|YEAR`` (None for fixed-length units)."""
     unit = _interval_unit(node)
     if unit not in _MONTH_UNITS:

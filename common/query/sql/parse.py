@@ -111,6 +111,13 @@ def _calcite_forms(tree: exp.Expression) -> exp.Expression:
     (``PI()``), not a column; a time unit argument is a keyword, not a column."""
     _refuse_unbuilt(tree)
     for node in list(tree.walk()):
+        if node.args.get("negate"):
+            # sqlglot reads ``x NOT LIKE p`` as a LIKE with a ``negate`` flag: make it
+            # NOT (x LIKE p) (with its ESCAPE), the form everything downstream reads.
+            node.set("negate", None)
+            target = node.parent if isinstance(node.parent, exp.Escape) else node
+            target.replace(exp.Not(this=target.copy()))
+    for node in list(tree.walk()):
         if isinstance(node, exp.Column) and not node.table and node.name.upper() == "PI":
             if not node.this.args.get("quoted"):
                 node.replace(exp.Pi())
