@@ -167,7 +167,7 @@ class _Planner:
             self.inline = self.from_table
             return INLINE, True, native_types(self.inline)
         if isinstance(t, exp.Values):
-            self.inline = values_table(t, self.now_ms)
+            self.inline = values_table(t, self.now_ms, self.tz)
             return INLINE, True, native_types(self.inline)
         if not isinstance(t, exp.Table) or not t.name:
             raise Unsupported(f"Unsupported FROM clause [{frm.sql()}]")
