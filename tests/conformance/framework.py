@@ -16,7 +16,9 @@ checked three ways (``test_conformance.py``):
    broker would compute itself, outside the native query, fails the check. A string is a Druid
    expression (``docs/querying/math-expr.md``) run as a scan's virtual column over the case's
    datasource (``foo`` for SQL without FROM, limited to the expected row count); a dict is a
-   whole native query whose result columns are, in order, the SQL's. ``NoNative("why")`` skips.
+   whole native query whose result columns (a scan's ``columns``; else its dimensions,
+   aggregators and post-aggregators, in spec order) are, in order, the SQL's.
+   ``NoNative("why")`` has no native check (a subquery, a refusal).
 3. **duckdb**: where DuckDB has the function, ``duckdb`` (``SAME``: the case's SQL text, or a
    DuckDB SQL text) run over the same rows (``fixtures.duckdb_tables``) answers ``expected``.
 
@@ -255,5 +257,17 @@ def native_rows(query: dict[str, Any], result: list[dict[str, Any]]) -> tuple[li
         dicts = [d for r in result for d in r["result"]]
     else:
         raise AssertionError(f"cannot read a {qt} result")
-    names = sorted({k for d in dicts for k in d})
+    names = _output_names(query)
     return names, [[d.get(n) for n in names] for d in dicts]
+
+
+def _output_names(query: dict[str, Any]) -> list[str]:
+    """A grouped native query's output columns in spec order: dimensions, aggregators, then
+    post-aggregators (what a whole native query of a case answers, column by column)."""
+    names: list[str] = []
+    dims = query.get("dimensions") or ([query["dimension"]] if "dimension" in query else [])
+    for d in dims:
+        names.append(d if isinstance(d, str) else d.get("outputName") or d["dimension"])
+    names += [a["name"] for a in query.get("aggregations") or []]
+    names += [p["name"] for p in query.get("postAggregations") or []]
+    return names
