@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,6 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from common.errors import PlanValidationError
-from common.expr import ExpressionError, parse_expression
 from common.segments.granularity import Granularity, parse_granularity
 from common.segments.period import add_months_local
 
@@ -171,54 +169,6 @@ def evaluate(
     return _Eval(columns, n, now_ms, tz).ev(node)
 
 
-# The nodes being translated for ``_Eval.via_druid``: a constant sub-expression the translator
-# folds by evaluating it must not come back to the same fallback (it is translated instead).
-_TRANSLATING: ContextVar[frozenset[int]] = ContextVar("_TRANSLATING", default=frozenset())
-
-
-def _native_type(v: Value) -> str:
-    t = v.type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP"
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
-        return "LONG"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "DOUBLE"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or t == pa.null():
-        return "STRING"
-    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
-        return "STRING"  # a multi-value string
-    raise Unsupported(f"A column of type [{t}] cannot be used in an expression here")
-
-
-def _native_column(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
-    a = to_array(v, n)
-    t = a.type
-    if pa.types.is_dictionary(t):
-        a = a.cast(t.value_type)
-    elif pa.types.is_timestamp(t) or pa.types.is_boolean(t):
-        a = a.cast(pa.int64())
-    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
-        a = a.cast(pa.float64())
-    elif t == pa.null():
-        a = a.cast(pa.string())
-    return a
-
-
-def _sql_value(out: Any, sql_type: str) -> Value:
-    """A Druid expression result as the SQL layer holds a value of ``sql_type``."""
-    if pa.types.is_list(out.type):
-        return out
-    if sql_type == "TIMESTAMP":
-        return out.cast(pa.int64()).cast(TS)
-    if sql_type == "BOOLEAN":
-        return pc.not_equal(out.cast(pa.float64()), 0.0)
-    target = {"LONG": pa.int64(), "DOUBLE": pa.float64()}.get(sql_type, pa.string())
-    return out if out.type == target else out.cast(target)
-
-
 def to_array(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
     if isinstance(v, pa.Scalar):
         if v.type == pa.null():
@@ -255,34 +205,11 @@ class _Eval:
         return self.via_druid(node)
 
     def via_druid(self, node: exp.Expression) -> Value:
-        """Evaluate ``node`` the way a data node would: translated to Druid's expression
-        language (``druidexpr``) and run by ``common.expr``, one definition of each function for
-        the native query and for what the broker computes."""
-        # druidexpr imports this module for constant folding: import it when first needed.
-        from common.query.sql.druidexpr import Translator
+        """Evaluate ``node`` the way a data node would (``broker_expr``)."""
+        # broker_expr imports druidexpr, which imports this module: import it when first needed.
+        from common.query.sql.broker_expr import evaluate_as_druid
 
-        active = _TRANSLATING.get()
-        if id(node) in active:
-            raise Unsupported(f"Unsupported expression [{node.sql()}]")
-        types = {name: _native_type(v) for name, v in self.columns.items()}
-        token = _TRANSLATING.set(active | {id(node)})
-        try:
-            text, sql_type = Translator(types, self.now_ms, self.tz).translate(node)
-        finally:
-            _TRANSLATING.reset(token)
-        try:
-            expr = parse_expression(text)
-        except ExpressionError as exc:
-            raise Unsupported(f"Unsupported expression [{node.sql()}]: {exc}") from exc
-        cols = {
-            c: _native_column(self.columns[c], self.n) for c in expr.columns if c in self.columns
-        }
-        table = pa.table(cols) if cols else pa.table({"_": pa.nulls(self.n, pa.int64())})
-        out = expr.evaluate_table(table)
-        if isinstance(out, pa.Scalar):
-            out = pa.repeat(out, self.n)
-        value = _sql_value(out, sql_type)
-        return value[0] if not cols else value
+        return evaluate_as_druid(node, self.columns, self.n, self.now_ms, self.tz)
 
     def _ts(self, v: Value) -> Value:
         if pa.types.is_timestamp(v.type):
