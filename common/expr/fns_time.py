@@ -374,3 +374,25 @@ register(
 register("timestamp_parse", 1, 3, _parse, out="LONG", literals=(1, 2), check=_check_pattern_zone)
 register("timestamp", 1, 2, _parse, out="LONG", literals=(1,), check=_check_pattern_zone)
 register("unix_timestamp", 1, 2, _unix, out="LONG", literals=(1,), check=_check_pattern_zone)
+
+
+def _subtract_months(a: list[Any]) -> Any:
+    """Druid's ``subtract_months(left, right, zone)``: whole months from ``right`` to ``left``
+    in the zone (Joda's ``Months.monthsBetween(right, left)``), what SQL's TIMESTAMPDIFF of a
+    MONTH, QUARTER or YEAR unit counts."""
+    left, right = to_long(a[0]), to_long(a[1])
+    if left is None or right is None:
+        return None
+    zone = zone_of(a[2] if len(a) > 2 else None)
+    lo, hi = local_fields(left, zone), local_fields(right, zone)
+    months = (lo.year - hi.year) * 12 + (lo.month - hi.month)
+    rest_l = (lo.day, lo.hour, lo.minute, lo.second, lo.microsecond)
+    rest_r = (hi.day, hi.hour, hi.minute, hi.second, hi.microsecond)
+    if months > 0 and rest_l < rest_r:
+        months -= 1
+    elif months < 0 and rest_l > rest_r:
+        months += 1
+    return months
+
+
+register("subtract_months", 2, 3, _subtract_months, out="LONG", literals=(2,))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,11 @@ import httpx
 import orjson
 import pyarrow as pa
 import pytest
-from fastapi import FastAPI
 
 from common.aio import wait_until
-from common.config import Settings, load_settings
-from common.discovery.node import DataNodeService, DruidService
-from common.errors import NotFound
-from common.query.datanode import segment_lookup
-from common.query.http import data_node_query_router
 from common.segments.intervals import Interval
-from common.segments.segment import DataSegment, SegmentId
-from common.serve import RunningServer
-from common.server import NodeService, bind_socket, create_node_app
-from common.serverview.announcer import SegmentAnnouncer
-from services.broker.app import create_app as broker_app
-from tests.support.cluster import sqlite_properties
+from common.segments.segment import DataSegment
+from tests.support.sqlenv import MemoryDataNode, broker_over
 
 pytestmark = pytest.mark.slow
 
@@ -56,85 +45,14 @@ def day_segment(d: int) -> tuple[DataSegment, pa.Table]:
     return seg, table
 
 
-class MemoryDataNode(NodeService):
-    """A data node serving in-memory segments; clearing ``gate`` holds every read."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.announcer = SegmentAnnouncer()
-        self.shutdown_hooks.append(self.announcer.close)
-        self.open: dict[SegmentId, tuple[DataSegment, pa.Table]] = {}
-        self.gate = threading.Event()
-        self.gate.set()
-        self.reads = 0
-
-    def node_services(self) -> dict[str, DruidService]:
-        return {
-            DataNodeService.KEY: DataNodeService(
-                tier="_default_tier", max_size=10**9, server_type="historical", priority=0
-            )
-        }
-
-    def serve(self, seg: DataSegment, table: pa.Table) -> None:
-        self.open[seg.id] = (seg, table)
-        self.announcer.announce([seg])
-
-    def get(self, sid: SegmentId) -> tuple[DataSegment, pa.Table]:
-        self.reads += 1
-        self.gate.wait(30)
-        if sid not in self.open:
-            raise NotFound(str(sid))
-        return self.open[sid]
-
-    def app(self) -> FastAPI:
-        host = self.settings.host_and_port
-        getter = segment_lookup(lambda: [s for s, _ in self.open.values()], self.get)
-        return create_node_app(
-            self, [self.announcer.router(host), data_node_query_router(getter, host)]
-        )
-
-
 @contextlib.asynccontextmanager
 async def environment(tmp: Path) -> AsyncIterator[tuple[httpx.AsyncClient, MemoryDataNode, str]]:
-    props = sqlite_properties(tmp)
-    servers: list[RunningServer] = []
-    http = httpx.AsyncClient(timeout=20)
-    node: MemoryDataNode | None = None
-    try:
-        for role in ("historical", "broker"):
-            sock = bind_socket()
-            settings = load_settings(
-                role,
-                properties={**props, "druid.plaintextPort": str(sock.getsockname()[1])},
-                environ={},
-            )
-            if role == "historical":
-                node = MemoryDataNode(settings)
-                app = node.app()
-            else:
-                app = broker_app(settings)
-            server = RunningServer(app, sock)
-            await server.start()
-            servers.append(server)
-            url = settings.base_url
-        assert node is not None
-        for d in range(2):
-            node.serve(*day_segment(d))
+    async def ready(http: httpx.AsyncClient, url: str) -> bool:
+        r = await http.post(f"{url}/druid/v2/sql", json={"query": "SELECT COUNT(*) AS n FROM wiki"})
+        return r.status_code == 200 and r.json() == [{"n": 2 * ROWS}]
 
-        async def ready() -> bool:
-            r = await http.post(
-                f"{url}/druid/v2/sql", json={"query": "SELECT COUNT(*) AS n FROM wiki"}
-            )
-            return r.status_code == 200 and r.json() == [{"n": 2 * ROWS}]
-
-        await wait_until(ready, within=20, what="the broker to see both segments")
-        yield http, node, url
-    finally:
-        if node is not None:
-            node.gate.set()
-        for server in reversed(servers):
-            await server.stop()
-        await http.aclose()
+    async with broker_over(tmp, [day_segment(d) for d in range(2)], ready) as env:
+        yield env
 
 
 GROUPED = (

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from common.query.sql import arrays
 from common.query.sql import druidexpr_time as dt
+from common.query.sql.druidexpr_fns import ANON_FNS, NODE_FNS
 from common.query.sql.druidexpr_time import quote_ident, quote_string
 from common.query.sql.functions import (
     Unsupported,
@@ -60,7 +61,7 @@ def native_output_type(t: str) -> str:
 class Translator:
     """Translates sqlglot expressions over ``types`` (column -> native type)."""
 
-    def __init__(self, types: dict[str, str], now_ms: int, tz: str) -> None:
+    def __init__(self, types: dict[str, str], now_ms: int | None, tz: str) -> None:
         self.types = types
         self.now_ms = now_ms
         self.tz = tz
@@ -77,7 +78,12 @@ class Translator:
         if call is not None:
             return arrays.translate_call(self, *call)
         if is_constant(node):
-            return self._constant(node)
+            try:
+                return self._constant(node)
+            except Unsupported:
+                if isinstance(node, exp.Literal | exp.Null | exp.Boolean):
+                    raise
+                # not foldable here (a function only Druid's expressions have): translate it
         if type(node) in _OPS:
             return self._binary(node)
         if isinstance(node, exp.DPipe):
@@ -112,8 +118,8 @@ class Translator:
             fn = _ANON.get(node.name.upper())
             if fn is not None:
                 return fn(self, node.expressions)
-            raise Unsupported(f"Function [{node.name.upper()}] is not supported in native queries")
-        raise Unsupported(f"Expression [{node.sql()}] is not supported in native queries")
+            raise Unsupported(f"Function [{node.name.upper()}] is not supported")
+        raise Unsupported(f"Expression [{node.sql()}] is not supported")
 
     # ---- leaves
     def _column(self, node: exp.Column) -> tuple[str, str]:
@@ -132,7 +138,7 @@ class Translator:
             return "null", "NULL"
         if isinstance(node, exp.Boolean):
             return ("1" if node.this else "0"), "BOOLEAN"
-        value = evaluate(node, {}, 1, self.now_ms)
+        value = evaluate(node, {}, 1, self.now_ms, self.tz)
         typ = value.type if isinstance(value, pa.Scalar) else None
         py = value.as_py() if isinstance(value, pa.Scalar) else value
         if typ is not None and pa.types.is_timestamp(typ):
@@ -173,6 +179,8 @@ class Translator:
 
     def _binary(self, node: exp.Expression) -> tuple[str, str]:
         op = _OPS[type(node)]
+        if op in ("+", "-") and isinstance(node.expression, exp.Interval):
+            return dt.interval_arithmetic(self, node)
         (a, ta), (b, tb) = self.translate(node.this), self.translate(node.expression)
         if ta.startswith("ARRAY") or tb.startswith("ARRAY"):
             raise Unsupported(f"Operator [{op}] on arrays is not supported: [{node.sql()}]")
@@ -266,8 +274,9 @@ def _replace(tr: Translator, node: exp.Expression) -> tuple[str, str]:
 
 def _strpos(tr: Translator, node: exp.Expression) -> tuple[str, str]:
     s, sub = tr.translate(node.this)[0], tr.translate(node.args["substr"])[0]
-    if node.args.get("position") is not None:
-        raise Unsupported(f"STRPOS with a start position is not supported: [{node.sql()}]")
+    start = node.args.get("position")
+    if start is not None:  # POSITION(sub IN s FROM start), as Druid's PositionOperatorConversion
+        return f"(strpos({s},{sub},({tr.translate(start)[0]} - 1)) + 1)", "LONG"
     return f"(strpos({s},{sub}) + 1)", "LONG"
 
 
@@ -426,6 +435,7 @@ _HANDLERS: dict[type[exp.Expression], Callable[[Translator, exp.Expression], tup
     exp.Right: _left_right,
     exp.Cast: _cast,
     exp.Extract: dt.extract,
+    **NODE_FNS,
 }
 _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] = {
     "TIME_FLOOR": dt.time_floor,
@@ -441,6 +451,7 @@ _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] 
     "RPAD": _plain("rpad", "STRING", (3, 3)),
     "REVERSE": _plain("reverse", "STRING", (1, 1)),
     "REPEAT": _plain("repeat", "STRING", (2, 2)),
+    **ANON_FNS,
 }
 
 

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from common.expr.fns_time import EXTRACT_UNITS
-from common.query.sql.functions import _FLOOR_UNITS, Unsupported, fold_timestamp
+from common.query.sql.functions import (
+    _FLOOR_UNITS,
+    Unsupported,
+    evaluate,
+    fold_timestamp,
+    interval_months,
+)
 
 if TYPE_CHECKING:
     from common.query.sql.druidexpr import Translator
@@ -139,3 +145,18 @@ def ts_to_millis(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
     if t != "TIMESTAMP":
         raise Unsupported(f"TIMESTAMP_TO_MILLIS needs a timestamp: [{args[0].sql()}]")
     return text, "LONG"
+
+
+def interval_arithmetic(tr: Translator, node: exp.Expression) -> tuple[str, str]:
+    """``timestamp +/- INTERVAL``, as Druid's ``TimeArithmeticOperatorConversion``: a day-time
+    interval adds its millis (days are 86400 s, whatever the zone); a year-month interval shifts
+    the timestamp by calendar months in the session time zone."""
+    text, t = tr.translate(node.this)
+    if t != "TIMESTAMP":
+        raise Unsupported(f"Interval arithmetic needs a timestamp: [{node.sql()}]")
+    sign = 1 if isinstance(node, exp.Add) else -1
+    months = interval_months(node.expression)
+    if months is not None:
+        return f"timestamp_shift({text},'P{months}M',{sign},{quote_string(tr.tz)})", t
+    millis = evaluate(node.expression, {}, 1, tr.now_ms).as_py()
+    return f"({text} {'+' if sign > 0 else '-'} {millis})", t

@@ -113,6 +113,8 @@ def _scan_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
 def _typed(values: list[Any], native_type: str) -> pa.Array:
     if native_type == "TIMESTAMP":  # a timestamp-valued virtual column: millis
         return pa.array(values, pa.int64()).cast(TS)
+    if native_type == "BOOLEAN":  # a condition's virtual column: 1/0
+        return pc.not_equal(pa.array(values, pa.int64()), 0)
     if native_type in ARRAY_ELEMENT:  # an SQL ARRAY: a large_list at the broker
         return pa.array(
             [v if v is None or isinstance(v, list) else [v] for v in values],
@@ -160,16 +162,20 @@ def post_process(plan: Plan, base: pa.Table) -> ResultSet:
         elif a.round:
             cols[a.name] = pc.round(cols[a.name]).cast(pa.int64())
     if plan.having is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.having, cols, n, plan.now_ms), n), False)
+        mask = pc.fill_null(
+            to_array(evaluate(plan.having, cols, n, plan.now_ms, plan.time_zone), n), False
+        )
         cols = {k: pc.filter(v, mask) for k, v in cols.items()}
         n = int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
-    outputs = [to_array(evaluate(e, cols, n, plan.now_ms), n) for _, e in plan.outputs]
+    outputs = [
+        to_array(evaluate(e, cols, n, plan.now_ms, plan.time_zone), n) for _, e in plan.outputs
+    ]
     if plan.order:
         by_name = dict(zip((name for name, _ in plan.outputs), outputs, strict=True))
         keys: dict[str, Any] = {}
         sort: list[tuple[str, str]] = []
         for i, (e, desc) in enumerate(plan.order):
-            v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms), n)
+            v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms, plan.time_zone), n)
             keys[f"n{i}"] = pc.is_null(v)
             keys[f"k{i}"] = v
             # nulls first ascending, last descending
@@ -223,13 +229,17 @@ def _system_base(plan: Plan, table: pa.Table) -> pa.Table:
     n = table.num_rows
     cols = {name: table.column(name) for name in table.column_names}
     if plan.filter_expr is not None:
-        mask = pc.fill_null(to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms), n), False)
+        mask = pc.fill_null(
+            to_array(evaluate(plan.filter_expr, cols, n, plan.now_ms, plan.time_zone), n), False
+        )
         table = table.filter(mask)
     if plan.computed:
         n = table.num_rows
         cols = {name: table.column(name) for name in table.column_names}
         for name, e in plan.computed.items():
-            table = table.append_column(name, to_array(evaluate(e, cols, n, plan.now_ms), n))
+            table = table.append_column(
+                name, to_array(evaluate(e, cols, n, plan.now_ms, plan.time_zone), n)
+            )
     if not plan.aggs and not plan.dims:
         return table
     keys = [col for _, col in plan.dims]

@@ -45,8 +45,22 @@ _FLOOR_UNITS = {
 }
 
 
+#: DATE_TRUNC's units beyond FLOOR's (Druid's ``DateTruncOperatorConversion``).
+_TRUNC_UNITS = {
+    "MILLISECOND": "PT0.001S",
+    "MILLISECONDS": "PT0.001S",
+    "DECADE": "P10Y",
+    "CENTURY": "P100Y",
+    "MILLENNIUM": "P1000Y",
+}
+
+
 class Unsupported(PlanValidationError):
     """An expression this engine cannot evaluate; the message names it."""
+
+
+class _NotHere(Exception):
+    """This form of the function is evaluated by Druid's expression language instead."""
 
 
 def sql_of(node: exp.Expression) -> str:
@@ -64,7 +78,8 @@ def time_floor_of(node: exp.Expression) -> tuple[exp.Expression, dict[str, Any]]
     if isinstance(node, exp.DateTrunc | exp.TimestampTrunc):
         unit = node.args.get("unit")
         name = unit.name.upper() if unit is not None else ""
-        return node.this, _period(_unit_period(name), None, None)
+        period = _TRUNC_UNITS.get(name) or _unit_period(name)
+        return node.this, _period(period, None, None)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "TIME_FLOOR":
         args = node.expressions
         if not 2 <= len(args) <= 4:
@@ -171,10 +186,14 @@ def is_constant(node: exp.Expression) -> bool:
 
 
 def evaluate(
-    node: exp.Expression, columns: Mapping[str, Value], n: int, now_ms: int | None = None
+    node: exp.Expression,
+    columns: Mapping[str, Value],
+    n: int,
+    now_ms: int | None = None,
+    tz: str = "UTC",
 ) -> Value:
     """Evaluate ``node`` over ``columns`` (name -> Arrow array of ``n`` rows)."""
-    return _Eval(columns, n, now_ms).ev(node)
+    return _Eval(columns, n, now_ms, tz).ev(node)
 
 
 def to_array(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
@@ -186,10 +205,13 @@ def to_array(v: Value, n: int) -> pa.Array | pa.ChunkedArray:
 
 
 class _Eval:
-    def __init__(self, columns: Mapping[str, Value], n: int, now_ms: int | None) -> None:
+    def __init__(
+        self, columns: Mapping[str, Value], n: int, now_ms: int | None, tz: str = "UTC"
+    ) -> None:
         self.columns = columns
         self.n = n
         self.now_ms = now_ms
+        self.tz = tz
 
     def ev(self, node: exp.Expression) -> Value:
         handler = _HANDLERS.get(type(node))
@@ -203,12 +225,22 @@ class _Eval:
         if isinstance(node, exp.Anonymous):
             fn = _ANON.get(node.name.upper())
             if fn is not None:
-                return fn(self, node.expressions)
+                try:
+                    return fn(self, node.expressions)
+                except _NotHere:
+                    pass
         from common.query.sql import arrays  # imports this module
 
         if arrays.is_array_node(node):
             return arrays.evaluate_at_broker(node, self.columns, self.n, self.now_ms)
-        raise Unsupported(f"Unsupported expression [{node.sql()}]")
+        return self.via_druid(node)
+
+    def via_druid(self, node: exp.Expression) -> Value:
+        """Evaluate ``node`` the way a data node would (``broker_expr``)."""
+        # broker_expr imports druidexpr, which imports this module: import it when first needed.
+        from common.query.sql.broker_expr import evaluate_as_druid
+
+        return evaluate_as_druid(node, self.columns, self.n, self.now_ms, self.tz)
 
     def _ts(self, v: Value) -> Value:
         if pa.types.is_timestamp(v.type):
@@ -239,7 +271,7 @@ class _Eval:
             a = self.ev(node.this)
             if not pa.types.is_timestamp(a.type):
                 raise Unsupported(f"Interval arithmetic needs a timestamp: [{node.sql()}]")
-            months = _interval_months(node.expression)
+            months = interval_months(node.expression)
             if months is not None:
                 sign = 1 if isinstance(node, exp.Add) else -1
                 return _add_months(a, sign * months)
@@ -303,7 +335,7 @@ class _Eval:
 
     def is_(self, node: exp.Expression) -> Value:
         if not isinstance(node.expression, exp.Null):
-            raise Unsupported(f"Unsupported IS test [{node.sql()}]")
+            return self.via_druid(node)  # IS [NOT] TRUE / FALSE
         v = self.ev(node.this)
         return pc.is_null(v) if not isinstance(v, pa.Scalar) else pa.scalar(not v.is_valid)
 
@@ -410,9 +442,6 @@ class _Eval:
     def length(self, node: exp.Expression) -> Value:
         return pc.utf8_length(self._str(node.this)).cast(pa.int64())
 
-    def trim(self, node: exp.Expression) -> Value:
-        return pc.utf8_trim_whitespace(self._str(node.this))
-
     def abs_(self, node: exp.Expression) -> Value:
         return pc.abs(self.ev(node.this))
 
@@ -434,11 +463,14 @@ class _Eval:
         ts = self._ts(self.ev(args[0]))
         pattern = _const_str(args[1], "TIME_FORMAT pattern") if len(args) > 1 else None
         tz = _const_str(args[2], "TIME_FORMAT timezone") if len(args) > 2 else None
-        return format_time(ts, pattern, tz)
+        try:
+            return format_time(ts, pattern, tz)
+        except Unsupported:
+            raise _NotHere from None  # a zone or pattern letter only Druid's expressions have
 
     def time_parse(self, args: list[exp.Expression]) -> Value:
         if len(args) != 1:
-            raise Unsupported("TIME_PARSE with a pattern is not supported; ISO-8601 only")
+            raise _NotHere  # a pattern or a zone: Druid's timestamp_parse
         return _parse_ts(self._str(args[0]))
 
     def millis_to_ts(self, args: list[exp.Expression]) -> Value:
@@ -466,7 +498,7 @@ def _interval_unit(node: exp.Expression) -> str:
     return unit
 
 
-def _interval_months(node: exp.Expression) -> int | None:
+def interval_months(node: exp.Expression) -> int | None:
     """Months in ``INTERVAL 'n' MONTH|QUARTER|YEAR`` (None for fixed-length units)."""
     unit = _interval_unit(node)
     if unit not in _MONTH_UNITS:
@@ -746,7 +778,6 @@ _HANDLERS: dict[type, Callable[[_Eval, Any], Value]] = {
     exp.DPipe: _Eval.concat,
     exp.Substring: _Eval.substring,
     exp.Length: _Eval.length,
-    exp.Trim: _Eval.trim,
     exp.Abs: _Eval.abs_,
     exp.CurrentTimestamp: _Eval.current_timestamp,
     exp.Interval: _Eval.interval,

@@ -21,7 +21,7 @@ def no_from_table() -> pa.Table:
     return pa.table({"$row": pa.array([0], pa.int64())})
 
 
-def values_table(values: exp.Values, now_ms: int) -> pa.Table:
+def values_table(values: exp.Values, now_ms: int, tz: str = "UTC") -> pa.Table:
     rows = [t.expressions if isinstance(t, exp.Tuple) else [t] for t in values.expressions]
     if not rows or len({len(r) for r in rows}) != 1:
         raise Unsupported("VALUES rows must all have the same number of columns")
@@ -33,7 +33,7 @@ def values_table(values: exp.Values, now_ms: int) -> pa.Table:
     names = names or [f"EXPR${i}" for i in range(width)]
     columns = []
     for j in range(width):
-        cells = [evaluate(r[j], {}, 1, now_ms) for r in rows]
+        cells = [evaluate(r[j], {}, 1, now_ms, tz) for r in rows]
         if not all(isinstance(c, pa.Scalar) for c in cells):
             raise Unsupported("VALUES takes constant expressions only")
         typed = [c for c in cells if c.type != pa.null()]

@@ -6,6 +6,7 @@ what parses but cannot be planned is the planner's ``Plan validation failed``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from common.errors import SqlParseError
+from common.errors import PlanValidationError, SqlParseError
 from common.query.sql.syntax import DIALECT, Source, check_tokens, parse_error, tokenize
 from common.query.sql.syntax import lexical_error as tokenize_error
 
@@ -45,6 +46,7 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
     src = Source(text, start + lead)
     tokens = tokenize(src, body)
     check_tokens(src, tokens)
+    _refuse_json_functions(tokens)
     try:
         level = _SQLGLOT_LOG.level
         _SQLGLOT_LOG.setLevel(logging.ERROR)
@@ -66,7 +68,64 @@ def parse_sql(text: str, parameters: list[dict[str, Any]] | None = None) -> Stat
         kind = type(tree).__name__.upper()
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
     tree = _bind(tree, parameters or [])
-    return Statement(tree, explain)
+    return Statement(_calcite_forms(tree), explain)
+
+
+#: Druid's JSON functions (``querying/sql-json-functions.md``): they read and build
+#: ``COMPLEX<json>`` values, and kdruid has no nested columns.
+_JSON_FUNCTIONS = frozenset(
+    "JSON_KEYS JSON_MERGE JSON_OBJECT JSON_PATHS JSON_QUERY JSON_QUERY_ARRAY JSON_VALUE "
+    "PARSE_JSON TRY_PARSE_JSON TO_JSON_STRING".split()
+)
+
+
+def _refuse_json_functions(tokens: list[Any]) -> None:
+    """Refused before parsing: ``JSON_VALUE(x, '$.a' RETURNING BIGINT)`` would otherwise fail
+    as a syntax error that does not name the function."""
+    for tok, nxt in itertools.pairwise(tokens):
+        name = tok.text.upper()
+        if name in _JSON_FUNCTIONS and nxt.text == "(":
+            raise PlanValidationError(
+                f"{name} is not supported: kdruid has no nested (COMPLEX<json>) columns"
+            )
+
+
+def _refuse_unbuilt(tree: exp.Expression) -> None:
+    """Clauses sqlglot reads but the planner has no plan for: refused, never ignored."""
+    for node in tree.walk():
+        if isinstance(node, exp.Pivot):
+            name = "UNPIVOT" if node.args.get("unpivot") else "PIVOT"
+            raise PlanValidationError(f"{name} is not supported")
+        if isinstance(node, exp.TableSample):
+            raise PlanValidationError("TABLESAMPLE is not supported")
+        if isinstance(node, exp.Distinct) and node.args.get("on") is not None:
+            raise PlanValidationError("DISTINCT ON is not supported")
+
+
+#: Functions whose first argument is a time unit keyword (``TIMESTAMPADD(MONTH, 1, t)``).
+_UNIT_FIRST = {"TIMESTAMPADD", "TIMESTAMPDIFF"}
+
+
+def _calcite_forms(tree: exp.Expression) -> exp.Expression:
+    """Read what Calcite reads differently from sqlglot: an unquoted ``PI`` is the constant
+    (``PI()``), not a column; a time unit argument is a keyword, not a column."""
+    _refuse_unbuilt(tree)
+    for node in list(tree.walk()):
+        if node.args.get("negate"):
+            # sqlglot reads ``x NOT LIKE p`` as a LIKE with a ``negate`` flag: make it
+            # NOT (x LIKE p) (with its ESCAPE), the form everything downstream reads.
+            node.set("negate", None)
+            target = node.parent if isinstance(node.parent, exp.Escape) else node
+            target.replace(exp.Not(this=target.copy()))
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Column) and not node.table and node.name.upper() == "PI":
+            if not node.this.args.get("quoted"):
+                node.replace(exp.Pi())
+        elif isinstance(node, exp.Anonymous) and node.name.upper() in _UNIT_FIRST:
+            first = node.expressions[0] if node.expressions else None
+            if isinstance(first, exp.Column) and not first.table:
+                first.replace(exp.Var(this=first.name.upper()))
+    return tree
 
 
 def _bind(tree: exp.Expression, parameters: list[dict[str, Any]]) -> exp.Expression:

@@ -215,7 +215,7 @@ class _Planner:
             self.inline = self.from_table
             return INLINE, True, native_types(self.inline)
         if isinstance(t, exp.Values):
-            self.inline = values_table(t, self.now_ms)
+            self.inline = values_table(t, self.now_ms, self.tz)
             return INLINE, True, native_types(self.inline)
         if isinstance(t, exp.Unnest):
             self.inline = constant_table(t, self.now_ms)
@@ -360,7 +360,7 @@ class _Planner:
         self, items: list[tuple[str, exp.Expression]], vcs: VirtualColumns, plan: Plan
     ) -> list[tuple[str, exp.Expression]]:
         """Select-list expressions of a scan become virtual columns, as Druid plans them;
-        one with no Druid translation (or a condition) is computed at the broker instead."""
+        one with no Druid translation is computed at the broker instead."""
         out: list[tuple[str, exp.Expression]] = []
         base = dict(self.types)
         for name, e in items:
@@ -372,11 +372,12 @@ class _Planner:
             except Unsupported:
                 out.append((name, e))
                 continue
-            if typ in ("BOOLEAN", "NULL"):
+            if typ in ("NULL",):
                 out.append((name, e))
                 continue
             vname, typ = vcs.add(e)
-            base[vname] = "TIMESTAMP" if typ == "TIMESTAMP" else native_output_type(typ)
+            # a condition is a LONG 1/0 virtual column, read back as a BOOLEAN (as Druid)
+            base[vname] = typ if typ in ("TIMESTAMP", "BOOLEAN") else native_output_type(typ)
             out.append((name, exp.Column(this=exp.to_identifier(vname))))
         plan.outputs = out
         plan.base_types = base

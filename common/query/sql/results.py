@@ -12,6 +12,7 @@ Doubles print as Java's ``Double.toString`` (Jackson does), timestamps as ISO-86
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -33,7 +34,9 @@ CONTENT_TYPES = {
 
 def _json(value: Any) -> bytes:
     if isinstance(value, float):
-        return java_double(value).encode()
+        text = java_double(value)
+        # Jackson writes NaN and the infinities as strings (QUOTE_NON_NUMERIC_NUMBERS)
+        return (text if math.isfinite(value) else f'"{text}"').encode()
     if isinstance(value, list):
         return b"[" + b",".join(_json(v) for v in value) + b"]"
     return orjson.dumps(value)

@@ -10,6 +10,9 @@ keys Druid sends (``line``, ``column``, ``token``), and no parser internals leak
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
 from sqlglot.tokenizer_core import Token, TokenType
@@ -18,27 +21,47 @@ from common.errors import SqlParseError
 
 _BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
 
+# Calcite functions sqlglot would read as something else: ``DIV(x, y)`` (sqlglot's ``x DIV y``
+# keyword) and ``TIMESTAMPDIFF(unit, t1, t2)`` (sqlglot's argument order is BigQuery's) are kept
+# as plain calls for the planner. Druid's array aggregates take a size argument sqlglot's builders
+# drop (ARRAY_AGG(x, 1000)) or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls too,
+# DISTINCT kept.
+_ARRAY_AGGS = ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
+_PLAIN_CALLS = ("TIMESTAMPDIFF", *_ARRAY_AGGS)
+
+
+class _Tokenizer(_BASE.tokenizer_class):  # type: ignore[name-defined,misc]
+    KEYWORDS = {k: v for k, v in _BASE.tokenizer_class.KEYWORDS.items() if k != "DIV"}
+
+
+def _position(self: Any) -> exp.StrPosition:
+    """Calcite's ``POSITION(needle IN haystack [FROM start])``."""
+    args = self._parse_csv(self._parse_bitwise)
+    if self._match(TokenType.IN):
+        haystack = self._parse_bitwise()
+        start = self._parse_bitwise() if self._match(TokenType.FROM) else None
+        return self.expression(  # type: ignore[no-any-return]
+            exp.StrPosition(this=haystack, substr=args[0] if args else None, position=start)
+        )
+    return self._parse_position()  # type: ignore[no-any-return]
+
 
 class _Parser(_BASE.parser_class):  # type: ignore[name-defined,misc]
-    # Druid's array aggregates take a size argument sqlglot's builders drop (ARRAY_AGG(x, 1000))
-    # or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls, DISTINCT kept.
-    FUNCTIONS = {
-        k: v
-        for k, v in _BASE.parser_class.FUNCTIONS.items()
-        if k not in ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
-    }
+    FUNCTIONS = {k: v for k, v in _BASE.parser_class.FUNCTIONS.items() if k not in _PLAIN_CALLS}
     FUNCTION_PARSERS = {
-        k: v
-        for k, v in _BASE.parser_class.FUNCTION_PARSERS.items()
-        if k not in ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
+        **{k: v for k, v in _BASE.parser_class.FUNCTION_PARSERS.items() if k not in _ARRAY_AGGS},
+        "POSITION": _position,
     }
 
 
-class _Druid(type(_BASE)):  # type: ignore[misc]
-    parser_class = _Parser
+class KdruidDialect(Dialect):
+    """sqlglot's default dialect, reading the few Calcite forms it would misread as Calcite."""
+
+    Tokenizer = _Tokenizer
+    Parser = _Parser
 
 
-DIALECT = _Druid()  # the one the planner reads: sqlglot's default, with the parser above
+DIALECT = KdruidDialect()
 
 # Calcite's reserved words that sqlglot reads as plain names (they must be quoted in Druid).
 _RESERVED = frozenset(
