@@ -262,6 +262,14 @@ async def test_kill_9_of_a_sub_task_peon_retries_or_fails_cleanly(
             procs.start(victim)  # back (its stale sub-tasks are shut down by the overlord)
             await asyncio.to_thread(procs.wait_healthy, victim, 60.0)
             await wait_ready(http, procs, workers=2)
+
+            async def idle() -> bool:
+                r = await http.get(procs.procs["overlord"].url + "/druid/indexer/v1/workers")
+                return all(w["currCapacityUsed"] == 0 for w in r.json())
+
+            # With both peons idle the placement is known: the supervisor and one sub-task on
+            # one peon, the other sub-task alone on the other (the one killed).
+            await wait_until(idle, within=30, interval=0.2, what="the stale sub-tasks stopped")
             gated_files.gate.clear()
             gated_files.requests.clear()
             async with Watch(lambda: days(http, procs, "failed")) as watch:
