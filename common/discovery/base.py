@@ -5,7 +5,9 @@
 in event order, an ``initialized`` signal after the first successful read (or after a timeout,
 flagged as timed out). A backend only feeds it: ``reset_nodes`` after a full read (it emits the
 difference), ``node_added`` / ``node_removed`` for single events. Unlike Druid, a node re-announced
-with different JSON (a MODIFIED pod) is applied: listeners see it removed, then added.
+with different JSON (a MODIFIED pod) is applied: listeners see it removed, then added. A service
+view (``ServiceDiscovery``) passes that on only when the node's entry for its own service changed:
+a peon re-announced with or without ``dataNodeService`` is not a worker that left and came back.
 
 Listener callbacks are synchronous, must not block, and are never called concurrently.
 """
@@ -188,20 +190,51 @@ class ServiceDiscovery(_NodeView, NodeListener):
         self._watchers = watchers
         self._pending = len(watchers)
         self._any_timed_out = False
+        #: Keys whose removal was a re-announcement with this service unchanged: the matching
+        #: addition is not passed on either.
+        self._kept: set[str] = set()
         for w in watchers:
             w.register_listener(_RoleForwarder(self))
 
     def nodes_added(self, nodes: list[DiscoveryDruidNode]) -> None:
         mine = [n for n in nodes if self.service_key in n.services]
+        fresh = []
         for n in mine:
             self._nodes[_key(n)] = n
-        if mine and self._initialized.is_set():
-            self._listeners.call("nodes_added", mine)
+            if _key(n) in self._kept:
+                self._kept.discard(_key(n))
+            else:
+                fresh.append(n)
+        if fresh and self._initialized.is_set():
+            self._listeners.call("nodes_added", fresh)
 
     def nodes_removed(self, nodes: list[DiscoveryDruidNode]) -> None:
-        gone = [self._nodes.pop(_key(n)) for n in nodes if _key(n) in self._nodes]
+        gone = []
+        for n in nodes:
+            key = _key(n)
+            old = self._nodes.get(key)
+            if old is None:
+                continue
+            if self._reannounced_unchanged(old):
+                self._kept.add(key)  # the watcher calls nodes_added with the new node next
+                continue
+            gone.append(self._nodes.pop(key))
         if gone and self._initialized.is_set():
             self._listeners.call("nodes_removed", gone)
+
+    def _reannounced_unchanged(self, old: DiscoveryDruidNode) -> bool:
+        """The role watcher already holds a replacement of ``old`` (it updates its cache before
+        telling listeners) with the same node and the same entry for this service."""
+        for w in self._watchers:
+            if w.role != old.node_role:
+                continue
+            new = w._nodes.get(old.host_and_port)
+            return (
+                new is not None
+                and new.druid_node == old.druid_node
+                and new.services.get(self.service_key) == old.services.get(self.service_key)
+            )
+        return False
 
     def node_view_initialized(self, timed_out: bool) -> None:
         self._pending -= 1

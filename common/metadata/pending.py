@@ -165,6 +165,31 @@ async def delete_pending(
     return int(result.rowcount or 0)
 
 
+async def delete_pending_of_finished_allocator(
+    conn: AsyncConnection, t: Tables, data_source: str, allocator_id: str
+) -> int:
+    """Druid's ``deletePendingSegmentsForTaskAllocatorId`` once the allocator's tasks are done:
+    delete ``data_source``'s pending segments allocated by task group ``allocator_id`` unless a
+    task of that group is still active. Serialised with allocations of the datasource, so a task
+    of the group submitted meanwhile either is seen active or allocates afterwards."""
+    await locks_sql.serialize_datasource(conn, t, data_source)
+    tc = t.tasks.c
+    still_active = await conn.execute(
+        select(tc.id)
+        .where(tc.active.is_(True), tc.datasource == data_source, tc.group_id == allocator_id)
+        .limit(1)
+    )
+    if still_active.first() is not None:
+        return 0
+    c = t.pending_segments.c
+    result = await conn.execute(
+        delete(t.pending_segments).where(
+            c.dataSource == data_source, c.task_allocator_id == allocator_id
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 @dataclass(frozen=True)
 class AllocateRequest:
     """What ``segmentAllocate`` asks for, with the time chunks already computed."""

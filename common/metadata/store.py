@@ -364,6 +364,15 @@ class MetadataStore:
         async with self.transaction("delete pending segments") as conn:
             return await pending_sql.delete_pending(conn, self.tables, data_source, interval)
 
+    async def delete_pending_of_finished_allocator(
+        self, data_source: str, allocator_id: str
+    ) -> int:
+        """Pending segments of task group ``allocator_id`` once none of its tasks is active."""
+        async with self.transaction("delete pending segments of a finished task group") as conn:
+            return await pending_sql.delete_pending_of_finished_allocator(
+                conn, self.tables, data_source, allocator_id
+            )
+
     async def commit_segments_and_metadata(
         self,
         segments: Sequence[DataSegment],

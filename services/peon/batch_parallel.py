@@ -3,11 +3,19 @@ runs one ``single_phase_sub_task`` per input split on other peon slots.
 
 * Sub-tasks are submitted to the overlord (``POST /druid/indexer/v1/task``) with the supervisor's
   group id, one split each, at most ``maxNumConcurrentSubTasks`` (and the free cluster slots) at
-  a time. A failed sub-task is retried up to ``maxRetry`` (Druid's default 3) times.
+  a time. A split gets ``tuningConfig.maxRetry`` tries (Druid's ``TaskMonitor``: default 3, a
+  new sub-task each time, e.g. after its peon was lost); when they are used up the supervisor
+  stops the sub-tasks still running and fails, naming the split and the last error.
+* Only the report of a split's succeeded sub-task counts: a failed attempt's report is dropped
+  (its pushed files deleted), and a sub-task that is not a current attempt cannot report.
 * A sub-task asks the supervisor for each segment id (``POST
   /druid/worker/v1/chat/{supervisorTaskId}/segment/allocate`` on the supervisor's peon): in
   overwrite mode the supervisor's time-chunk lock gives the version and it numbers the chunk's
   partitions; in append mode the supervisor allocates through the overlord with its own lock.
+  Allocation is lineage-based (Druid's default since 0.22): a request names its sequence (the
+  sub-task's ``subtaskSpecId``, the same for every try of a split) and the id it was given
+  before in that sequence, so a retried split gets the very ids of the lost try: no gap in a
+  chunk's partition numbers, and its files are pushed over the lost try's.
 * A sub-task pushes its segments to deep storage and reports them (``POST .../report``) with its
   row counters; it publishes nothing.
 * The supervisor publishes every reported segment in one ``segmentTransactionalInsert``, after
@@ -19,15 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from common.aio import wait_until
-from common.errors import InvalidInput
+from common.errors import InvalidInput, ServiceUnavailable
 from common.ids import url_id
 from common.ingest.batch_input.sources import Split
+from common.segments.errors import DeepStorageError
+from common.segments.intervals import Interval
 from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWithShardSpec
 
 if TYPE_CHECKING:
@@ -36,9 +47,9 @@ if TYPE_CHECKING:
 SUB_TASK_TYPE = "single_phase_sub_task"
 CHAT = "/druid/worker/v1/chat"
 TASK = "/druid/indexer/v1/task"
-#: Druid's ``maxRetry`` default for sub-tasks.
-DEFAULT_MAX_RETRY = 3
 STATUS_POLL_SECONDS = 0.2
+#: How long stopping the still-running sub-tasks of a failed or stopped supervisor may take.
+STOP_TIMEOUT_SECONDS = 10.0
 
 
 def split_source(source: dict[str, Any], split: Split) -> dict[str, Any]:
@@ -73,7 +84,19 @@ class ParallelRun:
         self._alloc_lock = asyncio.Lock()
         self._next_partition: dict[int, int] = {}
         self._alloc_seq = 0
+        #: sequence name -> the segment ids allocated in it, in order (Druid's
+        #: ``sequenceToSegmentIds``).
+        self._sequences: dict[str, list[SegmentIdWithShardSpec]] = {}
         self.log: logging.Logger = task.log
+        #: Sub-tasks submitted and not seen complete (stopped if the supervisor fails or stops).
+        self.running: set[str] = set()
+        #: Submissions in flight: finished before the running sub-tasks are stopped, so none
+        #: is created after its shutdown was asked for.
+        self._submits: set[asyncio.Future[httpx.Response]] = set()
+        self._failed = False
+        #: Distinguishes this run's sub-task ids from a previous run of the same supervisor
+        #: (a restarted peon runs it again from the start).
+        self._run_token = secrets.token_hex(3)
 
     # ------------------------------------------------------------------ chat handlers
 
@@ -82,23 +105,64 @@ class ParallelRun:
             raise InvalidInput("segment/allocate needs {'timestamp': <epoch millis>}")
         t = self.task
         bucket = t._bucket(int(body["timestamp"]))
+        sequence = body.get("sequenceName")
+        previous = body.get("prevSegmentId")
+        if sequence is not None and not isinstance(sequence, str):
+            raise InvalidInput("segment/allocate: 'sequenceName' must be a string")
+        if previous is not None and not isinstance(previous, str):
+            raise InvalidInput("segment/allocate: 'prevSegmentId' must be a string")
         async with self._alloc_lock:
+            if sequence is not None:
+                again = self._allocated_before(sequence, previous, bucket)
+                if again is not None:
+                    return again.to_json()
             if t.spec.io.appendToExisting:
                 self._alloc_seq += 1
-                return (await t._allocate_id(bucket, f"{t.spec.id}_{self._alloc_seq}")).to_json()
-            if not any(iv.contains(bucket) for iv in t._versions):
-                await t._lock_all([bucket])
-            num = self._next_partition.get(bucket.start, 0)
-            self._next_partition[bucket.start] = num + 1
-            ident = SegmentIdWithShardSpec(
-                t.spec.data_source, bucket, t._version_for(bucket), num, 0
-            )
+                ident = await t._allocate_id(bucket, f"{t.spec.id}_{self._alloc_seq}")
+            else:
+                if not any(iv.contains(bucket) for iv in t._versions):
+                    await t._lock_all([bucket])
+                num = self._next_partition.get(bucket.start, 0)
+                self._next_partition[bucket.start] = num + 1
+                ident = SegmentIdWithShardSpec(
+                    t.spec.data_source, bucket, t._version_for(bucket), num, 0
+                )
+            if sequence is not None:
+                self._sequences.setdefault(sequence, []).append(ident)
             return ident.to_json()
+
+    def _allocated_before(
+        self, sequence: str, previous: str | None, bucket: Interval
+    ) -> SegmentIdWithShardSpec | None:
+        """The id an earlier try of the sequence got right after ``previous`` (Druid's
+        ``allocateNewSegment(dataSource, timestamp, sequenceName, prevSegmentId)``); None when
+        the sequence goes further than before. A retry asks in the same order, for the same
+        chunks: another chunk at that place gets a new id, and the rest of the old history is
+        dropped."""
+        history = self._sequences.get(sequence, [])
+        if previous is None:
+            index = 0
+        else:
+            ids = [i.id for i in history]
+            if previous not in ids:
+                raise InvalidInput(
+                    f"segment/allocate: no segment [{previous}] was allocated in sequence "
+                    f"[{sequence}]"
+                )
+            index = ids.index(previous) + 1
+        if index < len(history) and history[index].interval == bucket:
+            return history[index]
+        del history[index:]
+        return None
 
     def report(self, body: Any) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("taskId"), str):
             raise InvalidInput("report needs {'taskId', 'createdSegments'}")
         sub_id = body["taskId"]
+        if sub_id not in self.running:
+            raise InvalidInput(
+                f"report: [{sub_id}] is not a running sub-task of [{self.task.spec.id}]"
+            )
         try:
             segments = [DataSegment.from_json(s) for s in body.get("createdSegments") or []]
         except ValueError as e:
@@ -117,10 +181,11 @@ class ParallelRun:
         t = self.task.spec
         return {
             "type": SUB_TASK_TYPE,
-            "id": f"{t.id}_sub_{n}_{attempt}",
+            "id": f"{t.id}_sub_{n}_{attempt}_{self._run_token}",
             "groupId": t.group_id,
             "dataSource": t.data_source,
             "supervisorTaskId": t.id,
+            "subtaskSpecId": f"{t.id}_{n}",
             "spec": {
                 "dataSchema": spec["dataSchema"],
                 "ioConfig": io,
@@ -139,25 +204,85 @@ class ParallelRun:
     async def run(self, splits: list[Split]) -> list[DataSegment]:
         t = self.task
         limit = t.spec.tuning.maxNumConcurrentSubTasks
-        max_retry = int(t.spec.context.get("maxRetry", DEFAULT_MAX_RETRY))
+        # Druid's TaskMonitor retries while ``numTries < maxRetry``: maxRetry tries in all.
+        tries = max(1, t.spec.tuning.maxRetry)
         semaphore = asyncio.Semaphore(limit)
+        succeeded: list[str] = []
 
         async def one(n: int, split: Split) -> None:
             async with semaphore:
-                for attempt in range(max_retry + 1):
+                for attempt in range(tries):
+                    if self._failed:
+                        return  # another split failed for good: submit nothing more
                     sub = self.sub_task(n, attempt, split)
                     state, error = await self._submit_and_wait(sub)
                     if state == "SUCCESS" and sub["id"] in self.reports.segments:
                         self._merge_counts(sub["id"])
+                        succeeded.append(sub["id"])
                         return
-                    self.log.warning("sub-task %s ended %s: %s", sub["id"], state, error)
+                    if state == "SUCCESS":
+                        error = "it succeeded without reporting its segments"
+                    self.log.warning(
+                        "sub-task %s failed (try %d of %d): %s",
+                        sub["id"],
+                        attempt + 1,
+                        tries,
+                        error,
+                    )
+                    await self._discard(sub["id"])
+                self._failed = True
                 raise SubTaskFailed(
-                    f"sub-task for split [{split.where[:200]}] failed {max_retry + 1} times"
+                    f"Failed in phase[{SUB_TASK_TYPE}]: the split [{split.where[:200]}] failed "
+                    f"[{tries}] time(s) (tuningConfig.maxRetry); its last sub-task [{sub['id']}]: "
+                    f"{error}"
                 )
 
-        await asyncio.gather(*(one(n, s) for n, s in enumerate(splits)))
-        segments = [s for segs in self.reports.segments.values() for s in segs]
+        jobs = [asyncio.ensure_future(one(n, s)) for n, s in enumerate(splits)]
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await self._stop_running()
+        segments = [s for sub_id in succeeded for s in self.reports.segments[sub_id]]
         return annotate_core_partitions(segments) if not t.spec.io.appendToExisting else segments
+
+    async def _discard(self, sub_id: str) -> None:
+        """Forget a failed attempt's report and delete the files it pushed (never published)."""
+        self.reports.totals.pop(sub_id, None)
+        self.reports.events.pop(sub_id, None)
+        for segment in self.reports.segments.pop(sub_id, []):
+            if not segment.load_spec:
+                continue
+            try:
+                await asyncio.to_thread(self.task.deps.deep_storage.delete, dict(segment.load_spec))
+            except (DeepStorageError, OSError) as e:  # the file is an orphan at worst
+                self.log.warning("could not delete %s of failed %s: %s", segment.id, sub_id, e)
+
+    async def _stop_running(self) -> None:
+        """Druid's ``TaskMonitor.stop``: ask the overlord to shut down the sub-tasks still
+        running (the supervisor failed, or was stopped itself)."""
+        if self._submits:
+            await asyncio.gather(*self._submits, return_exceptions=True)
+        if not self.running:
+            return
+        overlord = self.task.deps.overlord
+
+        async def stop(sub_id: str) -> None:
+            self.log.info("stopping sub-task %s", sub_id)
+            try:
+                await overlord.request("POST", f"{TASK}/{url_id(sub_id)}/shutdown")
+            except (httpx.HTTPError, ServiceUnavailable) as e:
+                self.log.warning("could not stop sub-task %s: %s", sub_id, e)
+
+        ids, self.running = sorted(self.running), set()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(stop(i) for i in ids)), timeout=STOP_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            self.log.warning("stopping sub-tasks %s timed out", ids)
 
     def _merge_counts(self, sub_id: str) -> None:
         meters = self.task.meters
@@ -169,22 +294,30 @@ class ParallelRun:
 
     async def _submit_and_wait(self, sub: dict[str, Any]) -> tuple[str, str | None]:
         overlord = self.task.deps.overlord
-        r = await overlord.request("POST", TASK, json=sub)
+        self.running.add(sub["id"])
+        # Shielded: when the supervisor is cancelled meanwhile, the submission still completes
+        # (and ``_stop_running`` waits for it) instead of maybe creating an orphan later.
+        submit = asyncio.ensure_future(overlord.request("POST", TASK, json=sub))
+        self._submits.add(submit)
+        submit.add_done_callback(self._submits.discard)
+        r = await asyncio.shield(submit)
         if r.status_code != 200:
+            self.running.discard(sub["id"])
             return "FAILED", f"submit refused ({r.status_code}): {r.text[:300]}"
         status: dict[str, Any] = {}
 
         async def finished() -> bool:
             try:
                 resp = await overlord.request("GET", f"{TASK}/{url_id(sub['id'])}/status")
-            except httpx.HTTPError:
-                return False
+            except (httpx.HTTPError, ServiceUnavailable):
+                return False  # the overlord is changing leaders: ask again
             if resp.status_code == 200:
                 status.update(resp.json().get("status") or {})
             return status.get("status") in ("SUCCESS", "FAILED")
 
         # No deadline of our own: the overlord fails a sub-task its peon loses.
         await wait_until(finished, within=float("inf"), interval=STATUS_POLL_SECONDS)
+        self.running.discard(sub["id"])
         return str(status["status"]), status.get("errorMsg")
 
 

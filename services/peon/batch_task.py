@@ -123,6 +123,8 @@ class BatchIndexTask:
         self._versions: dict[Interval, str] = {}
         #: Set when this runs a ``compact`` task: the new segments' ``lastCompactionState``.
         self.compaction_state: dict[str, Any] | None = None
+        #: A sub-task's last segment id from its supervisor (the lineage of the next request).
+        self._prev_segment_id: str | None = None
 
     # ------------------------------------------------------------------ report
 
@@ -377,14 +379,19 @@ class BatchIndexTask:
         ``SupervisorTaskAccess.allocateNewSegment``)."""
         spec = self.spec
         assert spec.supervisor_task_id is not None
+        request: dict[str, Any] = {"timestamp": bucket.start}
+        if spec.subtask_spec_id is not None:
+            request["sequenceName"] = spec.subtask_spec_id
+            request["prevSegmentId"] = self._prev_segment_id
         result = await post_to_supervisor(
             self.deps.http,
             str(spec.context["supervisorUrl"]),
             spec.supervisor_task_id,
             "segment/allocate",
-            {"timestamp": bucket.start},
+            request,
         )
         ident = SegmentIdWithShardSpec.from_json(result)
+        self._prev_segment_id = ident.id
         return DataSegment(
             dataSource=ident.data_source,
             interval=ident.interval,
@@ -449,7 +456,11 @@ class BatchIndexTask:
     async def _segments_to_drop(self, segments: list[DataSegment]) -> list[DataSegment]:
         """``dropExisting``: the used segments lying wholly inside ``granularitySpec.intervals``
         that this task does not replace chunk by chunk (Druid's ``segmentsToBeDropped``). The
-        task's exclusive locks on those intervals keep anyone else from publishing there."""
+        task's exclusive locks on those intervals keep anyone else from publishing there.
+
+        A segment a new one overshadows (the new interval contains it, the version is newer) is
+        not dropped here: the coordinator marks it unused once the new segment is served, so
+        queries never see the interval empty in between (Druid's tombstones give the same)."""
         intervals = self.spec.schema.granularitySpec.intervals or []
         used = await self.deps.actions.submit(
             {
@@ -464,6 +475,8 @@ class BatchIndexTask:
             seg = DataSegment.from_json(raw)
             if seg.identifier in mine or not any(i.contains(seg.interval) for i in intervals):
                 continue
+            if any(n.interval.contains(seg.interval) and n.version > seg.version for n in segments):
+                continue  # overshadowed: retired by the coordinator once the new one is served
             out.append(seg)
         return out
 

@@ -126,6 +126,30 @@ async def test_allocation_is_idempotent_and_numbers_partitions(store: MetadataSt
     assert a.to_json()["shardSpec"] == {"type": "numbered", "partitionNum": 0, "partitions": 0}
 
 
+async def test_a_groups_pending_segments_go_once_none_of_its_tasks_is_active(
+    store: MetadataStore,
+) -> None:
+    def task(task_id: str, group: str, active: bool) -> TaskRow:
+        return TaskRow(task_id, "2024-01-01T00:00:00.000Z", "wiki", {}, {}, active, "x", group)
+
+    assert await store.insert_task(task("t1", "g1", True))
+    assert await store.insert_task(task("t2", "g1", True))
+    assert await store.insert_task(task("t3", "g2", True))
+    assert await store.allocate_segment(_req("a", task="t1", group="g1"))
+    assert await store.allocate_segment(_req("b", task="t2", group="g1"))
+    other = await store.allocate_segment(_req("c", task="t3", group="g2", lock_type="SHARED"))
+    assert other is None  # g1 holds the chunk's exclusive lock: g2 allocates another day
+    day2 = Interval.parse("2024-01-02T10:00:00Z/2024-01-02T11:00:00Z")
+    assert await store.allocate_segment(_req("c", task="t3", group="g2", row=day2, preferred=day2))
+    assert len(await store.pending_segments("wiki")) == 3
+
+    await store.set_task_status("t1", {"id": "t1", "status": "SUCCESS"}, active=False)
+    assert await store.delete_pending_of_finished_allocator("wiki", "g1") == 0  # t2 is active
+    await store.set_task_status("t2", {"id": "t2", "status": "FAILED"}, active=False)
+    assert await store.delete_pending_of_finished_allocator("wiki", "g1") == 2
+    assert [p.interval for p in await store.pending_segments("wiki")] == [day2]
+
+
 async def test_allocation_with_lineage_check(store: MetadataStore) -> None:
     first = await store.allocate_segment(_req("s", skip=False))
     assert first is not None

@@ -425,3 +425,58 @@ def test_provider_watches_each_role_once_and_services_over_roles() -> None:
     assert "peon" in p.started
     with pytest.raises(ValueError, match="Unknown service"):
         p.get_for_service("fooNodeService")
+
+
+def test_service_view_ignores_a_reannouncement_that_keeps_its_service() -> None:
+    """A peon re-announced with ``dataNodeService`` added or dropped (it does so when its first
+    task starts and its last one ends) is still the same worker: the ``workerNodeService`` view
+    says nothing, the ``dataNodeService`` view sees it come and go."""
+    ws = watchers("peon")
+    worker_only = node(
+        "peon",
+        "p1",
+        8100,
+        services={WORKER_NODE_SERVICE: WorkerNodeService(ip="p1", capacity=2)},
+    )
+    with_data = node(
+        "peon",
+        "p1",
+        8100,
+        services={
+            WORKER_NODE_SERVICE: WorkerNodeService(ip="p1", capacity=2),
+            DATA_NODE_SERVICE: DataNodeService(
+                tier="_default_tier", server_type="indexer-executor"
+            ),
+        },
+    )
+    workers = ServiceDiscovery(WORKER_NODE_SERVICE, list(ws.values()))
+    data = ServiceDiscovery(DATA_NODE_SERVICE, list(ws.values()))
+    ws["peon"].reset_nodes([worker_only])
+    ws["peon"].cache_initialized()
+    worker_events: list[Event] = []
+    data_events: list[Event] = []
+    workers.register_listener(Recorder(worker_events))
+    data.register_listener(Recorder(data_events))
+    worker_events.clear()
+    data_events.clear()
+
+    ws["peon"].node_added(with_data)
+    ws["peon"].reset_nodes([worker_only])
+    assert worker_events == []
+    assert data_events == [("added", ["p1:8100"]), ("removed", ["p1:8100"])]
+    assert workers.get_all_nodes() == [worker_only]
+
+    # A changed worker entry (another capacity) is still passed on, as a removal and an addition.
+    bigger = node(
+        "peon",
+        "p1",
+        8100,
+        services={WORKER_NODE_SERVICE: WorkerNodeService(ip="p1", capacity=4)},
+    )
+    ws["peon"].node_added(bigger)
+    assert worker_events == [("removed", ["p1:8100"]), ("added", ["p1:8100"])]
+    # And a real departure too.
+    worker_events.clear()
+    ws["peon"].node_removed("p1:8100")
+    assert worker_events == [("removed", ["p1:8100"])]
+    assert workers.get_all_nodes() == []

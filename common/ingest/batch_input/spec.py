@@ -125,6 +125,8 @@ class TuningConfig(_Model):
     maxTotalRows: int | None = Field(default=None, ge=1)
     forceGuaranteedRollup: bool = False
     maxNumConcurrentSubTasks: int = Field(default=1, ge=1)
+    #: Tries per split when running sub-tasks (Druid's ``ParallelIndexTuningConfig``).
+    maxRetry: int = Field(default=3, ge=0)
     maxParseExceptions: int = INT_MAX
     maxSavedParseExceptions: int = 0
     logParseExceptions: bool = False
@@ -153,6 +155,10 @@ class BatchTaskSpec:
     context: dict[str, Any]
     #: Set for a ``single_phase_sub_task``: the ``index_parallel`` task it works for.
     supervisor_task_id: str | None = None
+    #: A sub-task's ``subtaskSpecId`` (the same for every try of one split): its segment
+    #: allocation sequence, so a retry gets the ids of the try before (Druid's lineage-based
+    #: allocation). None for an older sub-task without it.
+    subtask_spec_id: str | None = None
 
     @property
     def input_format(self) -> JsonInputFormat | DelimitedInputFormat | ParquetInputFormat | None:
@@ -237,6 +243,7 @@ def parse_batch_task(task: Any) -> BatchTaskSpec:
         tuning=tuning,
         context=context,
         supervisor_task_id=_supervisor_task_id(task),
+        subtask_spec_id=spec_id if isinstance(spec_id := task.get("subtaskSpecId"), str) else None,
     )
 
 

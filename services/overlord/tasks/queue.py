@@ -236,6 +236,29 @@ class TaskQueue:
             "task %s completed: %s %s", task_id, status["status"], status.get("errorMsg") or ""
         )
         self._notify(info)
+        await self._clean_pending_segments(info)
+
+    async def _clean_pending_segments(self, info: TaskInfo) -> None:
+        """Druid's ``TaskLockbox.remove``: when the last task of a group (the pending segments'
+        ``task_allocator_id``) ends, the group's pending segments go; published ones are in
+        ``druid_segments`` and the others can never be published."""
+        if any(t.group_id == info.group_id for t in self._active.values()):
+            return
+        try:
+            self._check_term()
+            deleted = await self.store.delete_pending_of_finished_allocator(
+                info.data_source, info.group_id
+            )
+        except Exception:
+            log.exception("deleting the pending segments of task group %s failed", info.group_id)
+            return
+        if deleted:
+            log.info(
+                "deleted %d pending segments of datasource %s, task group %s",
+                deleted,
+                info.data_source,
+                info.group_id,
+            )
 
     def _notify(self, info: TaskInfo) -> None:
         for listener in list(self._listeners):
