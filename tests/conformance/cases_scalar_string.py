@@ -212,8 +212,8 @@ CASES = [
         native="upper('San Juan, PR')",
         duckdb=SAME,
     ),
-    # This broker has no lookups loaded: an unknown lookup is Druid's 400 naming it. LOOKUP's answers
-    # over Druid's lookyloo test lookup are in tests/unit/test_sql_lookups.py.
+    # This broker has no lookups loaded: an unknown lookup is Druid's 400 naming it. LOOKUP's
+    # answers over Druid's lookyloo test lookup are in tests/unit/test_sql_lookups.py.
     refused("LOOKUP", "SELECT LOOKUP(dim1, 'code_to_name', 'key not found') FROM foo"),
     # ---- over the fixtures
     column(
