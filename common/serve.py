@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Literal
 
 import uvicorn
@@ -48,7 +48,26 @@ class _NodeServer(uvicorn.Server):
         service = getattr(getattr(app, "state", None), "service", None)
         if service is not None:
             service.begin_shutdown()
+        if self.config.is_ssl:
+            _drop_idle_connections(self.server_state.connections)
         await super().shutdown(sockets)
+
+
+def _drop_idle_connections(connections: Iterable[object]) -> None:
+    """Drop the idle keep-alive connections of a TLS server at once.
+
+    uvicorn closes an idle connection with ``transport.close()``; over TLS that sends
+    close_notify and waits for the peer's, which an idle pooled client connection never reads
+    (httpx's TLS runs in memory, only while a request is in flight), so every TLS node waited out
+    the whole graceful-shutdown timeout and a leader kept its lease that much longer. Aborting an
+    idle connection is what a plaintext close amounts to for the client: its pooled connection
+    reads as closed and is not reused. Connections with a request in flight are left to uvicorn.
+    """
+    for connection in list(connections):
+        cycle = getattr(connection, "cycle", None)
+        transport = getattr(connection, "transport", None)
+        if transport is not None and (cycle is None or cycle.response_complete):
+            transport.abort()
 
 
 class _EmbeddedServer(_NodeServer):

@@ -24,7 +24,7 @@ import common
 from common.aio import TaskGroup
 from common.auth.declare import CONFIG, INTERNAL, OPEN, STATE, install_security
 from common.auth.endpoints import load_status_router, management_router
-from common.auth.node import NodeSecurity
+from common.auth.node import NodeSecurity, first_fetch_wait
 from common.config import ROLES, Settings
 from common.discovery.backend import DiscoveryBackend, open_discovery
 from common.discovery.base import NodeDiscoveryProvider
@@ -128,6 +128,7 @@ class NodeService:
                 self.provider.get_for_node_role(role)
             await self._start_security()
             await self.on_start()
+            await self._wait_security_loaded()
             await self.announce()
         except BaseException:
             await self.close()
@@ -148,6 +149,20 @@ class NodeService:
                 lambda: [n.druid_node.url for n in coordinators.get_all_nodes()],
                 self.security.clients,
                 self.tasks,
+            )
+
+    async def _wait_security_loaded(self) -> None:
+        """As Druid's cache managers (lifecycle start, before the HTTP server and the
+        announcement): a node serves and announces itself only once it holds the users and
+        roles, so nobody (the coordinator's syncer with the escalator's credentials, a user)
+        meets a 401 for valid credentials from a node still starting. Bounded like Druid's
+        retries; after that the node starts anyway and keeps fetching."""
+        wait = first_fetch_wait(self.settings.security.max_sync_retries)
+        if not await self.security.wait_loaded(wait):
+            log.warning(
+                "no coordinator gave the security maps within %.0f s; starting anyway: basic "
+                "logins are refused (401) until they are fetched",
+                wait,
             )
 
     async def announce(self) -> None:

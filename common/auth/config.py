@@ -114,6 +114,8 @@ class SecuritySettings(BaseModel):
     unsecured_paths: list[str] = Field(default_factory=list)
     allow_unauthenticated_http_options: bool = False
     polling_period: float = 60.0
+    #: Druid's ``maxSyncRetries``: bounds how long a node waits for its first fetch at start.
+    max_sync_retries: int = 10
     escalator: EscalatorConfig = Field(default_factory=EscalatorConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
 
@@ -259,10 +261,12 @@ def parse_security(
             out["allow_unauthenticated_http_options"] = _bool(value, key)
         elif key == "druid.auth.basic.common.pollingPeriod":
             out["polling_period"] = _int(value, key) / 1000.0
-        elif key in (
-            "druid.auth.basic.common.maxRandomDelay",
-            "druid.auth.basic.common.maxSyncRetries",
-        ):
+        elif key == "druid.auth.basic.common.maxSyncRetries":
+            n = _int(value, key)
+            if n <= 0:
+                raise ValueError(f"invalid value for {key}: must be positive (got {n})")
+            out["max_sync_retries"] = n
+        elif key == "druid.auth.basic.common.maxRandomDelay":
             _int(value, key)
         elif key == "druid.enablePlaintextPort":
             tls["enable_plaintext_port"] = (key, value)

@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Druid's ``RetryUtils`` backoff between fetch attempts: 1 s doubling, capped at 60 s.
+_RETRY_BASE, _RETRY_CAP = 1.0, 60.0
+
+
+def first_fetch_wait(max_sync_retries: int) -> float:
+    """How long a node waits at start for its first fetch of the security maps: as long as
+    Druid's cache managers retry (``maxSyncRetries`` tries with ``RetryUtils``' backoff, about
+    4 minutes with the default 10) before they start with nothing."""
+    waits = [min(_RETRY_CAP, _RETRY_BASE * 2.0**i) for i in range(max(0, max_sync_retries - 1))]
+    return float(sum(waits))
+
 
 class NodeSecurity:
     def __init__(self, settings: SecuritySettings, metrics: NodeMetrics) -> None:
@@ -45,6 +56,10 @@ class NodeSecurity:
         self.store_side: StoreSecurity | None = None
         #: The coordinator's version history (served to the other nodes' long polls).
         self.versions = VersionHistory()
+        #: Set once this node holds the maps (at once when it needs none).
+        self.loaded = asyncio.Event()
+        if not self.needs_db:
+            self.loaded.set()
 
     def _failed(self, reason: str, user: str | None) -> None:
         self._failures.labels(**self._metric_labels(reason=reason)).inc()
@@ -53,6 +68,17 @@ class NodeSecurity:
         old, self.snapshot = self.snapshot, snapshot
         if (old.authn, old.authz) != (snapshot.authn, snapshot.authz):
             self.versions.changed()
+        if snapshot.loaded:
+            self.loaded.set()
+
+    async def wait_loaded(self, within: float) -> bool:
+        """Until the maps are held (the first fetch on a node that is not a coordinator);
+        False if ``within`` seconds passed first (the fetch keeps being retried)."""
+        try:
+            await asyncio.wait_for(self.loaded.wait(), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def start_owner(self, store: ConfigStore, tasks: TaskGroup) -> None:
         """On the coordinator: seed the initial users, load, and re-read periodically."""

@@ -6,7 +6,9 @@
   re-reads every ``druid.auth.basic.common.pollingPeriod`` (other coordinators' writes).
 * Every other role fetches Druid's ``cachedSerializedUserMap`` endpoints from a coordinator with
   the escalator's credentials at start and then every polling period (Druid's
-  ``CoordinatorPolling...CacheManager``); until the first fetch every basic login fails (401).
+  ``CoordinatorPolling...CacheManager``). A node waits for the first fetch before it serves and
+  announces itself (``NodeService._wait_security_loaded``); past that bound every basic login
+  fails (401) until a fetch succeeds.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ returns. A listener with slow work hands it to a task of its own.
 
 Health follows Druid: ``is_synced_successfully``, ``unstable_time``, ``needs_reset`` and
 ``debug_info()``, all computed from an injected ``now`` clock so they are testable without sleeping.
+``on_health_change(healthy)`` is called when the syncer turns healthy (a success with no failure
+since) or unhealthy (a first failure): a first sync of an empty server, or a recovery that brings
+no change, is news to whoever plans on synced servers only (the coordinator's duty loop).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class ChangeRequestSyncer(Generic[T]):
         now: Callable[[], float] = time.monotonic,
         backoff: Backoff | None = None,
         unstable_alert_after: float = 60.0,
+        on_health_change: Callable[[bool], None] | None = None,
     ) -> None:
         if server_timeout <= 0:
             raise ValueError(f"server_timeout must be positive, got {server_timeout}")
@@ -86,6 +90,8 @@ class ChangeRequestSyncer(Generic[T]):
         self._now = now
         self._backoff = backoff or Backoff(base=1.0, cap=MAX_BACKOFF)
         self._task: asyncio.Task[None] | None = None
+        self._on_health_change = on_health_change
+        self._reported_healthy = False
 
         self.counter: Counter | None = None
         self.consecutive_failures = 0
@@ -201,6 +207,18 @@ class ChangeRequestSyncer(Generic[T]):
     def _succeeded(self) -> None:
         self._answered()
         self.last_success_at = self._now()
+        self._report_health()
+
+    def _report_health(self) -> None:
+        healthy = self.consecutive_failures == 0 and self.last_success_at is not None
+        if healthy == self._reported_healthy:
+            return
+        self._reported_healthy = healthy
+        if self._on_health_change is not None:
+            try:
+                self._on_health_change(healthy)
+            except Exception:
+                log.exception("%s: health listener failed", self.name)
 
     def _failed(self, reason: str) -> float:
         now = self._now()
@@ -219,6 +237,7 @@ class ChangeRequestSyncer(Generic[T]):
             delay,
             reason,
         )
+        self._report_health()
         return delay
 
     # ---- health

@@ -229,6 +229,7 @@ class HttpServerInventoryView:
             server_timeout=self._server_timeout,
             client=self._client,
             name=f"segments@{server.name}",
+            on_health_change=lambda healthy: self._sync_health_changed(server, healthy),
         )
         self._servers[server.name] = server
         server.syncer.start(self._tasks)
@@ -245,6 +246,13 @@ class HttpServerInventoryView:
         server.segments.clear()
         self._notify("server_removed", server)
         log.info("inventory: removed server %s", name)
+
+    def _sync_health_changed(self, server: DruidServer, healthy: bool) -> None:
+        """A server became synced (or stopped being): planners that skip unsynced servers must
+        look again even when no segment changed (e.g. an empty historical's first sync after
+        failed attempts, or a recovery with nothing new)."""
+        if self._servers.get(server.name) is server:
+            self.changed.set()
 
     def _full_sync(self, server: DruidServer, requests: list[SegmentChangeRequest]) -> None:
         if self._servers.get(server.name) is not server:

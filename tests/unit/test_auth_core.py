@@ -15,6 +15,7 @@ from common.auth.config import parse_security
 from common.auth.declare import STATE, check_routes
 from common.auth.engine import ALLOW_ALL_RESULT, SecurityEngine, Unauthenticated, parse_basic
 from common.auth.model import Action, AuthenticationResult, Resource, ResourceAction, UserAndRoleMap
+from common.auth.node import first_fetch_wait
 from common.auth.passwords import CredentialVerifier, make_credentials, resolve_password
 from common.config import load_settings
 from common.errors import ConfigError
@@ -180,3 +181,14 @@ def test_a_route_without_a_declaration_fails_app_creation() -> None:
     app.include_router(router)
     with pytest.raises(TypeError, match="POST /druid/x/forgotten declares no access"):
         check_routes(app)
+
+
+def test_max_sync_retries_bounds_the_first_fetch_wait_like_druids_retries() -> None:
+    assert parse_security(BASIC).max_sync_retries == 10
+    # RetryUtils between 10 tries: 1, 2, 4, ... s, capped at 60 s
+    assert first_fetch_wait(10) == 1 + 2 + 4 + 8 + 16 + 32 + 60 + 60 + 60
+    assert first_fetch_wait(1) == 0 and first_fetch_wait(3) == 3
+    s = parse_security({**BASIC, "druid.auth.basic.common.maxSyncRetries": "3"})
+    assert s.max_sync_retries == 3
+    with pytest.raises(ValueError, match=r"maxSyncRetries: must be positive"):
+        parse_security({**BASIC, "druid.auth.basic.common.maxSyncRetries": "0"})

@@ -78,6 +78,7 @@ def make(
     full: list[list[Any]] | None = None,
     delta: list[list[Any]] | None = None,
     full_sync: Callable[[list[Any]], None] | None = None,
+    on_health_change: Callable[[bool], None] | None = None,
 ) -> ChangeRequestSyncer[Any]:
     full = [] if full is None else full
     delta = [] if delta is None else delta
@@ -91,6 +92,7 @@ def make(
         client=httpx.AsyncClient(transport=httpx.MockTransport(script)),
         now=clock,
         backoff=Backoff(base=1.0, cap=120.0, rng=MaxRandom()),
+        on_health_change=on_health_change,
     )
 
 
@@ -231,6 +233,26 @@ async def test_health_figures_follow_the_clock() -> None:
     assert not s.needs_reset
     clock.t += 120
     assert s.needs_reset
+    await s._http().aclose()
+
+
+async def test_health_changes_are_reported_on_transitions_only() -> None:
+    script = Script(
+        httpx.Response(401, content=b"Unauthorized"),
+        httpx.Response(401, content=b"Unauthorized"),
+        httpx.Response(200, content=body(1, 1, [])),  # an empty first sync: no listener call
+        httpx.Response(204),
+        httpx.ConnectError("refused"),
+        httpx.ConnectError("refused"),
+        httpx.Response(204),  # recovered with nothing new
+    )
+    seen: list[bool] = []
+    full: list[list[Any]] = []
+    s = make(script, Clock(), items=dict, full=full, on_health_change=seen.append)
+    for _ in range(7):
+        await s.sync_once()
+    assert full == [[]]
+    assert seen == [True, False, True]
     await s._http().aclose()
 
 
