@@ -263,21 +263,18 @@ class QueryDataSource(_DS):
         return {"type": "query", "query": self.query}
 
 
-class UnnestDataSource(_DS):
-    """Druid's ``UnnestDataSource``: the base's rows, one per value of ``virtualColumn``."""
+class _OverBase(_DS):
+    """A datasource over another (``unnest``, ``filter``): a bare name is a table, and the base
+    must be one kdruid runs under it."""
 
-    type: Literal["unnest"]
     base: DataSourceSpec
-    virtualColumn: ExpressionVirtualColumn
-    unnestFilter: Filter | None = None
 
     @field_validator("base", mode="before")
     @classmethod
     def _name_is_table(cls, v: Any) -> Any:
         return {"type": "table", "name": v} if isinstance(v, str) else v
 
-    @model_validator(mode="after")
-    def _base_kind(self) -> UnnestDataSource:
+    def _check_base(self, what: str) -> None:
         if not isinstance(
             self.base,
             TableDataSource
@@ -287,9 +284,21 @@ class UnnestDataSource(_DS):
             | FilterDataSource,
         ):
             raise ValueError(
-                f"unnest: a base of type [{self.base.type}] is not supported; a table, inline, "
-                "join, filter or another unnest"
+                f"{what}: a base of type [{self.base.type}] is not supported; a table, inline, "
+                "join, filter or unnest"
             )
+
+
+class UnnestDataSource(_OverBase):
+    """Druid's ``UnnestDataSource``: the base's rows, one per value of ``virtualColumn``."""
+
+    type: Literal["unnest"]
+    virtualColumn: ExpressionVirtualColumn
+    unnestFilter: Filter | None = None
+
+    @model_validator(mode="after")
+    def _base_kind(self) -> UnnestDataSource:
+        self._check_base("unnest")
         return self
 
     def to_json(self) -> Any:
@@ -303,31 +312,15 @@ class UnnestDataSource(_DS):
         }
 
 
-class FilterDataSource(_DS):
+class FilterDataSource(_OverBase):
     """Druid's ``FilteredDataSource``: the rows of ``base`` that ``filter`` keeps."""
 
     type: Literal["filter"]
-    base: DataSourceSpec
     filter: Filter
-
-    @field_validator("base", mode="before")
-    @classmethod
-    def _name_is_table(cls, v: Any) -> Any:
-        return {"type": "table", "name": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _base_kind(self) -> FilterDataSource:
-        if not isinstance(
-            self.base,
-            TableDataSource
-            | InlineDataSource
-            | JoinDataSource
-            | UnnestDataSource
-            | FilterDataSource,
-        ):
-            raise ValueError(
-                f"filter datasource: a base of type [{self.base.type}] is not supported"
-            )
+        self._check_base("filter datasource")
         return self
 
     def to_json(self) -> Any:
