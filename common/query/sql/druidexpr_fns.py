@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from common.query.sql.druidexpr_time import quote_string
-from common.query.sql.functions import Unsupported, fold_timestamp
+from common.query.sql.functions import FLOOR_UNITS, Unsupported, fold_timestamp
 from common.segments.intervals import Interval
 
 if TYPE_CHECKING:
@@ -37,14 +37,7 @@ _MONTHS = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}
 _TRUNC_PERIODS = {
     "MILLISECOND": "PT0.001S",
     "MILLISECONDS": "PT0.001S",
-    "SECOND": "PT1S",
-    "MINUTE": "PT1M",
-    "HOUR": "PT1H",
-    "DAY": "P1D",
-    "WEEK": "P1W",
-    "MONTH": "P1M",
-    "QUARTER": "P3M",
-    "YEAR": "P1Y",
+    **FLOOR_UNITS,
     "DECADE": "P10Y",
     "CENTURY": "P100Y",
     "MILLENNIUM": "P1000Y",

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from common.expr.fns_time import EXTRACT_UNITS
 from common.query.sql.functions import (
-    _FLOOR_UNITS,
+    FLOOR_UNITS,
     Unsupported,
     evaluate,
     fold_timestamp,
@@ -38,10 +38,10 @@ def floor_ceil(tr: Translator, node: exp.Expression) -> tuple[str, str]:
     text, t = tr.translate(node.this)
     if to is not None:
         unit = to.name.upper()
-        if unit not in _FLOOR_UNITS or t != "TIMESTAMP":
+        if unit not in FLOOR_UNITS or t != "TIMESTAMP":
             raise Unsupported(f"Unsupported [{node.sql()}]")
         fn = "timestamp_floor" if name == "floor" else "timestamp_ceil"
-        return f"{fn}({text},'{_FLOOR_UNITS[unit]}',null,{quote_string(tr.tz)})", "TIMESTAMP"
+        return f"{fn}({text},'{FLOOR_UNITS[unit]}',null,{quote_string(tr.tz)})", "TIMESTAMP"
     tr._need(t in _NUMERIC, node, "a number")
     if node.args.get("decimals") is not None:
         raise Unsupported(f"[{node.sql()}] with decimals is not supported")

@@ -33,7 +33,7 @@ _UNIT_MS = {
     "DAY": 86_400_000,
     "WEEK": 7 * 86_400_000,
 }
-_FLOOR_UNITS = {
+FLOOR_UNITS = {
     "SECOND": "PT1S",
     "MINUTE": "PT1M",
     "HOUR": "PT1H",
@@ -94,9 +94,9 @@ def time_floor_of(node: exp.Expression) -> tuple[exp.Expression, dict[str, Any]]
 
 
 def _unit_period(unit: str) -> str:
-    if unit not in _FLOOR_UNITS:
+    if unit not in FLOOR_UNITS:
         raise Unsupported(f"Unsupported time unit [{unit}]")
-    return _FLOOR_UNITS[unit]
+    return FLOOR_UNITS[unit]
 
 
 def _period(period: str, origin: str | None, tz: str | None) -> dict[str, Any]:
