@@ -59,6 +59,8 @@ class TaskControl:
         self.publish_on_stop = False
         #: The process is shutting down: persist, keep the task assigned, do not publish.
         self.restart_requested = False
+        #: Set by any ``stop_for_restart`` (also one that comes after the read loop ended).
+        self.restart_event = asyncio.Event()
         self.error: str | None = None
         self.start_time = datetime.now(UTC)
         self.finished = asyncio.Event()
@@ -183,4 +185,5 @@ class TaskControl:
             self.restart_requested = True
         self.stop_requested = True
         self.pause_requested = False
+        self.restart_event.set()
         self._notify()

@@ -149,15 +149,20 @@ class KafkaIndexTaskRunner(TaskControl):
             await self._restore()
             await self._reacquire_locks()
             spec = self.spec
-            supplier = KafkaRecordSupplier(spec.consumer_properties, spec.stream, spec.multi_topic)
-            await supplier.start()
-            self._assign(supplier, initial=True)
-            self.status = TaskStatus.READING
             self.ingestion_state = "BUILD_SEGMENTS"
             self.publisher.start_handoff_watch()
-            await self._read_loop(supplier)
-            await supplier.close()
-            supplier = None
+            if self._assignment():
+                supplier = KafkaRecordSupplier(
+                    spec.consumer_properties, spec.stream, spec.multi_topic
+                )
+                await supplier.start()
+                self._assign(supplier, initial=True)
+                self.status = TaskStatus.READING
+                await self._read_loop(supplier)
+                await supplier.close()
+                supplier = None
+            # else: restored after it had read everything (e.g. stopped while waiting for
+            # handoff): there is nothing to read, and a consumer would only be opened to close.
             self.status = TaskStatus.PUBLISHING
             # Druid's ``finally: driver.persist``: what is in memory reaches disk on any stop.
             await self._persist()
@@ -171,7 +176,11 @@ class KafkaIndexTaskRunner(TaskControl):
                 for seq in list(self.sequences):
                     await self.publisher.publish(seq, final=True)
             self.ingestion_state = "SEGMENT_AVAILABILITY_WAIT"
-            await self.publisher.wait_for_handoff(self.spec.tuning.handoff_condition_timeout)
+            if not await self._wait_for_handoff():
+                # Published; only the handoff wait is left, which the restored task resumes
+                # (its sequences are gone, ``handoff.json`` names what it waits for).
+                self.log.info("task %s stops waiting for handoff for a restart", spec.id)
+                return None
             self.ingestion_state = "COMPLETED"
             self.log.info("task %s succeeded", self.spec.id)
             return self.task_status("SUCCESS", None, started)
@@ -185,6 +194,24 @@ class KafkaIndexTaskRunner(TaskControl):
                 await supplier.close()
             await self.publisher.close()
             self.appenderator.close()
+
+    async def _wait_for_handoff(self) -> bool:
+        """Wait for handoff (bounded by ``handoffConditionTimeout``); False when a stop for a
+        peon restart came first."""
+        wait = asyncio.ensure_future(
+            self.publisher.wait_for_handoff(self.spec.tuning.handoff_condition_timeout)
+        )
+        restart = asyncio.ensure_future(self.restart_event.wait())
+        try:
+            await asyncio.wait({wait, restart}, return_when=asyncio.FIRST_COMPLETED)
+            if wait.done():
+                wait.result()
+                return True
+            return False
+        finally:
+            for f in (wait, restart):
+                f.cancel()
+            await asyncio.gather(wait, restart, return_exceptions=True)
 
     def task_status(self, state: str, error: str | None, started: float) -> dict[str, Any]:
         return {

@@ -311,3 +311,27 @@ async def test_reading_goes_on_while_a_publish_is_slow(
             ({0: 10}, {0: 25}),
         ]
         assert published_totals(fake) == (25, sum(range(25)))
+
+
+async def test_a_stop_while_waiting_for_handoff_resumes_the_wait(
+    props: dict[str, str], kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """A task that has published and waits for handoff stops at once for a peon restart (it
+    does not hold the stop for handoffConditionTimeout) and, restored, only waits again."""
+    topic = unique_topic()
+    await create_topic(kafka_broker, topic, 1)
+    await produce(kafka_broker, topic, rows(8))
+    async with fake_overlord(props) as fake, cluster(props) as c:
+        fake.handoff_ok = False
+        fast_handoff = {"druid.segment.handoff.pollDuration": "PT0.1S"}
+        peon = await c.start("peon", **fast_handoff)
+        task = task_json("t7", kafka_broker, topic, {0: 0}, {0: 8})
+        await c.http.post(f"{peon.url}/druid-internal/v1/worker/assignTask", json=task)
+        await wait_until(lambda: bool(fake.transactions), within=30, what="publish")
+        await c.stop("peon")
+        assert (tmp_path / "task" / "assignedTasks" / "t7").exists()
+        fake.handoff_ok = True
+        await c.start("peon", **fast_handoff)
+        await wait_state(c, "peon", "t7", "SUCCESS")
+        assert [(t["start"], t["end"]) for t in fake.transactions] == [({0: 0}, {0: 8})]
+        assert published_totals(fake) == (8, sum(range(8)))
