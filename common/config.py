@@ -442,6 +442,13 @@ class IndexerTaskSettings(Group):
     base_task_dir: str = Field(
         alias="baseTaskDir", default="var/druid/task", description="Peon task directories."
     )
+    graceful_shutdown_timeout: Duration = Field(
+        alias="gracefulShutdownTimeout",
+        default=300.0,
+        description="How long a stopping peon waits for its streaming tasks to persist what "
+        "they hold in memory (and finish a publish under way) before it cancels them. "
+        "Default PT5M.",
+    )
 
 
 class IndexerRunnerSettings(Group):

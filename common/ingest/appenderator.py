@@ -236,7 +236,8 @@ class Appenderator:
 
     def write_commit(self, commit_metadata: dict[str, Any]) -> None:
         sinks = []
-        for sink in self.sinks.values():
+        # A copy: the loop may add or drop a sink while this runs in a worker thread.
+        for sink in list(self.sinks.values()):
             done = 0
             for h in sink.hydrants:
                 if not h.persisted:

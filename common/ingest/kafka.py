@@ -1,5 +1,9 @@
 """The Kafka record supplier (Druid's ``KafkaRecordSupplier``) over aiokafka.
 
+With ``multi_topic`` the supplier reads every topic whose whole name matches ``topic`` (the
+supervisor's ``topicPattern``) and names partitions ``"<topic>:<partition>"``; otherwise it reads
+the one topic and names them by number (``common.ingest.partitions``).
+
 No consumer group and no commits: the task owns its offsets, assigns partitions by hand and
 seeks, exactly as Druid's seekable-stream tasks do; the offsets it has read are committed with the
 segments it publishes, never to Kafka. Offsets are Kafka offsets; "latest" is the offset the
@@ -22,6 +26,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from common.errors import InvalidInput, KdruidError
+from common.ingest.partitions import (
+    PartitionId,
+    compile_topic_pattern,
+    make_partition_id,
+    sorted_ids,
+    topic_and_partition,
+    topic_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +41,7 @@ log = logging.getLogger(__name__)
 class Record(NamedTuple):
     """One record: ``value`` is ``None`` for a tombstone (no rows, but the offset still counts)."""
 
-    partition: int
+    partition: PartitionId
     offset: int
     value: bytes | None
 
@@ -37,7 +49,7 @@ class Record(NamedTuple):
 class PartitionRecords(NamedTuple):
     """Records of one partition from one poll, in offset order, as parallel lists."""
 
-    partition: int
+    partition: PartitionId
     offsets: list[int]
     values: list[bytes | None]
 
@@ -56,7 +68,7 @@ class OffsetOutOfRange(RecordSupplierError):
     """A fetch position is outside the partition's retained offsets (Druid's
     ``OffsetOutOfRangeException``); ``offsets`` maps partition -> the offending position."""
 
-    def __init__(self, offsets: Mapping[int, int]) -> None:
+    def __init__(self, offsets: Mapping[PartitionId, int]) -> None:
         super().__init__(f"offsets out of range: {dict(offsets)}")
         self.offsets = dict(offsets)
 
@@ -139,10 +151,15 @@ def consumer_kwargs(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class KafkaRecordSupplier:
-    """Reads one topic with manual partition assignment. Use as ``async with``."""
+    """Reads one topic (or, ``multi_topic``, the topics matching a pattern) with manual partition
+    assignment. Use as ``async with``."""
 
-    def __init__(self, consumer_properties: Mapping[str, Any], topic: str) -> None:
+    def __init__(
+        self, consumer_properties: Mapping[str, Any], topic: str, multi_topic: bool = False
+    ) -> None:
         self.topic = topic
+        self.multi_topic = multi_topic
+        self._pattern = compile_topic_pattern(topic) if multi_topic else None
         self._kwargs = consumer_kwargs(consumer_properties)
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -177,43 +194,55 @@ class KafkaRecordSupplier:
             raise RecordSupplierError("record supplier is not started")
         return self._consumer
 
-    def _tp(self, partition: int) -> TopicPartition:
-        return TopicPartition(self.topic, partition)
+    def _tp(self, partition: PartitionId) -> TopicPartition:
+        return TopicPartition(*topic_and_partition(partition, self.topic))
 
-    async def partitions(self, topic: str | None = None) -> list[int]:
-        """Partition ids of ``topic`` (default: this supplier's), from fresh metadata."""
+    def _pid(self, tp: TopicPartition) -> PartitionId:
+        return make_partition_id(tp.topic, tp.partition, self.multi_topic)
+
+    async def partitions(self, topic: str | None = None) -> list[PartitionId]:
+        """Partition ids of ``topic`` (default: this supplier's), from fresh metadata. In
+        multi-topic mode, those of every (non-internal) topic matching the pattern."""
         name = topic or self.topic
         try:
             # The consumer's own metadata only tracks assigned topics, so ask for all of them.
             cluster = await self.consumer._client.fetch_all_metadata()
         except KafkaError as e:
             raise RecordSupplierError(f"cannot read metadata for topic [{name}]: {e}") from e
+        if self._pattern is not None and topic is None:
+            found: list[PartitionId] = []
+            for t in cluster.topics(exclude_internal_topics=True):
+                if topic_matches(self._pattern, t):
+                    found += [f"{t}:{p}" for p in cluster.partitions_for_topic(t) or ()]
+            if not found:
+                raise RecordSupplierError(f"No partitions found for stream [{name}]")
+            return sorted_ids(found)
         ids = cluster.partitions_for_topic(name)
         if ids is None:
             raise RecordSupplierError(f"Topic [{name}] is not found")
-        return sorted(ids)
+        return sorted_ids(ids)
 
-    def assign(self, partitions: Iterable[int]) -> None:
+    def assign(self, partitions: Iterable[PartitionId]) -> None:
         """Replace the assignment (an empty one stops all fetching)."""
         self.consumer.assign([self._tp(p) for p in partitions])
 
-    def assignment(self) -> set[int]:
-        return {tp.partition for tp in self.consumer.assignment()}
+    def assignment(self) -> set[PartitionId]:
+        return {self._pid(tp) for tp in self.consumer.assignment()}
 
-    def seek(self, partition: int, offset: int) -> None:
+    def seek(self, partition: PartitionId, offset: int) -> None:
         self.consumer.seek(self._tp(partition), offset)
 
-    async def seek_to_earliest(self, partitions: Iterable[int]) -> None:
+    async def seek_to_earliest(self, partitions: Iterable[PartitionId]) -> None:
         tps = [self._tp(p) for p in partitions]
         if tps:
             await self.consumer.seek_to_beginning(*tps)
 
-    async def seek_to_latest(self, partitions: Iterable[int]) -> None:
+    async def seek_to_latest(self, partitions: Iterable[PartitionId]) -> None:
         tps = [self._tp(p) for p in partitions]
         if tps:
             await self.consumer.seek_to_end(*tps)
 
-    async def position(self, partition: int) -> int:
+    async def position(self, partition: PartitionId) -> int:
         """The offset of the next record ``poll`` returns for ``partition``."""
         return int(await self.consumer.position(self._tp(partition)))
 
@@ -224,7 +253,7 @@ class KafkaRecordSupplier:
             )
         except OffsetOutOfRangeError as e:
             bad = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
-            raise OffsetOutOfRange({tp.partition: off for tp, off in bad.items()}) from e
+            raise OffsetOutOfRange({self._pid(tp): off for tp, off in bad.items()}) from e
         except KafkaError as e:
             raise RecordSupplierError(f"poll failed on topic [{self.topic}]: {e}") from e
         return batches
@@ -236,7 +265,7 @@ class KafkaRecordSupplier:
             return []
         batches = await self._getmany(max_wait, max_records)
         return [
-            Record(tp.partition, msg.offset, msg.value)
+            Record(self._pid(tp), msg.offset, msg.value)
             for tp, msgs in batches.items()
             for msg in msgs
         ]
@@ -251,8 +280,8 @@ class KafkaRecordSupplier:
         hold it for tens of milliseconds."""
         if not self.consumer.assignment():
             return []
-        offsets: dict[int, list[int]] = {}
-        values: dict[int, list[bytes | None]] = {}
+        offsets: dict[PartitionId, list[int]] = {}
+        values: dict[PartitionId, list[bytes | None]] = {}
         remaining = max_records
         wait = max_wait
         while True:
@@ -263,8 +292,9 @@ class KafkaRecordSupplier:
             got = 0
             for tp, msgs in batches.items():
                 if msgs:
-                    offsets.setdefault(tp.partition, []).extend([m.offset for m in msgs])
-                    values.setdefault(tp.partition, []).extend([m.value for m in msgs])
+                    pid = self._pid(tp)
+                    offsets.setdefault(pid, []).extend([m.offset for m in msgs])
+                    values.setdefault(pid, []).extend([m.value for m in msgs])
                     got += len(msgs)
             if remaining is not None:
                 remaining -= got
@@ -274,24 +304,24 @@ class KafkaRecordSupplier:
             await asyncio.sleep(0)
         return [PartitionRecords(p, offs, values[p]) for p, offs in offsets.items()]
 
-    async def earliest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+    async def earliest_offsets(self, partitions: Iterable[PartitionId]) -> dict[PartitionId, int]:
         tps = [self._tp(p) for p in partitions]
         try:
             found = await self.consumer.beginning_offsets(tps) if tps else {}
         except KafkaError as e:
             raise RecordSupplierError(f"cannot list earliest offsets: {e}") from e
-        return {tp.partition: int(off) for tp, off in found.items()}
+        return {self._pid(tp): int(off) for tp, off in found.items()}
 
-    async def latest_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+    async def latest_offsets(self, partitions: Iterable[PartitionId]) -> dict[PartitionId, int]:
         tps = [self._tp(p) for p in partitions]
         try:
             found = await self.consumer.end_offsets(tps) if tps else {}
         except KafkaError as e:
             raise RecordSupplierError(f"cannot list latest offsets: {e}") from e
-        return {tp.partition: int(off) for tp, off in found.items()}
+        return {self._pid(tp): int(off) for tp, off in found.items()}
 
-    async def get_earliest_offset(self, partition: int) -> int:
+    async def get_earliest_offset(self, partition: PartitionId) -> int:
         return (await self.earliest_offsets([partition]))[partition]
 
-    async def get_latest_offset(self, partition: int) -> int:
+    async def get_latest_offset(self, partition: PartitionId) -> int:
         return (await self.latest_offsets([partition]))[partition]

@@ -11,7 +11,9 @@ task begins; they may mark partitions whose start offset is exclusive). JSON::
                                      "exclusivePartitions": []}}
 
 ``topic`` duplicates ``stream`` and ``partitionOffsetMap`` is accepted for
-``partitionSequenceNumberMap``, as Druid reads both. The algebra is Druid's
+``partitionSequenceNumberMap``, as Druid reads both. A multi-topic (``topicPattern``) supervisor's
+stream is the pattern and its partition keys are ``"<topic>:<partition>"``
+(``common.ingest.partitions``). The algebra is Druid's
 (``SeekableStreamStartSequenceNumbers``/``SeekableStreamEndSequenceNumbers``):
 
 * ``plus(other)``: same stream -> per-partition merge, ``other`` wins; another stream -> ``other``.
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.errors import InvalidInput
+from common.ingest.partitions import PartitionId, offsets_json, parse_partition_id, sorted_ids
 
 KAFKA = "kafka"
 #: Long.MAX_VALUE: the end offset of a task that reads until told otherwise.
@@ -37,15 +40,17 @@ END_OF_PARTITION = 9223372036854775807
 Kind = Literal["start", "end"]
 
 
-def _offsets(raw: Any, where: str) -> dict[int, int]:
+def _offsets(raw: Any, where: str) -> dict[PartitionId, int]:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{where}: partitionSequenceNumberMap must be an object")
-    result: dict[int, int] = {}
+    result: dict[PartitionId, int] = {}
     for key, value in raw.items():
         try:
-            partition = int(key)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{where}: partition id {key!r} is not an integer") from None
+            partition = parse_partition_id(key)
+        except InvalidInput:
+            raise InvalidInput(
+                f"{where}: partition id {key!r} is not an integer or topic:partition"
+            ) from None
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise InvalidInput(f"{where}: offset of partition {key} must be an integer")
         try:
@@ -61,8 +66,8 @@ class SequenceNumbers:
 
     kind: Kind
     stream: str
-    offsets: Mapping[int, int]
-    exclusive: frozenset[int] = field(default_factory=frozenset)
+    offsets: Mapping[PartitionId, int]
+    exclusive: frozenset[PartitionId] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         # Own a plain dict so that equality and JSON never depend on the caller's mapping.
@@ -115,10 +120,10 @@ class SequenceNumbers:
             "type": self.kind,
             "stream": self.stream,
             "topic": self.stream,
-            "partitionSequenceNumberMap": {str(p): o for p, o in sorted(self.offsets.items())},
+            "partitionSequenceNumberMap": offsets_json(self.offsets),
         }
         if self.kind == "start":
-            body["exclusivePartitions"] = sorted(self.exclusive)
+            body["exclusivePartitions"] = sorted_ids(self.exclusive)
         return body
 
     @classmethod
@@ -138,8 +143,8 @@ class SequenceNumbers:
         if not isinstance(excl_raw, list):
             raise InvalidInput(f"{where}: exclusivePartitions must be a list")
         try:
-            exclusive = frozenset(int(p) for p in excl_raw)
-        except (TypeError, ValueError):
+            exclusive = frozenset(parse_partition_id(p) for p in excl_raw)
+        except InvalidInput:
             raise InvalidInput(f"{where}: exclusivePartitions must hold partition ids") from None
         return cls(kind, stream, offsets, exclusive)
 
@@ -151,12 +156,15 @@ class DataSourceMetadata:
     partitions: SequenceNumbers
 
     @classmethod
-    def end(cls, stream: str, offsets: Mapping[int, int]) -> DataSourceMetadata:
+    def end(cls, stream: str, offsets: Mapping[PartitionId, int]) -> DataSourceMetadata:
         return cls(SequenceNumbers("end", stream, offsets))
 
     @classmethod
     def start(
-        cls, stream: str, offsets: Mapping[int, int], exclusive: frozenset[int] = frozenset()
+        cls,
+        stream: str,
+        offsets: Mapping[PartitionId, int],
+        exclusive: frozenset[PartitionId] = frozenset(),
     ) -> DataSourceMetadata:
         return cls(SequenceNumbers("start", stream, offsets, exclusive))
 
@@ -165,7 +173,7 @@ class DataSourceMetadata:
         return self.partitions.stream
 
     @property
-    def offsets(self) -> Mapping[int, int]:
+    def offsets(self) -> Mapping[PartitionId, int]:
         return self.partitions.offsets
 
     def is_valid_start(self) -> bool:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from common.ingest.batch import BatchParser, ColumnBatch
 from common.ingest.kafka import PartitionRecords
 from common.ingest.parser import InputRow, RowParser
+from common.ingest.partitions import PartitionId
 from common.ingest.sequences import SequenceMetadata, sequence_for
 from common.segments.granularity import Granularity
 
@@ -39,7 +40,7 @@ class Routed:
 
     rows: dict[Key, list[InputRow]] = field(default_factory=dict)
     columns: dict[Key, ColumnBatch] = field(default_factory=dict)
-    next_offsets: dict[int, int] = field(default_factory=dict)
+    next_offsets: dict[PartitionId, int] = field(default_factory=dict)
     #: Whether the batch path parsed this poll.
     columnar: bool = False
 
@@ -62,8 +63,8 @@ class Router:
     def route(
         self,
         parts: Sequence[PartitionRecords],
-        current: dict[int, int],
-        ends: dict[int, int],
+        current: dict[PartitionId, int],
+        ends: dict[PartitionId, int],
         sequences: Sequence[SequenceMetadata],
         now_ms: int,
     ) -> Routed:
@@ -76,14 +77,14 @@ class Router:
     def _route_rows(
         self,
         parts: Sequence[PartitionRecords],
-        current: dict[int, int],
-        ends: dict[int, int],
+        current: dict[PartitionId, int],
+        ends: dict[PartitionId, int],
         sequences: Sequence[SequenceMetadata],
         now_ms: int,
     ) -> Routed:
         gran = self.granularity
         routed: dict[Key, list[InputRow]] = defaultdict(list)
-        next_offsets: dict[int, int] = {}
+        next_offsets: dict[PartitionId, int] = {}
         seqs = list(sequences)
         for part in parts:
             p = part.partition
@@ -105,15 +106,15 @@ class Router:
     def _route_columns(
         self,
         parts: Sequence[PartitionRecords],
-        current: dict[int, int],
-        ends: dict[int, int],
+        current: dict[PartitionId, int],
+        ends: dict[PartitionId, int],
         sequences: Sequence[SequenceMetadata],
     ) -> Routed | None:
         assert self.batch is not None
         values: list[bytes] = []
         value_seq: list[np.ndarray[Any, np.dtype[np.int64]]] = []
-        next_offsets: dict[int, int] = {}
-        skipped: list[tuple[int, int]] = []
+        next_offsets: dict[PartitionId, int] = {}
+        skipped: list[tuple[PartitionId, int]] = []
         for part in parts:
             p = part.partition
             cur = current.get(p)
@@ -166,7 +167,7 @@ class Router:
 
 def _assign(
     sequences: Sequence[SequenceMetadata],
-    partition: int,
+    partition: PartitionId,
     offs: np.ndarray[Any, np.dtype[np.int64]],
     keep: np.ndarray[Any, np.dtype[np.bool_]],
 ) -> np.ndarray[Any, np.dtype[np.int64]]:

@@ -23,6 +23,13 @@ from typing import Any
 import orjson
 
 from common.errors import InvalidInput
+from common.ingest.partitions import (
+    PartitionId,
+    offsets_json,
+    parse_offsets,
+    parse_partition_id,
+    sorted_ids,
+)
 
 END_OF_STREAM = 9223372036854775807
 SEQUENCES_FILE = "sequences.json"
@@ -32,14 +39,14 @@ SEQUENCES_FILE = "sequences.json"
 class SequenceMetadata:
     sequence_id: int
     sequence_name: str
-    start_offsets: dict[int, int]
-    end_offsets: dict[int, int]
+    start_offsets: dict[PartitionId, int]
+    end_offsets: dict[PartitionId, int]
     #: Partitions that still have records to read in this sequence (Druid's ``assignments``).
-    assignments: set[int] = field(default_factory=set)
+    assignments: set[PartitionId] = field(default_factory=set)
     checkpointed: bool = False
-    exclusive_start_partitions: set[int] = field(default_factory=set)
+    exclusive_start_partitions: set[PartitionId] = field(default_factory=set)
 
-    def can_handle(self, partition: int, offset: int) -> bool:
+    def can_handle(self, partition: PartitionId, offset: int) -> bool:
         """Druid's ``canHandle``: the record lies in ``[start, end)`` of an assigned partition."""
         if partition not in self.assignments:
             return False
@@ -52,7 +59,7 @@ class SequenceMetadata:
         """Some partition still has records to read (a closed sequence can be published)."""
         return bool(self.assignments)
 
-    def update_assignments(self, current: Mapping[int, int]) -> None:
+    def update_assignments(self, current: Mapping[PartitionId, int]) -> None:
         """Keep the partitions whose current offset has not reached this sequence's end."""
         self.assignments = {
             p for p, off in current.items() if p in self.end_offsets and off < self.end_offsets[p]
@@ -64,10 +71,10 @@ class SequenceMetadata:
             "sequenceName": self.sequence_name,
             "startOffsets": _str_keys(self.start_offsets),
             "endOffsets": _str_keys(self.end_offsets),
-            "assignments": sorted(self.assignments),
+            "assignments": sorted_ids(self.assignments),
             "sentinel": False,
             "checkpointed": self.checkpointed,
-            "exclusiveStartPartitions": sorted(self.exclusive_start_partitions),
+            "exclusiveStartPartitions": sorted_ids(self.exclusive_start_partitions),
         }
 
     @classmethod
@@ -77,22 +84,27 @@ class SequenceMetadata:
             sequence_name=str(d["sequenceName"]),
             start_offsets=int_keys(d["startOffsets"]),
             end_offsets=int_keys(d["endOffsets"]),
-            assignments={int(p) for p in d.get("assignments", [])},
+            assignments={parse_partition_id(p) for p in d.get("assignments", [])},
             checkpointed=bool(d.get("checkpointed", False)),
-            exclusive_start_partitions={int(p) for p in d.get("exclusiveStartPartitions", [])},
+            exclusive_start_partitions={
+                parse_partition_id(p) for p in d.get("exclusiveStartPartitions", [])
+            },
         )
 
 
-def _str_keys(m: Mapping[int, int]) -> dict[str, int]:
-    return {str(p): int(o) for p, o in sorted(m.items())}
+def _str_keys(m: Mapping[PartitionId, int]) -> dict[str, int]:
+    return offsets_json(m)
 
 
-def int_keys(m: Mapping[Any, Any]) -> dict[int, int]:
-    """``{"0": 10}`` -> ``{0: 10}``; ``InvalidInput`` on anything that is not int -> int."""
+def int_keys(m: Mapping[Any, Any]) -> dict[PartitionId, int]:
+    """``{"0": 10}`` -> ``{0: 10}``, ``{"t:0": 10}`` -> ``{"t:0": 10}`` (see
+    ``common.ingest.partitions``); ``InvalidInput`` on anything else."""
+    if not isinstance(m, Mapping):
+        raise InvalidInput(f"bad partition -> offset map {m!r}: not an object")
     try:
-        return {int(p): int(o) for p, o in m.items()}
-    except (TypeError, ValueError, AttributeError) as e:
-        raise InvalidInput(f"bad partition -> offset map {m!r}: {e}") from None
+        return parse_offsets(m)
+    except InvalidInput as e:
+        raise InvalidInput(f"bad partition -> offset map {m!r}: {e.message}") from None
 
 
 def sequence_name(base: str, sequence_id: int) -> str:
@@ -101,9 +113,9 @@ def sequence_name(base: str, sequence_id: int) -> str:
 
 def initial_sequences(
     base_name: str,
-    start: Mapping[int, int],
-    end: Mapping[int, int],
-    checkpoints: Mapping[int, Mapping[int, int]] | None,
+    start: Mapping[PartitionId, int],
+    end: Mapping[PartitionId, int],
+    checkpoints: Mapping[int, Mapping[PartitionId, int]] | None,
 ) -> list[SequenceMetadata]:
     """Druid's fresh-start sequences: one per ``checkpoints`` entry (each ending where the next
     starts, the last at the ioConfig end offsets), or one from ``start`` to ``end``."""
@@ -127,7 +139,7 @@ def initial_sequences(
 
 
 def sequence_for(
-    sequences: list[SequenceMetadata], partition: int, offset: int
+    sequences: list[SequenceMetadata], partition: PartitionId, offset: int
 ) -> SequenceMetadata | None:
     for seq in sequences:
         if seq.can_handle(partition, offset):
@@ -152,10 +164,10 @@ class EndOffsetsDecision:
 
 def decide_end_offsets(
     sequences: list[SequenceMetadata],
-    offsets: Mapping[int, int] | None,
+    offsets: Mapping[PartitionId, int] | None,
     finish: bool,
     paused: bool,
-    current: Mapping[int, int],
+    current: Mapping[PartitionId, int],
     base_name: str,
 ) -> EndOffsetsDecision:
     """Druid's ``setEndOffsets`` rules (druid-internals 4.3), applied to ``sequences``.
@@ -173,7 +185,7 @@ def decide_end_offsets(
     if unknown:
         raise EndOffsetsError(
             f"Request contains partitions not being handled by this task, "
-            f"my partitions: {sorted(current)}"
+            f"my partitions: {sorted_ids(current)}"
         )
     target = {p: int(o) for p, o in offsets.items()}
     if (not finish and latest.start_offsets == target) or (finish and latest.end_offsets == target):
@@ -181,7 +193,7 @@ def decide_end_offsets(
     if latest.checkpointed:
         raise EndOffsetsError(
             f"Sequence [{latest.sequence_name}] has already endOffsets set, "
-            f"cannot set to [{dict(sorted(target.items()))}]"
+            f"cannot set to [{ {p: target[p] for p in sorted_ids(target)} }]"
         )
     if not paused:
         raise EndOffsetsError("Task must be paused before changing the end offsets")
@@ -251,7 +263,10 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 
 def kafka_metadata(
-    topic: str, offsets: Mapping[int, int], kind: str, exclusive: set[int] | None = None
+    topic: str,
+    offsets: Mapping[PartitionId, int],
+    kind: str,
+    exclusive: set[PartitionId] | None = None,
 ) -> dict[str, Any]:
     """Kafka ``DataSourceMetadata`` JSON (druid-internals 4.4) of ``kind`` "start" or "end"."""
     partitions: dict[str, Any] = {
@@ -261,11 +276,11 @@ def kafka_metadata(
         "partitionSequenceNumberMap": _str_keys(offsets),
     }
     if kind == "start":
-        partitions["exclusivePartitions"] = sorted(exclusive or ())
+        partitions["exclusivePartitions"] = sorted_ids(exclusive or ())
     return {"type": "kafka", "partitions": partitions}
 
 
-def end_sequence_numbers(topic: str, offsets: Mapping[int, int]) -> dict[str, Any]:
+def end_sequence_numbers(topic: str, offsets: Mapping[PartitionId, int]) -> dict[str, Any]:
     """``SeekableStreamEndSequenceNumbers`` JSON (the commit metadata's ``nextPartitions``)."""
     return {
         "type": "end",

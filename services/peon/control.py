@@ -6,6 +6,12 @@ only allowed while READING or PAUSED (409 otherwise), waits up to 2 s for the re
 for it to leave PAUSED; ``set_end_offsets`` applies the rules of
 ``common.ingest.sequences.decide_end_offsets`` under the pause lock, persists the sequences and
 resumes. The read loop calls ``wait_while_paused`` at the top of each iteration.
+
+Two stops end the read loop: ``stop(publish)`` (the chat ``/stop``, Druid's ``stopGracefully``
+through the task client: the task publishes what it has read when asked to, else it ends without
+publishing and the supervisor restarts from the committed offsets), and ``stop_for_restart`` (the
+peon process is shutting down: the task persists what it holds in memory and stays assigned, so
+the restarted peon restores it from its persists, as Druid's ``restoreTasksOnRestart``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from common.ingest.partitions import PartitionId, offsets_json
 from common.ingest.sequences import (
     EndOffsetsError,
     SequenceMetadata,
@@ -41,7 +48,7 @@ class TaskControl:
     """Shared by the read loop and the chat endpoints; subclasses own the sequences."""
 
     sequences: list[SequenceMetadata]
-    current_offsets: dict[int, int]
+    current_offsets: dict[PartitionId, int]
     spec: KafkaTaskSpec
 
     def __init__(self) -> None:
@@ -50,6 +57,10 @@ class TaskControl:
         self.pause_requested = False
         self.stop_requested = False
         self.publish_on_stop = False
+        #: The process is shutting down: persist, keep the task assigned, do not publish.
+        self.restart_requested = False
+        #: Set by any ``stop_for_restart`` (also one that comes after the read loop ended).
+        self.restart_event = asyncio.Event()
         self.error: str | None = None
         self.start_time = datetime.now(UTC)
         self.finished = asyncio.Event()
@@ -99,17 +110,18 @@ class TaskControl:
 
     # ------------------------------------------------------------------ chat side
 
-    def end_offsets(self) -> dict[int, int]:
+    def end_offsets(self) -> dict[PartitionId, int]:
         raise NotImplementedError
 
-    def persist_sequences(self) -> None:
+    async def save_sequences(self) -> None:
+        """Write ``sequences.json`` (one writer at a time)."""
         raise NotImplementedError
 
     def on_end_offsets_set(self) -> None:
         """Hook: the supervisor answered a checkpoint request."""
 
-    def offsets_json(self, offsets: dict[int, int]) -> dict[str, int]:
-        return {str(p): o for p, o in sorted(offsets.items())}
+    def offsets_json(self, offsets: dict[PartitionId, int]) -> dict[str, int]:
+        return offsets_json(offsets)
 
     async def pause(self) -> tuple[int, Any]:
         if self.status not in (TaskStatus.READING, TaskStatus.PAUSED):
@@ -153,7 +165,7 @@ class TaskControl:
             except EndOffsetsError as e:
                 return 400, str(e)
             if not decision.duplicate:
-                await asyncio.to_thread(self.persist_sequences)
+                await self.save_sequences()
             self.on_end_offsets_set()
             await self._resume_locked()
         assert offsets is not None
@@ -164,4 +176,14 @@ class TaskControl:
         self.publish_on_stop = self.publish_on_stop or publish
         self.stop_requested = True
         self.pause_requested = False
+        self._notify()
+
+    def stop_for_restart(self) -> None:
+        """The peon is stopping: end the read loop, persist, and leave the task to be restored
+        (unless a chat ``/stop`` already asked it to finish)."""
+        if not self.stop_requested:
+            self.restart_requested = True
+        self.stop_requested = True
+        self.pause_requested = False
+        self.restart_event.set()
         self._notify()

@@ -1,5 +1,11 @@
 """Publishing a sequence and waiting for handoff (druid-internals 4.4 and 4.6).
 
+A sequence closed by a checkpoint is handed over (``hand_over``) and published in the
+background, in order, while the read loop goes on with the next sequence (Druid's
+``publishAndRegisterHandoff`` futures): reading never waits for a push or a publish. A background
+failure is kept and raised in the read loop (``raise_failure``), which fails the task. The last
+sequences are published when the task stops reading, after the handed-over ones (``drain``).
+
 ``publish(sequence)``: push every sink of the sequence to deep storage (hydrants merged into one
 Parquet file each), then ``segmentTransactionalInsert`` the segments with the sequence's start
 offsets as ``startMetadata`` and its end offsets as ``endMetadata``: the overlord commits both in
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from common.aio import Backoff
+from common.ingest.partitions import PartitionId
 from common.ingest.sequences import SequenceMetadata, kafka_metadata, write_json_atomic
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment, SegmentId
@@ -67,6 +74,11 @@ class Publisher:
         self._kick = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        #: Closed sequences handed over for a background publish, oldest first.
+        self._queue: list[SequenceMetadata] = []
+        self._handed_over: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
 
     @property
     def _file(self) -> Path:
@@ -86,6 +98,52 @@ class Publisher:
         async with self._save_lock:
             value = [s.to_json() for s in self.pending.values()]
             await asyncio.to_thread(write_json_atomic, self._file, value)
+
+    # ------------------------------------------------------------------ background publish
+
+    def hand_over(self, seq: SequenceMetadata) -> None:
+        """Publish a closed sequence in the background, after those handed over before it."""
+        if seq.sequence_name in self._handed_over:
+            return
+        self._handed_over.add(seq.sequence_name)
+        self._queue.append(seq)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(
+                self._publish_queued(), name=f"publish:{self.runner.spec.id}"
+            )
+
+    def handed_over(self, seq: SequenceMetadata) -> bool:
+        return seq.sequence_name in self._handed_over
+
+    @property
+    def publishing(self) -> int:
+        """Sequences handed over and not yet published."""
+        return len(self._queue)
+
+    async def _publish_queued(self) -> None:
+        while self._queue and self._failure is None:
+            seq = self._queue[0]
+            try:
+                await self.publish(seq, final=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.runner.log.exception("background publish of %s failed", seq.sequence_name)
+                self._failure = e
+                return
+            self._queue.pop(0)
+
+    def raise_failure(self) -> None:
+        """Raise the error of a failed background publish (the read loop fails the task)."""
+        if self._failure is not None:
+            raise self._failure
+
+    async def drain(self) -> None:
+        """Wait for the handed-over sequences to be published; raise a failure."""
+        worker = self._worker
+        if worker is not None:
+            await asyncio.wait({worker})
+        self.raise_failure()
 
     # ------------------------------------------------------------------ publish
 
@@ -114,10 +172,10 @@ class Publisher:
         self._handed_off.clear() if self.pending else self._handed_off.set()
         await self._save_pending()
         r.sequences = [s for s in r.sequences if s is not seq]
-        await asyncio.to_thread(r.persist_sequences)
+        await r.save_sequences()
 
     async def _insert(
-        self, seq: SequenceMetadata, segments: list[DataSegment], end: dict[int, int]
+        self, seq: SequenceMetadata, segments: list[DataSegment], end: dict[PartitionId, int]
     ) -> None:
         spec = self.runner.spec
         action: dict[str, Any] = {
@@ -130,9 +188,9 @@ class Publisher:
         }
         if spec.use_transaction:
             action["startMetadata"] = kafka_metadata(
-                spec.topic, seq.start_offsets, "start", seq.exclusive_start_partitions
+                spec.stream, seq.start_offsets, "start", seq.exclusive_start_partitions
             )
-            action["endMetadata"] = kafka_metadata(spec.topic, end, "end")
+            action["endMetadata"] = kafka_metadata(spec.stream, end, "end")
         backoff = Backoff(base=0.5, cap=10.0)
         for attempt in range(1, MAX_PUBLISH_RETRIES + 1):
             result = await self.deps.actions.submit(action)
@@ -207,8 +265,9 @@ class Publisher:
             waiter.cancel()
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        for task in (self._worker, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._worker = self._watcher = None

@@ -7,6 +7,13 @@ the rows to the sinks in a worker thread, advance the current offsets. Persists,
 requests, publishes and handoff follow Druid; the chat endpoints (``services.peon.chat``) drive
 pause/resume/end offsets through the methods of ``TaskControl``.
 
+A sequence closed by a checkpoint is persisted and handed to the publisher, which pushes and
+publishes it in the background while the loop reads on into the next sequence. Restored sinks get
+their time-chunk locks re-acquired before reading starts (Druid's ``driver.startJob`` lock
+supplier); a lock that cannot be had fails the task at once. A stop for a peon restart
+(``stop_for_restart``) persists what is in memory and returns ``None``: the task stays assigned
+and the restarted peon restores it from the persists.
+
 Every CPU- or disk-heavy step runs in ``asyncio.to_thread`` on a bounded batch, so the event loop
 keeps answering status, chat and long-poll requests while the task reads at full speed.
 """
@@ -25,6 +32,7 @@ from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
 from common.ingest.kafka import KafkaRecordSupplier, PartitionRecords
 from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
 from common.ingest.parser import InputRow, RowParser
+from common.ingest.partitions import PartitionId
 from common.ingest.route import Routed, Router
 from common.ingest.sequences import (
     SequenceMetadata,
@@ -45,6 +53,8 @@ from services.peon.taskspec import KafkaTaskSpec
 MAX_POLL_RECORDS = 10_000
 #: Records aiokafka decodes on the event loop in one go (see ``poll_partitions``).
 POLL_STEP_RECORDS = 500
+#: Druid's wait for a restored segment's lock (``TimeChunkLockAcquireAction`` timeout, ms).
+LOCK_TIMEOUT_MS = 1000
 
 
 class TaskFailed(KdruidError):
@@ -93,18 +103,24 @@ class KafkaIndexTaskRunner(TaskControl):
         )
         self.publisher = Publisher(self, deps)
         self.sequences: list[SequenceMetadata] = []
-        self.current_offsets: dict[int, int] = {}
+        self.current_offsets: dict[PartitionId, int] = {}
+        self._sequences_lock = asyncio.Lock()
         self._last_segment: dict[str, str] = {}
         self._checkpoint_pending = False
         self._next_checkpoint_time = time.monotonic() + t.intermediate_handoff_period
 
     # ------------------------------------------------------------------ TaskControl hooks
 
-    def end_offsets(self) -> dict[int, int]:
+    def end_offsets(self) -> dict[PartitionId, int]:
         return dict(self.sequences[-1].end_offsets) if self.sequences else {}
 
-    def persist_sequences(self) -> None:
-        save_sequences(self.task_dir, self.sequences)
+    async def save_sequences(self) -> None:
+        # The read loop's persists, the chat's end offsets and background publishes all write
+        # the file: one at a time, each writing a snapshot taken under the lock, so an older
+        # snapshot never lands after a newer one.
+        async with self._sequences_lock:
+            snapshot = [SequenceMetadata.from_json(s.to_json()) for s in self.sequences]
+            await asyncio.to_thread(save_sequences, self.task_dir, snapshot)
 
     # ------------------------------------------------------------------ realtime segments
 
@@ -123,28 +139,48 @@ class KafkaIndexTaskRunner(TaskControl):
 
     # ------------------------------------------------------------------ main
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> dict[str, Any] | None:
+        """The task's final status, or None when it stopped for a peon restart (it stays
+        assigned and is restored from its persists)."""
         started = time.monotonic()
         supplier: KafkaRecordSupplier | None = None
         try:
             self.status = TaskStatus.STARTING
             await self._restore()
-            supplier = KafkaRecordSupplier(self.spec.consumer_properties, self.spec.topic)
-            await supplier.start()
-            self._assign(supplier, initial=True)
-            self.status = TaskStatus.READING
+            await self._reacquire_locks()
+            spec = self.spec
             self.ingestion_state = "BUILD_SEGMENTS"
             self.publisher.start_handoff_watch()
-            await self._read_loop(supplier)
-            await supplier.close()
-            supplier = None
+            if self._assignment():
+                supplier = KafkaRecordSupplier(
+                    spec.consumer_properties, spec.stream, spec.multi_topic
+                )
+                await supplier.start()
+                self._assign(supplier, initial=True)
+                self.status = TaskStatus.READING
+                await self._read_loop(supplier)
+                await supplier.close()
+                supplier = None
+            # else: restored after it had read everything (e.g. stopped while waiting for
+            # handoff): there is nothing to read, and a consumer would only be opened to close.
             self.status = TaskStatus.PUBLISHING
+            # Druid's ``finally: driver.persist``: what is in memory reaches disk on any stop.
             await self._persist()
+            await self.publisher.drain()
+            if self.restart_requested:
+                self.log.info(
+                    "task %s persisted at %s for a restart", spec.id, self.current_offsets
+                )
+                return None
             if not self.stop_requested or self.publish_on_stop:
                 for seq in list(self.sequences):
                     await self.publisher.publish(seq, final=True)
             self.ingestion_state = "SEGMENT_AVAILABILITY_WAIT"
-            await self.publisher.wait_for_handoff(self.spec.tuning.handoff_condition_timeout)
+            if not await self._wait_for_handoff():
+                # Published; only the handoff wait is left, which the restored task resumes
+                # (its sequences are gone, ``handoff.json`` names what it waits for).
+                self.log.info("task %s stops waiting for handoff for a restart", spec.id)
+                return None
             self.ingestion_state = "COMPLETED"
             self.log.info("task %s succeeded", self.spec.id)
             return self.task_status("SUCCESS", None, started)
@@ -158,6 +194,24 @@ class KafkaIndexTaskRunner(TaskControl):
                 await supplier.close()
             await self.publisher.close()
             self.appenderator.close()
+
+    async def _wait_for_handoff(self) -> bool:
+        """Wait for handoff (bounded by ``handoffConditionTimeout``); False when a stop for a
+        peon restart came first."""
+        wait = asyncio.ensure_future(
+            self.publisher.wait_for_handoff(self.spec.tuning.handoff_condition_timeout)
+        )
+        restart = asyncio.ensure_future(self.restart_event.wait())
+        try:
+            await asyncio.wait({wait, restart}, return_when=asyncio.FIRST_COMPLETED)
+            if wait.done():
+                wait.result()
+                return True
+            return False
+        finally:
+            for f in (wait, restart):
+                f.cancel()
+            await asyncio.gather(wait, restart, return_exceptions=True)
 
     def task_status(self, state: str, error: str | None, started: float) -> dict[str, Any]:
         return {
@@ -176,14 +230,14 @@ class KafkaIndexTaskRunner(TaskControl):
             self.sequences = initial_sequences(
                 spec.base_sequence_name, spec.start_offsets, spec.end_offsets, spec.checkpoints
             )
-            await asyncio.to_thread(self.persist_sequences)
+            await self.save_sequences()
         self.publisher.load_pending()
         commit = await asyncio.to_thread(self.appenderator.restore)
         next_partitions = (commit or {}).get("nextPartitions")
         if next_partitions:
             stream = next_partitions.get("stream")
-            if stream != spec.topic:
-                raise TaskFailed(f"restored stream [{stream}] is not the task's [{spec.topic}]")
+            if stream != spec.stream:
+                raise TaskFailed(f"restored stream [{stream}] is not the task's [{spec.stream}]")
             self.current_offsets = int_keys(next_partitions["partitionSequenceNumberMap"])
         else:
             self.current_offsets = dict(spec.start_offsets)
@@ -203,7 +257,25 @@ class KafkaIndexTaskRunner(TaskControl):
             len(self.appenderator.sinks),
         )
 
-    def _assignment(self) -> dict[int, int]:
+    async def _reacquire_locks(self) -> None:
+        """Druid's restore lock supplier: the time-chunk lock of every restored sink, before
+        the task reads on (a task whose lock was lost fails now, not at its publish)."""
+        intervals = {str(s.identifier.interval) for s in self.appenderator.sinks.values()}
+        for interval in sorted(intervals):
+            lock = await self.deps.actions.submit(
+                {
+                    "type": "timeChunkLockAcquire",
+                    "lockType": self.spec.lock_type,
+                    "interval": interval,
+                    "timeout": LOCK_TIMEOUT_MS,
+                }
+            )
+            if not lock or (isinstance(lock, dict) and lock.get("revoked")):
+                raise TaskFailed(f"Failed to acquire lock for restored segments in [{interval}]")
+        if intervals:
+            self.log.info("re-acquired locks of %d restored time chunks", len(intervals))
+
+    def _assignment(self) -> dict[PartitionId, int]:
         ends = self.end_offsets()
         return {p: o for p, o in self.current_offsets.items() if o < ends.get(p, o)}
 
@@ -223,6 +295,7 @@ class KafkaIndexTaskRunner(TaskControl):
 
     async def _read_loop(self, supplier: KafkaRecordSupplier) -> None:
         while True:
+            self.publisher.raise_failure()
             if self.pause_requested:
                 await self.wait_while_paused()
                 self._assign(supplier)
@@ -299,26 +372,27 @@ class KafkaIndexTaskRunner(TaskControl):
         return ident
 
     def commit_metadata(self) -> dict[str, Any]:
-        return {"nextPartitions": end_sequence_numbers(self.spec.topic, self.current_offsets)}
+        return {"nextPartitions": end_sequence_numbers(self.spec.stream, self.current_offsets)}
 
     async def _persist(self) -> None:
         swapped = self.appenderator.swap(time.monotonic())
         commit = self.commit_metadata()
-        sequences = [SequenceMetadata.from_json(s.to_json()) for s in self.sequences]
-        await asyncio.to_thread(self._persist_blocking, swapped, commit, sequences)
-
-    def _persist_blocking(
-        self, swapped: Any, commit: dict[str, Any], sequences: list[SequenceMetadata]
-    ) -> None:
         # Sequences first: a commit naming offsets must never meet older sequences on restore.
-        save_sequences(self.task_dir, sequences)
-        self.appenderator.persist_hydrants(swapped, commit)
+        await self.save_sequences()
+        await asyncio.to_thread(self.appenderator.persist_hydrants, swapped, commit)
 
     async def _publish_closed_sequences(self) -> None:
+        """Hand each sequence the supervisor closed (and this task has read to its end) to the
+        background publisher, once its rows are on disk; reading goes on meanwhile."""
         for seq in list(self.sequences):
-            if not seq.is_open and seq.checkpointed and seq is not self.sequences[-1]:
+            if (
+                not seq.is_open
+                and seq.checkpointed
+                and seq is not self.sequences[-1]
+                and not self.publisher.handed_over(seq)
+            ):
                 await self._persist()
-                await self.publisher.publish(seq, final=False)
+                self.publisher.hand_over(seq)
 
     async def _maybe_checkpoint(self, now: float) -> None:
         """Druid's push trigger: a full segment or ``intermediateHandoffPeriod`` makes the task
@@ -347,13 +421,13 @@ class KafkaIndexTaskRunner(TaskControl):
                 "dataSource": self.spec.data_source,
                 "taskGroupId": self.spec.task_group_id,
                 "checkpointMetadata": kafka_metadata(
-                    self.spec.topic,
+                    self.spec.stream,
                     latest.start_offsets,
                     "start",
                     latest.exclusive_start_partitions,
                 ),
                 "currentCheckPoint": kafka_metadata(
-                    self.spec.topic,
+                    self.spec.stream,
                     latest.start_offsets,
                     "start",
                     latest.exclusive_start_partitions,

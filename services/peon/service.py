@@ -4,7 +4,11 @@ Start order (after ``NodeService`` opens discovery): the task manager re-loads i
 tasks and re-runs the assigned ones, then the node is announced with ``workerNodeService`` (and
 ``dataNodeService``, serverType ``indexer-executor``, while tasks run: their sinks are announced as
 segments at ``/druid-internal/v1/segments`` and answer ``/druid/v2``). Shutdown releases parked
-long polls first; running tasks are cancelled but stay assigned, so a restarted peon resumes them.
+long polls first, then asks every ``index_kafka`` task to stop for a restart: each persists what
+it holds in memory (and finishes a publish under way) within
+``druid.indexer.task.gracefulShutdownTimeout``; whatever still runs then (batch tasks, a task
+past the timeout) is cancelled. Every task stays assigned, so a restarted peon resumes them, the
+streaming ones from their persists.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class PeonService(NodeService):
         self._batch_reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: ``druid.segment.handoff.pollDuration`` (seconds); Druid's default PT1M.
         self.handoff_poll_period = settings.segment_handoff.poll_duration
+        self.graceful_shutdown_timeout = settings.indexer_task.graceful_shutdown_timeout
         n, tls = settings.node, settings.security.tls
         self.manager = WorkerTaskManager(
             settings.indexer_task.base_task_dir,
@@ -128,9 +133,29 @@ class PeonService(NodeService):
         self._serving_data = bool(self.manager.tasks)
 
     async def on_close(self) -> None:
+        await self._stop_streaming_tasks()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    async def _stop_streaming_tasks(self) -> None:
+        """Druid's ``stopGracefully`` of restorable tasks on a stop: persist, stay assigned."""
+        runners = list(self.runners.values())
+        if not runners:
+            return
+        for runner in runners:
+            runner.stop_for_restart()
+        log.info("stopping %d streaming tasks for a restart", len(runners))
+        late = await self.manager.wait_stopped(
+            [r.spec.id for r in runners], self.graceful_shutdown_timeout
+        )
+        if late:
+            log.warning(
+                "tasks %s did not persist within %.0fs (gracefulShutdownTimeout); cancelled: "
+                "a restart re-reads them from their last persist",
+                late,
+                self.graceful_shutdown_timeout,
+            )
 
     def _close_history(self) -> None:
         self.manager.close()
@@ -148,7 +173,7 @@ class PeonService(NodeService):
 
     async def _run_task(
         self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         if task.get("type") in (*BATCH_TASK_TYPES, COMPACT_TYPE):
             return await self._run_batch_task(task, task_dir, task_log)
         spec = parse_task(task)

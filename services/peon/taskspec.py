@@ -11,6 +11,7 @@ import orjson
 
 from common.config import parse_bytes, parse_duration
 from common.errors import InvalidInput
+from common.ingest.partitions import PartitionId, is_multi_topic
 from common.ingest.sequences import int_keys
 from common.ingest.spec import (
     DataSchema,
@@ -56,12 +57,14 @@ class KafkaTaskSpec:
     data_source: str
     schema: DataSchema
     input_format: JsonInputFormat | DelimitedInputFormat
-    topic: str
+    #: The topic, or in multi-topic mode the supervisor's ``topicPattern`` (Druid's ``stream``).
+    stream: str
+    multi_topic: bool
     consumer_properties: dict[str, Any]
     base_sequence_name: str
-    start_offsets: dict[int, int]
-    end_offsets: dict[int, int]
-    checkpoints: dict[int, dict[int, int]] | None
+    start_offsets: dict[PartitionId, int]
+    end_offsets: dict[PartitionId, int]
+    checkpoints: dict[int, dict[PartitionId, int]] | None
     supervisor_id: str
     task_group_id: int | None
     use_transaction: bool
@@ -80,7 +83,7 @@ class KafkaTaskSpec:
         return self.minimum_message_time, None if high is None else high + 1
 
 
-def _partitions(obj: Any, what: str) -> dict[int, int]:
+def _partitions(obj: Any, what: str) -> dict[PartitionId, int]:
     if not isinstance(obj, dict):
         raise InvalidInput(f"ioConfig.{what} must be an object")
     m = obj.get("partitionSequenceNumberMap", obj.get("partitionOffsetMap"))
@@ -131,8 +134,16 @@ def parse_task(task: dict[str, Any]) -> KafkaTaskSpec:
         raise InvalidInput("task id is required")
     schema = parse_data_schema(task.get("dataSchema"))
     io = task.get("ioConfig") or {}
-    if not isinstance(io, dict) or not io.get("topic"):
-        raise InvalidInput("ioConfig.topic is required")
+    if not isinstance(io, dict):
+        raise InvalidInput("ioConfig must be an object")
+    starts = io.get("startSequenceNumbers")
+    stream = (starts.get("stream") or starts.get("topic")) if isinstance(starts, dict) else None
+    stream = stream or io.get("topic")
+    if not isinstance(stream, str) or not stream:
+        raise InvalidInput("ioConfig.startSequenceNumbers.stream (or ioConfig.topic) is required")
+    multi_topic = io.get("multiTopic", False)
+    if not isinstance(multi_topic, bool):
+        raise InvalidInput("ioConfig.multiTopic must be true or false")
     context = task.get("context") or {}
     raw_cps = context.get("checkpoints")
     if isinstance(raw_cps, str):
@@ -154,7 +165,8 @@ def parse_task(task: dict[str, Any]) -> KafkaTaskSpec:
             data_source=schema.dataSource,
             schema=schema,
             input_format=parse_input_format(io.get("inputFormat")),
-            topic=str(io["topic"]),
+            stream=stream,
+            multi_topic=multi_topic,
             consumer_properties=dict(io.get("consumerProperties") or {}),
             base_sequence_name=str(io.get("baseSequenceName") or task_id),
             start_offsets=_partitions(io.get("startSequenceNumbers"), "startSequenceNumbers"),
@@ -177,4 +189,9 @@ def parse_task(task: dict[str, Any]) -> KafkaTaskSpec:
         raise InvalidInput(f"invalid index_kafka task: {e}") from None
     if set(spec.start_offsets) != set(spec.end_offsets):
         raise InvalidInput("start and end sequence numbers must cover the same partitions")
+    if any(is_multi_topic(p) != multi_topic for p in spec.start_offsets):
+        raise InvalidInput(
+            "partition ids must be topic:partition when ioConfig.multiTopic is true, and plain "
+            "partition numbers otherwise"
+        )
     return spec

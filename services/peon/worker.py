@@ -38,8 +38,9 @@ COMPLETED = "completedTasks"
 TMP = "workerTaskManagerTmp"
 LOG_FILE = "log"
 
-#: Runs one task to its final TaskStatus JSON (``id``, ``status``, ``duration``, ``errorMsg``).
-TaskRunFn = Callable[[dict[str, Any], Path, logging.Logger], Awaitable[dict[str, Any]]]
+#: Runs one task to its final TaskStatus JSON (``id``, ``status``, ``duration``, ``errorMsg``),
+#: or to None when the task stopped for a peon restart (it stays assigned, to be restored).
+TaskRunFn = Callable[[dict[str, Any], Path, logging.Logger], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass
@@ -178,6 +179,9 @@ class WorkerTaskManager:
         task_logger.setLevel(logging.INFO)
         try:
             status = await self.run_task(entry.task, task_dir, task_logger)
+            if status is None:
+                log.info("task %s stopped for a restart; it stays assigned", entry.id)
+                return
         except asyncio.CancelledError:
             if not entry.shutdown_requested:
                 raise  # the peon is stopping: the task stays assigned and is re-run on start
@@ -202,6 +206,19 @@ class WorkerTaskManager:
         shutil.rmtree(self.base_dir / entry.id / "persist", ignore_errors=True)
         log.info("task %s finished: %s", entry.id, status["status"])
         self.on_change()
+
+    async def wait_stopped(self, task_ids: list[str], within: float) -> list[str]:
+        """Wait up to ``within`` seconds for these tasks' coroutines to end; the ids of those
+        still running."""
+        running = {
+            e.running: tid
+            for tid in task_ids
+            if (e := self.tasks.get(tid)) is not None and e.running is not None
+        }
+        if not running:
+            return []
+        _, pending = await asyncio.wait(running, timeout=within)
+        return sorted(running[t] for t in pending)
 
     def shutdown(self, task_id: str) -> bool:
         entry = self.tasks.get(task_id)

@@ -97,7 +97,11 @@ async def test_generated_id_and_unknowns(c: Cluster) -> None:
             "'inputFormat' is required",
         ),
         (lambda t: t.pop("dataSchema"), "Invalid dataSchema"),
-        (lambda t: t["ioConfig"].pop("topic"), "'topic' is required"),
+        # the stream is the start sequence numbers' (Druid's task has no topic), else topic
+        (
+            lambda t: (t["ioConfig"].pop("topic"), t["ioConfig"]["startSequenceNumbers"].clear()),
+            "'topic' is required",
+        ),
         (lambda t: t["ioConfig"].update(consumerProperties={}), "bootstrap.servers"),
         (lambda t: t["ioConfig"].update(inputFormat={"type": "avro"}), "Invalid inputFormat"),
         (

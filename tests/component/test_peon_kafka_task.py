@@ -1,260 +1,45 @@
 """A real peon running index_kafka tasks against a real Kafka (tansu) and a fake overlord.
 
-The fake overlord (also answering as the coordinator) is a small FastAPI app announced through
-the same metadata discovery backend the peon uses; it keeps segment allocations, the committed
-offsets and published segments in memory with Druid's compare-and-swap publish semantics, and it
-answers checkpoint requests the way the supervisor does (pause, end offsets, resume).
+The fake overlord (``tests.support.fake_overlord``) also answers as the coordinator.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
-import pyarrow.compute as pc
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
 
 from common.aio import wait_until
-from common.config import load_settings
-from common.segments.format import read_parquet
-from common.segments.granularity import parse_granularity
-from common.segments.isotime import parse_iso
-from common.serve import RunningServer
-from common.server import NodeService, bind_socket
 from tests.support.cluster import Cluster, cluster, sqlite_properties
+from tests.support.fake_overlord import (
+    LONG_MAX,
+    fake_overlord,
+    published_totals,
+    realtime_rows,
+    rows,
+    task_announcement,
+    task_json,
+    wait_task_state,
+)
 from tests.support.kafka import KafkaBroker, create_topic, kafka_broker, produce, unique_topic
 
 __all__ = ["kafka_broker"]
 
 pytestmark = pytest.mark.slow
-LONG_MAX = 9223372036854775807
-VERSION = "2024-01-01T00:00:00.000Z"
-
-
-@dataclass
-class FakeOverlord:
-    url: str = ""
-    peon_url: str = ""
-    committed: dict[int, int] | None = None
-    allocations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    transactions: list[dict[str, Any]] = field(default_factory=list)
-    published: list[dict[str, Any]] = field(default_factory=list)
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    handoff_ok: bool = True
-    background: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.get("/druid/indexer/v1/leader")
-        @app.get("/druid/coordinator/v1/leader")
-        async def leader() -> PlainTextResponse:
-            return PlainTextResponse(self.url)
-
-        @app.post("/druid/indexer/v1/action")
-        async def action(request: Request) -> dict[str, Any]:
-            body = orjson.loads(await request.body())
-            return {"result": self.act(body["task"], body["action"])}
-
-        @app.get("/druid/coordinator/v1/datasources/{ds}/handoffComplete")
-        async def handoff(ds: str, interval: str, partitionNumber: int, version: str) -> bool:
-            return self.handoff_ok and any(
-                s["interval"] == interval and s["shardSpec"]["partitionNum"] == partitionNumber
-                for s in self.published
-            )
-
-        return app
-
-    def act(self, task: dict[str, Any], action: dict[str, Any]) -> Any:
-        kind = action["type"]
-        if kind == "segmentAllocate":
-            gran = parse_granularity(action["preferredSegmentGranularity"])
-            interval = str(gran.bucket(parse_iso(action["timestamp"])))
-            key = (action["sequenceName"], interval)
-            if key not in self.allocations:
-                n = sum(1 for (_, i) in self.allocations if i == interval)
-                self.allocations[key] = {
-                    "dataSource": action["dataSource"],
-                    "interval": interval,
-                    "version": VERSION,
-                    "shardSpec": {"type": "numbered", "partitionNum": n, "partitions": 0},
-                }
-            return self.allocations[key]
-        if kind == "segmentTransactionalInsert":
-            start = _offsets(action["startMetadata"])
-            end = _offsets(action["endMetadata"])
-            if self.committed is not None:
-                common = set(start) & set(self.committed)
-                if any(start[p] > self.committed[p] for p in common):
-                    return {
-                        "segments": [],
-                        "success": False,
-                        "retryable": True,
-                        "errorMsg": "ahead",
-                    }
-                if any(start[p] != self.committed[p] for p in common):
-                    return {"segments": [], "success": False, "retryable": False, "errorMsg": "x"}
-            self.committed = {**(self.committed or {}), **end}
-            self.transactions.append({"start": start, "end": end, "segments": action["segments"]})
-            self.published.extend(action["segments"])
-            return {"segments": action["segments"], "success": True, "errorMsg": None}
-        if kind == "checkPointDataSourceMetadata":
-            self.checkpoints.append(action)
-            t = asyncio.get_running_loop().create_task(self._checkpoint(task["id"]))
-            self.background.add(t)
-            t.add_done_callback(self.background.discard)
-            return True
-        raise AssertionError(f"unexpected action {kind}")
-
-    async def _checkpoint(self, task_id: str) -> None:
-        """What the supervisor does for a checkpoint: pause, set end offsets, (task resumes)."""
-        chat = f"{self.peon_url}/druid/worker/v1/chat/{task_id}"
-        async with httpx.AsyncClient(timeout=10) as http:
-            while True:
-                r = await http.post(f"{chat}/pause")
-                if r.status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
-            r = await http.post(f"{chat}/offsets/end", params={"finish": "false"}, json=r.json())
-            assert r.status_code == 200, r.text
-
-
-def _offsets(meta: dict[str, Any]) -> dict[int, int]:
-    return {int(p): o for p, o in meta["partitions"]["partitionSequenceNumberMap"].items()}
-
-
-@contextlib.asynccontextmanager
-async def fake_overlord(props: dict[str, str]) -> AsyncIterator[FakeOverlord]:
-    fake = FakeOverlord()
-    sock = bind_socket("127.0.0.1", 0)
-    port = int(sock.getsockname()[1])
-    fake.url = f"http://127.0.0.1:{port}"
-    server = RunningServer(fake.app(), sock)
-    await server.start()
-    nodes = []
-    try:
-        for role in ("overlord", "coordinator"):
-            s = load_settings(
-                role, properties={**props, "druid.plaintextPort": str(port)}, environ={}
-            )
-            node = NodeService(s)
-            await node.start()
-            nodes.append(node)
-        yield fake
-    finally:
-        for node in reversed(nodes):
-            await node.close()
-        for t in list(fake.background):
-            t.cancel()
-        await asyncio.gather(*fake.background, return_exceptions=True)
-        await server.stop()
-
-
-def task_json(
-    task_id: str,
-    broker: KafkaBroker,
-    topic: str,
-    start: dict[int, int],
-    end: dict[int, int],
-    **tuning: Any,
-) -> dict[str, Any]:
-    return {
-        "type": "index_kafka",
-        "id": task_id,
-        "groupId": task_id,
-        "dataSource": "wiki",
-        "resource": {"availabilityGroup": task_id, "requiredCapacity": 1},
-        "dataSchema": {
-            "dataSource": "wiki",
-            "timestampSpec": {"column": "ts", "format": "iso"},
-            "dimensionsSpec": {"dimensions": ["page", "user"]},
-            "metricsSpec": [
-                {"type": "count", "name": "count"},
-                {"type": "longSum", "name": "added", "fieldName": "added"},
-            ],
-            "granularitySpec": {
-                "segmentGranularity": "HOUR",
-                "queryGranularity": "NONE",
-                "rollup": False,
-            },
-        },
-        "tuningConfig": {"type": "kafka", **tuning},
-        "ioConfig": {
-            "type": "kafka",
-            "taskGroupId": 0,
-            "baseSequenceName": task_id,
-            "topic": topic,
-            "consumerProperties": broker.consumer_properties(),
-            "inputFormat": {"type": "json"},
-            "startSequenceNumbers": {
-                "type": "start",
-                "stream": topic,
-                "partitionSequenceNumberMap": {str(p): o for p, o in start.items()},
-                "exclusivePartitions": [],
-            },
-            "endSequenceNumbers": {
-                "type": "end",
-                "stream": topic,
-                "partitionSequenceNumberMap": {str(p): o for p, o in end.items()},
-            },
-            "useTransaction": True,
-            "pollTimeout": 50,
-        },
-        "context": {"supervisorId": "wiki"},
-    }
-
-
-def rows(n: int, first: int = 0, hour: int = 0) -> list[tuple[int, bytes]]:
-    return [
-        (
-            0,
-            orjson.dumps(
-                {
-                    "ts": f"2024-01-01T{hour + (i % 2):02d}:{i % 60:02d}:00Z",
-                    "page": f"p{i % 3}",
-                    "user": f"u{i}",
-                    "added": i,
-                }
-            ),
-        )
-        for i in range(first, first + n)
-    ]
 
 
 async def task_state(c: Cluster, peon: str, task_id: str) -> str | None:
-    r = await c.get(
-        peon, "/druid-internal/v1/worker", params={"counter": -1, "hash": 0, "timeout": 1}
-    )
-    for item in r.json()["requests"]:
-        ann = item.get("taskAnnouncement")
-        if ann and ann["id"] == task_id:
-            return str(ann["status"])
-    return None
+    ann = await task_announcement(c.http, c.nodes[peon].url, task_id)
+    return None if ann is None else str(ann["status"])
 
 
-async def wait_state(c: Cluster, peon: str, task_id: str, state: str, within: float = 40) -> None:
-    async def done() -> bool:
-        return await task_state(c, peon, task_id) == state
-
-    await wait_until(done, within=within, interval=0.1, what=f"task {task_id} {state}")
-
-
-def published_totals(fake: FakeOverlord) -> tuple[int, int]:
-    count = added = 0
-    for seg in fake.published:
-        table, _ = read_parquet(seg["loadSpec"]["path"])
-        count += pc.sum(table.column("count")).as_py() or 0
-        added += pc.sum(table.column("added")).as_py() or 0
-    return count, added
+async def wait_state(
+    c: Cluster, peon: str, task_id: str, state: str, within: float = 40
+) -> dict[str, Any]:
+    return await wait_task_state(c.http, c.nodes[peon].url, task_id, state, within)
 
 
 @pytest.fixture
@@ -433,9 +218,120 @@ async def test_restarted_peon_resumes_the_task_exactly(
         await wait_until(commit.exists, within=10, what="a persist")
         await c.stop("peon")
         assert not fake.transactions
+        # the stop persisted what was still in memory: the commit names all 20 records
+        committed = orjson.loads(commit.read_bytes())["metadata"]["nextPartitions"]
+        assert committed["partitionSequenceNumberMap"] == {"0": 20}
 
         await produce(kafka_broker, topic, rows(20, first=20))
         peon = await c.start("peon")
         await wait_state(c, "peon", "t4", "SUCCESS")
         assert [(t["start"], t["end"]) for t in fake.transactions] == [({0: 0}, {0: 40})]
         assert published_totals(fake) == (40, sum(range(40)))
+        # the restored task re-acquired the locks of its restored sinks' time chunks (both hours)
+        assert sorted(i for t, i in fake.lock_requests if t == "t4") == [
+            "2024-01-01T00:00:00.000Z/2024-01-01T01:00:00.000Z",
+            "2024-01-01T01:00:00.000Z/2024-01-01T02:00:00.000Z",
+        ]
+
+
+async def test_restored_task_fails_when_its_lock_is_gone(
+    props: dict[str, str], kafka_broker: KafkaBroker
+) -> None:
+    """Druid's restore lock supplier: no lock for a restored segment, the task fails at once."""
+    topic = unique_topic()
+    await create_topic(kafka_broker, topic, 1)
+    await produce(kafka_broker, topic, rows(6))
+    async with fake_overlord(props) as fake, cluster(props) as c:
+        peon = await c.start("peon")
+        task = task_json("t5", kafka_broker, topic, {0: 0}, {0: LONG_MAX})
+        await c.http.post(f"{peon.url}/druid-internal/v1/worker/assignTask", json=task)
+
+        async def read_6() -> bool:
+            r = await c.http.get(f"{peon.url}/druid/worker/v1/chat/t5/offsets/current")
+            return r.status_code == 200 and r.json() == {"0": 6}
+
+        await wait_until(read_6, within=30, what="6 records read")
+        await c.stop("peon")
+        assert not fake.lock_requests  # a fresh task takes its locks with segmentAllocate
+        fake.lock_ok = False
+        await c.start("peon")
+        ann = await wait_state(c, "peon", "t5", "FAILED")
+        assert "Failed to acquire lock for restored segments" in ann["taskStatus"]["errorMsg"]
+        assert fake.lock_requests and not fake.transactions
+
+
+async def test_reading_goes_on_while_a_publish_is_slow(
+    props: dict[str, str], kafka_broker: KafkaBroker
+) -> None:
+    """A closed sequence is published in the background: while its publish waits at the
+    overlord, the task reads on into the next sequence and answers queries for the new rows."""
+    topic = unique_topic()
+    await create_topic(kafka_broker, topic, 1)
+    await produce(kafka_broker, topic, rows(10))
+    async with fake_overlord(props) as fake, cluster(props) as c:
+        peon = await c.start("peon")
+        peon.service.handoff_poll_period = 0.1  # type: ignore[attr-defined]
+        task = task_json("t6", kafka_broker, topic, {0: 0}, {0: LONG_MAX})
+        await c.http.post(f"{peon.url}/druid-internal/v1/worker/assignTask", json=task)
+        chat = f"{peon.url}/druid/worker/v1/chat/t6"
+
+        async def read(n: int) -> bool:
+            r = await c.http.get(f"{chat}/offsets/current")
+            return r.status_code == 200 and r.json() == {"0": n}
+
+        await wait_until(lambda: read(10), within=30, what="10 records read")
+        fake.publish_gate.clear()  # the overlord now holds every publish
+        try:
+            assert (await c.http.post(f"{chat}/pause")).status_code == 200
+            r = await c.http.post(f"{chat}/offsets/end", params={"finish": "false"}, json={"0": 10})
+            assert r.status_code == 200
+            await wait_until(lambda: fake.publish_waiting > 0, within=30, what="a publish waiting")
+
+            await produce(kafka_broker, topic, rows(15, first=10, hour=2))
+
+            async def all_queryable() -> bool:
+                return await read(25) and await realtime_rows(c.http, peon.url) == 25
+
+            await wait_until(all_queryable, within=30, what="new rows read and queryable")
+            # still waiting: reading did not wait for the publish
+            assert fake.publish_waiting == 1 and not fake.transactions
+            assert (await c.http.get(f"{chat}/status")).json() == "READING"
+            checkpoints = (await c.http.get(f"{chat}/checkpoints")).json()
+            assert checkpoints == {"0": {"0": 0}, "1": {"0": 10}}
+        finally:
+            fake.publish_gate.set()  # (a stopping peon would wait for the held publish)
+        await wait_until(lambda: len(fake.transactions) == 1, within=30, what="first publish")
+        assert (fake.transactions[0]["start"], fake.transactions[0]["end"]) == ({0: 0}, {0: 10})
+        assert (await c.http.post(f"{chat}/pause")).status_code == 200
+        r = await c.http.post(f"{chat}/offsets/end", params={"finish": "true"}, json={"0": 25})
+        assert r.status_code == 200
+        await wait_state(c, "peon", "t6", "SUCCESS")
+        assert [(t["start"], t["end"]) for t in fake.transactions] == [
+            ({0: 0}, {0: 10}),
+            ({0: 10}, {0: 25}),
+        ]
+        assert published_totals(fake) == (25, sum(range(25)))
+
+
+async def test_a_stop_while_waiting_for_handoff_resumes_the_wait(
+    props: dict[str, str], kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """A task that has published and waits for handoff stops at once for a peon restart (it
+    does not hold the stop for handoffConditionTimeout) and, restored, only waits again."""
+    topic = unique_topic()
+    await create_topic(kafka_broker, topic, 1)
+    await produce(kafka_broker, topic, rows(8))
+    async with fake_overlord(props) as fake, cluster(props) as c:
+        fake.handoff_ok = False
+        fast_handoff = {"druid.segment.handoff.pollDuration": "PT0.1S"}
+        peon = await c.start("peon", **fast_handoff)
+        task = task_json("t7", kafka_broker, topic, {0: 0}, {0: 8})
+        await c.http.post(f"{peon.url}/druid-internal/v1/worker/assignTask", json=task)
+        await wait_until(lambda: bool(fake.transactions), within=30, what="publish")
+        await c.stop("peon")
+        assert (tmp_path / "task" / "assignedTasks" / "t7").exists()
+        fake.handoff_ok = True
+        await c.start("peon", **fast_handoff)
+        await wait_state(c, "peon", "t7", "SUCCESS")
+        assert [(t["start"], t["end"]) for t in fake.transactions] == [({0: 0}, {0: 8})]
+        assert published_totals(fake) == (8, sum(range(8)))

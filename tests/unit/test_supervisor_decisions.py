@@ -46,6 +46,44 @@ def test_start_offsets_prefer_previous_generation_then_committed_then_stream() -
     assert got == {0: 0, 1: 0, 2: 5}
 
 
+def test_multi_topic_partitions_group_by_topic_hash_and_new_ones_start_at_earliest() -> None:
+    ids = ["clicks:1", "impressions:0", "clicks:0"]
+    groups = decisions.partition_groups(ids, 2)
+    assert sorted(p for ps in groups.values() for p in ps) == sorted(ids)
+    for gid, ps in groups.items():
+        assert all(decisions.task_group_id(p, 2) == gid for p in ps)
+    # useEarliestOffset false: known partitions start at latest, a partition discovered after
+    # the first look (a new topic matching the pattern) at its earliest offset
+    earliest = {"clicks:0": 3, "new:0": 0}
+    latest = {"clicks:0": 90, "new:0": 40}
+    got = decisions.start_offsets(
+        ["clicks:0", "new:0"], {}, None, earliest, latest, False, discovered_later={"new:0"}
+    )
+    assert got == {"clicks:0": 90, "new:0": 0}
+    assert decisions.needs_earliest("new:0", False, {"new:0"})
+    assert not decisions.needs_earliest("clicks:0", False, {"new:0"})
+
+
+def test_multi_topic_task_json() -> None:
+    s = spec(topic=None, topicPattern="metrics-.*")
+    starts = {"metrics-b:0": 1, "metrics-a:2": 3}
+    base = decisions.base_sequence_name(s, starts)
+    task = decisions.task_json(s, 1, base, starts, {0: starts}, "abcdefgh")
+    io = task["ioConfig"]
+    assert io["multiTopic"] is True and io["topic"] == "metrics-.*"
+    assert io["startSequenceNumbers"]["stream"] == "metrics-.*"
+    assert io["startSequenceNumbers"]["partitionSequenceNumberMap"] == {
+        "metrics-a:2": 3,
+        "metrics-b:0": 1,
+    }
+    assert set(io["endSequenceNumbers"]["partitionSequenceNumberMap"]) == set(starts)
+    assert task["context"]["checkpoints"] == {"0": {"metrics-a:2": 3, "metrics-b:0": 1}}
+    assert decisions.offsets_from_json({"metrics-a:2": "3"}) == {"metrics-a:2": 3}
+    assert decisions.offsets_from_json({"metrics-a:x": 3}) == {}
+    per, total = decisions.lag({"m:0": 10, "m:1": 5}, {"m:0": 4, "m:1": 5})
+    assert decisions.offsets_to_json(per) == {"m:0": 6, "m:1": 0} and total == 6
+
+
 def test_checkpoint_takes_max_offset_per_partition_over_replicas() -> None:
     assert decisions.max_offsets([{0: 10, 1: 7}, {0: 12, 1: 5}, {2: 1}]) == {0: 12, 1: 7, 2: 1}
     assert decisions.max_offsets([]) == {}
@@ -168,13 +206,19 @@ def test_report_shape_and_lag() -> None:
         "1": 20,
     }
     assert t1["lag"] == {"0": 15, "1": 0}
-    # Kafka has record lag only: Druid's KafkaSupervisor reports the time-lag fields as null
-    # (only Kinesis fills minimumLagMillis / aggregateLagMillis / lagMillis).
-    assert "minimumLagMillis" in p and p["minimumLagMillis"] is None
-    assert "aggregateLagMillis" in p and p["aggregateLagMillis"] is None
-    assert "lagMillis" in t1 and t1["lagMillis"] is None
+    # Kafka has record lag only: the time-lag fields are null in Druid's payload, and Druid's
+    # report leaves null fields out (NON_NULL), as its sample status answers show.
+    assert "minimumLagMillis" not in p and "aggregateLagMillis" not in p
+    assert "lagMillis" not in t1
     [t0] = p["publishingTasks"]
     assert t0["type"] == "PUBLISHING" and t0["remainingSeconds"] == 940
+    assert "lag" not in t0  # no current offsets known for it
+
+    # Before the first look at Kafka there are no offsets or lags: left out too.
+    early = build_report(s, m, [], [], [], None, None, None, 1060.0)["payload"]
+    for key in ("latestOffsets", "minimumLag", "aggregateLag", "offsetsLastUpdated"):
+        assert key not in early
+    assert early["activeTasks"] == [] and early["partitions"] == 0
 
 
 def test_task_views_accept_dicts_and_objects() -> None:

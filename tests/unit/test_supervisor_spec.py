@@ -8,6 +8,7 @@ import pytest
 
 from common.errors import InvalidInput
 from services.overlord.supervisor.spec import (
+    check_spec_update,
     is_tombstone,
     noop_spec,
     parse_supervisor_spec,
@@ -92,7 +93,10 @@ def test_tuning_shortens_chat_waits() -> None:
     [
         (wrapped(consumerProperties={}), "ioConfig.consumerProperties"),
         (wrapped(topicPattern="wi.*"), "only one of topic and topicPattern"),
-        (wrapped(topic=None, topicPattern="wi.*"), "ioConfig.topicPattern"),
+        (wrapped(topic=None, topicPattern="wi(ki"), "ioConfig.topicPattern"),
+        (wrapped(topic=None, topicPattern=""), "ioConfig.topicPattern"),
+        (wrapped(topic=None), "ioConfig.topic"),
+        (wrapped(emitTimeLagMetrics=True), "ioConfig.emitTimeLagMetrics"),
         (wrapped(topic=""), "ioConfig.topic"),
         (wrapped(taskCount=0), "ioConfig.taskCount"),
         (wrapped(replicas="two"), "ioConfig.replicas"),
@@ -120,6 +124,37 @@ def test_bad_specs_are_400_naming_the_field(body: Any, needle: str) -> None:
         parse_supervisor_spec(body)
     assert err.value.status_code == 400
     assert needle in err.value.message
+
+
+def test_topic_pattern_is_the_stream_of_a_multi_topic_supervisor() -> None:
+    spec = parse_supervisor_spec(wrapped(topic=None, topicPattern="metrics-.*"))
+    assert spec.io.multi_topic and spec.io.stream == "metrics-.*" and spec.io.topic is None
+    assert spec.to_json()["ioConfig"]["topicPattern"] == "metrics-.*"
+    single = parse_supervisor_spec(wrapped())
+    assert not single.io.multi_topic and single.io.stream == "wiki"
+    # kdruid's repartitionTransitionDuration (Druid's fixed PT2M for Kafka by default)
+    assert single.chat.repartition_transition == 120
+    body = wrapped()
+    body["spec"]["tuningConfig"] = {"type": "kafka", "repartitionTransitionDuration": "PT5S"}
+    assert parse_supervisor_spec(body).chat.repartition_transition == 5
+
+
+def test_a_running_supervisor_keeps_its_stream() -> None:
+    """Druid's validateSpecUpdateTo: neither another topic nor a switch to or from a pattern."""
+    single = parse_supervisor_spec(wrapped())
+    check_spec_update(single, parse_supervisor_spec(wrapped(taskCount=2)))  # same stream: fine
+    with pytest.raises(InvalidInput) as err:
+        check_spec_update(single, parse_supervisor_spec(wrapped(topic=None, topicPattern="wiki")))
+    assert err.value.message.startswith(
+        "Update of the input source stream from [(single-topic) wiki] to [(multi-topic) wiki] "
+        "is not supported for a running supervisor."
+    )
+    with pytest.raises(InvalidInput) as err:
+        check_spec_update(single, parse_supervisor_spec(wrapped(topic="other")))
+    assert "from [wiki] to [other]" in err.value.message
+    assert "(1) Suspend this supervisor, reset its offsets and then terminate it." in (
+        err.value.message
+    )
 
 
 def test_suspended_flag_and_tombstone() -> None:

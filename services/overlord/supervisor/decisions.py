@@ -11,58 +11,80 @@ from __future__ import annotations
 import hashlib
 import random
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from common.errors import InvalidInput
 from common.ingest.metadata import END_OF_PARTITION
+from common.ingest.partitions import (
+    PartitionId,
+    offsets_json,
+    parse_partition_id,
+    sorted_ids,
+)
+from common.ingest.partitions import task_group_id as _task_group_id
 from common.segments.isotime import format_iso
 from services.overlord.supervisor.spec import IOConfig, KafkaSupervisorSpec
 
 TASK_TYPE = "index_kafka"
 
 
-def task_group_id(partition: int, task_count: int) -> int:
-    """``KafkaSupervisor.getTaskGroupIdForPartition`` for a single topic."""
-    return partition % task_count
+def task_group_id(partition: PartitionId, task_count: int) -> int:
+    """``KafkaSupervisor.getTaskGroupIdForPartition`` (single- or multi-topic)."""
+    return _task_group_id(partition, task_count)
 
 
-def partition_groups(partitions: Iterable[int], task_count: int) -> dict[int, list[int]]:
+def partition_groups(
+    partitions: Iterable[PartitionId], task_count: int
+) -> dict[int, list[PartitionId]]:
     """Task group id -> its partitions (sorted); only groups that have partitions."""
-    groups: dict[int, list[int]] = {}
-    for p in sorted(set(partitions)):
+    groups: dict[int, list[PartitionId]] = {}
+    for p in sorted_ids(set(partitions)):
         groups.setdefault(task_group_id(p, task_count), []).append(p)
     return groups
 
 
 def start_offsets(
-    partitions: Iterable[int],
-    next_offsets: Mapping[int, int],
-    committed: Mapping[int, int] | None,
-    earliest: Mapping[int, int],
-    latest: Mapping[int, int],
+    partitions: Iterable[PartitionId],
+    next_offsets: Mapping[PartitionId, int],
+    committed: Mapping[PartitionId, int] | None,
+    earliest: Mapping[PartitionId, int],
+    latest: Mapping[PartitionId, int],
     use_earliest: bool,
-) -> dict[int, int]:
+    discovered_later: Collection[PartitionId] = (),
+) -> dict[PartitionId, int]:
     """Where a new task group starts, per partition (Druid's
     ``generateStartingSequencesForPartitionGroup``): the end offsets of the group's previous
     generation if the supervisor still knows them, else the offsets committed in
-    ``druid_dataSource``, else the earliest or latest offset in Kafka per ``useEarliestOffset``."""
-    out: dict[int, int] = {}
-    fallback = earliest if use_earliest else latest
+    ``druid_dataSource``, else the earliest or latest offset in Kafka per ``useEarliestOffset``;
+    a partition that appeared after the supervisor's first look at the stream (a new partition,
+    or a new topic matching ``topicPattern``) starts at the earliest offset whatever
+    ``useEarliestOffset`` says (Druid's ``subsequentlyDiscoveredPartitions``)."""
+    out: dict[PartitionId, int] = {}
     for p in partitions:
         if p in next_offsets:
             out[p] = next_offsets[p]
         elif committed is not None and p in committed:
             out[p] = committed[p]
+        elif use_earliest or p in discovered_later:
+            out[p] = earliest[p]
         else:
-            out[p] = fallback[p]
+            out[p] = latest[p]
     return out
 
 
-def max_offsets(per_task: Iterable[Mapping[int, int]]) -> dict[int, int]:
+def needs_earliest(
+    p: PartitionId, use_earliest: bool, discovered_later: Collection[PartitionId]
+) -> bool:
+    """Whether a partition without a known offset starts at the earliest offset in Kafka."""
+    return use_earliest or p in discovered_later
+
+
+def max_offsets(per_task: Iterable[Mapping[PartitionId, int]]) -> dict[PartitionId, int]:
     """Per partition, the highest offset any replica reached (the checkpoint's end offsets)."""
-    out: dict[int, int] = {}
+    out: dict[PartitionId, int] = {}
     for offsets in per_task:
         for p, o in offsets.items():
             if p not in out or o > out[p]:
@@ -102,7 +124,7 @@ def _canonical(value: Any) -> bytes:
 
 def base_sequence_name(
     spec: KafkaSupervisorSpec,
-    offsets: Mapping[int, int],
+    offsets: Mapping[PartitionId, int],
     minimum_message_time: str | None = None,
     maximum_message_time: str | None = None,
 ) -> str:
@@ -110,7 +132,7 @@ def base_sequence_name(
     bounds, the dataSchema and the tuningConfig (Druid's ``generateSequenceName``). A task whose
     name no longer matches was started from an older spec."""
     parts = [
-        _canonical({str(p): o for p, o in sorted(offsets.items())}),
+        _canonical(offsets_json(offsets)),
         _canonical(minimum_message_time),
         _canonical(maximum_message_time),
         _canonical(spec.data_schema_json),
@@ -128,13 +150,15 @@ def task_json(
     spec: KafkaSupervisorSpec,
     group_id: int,
     base_name: str,
-    starts: Mapping[int, int],
-    checkpoints: Mapping[int, Mapping[int, int]],
+    starts: Mapping[PartitionId, int],
+    checkpoints: Mapping[int, Mapping[PartitionId, int]],
     suffix: str,
     message_times: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The ``index_kafka`` task a group's replica runs (the contract's task JSON)."""
-    topic = spec.io.topic
+    """The ``index_kafka`` task a group's replica runs (the contract's task JSON). The stream is
+    the topic, or the pattern of a multi-topic supervisor (``multiTopic``: partition keys are
+    ``topic:partition``)."""
+    topic = spec.io.stream
     task_id = f"{base_name}_{suffix}"
     return {
         "type": TASK_TYPE,
@@ -157,49 +181,54 @@ def task_json(
                 "type": "start",
                 "stream": topic,
                 "topic": topic,
-                "partitionSequenceNumberMap": {str(p): o for p, o in sorted(starts.items())},
+                "partitionSequenceNumberMap": offsets_json(starts),
                 "exclusivePartitions": [],
             },
             "endSequenceNumbers": {
                 "type": "end",
                 "stream": topic,
                 "topic": topic,
-                "partitionSequenceNumberMap": {str(p): END_OF_PARTITION for p in sorted(starts)},
+                "partitionSequenceNumberMap": {
+                    str(p): END_OF_PARTITION for p in sorted_ids(starts)
+                },
             },
             "useTransaction": True,
             "pollTimeout": spec.io.poll_timeout_ms,
             "minimumMessageTime": message_times[0],
             "maximumMessageTime": message_times[1],
+            "multiTopic": spec.io.multi_topic,
         },
         "context": {
             **spec.context,
             "checkpoints": {
-                str(seq): {str(p): o for p, o in sorted(offs.items())}
-                for seq, offs in sorted(checkpoints.items())
+                str(seq): offsets_json(offs) for seq, offs in sorted(checkpoints.items())
             },
             "supervisorId": spec.id,
         },
     }
 
 
-def offsets_from_json(raw: Any) -> dict[int, int]:
-    """``{"0": 12}`` (chat answers, ``partitionSequenceNumberMap``) -> ``{0: 12}``; bad -> {}."""
+def offsets_from_json(raw: Any) -> dict[PartitionId, int]:
+    """``{"0": 12}`` / ``{"t:0": 12}`` (chat answers, ``partitionSequenceNumberMap``) ->
+    ``{0: 12}`` / ``{"t:0": 12}``; bad -> {}."""
     if not isinstance(raw, Mapping):
         return {}
-    out: dict[int, int] = {}
+    out: dict[PartitionId, int] = {}
     for k, v in raw.items():
         try:
-            out[int(k)] = int(v)
-        except (TypeError, ValueError):
+            out[parse_partition_id(k)] = int(v)
+        except (TypeError, ValueError, InvalidInput):
             return {}
     return out
 
 
-def offsets_to_json(offsets: Mapping[int, int]) -> dict[str, int]:
-    return {str(p): o for p, o in sorted(offsets.items())}
+def offsets_to_json(offsets: Mapping[PartitionId, int]) -> dict[str, int]:
+    return offsets_json(offsets)
 
 
-def lag(latest: Mapping[int, int], current: Mapping[int, int]) -> tuple[dict[int, int], int]:
+def lag(
+    latest: Mapping[PartitionId, int], current: Mapping[PartitionId, int]
+) -> tuple[dict[PartitionId, int], int]:
     """Per-partition lag (latest Kafka offset minus the furthest offset read, never negative)
     and their sum: the report's ``minimumLag`` and ``aggregateLag``. Partitions without a
     current offset are not counted."""
@@ -208,8 +237,8 @@ def lag(latest: Mapping[int, int], current: Mapping[int, int]) -> tuple[dict[int
 
 
 def reading_positions(
-    task_offsets: Iterable[Mapping[int, int]], committed: Mapping[int, int] | None
-) -> dict[int, int]:
+    task_offsets: Iterable[Mapping[PartitionId, int]], committed: Mapping[PartitionId, int] | None
+) -> dict[PartitionId, int]:
     """How far the supervisor has got per partition: the highest current offset among active
     tasks, else the committed offset."""
     out = dict(committed or {})

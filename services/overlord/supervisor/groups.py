@@ -4,6 +4,10 @@ A ``Group`` is Druid's ``TaskGroup``: the replicas that read the same partitions
 start offsets under one ``baseSequenceName``, their checkpoints (sequence id -> start offsets),
 and, once rolled over, the end offsets and completion deadline of a group pending completion.
 ``build_report`` is Druid's ``SeekableStreamSupervisorReportPayload`` over this picture (pure).
+As Druid's (``@JsonInclude(NON_NULL)``), the report leaves out what it does not have: the offsets
+and lags before the first look at Kafka, and always the time lags (``minimumLagMillis``,
+``aggregateLagMillis``, a task's ``lagMillis``), which a Kafka supervisor only computes with
+``emitTimeLagMetrics`` (refused here).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from common.ingest.partitions import PartitionId, sorted_ids
 from services.overlord.supervisor import decisions
 from services.overlord.supervisor.spec import KafkaSupervisorSpec
 from services.overlord.supervisor.state import StateManager
@@ -39,18 +44,18 @@ def parse_iso(text: str | None) -> float | None:
 class TaskData:
     status: str = RUNNING
     start_time: float | None = None
-    current_offsets: dict[int, int] = field(default_factory=dict)
+    current_offsets: dict[PartitionId, int] = field(default_factory=dict)
 
 
 @dataclass
 class Group:
     group_id: int
-    starts: dict[int, int]
+    starts: dict[PartitionId, int]
     base_name: str
     created: float
-    checkpoints: dict[int, dict[int, int]] = field(default_factory=dict)
+    checkpoints: dict[int, dict[PartitionId, int]] = field(default_factory=dict)
     tasks: dict[str, TaskData] = field(default_factory=dict)
-    end_offsets: dict[int, int] | None = None
+    end_offsets: dict[PartitionId, int] | None = None
     completion_deadline: float | None = None
     # minimumMessageTime / maximumMessageTime of the group's tasks (ISO), fixed at creation
     message_times: tuple[str | None, str | None] = (None, None)
@@ -60,15 +65,15 @@ class Group:
             self.checkpoints = {0: dict(self.starts)}
 
     @property
-    def partitions(self) -> list[int]:
-        return sorted(self.starts)
+    def partitions(self) -> list[PartitionId]:
+        return sorted_ids(self.starts)
 
     def start_time(self) -> float:
         """When the group began reading: its earliest task start, else when it was created."""
         known = [t.start_time for t in self.tasks.values() if t.start_time is not None]
         return min(known) if known else self.created
 
-    def latest_checkpoint(self) -> dict[int, int]:
+    def latest_checkpoint(self) -> dict[PartitionId, int]:
         return self.checkpoints[max(self.checkpoints)]
 
     def live(self) -> list[str]:
@@ -85,7 +90,7 @@ def _task_report(
     tid: str, t: TaskData, g: Group, kind: str, now: float, duration: float, latest: Any
 ) -> dict[str, Any]:
     per_lag = decisions.lag(latest, t.current_offsets)[0] if t.current_offsets else None
-    return {
+    report = {
         "id": tid,
         "startingOffsets": decisions.offsets_to_json(g.starts),
         "startTime": iso(t.start_time),
@@ -97,18 +102,26 @@ def _task_report(
         "type": kind,
         "currentOffsets": decisions.offsets_to_json(t.current_offsets),
         "lag": None if per_lag is None else decisions.offsets_to_json(per_lag),
-        "lagMillis": None,
     }
+    return _non_null(report, ("lag",))
+
+
+def _non_null(obj: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """``obj`` without those of ``keys`` whose value is None (Jackson's ``NON_NULL``)."""
+    for k in keys:
+        if obj.get(k, 0) is None:
+            del obj[k]
+    return obj
 
 
 def build_report(
     spec: KafkaSupervisorSpec,
     state: StateManager,
-    partitions: list[int],
+    partitions: list[PartitionId],
     active: Iterable[Group],
     publishing: Iterable[Group],
-    latest: Mapping[int, int] | None,
-    committed: Mapping[int, int] | None,
+    latest: Mapping[PartitionId, int] | None,
+    committed: Mapping[PartitionId, int] | None,
     offsets_last_updated: float | None,
     now: float,
 ) -> dict[str, Any]:
@@ -136,7 +149,7 @@ def build_report(
     payload = {
         "id": spec.id,
         "dataSource": spec.data_source,
-        "stream": spec.io.topic,
+        "stream": spec.io.stream,
         "partitions": len(partitions),
         "replicas": spec.io.replicas,
         "durationSeconds": int(duration),
@@ -145,8 +158,6 @@ def build_report(
         "latestOffsets": None if latest is None else decisions.offsets_to_json(latest_map),
         "minimumLag": minimum_lag,
         "aggregateLag": aggregate_lag,
-        "minimumLagMillis": None,
-        "aggregateLagMillis": None,
         "offsetsLastUpdated": iso(offsets_last_updated),
         "suspended": spec.suspended,
         "healthy": state.healthy,
@@ -154,4 +165,5 @@ def build_report(
         "detailedState": state.detailed_state,
         "recentErrors": state.recent_errors(),
     }
+    _non_null(payload, ("latestOffsets", "minimumLag", "aggregateLag", "offsetsLastUpdated"))
     return {"id": spec.id, "generationTime": iso(now), "payload": payload}

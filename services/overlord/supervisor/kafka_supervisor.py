@@ -8,6 +8,12 @@ duration (roll over), check pending-completion groups, check current task state,
 tasks (or, when suspended, finish the reading groups gracefully). The decisions are in
 ``decisions``; the task queue is reached through ``taskview.TaskQueue`` and tasks through the chat
 client.
+
+Partitions are read from Kafka on every run; with ``topicPattern`` they are those of every topic
+whose whole name matches (``topic:partition`` ids). A partition seen after the first look starts
+at its earliest offset, and a changed partition set makes the reading groups stop early, after
+``repartitionTransitionDuration``, so that the next generation reads the new partitions (Druid's
+``earlyStopTime``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import httpx
 
 from common.ingest.kafka import KafkaRecordSupplier, RecordSupplierError
 from common.ingest.metadata import DataSourceMetadata
+from common.ingest.partitions import PartitionId
 from services.overlord.supervisor import decisions, state
 from services.overlord.supervisor.groups import Group, TaskData, build_report, parse_iso
 from services.overlord.supervisor.spec import KafkaSupervisorSpec
@@ -85,10 +92,14 @@ class KafkaSupervisor:
         self.state = state.StateManager(suspended=spec.suspended)
         self.groups: dict[int, Group] = {}
         self.pending: dict[int, list[Group]] = {}
-        self.next_offsets: dict[int, int] = {}
-        self.partitions: list[int] = []
-        self.latest: dict[int, int] | None = None
-        self.committed: dict[int, int] | None = None
+        self.next_offsets: dict[PartitionId, int] = {}
+        self.partitions: list[PartitionId] = []
+        #: Partitions that appeared after the first look at the stream: they start at earliest.
+        self.discovered_later: set[PartitionId] = set()
+        #: When the reading groups stop early after a partition set change (epoch seconds).
+        self.early_stop_time: float | None = None
+        self.latest: dict[PartitionId, int] | None = None
+        self.committed: dict[PartitionId, int] | None = None
         self.offsets_last_updated: float | None = None
         self._supplier: KafkaRecordSupplier | None = None
         self._notices: deque[Notice] = deque()
@@ -227,26 +238,53 @@ class KafkaSupervisor:
                 await supplier.close()
 
     async def _update_partitions(self) -> None:
+        io = self.spec.io
         if self._supplier is None:
-            supplier = KafkaRecordSupplier(self.spec.io.consumer_properties, self.spec.io.topic)
+            supplier = KafkaRecordSupplier(io.consumer_properties, io.stream, io.multi_topic)
             await supplier.start()
             self._supplier = supplier
-        self.partitions = await self._supplier.partitions()
+        found = await self._supplier.partitions()
+        self._partitions_changed(found)
+        self.partitions = found
         self.latest = await self._supplier.latest_offsets(self.partitions)
         self.offsets_last_updated = self._clock()
         self.state.stream_ok()
         self.committed = await self._committed()
 
-    async def _committed(self) -> dict[int, int] | None:
+    def _partitions_changed(self, found: list[PartitionId]) -> None:
+        """Druid's ``updatePartitionDataFromStream`` bookkeeping of a new partition set."""
+        before = set(self.partitions)
+        now_set = set(found)
+        if not before or now_set == before:
+            return
+        new = now_set - before
+        self.discovered_later |= new
+        log.info(
+            "supervisor [%s]: partition set of [%s] changed: %d new %s, %d gone",
+            self.id,
+            self.spec.io.stream,
+            len(new),
+            sorted(map(str, new))[:20],
+            len(before - now_set),
+        )
+        if any(g.tasks for g in self.groups.values()):
+            self.early_stop_time = self._clock() + self.spec.chat.repartition_transition
+            log.info(
+                "supervisor [%s]: reading tasks stop early in %.0fs to take the new partition set",
+                self.id,
+                self.spec.chat.repartition_transition,
+            )
+
+    async def _committed(self) -> dict[PartitionId, int] | None:
         raw = await self._offsets.get_datasource_metadata(self.id)
         if raw is None:
             return None
         md = DataSourceMetadata.from_json(raw)
-        if md.stream != self.spec.io.topic:
+        if md.stream != self.spec.io.stream:
             # Druid refuses to guess: the operator must reset the supervisor.
             raise ValueError(
                 f"topic [{md.stream}] in metadata storage does not match the supervisor's topic "
-                f"[{self.spec.io.topic}]; reset the supervisor"
+                f"[{self.spec.io.stream}]; reset the supervisor"
             )
         return dict(md.offsets)
 
@@ -330,7 +368,7 @@ class KafkaSupervisor:
             group.tasks[v.id] = TaskData()
             log.info("supervisor [%s]: adopted task [%s] in group %d", self.id, v.id, gid)
 
-    def _checkpoints_of(self, v: TaskView) -> dict[int, dict[int, int]]:
+    def _checkpoints_of(self, v: TaskView) -> dict[int, dict[PartitionId, int]]:
         ctx = v.payload.get("context")
         raw = ctx.get("checkpoints") if isinstance(ctx, dict) else None
         if not isinstance(raw, dict):
@@ -338,7 +376,7 @@ class KafkaSupervisor:
         return {int(k): decisions.offsets_from_json(o) for k, o in raw.items()}
 
     async def _adopt_publishing(
-        self, task_id: str, gid: int, base: str, starts: dict[int, int]
+        self, task_id: str, gid: int, base: str, starts: dict[PartitionId, int]
     ) -> None:
         groups = self.pending.setdefault(gid, [])
         group = next((g for g in groups if g.base_name == base), None)
@@ -382,7 +420,9 @@ class KafkaSupervisor:
         await asyncio.gather(*jobs)
 
     # ---- checkpoints and rollover
-    async def _checkpoint_group(self, group: Group, finalize: bool) -> dict[int, int] | None:
+    async def _checkpoint_group(
+        self, group: Group, finalize: bool
+    ) -> dict[PartitionId, int] | None:
         """Pause every replica, take the max offsets, set them as end offsets (Druid 4.3)."""
         if finalize:
             if group.succeeded():
@@ -395,7 +435,7 @@ class KafkaSupervisor:
                     group.tasks[tid].status = FAILED
         live = group.live()
         results = await asyncio.gather(*(self.chat.pause(t) for t in live), return_exceptions=True)
-        paused: dict[str, dict[int, int]] = {}
+        paused: dict[str, dict[PartitionId, int]] = {}
         for tid, r in zip(live, results, strict=True):
             if isinstance(r, BaseException) or not r:
                 await self._kill(tid, f"failed to pause: {r}")
@@ -434,8 +474,15 @@ class KafkaSupervisor:
 
     async def _check_task_duration(self, force: bool) -> None:
         now = self._clock()
+        early = self.early_stop_time is not None and self.early_stop_time <= now
+        if early:
+            log.info(
+                "supervisor [%s]: stopping the reading groups early (partitions changed)", self.id
+            )
+            self.early_stop_time = None
         for gid, group in list(self.groups.items()):
-            if force or decisions.is_expired(group.start_time(), now, self.spec.io.task_duration):
+            expired = decisions.is_expired(group.start_time(), now, self.spec.io.task_duration)
+            if force or early or expired:
                 await self._finalize(gid, group)
 
     async def _check_pending_completion(self) -> None:
@@ -507,20 +554,25 @@ class KafkaSupervisor:
                 if p not in self.next_offsets
                 and (self.committed is None or p not in self.committed)
             ]
-            edge = (
-                (
-                    await self._supplier.earliest_offsets(need_stream)
-                    if io.use_earliest_offset
-                    else await self._supplier.latest_offsets(need_stream)
-                )
-                if need_stream
-                else {}
-            )
+            first = [
+                p
+                for p in need_stream
+                if decisions.needs_earliest(p, io.use_earliest_offset, self.discovered_later)
+            ]
+            last = [p for p in need_stream if p not in first]
+            earliest = await self._supplier.earliest_offsets(first) if first else {}
+            latest = await self._supplier.latest_offsets(last) if last else {}
             for gid, ps in wanted.items():
                 if gid in self.groups:
                     continue
                 starts = decisions.start_offsets(
-                    ps, self.next_offsets, self.committed, edge, edge, io.use_earliest_offset
+                    ps,
+                    self.next_offsets,
+                    self.committed,
+                    earliest,
+                    latest,
+                    io.use_earliest_offset,
+                    self.discovered_later,
                 )
                 times = decisions.message_time_bounds(io, self._clock())
                 base = decisions.base_sequence_name(self.spec, starts, *times)

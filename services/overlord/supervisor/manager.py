@@ -28,6 +28,7 @@ from common.ingest.metadata import DataSourceMetadata
 from services.overlord.supervisor.kafka_supervisor import KafkaSupervisor
 from services.overlord.supervisor.spec import (
     KafkaSupervisorSpec,
+    check_spec_update,
     is_tombstone,
     noop_spec,
     parse_supervisor_spec,
@@ -156,6 +157,8 @@ class SupervisorManager:
             if old is not None and skip_restart_if_unmodified:
                 if old.spec.to_json() == spec.to_json():
                     return spec.id
+            if old is not None and old.spec.to_json() != spec.to_json():
+                check_spec_update(old.spec, spec)
             await self._record(spec.id, spec.to_json())
             if old is not None:
                 await old.stop(graceful=True)
@@ -186,10 +189,10 @@ class SupervisorManager:
         md: DataSourceMetadata | None = None
         if metadata is not None:
             md = DataSourceMetadata.from_json(metadata)
-            if md.stream != sup.spec.io.topic:
+            if md.stream != sup.spec.io.stream:
                 raise InvalidInput(
                     f"reset metadata stream [{md.stream}] does not match the supervisor's topic "
-                    f"[{sup.spec.io.topic}]"
+                    f"[{sup.spec.io.stream}]"
                 )
         self._check_leading()
         try:

@@ -62,7 +62,7 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
             "suspended": sup.spec.suspended,
         }
         if full:
-            out.update(type="kafka", source=sup.spec.io.topic, spec=sup.spec.to_json())
+            out.update(type="kafka", source=sup.spec.io.stream, spec=sup.spec.to_json())
         return out
 
     @router.post("", dependencies=[SELF])

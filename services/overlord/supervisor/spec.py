@@ -6,10 +6,14 @@ Accepted in Druid's two shapes: ``{"type": "kafka", "spec": {"dataSchema", "ioCo
 naming the field. ``to_json`` gives the normalised spec (defaults filled in) that is stored in
 ``druid_supervisors`` and returned by ``GET /supervisor/{id}``.
 
-Only ``topic`` is supported; ``topicPattern`` (multi-topic ingestion) is refused with a 400.
-Beyond Druid, ``tuningConfig.chatRetryMinWait`` / ``chatRetryMaxWait`` (ISO durations, default
-PT2S / PT10S, Druid's fixed ``MIN_RETRY_WAIT_SECONDS`` / ``MAX_RETRY_WAIT_SECONDS``) let tests
-shorten the chat retry wait.
+Exactly one of ``topic`` and ``topicPattern`` (multi-topic ingestion: a regex every whole
+topic name is matched against) is required; ``stream`` is whichever is set, as Druid's
+``getStream``. Beyond Druid, ``tuningConfig.chatRetryMinWait`` / ``chatRetryMaxWait`` (ISO
+durations, default PT2S / PT10S, Druid's fixed ``MIN_RETRY_WAIT_SECONDS`` /
+``MAX_RETRY_WAIT_SECONDS``) let tests shorten the chat retry wait, and
+``tuningConfig.repartitionTransitionDuration`` (default PT2M, the fixed value Druid's Kafka
+supervisor uses; Druid reads the key for Kinesis only) how long after a partition set change the
+reading tasks stop early.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from common.config import parse_duration
 from common.errors import InvalidInput
 from common.ids import id_problem
+from common.ingest.partitions import compile_topic_pattern
 from common.ingest.spec import DataSchema, parse_data_schema, parse_input_format
 from common.segments.isotime import parse_iso
 
@@ -44,6 +49,8 @@ TUNING_DEFAULTS: dict[str, Any] = {
     "offsetFetchPeriod": "PT30S",
 }
 CHAT_WAIT_DEFAULTS = {"chatRetryMinWait": "PT2S", "chatRetryMaxWait": "PT10S"}
+#: Druid's ``DEFAULT_REPARTITION_TRANSITION_DURATION`` (PT2M; fixed for Kafka in Druid).
+REPARTITION_TRANSITION_DEFAULT = "PT2M"
 
 
 def _bad(field_path: str, message: str) -> InvalidInput:
@@ -79,9 +86,10 @@ def _seconds(obj: Mapping[str, Any], key: str, where: str, positive: bool = Fals
 
 @dataclass(frozen=True)
 class IOConfig:
-    """``KafkaSupervisorIOConfig``; durations in seconds."""
+    """``KafkaSupervisorIOConfig``; durations in seconds. One of ``topic`` and ``topic_pattern``
+    is set."""
 
-    topic: str
+    topic: str | None
     consumer_properties: dict[str, Any]
     input_format: dict[str, Any]
     task_count: int
@@ -96,6 +104,18 @@ class IOConfig:
     late_rejection_period: float | None = None
     early_rejection_period: float | None = None
     late_rejection_start_ms: int | None = None
+    topic_pattern: str | None = None
+
+    @property
+    def stream(self) -> str:
+        """The topic, or the topic pattern of a multi-topic supervisor (Druid's ``getStream``)."""
+        stream = self.topic if self.topic_pattern is None else self.topic_pattern
+        assert stream is not None
+        return stream
+
+    @property
+    def multi_topic(self) -> bool:
+        return self.topic_pattern is not None
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,7 @@ class ChatSettings:
     max_wait: float = 10.0
     shutdown_timeout: float = 80.0
     offset_fetch_period: float = 30.0
+    repartition_transition: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -156,9 +177,20 @@ def _io_config(raw_in: Any) -> IOConfig:
     if topic is not None and pattern is not None:
         raise _bad(where, "only one of topic and topicPattern may be set")
     if pattern is not None:
-        raise _bad(f"{where}.topicPattern", "multi-topic ingestion is not supported; use topic")
-    if not isinstance(topic, str) or not topic:
-        raise _bad(f"{where}.topic", "is required (a non-empty string)")
+        if not isinstance(pattern, str) or not pattern:
+            raise _bad(f"{where}.topicPattern", "must be a non-empty string (a regex)")
+        try:
+            compile_topic_pattern(pattern)
+        except InvalidInput as e:
+            raise _bad(f"{where}.topicPattern", e.message) from None
+    elif not isinstance(topic, str) or not topic:
+        raise _bad(f"{where}.topic", "is required (a non-empty string) unless topicPattern is set")
+    if raw.get("emitTimeLagMetrics") not in (None, False):
+        raise _bad(
+            f"{where}.emitTimeLagMetrics",
+            "time lag (minimumLagMillis, aggregateLagMillis, a task's lagMillis) is not "
+            "supported; the record lag (minimumLag, aggregateLag, lag) is always reported",
+        )
     props = _object(raw.get("consumerProperties"), f"{where}.consumerProperties")
     if not props.get("bootstrap.servers"):
         raise _bad(f"{where}.consumerProperties", "must contain bootstrap.servers")
@@ -185,6 +217,7 @@ def _io_config(raw_in: Any) -> IOConfig:
         late_rejection_period=late,
         early_rejection_period=early,
         late_rejection_start_ms=late_start,
+        topic_pattern=pattern,
     )
 
 
@@ -219,6 +252,9 @@ def _tuning(raw_in: Any) -> tuple[dict[str, Any], ChatSettings]:
         raise _bad(f"{where}.type", f"must be 'kafka', got {raw['type']!r}")
     raw["type"] = KAFKA
     waits = {**CHAT_WAIT_DEFAULTS, **{k: raw[k] for k in CHAT_WAIT_DEFAULTS if k in raw}}
+    waits["repartitionTransitionDuration"] = raw.get(
+        "repartitionTransitionDuration", REPARTITION_TRANSITION_DEFAULT
+    )
     chat = ChatSettings(
         retries=_int(raw, "chatRetries", where, 0),
         http_timeout=_seconds(raw, "httpTimeout", where, positive=True),
@@ -226,6 +262,7 @@ def _tuning(raw_in: Any) -> tuple[dict[str, Any], ChatSettings]:
         max_wait=_seconds(waits, "chatRetryMaxWait", where),
         shutdown_timeout=_seconds(raw, "shutdownTimeout", where, positive=True),
         offset_fetch_period=_seconds(raw, "offsetFetchPeriod", where, positive=True),
+        repartition_transition=_seconds(waits, "repartitionTransitionDuration", where),
     )
     if chat.max_wait < chat.min_wait:
         raise _bad(f"{where}.chatRetryMaxWait", "must not be less than chatRetryMinWait")
@@ -263,6 +300,29 @@ def parse_supervisor_spec(obj: Any) -> KafkaSupervisorSpec:
         context=_object(obj.get("context"), "context"),
         suspended=suspended,
     )
+
+
+ILLEGAL_SOURCE_UPDATE = (
+    "Update of the input source stream from [{old}] to [{new}] is not supported for a running "
+    "supervisor.\nTo perform the update safely, follow these steps:\n(1) Suspend this "
+    "supervisor, reset its offsets and then terminate it. \n(2) Create a new supervisor with the "
+    "new input source stream.\nNote that doing the reset can cause data duplication or loss if "
+    "any topic used in the old supervisor is included in the new one too."
+)
+
+
+def check_spec_update(old: KafkaSupervisorSpec, new: KafkaSupervisorSpec) -> None:
+    """Druid's ``validateSpecUpdateTo``: a supervisor keeps its stream (its committed offsets
+    are keyed by it); switching between topic and topicPattern, or to another topic or pattern,
+    is a 400 until the supervisor is terminated."""
+
+    def name(spec: KafkaSupervisorSpec) -> str:
+        return f"({'multi-topic' if spec.io.multi_topic else 'single-topic'}) {spec.io.stream}"
+
+    if old.io.multi_topic != new.io.multi_topic:
+        raise InvalidInput(ILLEGAL_SOURCE_UPDATE.format(old=name(old), new=name(new)))
+    if old.io.stream != new.io.stream:
+        raise InvalidInput(ILLEGAL_SOURCE_UPDATE.format(old=old.io.stream, new=new.io.stream))
 
 
 def noop_spec(supervisor_id: str, data_sources: list[str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import orjson
 
 from common.errors import KdruidError
 from common.ids import url_id
+from common.ingest.partitions import PartitionId
 from services.overlord.supervisor.decisions import offsets_from_json, offsets_to_json
 from services.overlord.supervisor.spec import ChatSettings
 
@@ -121,22 +122,22 @@ class TaskChatClient:
         value = resp.json()
         return value if isinstance(value, str) else None
 
-    async def current_offsets(self, task_id: str, retry: bool = True) -> dict[int, int]:
+    async def current_offsets(self, task_id: str, retry: bool = True) -> dict[PartitionId, int]:
         resp = await self._request(task_id, "GET", "offsets/current", retry=retry)
         return offsets_from_json(resp.json())
 
-    async def end_offsets(self, task_id: str) -> dict[int, int]:
+    async def end_offsets(self, task_id: str) -> dict[PartitionId, int]:
         resp = await self._request(task_id, "GET", "offsets/end")
         return offsets_from_json(resp.json())
 
-    async def checkpoints(self, task_id: str) -> dict[int, dict[int, int]]:
+    async def checkpoints(self, task_id: str) -> dict[int, dict[PartitionId, int]]:
         resp = await self._request(task_id, "GET", "checkpoints")
         raw = resp.json()
         if not isinstance(raw, Mapping):
             return {}
         return {int(seq): offsets_from_json(offs) for seq, offs in raw.items()}
 
-    async def pause(self, task_id: str, poll_interval: float = 0.2) -> dict[int, int]:
+    async def pause(self, task_id: str, poll_interval: float = 0.2) -> dict[PartitionId, int]:
         """Pause the task and return its current offsets. A 202 means "not paused yet": poll the
         status until ``PAUSED`` (bounded by the retry budget), then read ``offsets/current``."""
         resp = await self._request(task_id, "POST", "pause")
@@ -155,7 +156,9 @@ class TaskChatClient:
     async def resume(self, task_id: str) -> None:
         await self._request(task_id, "POST", "resume")
 
-    async def set_end_offsets(self, task_id: str, offsets: Mapping[int, int], finish: bool) -> None:
+    async def set_end_offsets(
+        self, task_id: str, offsets: Mapping[PartitionId, int], finish: bool
+    ) -> None:
         await self._request(
             task_id,
             "POST",

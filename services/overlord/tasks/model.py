@@ -162,7 +162,9 @@ def _validate_kafka_io(io: Any) -> None:
         raise InvalidInput("Invalid task: 'ioConfig' is required and must be an object")
     if io.get("type", "kafka") != "kafka":
         raise InvalidInput(f"Invalid ioConfig: type must be 'kafka', got {io.get('type')!r}")
-    _require_str(io, "topic", "Invalid ioConfig")
+    starts = io.get("startSequenceNumbers")
+    if not (isinstance(starts, dict) and isinstance(starts.get("stream"), str)):
+        _require_str(io, "topic", "Invalid ioConfig")
     props = io.get("consumerProperties")
     if not isinstance(props, dict) or not props.get("bootstrap.servers"):
         raise InvalidInput("Invalid ioConfig: consumerProperties.bootstrap.servers is required")
