@@ -1,5 +1,6 @@
 """Parallel native batch (Druid's ``SinglePhaseParallelIndexTaskRunner``): the supervisor task
-runs one ``single_phase_sub_task`` per input split on other peon slots.
+runs one ``single_phase_sub_task`` per input split (a file, a URI, an S3 object) on other
+peon slots.
 
 * Sub-tasks are submitted to the overlord (``POST /druid/indexer/v1/task``) with the supervisor's
   group id, one split each, at most ``maxNumConcurrentSubTasks`` (and the free cluster slots) at
@@ -27,6 +28,7 @@ import httpx
 from common.aio import wait_until
 from common.errors import InvalidInput
 from common.ids import url_id
+from common.ingest.batch_input.s3 import S3InputSource, parse_uri
 from common.ingest.batch_input.sources import Split
 from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWithShardSpec
 
@@ -45,6 +47,8 @@ def split_source(source: dict[str, Any], split: Split) -> dict[str, Any]:
     """The input source JSON of a sub-task that reads only ``split``."""
     if split.kind == "file":
         return {"type": "local", "files": [split.where]}
+    if split.kind == "s3":
+        return S3InputSource.model_validate(source).split_json(parse_uri(split.where))
     if split.kind == "http":
         out = {"type": "http", "uris": [split.where]}
         for key in ("httpAuthenticationUsername", "httpAuthenticationPassword"):

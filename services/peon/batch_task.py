@@ -35,12 +35,14 @@ import httpx
 import numpy as np
 import pyarrow as pa
 
+from common.config import S3Settings
 from common.discovery.leader_client import LeaderClient
 from common.errors import KdruidError
 from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
 from common.ingest.batch_input.partition import Partition, partition
 from common.ingest.batch_input.readers import parse_bytes, parse_table
-from common.ingest.batch_input.sources import Split, read_split, splits
+from common.ingest.batch_input.s3 import S3InputSource
+from common.ingest.batch_input.sources import Split, read_split, s3_client, splits
 from common.ingest.batch_input.spec import (
     BatchTaskSpec,
     DruidInputSource,
@@ -76,6 +78,8 @@ class BatchDeps:
     #: This peon's base URL (sub-tasks call their supervisor there).
     self_url: str
     handoff_poll_period: float = 10.0
+    #: ``druid.s3.*``: the default client of the ``s3`` input source.
+    s3: S3Settings | None = None
 
 
 class BatchIndexTask:
@@ -123,6 +127,7 @@ class BatchIndexTask:
         self._versions: dict[Interval, str] = {}
         #: Set when this runs a ``compact`` task: the new segments' ``lastCompactionState``.
         self.compaction_state: dict[str, Any] | None = None
+        self._s3_fs: Any = None
 
     # ------------------------------------------------------------------ report
 
@@ -269,7 +274,9 @@ class BatchIndexTask:
         source = self.spec.io.inputSource
         if isinstance(source, DruidInputSource):
             return await self._druid_segments(source)
-        return list(await asyncio.to_thread(splits, source))
+        if isinstance(source, S3InputSource):
+            self._s3_fs = await asyncio.to_thread(s3_client, source, self.deps.s3)
+        return list(await asyncio.to_thread(splits, source, self._s3_fs))
 
     async def _druid_segments(self, source: DruidInputSource) -> list[Split | DataSegment]:
         """The visible segments of ``dataSource`` over ``interval`` (Druid's
@@ -293,7 +300,7 @@ class BatchIndexTask:
         if isinstance(split, DataSegment):
             self._ingest_segment(split, now_ms)
             return
-        data = read_split(split)
+        data = read_split(split, self._s3_fs)
         fmt = self.spec.input_format
         assert fmt is not None  # checked by parse_batch_task
         if isinstance(fmt, ParquetInputFormat):  # the row parser counts the other formats

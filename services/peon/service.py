@@ -200,6 +200,7 @@ class PeonService(NodeService):
             http=self._http,
             self_url=self.settings.base_url,
             handoff_poll_period=min(self.handoff_poll_period, 10.0),
+            s3=self.settings.s3,
         )
         runner = BatchIndexTask(spec, task_dir, deps, task_log, task)
         runner.compaction_state = compaction_state

@@ -15,6 +15,7 @@ from common.errors import InvalidInput
 from common.ingest.batch import BatchParser
 from common.ingest.batch_input.partition import murmur3_32, partition
 from common.ingest.batch_input.readers import parse_bytes
+from common.ingest.batch_input.s3 import glob_regex
 from common.ingest.batch_input.sources import Split, local_files, read_split, splits
 from common.ingest.batch_input.spec import (
     DynamicPartitions,
@@ -101,6 +102,23 @@ def test_spec_defaults_and_spec_nesting() -> None:
         ),
         (INLINE, {"partitionsSpec": {"type": "single_dim"}}, "partitionsSpec"),
         ({**INLINE, "dropExisting": True, "appendToExisting": True}, None, "not compatible"),
+        (
+            {
+                "inputSource": {"type": "google", "uris": ["gs://b/k"]},
+                "inputFormat": {"type": "json"},
+            },
+            None,
+            r"inputSource type \[google\] is not supported: kdruid does not have druid-google",
+        ),
+        (
+            {
+                "inputSource": {"type": "azure", "uris": ["azure://c/k"]},
+                "inputFormat": {"type": "json"},
+            },
+            None,
+            r"inputSource type \[azure\] is not supported: kdruid does not have druid-azure",
+        ),
+        (INLINE, {"maxBytesInMemory": "lots"}, "maxBytesInMemory"),
     ],
 )
 def test_spec_errors_name_the_field(
@@ -108,6 +126,28 @@ def test_spec_errors_name_the_field(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_batch_task(task(io_config, tuning))
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("**.json", "bar/file.json", True),
+        ("*.json", "bar/file.json", False),  # '*' stays within one path segment
+        ("*.json", "file.json", True),
+        ("bar/?.csv", "bar/a.csv", True),
+        ("bar/?.csv", "bar/ab.csv", False),
+        ("bar/{a,bc}.csv", "bar/bc.csv", True),
+        ("bar/[a-c]x", "bar/bx", True),
+        ("bar/[!a-c]x", "bar/dx", True),
+        ("bar/[!a-c]x", "bar/ax", False),
+        ("bar[!x]y", "bar/y", False),  # a bracket never matches '/'
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("**/2024-*/*.parquet", "logs/2024-01/x.parquet", True),
+    ],
+)
+def test_object_glob_is_java_path_matcher_glob(glob: str, path: str, matches: bool) -> None:
+    assert bool(glob_regex(glob).fullmatch(path)) is matches
 
 
 def test_local_source_files_then_sorted_glob_matches(tmp_path: Path) -> None:
