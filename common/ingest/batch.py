@@ -69,6 +69,15 @@ class ColumnBatch:
     def __len__(self) -> int:
         return len(self.times)
 
+    def slice(self, start: int, stop: int) -> ColumnBatch:
+        """Rows ``start`` to ``stop`` (zero-copy)."""
+        n = max(0, min(stop, len(self)) - start)
+        return ColumnBatch(
+            self.times[start : start + n],
+            {k: v.slice(start, n) for k, v in self.dims.items()},
+            [None if m is None else m.slice(start, n) for m in self.metrics],
+        )
+
     def take(self, indices: np.ndarray[Any, np.dtype[np.int64]]) -> ColumnBatch:
         idx = pa.array(indices)
         return ColumnBatch(

@@ -65,6 +65,7 @@ class SubTaskReports:
     segments: dict[str, list[DataSegment]] = field(default_factory=dict)
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    persists: dict[str, int] = field(default_factory=dict)
 
 
 class ParallelRun:
@@ -110,6 +111,7 @@ class ParallelRun:
         self.reports.segments[sub_id] = segments
         self.reports.totals[sub_id] = dict(body.get("rowStats") or {})
         self.reports.events[sub_id] = list(body.get("unparseableEvents") or [])
+        self.reports.persists[sub_id] = int(body.get("persists") or 0)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -170,6 +172,7 @@ class ParallelRun:
                 meters.increment(name, int(n))
         for event in self.reports.events.get(sub_id, []):
             self.task.handler.keep(event)
+        self.task.sub_task_persists += self.reports.persists.get(sub_id, 0)
 
     async def _submit_and_wait(self, sub: dict[str, Any]) -> tuple[str, str | None]:
         overlord = self.task.deps.overlord
