@@ -13,6 +13,7 @@ import pytest
 
 from common.errors import InvalidInput
 from common.ingest.batch import BatchParser
+from common.ingest.batch_input import readers
 from common.ingest.batch_input.partition import murmur3_32, partition
 from common.ingest.batch_input.readers import parse_bytes
 from common.ingest.batch_input.s3 import glob_regex
@@ -341,3 +342,55 @@ def test_parquet_column_wise_equals_row_by_row() -> None:
     assert cols_table.equals(rows_table)
     assert cols_totals == rows_totals
     assert rows_totals["thrownAway"] == 1 and rows_totals["processed"] == n - 1
+
+
+GOOD = [
+    f'{{"ts": "2024-01-01T{h:02d}:00:00Z", "page": "p{h % 3}", "user": "u", "added": {h}}}'.encode()
+    for h in range(24)
+]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"",  # a blank line
+        b"   ",  # whitespace only
+        b' {"ts": "2024-01-01T05:30:00Z", "page": "led by a space"}',
+        b'{"ts": "2024-01-01T05:30:00Z"}{"ts": "2024-01-01T05:31:00Z"}',  # two objects
+        b'{"ts": "2024-01-01T05:30:00Z", "added": NaN}',
+        b'{"ts": "2024-01-01T05:30:00Z", "page": "crlf"}\r',
+        b"not json",
+        b'{"ts": "2024-01-01T05:30:00Z", "page": 7}',  # a number in a string dimension
+    ],
+)
+@pytest.mark.parametrize(("companion", "ending"), [(b"", b""), (b"\t", b"\n"), (b"", b"\n\n")])
+def test_json_blocks_equal_the_row_path(
+    monkeypatch: pytest.MonkeyPatch, odd: bytes, companion: bytes, ending: bytes
+) -> None:
+    """A file read in blocks (Arrow on the file's bytes) gives the rows and counters of the
+    row-by-row path; a block holding an odd line goes line by line, the others stay blocks.
+    The odd line's neighbour is blank or whitespace: one object too many on one line and one
+    line skipped must not pair up into the right count."""
+    monkeypatch.setattr(readers, "JSON_BLOCK_BYTES", 300)  # ~4 lines a block
+    lines = [*GOOD[:10], odd, companion, *GOOD[10:], b'{"ts": "2024-01-02T00:00:00Z"} ']
+    data = b"\n".join(lines) + ending
+    fmt = JsonInputFormat(type="json")
+    sch = parse_data_schema(SCHEMA)
+
+    def run(columnar: bool) -> tuple[list[Any], dict[str, int], int]:
+        p, meters = parser(fmt)
+        col = BatchParser(sch, fmt, meters) if columnar else None
+        index, blocks = IncrementalIndex(sch), 0
+        for rows in parse_bytes(p, fmt, data, 0, col):
+            if isinstance(rows, list):
+                index.add_rows(rows)
+            else:
+                index.add_batch(rows)
+                blocks += 1
+        return index.to_arrow().to_pylist(), meters.totals(), blocks
+
+    by_rows, row_totals, _ = run(False)
+    by_blocks, block_totals, blocks = run(True)
+    assert by_blocks == by_rows
+    assert block_totals == row_totals
+    assert blocks >= 4  # the blocks without an odd line were read column-wise

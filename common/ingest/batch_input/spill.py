@@ -2,9 +2,10 @@
 ``BatchAppenderator``).
 
 Rows go to one ``IncrementalIndex`` per ``segmentGranularity`` bucket. When the indexes together
-hold ``maxRowsInMemory`` rows or ``maxBytesInMemory`` bytes of Arrow buffers, every non-empty
-index is *persisted*: written as a spill file (the segment format as uncompressed Arrow IPC,
-``<persist_dir>/<bucket start>/<n>.arrow``) and replaced by an empty one. With ``rollup`` the
+hold ``maxRowsInMemory`` rows or ``maxBytesInMemory`` bytes of Arrow buffers and more rows
+come, every non-empty index is *persisted*: written as a spill file (the segment format as
+uncompressed Arrow IPC, ``<persist_dir>/<bucket start>/<n>.arrow``) and replaced by an empty
+one. With ``rollup`` the
 row count is an upper bound between the index's own compactions, so a tripped limit first
 compacts the indexes and persists only if they still hold at least three quarters of the limit
 (the next check is then at least a quarter of the limit away, so compaction stays linear).
@@ -34,7 +35,7 @@ from common.ingest.columns import rollup
 from common.ingest.index import IncrementalIndex
 from common.ingest.parser import InputRow
 from common.ingest.spec import TIME_COLUMN, DataSchema
-from common.segments.format import SegmentFileInfo
+from common.segments.format import SegmentFileInfo, sort_by_time
 from common.segments.intervals import Interval
 
 #: With rollup, persist after a compaction only when at least this share of a limit is held.
@@ -96,11 +97,14 @@ class BatchIndexes:
     # ------------------------------------------------------------------ adding
 
     def add(self, rows: list[InputRow] | ColumnBatch) -> None:
-        """Add parsed rows to their time chunks, persisting whenever a limit is reached (a
-        batch larger than the room left is added in pieces, so persists come every
-        ``maxRowsInMemory`` rows, as Druid checks row by row)."""
+        """Add parsed rows to their time chunks. Rows go in up to the limit; when more rows
+        come and a limit is reached, the indexes are persisted first (a batch larger than the
+        room left is added in pieces, so persists come every ``maxRowsInMemory`` rows, as
+        Druid checks row by row, but the end of the input never costs a persist)."""
         n, done = len(rows), 0
         while done < n:
+            if self._over_limit() and self._still_over_after_compaction():
+                self.persist()
             room = max(1, self.max_rows - self.rows_in_memory)
             end = n if n - done <= room else done + room
             if isinstance(rows, ColumnBatch):
@@ -108,8 +112,6 @@ class BatchIndexes:
             else:
                 self._add_rows(rows if (done, end) == (0, n) else rows[done:end])
             done = end
-            if self._over_limit() and self._still_over_after_compaction():
-                self.persist()
 
     def _add_columns(self, rows: ColumnBatch) -> None:
         starts = self._gran.floor_millis(rows.times)
@@ -118,7 +120,11 @@ class BatchIndexes:
             self._index(first).add_batch(rows)
             return
         for start in np.unique(starts):
-            self._index(int(start)).add_batch(rows.take(np.flatnonzero(starts == start)))
+            idx = np.flatnonzero(starts == start)
+            lo, hi = int(idx[0]), int(idx[-1]) + 1
+            # Input sorted by time (the usual case) makes each chunk's rows one slice.
+            part = rows.slice(lo, hi) if hi - lo == len(idx) else rows.take(idx)
+            self._index(int(start)).add_batch(part)
 
     def _add_rows(self, rows: list[InputRow]) -> None:
         by_bucket: dict[int, list[InputRow]] = {}
@@ -190,8 +196,8 @@ class BatchIndexes:
                 for m in self.schema.metricsSpec
             ]
             table = rollup(table.unify_dictionaries(), [TIME_COLUMN, *dims], combine)
-        elif table.num_rows > 1:
-            table = table.sort_by([(TIME_COLUMN, "ascending")])
+        else:
+            table = sort_by_time(table)
         return MergedChunk(sketch_metrics.tag(table, self.schema.metricsSpec), dims, metrics)
 
     def release(self, start: int) -> None:
