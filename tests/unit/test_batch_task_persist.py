@@ -1,38 +1,20 @@
 """A batch task with a small ``maxRowsInMemory`` persists while it reads, reports the persists, and
 publishes the very segments (ids, columns, rows) a task holding everything in memory does.
-The task runs on its own: task actions answered in-process, local deep storage."""
+The task runs on its own (``tests.support.batch``)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
-from common.ingest.batch_input.spec import parse_batch_task
-from common.segments.deep_storage import DeepStorage
+from common.config import load_settings
 from common.segments.format import read_parquet
-from common.segments.segment import DataSegment
-from services.peon.batch_task import BatchDeps, BatchIndexTask
+from services.peon.batch_task import BatchIndexTask
+from services.peon.service import PeonService
+from tests.support.batch import run_local
 
 T0 = 1_704_067_200_000
-VERSION = "2024-02-01T00:00:00.000Z"
-
-
-class Actions:
-    """The overlord's answers to the actions an overwriting batch task submits."""
-
-    def __init__(self) -> None:
-        self.published: list[DataSegment] = []
-
-    async def submit(self, action: dict[str, Any]) -> Any:
-        if action["type"] == "timeChunkLockTryAcquire":
-            return {"version": VERSION}
-        if action["type"] == "segmentTransactionalInsert":
-            self.published = [DataSegment.from_json(s) for s in action["segments"]]
-            return {"success": True}
-        raise AssertionError(f"unexpected action {action}")
 
 
 def task(path: Path, tuning: dict[str, Any]) -> dict[str, Any]:
@@ -67,21 +49,9 @@ def task(path: Path, tuning: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(tmp: Path, data: Path, tuning: dict[str, Any]) -> tuple[BatchIndexTask, list[Any]]:
-    actions = Actions()
-    deps = BatchDeps(
-        actions=actions,  # type: ignore[arg-type]
-        handoff=None,  # type: ignore[arg-type]
-        deep_storage=DeepStorage("local", storage_directory=str(tmp / "deep")),
-        overlord=None,  # type: ignore[arg-type]
-        http=None,  # type: ignore[arg-type]
-        self_url="",
-    )
-    spec = parse_batch_task(task(data, tuning))
-    runner = BatchIndexTask(spec, tmp / "task", deps, logging.getLogger("test"))
-    status = asyncio.run(runner.run())
-    assert status["status"] == "SUCCESS", status
+    runner, published = run_local(task(data, tuning), tmp)
     segments = []
-    for s in sorted(actions.published, key=lambda s: (s.interval.start, s.partition_num)):
+    for s in sorted(published, key=lambda s: (s.interval.start, s.partition_num)):
         table, _ = read_parquet((s.load_spec or {})["path"])
         segments.append((str(s.id), s.dimensions, s.metrics, table.to_pylist()))
     return runner, segments
@@ -113,3 +83,15 @@ def test_small_max_rows_in_memory_persists_and_publishes_the_same_segments(
     assert sum(r["count"] for r in rows) == 90
     assert sum(r["added"] for r in rows) == sum(range(90))
     assert not (tmp_path / "a" / "task" / "persist").exists()  # spill files removed
+
+    # While a batch task runs, the peon's /metrics carry its row counters and persists
+    settings = load_settings("peon", properties={"druid.indexer.task.baseTaskDir": str(tmp_path)})
+    peon = PeonService(settings)
+    peon.batch_runners[spilled.spec.id] = spilled
+    text = peon.metrics.render().decode()
+    labels = 'dataSource="wiki",'
+    persists = [ln for ln in text.splitlines() if ln.startswith("druid_ingest_persists_count{")]
+    assert len(persists) == 1 and labels in persists[0] and 'taskId="persisting"' in persists[0]
+    assert float(persists[0].rsplit(" ", 1)[1]) == spilled.persists
+    assert "druid_ingest_events_processed{" in text
+    assert "druid_ingest_handoff_count{" not in text  # a batch task hands nothing off
