@@ -51,6 +51,7 @@ _CANONICAL_ISO = r"^[1-9]\d{3}-[01]\d-[0-3]\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 #: The bytes ``bytes.isspace`` accepts: a record starting with one goes the row path.
 _SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+_NEWLINE = ord("\n")
 
 
 @dataclass
@@ -68,6 +69,15 @@ class ColumnBatch:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def slice(self, start: int, stop: int) -> ColumnBatch:
+        """Rows ``start`` to ``stop`` (zero-copy)."""
+        n = max(0, min(stop, len(self)) - start)
+        return ColumnBatch(
+            self.times[start : start + n],
+            {k: v.slice(start, n) for k, v in self.dims.items()},
+            [None if m is None else m.slice(start, n) for m in self.metrics],
+        )
 
     def take(self, indices: np.ndarray[Any, np.dtype[np.int64]]) -> ColumnBatch:
         idx = pa.array(indices)
@@ -155,6 +165,19 @@ class BatchParser:
         except _Refused:
             return None
 
+    def parse_block(self, block: bytes) -> ParsedBatch | None:
+        """Rows of ``block``, newline-delimited records as they sit in a file (no final
+        newline), read without splitting it into lines; ``None`` (nothing counted) when the
+        block needs the line-by-line path: a blank or whitespace-led line, or whatever
+        ``parse`` refuses."""
+        if self._row_wise:
+            return None
+        try:
+            table, nbytes, n = self._read_block(block)
+            return self._columns(table, nbytes, n, None, None)
+        except _Refused:
+            return None
+
     def parse_table(self, table: pa.Table) -> ParsedBatch | None:
         """Rows of an Arrow table (a Parquet file, an existing segment) with the same
         conversions, or ``None`` when it needs the row path (nothing counted then). Narrow
@@ -202,11 +225,32 @@ class BatchParser:
             raise _Refused
         n = len(values)
         data = b"\n".join(values)
-        nbytes = len(data) - (n - 1)
-        # Each record one line, no blank line: then n rows means one object per record.
+        # Each record one line: then n rows means one object per record.
         if data.count(b"\n") != n - 1:
             raise _Refused
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+        return self._read_lines(data, np.fromiter(map(len, values), dtype=np.int64, count=n))
+
+    def _read_block(self, block: bytes) -> tuple[pa.Table, int, int]:
+        """``block`` is lines joined by ``\n``; the lengths come from one vectorised scan."""
+        if not block:
+            raise _Refused
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == _NEWLINE)
+        n = len(ends) + 1
+        bounds = np.empty(n + 1, dtype=np.int64)
+        bounds[0] = -1
+        bounds[1:n] = ends
+        bounds[n] = len(block)
+        lengths = np.diff(bounds) - 1
+        table, nbytes = self._read_lines(block, lengths)
+        return table, nbytes, n
+
+    def _read_lines(
+        self, data: bytes, lengths: np.ndarray[Any, np.dtype[np.int64]]
+    ) -> tuple[pa.Table, int]:
+        """Records ``data`` (joined by ``\n``, of ``lengths``) as a table, or ``_Refused``."""
+        n = len(lengths)
+        nbytes = len(data) - (n - 1)
+        # No blank record (Arrow skips a blank line, the row count would not match).
         if int(lengths.max()) > _MAX_RECORD_BYTES or not int(lengths.min()):
             raise _Refused
         # Literals Arrow's reader accepts and orjson does not: false alarms only cost speed. A

@@ -121,7 +121,8 @@ def rollup(
     table: pa.Table, key_columns: Sequence[str], metrics: Sequence[tuple[str, Combine]]
 ) -> pa.Table:
     """Combine rows with equal keys: ``metrics`` are ``(name, how)`` (see ``Combine``). Keys and
-    metrics keep their names and order; rows come out sorted by the first key (``__time``)."""
+    metrics keep their names and order; rows come out sorted by the first key (``__time``), then
+    in the order their keys first occur."""
     if table.num_rows <= 1:
         return table
     row_ids = pa.array(np.arange(table.num_rows, dtype=np.int64))
@@ -133,7 +134,10 @@ def rollup(
     aggs = [(f"m{i}", op) for i, op in enumerate(ops)] + [("_row", "min")]
     grouped = work.group_by(list(keyed), use_threads=False).aggregate(aggs)
     first_rows = grouped.column("_row_min")
-    order = pc.sort_indices(table.column(key_columns[0]).take(first_rows))
+    # The hash group-by's output order is its own: order by time, then by first occurrence, so
+    # rolling up in steps (compactions, persists) gives the rows in the order one pass would.
+    firsts = pa.table({"t": table.column(key_columns[0]).take(first_rows), "r": first_rows})
+    order = pc.sort_indices(firsts, sort_keys=[("t", "ascending"), ("r", "ascending")])
     first_rows = first_rows.take(order)
     cols: dict[str, Any] = {c: table.column(c).take(first_rows) for c in key_columns}
     for i, (m, how) in enumerate(metrics):

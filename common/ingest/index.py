@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.ma  # ``pa.array(ndarray)`` imports it: ~50 ms paid at start-up, not by a task
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,7 +46,7 @@ from common.ingest.columns import (
 )
 from common.ingest.parser import InputRow
 from common.ingest.spec import TIME_COLUMN, DataSchema
-from common.segments.format import SegmentFileInfo, write_parquet
+from common.segments.format import SegmentFileInfo, sort_by_time, write_parquet
 from common.segments.intervals import Interval
 
 TIME_TYPE = pa.timestamp("ms", tz="UTC")
@@ -232,8 +233,8 @@ class IncrementalIndex:
         if self.rollup:
             keys = [TIME_COLUMN, *self._dimensions]
             table = rollup(table, keys, [(m, how) for m, _, how in self._metrics])
-        elif table.num_rows > 1:
-            table = table.sort_by([(TIME_COLUMN, "ascending")])
+        else:
+            table = sort_by_time(table)
         table = table.combine_chunks()
         self._chunks = [table]
         self._compacted_rows = table.num_rows

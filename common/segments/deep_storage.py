@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from common.config import Settings
+from common.config import S3Settings, Settings
 from common.errors import InvalidInput
 from common.segments.errors import DeepStorageError
 from common.segments.isotime import format_iso
@@ -45,21 +46,52 @@ def segment_dir(segment: DataSegment) -> str:
     )
 
 
+@dataclass(frozen=True)
+class S3ClientOptions:
+    """How to reach S3: ``druid.s3.*``, which the ``s3`` input source may override per spec."""
+
+    access_key: str | None = None
+    secret_key: str | None = None
+    #: ``scheme://host[:port]``; a bare host means https.
+    endpoint_url: str | None = None
+    signing_region: str | None = None
+    path_style: bool = False
+    #: pyarrow's ``proxy_options`` (``scheme``, ``host``, ``port``, ``username``, ``password``).
+    proxy: dict[str, Any] | None = None
+
+    @classmethod
+    def from_settings(cls, s3: S3Settings) -> S3ClientOptions:
+        return cls(
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            endpoint_url=s3.endpoint_url,
+            signing_region=s3.endpoint_signing_region,
+            path_style=s3.enable_path_style_access,
+        )
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        """An S3 filesystem: path-style addressing with an endpoint override or when asked."""
+        kwargs: dict[str, Any] = {
+            "force_virtual_addressing": not self.path_style and not self.endpoint_url,
+        }
+        if self.access_key and self.secret_key:
+            kwargs.update(access_key=self.access_key, secret_key=self.secret_key)
+        if self.endpoint_url:
+            url = (
+                self.endpoint_url if "://" in self.endpoint_url else f"https://{self.endpoint_url}"
+            )
+            parsed = urlparse(url)
+            kwargs.update(endpoint_override=parsed.netloc, scheme=parsed.scheme)
+        if self.signing_region:
+            kwargs["region"] = self.signing_region
+        if self.proxy:
+            kwargs["proxy_options"] = dict(self.proxy)
+        return pafs.S3FileSystem(**kwargs)
+
+
 def s3_filesystem(settings: Settings) -> pafs.S3FileSystem:
     """An S3 filesystem from ``druid.s3.*`` (endpoint override, path-style unless told)."""
-    s3 = settings.s3
-    kwargs: dict[str, Any] = {
-        "force_virtual_addressing": not s3.enable_path_style_access and not s3.endpoint_url,
-    }
-    if s3.access_key and s3.secret_key:
-        kwargs.update(access_key=s3.access_key, secret_key=s3.secret_key)
-    if s3.endpoint_url:
-        url = s3.endpoint_url if "://" in s3.endpoint_url else f"https://{s3.endpoint_url}"
-        parsed = urlparse(url)
-        kwargs.update(endpoint_override=parsed.netloc, scheme=parsed.scheme)
-    if s3.endpoint_signing_region:
-        kwargs["region"] = s3.endpoint_signing_region
-    return pafs.S3FileSystem(**kwargs)
+    return S3ClientOptions.from_settings(settings.s3).filesystem()
 
 
 class DeepStorage:

@@ -172,9 +172,19 @@ def normalise_table(
     ]
     schema = pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
     out = pa.Table.from_arrays(cols, schema=schema)
-    if out.num_rows > 1:
-        out = out.sort_by([(TIME_COLUMN, "ascending")])
-    return out, info
+    return sort_by_time(out), info
+
+
+def sort_by_time(table: pa.Table) -> pa.Table:
+    """``table`` stably sorted by ``__time``; a table already in order (the usual case: input
+    read in time order, or sorted before) is returned as it is, after an O(n) check."""
+    n = table.num_rows
+    if n <= 1:
+        return table
+    millis = table.column(TIME_COLUMN).cast(pa.int64())
+    if pc.all(pc.greater_equal(millis.slice(1), millis.slice(0, n - 1))).as_py():
+        return table
+    return table.sort_by([(TIME_COLUMN, "ascending")])
 
 
 def _complex_meta(table: pa.Table, name: str, typ: pa.DataType) -> dict[bytes, bytes] | None:
@@ -193,11 +203,26 @@ def write_parquet(
     dimensions: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
 ) -> SegmentFileInfo:
-    """Normalise ``table`` and write it as one zstd Parquet file (atomically, via a temp file)."""
+    """Normalise ``table`` and write it as one zstd Parquet file (atomically, via a temp file).
+    Only the string dimensions are dictionary-encoded: trying it on times and metrics (mostly
+    distinct values) doubles the write time and makes the file bigger. ``__time``, sorted, is
+    delta-encoded (``DELTA_BINARY_PACKED``): a fraction of the plain size, faster both ways."""
     out, info = normalise_table(table, interval, dimensions, metrics)
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    pq.write_table(out, tmp, compression="zstd")
+    encoded = [
+        f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
+        for f in out.schema
+        if f.name in info.dimensions
+        and (pa.types.is_dictionary(f.type) or pa.types.is_list(f.type))
+    ]
+    pq.write_table(
+        out,
+        tmp,
+        compression="zstd",
+        use_dictionary=encoded,
+        column_encoding={TIME_COLUMN: "DELTA_BINARY_PACKED"},
+    )
     os.replace(tmp, target)
     return info
 

@@ -69,6 +69,10 @@ class Granularity(ABC):
             yield Interval(start, end)
             start = end
 
+    def floor_millis(self, t: I64) -> I64:
+        """``bucket_start`` of every value of an int64 numpy array of epoch milliseconds."""
+        return self._floor_array(np.asarray(t, dtype=np.int64))
+
     def bucket_starts(self, values: ArrowArray) -> ArrowArray:
         """Vectorised ``bucket_start`` over an int64 (millis) or timestamp Arrow array.
 

@@ -1,5 +1,6 @@
 """Parallel native batch (Druid's ``SinglePhaseParallelIndexTaskRunner``): the supervisor task
-runs one ``single_phase_sub_task`` per input split on other peon slots.
+runs one ``single_phase_sub_task`` per input split (a file, a URI, an S3 object) on other
+peon slots.
 
 * Sub-tasks are submitted to the overlord (``POST /druid/indexer/v1/task``) with the supervisor's
   group id, one split each, at most ``maxNumConcurrentSubTasks`` (and the free cluster slots) at
@@ -36,6 +37,7 @@ import httpx
 from common.aio import wait_until
 from common.errors import InvalidInput, ServiceUnavailable
 from common.ids import url_id
+from common.ingest.batch_input.s3 import S3InputSource, parse_uri
 from common.ingest.batch_input.sources import Split
 from common.segments.errors import DeepStorageError
 from common.segments.intervals import Interval
@@ -56,6 +58,8 @@ def split_source(source: dict[str, Any], split: Split) -> dict[str, Any]:
     """The input source JSON of a sub-task that reads only ``split``."""
     if split.kind == "file":
         return {"type": "local", "files": [split.where]}
+    if split.kind == "s3":
+        return S3InputSource.model_validate(source).split_json(parse_uri(split.where))
     if split.kind == "http":
         out = {"type": "http", "uris": [split.where]}
         for key in ("httpAuthenticationUsername", "httpAuthenticationPassword"):
@@ -72,6 +76,7 @@ class SubTaskReports:
     segments: dict[str, list[DataSegment]] = field(default_factory=dict)
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    persists: dict[str, int] = field(default_factory=dict)
 
 
 class ParallelRun:
@@ -170,6 +175,7 @@ class ParallelRun:
         self.reports.segments[sub_id] = segments
         self.reports.totals[sub_id] = dict(body.get("rowStats") or {})
         self.reports.events[sub_id] = list(body.get("unparseableEvents") or [])
+        self.reports.persists[sub_id] = int(body.get("persists") or 0)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -291,6 +297,7 @@ class ParallelRun:
                 meters.increment(name, int(n))
         for event in self.reports.events.get(sub_id, []):
             self.task.handler.keep(event)
+        self.task.sub_task_persists += self.reports.persists.get(sub_id, 0)
 
     async def _submit_and_wait(self, sub: dict[str, Any]) -> tuple[str, str | None]:
         overlord = self.task.deps.overlord

@@ -9,10 +9,13 @@ its sequential mode, which is also what ``index`` does).
    already there, so the new segments overshadow the old ones once published.
 2. Every split of the input source is read in a worker thread and parsed by the streaming
    ``RowParser`` (``common.ingest.batch_input``); rows go to an ``IncrementalIndex`` per
-   ``segmentGranularity`` bucket (rollup as in streaming).
+   ``segmentGranularity`` bucket (rollup as in streaming), persisted to spill files in the task
+   directory whenever ``maxRowsInMemory`` / ``maxBytesInMemory`` is reached
+   (``common.ingest.batch_input.spill``).
 3. Without ``intervals`` the buckets that got rows are locked now.
-4. Each bucket is partitioned (``dynamic`` or ``hashed``), every partition is written as a
-   segment file and pushed to deep storage. In append mode each segment is allocated with
+4. Each bucket's persists and in-memory rows are merged (rolled up again), partitioned
+   (``dynamic`` or ``hashed``), every partition is written as a segment file and pushed to deep
+   storage. In append mode each segment is allocated with
    ``segmentAllocate`` (numbered after the chunk's current partitions, current version).
 5. All segments are published with one ``segmentTransactionalInsert``: all or nothing.
 6. With ``awaitSegmentAvailabilityTimeoutMillis`` > 0 the task waits (at most that long) for the
@@ -32,23 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pyarrow as pa
 
+from common.config import S3Settings
 from common.discovery.leader_client import LeaderClient
 from common.errors import KdruidError
-from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
+from common.ingest.batch import BatchParser, batch_supported
 from common.ingest.batch_input.partition import Partition, partition
 from common.ingest.batch_input.readers import parse_bytes, parse_table
-from common.ingest.batch_input.sources import Split, read_split, splits
+from common.ingest.batch_input.s3 import S3InputSource
+from common.ingest.batch_input.sources import Split, read_split, s3_client, splits
 from common.ingest.batch_input.spec import (
     BatchTaskSpec,
     DruidInputSource,
     ParquetInputFormat,
 )
-from common.ingest.index import IncrementalIndex
+from common.ingest.batch_input.spill import BatchIndexes, MergedChunk
 from common.ingest.meters import ParseExceptionHandler, RowIngestionMeters
-from common.ingest.parser import InputRow, RowParser
+from common.ingest.parser import RowParser
 from common.ingest.spec import DelimitedInputFormat, JsonInputFormat
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import read_parquet, write_parquet
@@ -58,6 +62,7 @@ from common.segments.segment import DataSegment, NumberedShardSpec, SegmentIdWit
 from common.segments.timeline import SegmentTimeline
 from services.peon.batch_parallel import ParallelRun, post_to_supervisor
 from services.peon.clients import HandoffClient, TaskActionClient
+from services.peon.taskspec import default_max_bytes_in_memory
 
 BUILD_SEGMENTS = "buildSegments"
 
@@ -76,6 +81,8 @@ class BatchDeps:
     #: This peon's base URL (sub-tasks call their supervisor there).
     self_url: str
     handoff_poll_period: float = 10.0
+    #: ``druid.s3.*``: the default client of the ``s3`` input source.
+    s3: S3Settings | None = None
 
 
 class BatchIndexTask:
@@ -119,12 +126,18 @@ class BatchIndexTask:
         self.segments: list[DataSegment] = []
         self.segment_availability_confirmed = False
         self.segment_availability_wait_ms = 0
-        self._indexes: dict[int, IncrementalIndex] = {}
+        max_bytes = t.maxBytesInMemory or default_max_bytes_in_memory()
+        self.indexes = BatchIndexes(
+            spec.schema, task_dir / "persist", t.maxRowsInMemory, max(max_bytes, 0)
+        )
+        #: Intermediate persists of this task and, for a supervisor, of its sub-tasks.
+        self.sub_task_persists = 0
         self._versions: dict[Interval, str] = {}
         #: Set when this runs a ``compact`` task: the new segments' ``lastCompactionState``.
         self.compaction_state: dict[str, Any] | None = None
         #: A sub-task's last segment id from its supervisor (the lineage of the next request).
         self._prev_segment_id: str | None = None
+        self._s3_fs: Any = None
 
     # ------------------------------------------------------------------ report
 
@@ -142,9 +155,15 @@ class BatchIndexTask:
                     "segmentAvailabilityConfirmed": self.segment_availability_confirmed,
                     "segmentAvailabilityWaitTimeMs": self.segment_availability_wait_ms,
                     "recordsProcessed": None,
+                    "persists": self.persists,
                 },
             }
         }
+
+    @property
+    def persists(self) -> int:
+        """Intermediate persists (Druid's ``ingest/persists/count``), sub-tasks' included."""
+        return self.indexes.persists + self.sub_task_persists
 
     # ------------------------------------------------------------------ main
 
@@ -167,10 +186,17 @@ class BatchIndexTask:
                 for split in all_splits:
                     await asyncio.to_thread(self._ingest_split, split)
                 if overwrite and not intervals and not sub_task:
-                    await self._lock_all([self._bucket(b) for b in sorted(self._indexes)])
+                    await self._lock_all([self._bucket(b) for b in self.indexes.buckets])
+                if self.indexes.persists:
+                    self.log.info(
+                        "%d intermediate persists (%d rows); merging them",
+                        self.indexes.persists,
+                        self.indexes.rows_persisted,
+                    )
                 segments = []
-                for start in sorted(self._indexes):
+                for start in self.indexes.buckets:
                     segments.extend(await self._push_bucket(start, overwrite))
+                    self.indexes.release(start)
             if sub_task:
                 await self._report_to_supervisor(segments)
                 self.ingestion_state = "COMPLETED"
@@ -189,7 +215,7 @@ class BatchIndexTask:
             self.error = str(e)
             return self._status("FAILED", str(e), started)
         finally:
-            self._indexes.clear()
+            self.indexes.close()
 
     async def _run_in_parallel(self, all_splits: list[Split | DataSegment]) -> bool:
         """Druid runs sub-tasks when ``maxNumConcurrentSubTasks`` > 1 and the input has more
@@ -221,6 +247,7 @@ class BatchIndexTask:
                 "createdSegments": [s.to_json() for s in segments],
                 "rowStats": self.meters.totals(),
                 "unparseableEvents": self.handler.saved(),
+                "persists": self.indexes.persists,
             },
         )
 
@@ -271,7 +298,9 @@ class BatchIndexTask:
         source = self.spec.io.inputSource
         if isinstance(source, DruidInputSource):
             return await self._druid_segments(source)
-        return list(await asyncio.to_thread(splits, source))
+        if isinstance(source, S3InputSource):
+            self._s3_fs = await asyncio.to_thread(s3_client, source, self.deps.s3)
+        return list(await asyncio.to_thread(splits, source, self._s3_fs))
 
     async def _druid_segments(self, source: DruidInputSource) -> list[Split | DataSegment]:
         """The visible segments of ``dataSource`` over ``interval`` (Druid's
@@ -295,13 +324,13 @@ class BatchIndexTask:
         if isinstance(split, DataSegment):
             self._ingest_segment(split, now_ms)
             return
-        data = read_split(split)
+        data = read_split(split, self._s3_fs)
         fmt = self.spec.input_format
         assert fmt is not None  # checked by parse_batch_task
         if isinstance(fmt, ParquetInputFormat):  # the row parser counts the other formats
             self.meters.add_processed_bytes(len(data))
         for rows in parse_bytes(self.parser, fmt, data, now_ms, self.columnar):
-            self._add(rows)
+            self.indexes.add(rows)
 
     def _ingest_segment(self, segment: DataSegment, now_ms: int) -> None:
         source = self.spec.io.inputSource
@@ -318,62 +347,38 @@ class BatchIndexTask:
         if not mask.all():
             table = table.filter(pa.array(mask))
         for rows in parse_table(self.parser, table, now_ms, columnar=self.columnar):
-            self._add(rows)
-
-    def _index(self, start: int) -> IncrementalIndex:
-        index = self._indexes.get(start)
-        if index is None:
-            index = self._indexes[start] = IncrementalIndex(self.spec.schema)
-        return index
-
-    def _add(self, rows: list[InputRow] | ColumnBatch) -> None:
-        gran = self.spec.schema.granularitySpec.segmentGranularity
-        if isinstance(rows, ColumnBatch):
-            if not len(rows):
-                return
-            starts = np.asarray(gran.bucket_starts(pa.array(rows.times)).to_numpy())
-            for start in np.unique(starts):
-                idx = np.flatnonzero(starts == start)
-                part = rows if len(idx) == len(rows) else rows.take(idx)
-                self._index(int(start)).add_batch(part)
-            return
-        by_bucket: dict[int, list[InputRow]] = {}
-        for row in rows:
-            by_bucket.setdefault(gran.bucket_start(row.timestamp), []).append(row)
-        for start, bucket_rows in by_bucket.items():
-            self._index(start).add_rows(bucket_rows)
+            self.indexes.add(rows)
 
     # ------------------------------------------------------------------ push and publish
 
     async def _push_bucket(self, start: int, overwrite: bool) -> list[DataSegment]:
-        index = self._indexes[start]
         bucket = self._bucket(start)
-        table = await asyncio.to_thread(index.to_arrow)
+        chunk = await asyncio.to_thread(self.indexes.merged, start)
         try:
-            parts = partition(table, self.spec.partitions, index.dimensions)
+            parts = partition(chunk.table, self.spec.partitions, chunk.dimensions)
         except ValueError as e:
             raise BatchTaskFailed(str(e)) from None
         out = []
         for i, part in enumerate(parts):
             if self.spec.supervisor_task_id is not None:
-                segment = await self._from_supervisor(bucket, index, part)
+                segment = await self._from_supervisor(bucket, chunk, part)
             elif overwrite:
                 segment = DataSegment(
                     dataSource=self.spec.data_source,
                     interval=bucket,
                     version=self._version_for(bucket),
-                    dimensions=tuple(index.dimensions),
-                    metrics=tuple(index.metrics),
+                    dimensions=tuple(chunk.dimensions),
+                    metrics=tuple(chunk.metrics),
                     shardSpec=part.shard_spec,
                     size=0,
                 )
             else:
-                segment = await self._allocate(bucket, i, index)
-            out.append(await asyncio.to_thread(self._push, segment, part, index))
+                segment = await self._allocate(bucket, i, chunk)
+            out.append(await asyncio.to_thread(self._push, segment, part, chunk))
         return out
 
     async def _from_supervisor(
-        self, bucket: Interval, index: IncrementalIndex, part: Partition
+        self, bucket: Interval, chunk: MergedChunk, part: Partition
     ) -> DataSegment:
         """A sub-task's segment id comes from its supervisor (Druid's
         ``SupervisorTaskAccess.allocateNewSegment``)."""
@@ -396,22 +401,22 @@ class BatchIndexTask:
             dataSource=ident.data_source,
             interval=ident.interval,
             version=ident.version,
-            dimensions=tuple(index.dimensions),
-            metrics=tuple(index.metrics),
+            dimensions=tuple(chunk.dimensions),
+            metrics=tuple(chunk.metrics),
             shardSpec=NumberedShardSpec(
                 partitionNum=ident.partition_num, partitions=ident.partitions
             ),
             size=0,
         )
 
-    async def _allocate(self, bucket: Interval, i: int, index: IncrementalIndex) -> DataSegment:
+    async def _allocate(self, bucket: Interval, i: int, chunk: MergedChunk) -> DataSegment:
         ident = await self._allocate_id(bucket, f"{self.spec.id}_{bucket.start}_{i}")
         return DataSegment(
             dataSource=ident.data_source,
             interval=ident.interval,
             version=ident.version,
-            dimensions=tuple(index.dimensions),
-            metrics=tuple(index.metrics),
+            dimensions=tuple(chunk.dimensions),
+            metrics=tuple(chunk.metrics),
             shardSpec=NumberedShardSpec(
                 partitionNum=ident.partition_num, partitions=ident.partitions
             ),
@@ -441,12 +446,12 @@ class BatchIndexTask:
             )
         return SegmentIdWithShardSpec.from_json(result)
 
-    def _push(self, segment: DataSegment, part: Partition, index: IncrementalIndex) -> DataSegment:
+    def _push(self, segment: DataSegment, part: Partition, chunk: MergedChunk) -> DataSegment:
         out_dir = self.task_dir / "segments"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{segment.id}.parquet"
         write_parquet(
-            part.table, path, segment.interval, dimensions=index.dimensions, metrics=index.metrics
+            part.table, path, segment.interval, dimensions=chunk.dimensions, metrics=chunk.metrics
         )
         try:
             return self.deps.deep_storage.push(segment, path)

@@ -100,14 +100,22 @@ class PeonService(NodeService):
         return services
 
     def _register_ingest_metrics(self) -> None:
-        """Druid's ingestion metrics per running task (``dataSource``, ``taskId``)."""
+        """Druid's ingestion metrics per running task (``dataSource``, ``taskId``): Kafka tasks
+        and batch tasks (which have no handoffs)."""
 
-        def per_task(read: Callable[[KafkaIndexTaskRunner], int]) -> Callable[[], list[Sample]]:
+        def per_task(read: Callable[[Runner], int | None]) -> Callable[[], list[Sample]]:
             def samples() -> list[Sample]:
-                return [
-                    ({"dataSource": r.spec.data_source, "taskId": task_id}, float(read(r)))
-                    for task_id, r in list(self.runners.items())
+                runners: list[tuple[str, Runner]] = [
+                    *self.runners.items(),
+                    *self.batch_runners.items(),
                 ]
+                out: list[Sample] = []
+                for task_id, r in runners:
+                    value = read(r)
+                    if value is not None:
+                        labels = {"dataSource": r.spec.data_source, "taskId": task_id}
+                        out.append((labels, float(value)))
+                return out
 
             return samples
 
@@ -225,6 +233,7 @@ class PeonService(NodeService):
             http=self._http,
             self_url=self.settings.base_url,
             handoff_poll_period=min(self.handoff_poll_period, 10.0),
+            s3=self.settings.s3,
         )
         runner = BatchIndexTask(spec, task_dir, deps, task_log, task)
         runner.compaction_state = compaction_state
@@ -280,25 +289,30 @@ class PeonService(NodeService):
         return segment_lookup(self.served_segments, self.segment_table)
 
 
-def _processed(r: KafkaIndexTaskRunner) -> int:
+Runner = KafkaIndexTaskRunner | BatchIndexTask
+
+
+def _processed(r: Runner) -> int:
     return r.meters.processed
 
 
-def _with_error(r: KafkaIndexTaskRunner) -> int:
+def _with_error(r: Runner) -> int:
     return r.meters.processed_with_error
 
 
-def _unparseable(r: KafkaIndexTaskRunner) -> int:
+def _unparseable(r: Runner) -> int:
     return r.meters.unparseable
 
 
-def _thrown(r: KafkaIndexTaskRunner) -> int:
+def _thrown(r: Runner) -> int:
     return r.meters.thrown_away
 
 
-def _persists(r: KafkaIndexTaskRunner) -> int:
+def _persists(r: Runner) -> int:
+    if isinstance(r, BatchIndexTask):
+        return r.persists
     return r.appenderator.persists
 
 
-def _handoffs(r: KafkaIndexTaskRunner) -> int:
-    return r.publisher.handoffs
+def _handoffs(r: Runner) -> int | None:
+    return None if isinstance(r, BatchIndexTask) else r.publisher.handoffs

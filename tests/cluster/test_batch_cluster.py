@@ -27,6 +27,9 @@ from common.aio import wait_until
 from services.coordinator.service import CoordinatorService
 from tests.cluster.test_ingest_e2e import cluster_props, start_cluster
 from tests.support.cluster import Cluster, cluster
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_endpoint, put_objects
+
+__all__ = ["moto_endpoint"]
 
 pytestmark = pytest.mark.slow
 
@@ -326,11 +329,19 @@ async def test_index_parallel_json_and_csv_then_overwrite_and_reindex(
         await wait_until(dropped, within=40, what="day 3 dropped, day 2 replaced")
 
 
-async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_path: Path) -> None:
+async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(
+    tmp_path: Path,
+    moto_endpoint: str,
+) -> None:
     files = tmp_path / "parallel"
     files.mkdir()
     for day in (1, 2, 3):
         (files / f"day{day}.json").write_text(json_rows(day, 12, day) + "\nbroken\n")
+    put_objects(
+        moto_endpoint,
+        "raw",
+        {f"wiki/{p.name}": p.read_bytes() for p in files.iterdir()} | {"wiki/skip.csv": b"x"},
+    )
     async with cluster(cluster_props(tmp_path)) as c:
         await start_cluster(c, tmp_path)
         parallel = index_parallel(
@@ -364,6 +375,38 @@ async def test_parallel_sub_tasks_publish_once_and_append_adds_partitions(tmp_pa
                 (s.partition_num, s.shard_spec.core_partitions) for s in used if s.interval == day
             )
             assert specs == [(0, 3), (1, 3), (2, 3)]
+
+        # The same files from S3 (listed under a prefix, one sub-task per object, the client
+        # configured by the spec alone), persisting every 4 rows: the same rows and answers.
+        from_s3 = index_parallel(
+            schema("par_s3", ["2024-01-01/2024-01-04"], rollup=True),
+            {
+                "type": "s3",
+                "prefixes": ["s3://raw/wiki/"],
+                "objectGlob": "**.json",
+                "properties": {
+                    "accessKeyId": ACCESS_KEY,
+                    "secretAccessKey": {"type": "default", "password": SECRET_KEY},
+                },
+                "endpointConfig": {"url": moto_endpoint, "signingRegion": REGION},
+                "clientConfig": {"enablePathStyleAccess": True},
+            },
+            {"type": "json"},
+            {"maxNumConcurrentSubTasks": 3, "maxRowsInMemory": 4},
+        )
+        s3_payload = await report(c, await submit_and_wait(c, from_s3))
+        s3_totals = s3_payload["rowStats"]["buildSegments"]
+        assert (s3_totals["processed"], s3_totals["unparseable"]) == (36, 3)
+        assert s3_payload["persists"] >= 6  # 12 rows per sub-task, 4 at a time
+        tasks = await c.get("overlord", "/druid/indexer/v1/tasks", params={"state": "complete"})
+        s3_subs = [t for t in tasks.json() if t.get("groupId") != sup_id and "_sub_" in t["id"]]
+        assert len(s3_subs) == 3
+
+        async def same_answers() -> bool:
+            everything = "2024-01-01/2024-01-04"
+            return await native_totals(c, "par_s3", everything) == (36, 12 * 6)
+
+        await wait_until(same_answers, within=40, what="rows read from S3 queryable")
 
         # appendToExisting: day 3 gets more rows as extra partitions of the same version
         append = index_parallel(

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pytest
-from moto.server import ThreadedMotoServer
 
 from common.config import load_settings
 from common.errors import InvalidInput
@@ -18,6 +14,7 @@ from common.segments.errors import DeepStorageError
 from common.segments.format import open_segment, parquet_to_ipc, write_parquet
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment, NumberedShardSpec
+from tests.support.s3 import moto_endpoint, s3_admin  # noqa: F401  (the fixture)
 
 DAY = Interval.parse("2024-01-01/2024-01-02")
 
@@ -102,19 +99,11 @@ def test_bad_inputs(tmp_path: Path, segment_file: Path) -> None:
         DeepStorage("hdfs")
 
 
-@pytest.fixture
-def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def test_s3_deep_storage(tmp_path: Path, segment_file: Path, moto_endpoint: str) -> None:
+def test_s3_deep_storage(
+    tmp_path: Path,
+    segment_file: Path,
+    moto_endpoint: str,  # noqa: F811
+) -> None:
     settings = load_settings(
         "historical",
         properties={
@@ -129,14 +118,7 @@ def test_s3_deep_storage(tmp_path: Path, segment_file: Path, moto_endpoint: str)
         },
         environ={},
     )
-    admin = pafs.S3FileSystem(
-        access_key="test",
-        secret_key="test",
-        endpoint_override=moto_endpoint,
-        region="us-east-1",
-        allow_bucket_creation=True,
-    )
-    admin.create_dir("druid-deep")
+    s3_admin(moto_endpoint).create_dir("druid-deep")
     storage = DeepStorage.from_settings(settings)
     pushed = storage.push(make_segment(), segment_file)
     key = f"prod/segments/{segment_dir(make_segment())}/index.parquet"

@@ -13,8 +13,10 @@ import pytest
 
 from common.errors import InvalidInput
 from common.ingest.batch import BatchParser
+from common.ingest.batch_input import readers
 from common.ingest.batch_input.partition import murmur3_32, partition
 from common.ingest.batch_input.readers import parse_bytes
+from common.ingest.batch_input.s3 import glob_regex
 from common.ingest.batch_input.sources import Split, local_files, read_split, splits
 from common.ingest.batch_input.spec import (
     DynamicPartitions,
@@ -101,6 +103,23 @@ def test_spec_defaults_and_spec_nesting() -> None:
         ),
         (INLINE, {"partitionsSpec": {"type": "single_dim"}}, "partitionsSpec"),
         ({**INLINE, "dropExisting": True, "appendToExisting": True}, None, "not compatible"),
+        (
+            {
+                "inputSource": {"type": "google", "uris": ["gs://b/k"]},
+                "inputFormat": {"type": "json"},
+            },
+            None,
+            r"inputSource type \[google\] is not supported: kdruid does not have druid-google",
+        ),
+        (
+            {
+                "inputSource": {"type": "azure", "uris": ["azure://c/k"]},
+                "inputFormat": {"type": "json"},
+            },
+            None,
+            r"inputSource type \[azure\] is not supported: kdruid does not have druid-azure",
+        ),
+        (INLINE, {"maxBytesInMemory": "lots"}, "maxBytesInMemory"),
     ],
 )
 def test_spec_errors_name_the_field(
@@ -108,6 +127,28 @@ def test_spec_errors_name_the_field(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_batch_task(task(io_config, tuning))
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("**.json", "bar/file.json", True),
+        ("*.json", "bar/file.json", False),  # '*' stays within one path segment
+        ("*.json", "file.json", True),
+        ("bar/?.csv", "bar/a.csv", True),
+        ("bar/?.csv", "bar/ab.csv", False),
+        ("bar/{a,bc}.csv", "bar/bc.csv", True),
+        ("bar/[a-c]x", "bar/bx", True),
+        ("bar/[!a-c]x", "bar/dx", True),
+        ("bar/[!a-c]x", "bar/ax", False),
+        ("bar[!x]y", "bar/y", False),  # a bracket never matches '/'
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("**/2024-*/*.parquet", "logs/2024-01/x.parquet", True),
+    ],
+)
+def test_object_glob_is_java_path_matcher_glob(glob: str, path: str, matches: bool) -> None:
+    assert bool(glob_regex(glob).fullmatch(path)) is matches
 
 
 def test_local_source_files_then_sorted_glob_matches(tmp_path: Path) -> None:
@@ -301,3 +342,55 @@ def test_parquet_column_wise_equals_row_by_row() -> None:
     assert cols_table.equals(rows_table)
     assert cols_totals == rows_totals
     assert rows_totals["thrownAway"] == 1 and rows_totals["processed"] == n - 1
+
+
+GOOD = [
+    f'{{"ts": "2024-01-01T{h:02d}:00:00Z", "page": "p{h % 3}", "user": "u", "added": {h}}}'.encode()
+    for h in range(24)
+]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"",  # a blank line
+        b"   ",  # whitespace only
+        b' {"ts": "2024-01-01T05:30:00Z", "page": "led by a space"}',
+        b'{"ts": "2024-01-01T05:30:00Z"}{"ts": "2024-01-01T05:31:00Z"}',  # two objects
+        b'{"ts": "2024-01-01T05:30:00Z", "added": NaN}',
+        b'{"ts": "2024-01-01T05:30:00Z", "page": "crlf"}\r',
+        b"not json",
+        b'{"ts": "2024-01-01T05:30:00Z", "page": 7}',  # a number in a string dimension
+    ],
+)
+@pytest.mark.parametrize(("companion", "ending"), [(b"", b""), (b"\t", b"\n"), (b"", b"\n\n")])
+def test_json_blocks_equal_the_row_path(
+    monkeypatch: pytest.MonkeyPatch, odd: bytes, companion: bytes, ending: bytes
+) -> None:
+    """A file read in blocks (Arrow on the file's bytes) gives the rows and counters of the
+    row-by-row path; a block holding an odd line goes line by line, the others stay blocks.
+    The odd line's neighbour is blank or whitespace: one object too many on one line and one
+    line skipped must not pair up into the right count."""
+    monkeypatch.setattr(readers, "JSON_BLOCK_BYTES", 300)  # ~4 lines a block
+    lines = [*GOOD[:10], odd, companion, *GOOD[10:], b'{"ts": "2024-01-02T00:00:00Z"} ']
+    data = b"\n".join(lines) + ending
+    fmt = JsonInputFormat(type="json")
+    sch = parse_data_schema(SCHEMA)
+
+    def run(columnar: bool) -> tuple[list[Any], dict[str, int], int]:
+        p, meters = parser(fmt)
+        col = BatchParser(sch, fmt, meters) if columnar else None
+        index, blocks = IncrementalIndex(sch), 0
+        for rows in parse_bytes(p, fmt, data, 0, col):
+            if isinstance(rows, list):
+                index.add_rows(rows)
+            else:
+                index.add_batch(rows)
+                blocks += 1
+        return index.to_arrow().to_pylist(), meters.totals(), blocks
+
+    by_rows, row_totals, _ = run(False)
+    by_blocks, block_totals, blocks = run(True)
+    assert by_blocks == by_rows
+    assert block_totals == row_totals
+    assert blocks >= 4  # the blocks without an odd line were read column-wise

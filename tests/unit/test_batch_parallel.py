@@ -50,6 +50,21 @@ def test_split_sources_read_one_split_each() -> None:
         "type": "inline",
         "data": "z",
     }
+    secret = {"type": "environment", "variable": "S3_SECRET"}
+    s3 = {
+        "type": "s3",
+        "prefixes": ["s3://b/logs/"],
+        "objectGlob": "**.json",
+        "properties": {"accessKeyId": "k", "secretAccessKey": secret},
+        "endpointConfig": {"url": "minio:9000"},
+    }
+    # Druid's ``withSplit``: the listed object, the same client settings, secrets unresolved
+    assert split_source(s3, Split("s3", "s3://b/logs/x y.json")) == {
+        "type": "s3",
+        "objects": [{"bucket": "b", "path": "logs/x y.json"}],
+        "properties": {"accessKeyId": "k", "secretAccessKey": secret},
+        "endpointConfig": {"url": "minio:9000"},
+    }
 
 
 def test_timeline_needs_every_hashed_core_partition() -> None:

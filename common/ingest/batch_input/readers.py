@@ -1,7 +1,10 @@
 """Input formats of native batch ingestion: a split's bytes -> ``InputRow``s.
 
-``json``: one JSON object per line (Druid's newline-delimited JSON); ``csv``/``tsv``: the whole
-split through the delimited decoder (each file has its own header and ``skipHeaderRows``);
+``json``: one JSON object per line (Druid's newline-delimited JSON), read in blocks of a few
+MiB column-wise (``BatchParser.parse_block``) when the schema allows it, a refused block line
+by line (in batches, column-wise where a batch allows it, else row by row); ``csv``/``tsv``:
+the whole split through the delimited decoder (each file has its own header and
+``skipHeaderRows``);
 ``parquet``: the file read with pyarrow, timestamp columns as epoch milliseconds (so
 ``timestampSpec`` ``millis``/``auto`` reads them), binary columns as UTF-8 text with
 ``binaryAsString``. Every row goes through the streaming ``RowParser``: the same timestampSpec,
@@ -27,12 +30,43 @@ from common.ingest.spec import DelimitedInputFormat, JsonInputFormat
 EVENT_BATCH = 10_000
 #: Rows per column-wise batch of a table.
 TABLE_BATCH = 262_144
+#: Bytes of JSON lines read column-wise at a time (Arrow's reader on the file's own bytes).
+JSON_BLOCK_BYTES = 4 << 20
 
 
 def _lines(data: bytes) -> Iterator[bytes]:
     for line in data.split(b"\n"):
         if line.strip():
             yield line
+
+
+def _blocks(data: bytes) -> Iterator[bytes]:
+    """``data`` in pieces of about ``JSON_BLOCK_BYTES`` that end at a line end (the newline
+    itself left out)."""
+    pos, size = 0, len(data)
+    if data.endswith(b"\n"):
+        size -= 1  # the last line's end
+    while pos < size:
+        end = -1
+        if pos + JSON_BLOCK_BYTES < size:
+            end = data.find(b"\n", pos + JSON_BLOCK_BYTES, size)
+        if end < 0:
+            end = size
+        yield data[pos:end]
+        pos = end + 1
+
+
+def _json_lines(
+    parser: RowParser, columnar: BatchParser | None, data: bytes, now_ms: int
+) -> Iterator[list[InputRow] | ColumnBatch]:
+    batch: list[bytes] = []
+    for line in _lines(data):
+        batch.append(line)
+        if len(batch) >= EVENT_BATCH:
+            yield _json_batch(parser, columnar, batch, now_ms)
+            batch = []
+    if batch:
+        yield _json_batch(parser, columnar, batch, now_ms)
 
 
 def _json_batch(
@@ -53,17 +87,18 @@ def parse_bytes(
     columnar: BatchParser | None = None,
 ) -> Iterator[list[InputRow] | ColumnBatch]:
     """Batches of rows of one split (blocking; counts into the parser's meters). JSON lines go
-    through ``columnar`` (the streaming path's vectorised parser) when given; a batch it
-    refuses goes row by row, with the same result."""
+    through ``columnar`` (the streaming path's vectorised parser) when given, a block at a
+    time; what it refuses goes line by line, with the same result."""
     if isinstance(fmt, JsonInputFormat):
-        batch: list[bytes] = []
-        for line in _lines(data):
-            batch.append(line)
-            if len(batch) >= EVENT_BATCH:
-                yield _json_batch(parser, columnar, batch, now_ms)
-                batch = []
-        if batch:
-            yield _json_batch(parser, columnar, batch, now_ms)
+        if columnar is None:
+            yield from _json_lines(parser, None, data, now_ms)
+            return
+        for block in _blocks(data):
+            parsed = columnar.parse_block(block)
+            if parsed is not None:
+                yield parsed.rows
+            else:  # this block only: line batches, column-wise where they allow it
+                yield from _json_lines(parser, columnar, block, now_ms)
     elif isinstance(fmt, DelimitedInputFormat):
         yield parser.parse(data, now_ms)
     else:

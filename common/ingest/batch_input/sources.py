@@ -2,9 +2,10 @@
 
 Druid's ``InputSource`` / ``InputSplit``: ``inline`` (one split holding ``data``), ``local``
 (``files``, plus every file under ``baseDir`` whose name matches the ``filter`` glob, sorted),
-``http`` (one split per URI) and ``druid`` (one split per visible segment of ``dataSource`` over
-``interval``; resolved by the runner, which asks the coordinator for the segments). ``read_split``
-returns a split's bytes (blocking: run it in a worker thread).
+``http`` (one split per URI), ``s3`` (one split per object, ``common.ingest.batch_input.s3``) and
+``druid`` (one split per visible segment of ``dataSource`` over ``interval``; resolved by the
+runner, which asks the coordinator for the segments). ``read_split`` returns a split's bytes
+(blocking: run it in a worker thread).
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.fs as pafs
 
+from common.config import S3Settings
 from common.errors import InvalidInput, KdruidError
+from common.ingest.batch_input import s3
+from common.ingest.batch_input.s3 import S3InputSource
 from common.ingest.batch_input.spec import (
     HttpInputSource,
     InlineInputSource,
@@ -35,8 +41,8 @@ class InputReadError(KdruidError):
 
 @dataclass(frozen=True)
 class Split:
-    """One unit of input: ``kind`` is ``inline``, ``file`` or ``http``; ``where`` the data, the
-    path or the URI."""
+    """One unit of input: ``kind`` is ``inline``, ``file``, ``http`` or ``s3``; ``where`` the
+    data, the path or the URI."""
 
     kind: str
     where: str
@@ -64,8 +70,18 @@ def local_files(source: LocalInputSource) -> list[str]:
     return out
 
 
-def splits(source: InlineInputSource | LocalInputSource | HttpInputSource) -> list[Split]:
-    """The splits of a file-like input source (``druid`` is resolved by the runner)."""
+FileLikeSource = InlineInputSource | LocalInputSource | HttpInputSource | S3InputSource
+
+
+def splits(source: FileLikeSource, s3_fs: pafs.FileSystem | None = None) -> list[Split]:
+    """The splits of a file-like input source (``druid`` is resolved by the runner); ``s3_fs``
+    lists an ``s3`` source's ``prefixes`` (blocking)."""
+    if isinstance(source, S3InputSource):
+        try:
+            objects = s3.list_objects(source, s3_fs)
+        except (OSError, pa.ArrowException) as e:
+            raise InputReadError(f"Cannot list s3 objects {source.prefixes}: {e}") from None
+        return [Split("s3", o.uri) for o in objects]
     if isinstance(source, InlineInputSource):
         return [Split("inline", source.data)]
     if isinstance(source, LocalInputSource):
@@ -87,8 +103,25 @@ def splits(source: InlineInputSource | LocalInputSource | HttpInputSource) -> li
     return [Split("http", u, auth) for u in source.uris]
 
 
-def read_split(split: Split) -> bytes:
-    """A split's bytes (blocking)."""
+def s3_client(source: S3InputSource, defaults: S3Settings | None) -> pafs.FileSystem:
+    """The S3 client of an ``s3`` source: ``druid.s3.*`` with the spec's overrides."""
+    try:
+        return s3.filesystem(source, defaults)
+    except ValueError as e:  # a password provider that cannot be resolved here
+        raise InputReadError(f"Cannot read s3 input: {e}") from None
+    except (OSError, pa.ArrowException) as e:
+        raise InputReadError(f"Cannot create S3 client: {e}") from None
+
+
+def read_split(split: Split, s3_fs: pafs.FileSystem | None = None) -> bytes:
+    """A split's bytes (blocking); an ``s3`` split needs the source's client."""
+    if split.kind == "s3":
+        if s3_fs is None:
+            raise InputReadError(f"Cannot read [{split.where}]: no S3 client")
+        try:
+            return s3.read_object(s3_fs, s3.parse_uri(split.where))
+        except (OSError, pa.ArrowException) as e:
+            raise InputReadError(f"Cannot read input object [{split.where}]: {e}") from None
     if split.kind == "inline":
         return split.where.encode()
     if split.kind == "file":

@@ -12,9 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from common.config import parse_bytes
 from common.errors import InvalidInput, describe_validation_errors
+from common.ingest.batch_input.s3 import S3InputSource
 from common.ingest.spec import (
     DataSchema,
     DelimitedInputFormat,
@@ -73,9 +82,22 @@ class ParquetInputFormat(_Model):
 
 
 InputSource = Annotated[
-    InlineInputSource | LocalInputSource | HttpInputSource | DruidInputSource,
+    InlineInputSource | LocalInputSource | HttpInputSource | S3InputSource | DruidInputSource,
     Field(discriminator="type"),
 ]
+INPUT_SOURCE_TYPES = ("inline", "local", "http", "s3", "druid")
+#: Druid's input sources from extensions kdruid does not have (named in the 400).
+_NOT_BUILT = {
+    "google": "druid-google-extensions",
+    "azure": "druid-azure-extensions",
+    "azureStorage": "druid-azure-extensions",
+    "hdfs": "druid-hdfs-storage",
+    "oss": "aliyun-oss-extensions",
+    "delta": "druid-deltalake-extensions",
+    "iceberg": "druid-iceberg-extensions",
+    "sql": "a SQL input source extension",
+    "combining": "the combining input source",
+}
 BatchInputFormat = Annotated[
     JsonInputFormat | DelimitedInputFormat | ParquetInputFormat, Field(discriminator="type")
 ]
@@ -131,6 +153,9 @@ class TuningConfig(_Model):
     maxSavedParseExceptions: int = 0
     logParseExceptions: bool = False
     maxRowsInMemory: int = Field(default=1_000_000, ge=1)
+    #: Bytes of Arrow buffers held before an intermediate persist: 0 is the peon's default (1/6
+    #: of the machine's memory), negative means no limit. A number or ``500m``, ``1GiB``.
+    maxBytesInMemory: Annotated[int, BeforeValidator(parse_bytes)] = 0
     awaitSegmentAvailabilityTimeoutMillis: int = Field(default=0, ge=0)
 
     def partitions(self) -> DynamicPartitions | HashedPartitions:
@@ -193,6 +218,7 @@ def parse_batch_task(task: Any) -> BatchTaskSpec:
     raw_io = _spec_part(task, "ioConfig")
     if not isinstance(raw_io, dict):
         raise InvalidInput("Invalid task: 'spec.ioConfig' is required and must be an object")
+    _check_input_source_type(raw_io.get("inputSource"))
     try:
         io = IoConfig.model_validate(raw_io)
     except ValidationError as e:
@@ -245,6 +271,21 @@ def parse_batch_task(task: Any) -> BatchTaskSpec:
         supervisor_task_id=_supervisor_task_id(task),
         subtask_spec_id=spec_id if isinstance(spec_id := task.get("subtaskSpecId"), str) else None,
     )
+
+
+def _check_input_source_type(source: Any) -> None:
+    if not isinstance(source, dict):
+        return  # missing or not an object: the model's validation names it
+    kind = source.get("type")
+    if kind in INPUT_SOURCE_TYPES:
+        return
+    known = ", ".join(INPUT_SOURCE_TYPES)
+    if kind in _NOT_BUILT:
+        raise InvalidInput(
+            f"Invalid ioConfig: inputSource type [{kind}] is not supported: kdruid does not "
+            f"have {_NOT_BUILT[kind]} (input sources: {known})"
+        )
+    raise InvalidInput(f"Invalid ioConfig: inputSource type [{kind}] is unknown ({known})")
 
 
 def _supervisor_task_id(task: dict[str, Any]) -> str | None:
