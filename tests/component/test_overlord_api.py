@@ -67,6 +67,11 @@ async def test_submit_status_list_shutdown(c: Cluster) -> None:
     assert [t["id"] for t in complete] == ["t1"]
     assert [t["id"] for t in (await c.get("overlord", f"{V1}/completeTasks")).json()] == ["t1"]
     assert (await c.get("overlord", f"{V1}/tasks", params={"datasource": "other"})).json() == []
+    # max and n are Java ints in Druid: beyond that (or negative) is a 400, never a database error
+    for params in ({"max": 2**31}, {"max": -1}, {"max": 362777152002192441344}):
+        r = await c.get("overlord", f"{V1}/tasks", params=params)
+        assert r.status_code == 400, (params, r.status_code, r.text)
+    assert (await c.get("overlord", f"{V1}/completeTasks", params={"n": 2**40})).status_code == 400
 
 
 async def test_generated_id_and_unknowns(c: Cluster) -> None:

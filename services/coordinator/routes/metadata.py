@@ -120,7 +120,7 @@ def metadata_router(service: CoordinatorService) -> APIRouter:
     async def unused_segments(
         data_source: str,
         interval: str | None = None,
-        limit: int | None = None,
+        limit: Annotated[int | None, Query(le=2**31 - 1)] = None,  # a Java int in Druid
         last_segment_id: Annotated[str | None, Query(alias="lastSegmentId")] = None,
         sort_order: Annotated[str | None, Query(alias="sortOrder")] = None,
     ) -> list[dict[str, Any]]:

@@ -40,6 +40,10 @@ def _runner_bucket(info: TaskInfo) -> str:
     )
 
 
+#: Druid's ``max``/``n`` are Java ints: larger values are refused, not passed to the database.
+JAVA_INT_MAX = 2**31 - 1
+
+
 def tasks_router(service: OverlordService) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["tasks"])
 
@@ -173,7 +177,7 @@ def tasks_router(service: OverlordService) -> APIRouter:
         state: str | None = None,
         datasource: str | None = None,
         type: str | None = None,
-        max: int | None = None,
+        max: int | None = Query(default=None, ge=0, le=JAVA_INT_MAX),
         createdTimeInterval: str | None = None,
     ) -> list[dict[str, Any]]:
         return await _list(state, datasource, type, max, createdTimeInterval)
@@ -191,7 +195,9 @@ def tasks_router(service: OverlordService) -> APIRouter:
         return await _list("waiting", None, type, None, None)
 
     @router.get("/completeTasks", dependencies=[STATE])
-    async def complete(n: int | None = Query(default=None)) -> list[dict[str, Any]]:
+    async def complete(
+        n: int | None = Query(default=None, ge=0, le=JAVA_INT_MAX),
+    ) -> list[dict[str, Any]]:
         return await _list("complete", None, None, n, None)
 
     @router.delete("/pendingSegments/{datasource}", dependencies=[datasource_param("datasource")])
