@@ -16,9 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr import kernels as k
+from common.expr.apply import vector_apply
 from common.expr.fn_kernels import KERNELS
-from common.expr.mvmap import bind_scalar, evaluate_mapped, mapped_column
-from common.expr.parse import ArrayLit, Binary, Call, Ident, Literal, Node, Unary, columns_of
+from common.expr.mvmap import mapped
+from common.expr.parse import (
+    Apply,
+    ArrayLit,
+    Binary,
+    Call,
+    Ident,
+    Literal,
+    Node,
+    Unary,
+    columns_of,
+)
 from common.expr.registry import FUNCTIONS, Fn
 
 V = Any  # pa.Array | pa.Scalar
@@ -26,13 +37,41 @@ V = Any  # pa.Array | pa.Scalar
 
 def column(table: pa.Table, name: str) -> pa.Array:
     """A column as an expression input: dictionaries decoded, ``__time`` as epoch millis, narrow
-    numbers widened to int64/float64; a missing column is all-null."""
+    numbers widened to int64/float64; a missing column is all-null. A multi-value string column
+    (``list``; an ARRAY is a ``large_list``) reads a row with no values as null, as Druid's
+    selectors do."""
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
     col = table.column(name)
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0) if col.num_chunks == 1 else _combined(table, name)
+    if pa.types.is_list(col.type) and len(col):
+        empty = pc.equal(pc.list_value_length(col), 0)
+        if pc.any(empty).as_py():
+            col = pc.if_else(empty, pa.scalar(None, col.type), col)
     return k.normalise(col)
+
+
+def multi_value_columns(table: pa.Table, names: Any) -> frozenset[str]:
+    """Which of ``names`` are multi-value string columns of ``table`` (an ARRAY, ``large_list``,
+    is never implicitly mapped)."""
+    return frozenset(
+        c for c in names if c in table.column_names and pa.types.is_list(table.schema.field(c).type)
+    )
+
+
+def homogenize(table: pa.Table, names: Any, keep_empty: bool) -> pa.Table:
+    """Multi-value columns with null (and, unless ``keep_empty``, empty) rows as ``[null]``:
+    how Druid feeds an implicitly mapped expression."""
+    for name in names:
+        col = table.column(name).combine_chunks()
+        missing = pc.is_null(col)
+        if not keep_empty:
+            missing = pc.or_(missing, pc.equal(pc.fill_null(pc.list_value_length(col), 1), 0))
+        if pc.any(missing).as_py():
+            col = pc.if_else(missing, pa.scalar([None], col.type), col)
+            table = table.set_column(table.column_names.index(name), name, col)
+    return table
 
 
 def _combined(table: pa.Table, name: str) -> pa.Array:
@@ -42,15 +81,17 @@ def _combined(table: pa.Table, name: str) -> pa.Array:
     return col.combine_chunks()
 
 
-def evaluate(node: Node, table: pa.Table, *, encoded: bool = False, chunked: bool = False) -> Any:
+def evaluate(
+    node: Node, table: pa.Table, *, encoded: bool = False, chunked: bool = False, text: str = ""
+) -> Any:
     """The expression's value for every row of ``table`` (an Arrow array). With ``encoded``, a
     string result computed per distinct dictionary value may come back dictionary-encoded; with
     ``chunked``, a table of several record batches (memory-mapped segments) is evaluated batch by
     batch without copying its columns, and the result may be a ChunkedArray."""
-    mapped = mapped_column(node, table)
-    if mapped is not None:
-        bound = bind_scalar(node, mapped)
-        return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat, False))
+    free = columns_of(node)
+    node, needs = mapped(node, text, multi_value_columns(table, free))
+    if needs:
+        table = homogenize(table, sorted(multi_value_columns(table, free)), len(free) == 1)
     if chunked:
         parts = _by_batch(node, table)
         if parts is not None:
@@ -156,6 +197,16 @@ def _eval(node: Node, table: pa.Table, n: int) -> V:
         if node.op in ("==", "!=", "<", "<=", ">", ">="):
             return k.compare(node.op, a, b)
         return k.arith(node.op, a, b)
+    if isinstance(node, Apply):
+        return vector_apply(
+            node,
+            table,
+            n,
+            lambda body, sub: _evaluate(body, sub, False),
+            _eval,
+            column,
+            lambda row: _row_apply(node)(row),
+        )
     assert isinstance(node, Call)
     fn = FUNCTIONS[node.name]
     args = [_eval(a, table, n) for a in node.args]
@@ -175,3 +226,9 @@ def call(fn: Fn, args: list[V], n: int) -> V:
         if out is not None:
             return out
     return k.row_map(fn.row, args, n, fn.out)
+
+
+def _row_apply(node: Apply) -> Any:
+    from common.expr import row_evaluator  # the row evaluator lives with the Expr type
+
+    return row_evaluator(node)
