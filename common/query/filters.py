@@ -311,7 +311,12 @@ class NullFilter(_Filter):
     column: str
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        return eval_predicate(get_column(table, self.column), pc.is_null)
+        col = get_column(table, self.column)
+        if pa.types.is_large_list(col.type):
+            # An ARRAY (a large_list; a multi-value string is a list) is null as a whole: an
+            # empty array or one holding null is not null.
+            return pc.is_null(col)
+        return eval_predicate(col, pc.is_null)
 
 
 class IntervalFilter(_Filter):
