@@ -38,18 +38,28 @@ V = Any  # pa.Array | pa.Scalar
 def column(table: pa.Table, name: str) -> pa.Array:
     """A column as an expression input: dictionaries decoded, ``__time`` as epoch millis, narrow
     numbers widened to int64/float64; a missing column is all-null. A multi-value string column
-    (``list``; an ARRAY is a ``large_list``) reads a row with no values as null, as Druid's
-    selectors do."""
+    (``list``; an ARRAY is a ``large_list``) reads a row with no value, or with one null value,
+    as null, as Druid's selectors do."""
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
     col = table.column(name)
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0) if col.num_chunks == 1 else _combined(table, name)
     if pa.types.is_list(col.type) and len(col):
-        empty = pc.equal(pc.list_value_length(col), 0)
-        if pc.any(empty).as_py():
-            col = pc.if_else(empty, pa.scalar(None, col.type), col)
+        nullish = _nullish(col)
+        if pc.any(nullish).as_py():
+            col = pc.if_else(nullish, pa.scalar(None, col.type), col)
     return k.normalise(col)
+
+
+def _nullish(col: Any) -> Any:
+    """Rows of a list column that are empty or hold exactly one null."""
+    lengths = pc.fill_null(pc.list_value_length(col), -1)
+    one = pc.equal(lengths, 1)
+    if not pc.any(one).as_py():
+        return pc.equal(lengths, 0)
+    first = pc.list_element(pc.if_else(one, col, pa.scalar([None], col.type)), 0)
+    return pc.or_(pc.equal(lengths, 0), pc.and_(one, pc.is_null(first)))
 
 
 def multi_value_columns(table: pa.Table, names: Any) -> frozenset[str]:
@@ -60,17 +70,20 @@ def multi_value_columns(table: pa.Table, names: Any) -> frozenset[str]:
     )
 
 
-def homogenize(table: pa.Table, names: Any, keep_empty: bool) -> pa.Table:
-    """Multi-value columns with null (and, unless ``keep_empty``, empty) rows as ``[null]``:
-    how Druid feeds an implicitly mapped expression."""
+def homogenize(table: pa.Table, names: Any, single: bool) -> pa.Table:
+    """Multi-value columns as an implicitly mapped expression reads them (Druid homogenizes
+    null, ``[]`` and ``[null]`` to ``[null]``; an expression of one column, through Druid's
+    deferred selector, gives a row with no values no value at all), held as ``large_list`` so
+    they are read whole."""
     for name in names:
         col = table.column(name).combine_chunks()
-        missing = pc.is_null(col)
-        if not keep_empty:
-            missing = pc.or_(missing, pc.equal(pc.fill_null(pc.list_value_length(col), 1), 0))
-        if pc.any(missing).as_py():
-            col = pc.if_else(missing, pa.scalar([None], col.type), col)
-            table = table.set_column(table.column_names.index(name), name, col)
+        lengths = pc.fill_null(pc.list_value_length(col), -1)
+        one_null = pa.scalar([None], col.type)
+        col = pc.if_else(pc.equal(lengths, -1), one_null, col)
+        empty = pc.equal(lengths, 0)
+        col = pc.if_else(empty, pa.scalar(None, col.type) if single else one_null, col)
+        col = col.cast(pa.large_list(col.type.value_type))
+        table = table.set_column(table.column_names.index(name), name, col)
     return table
 
 
