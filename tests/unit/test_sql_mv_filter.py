@@ -130,18 +130,41 @@ def test_mv_filter_select_list_regex_prefix_and_expression_forms() -> None:
     ]
     assert scan.plan.native["virtualColumns"][1]["pattern"] == "[ab]"
     assert scan.plan.native["virtualColumns"][2]["prefix"] == "c"
-    # of an expression: Druid's filter((x) -> ...) lambda expressions
-    expr = sql(
-        "SELECT MV_FILTER_ONLY(CONCAT(dim3, 'x'), ARRAY['bx']), MV_FILTER_NONE(UPPER(dim3), "
-        "ARRAY['B']), MV_FILTER_REGEX(CONCAT(dim3, 'x'), 'a'), MV_FILTER_PREFIX(UPPER(dim3), 'C') "
-        "FROM foo WHERE dim1 IN ('', '10.1')"
+    # of an expression of one string column: that expression is lifted into its own virtual
+    # column, the filtered column's delegate (Druid's toFilterDelegate); the regex matches in full
+    lifted = sql(
+        "SELECT MV_FILTER_ONLY(CONCAT(dim3, 'x'), ARRAY['bx']), MV_FILTER_REGEX(CONCAT(dim3, 'x'), "
+        "'a'), MV_FILTER_REGEX(CONCAT(dim3, 'x'), 'ax') FROM foo WHERE dim1 IN ('', '10.1')"
     )
-    assert expr.result.rows() == [["bx", "A", "ax", None], ["bx", "C", None, "C"]]
+    assert lifted.result.rows() == [["bx", None, "ax"], ["bx", None, None]]
+    vcs = lifted.plan.native["virtualColumns"]
+    assert vcs[0] == {
+        "type": "expression",
+        "name": "v0",
+        "expression": "concat(\"dim3\",'x')",
+        "outputType": "STRING",
+    }
+    assert vcs[1]["delegate"] == {
+        "type": "default",
+        "dimension": "v0",
+        "outputName": "v0",
+        "outputType": "STRING",
+    }
+    # of anything else (two columns, an array result): Druid's filter((x) -> ...) expressions
+    expr = sql(
+        "SELECT MV_FILTER_ONLY(CONCAT(dim3, dim2), ARRAY['ba']), MV_FILTER_NONE(MV_APPEND(dim3, "
+        "'x'), ARRAY['x']), MV_FILTER_REGEX(MV_APPEND(dim3, 'x'), 'a'), MV_FILTER_PREFIX("
+        "CONCAT(dim3, dim2), 'a') FROM foo WHERE dim1 IN ('', '10.1')"
+    )
+    assert expr.result.rows() == [
+        ["ba", '["a","b"]', "a", "aa"],
+        [None, '["b","c"]', None, None],
+    ]
     assert [vc["expression"] for vc in expr.plan.native["virtualColumns"]] == [
-        "filter((x) -> array_contains(array('bx'), x), concat(\"dim3\",'x'))",
-        "filter((x) -> !array_contains(array('B'), x), upper(\"dim3\"))",
-        "filter((x) -> regexp_like(x, 'a'), concat(\"dim3\",'x'))",
-        "filter((x) -> substring(x, 0, 1) == 'C', upper(\"dim3\"))",
+        'filter((x) -> array_contains(array(\'ba\'), x), concat("dim3","dim2"))',
+        "filter((x) -> !array_contains(array('x'), x), array_append(\"dim3\",'x'))",
+        "filter((x) -> regexp_like(x, 'a'), array_append(\"dim3\",'x'))",
+        'filter((x) -> substring(x, 0, 1) == \'a\', concat("dim3","dim2"))',
     ]
 
 

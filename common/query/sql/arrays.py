@@ -172,6 +172,8 @@ def _translate_filter(tr: Translator, name: str, args: list[exp.Expression]) -> 
     if typ.startswith("ARRAY") and typ not in ARRAY_ELEMENT:
         raise Unsupported(f"Nested arrays are not supported: [{args[0].sql()}]")
     delegate = _delegate(tr, args[0])
+    if delegate is None and typ == "STRING" and _single_string_input(tr, text):
+        delegate = {"expression": text}  # lifted into its own virtual column (specialized)
     if shape == "array":
         arr_text, arr_type = tr.translate(args[1])
         if not arr_type.startswith("ARRAY"):
@@ -230,6 +232,42 @@ def _literal_array(node: exp.Expression) -> list[Any] | None:
     value = evaluate(node, {}, 1, None)
     py = value.as_py() if isinstance(value, pa.Scalar) else value.to_pylist()[0]
     return list(py) if isinstance(py, list) else None
+
+
+_ARRAY_OUTPUT = {
+    "array",
+    "mv_to_array",
+    "array_to_mv",
+    "array_prepend",
+    "array_append",
+    "array_concat",
+    "array_set_add",
+    "array_set_add_all",
+    "array_slice",
+    "string_to_array",
+    "mv_prepend",
+    "mv_append",
+    "mv_concat",
+    "mv_slice",
+    "string_to_mv",
+}
+
+
+def _single_string_input(tr: Translator, text: str) -> bool:
+    """Druid's ``toFilterDelegate``: an expression of exactly one STRING column that reads no
+    array and answers no array can be the delegate of a filtered virtual column."""
+    from common.expr import parse_expression
+    from common.expr.mvmap import analyze
+    from common.expr.parse import Apply, Call
+
+    expr = parse_expression(text)
+    found = analyze(expr.node)
+    if len(found.free) != 1 or found.arrays or tr.types.get(found.free[0]) != "STRING":
+        return False
+    root = expr.node
+    if isinstance(root, Apply):
+        return False
+    return not (isinstance(root, Call) and root.name in _ARRAY_OUTPUT)
 
 
 def _delegate(tr: Translator, node: exp.Expression) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from sqlglot import exp
 
@@ -461,14 +462,17 @@ class VirtualColumns:
         self.sql_types: dict[str, str] = {}  # name -> SQL-side type (TIMESTAMP, BOOLEAN...)
         self._by_text: dict[tuple[str, str], str] = {}
         self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._specials: dict[bytes, str] = {}  # a special spec (as translated) -> its name
 
     def _special(self, spec: dict[str, Any]) -> str:
         """A non-expression virtual column inside the expression being translated: one already
-        registered is reused; a new one is named when the expression is (after it, as Druid
-        numbers them)."""
-        for existing in self.specs:
-            if {k: v for k, v in existing.items() if k != "name"} == spec:
-                return quote_ident(existing["name"])
+        registered is reused; a new one is named when the expression is (after it). A delegate
+        ``{"expression": text}`` is an expression lifted into its own virtual column (Druid's
+        specialized delegate)."""
+        key = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        name = self._specials.get(key)
+        if name is not None:
+            return quote_ident(name)
         for placeholder, pending in self._pending:
             if pending == spec:
                 return quote_ident(placeholder)
@@ -489,12 +493,33 @@ class VirtualColumns:
 
     def _flush(self, text: str) -> str:
         """Name the pending special virtual columns and put their names into ``text``."""
-        for placeholder, spec in self._pending:
+        pending, self._pending = self._pending, []
+        for placeholder, raw in pending:
+            spec = dict(raw)
+            delegate = spec["delegate"]
+            if "expression" in delegate:  # lifted into an expression virtual column
+                vname = self._expression(delegate["expression"], "STRING", "STRING")
+                spec["delegate"] = {
+                    "type": "default",
+                    "dimension": vname,
+                    "outputName": vname,
+                    "outputType": "STRING",
+                }
             name = self._name()
-            self._register({"type": spec["type"], "name": name, **spec}, "STRING")
+            self._register({"type": spec.pop("type"), "name": name, **spec}, "STRING")
+            self._specials[orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)] = name
             text = text.replace(quote_ident(placeholder), quote_ident(name))
-        self._pending = []
         return text
+
+    def _expression(self, text: str, out: str, sql_type: str) -> str:
+        """The expression virtual column computing ``text`` (one per distinct text)."""
+        name = self._by_text.get((text, out))
+        if name is None:
+            name = self._name()
+            spec = {"type": "expression", "name": name, "expression": text, "outputType": out}
+            self._register(spec, sql_type)
+            self._by_text[(text, out)] = name
+        return name
 
     def add(self, node: exp.Expression) -> tuple[str, str]:
         """(virtual column name, SQL type) for ``node``."""
