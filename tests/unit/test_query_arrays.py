@@ -230,3 +230,44 @@ def test_top_n_refuses_array_dimensions() -> None:
                 "aggregations": [{"type": "count", "name": "a0"}],
             }
         )
+
+
+def test_equals_filter_on_an_array_matches_whole_arrays() -> None:
+    rows = native(
+        {
+            "queryType": "scan",
+            "dataSource": "foo",
+            "intervals": ["2000/2002"],
+            "virtualColumns": [
+                {
+                    "type": "expression",
+                    "name": "v0",
+                    "expression": 'array("cnt", "m1")',
+                    "outputType": "ARRAY<LONG>",
+                }
+            ],
+            "filter": {
+                "type": "equals",
+                "column": "v0",
+                "matchValueType": "ARRAY<LONG>",
+                "matchValue": [1, 2],
+            },
+            "columns": ["dim1"],
+            "resultFormat": "compactedList",
+        }
+    )
+    assert [e for batch in rows for e in batch["events"]] == [["10.1"]]
+    with pytest.raises(QueryParseError, match="does not fit matchValueType"):
+        parse_query(
+            {
+                "queryType": "scan",
+                "dataSource": "foo",
+                "intervals": ["2000/2002"],
+                "filter": {
+                    "type": "equals",
+                    "column": "v0",
+                    "matchValueType": "ARRAY<LONG>",
+                    "matchValue": 1,
+                },
+            }
+        )

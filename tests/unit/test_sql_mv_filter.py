@@ -246,3 +246,23 @@ def test_an_empty_array_is_not_null() -> None:
     assert rows(
         "SELECT ARRAY_LENGTH(a) FROM (SELECT ARRAY_SLICE(MV_TO_ARRAY(dim3), 1) AS a FROM foo)"
     ) == [[1], [1], [0], [0], [None], [None]]
+
+
+def test_array_equality_filter() -> None:
+    # Druid's EqualityFilter with an ARRAY matchValueType: the whole array must be equal
+    answer = sql("SELECT dim1 FROM foo WHERE MV_TO_ARRAY(dim3) = ARRAY['a','b']")
+    assert answer.result.rows() == [[""]]
+    assert answer.plan.native["filter"] == {
+        "type": "equals",
+        "column": "v0",
+        "matchValueType": "ARRAY<STRING>",
+        "matchValue": ["a", "b"],
+    }
+    assert rows("SELECT dim1 FROM foo WHERE MV_TO_ARRAY(dim3) <> ARRAY['a','b']") == [
+        ["10.1"],
+        ["2"],
+        ["1"],
+    ]
+    assert rows("SELECT dim1 FROM foo WHERE ARRAY[cnt, m1] = ARRAY[1, 4.0]") == [["1"]]
+    with pytest.raises(PlanValidationError, match="Only = of an ARRAY"):
+        sql("SELECT dim1 FROM foo WHERE MV_TO_ARRAY(dim3) > ARRAY['a']")
