@@ -90,8 +90,10 @@ def _reduce(a: list[Any], pick: Any) -> Any:
 register("if", 3, 3, _if)
 register("case_searched", 2, None, _case_searched)
 register("case_simple", 3, None, _case_simple)
-register("nvl", 2, 2, lambda a: a[1] if a[0] is None else a[0])
-register("coalesce", 1, None, _coalesce)
+# nvl/coalesce pass arrays through (Druid's NvlFunc); a multi-value column is still a scalar
+# input there (implicitly mapped), only an array value is taken whole.
+register("nvl", 2, 2, lambda a: a[1] if a[0] is None else a[0], arrays=True, array_args=())
+register("coalesce", 1, None, _coalesce, arrays=True, array_args=())
 register("isnull", 1, 1, lambda a: 1 if a[0] is None else 0, out="LONG", arrays=True, array_args=())
 register(
     "notnull", 1, 1, lambda a: 0 if a[0] is None else 1, out="LONG", arrays=True, array_args=()

@@ -266,3 +266,17 @@ def test_array_equality_filter() -> None:
     assert rows("SELECT dim1 FROM foo WHERE ARRAY[cnt, m1] = ARRAY[1, 4.0]") == [["1"]]
     with pytest.raises(PlanValidationError, match="Only = of an ARRAY"):
         sql("SELECT dim1 FROM foo WHERE MV_TO_ARRAY(dim3) > ARRAY['a']")
+
+
+def test_coalesce_of_multi_value_and_of_arrays() -> None:
+    # testMultiValueStringOverlapFilterCoalesceNvl (SQL-compatible): nvl over the mapped values
+    # of dim3 (its null rows mapped as [null], so 'other'), and nvl of two arrays
+    answer = sql(
+        "SELECT COALESCE(dim3, 'other') FROM foo WHERE MV_OVERLAP(COALESCE(MV_TO_ARRAY(dim3), "
+        "ARRAY['other']), ARRAY['a', 'b', 'other']) LIMIT 5"
+    )
+    assert answer.result.rows() == [['["a","b"]'], ['["b","c"]'], ["other"], ["other"]]
+    assert answer.plan.native["virtualColumns"][0]["expression"] == "nvl(\"dim3\",'other')"
+    assert answer.plan.native["filter"]["expression"] == (
+        "array_overlap(nvl(mv_to_array(\"dim3\"),array('other')),array('a','b','other'))"
+    )
