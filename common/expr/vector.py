@@ -5,6 +5,9 @@ Each node evaluates to an Arrow array of the table's length or, for constants, a
 functions run as Arrow/numpy kernels (``common.expr.kernels``); any other function maps its row
 implementation over the values, on the distinct values only when one argument varies. An
 expression that reads a single dictionary-encoded column is evaluated once per dictionary entry.
+Apply functions (``common.expr.apply``) evaluate their lambda over the flattened elements.
+Before anything, an expression reading multi-value columns as scalars is rewritten as Druid
+rewrites it (``common.expr.mvmap``) and those columns homogenized.
 """
 
 from __future__ import annotations
