@@ -280,3 +280,34 @@ def test_coalesce_of_multi_value_and_of_arrays() -> None:
     assert answer.plan.native["filter"]["expression"] == (
         "array_overlap(nvl(mv_to_array(\"dim3\"),array('other')),array('a','b','other'))"
     )
+
+
+def test_mv_filter_of_a_lookup_has_an_extraction_delegate() -> None:
+    # testMultiValuedFilterOnlyWhenLookupPullsInDuplicates: [b, c] looks up to [null, null], a
+    # value grouped twice
+    from tests.unit.test_sql_lookups import sql as lookup_sql
+
+    answer = lookup_sql(
+        "SELECT MV_FILTER_ONLY(LOOKUP(dim3, 'lookyloo'), ARRAY[null]), COUNT(1) FROM foo GROUP BY 1"
+    )
+    assert answer.result.rows() == [[None, 7]]
+    assert answer.plan.native["virtualColumns"] == [
+        {
+            "type": "mv-filtered",
+            "name": "v0",
+            "delegate": {
+                "type": "extraction",
+                "dimension": "dim3",
+                "outputName": "dim3",
+                "outputType": "STRING",
+                "extractionFn": {
+                    "type": "registeredLookup",
+                    "lookup": "lookyloo",
+                    "retainMissingValue": False,
+                    "optimize": False,
+                },
+            },
+            "values": [None],
+            "isAllowList": True,
+        }
+    ]
