@@ -26,8 +26,10 @@ from common.expr import (  # noqa: F401 - importing registers the functions
     fns_time,
 )
 from common.expr import values as _v
-from common.expr.mvmap import ALIAS, bind_scalar, row_mapped, scalar_idents
+from common.expr.apply import row_apply, validate_apply
+from common.expr.mvmap import mapped
 from common.expr.parse import (
+    Apply,
     ArrayLit,
     Binary,
     Call,
@@ -53,6 +55,7 @@ __all__ = [
     "as_bool",
     "compile_expression",
     "parse_expression",
+    "row_evaluator",
     "truth",
 ]
 
@@ -71,7 +74,7 @@ class Expr:
     ) -> Any:
         """The value for every row of ``table`` (vectorised); ``encoded`` allows a
         dictionary-encoded string result, ``chunked`` a ChunkedArray (no column copies)."""
-        return _evaluate_table(self.node, table, encoded=encoded, chunked=chunked)
+        return _evaluate_table(self.node, table, encoded=encoded, chunked=chunked, text=self.text)
 
 
 @lru_cache(maxsize=4096)
@@ -79,7 +82,7 @@ def parse_expression(text: str) -> Expr:
     """Parse and validate ``text`` (cached: queries re-read their expressions per segment)."""
     node = parse(text)
     _validate(node)
-    return Expr(text, node, frozenset(columns_of(node)), _mapping_row(node))
+    return Expr(text, node, frozenset(columns_of(node)), _mapping_row(node, text))
 
 
 compile_expression = parse_expression
@@ -94,6 +97,11 @@ def _validate(node: Node) -> None:
     elif isinstance(node, ArrayLit):
         for i in node.items:
             _validate(i)
+    elif isinstance(node, Apply):
+        validate_apply(node)
+        _validate(node.body)
+        for a in node.args:
+            _validate(a)
     elif isinstance(node, Call):
         fn = lookup(node.name, len(node.args), node.pos)
         lits: list[Any] = []
@@ -106,24 +114,22 @@ def _validate(node: Node) -> None:
             fn.check(lits)
 
 
-def _mapping_row(node: Node) -> Evaluator:
-    """The row evaluator, applying the expression per value when it reads one multi-value
-    field as a scalar (Druid's implicit ``map``); a null or empty list gives null."""
-    inner = _row(node)
-    scalars = scalar_idents(node)
-    if not scalars:
-        return inner
-    bound = {name: _row(bind_scalar(node, name)) for name in scalars}
+def _mapping_row(node: Node, text: str) -> Evaluator:
+    """The row evaluator, mapping the expression over the values of the multi-value fields (the
+    row's lists) it reads as scalars, as Druid does; such a field's null or empty value is then
+    ``[null]``."""
+    columns = sorted(columns_of(node))
+    plain = row_evaluator(node)
 
     def ev(row: Row) -> Any:
-        name = row_mapped(scalars, row)
-        if name is None:
-            return inner(row)
-        values = row[name]
-        if not values:
-            return None
-        alias = ALIAS + name
-        return [bound[name]({**row, alias: v}) for v in values]
+        lists = frozenset(c for c in columns if isinstance(row.get(c), list))
+        if not lists:
+            return plain(row)
+        rewritten, needs = mapped(node, text, lists)
+        if not needs:
+            return plain(row)
+        fixed = {c: (row[c] or [None]) for c in lists}
+        return row_evaluator(rewritten)({**row, **fixed})
 
     return ev
 
@@ -134,6 +140,12 @@ def _refuse_list(v: Any, where: str) -> Any:
             f"{where} cannot take a multi-value or array input; use an array/mv_ function"
         )
     return v
+
+
+@lru_cache(maxsize=4096)
+def row_evaluator(node: Node) -> Evaluator:
+    """The evaluator of ``node`` over one row of Python values (no implicit mapping)."""
+    return _row(node)
 
 
 def _row(node: Node) -> Evaluator:
@@ -161,6 +173,11 @@ def _row(node: Node) -> Evaluator:
         else:
             f = _v.arith
         return lambda row: f(o, _refuse_list(left(row), where), _refuse_list(right(row), where))
+    if isinstance(node, Apply):
+        apply_node = node
+        body = _row(node.body)
+        apply_args = [_row(a) for a in node.args]
+        return lambda row: row_apply(apply_node, body, apply_args, row)
     assert isinstance(node, Call)
     fn = FUNCTIONS[node.name]
     args = [_row(a) for a in node.args]

@@ -151,27 +151,31 @@ def _array_to_mv(a: list[Any]) -> Any:
     return None if arr is None else [to_str(v) for v in arr]
 
 
-register("array", 0, None, _array, arrays=True)
+# ``array_args``: the array inputs, as Druid's ``getArrayInputs`` (-1: every argument); the other
+# arguments are scalars, so a multi-value column there is implicitly mapped.
+ALL = (-1,)
+FIRST = (0,)
+register("array", 0, None, _array, arrays=True, array_args=())
 # Druid's explicit conversions between multi-value strings and ARRAY<STRING>: the values stay,
 # as strings; only the SQL type (VARCHAR vs ARRAY) differs, which the SQL planner tracks.
-register("mv_to_array", 1, 1, _mv_to_array, out="ARRAY<STRING>", arrays=True)
-register("array_to_mv", 1, 1, _array_to_mv, out="ARRAY<STRING>", arrays=True)
-register("array_length", 1, 1, _length, out="LONG", arrays=True)
-register("array_offset", 2, 2, _at(0), arrays=True)
-register("array_ordinal", 2, 2, _at(1), arrays=True)
-register("array_contains", 2, 2, _contains, out="LONG", arrays=True)
-register("array_overlap", 2, 2, _overlap, out="LONG", arrays=True)
-register("scalar_in_array", 2, 2, _scalar_in, out="LONG", arrays=True)
-register("array_offset_of", 2, 2, _index(0), out="LONG", arrays=True)
-register("array_ordinal_of", 2, 2, _index(1), out="LONG", arrays=True)
-register("array_prepend", 2, 2, _prepend, arrays=True)
-register("array_append", 2, 2, _append, arrays=True)
-register("array_concat", 2, 2, _concat, arrays=True)
-register("array_set_add", 2, 2, _set_add, arrays=True)
-register("array_set_add_all", 2, 2, _set_add_all, arrays=True)
-register("array_slice", 2, 3, _slice, arrays=True)
-register("array_to_string", 2, 2, _to_string, out="STRING", arrays=True)
-register("string_to_array", 2, 2, _string_to_array, out="ARRAY<STRING>", arrays=True)
+register("mv_to_array", 1, 1, _mv_to_array, out="ARRAY<STRING>", arrays=True, array_args=FIRST)
+register("array_to_mv", 1, 1, _array_to_mv, out="ARRAY<STRING>", arrays=True, array_args=FIRST)
+register("array_length", 1, 1, _length, out="LONG", arrays=True, array_args=FIRST)
+register("array_offset", 2, 2, _at(0), arrays=True, array_args=FIRST)
+register("array_ordinal", 2, 2, _at(1), arrays=True, array_args=FIRST)
+register("array_contains", 2, 2, _contains, out="LONG", arrays=True, array_args=ALL)
+register("array_overlap", 2, 2, _overlap, out="LONG", arrays=True, array_args=ALL)
+register("scalar_in_array", 2, 2, _scalar_in, out="LONG", arrays=True, array_args=(1,))
+register("array_offset_of", 2, 2, _index(0), out="LONG", arrays=True, array_args=FIRST)
+register("array_ordinal_of", 2, 2, _index(1), out="LONG", arrays=True, array_args=FIRST)
+register("array_prepend", 2, 2, _prepend, arrays=True, array_args=(1,))
+register("array_append", 2, 2, _append, arrays=True, array_args=FIRST)
+register("array_concat", 2, 2, _concat, arrays=True, array_args=ALL)
+register("array_set_add", 2, 2, _set_add, arrays=True, array_args=FIRST)
+register("array_set_add_all", 2, 2, _set_add_all, arrays=True, array_args=ALL)
+register("array_slice", 2, 3, _slice, arrays=True, array_args=FIRST)
+register("array_to_string", 2, 2, _to_string, out="STRING", arrays=True, array_args=FIRST)
+register("string_to_array", 2, 2, _string_to_array, out="ARRAY<STRING>", arrays=True, array_args=())
 for _mv, _arr in {
     "mv_length": "array_length",
     "mv_offset": "array_offset",

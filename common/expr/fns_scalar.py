@@ -90,11 +90,15 @@ def _reduce(a: list[Any], pick: Any) -> Any:
 register("if", 3, 3, _if)
 register("case_searched", 2, None, _case_searched)
 register("case_simple", 3, None, _case_simple)
-register("nvl", 2, 2, lambda a: a[1] if a[0] is None else a[0])
-register("coalesce", 1, None, _coalesce)
-register("isnull", 1, 1, lambda a: 1 if a[0] is None else 0, out="LONG", arrays=True)
-register("notnull", 1, 1, lambda a: 0 if a[0] is None else 1, out="LONG", arrays=True)
-register("cast", 2, 2, _cast, literals=(1,), arrays=True, check=_check_cast)
+# nvl/coalesce pass arrays through (Druid's NvlFunc); a multi-value column is still a scalar
+# input there (implicitly mapped), only an array value is taken whole.
+register("nvl", 2, 2, lambda a: a[1] if a[0] is None else a[0], arrays=True, array_args=())
+register("coalesce", 1, None, _coalesce, arrays=True, array_args=())
+register("isnull", 1, 1, lambda a: 1 if a[0] is None else 0, out="LONG", arrays=True, array_args=())
+register(
+    "notnull", 1, 1, lambda a: 0 if a[0] is None else 1, out="LONG", arrays=True, array_args=()
+)
+register("cast", 2, 2, _cast, literals=(1,), arrays=True, check=_check_cast, array_args=())
 register("greatest", 0, None, lambda a: _reduce(a, max))
 register("least", 0, None, lambda a: _reduce(a, min))
 

@@ -299,6 +299,9 @@ def _to_arrow(values: list[Any], out: str | None) -> pa.Array:
     return normalise(arr) if not pa.types.is_null(arr.type) else arr.cast(pa.string())
 
 
+to_arrow = _to_arrow
+
+
 def _to_arrow_scalar(value: Any, out: str | None) -> V:
     typ = _OUT_TYPES.get(out or "")
     if value is None:

@@ -6,7 +6,9 @@ level and associate left (so ``a || b && c`` is ``(a || b) && c``, as in Druid).
 (``12``), doubles (anything with ``.`` or an exponent, ``NaN``, ``Infinity``), strings in single
 quotes (``\\'``, ``\\n``, ``\\uXXXX`` escapes), ``null``, arrays ``[1, 2]`` and typed empty arrays
 ``<STRING>[]``. Identifiers are ``[A-Za-z_$][A-Za-z0-9_$]*`` or anything in double quotes.
-Lambdas (``(x) -> x + 1``) are refused with a clear error.
+Lambdas (``x -> x + 1``, ``(x, y) -> x + y``, ``() -> 1``) are the first argument of Druid's apply
+functions (``map``, ``cartesian_map``, ``filter``, ``fold``, ``cartesian_fold``, ``any``, ``all``:
+``Expr.g4``'s ``applyFunctionExpr``) and nowhere else; the parser gives them an ``Apply`` node.
 """
 
 from __future__ import annotations
@@ -29,9 +31,21 @@ class ExpressionError(InvalidInput, ValueError):
 # AST
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Literal:
     value: Any  # int | float | str | None | list
+
+    # 1 and 1.0 are different literals (LONG vs DOUBLE): compare by type and text, so nodes can
+    # key caches.
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Literal)
+            and type(self.value) is type(other.value)
+            and repr(self.value) == repr(other.value)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self.value), repr(self.value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +79,39 @@ class ArrayLit:
     elem_type: str | None  # from <TYPE>[...] or None
 
 
-Node = Literal | Ident | Unary | Binary | Call | ArrayLit
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """An apply function (Druid's ``ApplyFunctionExpr``): ``name(params -> body, args...)``."""
+
+    name: str  # lower-cased
+    params: tuple[str, ...]
+    body: Node
+    args: tuple[Node, ...]
+    pos: int
+
+
+Node = Literal | Ident | Unary | Binary | Call | ArrayLit | Apply
+
+APPLY_FUNCTIONS = ("map", "cartesian_map", "filter", "fold", "cartesian_fold", "any", "all")
 
 
 def columns_of(node: Node) -> set[str]:
-    """Every identifier the expression reads."""
+    """Every identifier the expression reads (its free variables: a lambda's parameters are
+    bound inside its body, as Druid scopes them)."""
     if isinstance(node, Ident):
         return {node.name}
     if isinstance(node, Unary):
         return columns_of(node.arg)
     if isinstance(node, Binary):
         return columns_of(node.left) | columns_of(node.right)
+    if isinstance(node, Apply):
+        out = columns_of(node.body) - set(node.params)
+        for a in node.args:
+            out |= columns_of(a)
+        return out
     if isinstance(node, Call | ArrayLit):
         children = node.args if isinstance(node, Call) else node.items
-        out: set[str] = set()
+        out = set()
         for c in children:
             out |= columns_of(c)
         return out
@@ -244,17 +277,24 @@ class _Parser:
             inner = self.binary(0)
             if self.at(","):
                 raise ExpressionError(
-                    f"lambda expressions are not supported (at position {tok.pos})"
+                    f"a lambda is only allowed as the first argument of an apply function "
+                    f"(at position {tok.pos})"
                 )
             self.expect(")")
             if self.at("->"):
                 raise ExpressionError(
-                    f"lambda expressions are not supported (at position {tok.pos})"
+                    f"a lambda is only allowed as the first argument of an apply function "
+                    f"(at position {tok.pos})"
                 )
             return inner
         if tok.kind == "ident":
             if self.at("("):
                 return self.call(tok)
+            if self.at("->"):
+                raise ExpressionError(
+                    f"a lambda is only allowed as the first argument of an apply function "
+                    f"(at position {tok.pos})"
+                )
             if tok.text == "null":
                 return Literal(None)
             if tok.text in _NAMED_DOUBLES:
@@ -274,9 +314,61 @@ class _Parser:
         self.expect("]")
         return ArrayLit(tuple(items), elem_type)
 
+    def lambda_params(self) -> tuple[str, ...] | None:
+        """The parameters when a lambda starts here (``x ->``, ``() ->``, ``(x, y) ->``)."""
+        toks, i = self.tokens, self.i
+
+        def ident(t: Token) -> bool:
+            return t.kind in ("ident", "qident")
+
+        def name(t: Token) -> str:
+            return str(t.value) if t.kind == "qident" else t.text
+
+        def arrow(j: int) -> bool:
+            return toks[j].kind == "op" and toks[j].text == "->"
+
+        if ident(toks[i]) and arrow(i + 1):
+            self.i = i + 2
+            return (name(toks[i]),)
+        if not (toks[i].kind == "op" and toks[i].text == "("):
+            return None
+        j = i + 1
+        params: list[str] = []
+        if toks[j].kind == "op" and toks[j].text == ")":
+            if not arrow(j + 1):
+                return None
+            self.i = j + 2
+            return ()
+        while ident(toks[j]):
+            params.append(name(toks[j]))
+            j += 1
+            if toks[j].kind == "op" and toks[j].text == ",":
+                j += 1
+                continue
+            if toks[j].kind == "op" and toks[j].text == ")" and arrow(j + 1):
+                self.i = j + 2
+                return tuple(params)
+            return None
+        return None
+
     def call(self, name_tok: Token) -> Node:
         self.expect("(")
-        args: list[Node] = []
+        params = self.lambda_params()
+        if params is not None:
+            body = self.binary(0)
+            args: list[Node] = []
+            while self.at(","):
+                self.take()
+                args.append(self.binary(0))
+            self.expect(")")
+            fn = name_tok.text.lower()
+            if fn not in APPLY_FUNCTIONS:
+                raise ExpressionError(
+                    f"Function [{fn}] is not an apply function and takes no lambda "
+                    f"(at position {name_tok.pos})"
+                )
+            return Apply(fn, params, body, tuple(args), name_tok.pos)
+        args = []
         if not self.at(")"):
             args.append(self.binary(0))
             while self.at(","):

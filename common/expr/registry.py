@@ -31,6 +31,16 @@ class Fn:
     """Whether the function takes arrays / multi-value columns (scalar functions refuse them)."""
     check: Callable[[list[Any]], None] | None = None
     """Validates the literal arguments when the expression is compiled."""
+    array_args: tuple[int, ...] | None = None
+    """Positions of the array inputs (Druid's ``getArrayInputs``), -1 meaning every position;
+    a multi-value column read at another position is a scalar use (implicitly mapped)."""
+
+    def is_array_arg(self, pos: int) -> bool:
+        if not self.arrays:
+            return False
+        if self.array_args is None or -1 in self.array_args:
+            return True
+        return pos in self.array_args
 
 
 FUNCTIONS: dict[str, Fn] = {}
@@ -46,14 +56,23 @@ def register(
     literals: tuple[int, ...] = (),
     arrays: bool = False,
     check: Callable[[list[Any]], None] | None = None,
+    array_args: tuple[int, ...] | None = None,
 ) -> None:
-    FUNCTIONS[name] = Fn(name, min_args, max_args, row, out, literals, arrays, check)
+    FUNCTIONS[name] = Fn(name, min_args, max_args, row, out, literals, arrays, check, array_args)
 
 
 def alias(name: str, target: str) -> None:
     fn = FUNCTIONS[target]
     FUNCTIONS[name] = Fn(
-        name, fn.min_args, fn.max_args, fn.row, fn.out, fn.literals, fn.arrays, fn.check
+        name,
+        fn.min_args,
+        fn.max_args,
+        fn.row,
+        fn.out,
+        fn.literals,
+        fn.arrays,
+        fn.check,
+        fn.array_args,
     )
 
 

@@ -5,6 +5,9 @@ Each node evaluates to an Arrow array of the table's length or, for constants, a
 functions run as Arrow/numpy kernels (``common.expr.kernels``); any other function maps its row
 implementation over the values, on the distinct values only when one argument varies. An
 expression that reads a single dictionary-encoded column is evaluated once per dictionary entry.
+Apply functions (``common.expr.apply``) evaluate their lambda over the flattened elements.
+Before anything, an expression reading multi-value columns as scalars is rewritten as Druid
+rewrites it (``common.expr.mvmap``) and those columns homogenized.
 """
 
 from __future__ import annotations
@@ -16,9 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr import kernels as k
+from common.expr.apply import vector_apply
 from common.expr.fn_kernels import KERNELS
-from common.expr.mvmap import bind_scalar, evaluate_mapped, mapped_column
-from common.expr.parse import ArrayLit, Binary, Call, Ident, Literal, Node, Unary, columns_of
+from common.expr.mvmap import mapped
+from common.expr.parse import (
+    Apply,
+    ArrayLit,
+    Binary,
+    Call,
+    Ident,
+    Literal,
+    Node,
+    Unary,
+    columns_of,
+)
 from common.expr.registry import FUNCTIONS, Fn
 
 V = Any  # pa.Array | pa.Scalar
@@ -26,13 +40,54 @@ V = Any  # pa.Array | pa.Scalar
 
 def column(table: pa.Table, name: str) -> pa.Array:
     """A column as an expression input: dictionaries decoded, ``__time`` as epoch millis, narrow
-    numbers widened to int64/float64; a missing column is all-null."""
+    numbers widened to int64/float64; a missing column is all-null. A multi-value string column
+    (``list``; an ARRAY is a ``large_list``) reads a row with no value, or with one null value,
+    as null, as Druid's selectors do."""
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
     col = table.column(name)
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0) if col.num_chunks == 1 else _combined(table, name)
+    if pa.types.is_list(col.type) and len(col):
+        nullish = _nullish(col)
+        if pc.any(nullish).as_py():
+            col = pc.if_else(nullish, pa.scalar(None, col.type), col)
     return k.normalise(col)
+
+
+def _nullish(col: Any) -> Any:
+    """Rows of a list column that are empty or hold exactly one null."""
+    lengths = pc.fill_null(pc.list_value_length(col), -1)
+    one = pc.equal(lengths, 1)
+    if not pc.any(one).as_py():
+        return pc.equal(lengths, 0)
+    first = pc.list_element(pc.if_else(one, col, pa.scalar([None], col.type)), 0)
+    return pc.or_(pc.equal(lengths, 0), pc.and_(one, pc.is_null(first)))
+
+
+def multi_value_columns(table: pa.Table, names: Any) -> frozenset[str]:
+    """Which of ``names`` are multi-value string columns of ``table`` (an ARRAY, ``large_list``,
+    is never implicitly mapped)."""
+    return frozenset(
+        c for c in names if c in table.column_names and pa.types.is_list(table.schema.field(c).type)
+    )
+
+
+def homogenize(table: pa.Table, names: Any, single: bool) -> pa.Table:
+    """Multi-value columns as an implicitly mapped expression reads them (Druid homogenizes
+    null, ``[]`` and ``[null]`` to ``[null]``; an expression of one column, through Druid's
+    deferred selector, gives a row with no values no value at all), held as ``large_list`` so
+    they are read whole."""
+    for name in names:
+        col = table.column(name).combine_chunks()
+        lengths = pc.fill_null(pc.list_value_length(col), -1)
+        one_null = pa.scalar([None], col.type)
+        col = pc.if_else(pc.equal(lengths, -1), one_null, col)
+        empty = pc.equal(lengths, 0)
+        col = pc.if_else(empty, pa.scalar(None, col.type) if single else one_null, col)
+        col = col.cast(pa.large_list(col.type.value_type))
+        table = table.set_column(table.column_names.index(name), name, col)
+    return table
 
 
 def _combined(table: pa.Table, name: str) -> pa.Array:
@@ -42,15 +97,17 @@ def _combined(table: pa.Table, name: str) -> pa.Array:
     return col.combine_chunks()
 
 
-def evaluate(node: Node, table: pa.Table, *, encoded: bool = False, chunked: bool = False) -> Any:
+def evaluate(
+    node: Node, table: pa.Table, *, encoded: bool = False, chunked: bool = False, text: str = ""
+) -> Any:
     """The expression's value for every row of ``table`` (an Arrow array). With ``encoded``, a
     string result computed per distinct dictionary value may come back dictionary-encoded; with
     ``chunked``, a table of several record batches (memory-mapped segments) is evaluated batch by
     batch without copying its columns, and the result may be a ChunkedArray."""
-    mapped = mapped_column(node, table)
-    if mapped is not None:
-        bound = bind_scalar(node, mapped)
-        return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat, False))
+    free = columns_of(node)
+    node, needs = mapped(node, text, multi_value_columns(table, free))
+    if needs:
+        table = homogenize(table, sorted(multi_value_columns(table, free)), len(free) == 1)
     if chunked:
         parts = _by_batch(node, table)
         if parts is not None:
@@ -156,6 +213,16 @@ def _eval(node: Node, table: pa.Table, n: int) -> V:
         if node.op in ("==", "!=", "<", "<=", ">", ">="):
             return k.compare(node.op, a, b)
         return k.arith(node.op, a, b)
+    if isinstance(node, Apply):
+        return vector_apply(
+            node,
+            table,
+            n,
+            lambda body, sub: _evaluate(body, sub, False),
+            _eval,
+            column,
+            lambda row: _row_apply(node)(row),
+        )
     assert isinstance(node, Call)
     fn = FUNCTIONS[node.name]
     args = [_eval(a, table, n) for a in node.args]
@@ -175,3 +242,9 @@ def call(fn: Fn, args: list[V], n: int) -> V:
         if out is not None:
             return out
     return k.row_map(fn.row, args, n, fn.out)
+
+
+def _row_apply(node: Apply) -> Any:
+    from common.expr import row_evaluator  # the row evaluator lives with the Expr type
+
+    return row_evaluator(node)

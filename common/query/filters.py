@@ -117,18 +117,25 @@ class SelectorFilter(_Extractable):
         return eval_predicate(col, _equals_pred(self.value))
 
 
+ARRAY_MATCH_TYPES = ("ARRAY<STRING>", "ARRAY<LONG>", "ARRAY<DOUBLE>")
+
+
 class EqualsFilter(_Filter):
+    """Druid's ``EqualityFilter``; with an ``ARRAY<...>`` ``matchValueType`` the whole array of a
+    row must equal ``matchValue`` (element by element, in that element type)."""
+
     type: Literal["equals"]
     column: str
     matchValueType: str
-    matchValue: str | int | float | bool
+    matchValue: str | int | float | bool | list[str | int | float | None]
 
     @field_validator("matchValueType")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        if v.upper() not in ("STRING", *NUMERIC_TYPES):
+        key = v.upper().replace(" ", "")
+        if key not in ("STRING", *NUMERIC_TYPES, *ARRAY_MATCH_TYPES):
             raise ValueError(f"unsupported matchValueType [{v}]")
-        return v.upper()
+        return key
 
     @model_validator(mode="before")
     @classmethod
@@ -137,10 +144,41 @@ class EqualsFilter(_Filter):
             raise ValueError("equals filter requires a non-null matchValue (use a null filter)")
         return data
 
+    @model_validator(mode="after")
+    def _value_shape(self) -> EqualsFilter:
+        if isinstance(self.matchValue, list) != self.matchValueType.startswith("ARRAY"):
+            raise ValueError(
+                f"matchValue {self.matchValue!r} does not fit matchValueType "
+                f"[{self.matchValueType}]"
+            )
+        return self
+
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        if isinstance(self.matchValue, list):
+            return self._array_equals(get_column(table, self.column))
         numeric = self.matchValueType in NUMERIC_TYPES
         pred = _equals_pred(self.matchValue, numeric)
         return eval_predicate(get_column(table, self.column), pred)
+
+    def _array_equals(self, col: pa.ChunkedArray) -> pa.ChunkedArray:
+        element = self.matchValueType[len("ARRAY<") : -1]
+        want = [_as_element(v, element) for v in self.matchValue]  # type: ignore[union-attr]
+        out: list[bool | None] = []
+        for value in col.to_pylist():
+            if value is None:
+                out.append(None)
+                continue
+            row = value if isinstance(value, list) else [value]
+            out.append([_as_element(v, element) for v in row] == want)
+        return pa.chunked_array([pa.array(out, pa.bool_())])
+
+
+def _as_element(v: Any, element: str) -> Any:
+    if v is None:
+        return None
+    if element == "STRING":
+        return _scalar_str(v)
+    return _to_float(v)
 
 
 class InFilter(_Extractable):
@@ -311,7 +349,12 @@ class NullFilter(_Filter):
     column: str
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        return eval_predicate(get_column(table, self.column), pc.is_null)
+        col = get_column(table, self.column)
+        if pa.types.is_large_list(col.type):
+            # An ARRAY (a large_list; a multi-value string is a list) is null as a whole: an
+            # empty array or one holding null is not null.
+            return pc.is_null(col)
+        return eval_predicate(col, pc.is_null)
 
 
 class IntervalFilter(_Filter):

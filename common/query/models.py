@@ -137,6 +137,12 @@ class TopNQuery(_AggregatingQuery):
 
     @model_validator(mode="after")
     def _check(self) -> TopNQuery:
+        if self.dimension.outputType.startswith("ARRAY"):
+            # Druid's topN has no array dimensions (its SQL planner uses groupBy for them).
+            raise ValueError(
+                f"topN dimension outputType [{self.dimension.outputType}] is not supported; "
+                "group arrays with a groupBy query"
+            )
         names = self._output_names([self.dimension.output])
         m = self.metric
         while m.type == "inverted" and m.inner is not None:

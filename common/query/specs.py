@@ -105,7 +105,15 @@ class QueryContext(BaseModel):
     sortByDimsFirst: bool = False
 
 
-OUTPUT_TYPES = ("STRING", "LONG", "FLOAT", "DOUBLE")
+OUTPUT_TYPES = (
+    "STRING",
+    "LONG",
+    "FLOAT",
+    "DOUBLE",
+    "ARRAY<STRING>",
+    "ARRAY<LONG>",
+    "ARRAY<DOUBLE>",
+)
 
 
 class DimensionSpec(BaseModel):
@@ -143,9 +151,10 @@ class DimensionSpec(BaseModel):
     @field_validator("outputType")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v.upper() not in OUTPUT_TYPES:
+        key = v.upper().replace(" ", "")
+        if key not in OUTPUT_TYPES:
             raise ValueError(f"unknown outputType [{v}]; expected one of {list(OUTPUT_TYPES)}")
-        return v.upper()
+        return key
 
     @model_validator(mode="after")
     def _shape(self) -> DimensionSpec:
@@ -236,7 +245,8 @@ class OrderByColumn(BaseModel):
 
     dimension: str
     direction: Literal["ascending", "descending"] = "ascending"
-    dimensionOrder: Literal["lexicographic", "numeric"] = "lexicographic"
+    dimensionOrder: Literal["lexicographic", "numeric", "natural"] = "lexicographic"
+    """``natural``: the column type's own order (Druid's SQL planner uses it for ARRAYs)."""
 
     @model_validator(mode="before")
     @classmethod

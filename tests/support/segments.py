@@ -27,14 +27,17 @@ def make_segment(
     version: str = V1,
     rows: int = 20,
     storage: DeepStorage | None = None,
+    extra: dict[str, pa.Array] | None = None,
 ) -> DataSegment:
-    """Write a segment file with the writer and push it to local deep storage."""
+    """Write a segment file with the writer and push it to local deep storage (``extra``: more
+    columns of ``rows`` values, such as a multi-value dimension)."""
     iv = Interval(T0 + day * DAY_MS, T0 + (day + 1) * DAY_MS)
     table = pa.table(
         {
             "__time": pa.array([iv.start + i * 1000 for i in range(rows)], pa.int64()),
             "page": [f"p{i % 3}" for i in range(rows)],
             "added": pa.array(range(rows), pa.int64()),
+            **(extra or {}),
         }
     )
     src = tmp / f"src-{day}-{version[:10]}.parquet"

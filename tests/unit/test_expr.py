@@ -274,7 +274,13 @@ def test_columns_read_are_reported() -> None:
         ("", "empty"),
         ("foo(1)", r"Function \[foo\] is not supported"),
         ("lookup(page, page)", r"argument 2 of lookup\(\) must be a literal"),
-        ("map((x) -> x + 1, tags)", "lambda"),
+        ("fold((x, y) -> x + 1, [1, 1])", r"Function\[fold\] requires 3 arguments"),
+        (
+            "any(() -> 1, [1, 2])",
+            r"Function\[any\] lambda expression argument count of 0 does not match the 1",
+        ),
+        ("(x) -> x + 1", "lambda is only allowed as the first argument"),
+        ("upper((x) -> x, 'a')", r"\[upper\] is not an apply function"),
         ("substring('a')", r"Function \[substring\] needs 3 arguments, got 1"),
         ("cast(a, 'DATE')", "cast"),
         ("timestamp_floor(__time, 'P0D')", "period"),
@@ -292,30 +298,50 @@ def test_bad_expressions_are_400s_naming_the_problem(text: str, message: str) ->
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "vector", "rows"),
     [
-        # Druid's implicit map over a multi-value column used as a scalar; null/empty -> null.
-        ("upper(tags)", [["A", "B"], ["C"], None]),
-        ("concat(tags, '-', added)", [["a-12", "b-12"], ["c--3"], None]),
-        ("tags == 'a'", [[1, 0], [0], None]),
-        ("array_length(tags) * 10 + strlen(tags)", [[21, 21], [11], None]),
+        # Druid's implicit map over a multi-value column used as a scalar: map((tags) -> ...,
+        # tags); a null row is mapped as [null] (Druid homogenizes it). Row by row (ingestion)
+        # a null field is not known to be multi-value: the expression sees the null itself.
+        ("upper(tags)", [["A", "B"], ["C"], [None]], [["A", "B"], ["C"], None]),
+        (
+            "concat(tags, '-', added)",
+            [["a-12", "b-12"], ["c--3"], [None]],
+            [["a-12", "b-12"], ["c--3"], None],
+        ),
+        ("tags == 'a'", [[1, 0], [0], [None]], [[1, 0], [0], None]),
+        ("nvl(tags, 'x')", [["a", "b"], ["c"], ["x"]], [["a", "b"], ["c"], "x"]),
+        # an array input that reads the column as a scalar is mapped, not the whole expression
+        ("array_length(concat(tags, 'x'))", [2, 1, 1], [2, 1, None]),
         # Array functions take the whole value: no mapping.
-        ("mv_contains(tags, 'c')", [0, 1, None]),
+        ("mv_contains(tags, 'c')", [0, 1, None], [0, 1, None]),
     ],
 )
-def test_multi_value_columns_as_scalars_map_over_their_values(text: str, expected: Any) -> None:
+def test_multi_value_columns_as_scalars_map_over_their_values(
+    text: str, vector: Any, rows: Any
+) -> None:
     expr = parse_expression(text)
-    assert expr.evaluate_table(TABLE).to_pylist() == expected
-    assert [expr.evaluate(r) for r in ROWS] == expected
+    assert expr.evaluate_table(TABLE).to_pylist() == vector
+    assert [expr.evaluate(r) for r in ROWS] == rows
 
 
-def test_two_multi_value_columns_as_scalars_are_refused() -> None:
-    table = TABLE.append_column("tags2", TABLE.column("tags"))
+def test_a_column_used_as_scalar_and_as_array_is_invalid() -> None:
+    # Parser.validateExpr: "used as both scalar and array variables"
+    expr = parse_expression("array_length(tags) * 10 + strlen(tags)")
+    with pytest.raises(ExpressionError, match=r"\['tags'\] used as both scalar and array"):
+        expr.evaluate_table(TABLE)
+
+
+def test_two_multi_value_columns_as_scalars_are_a_cartesian_map() -> None:
+    # Parser.applyUnappliedBindings: x + y => cartesian_map((x, y) -> x + y, x, y)
+    table = TABLE.append_column("tags2", pa.array([["x", "y"], None, ["z"]], pa.list_(pa.string())))
     expr = parse_expression("concat(tags, tags2)")
-    with pytest.raises(ExpressionError, match="cartesian_map"):
-        expr.evaluate_table(table)
-    with pytest.raises(ExpressionError, match="cartesian_map"):
-        expr.evaluate({**ROWS[0], "tags2": ["x"]})
+    assert expr.evaluate_table(table).to_pylist() == [
+        ["ax", "ay", "bx", "by"],
+        [None],  # concat('c', null) over the homogenized [null]
+        [None],  # concat(null, 'z')
+    ]
+    assert expr.evaluate({**ROWS[0], "tags2": ["x", "y"]}) == ["ax", "ay", "bx", "by"]
 
 
 def test_dictionary_column_is_evaluated_once_per_value() -> None:

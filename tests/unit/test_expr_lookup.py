@@ -54,7 +54,9 @@ def test_lookup_of_a_multi_value_column_maps_each_value() -> None:
     t = pa.table({"tags": pa.array([["a", "zz"], [], None, ["abc"]], pa.list_(pa.string()))})
     with lookup_scope(LOOKUPS):
         out = parse_expression("lookup(tags, 'lookyloo', 'm')").evaluate_table(t).to_pylist()
-    assert out == [["xa", "m"], None, None, ["xabc"]]
+    # A null row is mapped as [null] (Druid homogenizes it), so it is looked up as null; an
+    # expression of one column gives no value for an empty row (Druid's deferred selector).
+    assert out == [["xa", "m"], None, ["m"], ["xabc"]]
 
 
 def test_unknown_lookup_and_no_lookups_are_400s() -> None:

@@ -349,12 +349,17 @@ def test_a_transform_failing_on_a_row_makes_it_unparseable_not_a_crash() -> None
             "dimensionsSpec": {"dimensions": ["shout"]},
             "transformSpec": {
                 "transforms": [
-                    # Two multi-value fields as scalars would need cartesian_map: refused.
-                    {"type": "expression", "name": "shout", "expression": "upper(concat(x, y))"}
+                    # A multi-value field read as a scalar AND as an array is invalid (Druid's
+                    # Parser.validateExpr): that row fails, the next (x a plain string) does not.
+                    {
+                        "type": "expression",
+                        "name": "shout",
+                        "expression": "upper(concat(x, array_length(x), y))",
+                    }
                 ]
             },
         }
     )
     rows = _rows(p, _json(ts=T0, x=["a", "b"], y=["c"]), _json(ts=T0, x="c", y="d"))
-    assert [r.dims for r in rows] == [{"shout": "CD"}]
+    assert [r.dims for r in rows] == [{"shout": "C1D"}]
     assert p.meters.unparseable == 1

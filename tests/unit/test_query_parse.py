@@ -135,8 +135,8 @@ BAD: list[tuple[Any, str]] = [
     ({**OK, "postAggregations": [{"type": "constant", "value": 1}]}, "needs a name"),
     ({**OK, "virtualColumns": [{"type": "expression"}]}, "virtualColumns"),
     (
-        {**OK, "virtualColumns": [{"type": "mv-filtered", "name": "v", "delegate": "d"}]},
-        "virtual column type [mv-filtered] is not supported",
+        {**OK, "virtualColumns": [{"type": "fallback", "name": "v", "columns": ["d"]}]},
+        "virtual column type [fallback] is not supported",
     ),
     (
         {**OK, "virtualColumns": [{"type": "expression", "name": "v", "expression": "nope(1)"}]},

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from common.errors import ResourceLimitExceeded
 from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, get_column, plain
+from common.query.engine import arraykeys
 from common.query.engine.unify import unify_tables
 from common.query.filters import filter_mask
 from common.query.postaggs import Env, apply_post_aggs
@@ -121,7 +122,10 @@ def aggregate(
     and decoded through the dictionary afterwards (aggregators still read ``table``). A
     ``BUCKET_COLUMN`` key comes out named ``__time``: grouping on the bucket while aggregators
     read the rows' own ``__time``."""
-    coded = coded or {}
+    coded = dict(coded or {})
+    for k in keys:
+        if k not in coded and arraykeys.is_array(table.schema.field(k).type):
+            coded[k] = arraykeys.encode(table.column(k))  # ARRAY keys: whole arrays
     cols: dict[str, Any] = {k: coded[k][0] if k in coded else table.column(k) for k in keys}
     specs: list[tuple[Any, ...]] = []
     layout: list[list[str]] = []
@@ -138,7 +142,7 @@ def aggregate(
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {
         TIME_COLUMN if k == BUCKET_COLUMN else k: (
-            coded[k][1].take(grouped.column(k)) if k in coded else grouped.column(k)
+            arraykeys.decode(grouped.column(k), coded[k][1]) if k in coded else grouped.column(k)
         )
         for k in keys
     }
@@ -181,7 +185,12 @@ def empty_partial(aggs: Sequence[Any], starts: Any) -> pa.Table:
 
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
     """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
-    cols: dict[str, Any] = {k: table.column(k) for k in keys}
+    coded = {
+        k: arraykeys.encode(table.column(k))
+        for k in keys
+        if arraykeys.is_array(table.schema.field(k).type)
+    }
+    cols: dict[str, Any] = {k: coded[k][0] if k in coded else table.column(k) for k in keys}
     specs = []
     partials: dict[str, Any] = {}
     for i, agg in enumerate(aggs):
@@ -193,7 +202,10 @@ def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> p
         cols[f"__m{i}"] = partial
         specs.append((f"__m{i}", "list" if agg.gathers_rows else agg.merge_op))
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
-    out: dict[str, Any] = {k: grouped.column(k) for k in keys}
+    out: dict[str, Any] = {
+        k: arraykeys.decode(grouped.column(k), coded[k][1]) if k in coded else grouped.column(k)
+        for k in keys
+    }
     for i, agg in enumerate(aggs):
         op = "list" if agg.gathers_rows else agg.merge_op
         merged = grouped.column(f"__m{i}_{op}").combine_chunks()
@@ -221,6 +233,8 @@ def sort_indices(keys: Sequence[tuple[Any, bool]]) -> Any:
     cols: dict[str, Any] = {}
     sort_keys = []
     for i, (arr, asc) in enumerate(keys):
+        if arraykeys.is_array(arr.type):
+            arr = arraykeys.rank(arr)
         order = "ascending" if asc else "descending"
         cols[f"v{i}"] = pc.is_valid(arr)
         cols[f"k{i}"] = arr

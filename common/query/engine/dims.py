@@ -1,11 +1,13 @@
 """Dimension columns for topN and groupBy: multi-value rows exploded, values cast to the
-dimension spec's ``outputType`` and named by its ``outputName``; plus Druid's result orderings."""
+dimension spec's ``outputType`` and named by its ``outputName``; an ``ARRAY<...>`` output type
+keeps each row's whole array (one group per distinct array, Druid's array grouping)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,6 +16,7 @@ from common.query.columns import (
     TIME_COLUMN,
     explode_multi_value,
     get_column,
+    is_multi_value,
     plain,
     to_numbers,
     to_strings,
@@ -25,12 +28,45 @@ OUTPUT_ARROW_TYPES = {
     "LONG": pa.int64(),
     "FLOAT": pa.float64(),
     "DOUBLE": pa.float64(),
+    "ARRAY<STRING>": pa.large_list(pa.string()),
+    "ARRAY<LONG>": pa.large_list(pa.int64()),
+    "ARRAY<DOUBLE>": pa.large_list(pa.float64()),
 }
+
+
+def is_array_dim(spec: DimensionSpec) -> bool:
+    return spec.outputType.startswith("ARRAY")
+
+
+def _array_values(table: pa.Table, spec: DimensionSpec) -> Any:
+    """The whole array of each row, its elements cast to the output element type; a scalar
+    column's value is a one-element array (null stays null)."""
+    col = get_column(table, spec.dimension)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    target = OUTPUT_ARROW_TYPES[spec.outputType]
+    element = target.value_type
+    if is_multi_value(col.type):
+        lists = col.cast(pa.large_list(col.type.value_type))
+        flat = plain(lists.flatten())
+        cast = to_strings(flat) if pa.types.is_string(element) else to_numbers(flat)
+        if pa.types.is_integer(element):
+            cast = pc.cast(pc.trunc(cast), pa.int64())
+        return pa.LargeListArray.from_arrays(
+            lists.offsets, cast.cast(element), mask=pc.is_null(lists)
+        )
+    values = plain(col)
+    cast = to_strings(values) if pa.types.is_string(element) else to_numbers(values)
+    if pa.types.is_integer(element):
+        cast = pc.cast(pc.trunc(cast), pa.int64())
+    offsets = pa.array(np.arange(len(values) + 1, dtype=np.int64))
+    return pa.LargeListArray.from_arrays(offsets, cast.cast(element), mask=pc.is_null(values))
 
 
 def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
     """The (already exploded) dimension as a plain column of the spec's output type, through
     the spec's extraction (a lookup) first when it has one."""
+    if is_array_dim(spec):
+        return _array_values(table, spec)
     col = plain(get_column(table, spec.dimension))
     fn = spec.extraction
     if fn is not None:
@@ -48,7 +84,8 @@ def keyed_table(
     column per dimension output name, the rows' columns (``__time`` too) kept for aggregators;
     returns the table and its key column names."""
     exploded = explode_multi_value(
-        rows.append_column(BUCKET_COLUMN, buckets), [d.dimension for d in dims]
+        rows.append_column(BUCKET_COLUMN, buckets),
+        [d.dimension for d in dims if not is_array_dim(d)],
     )
     cols: dict[str, Any] = {BUCKET_COLUMN: exploded.column(BUCKET_COLUMN)}
     for d in dims:

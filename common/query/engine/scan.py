@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from common.query.columns import TIME_COLUMN, is_multi_value, plain
+from common.query.columns import TIME_COLUMN, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
 from common.query.models import ScanQuery
 from common.segments.intervals import Interval
@@ -105,7 +105,8 @@ def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
     names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
     data = rows.select(names)
     dicts = data.to_pylist()
-    multi = [f.name for f in data.schema if is_multi_value(f.type)]
+    # multi-value strings (list); an ARRAY (large_list) prints whole, [] included
+    multi = [f.name for f in data.schema if pa.types.is_list(f.type)]
     for row in dicts if multi else ():
         for name in multi:
             row[name] = druid_multi_value(row[name])

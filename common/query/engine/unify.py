@@ -49,11 +49,21 @@ def _is_number(typ: pa.DataType) -> bool:
 def merged_type(name: str, types: Sequence[pa.DataType]) -> pa.DataType | None:
     """The type every partial's ``name`` column is cast to; None when they already agree."""
     present = {t for t in types if not pa.types.is_null(t)}
+    typed = {t for t in present if not (_is_list(t) and pa.types.is_null(t.value_type))}
+    if typed and len(typed) < len(present) and all(_is_list(t) for t in typed):
+        # lists of nothing but nulls and empties (list<null>) take the others' element type
+        if len(typed) == 1:
+            return next(iter(typed))
+        present = typed
     if len(present) <= 1:
         return None  # one type besides all-null columns: Arrow promotes those itself
     distinct = {_base(t) for t in present}
     if len(distinct) == 1:
         return distinct.pop()  # dictionary-encoded and plain strings
+    if distinct and all(pa.types.is_large_list(t) for t in distinct):
+        # ARRAYs (large_list) of different element types: Druid's least restrictive element
+        inner = merged_type(name, [t.value_type for t in distinct])
+        return pa.large_list(inner) if inner is not None else None
     if any(_is_list(t) for t in distinct):
         return MULTI_VALUE
     if any(_is_string(t) for t in distinct) and all(
@@ -80,6 +90,8 @@ def cast_column(col: Any, target: pa.DataType) -> Any:
         col = col.cast(col.type.value_type)
     if col.type == target:
         return col
+    if pa.types.is_large_list(target) and _is_list(col.type):
+        return col.cast(target)
     if target == MULTI_VALUE:
         if _is_list(col.type):
             return col.cast(MULTI_VALUE)

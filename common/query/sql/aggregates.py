@@ -226,8 +226,13 @@ def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, st
             return arg.name
         if virtual and vcs is not None and arg is not None:
             name, typ = vcs.add(arg)
-            if typ.startswith("ARRAY"):
-                raise Unsupported(f"Aggregate over an ARRAY expression: [{node.sql()}]")
+            if typ.startswith("ARRAY") and not isinstance(node, exp.Count):
+                # Calcite's operand check: only COUNT (and the array aggregates) take ARRAYs.
+                fname = type(node).__name__.upper()
+                raise Unsupported(
+                    f"Cannot apply '{fname}' to arguments of type '{fname}(<{typ}>)': "
+                    f"[{node.sql()}]"
+                )
             if typ in ("STRING", "BOOLEAN") and not isinstance(node, exp.Count):
                 raise Unsupported(f"Aggregate over a {typ} expression: [{node.sql()}]")
             return name

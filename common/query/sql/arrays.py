@@ -9,6 +9,14 @@ SQL types: an ``ARRAY_*`` function that builds an array is ``ARRAY<elem>`` (the 
 its array argument; a multi-value string column is ``ARRAY<STRING>`` there), the ``MV_*`` ones
 keep ``VARCHAR`` (a multi-value string), ``ARRAY[...]`` takes its elements' common type.
 
+``MV_FILTER_ONLY``/``MV_FILTER_NONE`` (a literal array), ``MV_FILTER_REGEX`` and
+``MV_FILTER_PREFIX`` (a literal pattern/prefix) of a column (or of ``LOOKUP(column, 'name')``)
+are Druid's filtered virtual columns (``mv-filtered``, ``mv-regex-filtered``,
+``mv-prefix-filtered``, as its ``MultiValueStringOperatorConversions`` plans them) when a native
+query holds them; of any other expression (or at the broker) they are Druid's lambda expressions
+``filter((x) -> array_contains(arr, x), expr)``, ``filter((x) -> regexp_like(x, 'p'), expr)``
+and ``filter((x) -> substring(x, 0, n) == 'p', expr)``.
+
 At the broker (select lists over aggregated rows, subqueries, SELECT without FROM) an array
 call is translated the same way over the Arrow columns' types and evaluated by
 ``common.expr``'s vectorised evaluator. SQL ARRAY values travel at the broker as Arrow
@@ -25,7 +33,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from common.query.sql.functions import TS, Unsupported
+from common.query.sql.druidexpr_time import quote_string
+from common.query.sql.functions import (
+    TS,
+    Unsupported,
+    evaluate,
+    is_constant,
+    known_lookup,
+    lookup_args,
+)
 
 if TYPE_CHECKING:
     from common.query.sql.druidexpr import Translator
@@ -84,7 +100,7 @@ _CALLS: dict[str, tuple[str, tuple[int, int], str]] = {
 }
 # Where the array argument is (the others are scalars); ARRAY_PREPEND/MV_PREPEND take it second.
 _ARRAY_ARG = {"ARRAY_PREPEND": 1, "MV_PREPEND": 1, "SCALAR_IN_ARRAY": 1}
-NOT_BUILT = {"MV_FILTER_ONLY", "MV_FILTER_NONE", "MV_FILTER_REGEX", "MV_FILTER_PREFIX"}
+FILTERS = {"MV_FILTER_ONLY", "MV_FILTER_NONE", "MV_FILTER_REGEX", "MV_FILTER_PREFIX"}
 
 
 def call_of(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
@@ -94,7 +110,7 @@ def call_of(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
         return typed(node)
     if isinstance(node, exp.Anonymous):
         name = node.name.upper()
-        if name in _CALLS or name in NOT_BUILT:
+        if name in _CALLS or name in FILTERS:
             return name, list(node.expressions)
     return None
 
@@ -115,8 +131,8 @@ def element_of(t: str) -> str:
 
 
 def translate_call(tr: Translator, name: str, args: list[exp.Expression]) -> tuple[str, str]:
-    if name in NOT_BUILT:
-        raise Unsupported(f"Function [{name}] is not supported")
+    if name in FILTERS:
+        return _translate_filter(tr, name, args)
     fn, (lo, hi), rule = _CALLS[name]
     if not lo <= len(args) <= hi:
         want = str(lo) if lo == hi else f"{lo} to {hi}"
@@ -135,6 +151,155 @@ def translate_call(tr: Translator, name: str, args: list[exp.Expression]) -> tup
     if rule == "mv":
         return text, "STRING"
     return text, rule
+
+
+def _translate_filter(tr: Translator, name: str, args: list[exp.Expression]) -> tuple[str, str]:
+    """The MV_FILTER_* functions: a filtered virtual column of a column, else ``filter(...)``."""
+    shape = (
+        "array"
+        if name in ("MV_FILTER_ONLY", "MV_FILTER_NONE")
+        else ("pattern" if name == "MV_FILTER_REGEX" else "prefix")
+    )
+    if len(args) != 2:
+        raise Unsupported(
+            f"Invalid number of arguments to function '{name}'; takes (expr, {shape})"
+        )
+    text, typ = tr.translate(args[0])
+    if typ in ARRAY_ELEMENT and shape == "array":
+        raise Unsupported(
+            f"Cannot apply '{name}' to an ARRAY [{args[0].sql()}]: it takes a multi-value string"
+        )
+    if typ.startswith("ARRAY") and typ not in ARRAY_ELEMENT:
+        raise Unsupported(f"Nested arrays are not supported: [{args[0].sql()}]")
+    delegate = _delegate(tr, args[0])
+    if delegate is None and typ == "STRING" and _single_string_input(tr, text):
+        delegate = {"expression": text}  # lifted into its own virtual column (specialized)
+    if shape == "array":
+        arr_text, arr_type = tr.translate(args[1])
+        if not arr_type.startswith("ARRAY"):
+            raise Unsupported(
+                f"Cannot apply '{name}' to [{args[1].sql()}]: the second argument must be an array"
+            )
+        neg = "" if name == "MV_FILTER_ONLY" else "!"
+        expression = f"filter((x) -> {neg}array_contains({arr_text}, x), {text})"
+        literal = _literal_array(args[1])
+        if literal is None:
+            return expression, "STRING"
+        if not literal:
+            if delegate is not None:
+                raise Unsupported(f"{name} needs a non-empty array literal: [{args[1].sql()}]")
+            return expression, "STRING"
+        if delegate is None or tr.special is None:
+            return expression, "STRING"
+        values: list[str | None] = []
+        for v in literal:
+            sv = v if v is None or isinstance(v, str) else _as_string(v)
+            if sv not in values:
+                values.append(sv)
+        spec = {
+            "type": "mv-filtered",
+            "delegate": delegate,
+            "values": values,
+            "isAllowList": name == "MV_FILTER_ONLY",
+        }
+        return tr.special(spec), "STRING"
+    arg = args[1]
+    if not (isinstance(arg, exp.Literal) and arg.is_string):
+        raise Unsupported(f"The {name} {shape} must be a string literal: [{arg.sql()}]")
+    value = str(arg.this)
+    if shape == "pattern":
+        expression = f"filter((x) -> regexp_like(x, {quote_string(value)}), {text})"
+        special: dict[str, Any] = {"type": "mv-regex-filtered", "pattern": value}
+    else:
+        cond = f"substring(x, 0, {len(value)}) == {quote_string(value)}"
+        expression = f"filter((x) -> {cond}, {text})"
+        special = {"type": "mv-prefix-filtered", "prefix": value}
+    if delegate is None or tr.special is None:
+        return expression, "STRING"
+    return tr.special({"type": special.pop("type"), "delegate": delegate, **special}), "STRING"
+
+
+def _as_string(v: Any) -> str:
+    from common.expr.values import to_str
+
+    return to_str(v) or ""
+
+
+def _literal_array(node: exp.Expression) -> list[Any] | None:
+    """The values of a constant array argument (``ARRAY['a', 'b']``), else None."""
+    if not (isinstance(node, exp.Array) and is_constant(node)):
+        return None
+    value = evaluate(node, {}, 1, None)
+    py = value.as_py() if isinstance(value, pa.Scalar) else value.to_pylist()[0]
+    return list(py) if isinstance(py, list) else None
+
+
+_ARRAY_OUTPUT = {
+    "array",
+    "mv_to_array",
+    "array_to_mv",
+    "array_prepend",
+    "array_append",
+    "array_concat",
+    "array_set_add",
+    "array_set_add_all",
+    "array_slice",
+    "string_to_array",
+    "mv_prepend",
+    "mv_append",
+    "mv_concat",
+    "mv_slice",
+    "string_to_mv",
+}
+
+
+def _single_string_input(tr: Translator, text: str) -> bool:
+    """Druid's ``toFilterDelegate``: an expression of exactly one STRING column that reads no
+    array and answers no array can be the delegate of a filtered virtual column."""
+    from common.expr import parse_expression
+    from common.expr.mvmap import analyze
+    from common.expr.parse import Apply, Call
+
+    expr = parse_expression(text)
+    found = analyze(expr.node)
+    if len(found.free) != 1 or found.arrays or tr.types.get(found.free[0]) != "STRING":
+        return False
+    root = expr.node
+    if isinstance(root, Apply):
+        return False
+    return not (isinstance(root, Call) and root.name in _ARRAY_OUTPUT)
+
+
+def _delegate(tr: Translator, node: exp.Expression) -> dict[str, Any] | None:
+    """Druid's simple extraction as a delegate dimension spec: a string column, or
+    ``LOOKUP(column, 'name'[, 'replace'])`` of one; None for anything else."""
+    if isinstance(node, exp.Column):
+        name = node.name
+        if tr.types.get(name) != "STRING" or name == "__time":
+            return None
+        return {"type": "default", "dimension": name, "outputName": name, "outputType": "STRING"}
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "LOOKUP" and node.expressions:
+        col = node.expressions[0]
+        if not isinstance(col, exp.Column) or tr.types.get(col.name) != "STRING":
+            return None
+        lookup, replace = lookup_args(list(node.expressions))
+        known_lookup(lookup)
+        fn: dict[str, Any] = {
+            "type": "registeredLookup",
+            "lookup": lookup,
+            "retainMissingValue": False,
+            "optimize": False,
+        }
+        if replace is not None:
+            fn["replaceMissingValueWith"] = replace
+        return {
+            "type": "extraction",
+            "dimension": col.name,
+            "outputName": col.name,
+            "outputType": "STRING",
+            "extractionFn": fn,
+        }
+    return None
 
 
 def translate_array(tr: Translator, node: exp.Array) -> tuple[str, str]:
@@ -213,9 +378,7 @@ def evaluate_at_broker(
             col = pa.repeat(col, n)
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
-        if pa.types.is_large_list(col.type):
-            col = col.cast(pa.list_(col.type.value_type))
-        data[name] = col
+        data[name] = col  # an ARRAY stays a large_list: read whole, never implicitly mapped
     table = pa.table(data) if data else pa.table({"\x00rows": pa.nulls(n)})
     value = parse_expression(text).evaluate_table(table)
     return from_druid(value, typ)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from sqlglot import exp
 
@@ -59,12 +60,16 @@ def native_output_type(t: str) -> str:
 
 
 class Translator:
-    """Translates sqlglot expressions over ``types`` (column -> native type)."""
+    """Translates sqlglot expressions over ``types`` (column -> native type).
+
+    ``special``, when set (by ``VirtualColumns``), registers a virtual column that is not an
+    expression (Druid's ``mv-filtered``...) and answers the identifier to read it by."""
 
     def __init__(self, types: dict[str, str], now_ms: int | None, tz: str) -> None:
         self.types = types
         self.now_ms = now_ms
         self.tz = tz
+        self.special: Callable[[dict[str, Any]], str] | None = None
 
     def translate(self, node: exp.Expression) -> tuple[str, str]:
         """(Druid expression text, SQL type)."""
@@ -463,32 +468,96 @@ class VirtualColumns:
     def __init__(self, types: dict[str, str], now_ms: int, tz: str) -> None:
         self.types = types
         self.tr = Translator(types, now_ms, tz)
+        self.tr.special = self._special
         self.specs: list[dict[str, Any]] = []
         self.sql_types: dict[str, str] = {}  # name -> SQL-side type (TIMESTAMP, BOOLEAN...)
         self._by_text: dict[tuple[str, str], str] = {}
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._specials: dict[bytes, str] = {}  # a special spec (as translated) -> its name
+
+    def _special(self, spec: dict[str, Any]) -> str:
+        """A non-expression virtual column inside the expression being translated: one already
+        registered is reused; a new one is named when the expression is (after it). A delegate
+        ``{"expression": text}`` is an expression lifted into its own virtual column (Druid's
+        specialized delegate)."""
+        key = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        name = self._specials.get(key)
+        if name is not None:
+            return quote_ident(name)
+        for placeholder, pending in self._pending:
+            if pending == spec:
+                return quote_ident(placeholder)
+        placeholder = f"\x00special{len(self._pending)}\x00"
+        self._pending.append((placeholder, spec))
+        return quote_ident(placeholder)
+
+    def _name(self) -> str:
+        name = f"v{len(self.specs)}"
+        while name in self.types:
+            name = "_" + name
+        return name
+
+    def _register(self, spec: dict[str, Any], sql_type: str) -> None:
+        self.specs.append(spec)
+        self.types[spec["name"]] = spec.get("outputType", "STRING")
+        self.sql_types[spec["name"]] = sql_type
+
+    def _flush(self, text: str) -> str:
+        """Name the pending special virtual columns and put their names into ``text``."""
+        pending, self._pending = self._pending, []
+        for placeholder, raw in pending:
+            spec = dict(raw)
+            delegate = spec["delegate"]
+            if "expression" in delegate:  # lifted into an expression virtual column
+                vname = self._expression(delegate["expression"], "STRING", "STRING")
+                spec["delegate"] = {
+                    "type": "default",
+                    "dimension": vname,
+                    "outputName": vname,
+                    "outputType": "STRING",
+                }
+            name = self._name()
+            self._register({"type": spec.pop("type"), "name": name, **spec}, "STRING")
+            self._specials[orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)] = name
+            text = text.replace(quote_ident(placeholder), quote_ident(name))
+        return text
+
+    def _expression(self, text: str, out: str, sql_type: str) -> str:
+        """The expression virtual column computing ``text`` (one per distinct text)."""
+        name = self._by_text.get((text, out))
+        if name is None:
+            name = self._name()
+            spec = {"type": "expression", "name": name, "expression": text, "outputType": out}
+            self._register(spec, sql_type)
+            self._by_text[(text, out)] = name
+        return name
 
     def add(self, node: exp.Expression) -> tuple[str, str]:
         """(virtual column name, SQL type) for ``node``."""
+        self._pending = []
         text, t = self.tr.translate(node)
         if t.startswith("ARRAY") and t not in arrays.ARRAY_ELEMENT:
+            self._pending = []
             raise Unsupported(f"An array value [{node.sql()}] cannot be a column here")
+        if len(self._pending) == 1 and text == quote_ident(self._pending[0][0]):
+            text = self._flush(text)  # the whole expression is the special column itself
+            return text[1:-1], t
         if t == "NULL":
             t = "STRING"
         out = native_output_type(t)
-        key = (text, out)
-        name = self._by_text.get(key)
-        if name is None:
-            name = f"v{len(self.specs)}"
-            while name in self.types:
-                name = "_" + name
-            self._by_text[key] = name
-            self.specs.append(
-                {"type": "expression", "name": name, "expression": text, "outputType": out}
-            )
-            self.types[name] = out
-            self.sql_types[name] = t
+        if not self._pending:
+            name = self._by_text.get((text, out))
+            if name is not None:
+                return name, t
+        name = self._name()
+        spec = {"type": "expression", "name": name, "expression": "", "outputType": out}
+        self._register(spec, t)
+        text = self._flush(text)
+        spec["expression"] = text
+        self._by_text[(text, out)] = name
         return name, t
 
     def expression_filter(self, node: exp.Expression) -> dict[str, Any]:
+        self._pending = []
         text, _ = self.tr.translate(node)
-        return {"type": "expression", "expression": text}
+        return {"type": "expression", "expression": self._flush(text)}

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from common.query.engine import arraykeys
 from common.query.sql.arrays import ARRAY_ELEMENT, sql_array_type
 from common.query.sql.functions import TS, Unsupported, evaluate, java_double, to_array
 from common.query.sql.planner import Plan
@@ -176,6 +177,8 @@ def post_process(plan: Plan, base: pa.Table) -> ResultSet:
         sort: list[tuple[str, str]] = []
         for i, (e, desc) in enumerate(plan.order):
             v = to_array(evaluate(e, {**by_name, **cols}, n, plan.now_ms, plan.time_zone), n)
+            if arraykeys.is_array(v.type):
+                v = arraykeys.rank(v)  # Druid's array order
             keys[f"n{i}"] = pc.is_null(v)
             keys[f"k{i}"] = v
             # nulls first ascending, last descending

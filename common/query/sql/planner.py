@@ -24,6 +24,7 @@ from sqlglot import exp
 from common.errors import PlanValidationError
 from common.expr.lookups import current_lookups
 from common.query.sql.aggregates import AggSpec, has_agg, is_agg, plan_aggregate
+from common.query.sql.arrays import ARRAY_ELEMENT
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
 from common.query.sql.druidexpr import VirtualColumns, native_output_type
 from common.query.sql.functions import (
@@ -452,11 +453,6 @@ class _Planner:
                 vname, vtype = vcs.add(g)
                 if vtype == "BOOLEAN":
                     raise Unsupported(f"GROUP BY a condition [{g.sql()}] is not supported")
-                if vtype.startswith("ARRAY"):
-                    raise Unsupported(
-                        f"GROUP BY an ARRAY expression [{g.sql()}] is not supported (Druid groups "
-                        "whole arrays; kdruid's groupBy groups values)"
-                    )
                 name = f"d{len(dims)}"
                 keys[g.sql()] = name
                 dims.append((name, vname))
@@ -504,7 +500,9 @@ class _Planner:
         col_types = vcs.types if vcs is not None else self.types
         for name, col in dims:
             base_types[name] = (
-                col_types[col] if col_types[col] in ("LONG", "DOUBLE", "FLOAT") else "STRING"
+                col_types[col]
+                if col_types[col] in ("LONG", "DOUBLE", "FLOAT", *ARRAY_ELEMENT)
+                else "STRING"
             )
             if col == TIME or (vcs is not None and vcs.sql_types.get(col) == "TIMESTAMP"):
                 base_types[name] = "TIMESTAMP"
@@ -574,6 +572,7 @@ class _Planner:
         agg_names = {a.name for a in plan.aggs} | {a.post["name"] for a in plan.aggs if a.post}
         if (
             len(dims) == 1
+            and plan.base_types.get(dims[0][0]) not in ARRAY_ELEMENT  # topN has no arrays
             and not plan.has_time_key
             and plan.having is None
             and not plan.offset
@@ -614,9 +613,7 @@ class _Planner:
                 {
                     "dimension": c,
                     "direction": "descending" if desc else "ascending",
-                    "dimensionOrder": "lexicographic"
-                    if plan.base_types.get(c) == "STRING"
-                    else "numeric",
+                    "dimensionOrder": _comparator(plan.base_types.get(c)),
                 }
                 for c, desc in order_cols
             ]
@@ -703,3 +700,13 @@ class _Planner:
             "outputName": name,
             "outputType": {"TIMESTAMP": "LONG"}.get(plan.base_types[name], plan.base_types[name]),
         }
+
+
+def _comparator(native_type: str | None) -> str:
+    """Druid's ``Calcites.getStringComparatorForValueType``: numbers numeric, strings
+    lexicographic, anything else (ARRAYs) natural."""
+    if native_type == "STRING":
+        return "lexicographic"
+    if native_type in ARRAY_ELEMENT:
+        return "natural"
+    return "numeric"

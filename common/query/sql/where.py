@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from common.query.sql.druidexpr import VirtualColumns
@@ -163,6 +164,19 @@ class FilterPlanner:
         if value is None:
             # x = NULL (or < NULL) is never true.
             return {"type": "false"}
+        array_type = self.types.get(col, "") if self.types.get(col, "").startswith("ARRAY") else ""
+        if array_type or isinstance(value, list):
+            if op is not exp.EQ or not array_type or not isinstance(value, list):
+                raise Unsupported(
+                    f"Only = of an ARRAY with an ARRAY literal is supported: [{node.sql()}]"
+                )
+            # Druid's EqualityFilter on an ARRAY: the whole array equals the literal
+            return {
+                "type": "equals",
+                "column": col,
+                "matchValueType": array_type,
+                "matchValue": value,
+            }
         if op is exp.EQ:
             return {
                 "type": "equals",
@@ -240,7 +254,7 @@ class FilterPlanner:
         if not is_constant(node):
             raise Unsupported(f"Comparison with a non-constant is not supported: [{term.sql()}]")
         v = evaluate(node, {}, 1, self.now_ms)
-        py = v.as_py()
+        py = v.as_py() if isinstance(v, pa.Scalar) else v.to_pylist()[0]
         if hasattr(py, "timestamp"):
             raise Unsupported(f"Timestamp comparison on a non-time column: [{term.sql()}]")
         return py
