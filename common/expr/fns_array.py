@@ -141,7 +141,21 @@ def _string_to_array(a: list[Any]) -> Any:
     return re.split(sep, s)
 
 
+def _mv_to_array(a: list[Any]) -> Any:
+    arr = as_array(a[0])
+    return None if arr is None else [to_str(v) for v in arr]
+
+
+def _array_to_mv(a: list[Any]) -> Any:
+    arr = as_array(a[0])
+    return None if arr is None else [to_str(v) for v in arr]
+
+
 register("array", 0, None, _array, arrays=True)
+# Druid's explicit conversions between multi-value strings and ARRAY<STRING>: the values stay,
+# as strings; only the SQL type (VARCHAR vs ARRAY) differs, which the SQL planner tracks.
+register("mv_to_array", 1, 1, _mv_to_array, out="ARRAY<STRING>", arrays=True)
+register("array_to_mv", 1, 1, _array_to_mv, out="ARRAY<STRING>", arrays=True)
 register("array_length", 1, 1, _length, out="LONG", arrays=True)
 register("array_offset", 2, 2, _at(0), arrays=True)
 register("array_ordinal", 2, 2, _at(1), arrays=True)

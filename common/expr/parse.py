@@ -94,7 +94,7 @@ _TOKEN_RE = re.compile(
   | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^'\\]|\\.)*')
   | (?P<qident>"(?:[^"\\]|\\.)*")
-  | (?P<typed><(?:STRING|LONG|DOUBLE|string|long|double)>(?=\s*\[))
+  | (?P<typed>(?:ARRAY|array)?<(?:STRING|LONG|DOUBLE|string|long|double)>(?=\s*\[))
   | (?P<ident>[A-Za-z_$][A-Za-z0-9_$]*)
   | (?P<op>->|\|\||&&|==|!=|<=|>=|[<>+\-*/%^!(),\[\]])
     """,
@@ -150,7 +150,7 @@ def tokenize(text: str) -> list[Token]:
         elif kind == "qident":
             tokens.append(Token("qident", raw, _unescape(raw[1:-1], pos + 1), pos))
         elif kind == "typed":
-            tokens.append(Token("typed", raw, raw[1:-1].upper(), pos))
+            tokens.append(Token("typed", raw, raw[raw.index("<") + 1 : -1].upper(), pos))
         elif kind in ("ident", "op"):
             tokens.append(Token(kind, raw, raw, pos))
         pos = m.end()

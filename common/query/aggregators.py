@@ -69,6 +69,20 @@ class _Agg(BaseModel):
     def merge_finish(self, merged: Any) -> Any:
         return merged.cast(self.partial_type)
 
+    GATHERS_ROWS: ClassVar[bool] = False
+    """True for aggregators whose partials Acero cannot gather (lists): they aggregate row
+    numbers, and ``segment_finish_rows`` / ``merge_finish_rows`` get the rows themselves."""
+
+    @property
+    def gathers_rows(self) -> bool:
+        return self.GATHERS_ROWS
+
+    def segment_finish_rows(self, reduced: list[Any], table: pa.Table) -> Any:
+        return self.segment_finish(reduced)
+
+    def merge_finish_rows(self, merged: Any, partials: Any) -> Any:
+        return self.merge_finish(merged)
+
     def finalize(self, partial: Any) -> Any:
         return partial
 
@@ -443,6 +457,16 @@ class FilteredAgg(_Agg):
     def merge_finish(self, merged: Any) -> Any:
         return self.inner.merge_finish(merged)
 
+    @property
+    def gathers_rows(self) -> bool:
+        return self.inner.gathers_rows
+
+    def segment_finish_rows(self, reduced: list[Any], table: pa.Table) -> Any:
+        return self.inner.segment_finish_rows(reduced, table)
+
+    def merge_finish_rows(self, merged: Any, partials: Any) -> Any:
+        return self.inner.merge_finish_rows(merged, partials)
+
     def finalize(self, partial: Any) -> Any:
         return self.inner.finalize(partial)
 
@@ -470,6 +494,7 @@ from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     StringFirstAgg,
     StringLastAgg,
 )
+from common.query.expragg import ExpressionAgg  # noqa: E402 - builds on _Agg above
 
 Aggregator = Annotated[
     CountAgg
@@ -490,7 +515,8 @@ Aggregator = Annotated[
     | DoubleFirstAgg
     | DoubleLastAgg
     | StringFirstAgg
-    | StringLastAgg,
+    | StringLastAgg
+    | ExpressionAgg,
     Field(discriminator="type"),
 ]
 

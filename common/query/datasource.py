@@ -11,6 +11,12 @@
   ``joinType`` INNER or LEFT. Null keys never match (SQL-compatible mode). The left side is a
   table or another join; the right side an inline datasource.
 - ``union`` (``dataSources``: table names): the broker queries every table and merges.
+- ``unnest`` (``base``, ``virtualColumn``, ``unnestFilter``): every row of the base once per
+  value of the virtual column (an array, or a multi-value string's values), the value in the
+  column the virtual column names; applied by each data node per segment after the base's join
+  (``common.query.unnest``), or by the broker over an inline base.
+- ``filter`` (``base``, ``filter``): the base's rows the filter keeps (Druid's
+  ``FilteredDataSource``, the left side of an SQL UNNEST over a filtered subquery).
 
 - ``query`` (``query``: a timeseries, topN, groupBy or scan query): the broker runs the inner
   query, turns its results into rows (``__time`` from the result timestamp) and runs the outer
@@ -39,6 +45,8 @@ from pydantic import (
 from common.expr import parse_expression
 from common.expr.kernels import normalise
 from common.expr.parse import Binary, Ident, Node, columns_of
+from common.query.filters import Filter
+from common.query.virtual import ExpressionVirtualColumn
 
 INLINE_TABLE = "__inline"
 """The ``dataSource`` name a query over an inline datasource carries (no segments exist for it)."""
@@ -254,11 +262,84 @@ class QueryDataSource(_DS):
         return {"type": "query", "query": self.query}
 
 
+class UnnestDataSource(_DS):
+    """Druid's ``UnnestDataSource``: the base's rows, one per value of ``virtualColumn``."""
+
+    type: Literal["unnest"]
+    base: DataSourceSpec
+    virtualColumn: ExpressionVirtualColumn
+    unnestFilter: Filter | None = None
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _name_is_table(cls, v: Any) -> Any:
+        return {"type": "table", "name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _base_kind(self) -> UnnestDataSource:
+        if not isinstance(
+            self.base,
+            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+        ):
+            raise ValueError(
+                f"unnest: a base of type [{self.base.type}] is not supported; a table, inline, "
+                "join, filter or another unnest"
+            )
+        return self
+
+    def to_json(self) -> Any:
+        return {
+            "type": "unnest",
+            "base": self.base.to_json(),
+            "virtualColumn": self.virtualColumn.model_dump(mode="json", exclude_none=True),
+            "unnestFilter": None
+            if self.unnestFilter is None
+            else self.unnestFilter.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+
+class FilterDataSource(_DS):
+    """Druid's ``FilteredDataSource``: the rows of ``base`` that ``filter`` keeps."""
+
+    type: Literal["filter"]
+    base: DataSourceSpec
+    filter: Filter
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _name_is_table(cls, v: Any) -> Any:
+        return {"type": "table", "name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _base_kind(self) -> FilterDataSource:
+        if not isinstance(
+            self.base,
+            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+        ):
+            raise ValueError(f"filter datasource: a base of type [{self.base.type}] is not supported")
+        return self
+
+    def to_json(self) -> Any:
+        return {
+            "type": "filter",
+            "base": self.base.to_json(),
+            "filter": self.filter.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+
 DataSourceSpec = Annotated[
-    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource | QueryDataSource,
+    TableDataSource
+    | InlineDataSource
+    | JoinDataSource
+    | UnionDataSource
+    | QueryDataSource
+    | UnnestDataSource
+    | FilterDataSource,
     Field(discriminator="type"),
 ]
 JoinDataSource.model_rebuild()
+UnnestDataSource.model_rebuild()
+FilterDataSource.model_rebuild()
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(DataSourceSpec)
 
 _REFUSED = {
@@ -268,7 +349,13 @@ _REFUSED = {
 
 
 AnyDataSource = (
-    TableDataSource | InlineDataSource | JoinDataSource | UnionDataSource | QueryDataSource
+    TableDataSource
+    | InlineDataSource
+    | JoinDataSource
+    | UnionDataSource
+    | QueryDataSource
+    | UnnestDataSource
+    | FilterDataSource
 )
 
 
@@ -290,14 +377,23 @@ def base_table_of(spec: AnyDataSource) -> str:
         return spec.dataSources[0]
     if isinstance(spec, QueryDataSource):
         return str(spec.parsed().dataSource)
+    if isinstance(spec, UnnestDataSource | FilterDataSource):
+        return base_table_of(spec.base)
     return INLINE_TABLE
+
+
+def innermost(spec: Any) -> Any:
+    """The datasource an unnest or filter datasource finally reads (itself otherwise)."""
+    while isinstance(spec, UnnestDataSource | FilterDataSource):
+        spec = spec.base
+    return spec
 
 
 def _refuse_nested(value: dict[str, Any]) -> None:
     typ = value.get("type")
     if typ in _REFUSED:
         raise ValueError(_REFUSED[typ])
-    for side in ("left", "right"):
+    for side in ("left", "right", "base"):
         inner = value.get(side)
         if isinstance(inner, dict):
             _refuse_nested(inner)

@@ -15,7 +15,12 @@ from typing import Any
 import pyarrow as pa
 
 from common.errors import ResourceLimitExceeded
-from common.query.datasource import InlineDataSource, QueryDataSource, UnionDataSource
+from common.query.datasource import (
+    InlineDataSource,
+    QueryDataSource,
+    UnionDataSource,
+    innermost,
+)
 from common.query.engine import run_segment
 from common.segments.intervals import ETERNITY
 from common.segments.isotime import parse_iso
@@ -24,12 +29,14 @@ DEFAULT_MAX_SUBQUERY_ROWS = 100_000  # druid.server.http.maxSubqueryRows
 
 
 def is_local(query: Any) -> bool:
-    return isinstance(getattr(query, "dataSourceSpec", None), InlineDataSource)
+    """Over inline rows (directly, or as the base of an unnest or filter datasource)."""
+    return isinstance(innermost(getattr(query, "dataSourceSpec", None)), InlineDataSource)
 
 
 def run_local(query: Any) -> pa.Table:
-    """The partial of ``query`` over its inline rows."""
-    spec = query.dataSourceSpec
+    """The partial of ``query`` over its inline rows (an unnest or filter over them is applied
+    by the engine, as on a data node)."""
+    spec = innermost(query.dataSourceSpec)
     assert isinstance(spec, InlineDataSource)
     return run_on_rows(query, spec.table())
 

@@ -226,10 +226,8 @@ def test_multi_value_functions() -> None:
         ["b|c", "c", 1],
         ["d", None, 1],
     ]
-    with pytest.raises(PlanValidationError, match="STRING_AGG"):
-        sql("SELECT dim2, STRING_AGG(dim1, ',') FROM foo GROUP BY 1")
-    with pytest.raises(PlanValidationError, match="ARRAY_AGG"):
-        sql("SELECT ARRAY_AGG(dim1) FROM foo")
+    with pytest.raises(PlanValidationError, match="MV_FILTER_NONE"):
+        sql("SELECT MV_FILTER_NONE(dim3, ARRAY['a']) FROM foo")
 
 
 SCAN_CASES = [

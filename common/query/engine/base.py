@@ -143,7 +143,9 @@ def aggregate(
         for k in keys
     }
     for agg, names in zip(aggs, layout, strict=True):
-        out[agg.name] = agg.segment_finish([grouped.column(n).combine_chunks() for n in names])
+        out[agg.name] = agg.segment_finish_rows(
+            [grouped.column(n).combine_chunks() for n in names], table
+        )
     return pa.table(out) if out else pa.table({})
 
 
@@ -181,14 +183,25 @@ def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> p
     """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
     cols: dict[str, Any] = {k: table.column(k) for k in keys}
     specs = []
+    partials: dict[str, Any] = {}
     for i, agg in enumerate(aggs):
-        cols[f"__m{i}"] = get_column(table, agg.name).cast(agg.partial_type)
-        specs.append((f"__m{i}", agg.merge_op))
+        partial = get_column(table, agg.name).cast(agg.partial_type)
+        if agg.gathers_rows:  # Acero gathers row numbers; the aggregator takes the rows
+            partials[agg.name] = partial
+            rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+            partial = pc.if_else(pc.is_valid(partial), rows, pa.scalar(None, pa.int64()))
+        cols[f"__m{i}"] = partial
+        specs.append((f"__m{i}", "list" if agg.gathers_rows else agg.merge_op))
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {k: grouped.column(k) for k in keys}
     for i, agg in enumerate(aggs):
-        merged = grouped.column(f"__m{i}_{agg.merge_op}").combine_chunks()
-        out[agg.name] = agg.merge_finish(merged)
+        op = "list" if agg.gathers_rows else agg.merge_op
+        merged = grouped.column(f"__m{i}_{op}").combine_chunks()
+        out[agg.name] = (
+            agg.merge_finish_rows(merged, partials[agg.name])
+            if agg.gathers_rows
+            else agg.merge_finish(merged)
+        )
     return pa.table(out)
 
 

@@ -167,6 +167,9 @@ def _order(query: GroupByQuery, result: pa.Table) -> Any:
             if c.dimensionOrder == "numeric" and not pa.types.is_floating(col.type):
                 col = to_numbers(col)
             keys.append((col, c.direction == "ascending"))
+        # Druid's DefaultLimitSpec breaks ties on the dimensions not ordered by, ascending.
+        named = {c.dimension for c in columns}
+        keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
         if query.context.sortByDimsFirst and time_first:
             keys.append((result[TIME_COLUMN], True))
     else:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.query.sql.array_aggs import is_array_agg, plan_array_agg
 from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
@@ -68,6 +69,13 @@ def plan_aggregate(
     name = f"a{i}"
     if is_sketch_call(node):
         return _sketch_spec(node, name, flt, filtered, system, types)
+    if is_array_agg(node):
+        aggs, native_type = plan_array_agg(node, name, None if system else vcs)
+        if flt is not None:
+            aggs = [_filtered(a, flt) for a in aggs]
+        spec = AggSpec(name=name, kind="array", column=None, native_type=native_type)
+        spec.aggregators, spec.filtered = aggs, filtered
+        return spec
     if first_last_kind(node) is not None:
         if system or vcs is None:
             raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
@@ -198,7 +206,7 @@ def _system_agg_type(kind: str, ctype: str) -> str:
 def is_agg(n: exp.Expression) -> bool:
     if isinstance(n, exp.Filter):
         return is_agg(n.this)
-    if first_last_kind(n) is not None:
+    if first_last_kind(n) is not None or is_array_agg(n):
         return True
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True
@@ -218,6 +226,8 @@ def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, st
             return arg.name
         if virtual and vcs is not None and arg is not None:
             name, typ = vcs.add(arg)
+            if typ.startswith("ARRAY"):
+                raise Unsupported(f"Aggregate over an ARRAY expression: [{node.sql()}]")
             if typ in ("STRING", "BOOLEAN") and not isinstance(node, exp.Count):
                 raise Unsupported(f"Aggregate over a {typ} expression: [{node.sql()}]")
             return name

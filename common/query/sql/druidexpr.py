@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from common.query.sql import arrays
 from common.query.sql import druidexpr_time as dt
 from common.query.sql.druidexpr_fns import ANON_FNS, NODE_FNS
 from common.query.sql.druidexpr_time import quote_ident, quote_string
@@ -65,8 +66,10 @@ class Translator:
         if isinstance(node, exp.Column):
             return self._column(node)
         if isinstance(node, exp.Array):
-            # an array literal/constructor: only ever an argument of the MV_* functions
-            return self._call("array", list(node.expressions), "ARRAY")
+            return arrays.translate_array(self, node)
+        call = arrays.call_of(node)
+        if call is not None:
+            return arrays.translate_call(self, *call)
         if is_constant(node):
             try:
                 return self._constant(node)
@@ -117,7 +120,7 @@ class Translator:
         if name not in self.types:
             raise Unsupported(f"Column '{name}' not found in any table")
         t = self.types[name]
-        if t.startswith("COMPLEX") or t.startswith("ARRAY"):
+        if t.startswith("COMPLEX") or (t.startswith("ARRAY") and t not in arrays.ARRAY_ELEMENT):
             raise Unsupported(f"Column [{name}] of type {t} cannot be used in an expression")
         if name == TIME:
             t = "TIMESTAMP"
@@ -170,6 +173,8 @@ class Translator:
     def _binary(self, node: exp.Expression) -> tuple[str, str]:
         op = _OPS[type(node)]
         (a, ta), (b, tb) = self.translate(node.this), self.translate(node.expression)
+        if ta.startswith("ARRAY") or tb.startswith("ARRAY"):
+            raise Unsupported(f"Operator [{op}] on arrays is not supported: [{node.sql()}]")
         if op in ("+", "-", "*", "/", "%"):
             if "TIMESTAMP" in (ta, tb) and op in ("+", "-"):
                 raise Unsupported(f"Timestamp arithmetic [{node.sql()}] is not supported")
@@ -422,16 +427,6 @@ _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] 
     "MILLIS_TO_TIMESTAMP": dt.millis_to_ts,
     "TIMESTAMP_TO_MILLIS": dt.ts_to_millis,
     "REGEXP_LIKE": _regexp_like,
-    # multi-value strings, as Druid's MultiValueStringOperatorConversions (scalar results only:
-    # an array-valued MV_* as a key or an aggregate input is refused)
-    "MV_LENGTH": _plain("array_length", "LONG", (1, 1)),
-    "MV_OFFSET": _plain("array_offset", "STRING", (2, 2)),
-    "MV_ORDINAL": _plain("array_ordinal", "STRING", (2, 2)),
-    "MV_CONTAINS": _plain("array_contains", "BOOLEAN", (2, 2)),
-    "MV_OVERLAP": _plain("array_overlap", "BOOLEAN", (2, 2)),
-    "MV_OFFSET_OF": _plain("array_offset_of", "LONG", (2, 2)),
-    "MV_ORDINAL_OF": _plain("array_ordinal_of", "LONG", (2, 2)),
-    "MV_TO_STRING": _plain("array_to_string", "STRING", (2, 2)),
     "LPAD": _plain("lpad", "STRING", (3, 3)),
     "RPAD": _plain("rpad", "STRING", (3, 3)),
     "REVERSE": _plain("reverse", "STRING", (1, 1)),
@@ -455,7 +450,7 @@ class VirtualColumns:
     def add(self, node: exp.Expression) -> tuple[str, str]:
         """(virtual column name, SQL type) for ``node``."""
         text, t = self.tr.translate(node)
-        if t == "ARRAY":
+        if t.startswith("ARRAY") and t not in arrays.ARRAY_ELEMENT:
             raise Unsupported(f"An array value [{node.sql()}] cannot be a column here")
         if t == "NULL":
             t = "STRING"

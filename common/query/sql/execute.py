@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from common.query.sql.functions import TS, Unsupported, evaluate, to_array
+from common.query.sql.arrays import ARRAY_ELEMENT, sql_array_type
+from common.query.sql.functions import TS, Unsupported, evaluate, java_double, to_array
 from common.query.sql.planner import Plan
 from common.query.sql.where import TIME
 
@@ -29,14 +31,16 @@ class ResultSet:
     sql_types: list[str]  # SQL types (sqlTypesHeader)
     columns: list[pa.Array]
     time_zone: str = "UTC"  # sqlTimeZone: TIMESTAMP values print in it, as Druid
+    stringify_arrays: bool = True  # sqlStringifyArrays: ARRAY values as JSON text, as Druid
 
     @property
     def num_rows(self) -> int:
         return len(self.columns[0]) if self.columns else 0
 
     def rows(self) -> list[list[Any]]:
-        """Row values as JSON-ready Python objects (timestamps as Druid's ISO text)."""
-        pys = [_json_values(c, self.time_zone) for c in self.columns]
+        """Row values as JSON-ready Python objects (timestamps as Druid's ISO text), arrays
+        and multi-value strings as Druid's ``SqlResults.coerce`` writes them."""
+        pys = [_json_values(c, self.time_zone, self.stringify_arrays) for c in self.columns]
         return [list(r) for r in zip(*pys, strict=True)] if pys else []
 
 
@@ -111,6 +115,11 @@ def _typed(values: list[Any], native_type: str) -> pa.Array:
         return pa.array(values, pa.int64()).cast(TS)
     if native_type == "BOOLEAN":  # a condition's virtual column: 1/0
         return pc.not_equal(pa.array(values, pa.int64()), 0)
+    if native_type in ARRAY_ELEMENT:  # an SQL ARRAY: a large_list at the broker
+        return pa.array(
+            [v if v is None or isinstance(v, list) else [v] for v in values],
+            sql_array_type(native_type),
+        )
     typ = _ARROW.get(native_type)
     if typ is None:
         return pa.array(values)
@@ -199,7 +208,11 @@ def _types(typ: pa.DataType) -> tuple[str, str]:
         return "DOUBLE", "DOUBLE"
     if pa.types.is_boolean(typ):
         return "LONG", "BOOLEAN"
-    if pa.types.is_list(typ):
+    if pa.types.is_large_list(typ):  # an SQL ARRAY
+        elem = typ.value_type
+        name = "LONG" if pa.types.is_integer(elem) else "DOUBLE" if pa.types.is_floating(elem) else "STRING"
+        return f"ARRAY<{name}>", "ARRAY"
+    if pa.types.is_list(typ):  # a multi-value string
         return "STRING", "VARCHAR"
     if pa.types.is_binary(typ):
         return "COMPLEX", "OTHER"
@@ -260,7 +273,41 @@ def _counts(plan: Plan, name: str) -> bool:
     return any(a.name == name and a.kind in ("count", "builtin") for a in plan.aggs)
 
 
-def _json_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:
+def _json_values(col: pa.Array, time_zone: str = "UTC", stringify: bool = True) -> list[Any]:
+    if pa.types.is_large_list(col.type):
+        # An SQL ARRAY: JSON text (sqlStringifyArrays, the default) or a JSON array.
+        values = col.to_pylist()
+        return [_json_text(v) for v in values] if stringify else values
+    if pa.types.is_list(col.type):
+        # A multi-value VARCHAR: a row of one value is that value, of none null (as Druid's
+        # selectors give them), of several the JSON text of the list (SqlResults.coerce).
+        return [_mv_text(v) for v in col.to_pylist()]
+    return _plain_values(col, time_zone)
+
+
+def _json_text(v: list[Any] | None) -> str | None:
+    if v is None:
+        return None
+    return "[" + ",".join(_json_item(x) for x in v) + "]"
+
+
+def _json_item(x: Any) -> str:
+    if isinstance(x, float):
+        return java_double(x)
+    if isinstance(x, list):
+        return _json_text(x) or "null"
+    return orjson.dumps(x).decode()
+
+
+def _mv_text(v: list[Any] | None) -> Any:
+    if not v:
+        return None
+    if len(v) == 1:
+        return v[0]
+    return _json_text(v)
+
+
+def _plain_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:
     if pa.types.is_timestamp(col.type):
         if time_zone in ("UTC", "Z", "Etc/UTC"):
             text = pc.strftime(col.cast(TS), format="%Y-%m-%dT%H:%M:%SZ")

@@ -252,6 +252,10 @@ class _Eval:
                     return fn(self, node.expressions)
                 except _NotHere:
                     pass
+        from common.query.sql import arrays  # imports this module
+
+        if arrays.is_array_node(node):
+            return arrays.evaluate_at_broker(node, self.columns, self.n, self.now_ms)
         return self.via_druid(node)
 
     def via_druid(self, node: exp.Expression) -> Value:

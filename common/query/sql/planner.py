@@ -31,6 +31,8 @@ from common.query.sql.join import META as JOIN_META
 from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
+from common.query.sql.unnest import constant_table, is_unnest_join, plan_unnest
+from common.query.sql.unnest import UNNEST_WHERE, left_filter
 from common.query.sql.where import TIME, FilterPlanner
 
 SYSTEM_SCHEMAS = ("INFORMATION_SCHEMA", "SYS")
@@ -99,15 +101,11 @@ class _Planner:
         self.join_ds: dict[str, Any] | None = None
 
     def plan(self) -> Plan:
-        joined = self._join()
+        joined = self._unnest() or self._join()
         sel = self.sel
         for key in ("joins", "laterals", "windows", "qualify", "with_", "with"):
             if sel.args.get(key):
                 raise Unsupported(f"{key.rstrip('_').upper()} is not supported")
-        for n in sel.walk():
-            if isinstance(n, exp.GroupConcat | exp.ArrayAgg):
-                name = "STRING_AGG" if isinstance(n, exp.GroupConcat) else "ARRAY_AGG"
-                raise Unsupported(f"{name} is not supported: [{n.sql()}]")
         if any(isinstance(n, exp.Window) for n in sel.walk()):
             raise Unsupported("Window functions are not supported")
         if any(isinstance(n, exp.Subquery | exp.Union) for n in sel.walk() if n is not sel):
@@ -157,6 +155,32 @@ class _Planner:
         self.join_ds = ds
         return table, False, joined
 
+    def _unnest(self) -> tuple[str, bool, Mapping[str, str]] | None:
+        """``FROM ds CROSS JOIN UNNEST(...)``: the SELECT over the unnested rows, and the
+        ``unnest`` datasource the native query reads."""
+        if not is_unnest_join(self.sel):
+            return None
+        assert isinstance(self.sel, exp.Select)
+        sel, base_where = left_filter(self.sel)
+        if base_where is None:
+            base_where = self.sel.meta.get(UNNEST_WHERE)
+        self.sel = sel
+        table, system, types = self._table()
+        if system:
+            raise Unsupported(
+                "UNNEST over a system table, inline rows or a subquery is not supported; "
+                "unnest over a datasource"
+            )
+        base_filter = None
+        if base_where is not None:
+            base_filter = FilterPlanner(dict(types), self.now_ms).filter(base_where)
+        sel, ds, unnested = plan_unnest(
+            self.sel, table, dict(types), self.now_ms, self.tz, base_filter
+        )
+        self.sel = sel
+        self.join_ds = ds
+        return table, False, unnested
+
     def _table(self) -> tuple[str, bool, Mapping[str, str]]:
         frm = self.sel.args.get("from_") or self.sel.args.get("from")
         if frm is None:
@@ -168,6 +192,9 @@ class _Planner:
             return INLINE, True, native_types(self.inline)
         if isinstance(t, exp.Values):
             self.inline = values_table(t, self.now_ms)
+            return INLINE, True, native_types(self.inline)
+        if isinstance(t, exp.Unnest):
+            self.inline = constant_table(t, self.now_ms)
             return INLINE, True, native_types(self.inline)
         if not isinstance(t, exp.Table) or not t.name:
             raise Unsupported(f"Unsupported FROM clause [{frm.sql()}]")
@@ -315,7 +342,7 @@ class _Planner:
             except Unsupported:
                 out.append((name, e))
                 continue
-            if typ in ("NULL", "ARRAY"):
+            if typ in ("NULL",):
                 out.append((name, e))
                 continue
             vname, typ = vcs.add(e)
@@ -388,6 +415,11 @@ class _Planner:
                 vname, vtype = vcs.add(g)
                 if vtype == "BOOLEAN":
                     raise Unsupported(f"GROUP BY a condition [{g.sql()}] is not supported")
+                if vtype.startswith("ARRAY"):
+                    raise Unsupported(
+                        f"GROUP BY an ARRAY expression [{g.sql()}] is not supported (Druid groups "
+                        "whole arrays; kdruid's groupBy groups values)"
+                    )
                 name = f"d{len(dims)}"
                 keys[g.sql()] = name
                 dims.append((name, vname))

@@ -123,7 +123,10 @@ def _plain(rs: ResultSet) -> bool:
     if len(set(rs.names)) != len(rs.names):
         return False
     return not any(
-        pa.types.is_floating(c.type) or pa.types.is_list(c.type) or pa.types.is_null(c.type)
+        pa.types.is_floating(c.type)
+        or pa.types.is_list(c.type)
+        or pa.types.is_large_list(c.type)
+        or pa.types.is_null(c.type)
         for c in rs.columns
     )
 

@@ -105,6 +105,7 @@ async def run_sql(
             )
         limit = max_rows_of(context, max_subquery_rows)
         result = await Subqueries(run_select, limit).run(stmt.select)
+        result.stringify_arrays = stringify_arrays(req.context)
         return SqlAnswer(result, plans[-1], {"total": time.perf_counter() - t0})
     if stmt.explain:
         sel = stmt.select
@@ -118,7 +119,16 @@ async def run_sql(
         return SqlAnswer(explain_result(plan), plan, {"plan": time.perf_counter() - t0})
     assert isinstance(stmt.select, exp.Select)
     result = await run_select(stmt.select, None)
+    result.stringify_arrays = stringify_arrays(req.context)
     return SqlAnswer(result, plans[-1], {"total": time.perf_counter() - t0})
+
+
+def stringify_arrays(context: dict[str, Any]) -> bool:
+    """Druid's ``sqlStringifyArrays`` context key (default true)."""
+    value = context.get("sqlStringifyArrays", True)
+    if isinstance(value, str):
+        return value.strip().lower() != "false"
+    return bool(value)
 
 
 async def _schemas(sel: exp.Expression, catalog: Catalog) -> dict[str, dict[str, str]]:

@@ -34,6 +34,7 @@ from common.query.sql.execute import ResultSet
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import INLINE
 from common.query.sql.join import attach, detach_join
+from common.query.sql.unnest import UNNEST_WHERE, is_unnest_join, left_filter
 
 DEFAULT_MAX_SUBQUERY_ROWS = 100_000
 #: Runs one SELECT (no subquery left in it) over an optional materialised FROM table.
@@ -116,6 +117,12 @@ class Subqueries:
             return await self.run_select(outer, rows)
         frm = sel.args.get("from_") or sel.args.get("from")
         table: pa.Table | None = None
+        if is_unnest_join(sel):
+            # One native query over an unnest datasource; a filtered left side is its base.
+            sel, where = left_filter(sel)
+            if where is not None:
+                sel.meta[UNNEST_WHERE] = where
+            return await self.run_select(sel, None)
         if sel.args.get("joins"):
             if frm is None or not isinstance(frm.this, exp.Table):
                 raise Unsupported("The left side of a JOIN must be a datasource")

@@ -23,8 +23,11 @@ _BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
 
 # Calcite functions sqlglot would read as something else: ``DIV(x, y)`` (sqlglot's ``x DIV y``
 # keyword) and ``TIMESTAMPDIFF(unit, t1, t2)`` (sqlglot's argument order is BigQuery's) are kept
-# as plain calls for the planner.
-_PLAIN_CALLS = ("TIMESTAMPDIFF",)
+# as plain calls for the planner. Druid's array aggregates take a size argument sqlglot's builders
+# drop (ARRAY_AGG(x, 1000)) or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls too,
+# DISTINCT kept.
+_ARRAY_AGGS = ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
+_PLAIN_CALLS = ("TIMESTAMPDIFF",) + _ARRAY_AGGS
 
 
 class _Tokenizer(_BASE.tokenizer_class):  # type: ignore[name-defined,misc]
@@ -45,7 +48,10 @@ def _position(self: Any) -> exp.StrPosition:
 
 class _Parser(_BASE.parser_class):  # type: ignore[name-defined,misc]
     FUNCTIONS = {k: v for k, v in _BASE.parser_class.FUNCTIONS.items() if k not in _PLAIN_CALLS}
-    FUNCTION_PARSERS = {**_BASE.parser_class.FUNCTION_PARSERS, "POSITION": _position}
+    FUNCTION_PARSERS = {
+        **{k: v for k, v in _BASE.parser_class.FUNCTION_PARSERS.items() if k not in _ARRAY_AGGS},
+        "POSITION": _position,
+    }
 
 
 class KdruidDialect(Dialect):
