@@ -30,9 +30,10 @@ from common.discovery.backend import DiscoveryBackend, open_discovery
 from common.discovery.base import NodeDiscoveryProvider
 from common.discovery.node import DiscoveryDruidNode, DruidNode, DruidService
 from common.errors import ServiceUnavailable, install_error_handlers
+from common.expr.lookups import bind_lookups
 from common.jsonresp import OrjsonResponse
 from common.lookups.node import NodeLookups
-from common.lookups.routes import listen_router
+from common.lookups.routes import LookupScopeMiddleware, listen_router
 from common.metadata import MetadataStore
 from common.metrics import CONTENT_TYPE, NodeMetrics
 from common.procinfo import memory_status
@@ -117,6 +118,8 @@ class NodeService:
     # ---- lifecycle
     async def start(self) -> None:
         s = self.settings
+        if s.role in LOOKUP_ROLES:
+            bind_lookups(self.lookups)  # background work started from here evaluates with them
         if self.uses_metadata_store or s.discovery.type == "metadata":
             self._store = await MetadataStore.connect(s.metadata)
         try:
@@ -288,6 +291,7 @@ def create_node_app(
         app.include_router(load_status_router(service.security))
     if service.settings.role in LOOKUP_ROLES:
         app.include_router(listen_router(service.lookups))
+        app.add_middleware(LookupScopeMiddleware, provider=service.lookups)
     for router in routers:
         app.include_router(router)
     install_security(app, service.security, service.settings.host_and_port)

@@ -7,12 +7,19 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import httpx
+
 from common.auth.clients import InternalClients
 from common.auth.config import SecuritySettings
 from common.auth.db import SecuritySnapshot
 from common.auth.engine import SecurityEngine
 from common.auth.notify import VersionHistory, follow_changes
-from common.auth.sync import StoreSecurity, fetch_from_coordinator, poll_forever
+from common.auth.sync import (
+    StoreSecurity,
+    fetch_from_coordinator,
+    poll_forever,
+    start_coordinator_pull,
+)
 
 if TYPE_CHECKING:
     from common.aio import TaskGroup
@@ -66,31 +73,21 @@ class NodeSecurity:
         every polling period."""
         if not self.needs_db:
             return
-        client = self.clients.new(timeout=10.0)
         wake = asyncio.Event()
 
-        async def refresh() -> None:
-            urls = coordinators()
-            if not urls:
-                raise RuntimeError("no coordinator discovered yet")
-            last: Exception | None = None
-            for url in urls:
-                try:
-                    self._publish(await fetch_from_coordinator(self.settings, client, url))
-                    return
-                except Exception as exc:  # try the next coordinator
-                    last = exc
-            raise RuntimeError(f"no coordinator answered: {last}")
+        async def fetch(client: httpx.AsyncClient, url: str) -> None:
+            self._publish(await fetch_from_coordinator(self.settings, client, url))
 
-        async def run() -> None:
-            try:
-                await poll_forever(
-                    self.settings.polling_period, refresh, "security data", wake=wake
-                )
-            finally:
-                await client.aclose()
-
-        tasks.start(run(), name="security-cache-poll")
+        start_coordinator_pull(
+            tasks,
+            "security-cache-poll",
+            "security data",
+            self.settings.polling_period,
+            coordinators,
+            self.clients.new(timeout=10.0),
+            fetch,
+            wake=wake,
+        )
         tasks.start(
             follow_changes(
                 coordinators, self.clients, wake, min(5.0, self.settings.polling_period)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -32,6 +32,9 @@ from common.auth.db import (
 )
 from common.auth.model import AuthenticatorUser, AuthorizerRole, AuthorizerUser, UserAndRoleMap
 from common.errors import MetadataStoreError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from common.aio import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +218,46 @@ async def poll_forever(
             await asyncio.wait_for(wake.wait(), delay)
         except TimeoutError:
             pass
+
+
+async def from_any_coordinator(
+    coordinators: Callable[[], list[str]], fetch: Callable[[str], Awaitable[None]]
+) -> None:
+    """``fetch(base_url)`` from the first discovered coordinator that answers."""
+    urls = coordinators()
+    if not urls:
+        raise RuntimeError("no coordinator discovered yet")
+    last: Exception | None = None
+    for url in urls:
+        try:
+            await fetch(url)
+            return
+        except Exception as exc:  # try the next coordinator
+            last = exc
+    raise RuntimeError(f"no coordinator answered: {last}")
+
+
+def start_coordinator_pull(
+    tasks: TaskGroup,
+    name: str,
+    what: str,
+    period: float,
+    coordinators: Callable[[], list[str]],
+    client: httpx.AsyncClient,
+    fetch: Callable[[httpx.AsyncClient, str], Awaitable[None]],
+    wake: asyncio.Event | None = None,
+) -> None:
+    """A node's pull of coordinator-owned state (security data, lookups): ``fetch(client, url)``
+    from any coordinator now, then every ``period`` seconds (or when ``wake`` is set), as task
+    ``name`` of ``tasks``; ``client`` is closed when the task stops."""
+
+    async def refresh() -> None:
+        await from_any_coordinator(coordinators, lambda url: fetch(client, url))
+
+    async def run() -> None:
+        try:
+            await poll_forever(period, refresh, what, wake=wake)
+        finally:
+            await client.aclose()
+
+    tasks.start(run(), name=name)

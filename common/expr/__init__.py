@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from common.expr import (  # noqa: F401 - importing registers the functions
     fns_array,
+    fns_lookup,
     fns_misc,
     fns_scalar,
     fns_string,

@@ -345,6 +345,13 @@ class CardinalityAgg(_SketchAgg):
     def _plain_fields(cls, data: Any) -> Any:
         # Druid accepts dimension specs here; only their "dimension" matters without extraction.
         if isinstance(data, dict) and isinstance(data.get("fields"), list):
+            for f in data["fields"]:
+                if isinstance(f, dict) and (
+                    f.get("extractionFn") is not None or f.get("type") in ("extraction", "lookup")
+                ):
+                    raise ValueError(
+                        "cardinality over an extraction or lookup dimension spec is not supported"
+                    )
             data = dict(data)
             data["fields"] = [
                 f.get("dimension") if isinstance(f, dict) else f for f in data["fields"]
@@ -486,6 +493,7 @@ class FilteredAgg(_Agg):
         return self.inner.sketch_kind
 
 
+from common.query.expragg import ExpressionAgg  # noqa: E402 - builds on _Agg above
 from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     DoubleFirstAgg,
     DoubleLastAgg,
@@ -494,7 +502,6 @@ from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     StringFirstAgg,
     StringLastAgg,
 )
-from common.query.expragg import ExpressionAgg  # noqa: E402 - builds on _Agg above
 
 Aggregator = Annotated[
     CountAgg

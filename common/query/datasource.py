@@ -22,8 +22,9 @@
   query, turns its results into rows (``__time`` from the result timestamp) and runs the outer
   query on them (``common.query.local``).
 
-Refused with a clear 400: ``lookup`` (kdruid has no lookups API yet), RIGHT/FULL joins, non-equi
-join conditions, and right-hand sides other than inline.
+A ``lookup`` datasource never reaches this module: the broker replaces it with an ``inline`` one
+(``common.lookups.datasource``). Refused with a clear 400: RIGHT/FULL joins, non-equi join
+conditions, and right-hand sides other than inline.
 """
 
 from __future__ import annotations
@@ -279,7 +280,11 @@ class UnnestDataSource(_DS):
     def _base_kind(self) -> UnnestDataSource:
         if not isinstance(
             self.base,
-            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+            TableDataSource
+            | InlineDataSource
+            | JoinDataSource
+            | UnnestDataSource
+            | FilterDataSource,
         ):
             raise ValueError(
                 f"unnest: a base of type [{self.base.type}] is not supported; a table, inline, "
@@ -314,9 +319,15 @@ class FilterDataSource(_DS):
     def _base_kind(self) -> FilterDataSource:
         if not isinstance(
             self.base,
-            TableDataSource | InlineDataSource | JoinDataSource | UnnestDataSource | FilterDataSource,
+            TableDataSource
+            | InlineDataSource
+            | JoinDataSource
+            | UnnestDataSource
+            | FilterDataSource,
         ):
-            raise ValueError(f"filter datasource: a base of type [{self.base.type}] is not supported")
+            raise ValueError(
+                f"filter datasource: a base of type [{self.base.type}] is not supported"
+            )
         return self
 
     def to_json(self) -> Any:

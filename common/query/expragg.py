@@ -29,10 +29,11 @@ from pydantic import ConfigDict, Field, model_validator
 
 from common.errors import ResourceLimitExceeded
 from common.expr import parse_expression
-from common.expr.parse import ArrayLit, Call, ExpressionError, Ident, Literal as ExprLiteral
-from common.query.aggregators import _Agg
+from common.expr.parse import ArrayLit, Call, ExpressionError, Ident
+from common.expr.parse import Literal as ExprLiteral
 from common.expr.registry import FUNCTIONS
 from common.expr.vector import call
+from common.query.aggregators import _Agg
 from common.query.columns import get_column, is_multi_value, plain
 
 DEFAULT_MAX_SIZE_BYTES = 8192  # ExpressionLambdaAggregatorFactory.DEFAULT_MAX_SIZE_BYTES
@@ -109,7 +110,7 @@ class ExpressionAgg(_Agg):
         ):
             raise ValueError(
                 f"{what}: fold [{self.fold}] is not supported; kdruid runs the array folds "
-                f'Druid\'s SQL planner writes: array_append/array_set_add/array_concat/'
+                f"Druid's SQL planner writes: array_append/array_set_add/array_concat/"
                 f'array_set_add_all("{acc}", "<field>") over one field'
             )
         kind, is_set = _FOLDS[fold.name]

@@ -26,6 +26,7 @@ from common.query.columns import (
     to_numbers,
     to_strings,
 )
+from common.query.extraction import ExtractionFn, extract_column, refuse_time
 from common.segments.intervals import Interval
 
 NUMERIC_TYPES = ("LONG", "DOUBLE", "FLOAT")
@@ -38,13 +39,35 @@ class _Filter(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_extraction_fn(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("extractionFn") is not None:
-            raise ValueError("extractionFn is not supported in filters")
+        if (
+            isinstance(data, dict)
+            and data.get("extractionFn") is not None
+            and "extractionFn" not in cls.model_fields
+        ):
+            raise ValueError(f"extractionFn is not supported in [{data.get('type')}] filters")
         return data
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         """Three-valued result per row: true, false or null (unknown)."""
         raise NotImplementedError
+
+    def _column(self, table: pa.Table, name: str) -> pa.ChunkedArray:
+        """The filtered column, through the filter's ``extractionFn`` when it has one (Druid
+        matches the extracted value)."""
+        col = get_column(table, name)
+        fn = getattr(self, "extractionFn", None)
+        return col if fn is None else extract_column(col, fn)
+
+
+class _Extractable(_Filter):
+    """The filters Druid gives an ``extractionFn`` (kdruid: the lookup ones)."""
+
+    extractionFn: ExtractionFn | None = None
+
+    @model_validator(mode="after")
+    def _not_on_time(self) -> _Extractable:
+        refuse_time(str(getattr(self, "dimension", "")), self.extractionFn)
+        return self
 
 
 def _scalar_str(value: Any) -> str | None:
@@ -82,15 +105,16 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
-class SelectorFilter(_Filter):
+class SelectorFilter(_Extractable):
     type: Literal["selector"]
     dimension: str
     value: str | int | float | None = None
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        col = self._column(table, self.dimension)
         if self.value is None:
-            return eval_predicate(get_column(table, self.dimension), pc.is_null)
-        return eval_predicate(get_column(table, self.dimension), _equals_pred(self.value))
+            return eval_predicate(col, pc.is_null)
+        return eval_predicate(col, _equals_pred(self.value))
 
 
 class EqualsFilter(_Filter):
@@ -119,7 +143,7 @@ class EqualsFilter(_Filter):
         return eval_predicate(get_column(table, self.column), pred)
 
 
-class InFilter(_Filter):
+class InFilter(_Extractable):
     type: Literal["in"]
     dimension: str
     values: list[str | int | float | None]
@@ -143,7 +167,7 @@ class InFilter(_Filter):
             # unknown for null values: SQL's ``x IN (...)`` on null is null.
             return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), hit)
 
-        return eval_predicate(get_column(table, self.dimension), pred)
+        return eval_predicate(self._column(table, self.dimension), pred)
 
 
 def _compare_pred(
@@ -182,7 +206,7 @@ def _ordering_name(v: Any) -> str:
     return str(name)
 
 
-class BoundFilter(_Filter):
+class BoundFilter(_Extractable):
     type: Literal["bound"]
     dimension: str
     lower: str | int | float | None = None
@@ -200,7 +224,7 @@ class BoundFilter(_Filter):
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         numeric = self.ordering == "numeric"
         pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, numeric)
-        return eval_predicate(get_column(table, self.dimension), pred)
+        return eval_predicate(self._column(table, self.dimension), pred)
 
 
 class RangeFilter(_Filter):
@@ -240,7 +264,7 @@ def like_to_regex(pattern: str, escape: str | None) -> str:
     return "(?s)^" + "".join(out) + "$"
 
 
-class LikeFilter(_Filter):
+class LikeFilter(_Extractable):
     type: Literal["like"]
     dimension: str
     pattern: str
@@ -256,12 +280,12 @@ class LikeFilter(_Filter):
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         regex = like_to_regex(self.pattern, self.escape)
         return eval_predicate(
-            get_column(table, self.dimension),
+            self._column(table, self.dimension),
             lambda arr: pc.match_substring_regex(to_strings(arr), regex),
         )
 
 
-class RegexFilter(_Filter):
+class RegexFilter(_Extractable):
     type: Literal["regex"]
     dimension: str
     pattern: str
@@ -277,7 +301,7 @@ class RegexFilter(_Filter):
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         return eval_predicate(
-            get_column(table, self.dimension),
+            self._column(table, self.dimension),
             lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern),
         )
 
@@ -306,7 +330,7 @@ class IntervalFilter(_Filter):
                 hit = pc.or_(hit, inside)
             return hit
 
-        return eval_predicate(get_column(table, self.dimension), pred)
+        return eval_predicate(self._column(table, self.dimension), pred)
 
 
 class AndFilter(_Filter):

@@ -1,6 +1,6 @@
 """What a segment's table becomes before a query's engine reads it: the join of its datasource
-(join, unnest, filter: if any), then its virtual columns, and the rows' own time kept aside for first/last
-aggregators. One call from ``engine.run_segment``."""
+(join, unnest, filter: if any), then its virtual columns, and the rows' own time kept aside for
+first/last aggregators. One call from ``engine.run_segment``."""
 
 from __future__ import annotations
 

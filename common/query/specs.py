@@ -15,6 +15,13 @@ from pydantic import (
     model_validator,
 )
 
+from common.query.extraction import (
+    ExtractionFn,
+    InlineLookupFn,
+    MapLookupSpec,
+    RegisteredLookupFn,
+    refuse_time,
+)
 from common.query.filters import Filter
 from common.segments.intervals import Interval
 
@@ -102,14 +109,23 @@ OUTPUT_TYPES = ("STRING", "LONG", "FLOAT", "DOUBLE")
 
 
 class DimensionSpec(BaseModel):
-    """A ``default`` dimension spec (``"dim"`` is short for it)."""
+    """A dimension spec: ``default`` (``"dim"`` is short for it), ``extraction`` (with a lookup
+    ``extractionFn``, ``common.query.extraction``) or ``lookup`` (Druid's ``LookupDimensionSpec``:
+    a registered lookup by ``name``, or an inline ``map`` ``lookup``)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    type: Literal["default"] = "default"
+    type: Literal["default", "extraction", "lookup"] = "default"
     dimension: str = Field(min_length=1)
     outputName: str = ""
     outputType: str = "STRING"
+    extractionFn: ExtractionFn | None = None
+    # the ``lookup`` type's fields
+    name: str | None = None
+    lookup: MapLookupSpec | None = None
+    retainMissingValue: bool | None = None
+    replaceMissingValueWith: str | None = None
+    optimize: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -117,10 +133,11 @@ class DimensionSpec(BaseModel):
         if isinstance(data, str):
             return {"dimension": data}
         if isinstance(data, dict):
-            if data.get("extractionFn") is not None or data.get("type") == "extraction":
-                raise ValueError("extraction dimension specs are not supported")
-            if data.get("type") not in (None, "default"):
-                raise ValueError(f"dimension spec type [{data.get('type')}] is not supported")
+            typ = data.get("type")
+            if typ not in (None, "default", "extraction", "lookup"):
+                raise ValueError(f"dimension spec type [{typ}] is not supported")
+            if typ in (None, "default") and data.get("extractionFn") is not None:
+                raise ValueError("a default dimension spec takes no extractionFn")
         return data
 
     @field_validator("outputType")
@@ -129,6 +146,38 @@ class DimensionSpec(BaseModel):
         if v.upper() not in OUTPUT_TYPES:
             raise ValueError(f"unknown outputType [{v}]; expected one of {list(OUTPUT_TYPES)}")
         return v.upper()
+
+    @model_validator(mode="after")
+    def _shape(self) -> DimensionSpec:
+        if self.type == "extraction" and self.extractionFn is None:
+            raise ValueError("an extraction dimension spec needs an extractionFn")
+        if self.type == "lookup":
+            if (self.name is None) == (self.lookup is None):
+                raise ValueError(
+                    "a lookup dimension spec needs exactly one of [name] (a registered lookup)"
+                    " and [lookup] (an inline map lookup)"
+                )
+            # Druid validates the lookup dimension spec as a lookup extraction function.
+            self._lookup_fn()
+        refuse_time(self.dimension, self.extraction)
+        return self
+
+    def _lookup_fn(self) -> RegisteredLookupFn | InlineLookupFn:
+        common = {
+            "retainMissingValue": bool(self.retainMissingValue),
+            "replaceMissingValueWith": self.replaceMissingValueWith,
+        }
+        if self.name is not None:
+            return RegisteredLookupFn(type="registeredLookup", lookup=self.name, **common)
+        assert self.lookup is not None
+        return InlineLookupFn(type="lookup", lookup=self.lookup, **common)
+
+    @property
+    def extraction(self) -> RegisteredLookupFn | InlineLookupFn | None:
+        """The extraction this spec applies to the dimension's values, if any."""
+        if self.type == "lookup":
+            return self._lookup_fn()
+        return self.extractionFn
 
     @property
     def output(self) -> str:

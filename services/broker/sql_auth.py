@@ -15,6 +15,7 @@ from fastapi import Request
 
 from common.auth.declare import Forbidden, allowed, authorize_datasources, filtered, require
 from common.auth.model import Action, ResourceType
+from common.lookups.datasource import inline_lookups
 from common.query.models import parse_query
 from services.broker.sql_catalog import BrokerCatalog
 
@@ -54,9 +55,18 @@ class UserCatalog:
         ]
 
 
+def read_tables(body: dict[str, Any]) -> list[str]:
+    """The table a planned native query reads. A lookup needs no permission: as in Druid, any
+    authenticated user may read any lookup (``lookup.<name>``, a join's lookup side)."""
+    ds = body.get("dataSource")
+    if isinstance(ds, dict) and ds.get("type") == "lookup":
+        return []
+    return [parse_query(inline_lookups(body, lambda _name: {})).dataSource]
+
+
 def authorized_runner(run_native: NativeRunner, request: Request) -> NativeRunner:
     async def run(body: dict[str, Any]) -> list[dict[str, Any]]:
-        authorize_datasources(request, [parse_query(body).dataSource])
+        authorize_datasources(request, read_tables(body))
         return await run_native(body)
 
     return run

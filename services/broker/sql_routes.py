@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryParseError, describe_validation_errors
 from common.ids import header_value, url_id
+from common.lookups.datasource import inline_lookups
 from common.query import finalize, parse_query
 from common.query.lifecycle import query_timeout_s
 from common.query.sql.results import CONTENT_TYPES, write_result
@@ -36,7 +37,8 @@ def sql_router(service: BrokerService) -> APIRouter:
     http = service.settings.server_http
 
     async def run_native(body: dict[str, Any]) -> list[dict[str, Any]]:
-        query = parse_query(body)
+        # lookup.<name> tables and lookup join sides are this broker's lookups, inlined
+        query = parse_query(inline_lookups(body, service.lookups.get))
         limit = scatter_gather_limit(
             service.max_scatter_gather_bytes,
             (query.context.model_extra or {}).get("maxScatterGatherBytes"),

@@ -107,12 +107,16 @@ def test_array_agg_refusals_and_limits() -> None:
 
 def test_array_functions_over_multi_value_columns() -> None:
     # CalciteArraysQueryTest: testArrayOffsetOf, testArrayToString (SQL-compatible answers)
-    assert rows("SELECT ARRAY_OFFSET_OF(dim3, 'b'), SUM(cnt) FROM foo GROUP BY 1 ORDER BY 2 DESC") == [
+    assert rows(
+        "SELECT ARRAY_OFFSET_OF(dim3, 'b'), SUM(cnt) FROM foo GROUP BY 1 ORDER BY 2 DESC"
+    ) == [
         [None, 4],
         [0, 1],
         [1, 1],
     ]
-    assert rows("SELECT ARRAY_TO_STRING(dim3, ','), SUM(cnt) FROM foo GROUP BY 1 ORDER BY 2 DESC") == [
+    assert rows(
+        "SELECT ARRAY_TO_STRING(dim3, ','), SUM(cnt) FROM foo GROUP BY 1 ORDER BY 2 DESC"
+    ) == [
         [None, 2],
         ["", 1],
         ["a,b", 1],
@@ -146,7 +150,17 @@ def test_constant_arrays_at_the_broker() -> None:
         "ARRAY_ORDINAL(ARRAY[10, 20], 2), ARRAY_TO_MV(ARRAY['p','q'])"
     )
     assert answer.result.rows() == [
-        ['["a","b"]', "[1.0,2.5]", '["b","c"]', '["a","b"]', "[1,2,3]", True, False, 20, '["p","q"]']
+        [
+            '["a","b"]',
+            "[1.0,2.5]",
+            '["b","c"]',
+            '["a","b"]',
+            "[1,2,3]",
+            True,
+            False,
+            20,
+            '["p","q"]',
+        ]
     ]
     assert answer.result.native_types[:2] == ["ARRAY<STRING>", "ARRAY<DOUBLE>"]
     plain = rows("SELECT ARRAY[1, 2]", sqlStringifyArrays=False)
@@ -157,13 +171,18 @@ def test_constant_arrays_at_the_broker() -> None:
 
 def test_multi_value_results_are_coerced_as_druid() -> None:
     # SqlResults.coerce: a VARCHAR holding several values is the JSON text of the list.
-    assert rows("SELECT dim3 FROM foo") == [['["a","b"]'], ['["b","c"]'], ["d"], [""], [None], [None]]
+    assert rows("SELECT dim3 FROM foo") == [
+        ['["a","b"]'],
+        ['["b","c"]'],
+        ["d"],
+        [""],
+        [None],
+        [None],
+    ]
 
 
 def test_unnest_matches_druid_quidem() -> None:
-    answer = sql(
-        "SELECT d3 FROM foo, UNNEST(MV_TO_ARRAY(dim3)) as unnested (d3) where d3 <> 'd'"
-    )
+    answer = sql("SELECT d3 FROM foo, UNNEST(MV_TO_ARRAY(dim3)) as unnested (d3) where d3 <> 'd'")
     assert sorted(r[0] for r in answer.result.rows()) == ["", "a", "b", "b", "c"]
     assert answer.plan.native["dataSource"] == {
         "type": "unnest",
@@ -194,14 +213,19 @@ def test_unnest_grouped_and_constant() -> None:
         "SELECT d3, COUNT(*) FROM foo CROSS JOIN UNNEST(MV_TO_ARRAY(dim3)) AS t(d3) "
         "GROUP BY d3 ORDER BY d3"
     ) == [["", 1], ["a", 1], ["b", 2], ["c", 1], ["d", 1]]
-    assert rows("SELECT dim1, t.x FROM foo CROSS JOIN UNNEST(ARRAY[m1, cnt]) AS t(x) WHERE dim1 = 'abc'") == [
+    assert rows(
+        "SELECT dim1, t.x FROM foo CROSS JOIN UNNEST(ARRAY[m1, cnt]) AS t(x) WHERE dim1 = 'abc'"
+    ) == [
         ["abc", 6.0],
         ["abc", 1.0],
     ]
     assert rows("SELECT * FROM UNNEST(ARRAY[1,2,3]) AS t(x)") == [[1], [2], [3]]
     assert rows("SELECT SUM(x) FROM UNNEST(ARRAY[1,2,3]) AS t(x)") == [[6]]
     with pytest.raises(PlanValidationError, match="UNNEST"):
-        sql("SELECT * FROM foo, UNNEST(MV_TO_ARRAY(dim3)) AS a(x), UNNEST(MV_TO_ARRAY(dim3)) AS b(y)")
+        sql(
+            "SELECT * FROM foo, UNNEST(MV_TO_ARRAY(dim3)) AS a(x), "
+            "UNNEST(MV_TO_ARRAY(dim3)) AS b(y)"
+        )
 
 
 def test_refused_with_a_400() -> None:

@@ -29,8 +29,12 @@ OUTPUT_ARROW_TYPES = {
 
 
 def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
-    """The (already exploded) dimension as a plain column of the spec's output type."""
+    """The (already exploded) dimension as a plain column of the spec's output type, through
+    the spec's extraction (a lookup) first when it has one."""
     col = plain(get_column(table, spec.dimension))
+    fn = spec.extraction
+    if fn is not None:
+        col = fn.apply(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
     if spec.outputType == "STRING":
         return to_strings(col)
     nums = to_numbers(col)
@@ -75,6 +79,8 @@ def coded_keyed_table(
     for d in dims:
         if d.outputType != "STRING" or d.dimension not in rows.column_names:
             return None
+        if d.extraction is not None:
+            return None  # a lookup may map several codes to one value
         col = rows.column(d.dimension)
         dictionary = _one_dictionary(col)
         if dictionary is None:

@@ -70,11 +70,11 @@ def plan_aggregate(
     if is_sketch_call(node):
         return _sketch_spec(node, name, flt, filtered, system, types)
     if is_array_agg(node):
-        aggs, native_type = plan_array_agg(node, name, None if system else vcs)
+        array_aggs, native_type = plan_array_agg(node, name, None if system else vcs)
         if flt is not None:
-            aggs = [_filtered(a, flt) for a in aggs]
+            array_aggs = [_filtered(a, flt) for a in array_aggs]
         spec = AggSpec(name=name, kind="array", column=None, native_type=native_type)
-        spec.aggregators, spec.filtered = aggs, filtered
+        spec.aggregators, spec.filtered = array_aggs, filtered
         return spec
     if first_last_kind(node) is not None:
         if system or vcs is None:

@@ -119,8 +119,8 @@ def _expression_agg(
         "isNullUnlessAggregated": True,
         "shouldAggregateNullInputs": null_inputs,
         "shouldCombineAggregateNullInputs": False,
-        "fold": f"{fold}(\"__acc\", {quote_ident(field)})",
-        "combine": f"{combine}(\"__acc\", {quote_ident(name)})",
+        "fold": f'{fold}("__acc", {quote_ident(field)})',
+        "combine": f'{combine}("__acc", {quote_ident(name)})',
     }
     if size is not None:
         agg["maxSizeBytes"] = size

@@ -233,8 +233,10 @@ def from_druid(value: Any, typ: str) -> Any:
             raise Unsupported(f"Expected an array result, got [{value.type}]")
         return value.cast(target)
     if typ == "BOOLEAN":
-        return pc.not_equal(value.cast(pa.int64()), 0) if not pa.types.is_null(value.type) else (
-            pa.nulls(len(value), pa.bool_())
+        return (
+            pc.not_equal(value.cast(pa.int64()), 0)
+            if not pa.types.is_null(value.type)
+            else (pa.nulls(len(value), pa.bool_()))
         )
     if typ == "TIMESTAMP":
         return value.cast(pa.int64()).cast(TS)

@@ -8,7 +8,7 @@ read like any other table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -123,6 +123,7 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
     },
 }
 
+_LOOKUP_COLUMNS = {"k": "STRING", "v": "STRING"}
 _SQL_TYPES = {"LONG": "BIGINT", "DOUBLE": "DOUBLE", "FLOAT": "FLOAT", "STRING": "VARCHAR"}
 _JDBC = {"BIGINT": -5, "DOUBLE": 8, "FLOAT": 6, "VARCHAR": 12, "TIMESTAMP": 93, "OTHER": 1111}
 
@@ -158,12 +159,18 @@ def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     )
 
 
-def information_schema(table: str, schemas: Mapping[str, Mapping[str, str]]) -> pa.Table:
-    """``INFORMATION_SCHEMA.*`` over the datasources' columns (``druid`` schema) and ``sys``."""
+def information_schema(
+    table: str, schemas: Mapping[str, Mapping[str, str]], lookups: Sequence[str] = ()
+) -> pa.Table:
+    """``INFORMATION_SCHEMA.*`` over the datasources' columns (``druid`` schema), the lookups
+    the broker has loaded (``lookup`` schema: joinable, broadcast tables of ``k`` and ``v``, as
+    Druid's ``LookupSchema``) and ``sys``."""
     all_tables: list[tuple[str, str, Mapping[str, str]]] = [
         ("druid", ds, cols) for ds, cols in sorted(schemas.items())
     ]
     for key, sys_cols in SYSTEM_TABLES.items():
+        if key == "SYS.SEGMENTS":  # Druid lists the schemas in name order
+            all_tables.extend(("lookup", name, _LOOKUP_COLUMNS) for name in sorted(lookups))
         schema, name = key.split(".")
         all_tables.append(
             (
@@ -178,15 +185,16 @@ def information_schema(table: str, schemas: Mapping[str, Mapping[str, str]]) -> 
             rows.append({"CATALOG_NAME": "druid", "SCHEMA_NAME": s, "SCHEMA_OWNER": None})
     elif table == "INFORMATION_SCHEMA.TABLES":
         for schema, name, _ in all_tables:
-            kind = "TABLE" if schema == "druid" else "SYSTEM_TABLE"
+            kind = "TABLE" if schema in ("druid", "lookup") else "SYSTEM_TABLE"
+            joinable = "YES" if schema == "lookup" else "NO"
             rows.append(
                 {
                     "TABLE_CATALOG": "druid",
                     "TABLE_SCHEMA": schema,
                     "TABLE_NAME": name,
                     "TABLE_TYPE": kind,
-                    "IS_JOINABLE": "NO",
-                    "IS_BROADCAST": "NO",
+                    "IS_JOINABLE": joinable,
+                    "IS_BROADCAST": joinable,
                 }
             )
     elif table == "INFORMATION_SCHEMA.COLUMNS":

@@ -20,7 +20,14 @@ from common.query.sql import arrays
 from common.query.sql import druidexpr_time as dt
 from common.query.sql.druidexpr_fns import ANON_FNS, NODE_FNS
 from common.query.sql.druidexpr_time import quote_ident, quote_string
-from common.query.sql.functions import Unsupported, evaluate, fold_timestamp, is_constant
+from common.query.sql.functions import (
+    Unsupported,
+    evaluate,
+    fold_timestamp,
+    is_constant,
+    known_lookup,
+    lookup_args,
+)
 
 TIME = "__time"
 _NUMERIC = ("LONG", "DOUBLE")
@@ -390,6 +397,16 @@ def _regexp_like(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
     return f"regexp_like({tr.translate(args[0])[0]},{pat})", "BOOLEAN"
 
 
+def _lookup(tr: Translator, args: list[exp.Expression]) -> tuple[str, str]:
+    """``LOOKUP(expr, 'name'[, 'replace'])``: Druid's ``lookup`` expression (its input as a
+    string); the lookup must be known to the planning broker."""
+    name, replace = lookup_args(args)
+    known_lookup(name)
+    text, _ = tr.translate(args[0])
+    tail = f",{quote_string(replace)}" if replace is not None else ""
+    return f"lookup({text},{quote_string(name)}{tail})", "STRING"
+
+
 _HANDLERS: dict[type[exp.Expression], Callable[[Translator, exp.Expression], tuple[str, str]]] = {
     exp.Case: _case,
     exp.If: _if,
@@ -427,6 +444,7 @@ _ANON: dict[str, Callable[[Translator, list[exp.Expression]], tuple[str, str]]] 
     "MILLIS_TO_TIMESTAMP": dt.millis_to_ts,
     "TIMESTAMP_TO_MILLIS": dt.ts_to_millis,
     "REGEXP_LIKE": _regexp_like,
+    "LOOKUP": _lookup,
     "LPAD": _plain("lpad", "STRING", (3, 3)),
     "RPAD": _plain("rpad", "STRING", (3, 3)),
     "REVERSE": _plain("reverse", "STRING", (1, 1)),

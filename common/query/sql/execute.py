@@ -210,7 +210,13 @@ def _types(typ: pa.DataType) -> tuple[str, str]:
         return "LONG", "BOOLEAN"
     if pa.types.is_large_list(typ):  # an SQL ARRAY
         elem = typ.value_type
-        name = "LONG" if pa.types.is_integer(elem) else "DOUBLE" if pa.types.is_floating(elem) else "STRING"
+        name = (
+            "LONG"
+            if pa.types.is_integer(elem)
+            else "DOUBLE"
+            if pa.types.is_floating(elem)
+            else "STRING"
+        )
         return f"ARRAY<{name}>", "ARRAY"
     if pa.types.is_list(typ):  # a multi-value string
         return "STRING", "VARCHAR"

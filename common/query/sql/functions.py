@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.expr import ExpressionError, parse_expression
+from common.expr.lookups import MapLookup, current_lookups, extract, resolve
 from common.segments.granularity import Granularity, parse_granularity
 from common.segments.period import add_months_local
 
@@ -149,6 +150,32 @@ def fold_timestamp(node: exp.Expression, now_ms: int | None = None) -> int:
     if isinstance(v, pa.Scalar) and pa.types.is_timestamp(v.type) and v.is_valid:
         return int(v.cast(pa.int64()).as_py())
     raise Unsupported(f"Expected a constant timestamp, got [{node.sql()}]")
+
+
+def lookup_args(args: list[exp.Expression]) -> tuple[str, str | None]:
+    """``LOOKUP(expr, 'name'[, replaceMissingValueWith])``: (name, replacement), both
+    literals as Druid requires."""
+    if not 2 <= len(args) <= 3:
+        raise Unsupported("LOOKUP takes (expr, lookupName[, replaceMissingValueWith])")
+    name = args[1]
+    if not (isinstance(name, exp.Literal) and name.is_string and name.this):
+        raise Unsupported(f"LOOKUP's lookup name must be a string literal: [{name.sql()}]")
+    replace: str | None = None
+    if len(args) == 3 and not isinstance(args[2], exp.Null):
+        r = args[2]
+        if not isinstance(r, exp.Literal):
+            raise Unsupported(f"LOOKUP's replaceMissingValueWith must be a literal: [{r.sql()}]")
+        replace = str(r.this)
+    return str(name.this), replace
+
+
+def known_lookup(name: str) -> MapLookup:
+    """The lookup as the planning broker has it; an unknown one is a 400 naming it."""
+    provider = current_lookups()
+    found = provider.lookup(name) if provider is not None else None
+    if found is None:
+        raise PlanValidationError(f"Lookup [{name}] not found")
+    return found
 
 
 def is_constant(node: exp.Expression) -> bool:
@@ -452,6 +479,13 @@ class _Eval:
 
     def _str(self, node: exp.Expression) -> Value:
         return cast_sql(self.ev(node), "VARCHAR")
+
+    def lookup(self, args: list[exp.Expression]) -> Value:
+        name, replace = lookup_args(args)
+        values = self._str(args[0])
+        if isinstance(values, pa.Scalar) and self.n != 1:
+            values = to_array(values, self.n)
+        return extract(resolve(name), values, replace)
 
     def concat(self, node: exp.Expression) -> Value:
         parts = (
@@ -828,4 +862,5 @@ _ANON: dict[str, Callable[[_Eval, list[exp.Expression]], Value]] = {
     "TIME_PARSE": _Eval.time_parse,
     "MILLIS_TO_TIMESTAMP": _Eval.millis_to_ts,
     "TIMESTAMP_TO_MILLIS": _Eval.ts_to_millis,
+    "LOOKUP": _Eval.lookup,
 }

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.expr.lookups import current_lookups
 from common.query.sql.druidexpr import Translator
 from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
@@ -35,6 +36,7 @@ class JoinRight:
     alias: str
     kind: str  # INNER or LEFT
     on: exp.Expression
+    lookup: str | None = None  # a ``lookup.<name>`` right side: the native lookup datasource
 
 
 def detach_join(sel: exp.Select) -> exp.Expression:
@@ -51,15 +53,34 @@ def detach_join(sel: exp.Select) -> exp.Expression:
     if join.args.get("on") is None:
         raise Unsupported("A JOIN needs an ON condition (equalities)")
     right = join.this
+    if isinstance(right, exp.Table) and (right.db or "").upper() == "LOOKUP":
+        return right
     if not isinstance(right, exp.Subquery | exp.Values):
         raise Unsupported(
-            f"JOIN of [{right.sql()}] is not supported; the right side must be a subquery or VALUES"
+            f"JOIN of [{right.sql()}] is not supported; the right side must be a subquery or "
+            "VALUES, or a lookup.<name> table"
         )
     return right
 
 
-def attach(sel: exp.Select, table: pa.Table) -> exp.Select:
-    """The SELECT without its join clause, carrying the materialised right side."""
+def lookup_table(right: exp.Table) -> pa.Table:
+    """The rows of a ``lookup.<name>`` right side as the planning broker has the lookup."""
+    provider = current_lookups()
+    found = provider.lookup(right.name) if provider is not None else None
+    if found is None:
+        raise PlanValidationError(f"Object '{right.name}' not found within '{right.db}'")
+    keys = list(found.mapping)
+    return pa.table(
+        {
+            "k": pa.array(keys, pa.string()),
+            "v": pa.array([found.mapping[k] for k in keys], pa.string()),
+        }
+    )
+
+
+def attach(sel: exp.Select, table: pa.Table, lookup: str | None = None) -> exp.Select:
+    """The SELECT without its join clause, carrying the materialised right side (for a lookup
+    table, its rows for planning and its name for the native ``lookup`` datasource)."""
     join = sel.args["joins"][0]
     right = join.this
     alias = right.alias_or_name if right.alias_or_name else ""
@@ -68,7 +89,8 @@ def attach(sel: exp.Select, table: pa.Table) -> exp.Select:
     out = sel.copy()
     out.set("joins", None)
     side = (join.args.get("side") or "").upper()
-    out.meta[META] = JoinRight(table, alias, "LEFT" if side == "LEFT" else "INNER", join.args["on"])
+    kind = "LEFT" if side == "LEFT" else "INNER"
+    out.meta[META] = JoinRight(table, alias, kind, join.args["on"], lookup)
     return out
 
 
@@ -122,7 +144,9 @@ def plan_join(
     datasource = {
         "type": "join",
         "left": left,
-        "right": _inline(jr.table, right_types),
+        "right": {"type": "lookup", "lookup": jr.lookup}
+        if jr.lookup is not None
+        else _inline(jr.table, right_types),
         "rightPrefix": PREFIX,
         "condition": condition,
         "joinType": jr.kind,

@@ -22,20 +22,34 @@ import pyarrow as pa
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.expr.lookups import current_lookups
 from common.query.sql.aggregates import AggSpec, has_agg, is_agg, plan_aggregate
 from common.query.sql.context import floor_in_zone, refuse_zone_dependent, time_zone
 from common.query.sql.druidexpr import VirtualColumns, native_output_type
-from common.query.sql.functions import Unsupported, time_floor_of
+from common.query.sql.functions import (
+    Unsupported,
+    known_lookup,
+    lookup_args,
+    time_floor_of,
+)
 from common.query.sql.inline import INLINE, native_types, no_from_table, values_table
 from common.query.sql.join import META as JOIN_META
 from common.query.sql.join import plan_join
 from common.query.sql.local import Computed
 from common.query.sql.parse import Statement
-from common.query.sql.unnest import constant_table, is_unnest_join, plan_unnest
-from common.query.sql.unnest import UNNEST_WHERE, left_filter
+from common.query.sql.reverse_lookup import reverse_lookups
+from common.query.sql.unnest import (
+    UNNEST_WHERE,
+    constant_table,
+    is_unnest_join,
+    left_filter,
+    plan_unnest,
+)
 from common.query.sql.where import TIME, FilterPlanner
 
 SYSTEM_SCHEMAS = ("INFORMATION_SCHEMA", "SYS")
+#: The columns of every ``lookup.<name>`` table, as Druid's ``LookupSchema``.
+LOOKUP_COLUMNS = {"k": "STRING", "v": "STRING"}
 
 
 @dataclass
@@ -99,6 +113,10 @@ class _Planner:
         self.inline: pa.Table | None = None
         self.from_table: pa.Table | None = None
         self.join_ds: dict[str, Any] | None = None
+        #: The native datasource of a ``lookup.<name>`` table (else the table name).
+        self.table_ds: dict[str, Any] | None = None
+        #: GROUP BY LOOKUP(column, ...) keys: dimension output name -> its extractionFn.
+        self.extractions: dict[str, dict[str, Any]] = {}
 
     def plan(self) -> Plan:
         joined = self._unnest() or self._join()
@@ -128,6 +146,8 @@ class _Planner:
             raise Unsupported("HAVING without aggregation is not supported")
         where = sel.args.get("where")
         where_expr = where.this if where is not None else None
+        if where_expr is not None and not system:
+            where_expr = reverse_lookups(where_expr, self.types, self.context, self.now_ms, self.tz)
         if aggregating:
             plan = self._aggregate(table, system, items, group_exprs, where_expr)
         else:
@@ -147,6 +167,10 @@ class _Planner:
         table, system, types = self._table()
         if system:
             raise Unsupported("JOIN of a system table or of inline rows is not supported")
+        if self.table_ds is not None:
+            raise Unsupported(
+                "A lookup on the left side of a JOIN is not supported; put the datasource first"
+            )
         frm = self.sel.args.get("from_") or self.sel.args.get("from")
         alias = frm.this.alias_or_name if frm is not None else table
         assert isinstance(self.sel, exp.Select)
@@ -205,6 +229,12 @@ class _Planner:
             if cols is None:
                 raise PlanValidationError(f"Object '{t.name}' not found within '{t.db}'")
             return key, True, cols
+        if db == "LOOKUP":
+            provider = current_lookups()
+            if provider is None or provider.lookup(t.name) is None:
+                raise PlanValidationError(f"Object '{t.name}' not found within '{t.db}'")
+            self.table_ds = {"type": "lookup", "lookup": t.name}
+            return t.name, False, dict(LOOKUP_COLUMNS)
         if db and db != "DRUID":
             raise PlanValidationError(f"Object '{t.db}' not found")
         if t.name not in self.schemas:
@@ -305,7 +335,7 @@ class _Planner:
                 columns.append(TIME)
         native: dict[str, Any] = {
             "queryType": "scan",
-            "dataSource": self.join_ds or table,
+            "dataSource": self.join_ds or self.table_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "resultFormat": "compactedList",
             "columns": columns or [TIME],
@@ -411,6 +441,13 @@ class _Planner:
                 keys[g.sql()] = name
                 dims.append((name, computed.column(g).name))
                 continue
+            extraction = self._lookup_extraction(g) if vcs is not None else None
+            if extraction is not None:
+                name = f"d{len(dims)}"
+                keys[g.sql()] = name
+                dims.append((name, extraction[0]))
+                self.extractions[name] = extraction[1]
+                continue
             if not isinstance(g, exp.Column) and vcs is not None:
                 vname, vtype = vcs.add(g)
                 if vtype == "BOOLEAN":
@@ -495,7 +532,7 @@ class _Planner:
             return plan
         intervals, flt = fp.split(where)
         common: dict[str, Any] = {
-            "dataSource": self.join_ds or table,
+            "dataSource": self.join_ds or self.table_ds or table,
             "intervals": {"type": "intervals", "intervals": [str(i) for i in intervals]},
             "granularity": granularity,
         }
@@ -630,8 +667,36 @@ class _Planner:
         }
         plan.native, plan.query_type = native, "groupBy"
 
+    def _lookup_extraction(self, g: exp.Expression) -> tuple[str, dict[str, Any]] | None:
+        """``LOOKUP(<string column>, 'name'[, 'replace'])`` as a GROUP BY key: Druid's
+        ``extraction`` dimension spec with a ``registeredLookup`` function (its
+        ``QueryLookupOperatorConversion`` of a simple extraction)."""
+        if not (isinstance(g, exp.Anonymous) and g.name.upper() == "LOOKUP" and g.expressions):
+            return None
+        arg = g.expressions[0]
+        if not isinstance(arg, exp.Column) or arg.name == TIME:
+            return None
+        if self.types.get(arg.name) != "STRING":
+            return None
+        name, replace = lookup_args(list(g.expressions))
+        known_lookup(name)
+        fn: dict[str, Any] = {"type": "registeredLookup", "lookup": name, "optimize": False}
+        fn["retainMissingValue"] = False
+        if replace is not None:
+            fn["replaceMissingValueWith"] = replace
+        return arg.name, fn
+
     def _dim_spec(self, plan: Plan, dim: tuple[str, str]) -> dict[str, Any]:
         name, col = dim
+        fn = self.extractions.get(name)
+        if fn is not None:
+            return {
+                "type": "extraction",
+                "dimension": col,
+                "outputName": name,
+                "outputType": "STRING",
+                "extractionFn": fn,
+            }
         return {
             "type": "default",
             "dimension": col,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
 from common.errors import PlanValidationError
+from common.expr.lookups import current_lookups
 from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
 from common.query.sql.context import current_timestamp
 from common.query.sql.execute import ResultSet, native_base, post_process
@@ -87,7 +88,9 @@ async def run_sql(
             if plan.inline is not None:
                 base = plan.inline
             elif plan.table.startswith("INFORMATION_SCHEMA."):
-                base = information_schema(plan.table, schemas)
+                provider = current_lookups()
+                names = provider.lookup_names() if provider is not None else []
+                base = information_schema(plan.table, schemas, names)
             else:
                 base = to_table(plan.table, await catalog.system_rows(plan.table))
         else:
@@ -142,7 +145,7 @@ async def _schemas(sel: exp.Expression, catalog: Catalog) -> dict[str, dict[str,
             cols = await catalog.columns(ds)
             if cols is not None:
                 schemas[ds] = cols
-    elif db not in ("SYS",) and name:
+    elif db not in ("SYS", "LOOKUP") and name:
         cols = await catalog.columns(name)
         if cols is not None:
             schemas[name] = cols
@@ -176,7 +179,10 @@ def explain_result(plan: Plan) -> ResultSet:
                 {"name": column, "type": "LONG" if typ == "TIMESTAMP" or column == TIME else typ}
             )
     body = [{"query": query, "signature": signature, "columnMappings": mappings}]
-    resources = [{"name": plan.table, "type": "DATASOURCE"}]
+    ds = query.get("dataSource")
+    # a lookup is read without permission (as in Druid), so it is no resource to authorize
+    is_lookup = isinstance(ds, dict) and ds.get("type") == "lookup"
+    resources = [] if is_lookup else [{"name": plan.table, "type": "DATASOURCE"}]
     attributes = {"statementType": "SELECT"}
     values = [orjson.dumps(x).decode() for x in (body, resources, attributes)]
     return ResultSet(

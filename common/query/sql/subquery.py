@@ -33,7 +33,7 @@ from common.query.sql import window
 from common.query.sql.execute import ResultSet
 from common.query.sql.functions import Unsupported
 from common.query.sql.inline import INLINE
-from common.query.sql.join import attach, detach_join
+from common.query.sql.join import attach, detach_join, lookup_table
 from common.query.sql.unnest import UNNEST_WHERE, is_unnest_join, left_filter
 
 DEFAULT_MAX_SUBQUERY_ROWS = 100_000
@@ -127,6 +127,8 @@ class Subqueries:
             if frm is None or not isinstance(frm.this, exp.Table):
                 raise Unsupported("The left side of a JOIN must be a datasource")
             right = detach_join(sel)
+            if isinstance(right, exp.Table):  # lookup.<name>: Druid's lookup datasource
+                return await self.run_select(attach(sel, lookup_table(right), right.name), None)
             inner = right.this if isinstance(right, exp.Subquery) else exp.select("*").from_(right)
             right_table = to_table(await self._materialise(inner))
             return await self.run_select(attach(sel, right_table), None)

@@ -27,7 +27,7 @@ _BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
 # drop (ARRAY_AGG(x, 1000)) or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls too,
 # DISTINCT kept.
 _ARRAY_AGGS = ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
-_PLAIN_CALLS = ("TIMESTAMPDIFF",) + _ARRAY_AGGS
+_PLAIN_CALLS = ("TIMESTAMPDIFF", *_ARRAY_AGGS)
 
 
 class _Tokenizer(_BASE.tokenizer_class):  # type: ignore[name-defined,misc]

@@ -82,7 +82,7 @@ def left_filter(sel: exp.Select) -> tuple[exp.Select, exp.Expression | None]:
         and not any(
             inner.args.get(k) for k in ("group", "having", "order", "limit", "offset", "joins")
         )
-        and isinstance((inner.args.get("from_") or inner.args.get("from")).this, exp.Table)
+        and isinstance(_from_this(inner), exp.Table)
     )
     if not simple:
         raise Unsupported(
@@ -91,7 +91,9 @@ def left_filter(sel: exp.Select) -> tuple[exp.Select, exp.Expression | None]:
         )
     assert isinstance(inner, exp.Select)
     out = sel.copy()
-    table = (inner.args.get("from_") or inner.args.get("from")).this.copy()
+    source = _from_this(inner)
+    assert source is not None  # checked by ``simple`` above
+    table = source.copy()
     if left.alias:
         table.set("alias", exp.TableAlias(this=exp.to_identifier(left.alias)))
     out.set("from_" if "from_" in out.args else "from", exp.From(this=table))
@@ -124,7 +126,9 @@ def plan_unnest(
     elif typ == "STRING":
         elem = "STRING"  # a multi-value string: its values
     else:
-        raise Unsupported(f"UNNEST needs an array or a multi-value string, got {typ}: [{arg.sql()}]")
+        raise Unsupported(
+            f"UNNEST needs an array or a multi-value string, got {typ}: [{arg.sql()}]"
+        )
     base: dict[str, Any] = {"type": "table", "name": table}
     if base_filter is not None:
         base = {"type": "filter", "base": base, "filter": base_filter}
@@ -176,3 +180,9 @@ def plan_unnest(
         if part is not None:
             out.set(key, part.transform(swap))
     return out, ds, out_types
+
+
+def _from_this(select: exp.Expression) -> exp.Expression | None:
+    """What a SELECT reads FROM (sqlglot names the arg ``from_`` or ``from`` by version)."""
+    src = select.args.get("from_") or select.args.get("from")
+    return src.this if src is not None else None
