@@ -28,6 +28,7 @@ may differ in the last bit), lists (multi-value strings) element by element.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import pkgutil
 from dataclasses import dataclass, field
@@ -155,10 +156,19 @@ def from_native(value: Any, sql_type: str) -> Any:
     """A native result value as the SQL answer shows it, given the SQL column type."""
     if value is None:
         return None
+    if sql_type == "VARCHAR" and isinstance(value, list):
+        # a multi-value string row: Druid's SqlResults writes the list as JSON text
+        if len(value) < 2:
+            return value[0] if value else None
+        return json.dumps(value, separators=(",", ":"))
+    if sql_type == "BIGINT" and isinstance(value, float):
+        return int(value)  # e.g. AVG of a BIGINT: a double quotient, truncated by SqlResults
     if sql_type == "TIMESTAMP" and isinstance(value, int | float):
         return _iso(int(value))
     if sql_type == "BOOLEAN" and isinstance(value, int | float | str):
         return str(value).lower() not in ("0", "false", "0.0")
+    if sql_type in ("DOUBLE", "FLOAT", "REAL", "DECIMAL") and isinstance(value, int):
+        return float(value)  # e.g. a rounded sketch estimate: a long natively, DOUBLE in SQL
     return value
 
 
