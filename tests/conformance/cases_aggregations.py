@@ -399,6 +399,40 @@ CASES = [
         note="window/no_grouping.sqlTest",
     ),
     Case(
+        "COUNT",
+        "SELECT dim2, COUNT(*) OVER (PARTITION BY dim2 ORDER BY dim1 ROWS UNBOUNDED PRECEDING), "
+        "COUNT(*) OVER (PARTITION BY dim2 ORDER BY dim1 ROWS 1 PRECEDING), "
+        "COUNT(*) OVER (PARTITION BY dim2 ORDER BY dim1 ROWS CURRENT ROW), "
+        "COUNT(*) OVER (PARTITION BY dim2 ORDER BY dim1 ROWS 1 FOLLOWING), COUNT(*) OVER w "
+        "FROM numfoo WHERE dim2 IN ('a', 'abc') GROUP BY dim2, dim1 "
+        "WINDOW w AS (PARTITION BY dim2 ORDER BY dim1 ROWS UNBOUNDED FOLLOWING)",
+        [["a", 1, 1, 1, 2, 2], ["a", 2, 2, 1, 1, 1], ["abc", 1, 1, 1, 1, 1]],
+        native=WINDOW,
+        note="window/defaultBoundCurrentRow.sqlTest: ROWS x alone runs from x to the current row, "
+        "or from the current row to x when x follows it (Calcite)",
+    ),
+    Case(
+        "COUNT",
+        "SELECT m1, COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+        "COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING), "
+        "COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING), "
+        "SUM(m1) OVER (ORDER BY m1 ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM foo",
+        [
+            [1.0, 0, 0, 3, 3.0],
+            [2.0, 1, 1, 3, 6.0],
+            [3.0, 2, 2, 3, 9.0],
+            [4.0, 3, 3, 2, 12.0],
+            [5.0, 4, 3, 1, 15.0],
+            [6.0, 5, 3, 0, 11.0],
+        ],
+        native=WINDOW,
+        duckdb="SELECT m1, COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN UNBOUNDED PRECEDING AND "
+        "1 PRECEDING), COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING), "
+        "COUNT(*) OVER (ORDER BY m1 ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING), "
+        "SUM(m1) OVER (ORDER BY m1 ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM foo ORDER BY m1",
+        note="window/allBoundsCombination.sqlTest's frames over foo: an empty frame counts 0",
+    ),
+    Case(
         "MIN",
         "SELECT l2, l1, MIN(l2) OVER (PARTITION BY l2), MIN(l2) OVER (PARTITION BY l2 ORDER BY l1) "
         "FROM numfoo WHERE (l2 IS NULL OR l2 = -1111 OR l2 = 0) AND (l1 IS NULL OR l1 <> 7) "
