@@ -157,9 +157,10 @@ def from_native(value: Any, sql_type: str) -> Any:
     if value is None:
         return None
     if sql_type == "VARCHAR" and isinstance(value, list):
-        # a multi-value string row: Druid's SqlResults writes the list as JSON text
-        if len(value) < 2:
-            return value[0] if value else None
+        # a multi-value string row: Druid's SqlResults writes the list as JSON text ("[]" for
+        # an expression's empty array; a row with no value comes back null, not as a list)
+        if len(value) == 1:
+            return value[0]
         return json.dumps(value, separators=(",", ":"))
     if sql_type == "BIGINT" and isinstance(value, float):
         return int(value)  # e.g. AVG of a BIGINT: a double quotient, truncated by SqlResults
