@@ -84,13 +84,13 @@ def _array(a: list[Any]) -> Any:
 
 
 def _prepend(a: list[Any]) -> Any:
-    arr = as_array(a[1])
-    return [a[0]] if arr is None else [a[0], *arr]
+    arr = as_array(a[1])  # a null array stays null, as Druid's ArrayScalarFunction
+    return None if arr is None else [a[0], *arr]
 
 
 def _append(a: list[Any]) -> Any:
     arr = as_array(a[0])
-    return [a[1]] if arr is None else [*arr, a[1]]
+    return None if arr is None else [*arr, a[1]]
 
 
 def _concat(a: list[Any]) -> Any:
@@ -124,7 +124,8 @@ def _slice(a: list[Any]) -> Any:
     end = len(arr) if len(a) < 3 or a[2] is None else to_long(a[2])
     if end is None or start < 0 or start > len(arr) or end < start:
         return None
-    return arr[start:end]
+    # Druid's Arrays.copyOfRange: past the array's end the slice is padded with nulls
+    return arr[start:end] + [None] * max(0, end - max(len(arr), start))
 
 
 def _to_string(a: list[Any]) -> Any:
@@ -136,9 +137,28 @@ def _to_string(a: list[Any]) -> Any:
 
 def _string_to_array(a: list[Any]) -> Any:
     s, sep = to_str(a[0]), to_str(a[1])
-    if s is None or sep is None:
+    if s is None:
         return None
-    return re.split(sep, s)
+    return java_split(s, sep or "")
+
+
+def java_split(s: str, regex: str) -> list[str]:
+    """Java's ``String.split(regex)``, as Druid's ``string_to_array`` calls it: no match gives
+    the whole string, a zero-width match at the start adds no leading empty string, trailing
+    empty strings are dropped, and groups in the pattern do not add parts."""
+    parts: list[str] = []
+    start = 0
+    for m in re.finditer(regex, s):
+        if m.end() == 0:
+            continue
+        parts.append(s[start : m.start()])
+        start = m.end()
+    if not parts:
+        return [s]
+    parts.append(s[start:])
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
 
 
 def _mv_to_array(a: list[Any]) -> Any:

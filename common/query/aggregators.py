@@ -502,6 +502,7 @@ from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
     StringFirstAgg,
     StringLastAgg,
 )
+from common.query.variance_agg import VarianceAgg  # noqa: E402 - builds on _Agg above
 
 Aggregator = Annotated[
     CountAgg
@@ -523,7 +524,8 @@ Aggregator = Annotated[
     | DoubleLastAgg
     | StringFirstAgg
     | StringLastAgg
-    | ExpressionAgg,
+    | ExpressionAgg
+    | VarianceAgg,
     Field(discriminator="type"),
 ]
 

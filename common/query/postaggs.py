@@ -23,6 +23,7 @@ from common.errors import QueryParseError
 from common.expr import parse_expression
 from common.query import sketches
 from common.query.sketches import SketchKind
+from common.query.variance import is_population, variance
 from common.query.virtual import OUTPUT_TYPES, cast_output
 
 
@@ -234,6 +235,20 @@ class QuantilesToQuantilesPostAgg(_PostAgg):
         return pa.array(sketches.quantiles(blobs, self.fractions), pa.list_(pa.float64()))
 
 
+class StddevPostAgg(_PostAgg):
+    """``stddev`` (druid-stats): the square root of a ``variance`` aggregator's variance."""
+
+    type: Literal["stddev"]
+    fieldName: str
+    estimator: str | None = None
+
+    def evaluate(self, env: Env, n: int) -> Any:
+        raw = env.raw.get(self.fieldName, (None, None))[0]
+        if raw is None or not pa.types.is_binary(raw.type):
+            raise QueryParseError(f"stddev: [{self.fieldName}] is not a variance aggregator")
+        return pc.sqrt(variance(raw, is_population(self.estimator)))
+
+
 PostAggregator = Annotated[
     ArithmeticPostAgg
     | FieldAccessPostAgg
@@ -245,7 +260,8 @@ PostAggregator = Annotated[
     | ExpressionPostAgg
     | ThetaSketchSetOpPostAgg
     | QuantilesToQuantilePostAgg
-    | QuantilesToQuantilesPostAgg,
+    | QuantilesToQuantilesPostAgg
+    | StddevPostAgg,
     Field(discriminator="type"),
 ]
 

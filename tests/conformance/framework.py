@@ -30,6 +30,7 @@ may differ in the last bit), lists (multi-value strings) element by element.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import pkgutil
 from dataclasses import dataclass, field
@@ -157,6 +158,14 @@ def from_native(value: Any, sql_type: str) -> Any:
     """A native result value as the SQL answer shows it, given the SQL column type."""
     if value is None:
         return None
+    if sql_type == "VARCHAR" and isinstance(value, list):
+        # a multi-value string row: Druid's SqlResults writes the list as JSON text ("[]" for
+        # an expression's empty array; a row with no value comes back null, not as a list)
+        if len(value) == 1:
+            return value[0]
+        return json.dumps(value, separators=(",", ":"))
+    if sql_type == "BIGINT" and isinstance(value, float):
+        return int(value)  # e.g. AVG of a BIGINT: a double quotient, truncated by SqlResults
     if sql_type == "TIMESTAMP" and isinstance(value, int | float):
         return _iso(int(value))
     if sql_type == "BOOLEAN" and isinstance(value, int | float | str):

@@ -44,7 +44,7 @@ CASES = [
     ),
     (
         "SELECT __time, LAG(dim1) OVER (ORDER BY __time) AS p, "
-        "LEAD(m1, 2, 0) OVER (ORDER BY __time) AS n FROM foo",
+        "LEAD(m1, 2) OVER (ORDER BY __time) AS n FROM foo",
         False,
     ),
     (
@@ -57,6 +57,26 @@ CASES = [
         "SELECT dim2, SUM(m1) AS s, SUM(SUM(m1)) OVER (ORDER BY SUM(m1)) AS running "
         "FROM foo WHERE m1 > 1 GROUP BY dim2 ORDER BY s DESC",
         True,
+    ),
+    (
+        "SELECT m1, PERCENT_RANK() OVER (PARTITION BY cnt ORDER BY dim2 NULLS FIRST) AS p, "
+        "CUME_DIST() OVER (ORDER BY dim2 NULLS FIRST) AS c, NTILE(4) OVER (ORDER BY m1 DESC) AS t, "
+        "NTILE(7) OVER (ORDER BY m1) AS u FROM foo",
+        False,
+    ),
+    (
+        "SELECT m1, FIRST_VALUE(dim2) OVER (ORDER BY m1 ROWS BETWEEN 1 FOLLOWING AND 2 FOLLOWING) "
+        "AS f, LAST_VALUE(dim1) OVER (ORDER BY m1) AS l, SUM(m2) OVER (ORDER BY m1 ROWS BETWEEN 2 "
+        "PRECEDING AND 1 PRECEDING) AS s, MIN(m1) OVER (ORDER BY m1 ROWS BETWEEN CURRENT ROW AND "
+        "UNBOUNDED FOLLOWING) AS mn, COUNT(dim2) OVER (ORDER BY dim2 NULLS FIRST RANGE BETWEEN "
+        "CURRENT ROW AND UNBOUNDED FOLLOWING) AS c, AVG(m1) OVER (ORDER BY m1 ROWS BETWEEN "
+        "3 FOLLOWING AND UNBOUNDED FOLLOWING) AS a FROM foo",
+        False,
+    ),
+    (
+        "SELECT dim2, COUNT(*) AS n, COUNT(*) OVER w AS c, SUM(COUNT(*)) OVER () - COUNT(*) AS r "
+        "FROM foo GROUP BY dim2 WINDOW w AS (ORDER BY dim2 NULLS FIRST ROWS 1 PRECEDING)",
+        False,
     ),
 ]
 
@@ -79,12 +99,19 @@ def test_window_types() -> None:
 @pytest.mark.parametrize(
     ("bad", "words"),
     [
-        ("SELECT ROW_NUMBER() OVER (ORDER BY m1) + 1 FROM foo", "inside an expression"),
-        ("SELECT NTILE(2) OVER (ORDER BY m1) FROM foo", "not supported"),
+        ("SELECT m1 FROM foo WHERE ROW_NUMBER() OVER (ORDER BY m1) > 1", "not supported"),
+        ("SELECT SUM(ROW_NUMBER() OVER ()) OVER () FROM foo", "inside a window"),
+        ("SELECT NTILE(0) OVER (ORDER BY m1) FROM foo", "positive integer"),
         (
-            "SELECT SUM(m1) OVER (ORDER BY m1 ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM foo",
-            "frame",
+            "SELECT SUM(m1) OVER (ORDER BY m1 RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM foo",
+            "RANGE takes UNBOUNDED and CURRENT ROW",
         ),
+        (
+            "SELECT RANK() OVER (ORDER BY m1 ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM foo",
+            "not allowed with RANK",
+        ),
+        ("SELECT RANK() OVER w FROM foo", "not defined"),
+        ("SELECT LAG(m1, 1, 0) OVER (ORDER BY m1) FROM foo", "default value"),
         ("SELECT RANK() OVER (PARTITION BY dim2) FROM foo", "ORDER BY"),
         ("SELECT dim1, ROW_NUMBER() OVER (ORDER BY m1) FROM foo ORDER BY m2", "select item"),
     ],

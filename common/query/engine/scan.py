@@ -8,9 +8,9 @@ merging concatenates (columns of different types across segments unified, see
 groups rows by segment into Druid's
 ``{"segmentId", "columns", "events"}`` batches. Without ``columns`` in the query each segment
 answers its own columns, as in Druid (kept per segment in the partial's schema metadata). A
-multi-value row prints as Druid prints it: null when empty, the plain value when it has one,
-else the list; so a column that is a plain string in one segment and multi-value in another
-reads the same from both.
+multi-value row prints as Druid prints it: null when empty (an expression's empty array:
+``[]``), the plain value when it has one, else the list; so a column that is a plain string
+in one segment and multi-value in another reads the same from both.
 """
 
 from __future__ import annotations
@@ -86,10 +86,11 @@ def merge(query: ScanQuery, partials: list[pa.Table]) -> pa.Table:
     return _cut(query, table).replace_schema_metadata(_columns_meta(by_segment))
 
 
-def druid_multi_value(values: list[Any] | None) -> Any:
+def druid_multi_value(values: list[Any] | None, computed: bool = False) -> Any:
     """A multi-value row as Druid's selectors give it: null when empty, the value itself when
-    there is one, the list otherwise."""
-    if not values:
+    there is one, the list otherwise. An expression's empty array (``computed``, a virtual
+    column) stays ``[]``, as Druid's expression selector gives it."""
+    if values is None or (not values and not computed):
         return None
     return values[0] if len(values) == 1 else values
 
@@ -107,9 +108,11 @@ def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
     dicts = data.to_pylist()
     # multi-value strings (list); an ARRAY (large_list) prints whole, [] included
     multi = [f.name for f in data.schema if pa.types.is_list(f.type)]
+    # an expression's empty array stays [] (the mv-filtered columns are dimension selectors: null)
+    virtual = {vc.name for vc in query.virtualColumns if vc.type == "expression"}
     for row in dicts if multi else ():
         for name in multi:
-            row[name] = druid_multi_value(row[name])
+            row[name] = druid_multi_value(row[name], name in virtual)
     if any(cols != names for cols in by_segment.values()):
         # Without query columns each segment answers its own: keep only those in its events.
         dicts = [

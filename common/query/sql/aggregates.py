@@ -20,14 +20,43 @@ from common.query.sql.array_aggs import is_array_agg, plan_array_agg
 from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
+from common.query.sql.sketch_aggs import ESTIMATES, is_sketch_call, plan_sketch
 from common.query.sql.sketch_aggs import FUNCTIONS as SKETCH_FUNCTIONS
-from common.query.sql.sketch_aggs import is_sketch_call, plan_sketch
 from common.query.sql.where import TIME, FilterPlanner
 
 _APPROX = {
     "APPROX_COUNT_DISTINCT": "builtin",
     "APPROX_COUNT_DISTINCT_BUILTIN": "builtin",
 }
+
+# The druid-stats aggregates: (estimator, standard deviation rather than variance).
+STATS = {
+    "VAR_POP": ("population", False),
+    "VAR_SAMP": (None, False),
+    "VARIANCE": (None, False),
+    "STDDEV_POP": ("population", True),
+    "STDDEV_SAMP": (None, True),
+    "STDDEV": (None, True),
+}
+
+# Aggregate functions of Druid's reference kdruid does not build: a 400 naming the function.
+# BIT_AND/BIT_OR/BIT_XOR: Druid folds them from an initial value of 0 in a native expression
+# aggregator (so its BIT_AND answers 0 on any input); neither that nor a standard answer is
+# built. The others need extensions kdruid has no native aggregator for (approximate
+# histograms, bloom filters, T-Digest, tuple sketches).
+UNBUILT = frozenset(
+    {
+        "APPROX_QUANTILE",
+        "APPROX_QUANTILE_FIXED_BUCKETS",
+        "BLOOM_FILTER",
+        "TDIGEST_QUANTILE",
+        "TDIGEST_GENERATE_SKETCH",
+        "DS_TUPLE_DOUBLES",
+        "BIT_AND",
+        "BIT_OR",
+        "BIT_XOR",
+    }
+)
 
 
 @dataclass
@@ -67,8 +96,22 @@ def plan_aggregate(
         flt = fp.filter(node.expression.this)
         node = node.this
     name = f"a{i}"
+    fname = node.name.upper() if isinstance(node, exp.Anonymous) else ""
+    if fname in UNBUILT or isinstance(node, exp.Grouping):
+        raise Unsupported(f"Aggregate function [{fname or 'GROUPING'}] is not supported")
+    if fname in STATS:
+        if system or vcs is None:
+            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+        spec = plan_variance(node, name, vcs)
+        spec.filtered = filtered
+        if flt is not None:
+            spec.aggregators = [_filtered(a, flt) for a in spec.aggregators]
+        return spec
     if is_sketch_call(node):
-        return _sketch_spec(node, name, flt, filtered, system, types)
+        if flt is None:
+            node, flt = _estimate_filter(node, fp)
+            filtered = flt is not None
+        return _sketch_spec(node, name, flt, filtered, system, types, vcs)
     if is_array_agg(node):
         array_aggs, native_type = plan_array_agg(node, name, None if system else vcs)
         if flt is not None:
@@ -149,6 +192,21 @@ def plan_aggregate(
     return spec
 
 
+def _estimate_filter(
+    node: exp.Expression, fp: FilterPlanner
+) -> tuple[exp.Expression, dict[str, Any] | None]:
+    """``HLL_SKETCH_ESTIMATE(DS_HLL(x) FILTER (WHERE c))``: the estimate of the filtered sketch
+    aggregate, as the filter applied to the whole call."""
+    args = node.expressions if isinstance(node, exp.Anonymous) else []
+    if node.name.upper() not in ESTIMATES or not args or not isinstance(args[0], exp.Filter):
+        return node, None
+    inner = args[0]
+    flt = fp.filter(inner.expression.this)
+    node = node.copy()
+    node.set("expressions", [inner.this.copy(), *[a.copy() for a in args[1:]]])
+    return node, flt
+
+
 def _sketch_spec(
     node: exp.Expression,
     name: str,
@@ -156,14 +214,23 @@ def _sketch_spec(
     filtered: bool,
     system: bool,
     types: Mapping[str, str],
+    vcs: VirtualColumns | None = None,
 ) -> AggSpec:
     assert isinstance(node, exp.Anonymous)
     if system:
         raise Unsupported(f"{node.name.upper()} on system tables is not supported")
+    if vcs is not None:
+        types = vcs.types
 
     def column_of(arg: exp.Expression | None) -> str:
         if isinstance(arg, exp.Column):
             return arg.name
+        if vcs is not None and arg is not None:
+            # an expression: a virtual column, as Druid's sketch aggregators read one
+            vname, typ = vcs.add(arg)
+            if typ.startswith("ARRAY") or typ.startswith("COMPLEX"):
+                raise Unsupported(f"{node.name.upper()} of a {typ} expression: [{node.sql()}]")
+            return vname
         what = arg.sql() if arg is not None else ""
         raise Unsupported(
             f"Aggregate over an expression is not supported: [{node.sql()}] ({what}); "
@@ -210,7 +277,10 @@ def is_agg(n: exp.Expression) -> bool:
         return True
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True
-    return isinstance(n, exp.Anonymous) and n.name.upper() in (*_APPROX, *SKETCH_FUNCTIONS)
+    if isinstance(n, exp.Grouping):
+        return True
+    names = (*_APPROX, *SKETCH_FUNCTIONS, *STATS, *UNBUILT)
+    return isinstance(n, exp.Anonymous) and n.name.upper() in names
 
 
 def has_agg(e: exp.Expression) -> bool:
@@ -271,7 +341,8 @@ def _agg_kind(node: exp.Expression, vcs: VirtualColumns | None) -> tuple[str, st
 # As Druid's EarliestLatestAnySqlAggregator: the first/last aggregator of the expression's type
 # (long/float/double/string), over a column or an expression virtual column; ``*_BY`` take the
 # time from a TIMESTAMP expression; strings carry ``maxStringBytes`` (default 1024). ANY_VALUE
-# is planned as the ``*First`` aggregator, one of the values Druid's ``*Any`` may answer.
+# is planned as the ``*First`` aggregator, one of the values Druid's ``*Any`` may answer
+# (``ANY_VALUE(expr, maxBytesPerValue)`` too; its ``aggregateMultipleValues`` flag is refused).
 
 _FIRST_LAST = {
     "EARLIEST": ("First", False),
@@ -283,9 +354,9 @@ _FIRST_LAST = {
 
 def first_last_kind(node: exp.Expression) -> tuple[str, bool] | None:
     """("First" or "Last", takes a time argument) for the first/last aggregate calls."""
-    if isinstance(node, exp.AnyValue):
-        return "First", False
     if isinstance(node, exp.Anonymous):
+        if node.name.upper() == "ANY_VALUE":
+            return "First", False
         return _FIRST_LAST.get(node.name.upper())
     return None
 
@@ -294,8 +365,11 @@ def plan_first_last(node: exp.Expression, name: str, vcs: VirtualColumns) -> Agg
     kind = first_last_kind(node)
     assert kind is not None
     suffix, by = kind
-    fname = "ANY_VALUE" if isinstance(node, exp.AnyValue) else node.name.upper()
-    args = [node.this] if isinstance(node, exp.AnyValue) else list(node.expressions)
+    assert isinstance(node, exp.Anonymous)
+    fname = node.name.upper()
+    args = list(node.expressions)
+    if fname == "ANY_VALUE" and len(args) == 3:
+        raise Unsupported("ANY_VALUE's aggregateMultipleValues argument is not supported")
     want = 2 if by else 1
     if not want <= len(args) <= want + 1:
         raise Unsupported(f"{fname} takes (expr{', timestamp' if by else ''}[, maxBytesPerString])")
@@ -354,3 +428,39 @@ def _input_column(arg: exp.Expression, vcs: VirtualColumns) -> tuple[str, str]:
             raise Unsupported(f"Column [{arg.name}] of type {t} is not supported here")
         return arg.name, "TIMESTAMP" if arg.name == TIME else t
     return vcs.add(arg)
+
+
+# ---- VAR_POP / VAR_SAMP / VARIANCE / STDDEV_POP / STDDEV_SAMP / STDDEV (druid-stats) ------
+# As Druid's BaseVarianceSqlAggregator: a ``variance`` aggregator over the column (or an
+# expression virtual column) with the input type of its SQL type, the ``population`` estimator
+# for the *_POP forms; the STDDEV forms add a ``stddev`` post-aggregator over it. DOUBLE.
+
+_INPUT_TYPES = {"LONG": "long", "FLOAT": "float", "DOUBLE": "double"}
+
+
+def plan_variance(node: exp.Expression, name: str, vcs: VirtualColumns) -> AggSpec:
+    assert isinstance(node, exp.Anonymous)
+    fname = node.name.upper()
+    estimator, stddev = STATS[fname]
+    args = list(node.expressions)
+    if len(args) != 1 or isinstance(args[0], exp.Distinct):
+        raise Unsupported(f"{fname} takes one argument: [{node.sql()}]")
+    column, typ = _input_column(args[0], vcs)
+    if typ not in _INPUT_TYPES:
+        raise Unsupported(f"{fname} of a {typ} value [{args[0].sql()}] is not supported")
+    agg_name = f"{name}:agg" if stddev else name
+    agg: dict[str, Any] = {
+        "type": "variance",
+        "name": agg_name,
+        "fieldName": column,
+        "inputType": _INPUT_TYPES[typ],
+    }
+    if estimator is not None:
+        agg["estimator"] = estimator
+    spec = AggSpec(name=name, kind="variance", column=column, native_type="DOUBLE")
+    spec.aggregators = [agg]
+    if stddev:
+        spec.post = {"type": "stddev", "name": name, "fieldName": agg_name}
+        if estimator is not None:
+            spec.post["estimator"] = estimator
+    return spec

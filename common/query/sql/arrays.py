@@ -390,7 +390,7 @@ def from_druid(value: Any, typ: str) -> Any:
         value = value.combine_chunks()
     if typ in ARRAY_ELEMENT:
         target = sql_array_type(typ)
-        if pa.types.is_null(value.type):
+        if pa.types.is_null(value.type) or value.null_count == len(value):
             return pa.nulls(len(value), target)
         if not (pa.types.is_list(value.type) or pa.types.is_large_list(value.type)):
             raise Unsupported(f"Expected an array result, got [{value.type}]")
@@ -403,6 +403,14 @@ def from_druid(value: Any, typ: str) -> Any:
         )
     if typ == "TIMESTAMP":
         return value.cast(pa.int64()).cast(TS)
-    if typ == "STRING" and pa.types.is_null(value.type):
-        return value.cast(pa.string())
+    if pa.types.is_null(value.type) and typ in _NULL_TYPES:
+        return pa.nulls(len(value), _NULL_TYPES[typ])  # all null: still typed as the SQL says
     return value
+
+
+_NULL_TYPES = {
+    "STRING": pa.string(),
+    "LONG": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "FLOAT": pa.float64(),
+}

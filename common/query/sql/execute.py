@@ -288,8 +288,9 @@ def _json_values(col: pa.Array, time_zone: str = "UTC", stringify: bool = True) 
         values = col.to_pylist()
         return [_json_text(v) for v in values] if stringify else values
     if pa.types.is_list(col.type):
-        # A multi-value VARCHAR: a row of one value is that value, of none null (as Druid's
-        # selectors give them), of several the JSON text of the list (SqlResults.coerce).
+        # A multi-value VARCHAR: a row of one value is that value, a null row null, others
+        # (several values, or an expression's empty array) the JSON text of the list
+        # (SqlResults.coerce).
         return [_mv_text(v) for v in col.to_pylist()]
     return _plain_values(col, time_zone)
 
@@ -309,11 +310,11 @@ def _json_item(x: Any) -> str:
 
 
 def _mv_text(v: list[Any] | None) -> Any:
-    if not v:
+    if v is None:
         return None
     if len(v) == 1:
         return v[0]
-    return _json_text(v)
+    return _json_text(v)  # an empty array (e.g. MV_SLICE past the end) is "[]", as Druid
 
 
 def _plain_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:

@@ -25,9 +25,12 @@ _BASE = Dialect.get_or_raise(None)  # sqlglot's default dialect
 # keyword) and ``TIMESTAMPDIFF(unit, t1, t2)`` (sqlglot's argument order is BigQuery's) are kept
 # as plain calls for the planner. Druid's array aggregates take a size argument sqlglot's builders
 # drop (ARRAY_AGG(x, 1000)) or refuse (ARRAY_CONCAT_AGG(x, 1000)): they parse as plain calls too,
-# DISTINCT kept.
+# DISTINCT kept. So do the aggregates sqlglot would rename (VAR_SAMP is its VARIANCE) or whose
+# Druid arguments it refuses (ANY_VALUE(x, maxBytes), APPROX_QUANTILE(x, p, resolution)): the
+# planner sees each as written.
 _ARRAY_AGGS = ("ARRAY_AGG", "ARRAY_CONCAT_AGG", "STRING_AGG", "LISTAGG", "GROUP_CONCAT")
-_PLAIN_CALLS = ("TIMESTAMPDIFF", *_ARRAY_AGGS)
+_STATS_AGGS = ("VAR_POP", "VAR_SAMP", "VARIANCE", "STDDEV", "STDDEV_POP", "STDDEV_SAMP")
+_PLAIN_CALLS = ("TIMESTAMPDIFF", *_ARRAY_AGGS, *_STATS_AGGS, "ANY_VALUE", "APPROX_QUANTILE")
 
 
 class _Tokenizer(_BASE.tokenizer_class):  # type: ignore[name-defined,misc]

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from common.query.sql import arrays
 from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.functions import Unsupported, evaluate, fold_timestamp, is_constant
 from common.segments.intervals import ETERNITY, Interval
@@ -144,7 +145,45 @@ class FilterPlanner:
             like = self.filter(node.this)
             like["escape"] = self._const(node.expression, node)
             return like
+        array_filter = self._array_filter(node)
+        if array_filter is not None:
+            return array_filter
         raise Unsupported(f"Unsupported WHERE condition [{node.sql()}]")
+
+    def _array_filter(self, node: exp.Expression) -> dict[str, Any] | None:
+        """``MV_OVERLAP(col, ARRAY[...])`` and ``MV_CONTAINS(col, ARRAY[...])`` (and the ARRAY_
+        spellings) of a string column and literals: an ``in`` filter and an AND of ``equals``
+        filters, as Druid's ArrayOverlap/ArrayContainsOperatorConversion plan them. A null
+        literal is a ``null`` filter there, so it matches the rows with no value (the
+        expression would not: a null array overlaps nothing)."""
+        call = arrays.call_of(node)
+        if call is None or call[0] not in _ARRAY_FILTERS or len(call[1]) != 2:
+            return None
+        col_node, arr = call[1]
+        if not (isinstance(col_node, exp.Column) and isinstance(arr, exp.Array)):
+            return None
+        if self.types.get(col_node.name) != "STRING" or not all(
+            is_constant(v) for v in arr.expressions
+        ):
+            return None
+        col = self._column(col_node, node)
+        values = [self._const(v, node) for v in arr.expressions]
+        if not values:
+            return None
+        if _ARRAY_FILTERS[call[0]] == "overlap":
+            return {"type": "in", "dimension": col, "values": [_as_str(v) for v in values]}
+        fields = [
+            {"type": "null", "column": col}
+            if v is None
+            else {
+                "type": "equals",
+                "column": col,
+                "matchValueType": "STRING",
+                "matchValue": _as_str(v),
+            }
+            for v in values
+        ]
+        return fields[0] if len(fields) == 1 else {"type": "and", "fields": fields}
 
     def _compare(self, node: exp.Expression) -> dict[str, Any]:
         left, right, op = node.this, node.expression, type(node)
@@ -258,6 +297,14 @@ class FilterPlanner:
         if hasattr(py, "timestamp"):
             raise Unsupported(f"Timestamp comparison on a non-time column: [{term.sql()}]")
         return py
+
+
+_ARRAY_FILTERS = {
+    "MV_OVERLAP": "overlap",
+    "ARRAY_OVERLAP": "overlap",
+    "MV_CONTAINS": "contains",
+    "ARRAY_CONTAINS": "contains",
+}
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
