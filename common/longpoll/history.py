@@ -191,12 +191,7 @@ class ChangeHistory(Generic[T]):
         finally:
             self.leave(waiter)
 
-    def park(
-        self,
-        counter: int,
-        hash: int,
-        timeout: float,
-    ) -> Waiter[T]:
+    def park(self, counter: int, hash: int, timeout: float) -> Waiter[T]:
         """``get_since`` as a bare future, for a caller that waits on something else as well (the
         endpoint also watches its connection) and should not need a task for it.
 
