@@ -4,9 +4,11 @@ The server is built as a historical's app is (Druid error handlers, the lookup-s
 ``SecurityMiddleware`` with the allow-all authenticator, the route declared ``INTERNAL``) and runs
 under uvicorn in its own process. The N clients are spread over ``--client-procs`` processes
 (aiohttp): one process parsing 1,000 responses is itself a bottleneck on a small machine, and
-would be counted in the latency. They run at ``--client-nice`` (10) so that on a machine of a few
-cores they stand for other machines rather than take the CPU from the server they measure. For
-each N it prints the load average and, as medians of ``--runs`` runs (each with a fresh server):
+would be counted in the latency. ``--client-nice 10`` runs them below the server's priority, so
+that on a machine of a few cores they stand for other machines rather than take the CPU from the
+server they measure (the client figures then include waiting behind everything else the machine
+runs). For each N it prints the load average and, as medians of ``--runs`` runs (each with a
+fresh server):
 
 * ``client``: change-to-client latency, p50/p99/max (wall clock shared by the processes), from the
   change until each client has parsed its answer;
@@ -190,8 +192,8 @@ def run_clients(
             # connections costs the server CPU too, but it is not the fan-out.
             conn.recv()
 
-    # The clients stand for other machines: they should not take the CPU from the server they
-    # measure (they would be counted in its latency). The server runs at the normal priority.
+    # With ``nice`` > 0 the clients stand for other machines: they do not take the CPU from the
+    # server they measure (they would be counted in its latency).
     os.nice(nice)
     _raise_nofile(n + 100)
     asyncio.run(main())
@@ -220,7 +222,7 @@ def measure(
     n: int,
     procs: int,
     timeout_ms: int,
-    nice: int = 10,
+    nice: int = 0,
     profile: str | None = None,
     trace: bool = False,
 ) -> dict[str, float]:
@@ -337,7 +339,7 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=4, help="processes the clients use")
     parser.add_argument("--runs", type=int, default=3, help="runs per N; medians are printed")
     parser.add_argument(
-        "--client-nice", type=int, default=10, help="niceness of the client processes"
+        "--client-nice", type=int, default=0, help="niceness of the client processes"
     )
     parser.add_argument("--timeout-ms", type=int, default=120_000, help="server hold per poll")
     parser.add_argument(
