@@ -9,21 +9,27 @@ A route says what it needs with one dependency from this module::
 
 The action follows Druid's resource filters: GET reads, other methods write (``action=`` pins
 it). ``check_routes`` refuses to build an app with a route that declares nothing (or two
-things), so a new route cannot be left open. At request time ``SecurityMiddleware``
-authenticates everything but the open paths (401 with ``WWW-Authenticate``), the dependency
-authorizes (403), and a success (2xx) from a route that never ran an authorization check is
-turned into a 403, as Druid's ``PreResponseAuthorizationCheckFilter`` does (errors and the
-leader redirects carry no data and pass).
+things), so a new route cannot be left open. A hot path that cannot afford FastAPI's per-request
+machinery (long polling: thousands of parked requests) is a plain ASGI endpoint added with
+``add_asgi_route(router, path, app, dependencies=[INTERNAL])``: it declares the same way, is
+checked the same way, and authorizes before ``app`` runs; with ``direct=True`` the security
+middleware serves it itself once authorized, without the app's inner middleware. Any other
+plain route (a bare Starlette ``Route`` or ``Mount``) cannot declare and is refused. At request
+time ``SecurityMiddleware`` authenticates everything but the open paths (401 with
+``WWW-Authenticate``), the dependency authorizes (403), and a success (2xx) from a route that
+never ran an authorization check is turned into a 403, as Druid's
+``PreResponseAuthorizationCheckFilter`` does (errors and the leader redirects carry no data and
+pass).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.params import Depends as DependsParam
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,16 +59,22 @@ class Need:
     action: Action | None = None
 
     async def __call__(self, request: Request) -> None:
+        self.check(request.scope)
+
+    def check(self, scope: Scope) -> None:
+        """Authorize the request of ``scope`` as declared, or raise ``Forbidden``."""
         if self.kind == "open":
-            request.scope[CHECKED_KEY] = True
+            scope[CHECKED_KEY] = True
             return
         if self.kind == "self":
             return  # the handler authorizes (authorize_datasources / require)
-        name = self.name if self.name is not None else request.path_params.get(self.param or "")
+        name = self.name
+        if name is None:
+            name = scope.get("path_params", {}).get(self.param or "")
         if not name:
-            raise RuntimeError(f"route {request.url.path} declares path parameter {self.param}")
-        require(
-            request, self.resource_type, str(name), self.action or action_for_method(request.method)
+            raise RuntimeError(f"route {scope['path']} declares path parameter {self.param}")
+        _require(
+            scope, self.resource_type, str(name), self.action or action_for_method(scope["method"])
         )
 
     def describe(self) -> str:
@@ -105,23 +117,35 @@ class Forbidden(Exception):
 
 
 def authentication_of(request: Request) -> AuthenticationResult:
-    result = request.scope.get(AUTH_KEY)
+    return _authentication(request.scope)
+
+
+def _authentication(scope: Scope) -> AuthenticationResult:
+    result = scope.get(AUTH_KEY)
     if not isinstance(result, AuthenticationResult):
         raise RuntimeError("request was not authenticated (is SecurityMiddleware installed?)")
     return result
 
 
 def _engine(request: Request) -> SecurityEngine:
-    holder: HasEngine = request.app.state.security
+    return _scope_engine(request.scope)
+
+
+def _scope_engine(scope: Scope) -> SecurityEngine:
+    holder: HasEngine = scope["app"].state.security
     return holder.engine
 
 
 def require(request: Request, resource_type: str, name: str, action: Action) -> None:
     """Authorize one resource action for the request's user or raise ``Forbidden``."""
-    who = authentication_of(request)
-    if not _engine(request).authorize(who, resource_type, name, action):
+    _require(request.scope, resource_type, name, action)
+
+
+def _require(scope: Scope, resource_type: str, name: str, action: Action) -> None:
+    who = _authentication(scope)
+    if not _scope_engine(scope).authorize(who, resource_type, name, action):
         raise Forbidden(f"{who.identity} lacks {action} on {resource_type} {name}")
-    request.scope[CHECKED_KEY] = True
+    scope[CHECKED_KEY] = True
 
 
 def authorize_datasources(
@@ -146,6 +170,71 @@ def filtered(request: Request) -> None:
     request.scope[CHECKED_KEY] = True
 
 
+# ---- plain ASGI routes that declare
+
+
+def _needs(dependencies: Sequence[Any]) -> list[Need]:
+    return [
+        d.dependency
+        for d in dependencies
+        if isinstance(d, DependsParam) and isinstance(d.dependency, Need)
+    ]
+
+
+class DeclaredApp:
+    """A plain ASGI endpoint and its access declaration (``add_asgi_route``).
+
+    It authorizes the request as declared (``Forbidden``, so 403) before ``app`` runs, wherever
+    the route is mounted: FastAPI copies a plain route when its router is included, but keeps
+    the endpoint, and this is the endpoint.
+    """
+
+    def __init__(self, app: ASGIApp, dependencies: Sequence[Any], *, direct: bool) -> None:
+        needs = _needs(dependencies)
+        if len(needs) != len(dependencies):
+            raise TypeError(
+                "a plain ASGI route runs no FastAPI dependency: it takes only one of "
+                "common.auth.declare's declarations"
+            )
+        self.app = app
+        self.dependencies = list(dependencies)
+        self.needs = needs
+        self.direct = direct
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for need in self.needs:
+            need.check(scope)
+        await self.app(scope, receive, send)
+
+
+def add_asgi_route(
+    router: FastAPI | APIRouter,
+    path: str,
+    app: ASGIApp,
+    *,
+    dependencies: Sequence[Any],
+    methods: Collection[str] = ("GET",),
+    name: str | None = None,
+    direct: bool = False,
+) -> None:
+    """Serve ``app`` (plain ASGI: no dependency solving, request object or exit stacks per
+    request) at ``path``, declared like an API route: ``dependencies=[INTERNAL]``.
+
+    ``direct=True`` (a path without parameters, a ``resource`` declaration): once the request is
+    authenticated and authorized, ``SecurityMiddleware`` calls ``app`` itself. Nothing inside
+    the security middleware runs for it then (the lookup scope, the leader redirect, the
+    exception handlers; an unexpected exception still becomes Druid's 500 JSON), so ``app``
+    must answer its own errors. The route is not in the OpenAPI document.
+    """
+    endpoint = DeclaredApp(app, dependencies, direct=direct)
+    if isinstance(router, APIRouter):  # as ``add_api_route``; Starlette's ``add_route`` does not
+        path = router.prefix + path
+    # Starlette treats a non-function endpoint as an ASGI app; the annotation says otherwise.
+    router.add_route(
+        path, cast(Any, endpoint), methods=list(methods), name=name, include_in_schema=False
+    )
+
+
 # ---- app-creation check
 
 
@@ -154,6 +243,8 @@ class DeclaredRoute:
     path: str
     methods: frozenset[str]
     need: Need
+    #: The endpoint of a plain ASGI route (``add_asgi_route``); ``None`` for an API route.
+    asgi: DeclaredApp | None = None
 
 
 def _route_contexts(app: FastAPI) -> Iterator[Any]:
@@ -178,21 +269,40 @@ def check_routes(app: FastAPI) -> list[DeclaredRoute]:
             continue
         methods = frozenset(getattr(ctx, "methods", None) or ())
         deps = getattr(ctx, "dependencies", None)
+        asgi = getattr(ctx, "endpoint", None)
+        if not isinstance(asgi, DeclaredApp):
+            asgi = None
+        elif deps is None:
+            deps = asgi.dependencies
         if deps is None:
-            raise TypeError(f"route {path!r} is not an API route and cannot declare its access")
-        needs = [
-            d.dependency
-            for d in deps
-            if isinstance(d, DependsParam) and isinstance(d.dependency, Need)
-        ]
+            raise TypeError(
+                f"route {path!r} is not an API route and cannot declare its access "
+                "(a plain ASGI endpoint declares with common.auth.declare.add_asgi_route)"
+            )
+        needs = _needs(deps)
         if len(needs) != 1:
             what = "declares no access" if not needs else "declares access twice"
             raise TypeError(
                 f"route {'/'.join(sorted(methods))} {path} {what}: add dependencies=[...] with one "
                 "of common.auth.declare's OPEN, STATE, CONFIG, INTERNAL, SELF or datasource_param()"
             )
-        out.append(DeclaredRoute(path, methods, needs[0]))
+        out.append(DeclaredRoute(path, methods, needs[0], asgi))
     return out
+
+
+def _direct_routes(declared: Iterable[DeclaredRoute]) -> dict[str, DeclaredRoute]:
+    """The plain ASGI routes the security middleware serves itself (``direct=True``)."""
+    direct: dict[str, DeclaredRoute] = {}
+    for route in declared:
+        if route.asgi is None or not route.asgi.direct:
+            continue
+        if "{" in route.path or route.need.kind != "resource":
+            raise TypeError(
+                f"route {route.path} cannot be direct: only a path without parameters with a "
+                "resource declaration (STATE, INTERNAL, CONFIG...) is served by the middleware"
+            )
+        direct[route.path] = route
+    return direct
 
 
 # ---- the middleware
@@ -223,12 +333,18 @@ class SecurityMiddleware:
     """Authenticate every request but the open paths; refuse responses nobody authorized."""
 
     def __init__(
-        self, app: ASGIApp, holder: HasEngine, open_paths: frozenset[str], host: str
+        self,
+        app: ASGIApp,
+        holder: HasEngine,
+        open_paths: frozenset[str],
+        host: str,
+        direct: Mapping[str, DeclaredRoute] | None = None,
     ) -> None:
         self.app = app
         self.holder = holder
         self.open_paths = open_paths
         self.host = host
+        self.direct: Mapping[str, DeclaredRoute] = direct or {}
 
     def _is_open(self, path: str, method: str) -> bool:
         engine = self.holder.engine
@@ -250,11 +366,21 @@ class SecurityMiddleware:
             scope[CHECKED_KEY] = True
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            who = scope[AUTH_KEY] = self.holder.engine.authenticate(headers)
+            who = scope[AUTH_KEY] = self._authenticate(scope)
         except Unauthenticated:
             await _send(send, 401, unauthorized_body(self.host))
+            return
+        lane = self.direct.get(path)
+        if lane is not None and scope["method"] in lane.methods and not scope.get("root_path"):
+            # A ``direct`` plain ASGI route: authorized as declared, then its app, nothing
+            # between. No response guard is needed: a ``resource`` declaration either marks the
+            # request checked or raises ``Forbidden``.
+            assert lane.asgi is not None
+            if self._authorized(lane.need, scope):
+                await lane.asgi.app(scope, receive, send)
+            else:
+                await _send(send, 403, FORBIDDEN_BODY)
             return
         if path in DOCS_PATHS:  # FastAPI's pages: whoever may read the cluster's state
             if not self.holder.engine.authorize(who, ResourceType.STATE, "STATE", Action.READ):
@@ -278,6 +404,21 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, guarded_send)
+
+    def _authenticate(self, scope: Scope) -> AuthenticationResult:
+        # Not inline in ``__call__``: the decoded headers would live as long as its frame, that
+        # is as long as the request (minutes for a parked long poll).
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        return self.holder.engine.authenticate(headers)
+
+    @staticmethod
+    def _authorized(need: Need, scope: Scope) -> bool:
+        try:
+            need.check(scope)
+        except Forbidden as exc:
+            log.info("forbidden: %s %s: %s", scope["method"], scope["path"], exc)
+            return False
+        return True
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:
@@ -303,7 +444,13 @@ def install_security(app: FastAPI, holder: HasEngine, host: str) -> list[Declare
         log.info("forbidden: %s %s: %s", request.method, request.url.path, exc)
         return Response(FORBIDDEN_BODY, status_code=403, media_type="application/json")
 
-    app.add_middleware(SecurityMiddleware, holder=holder, open_paths=open_paths, host=host)
+    app.add_middleware(
+        SecurityMiddleware,
+        holder=holder,
+        open_paths=open_paths,
+        host=host,
+        direct=_direct_routes(declared),
+    )
     app.state.security = holder
     app.state.declared_routes = declared
     return declared

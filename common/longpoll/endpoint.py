@@ -1,31 +1,44 @@
 """The HTTP face of a ``ChangeHistory``: Druid's ``GET ...?counter=&hash=&timeout=`` endpoint.
 
-``add_longpoll_route(app, "/druid-internal/v1/segments", history, current_items)`` is all a role
-writes. The handler follows ``SegmentListerResource`` (druid-internals 3.2): ``timeout`` (ms) must
-be positive, a negative counter gets the full snapshot at once, an up-to-date counter parks until a
-change (200) or the timeout (204). Errors are Druid's error JSON, whatever handlers the app has.
+``add_longpoll_route(app, "/druid-internal/v1/segments", history, current_items,
+dependencies=[INTERNAL])`` is all a role writes. The handler follows ``SegmentListerResource``
+(druid-internals 3.2): ``timeout`` (ms) must be positive, a negative counter gets the full snapshot
+at once, an up-to-date counter parks until a change (200) or the timeout (204). Errors are Druid's
+error JSON, whatever handlers the app has.
 
-The route is a plain ASGI endpoint (no FastAPI dependency solving or exit stack held while a
-request is parked), so it is not listed in the app's OpenAPI document. A parked request watches
-its connection: when the client goes away the wait is cancelled at once, so an abandoned request
-does not hold its waiter (and memory) until the timeout.
+A node holds one parked request per watcher (every broker and coordinator, the overlord for a
+peon), so what one parked request holds is what this module is built around. The route is a plain
+ASGI endpoint declared through ``common.auth.declare.add_asgi_route`` and served ``direct``: the
+security middleware authenticates and authorizes it, then calls it, with no FastAPI request,
+dependency solving, exit stacks or inner middleware held while it waits. A parked request is one
+future in the history (``ChangeHistory.park``) and a watch on its connection that runs the
+server's ``receive()`` without a task of its own (``DisconnectWatch``): when the client goes
+away the wait ends at once, so an abandoned request does not hold its waiter until the timeout.
+The answer to a change is one shared body, written as is to every watcher.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Message, Receive, Scope, Send
 
+from common.auth.declare import add_asgi_route
 from common.errors import InvalidInput, KdruidError, druid_error_response
-from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot
+from common.longpoll.history import ChangeHistory, ChangeRequestsSnapshot, Waiter
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+_JSON = (b"content-type", b"application/json")
 
 
 def add_longpoll_route(
@@ -40,24 +53,68 @@ def add_longpoll_route(
 ) -> None:
     """Serve ``history`` as a Druid long-poll endpoint at ``GET path``.
 
-    ``dependencies`` carries the route's access declaration (``common.auth.declare.INTERNAL``).
+    ``dependencies`` carries the route's access declaration (``common.auth.declare.INTERNAL``);
+    an app with security installed refuses to start without one.
 
     ``current_items`` builds the full state for ``counter=-1`` (synchronous, see
     ``ChangeHistory.snapshot``); ``host`` goes into error bodies (default: this host's name).
     """
-    error_host = host or socket.gethostname()
-
-    async def longpoll(request: Request) -> Response:
-        return await longpoll_response(request, history, current_items, host=error_host)
-
-    router.add_api_route(
+    endpoint = LongPollEndpoint(history, current_items, host or socket.gethostname())
+    add_asgi_route(
+        router,
         path,
-        longpoll,
+        endpoint,
+        dependencies=dependencies,
         methods=["GET"],
-        name=name,
-        dependencies=list(dependencies),
-        summary="Long-poll changes since ?counter=&hash= (timeout in ms); 204 when none came.",
+        name=name or "longpoll",
+        direct=True,
     )
+
+
+class LongPollEndpoint(Generic[T]):
+    """The long-poll endpoint as a plain ASGI app (an object, so Starlette does not wrap it)."""
+
+    def __init__(
+        self, history: ChangeHistory[T], current_items: Callable[[], Iterable[T]], host: str
+    ) -> None:
+        self.history = history
+        self.current_items = current_items
+        self.host = host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            counter, hash_, timeout_ms = parse_query(query_params(scope))
+            if counter < 0:
+                answer: ChangeRequestsSnapshot[T] | None = self.history.snapshot(self.current_items)
+            else:
+                waiter = self.history.park(counter, hash_, timeout_ms / 1000)
+                if not waiter.done():
+                    watch = DisconnectWatch(receive, waiter)
+                    try:
+                        await waiter
+                    finally:
+                        watch.close()
+                        self.history.leave(waiter)
+                    if watch.gone:
+                        return  # nobody to answer
+                answer = waiter.result()
+        except KdruidError as exc:
+            await druid_error_response(exc, self.host)(scope, receive, send)
+            return
+        if answer is None:
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        # The body is rendered once per answer and shared by every request that gets it.
+        body = answer.encoded()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [_JSON, (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 async def longpoll_response(
@@ -72,14 +129,21 @@ async def longpoll_response(
         counter, hash_, timeout_ms = parse_query(request.query_params)
         if counter < 0:
             return _ok(history.snapshot(current_items))
-        snapshot = history.poll(counter, hash_)
-        if snapshot is None:
-            snapshot = await _park(request.receive, history, counter, hash_, timeout_ms / 1000)
-        if snapshot is None:
+        waiter = history.park(counter, hash_, timeout_ms / 1000)
+        if not waiter.done() and await _wait(history, waiter, request.receive):
+            # Any response will do: the server drops it, the connection being closed.
             return Response(status_code=204)
-        return _ok(snapshot)
+        snapshot = waiter.result()
     except KdruidError as exc:
         return druid_error_response(exc, host)
+    if snapshot is None:
+        return Response(status_code=204)
+    return _ok(snapshot)
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """The query string as Starlette's ``QueryParams`` reads it (the last value of a name)."""
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
 
 def parse_query(params: Mapping[str, str]) -> tuple[int, int, int]:
@@ -110,51 +174,94 @@ def _ok(snapshot: ChangeRequestsSnapshot[T]) -> Response:
     return Response(snapshot.encoded(), media_type="application/json")
 
 
-async def _park(
-    receive: Receive,
-    history: ChangeHistory[T],
-    counter: int,
-    hash_: int,
-    timeout_s: float,
-) -> ChangeRequestsSnapshot[T] | None:
-    """``history.get_since`` that is cancelled the moment the client disconnects."""
-    me = asyncio.current_task()
-    assert me is not None
-    gone = False
-
-    def on_disconnect() -> None:
-        nonlocal gone
-        gone = True
-        me.cancel()
-
-    watcher = asyncio.create_task(_watch_disconnect(receive, on_disconnect), name="longpoll-watch")
+async def _wait(history: ChangeHistory[T], waiter: Waiter[T], receive: Receive) -> bool:
+    """Wait for ``waiter`` (parked in ``history``) or the client's disconnect; ``True`` if the
+    client went away first."""
+    watch = DisconnectWatch(receive, waiter)
     try:
-        return await history.get_since(counter, hash_, timeout_s)
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        me.uncancel()
-        # Any response will do: the server drops it, the connection being closed.
-        return None
+        await waiter
     finally:
-        # Not awaited on purpose: an await here would open a window for the watcher's cancel to
-        # land outside the handler above. A cancelled watcher ends at its next loop turn.
-        watcher.cancel()
+        watch.close()
+        history.leave(waiter)
+    return watch.gone
 
 
-async def _watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
-    """Call ``on_disconnect`` when the ASGI server reports the client gone.
+class DisconnectWatch:
+    """Learn that the client went away, without a task: runs the ASGI ``receive()`` coroutine
+    by hand, stepping it from the done-callback of the future it waits on (what a task would do,
+    minus the task, its own coroutine and its scheduling).
 
-    After the (empty) request body the server's next message is ``http.disconnect``. Anything
-    else means a middleware replays messages and disconnects cannot be seen; stop watching then
-    rather than spin (the request just waits out its timeout).
+    After the request body the server's next message is ``http.disconnect``: ``gone`` is then
+    set and ``wake`` (the future the request waits on) resolved with ``None`` unless done.
+    Anything else means a middleware replays messages and a disconnect cannot be seen; the watch
+    stops then rather than spin (the request waits out its timeout), as it does if ``receive()``
+    waits on something that is not an asyncio future. ``close()`` stops it: the pending
+    ``receive()`` is closed (its ``finally`` blocks run) before the response is sent, so no
+    message is lost to it.
     """
-    body_done = False
-    while True:
-        message = await receive()
+
+    __slots__ = ("_body_done", "_coro", "_pending", "_receive", "_wake", "gone")
+
+    def __init__(self, receive: Receive, wake: asyncio.Future[Any]) -> None:
+        self._receive = receive
+        self._wake = wake
+        self._coro: Coroutine[Any, Any, Message] | None = None
+        self._pending: asyncio.Future[Any] | asyncio.Handle | None = None
+        self._body_done = False
+        self.gone = False
+        self._next()
+
+    def _next(self) -> None:
+        self._coro = self._receive()  # type: ignore[assignment]
+        self._step()
+
+    def _step(self, _: object = None) -> None:
+        self._pending = None
+        coro = self._coro
+        if coro is None:
+            return
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            self._coro = None
+            self._received(stop.value)
+            return
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # the watch ends; the request waits out its timeout
+            self._coro = None
+            log.debug("disconnect watch stopped: receive() raised %r", exc)
+            return
+        if yielded is None:  # a bare yield (``asyncio.sleep(0)``): step again next turn
+            self._pending = asyncio.get_running_loop().call_soon(self._step)
+        elif getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False
+            yielded.add_done_callback(self._step)
+            self._pending = yielded
+        else:
+            log.debug("disconnect watch stopped: receive() waits on %r", yielded)
+            self.close()
+
+    def _received(self, message: Message) -> None:
         if message["type"] == "http.disconnect":
-            on_disconnect()
+            self.gone = True
+            if not self._wake.done():
+                self._wake.set_result(None)
             return
-        if body_done:
+        if self._body_done:
             return
-        body_done = not message.get("more_body", False)
+        self._body_done = not message.get("more_body", False)
+        self._next()
+
+    def close(self) -> None:
+        pending, self._pending = self._pending, None
+        if isinstance(pending, asyncio.Handle):
+            pending.cancel()
+        elif pending is not None:
+            pending.remove_done_callback(self._step)
+        coro, self._coro = self._coro, None
+        if coro is not None:
+            try:
+                coro.close()
+            except RuntimeError as exc:  # it ignored GeneratorExit: nothing more to do
+                log.debug("disconnect watch: receive() did not close: %s", exc)

@@ -7,11 +7,11 @@ clock at add time, so a client's ``(counter, hash)`` from before a restart no lo
 after it, a reset with a cause, or -- when the client is up to date -- it parks until the next
 ``add`` or the timeout.
 
-Parked requests share one ``asyncio.Event`` per generation: ``add`` sets it and installs a fresh
-one, so a parked request costs one future in that event's waiter list and nothing runs while it
-waits. The answer to a given counter is computed once per generation and shared by every request
-that asks with that counter (they are all parked on the same one), so waking N watchers builds
-and serialises one snapshot, not N. Not thread-safe: call ``add`` from the event loop
+A parked request is one future (``park``) and the timer of its timeout, nothing else: no task, no
+coroutine of the history's. ``add`` resolves every parked future in one pass with its answer. The
+answer to a given counter is computed once per generation and shared by every request that asks
+with that counter (they are all parked on the same one), so waking N watchers builds and
+serialises one snapshot, not N. Not thread-safe: call ``add`` from the event loop
 (``loop.call_soon_threadsafe`` from a worker thread).
 """
 
@@ -91,9 +91,18 @@ class ChangeRequestsSnapshot(BaseModel, Generic[T]):
         """``to_json()`` as JSON bytes, rendered once: a snapshot is shared by every request
         parked at the same counter (``ChangeHistory``), so a change reaching 1,000 watchers is
         serialised once, not 1,000 times. Treat a snapshot as immutable once handed out."""
-        if self._encoded is None:
-            self._encoded = dumps(self.to_json())
-        return self._encoded
+        # Straight from pydantic's private dict: ``self._encoded`` goes through
+        # ``BaseModel.__getattr__`` (about 4 us, 50 times this), once per answered request.
+        private = self.__pydantic_private__
+        assert private is not None
+        body: bytes | None = private["_encoded"]
+        if body is None:
+            body = private["_encoded"] = dumps(self.to_json())
+        return body
+
+
+#: A parked request (``ChangeHistory.park``): resolves with the answer, or ``None`` on timeout.
+Waiter = asyncio.Future[ChangeRequestsSnapshot[T] | None]
 
 
 class _Park:
@@ -116,9 +125,9 @@ class ChangeHistory(Generic[T]):
         # (0, 0) would be parked instead of reset, and never learn the server had restarted.
         self._origin = Counter(counter=0, hash=_next_hash())
         self._last = self._origin
-        self._changed = asyncio.Event()
+        #: Parked requests: their future -> (counter, hash, timer of their timeout).
+        self._waiters: dict[Waiter[T], tuple[int, int, asyncio.TimerHandle]] = {}
         self._closed = False
-        self._parked = 0
         #: Successful answers of the current generation by the counter asked with (its hash was
         #: checked before caching); cleared by ``add``.
         self._answers: dict[int, ChangeRequestsSnapshot[T]] = {}
@@ -129,8 +138,8 @@ class ChangeHistory(Generic[T]):
 
     @property
     def parked(self) -> int:
-        """Requests waiting in ``get_since`` right now."""
-        return self._parked
+        """Requests parked (``park``, ``get_since``) right now."""
+        return len(self._waiters)
 
     @property
     def closed(self) -> bool:
@@ -176,31 +185,64 @@ class ChangeHistory(Generic[T]):
         Raises ``InvalidInput`` (400) for a negative counter and ``ServiceUnavailable`` (503) once
         the history is closed, including for requests parked at that moment.
         """
-        result = self.poll(counter, hash)
-        if result is not None:
-            return result
-        self._parked += 1
+        waiter = self.park(counter, hash, timeout)
         try:
-            async with asyncio.timeout(timeout):
-                while result is None:
-                    # Wait on the current generation's event: ``add`` sets it, then replaces it.
-                    await self._changed.wait()
-                    result = self.poll(counter, hash)
-        except TimeoutError:
-            return None
+            return await waiter
         finally:
-            self._parked -= 1
-        return result
+            self.leave(waiter)
+
+    def park(self, counter: int, hash: int, timeout: float) -> Waiter[T]:
+        """``get_since`` as a bare future, for a caller that waits on something else as well (the
+        endpoint also watches its connection) and should not need a task for it.
+
+        The future is already done when there is an answer now; otherwise it resolves with the
+        answer at the next change, with ``None`` after ``timeout`` s, or with ``ServiceUnavailable``
+        at ``close``. The caller may resolve or cancel it itself to stop waiting, and must then
+        call ``leave``; calling ``leave`` in any case is harmless. Raises as ``poll``.
+        """
+        result = self.poll(counter, hash)
+        loop = asyncio.get_running_loop()
+        waiter: Waiter[T] = loop.create_future()
+        if result is not None:
+            waiter.set_result(result)
+            return waiter
+        timer = loop.call_later(timeout, self._expire, waiter)
+        self._waiters[waiter] = (counter, hash, timer)
+        return waiter
+
+    def leave(self, waiter: Waiter[T]) -> None:
+        """Forget a parked future (its caller stopped waiting) and its timeout's timer."""
+        entry = self._waiters.pop(waiter, None)
+        if entry is not None:
+            entry[2].cancel()
 
     def close(self) -> None:
         """Release every parked request with "Server is shutting down." and refuse new ones."""
         self._closed = True
         self._wake()
 
+    def _expire(self, waiter: Waiter[T]) -> None:
+        self._waiters.pop(waiter, None)
+        if not waiter.done():
+            waiter.set_result(None)
+
     def _wake(self) -> None:
+        """Answer every parked request, in one pass (the answers are shared per counter)."""
         self._answers.clear()
-        self._changed.set()
-        self._changed = asyncio.Event()
+        waiters, self._waiters = self._waiters, {}
+        for waiter, entry in waiters.items():
+            if waiter.done():  # resolved by its caller, who has not called ``leave`` yet
+                entry[2].cancel()
+            elif self._closed:
+                entry[2].cancel()
+                waiter.set_exception(ServiceUnavailable(SHUTTING_DOWN))
+            else:
+                result = self._evaluate(entry[0], entry[1])
+                if isinstance(result, _Park):  # still up to date (cannot happen after an add)
+                    self._waiters[waiter] = entry
+                else:
+                    entry[2].cancel()
+                    waiter.set_result(result)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -16,7 +16,13 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from common.aio import Backoff, TaskGroup, wait_until
-from common.longpoll import ChangeHistory, ChangeRequestSyncer, longpoll_response
+from common.auth.declare import INTERNAL, install_allow_all
+from common.longpoll import (
+    ChangeHistory,
+    ChangeRequestSyncer,
+    add_longpoll_route,
+    longpoll_response,
+)
 
 PATH = "/druid-internal/v1/segments"
 Change = dict[str, str]
@@ -257,3 +263,32 @@ async def test_abandoned_parked_request_does_not_leak_its_waiter() -> None:
             p.cancel()
         await asyncio.gather(*polls, return_exceptions=True)
         await wait_until(lambda: node.history.parked == 0, within=5, what="waiters released")
+
+
+def declared_app(node: Node) -> FastAPI:
+    """The endpoint as the roles serve it: ``add_longpoll_route`` declared ``INTERNAL``, served
+    by the security middleware itself (allow-all here), over a real socket."""
+    app = FastAPI()
+    add_longpoll_route(app, PATH, node.history, node._snapshot, dependencies=[INTERNAL])
+    install_allow_all(app)
+    return app
+
+
+async def test_the_declared_route_syncs_and_frees_the_waiters_of_abandoned_polls() -> None:
+    node, mirror = Node(), Mirror()
+    node.load("a")
+    async with serve(declared_app(node)) as (url, _), httpx.AsyncClient() as client:
+        origin = {"counter": 1, "hash": node.history.last_counter.hash, "timeout": 60000}
+        polls = [asyncio.create_task(client.get(url + PATH, params=origin)) for _ in range(5)]
+        await wait_until(lambda: node.history.parked == 5, within=10, what="5 parked polls")
+        for p in polls:
+            p.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
+        await wait_until(lambda: node.history.parked == 0, within=5, what="waiters released")
+
+        async with syncing(url, mirror, server_timeout=30) as syncer:
+            await wait_until(lambda: node.history.parked == 1, within=10, what="a parked poll")
+            assert mirror.ids == {"a"}
+            node.load("b")
+            await wait_until(lambda: mirror.ids == {"a", "b"}, within=10, what="the delta")
+            assert syncer.consecutive_failures == 0

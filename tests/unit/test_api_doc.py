@@ -1,6 +1,7 @@
 """``docs/api.md`` tells the truth: every route the five role apps serve is listed as served (or
 refused) by that role, every row marked served exists on the roles it names, a ``not yet`` row
-has no route, and every test file a row names exists. The apps are built, not started."""
+has no route, and every test file a row names exists. The apps are built, not started; their
+routes are the OpenAPI document's plus the plain ASGI routes they declare."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from common.auth.declare import DeclaredRoute
 from common.config import ROLES, load_settings
 from services.cli import app_factory
 from tests.support.cluster import sqlite_properties
@@ -63,6 +65,11 @@ def routes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[str,
         app = app_factory(role)(load_settings(role, properties=props, environ={}))
         paths = app.openapi()["paths"]
         served[role] = {(m.upper(), normalize(p)) for p, ops in paths.items() for m in ops}
+        # Plain ASGI routes (long polling) are not in the OpenAPI document, but they declare.
+        declared: list[DeclaredRoute] = app.state.declared_routes
+        served[role] |= {
+            (m, normalize(r.path)) for r in declared if r.asgi is not None for m in r.methods
+        } - {("HEAD", normalize(r.path)) for r in declared}
     return served
 
 

@@ -169,7 +169,7 @@ async def test_cancelled_park_leaves_no_waiter() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert h.parked == 0
-    assert not h._changed._waiters
+    assert not h._waiters
 
 
 async def test_close_releases_parked_requests_with_shutdown_error() -> None:
