@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.expr import fastnum
 from common.expr import kernels as k
 from common.expr.fn_kernels import KERNELS
 from common.expr.mvmap import bind_scalar, evaluate_mapped, mapped_column
@@ -51,6 +52,9 @@ def evaluate(node: Node, table: pa.Table, *, encoded: bool = False, chunked: boo
     if mapped is not None:
         bound = bind_scalar(node, mapped)
         return evaluate_mapped(mapped, table, lambda flat: _evaluate(bound, flat, False))
+    fast = fastnum.evaluate(node, table)
+    if fast is not None:
+        return fast
     if chunked:
         parts = _by_batch(node, table)
         if parts is not None:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.expr import parse_expression
+from common.expr.fastnum import truth_mask
 from common.expr.kernels import truth as expr_truth
 from common.query.columns import (
     TIME_COLUMN,
@@ -366,7 +367,11 @@ class ExpressionFilter(_Filter):
         return v
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        value = parse_expression(self.expression).evaluate_table(table, chunked=True)
+        expr = parse_expression(self.expression)
+        fast = truth_mask(expr.node, table)  # numeric and null-free: no unknowns
+        if fast is not None:
+            return pa.chunked_array([pa.array(fast, pa.bool_())])
+        value = expr.evaluate_table(table, chunked=True)
         if not isinstance(value, pa.ChunkedArray):
             value = pa.chunked_array([value])
         # A multi-value result matches when any of its values is true, as Druid's filters.

@@ -76,7 +76,7 @@ def coded_keyed_table(
         if d.outputType != "STRING" or d.dimension not in rows.column_names:
             return None
         col = rows.column(d.dimension)
-        dictionary = _one_dictionary(col)
+        dictionary = one_dictionary(col)
         if dictionary is None:
             return None
         codes = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
@@ -91,7 +91,7 @@ def coded_keyed_table(
     return pa.table(cols), keys, coded
 
 
-def _one_dictionary(col: pa.ChunkedArray) -> Any:
+def one_dictionary(col: pa.ChunkedArray) -> Any:
     """The dictionary every chunk shares, when it is of distinct non-null strings; else None."""
     if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
         return None

@@ -29,7 +29,7 @@ from common.segments.granularity import AllGranularity, Granularity, NoneGranula
 from common.segments.intervals import Interval
 
 MAX_BUCKETS = 100_000  # more buckets than this over the data span: the general path
-_COUNT_VALID = pc.CountOptions(mode="only_valid")
+COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
 
 
@@ -77,7 +77,7 @@ def bucket_bounds(gran: Granularity, first: int, last: int) -> Any:
     return arr
 
 
-def _selection(
+def selection(
     table: pa.Table, millis: Any, intervals: Sequence[Interval], flt: Any
 ) -> tuple[pa.Table, Any, Any] | None:
     """The row range spanning ``intervals``, its times, and a mask of the rows kept inside it
@@ -101,11 +101,11 @@ def _selection(
     return sub, times, keep
 
 
-def _numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
+def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
     """(values, validity or None) of one aggregator input the numpy reductions can handle."""
     if op not in _OPS or (op == "count") != (opts is not None):
         return None
-    if op == "count" and opts != _COUNT_VALID:
+    if op == "count" and opts != COUNT_VALID:
         return None
     typ = arr.type
     if not (pa.types.is_int64(typ) or pa.types.is_float64(typ)):
@@ -169,7 +169,7 @@ def run_sorted(
     millis = sorted_millis(table)
     if millis is None:
         return None
-    selected = _selection(table, millis, intervals, flt)
+    selected = selection(table, millis, intervals, flt)
     if selected is None:
         return None
     sub, times, keep = selected
@@ -196,11 +196,11 @@ def run_sorted(
     for agg in aggs:
         reduced = []
         for arr, op, opts in agg.inputs(sub):
-            if op == "count" and opts == _COUNT_VALID and not arr.null_count:
+            if op == "count" and opts == COUNT_VALID and not arr.null_count:
                 sizes = np.diff(np.append(row_starts, len(times)))
                 reduced.append(pa.array(sizes, pa.int64()))
                 continue
-            prepared = _numpy_input(arr, op, opts)
+            prepared = numpy_input(arr, op, opts)
             if prepared is None:
                 return None
             values, valid = prepared
