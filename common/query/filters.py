@@ -163,6 +163,14 @@ def _compare_pred(
         else:
             vals = to_strings(arr)
             lo, hi, typ = _scalar_str(lower), _scalar_str(upper), pa.string()
+        if not vals.null_count and (lo is not None or hi is not None):
+            out: Any = None  # no nulls: no unknowns to carry
+            if lo is not None:
+                out = (pc.greater if lower_strict else pc.greater_equal)(vals, pa.scalar(lo, typ))
+            if hi is not None:
+                below = (pc.less if upper_strict else pc.less_equal)(vals, pa.scalar(hi, typ))
+                out = below if out is None else pc.and_(out, below)
+            return out
         result = pc.is_valid(vals)
         result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
         if lo is not None:

@@ -29,8 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from common.query.aggregators import CountAgg, FilteredAgg, _SimpleAgg
-from common.query.columns import BUCKET_COLUMN, TIME_COLUMN
-from common.query.engine.dims import one_dictionary
+from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, one_dictionary
 from common.query.engine.sorted_time import (
     COUNT_VALID,
     bucket_bounds,
@@ -217,7 +216,7 @@ class _Reducer:
     def count(self, valid: Any) -> pa.Array:
         if valid is None:
             return pa.array(self.rows[self.present], pa.int64())
-        counts = np.bincount(self.gid[valid], minlength=self.total)
+        counts = np.bincount(self.gid[np.flatnonzero(valid)], minlength=self.total)
         return pa.array(counts[self.present], pa.int64())
 
     def reduce(self, op: str, values: Any, valid: Any) -> pa.Array | None:

@@ -14,6 +14,7 @@ from common.query.columns import (
     TIME_COLUMN,
     explode_multi_value,
     get_column,
+    one_dictionary,
     plain,
     to_numbers,
     to_strings,
@@ -89,22 +90,6 @@ def coded_keyed_table(
         if name not in cols:
             cols[name] = rows.column(name)
     return pa.table(cols), keys, coded
-
-
-def one_dictionary(col: pa.ChunkedArray) -> Any:
-    """The dictionary every chunk shares, when it is of distinct non-null strings; else None."""
-    if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
-        return None
-    if not col.num_chunks:
-        return None
-    dictionary = col.chunk(0).dictionary
-    for chunk in col.chunks[1:]:
-        other = chunk.dictionary
-        if other is not dictionary and not other.equals(dictionary):
-            return None
-    if dictionary.null_count or pc.count_distinct(dictionary).as_py() != len(dictionary):
-        return None
-    return dictionary
 
 
 def output_type(spec: DimensionSpec) -> Any:

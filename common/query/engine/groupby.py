@@ -173,6 +173,10 @@ def _order(query: GroupByQuery, result: pa.Table) -> Any:
             keys.append((col, c.direction == "ascending"))
         if query.context.sortByDimsFirst and time_first:
             keys.append((result[TIME_COLUMN], True))
+        # Ties keep Druid's merged order, dimensions ascending (its limit sort is stable over
+        # the grouping order); so no answer depends on the order partials arrive in.
+        named = {c.dimension for c in columns}
+        keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
     else:
         keys.extend((result[d.output], True) for d in query.dimensions)
     if not keys:
