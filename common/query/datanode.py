@@ -28,11 +28,6 @@ from common.segments.segment import DataSegment, SegmentId
 #: Partials with at most this many rows in all are merged on the event loop, not in a thread.
 INLINE_MERGE_ROWS = 1024
 
-#: Segments with at most this many rows are computed on the event loop, not in a thread.
-INLINE_SEGMENT_ROWS = 4096
-#: ... when the query reads at most this many segments (the event loop is never held long).
-INLINE_SEGMENTS = 4
-
 #: ``(dataSource, descriptor) -> (segment, its Arrow table)``, or None when not served here.
 SegmentGetter = Callable[[str, SegmentDescriptor], tuple[DataSegment, pa.Table] | None]
 
@@ -109,20 +104,13 @@ async def run_on_node(
     query: Query, get_segment: SegmentGetter, limit: asyncio.Semaphore
 ) -> NodeResult:
     """Run every requested segment in worker threads (at most ``limit`` at once, so the event
-    loop stays free and cancellation skips segments not yet started), then merge them. A query
-    of a few small segments is computed on the event loop: a thread hop would cost more."""
+    loop stays free and cancellation skips segments not yet started), then merge them."""
 
     async def one(d: SegmentDescriptor) -> pa.Table | None:
-        found = get_segment(query.dataSource, d) if inline_ok else None
-        if found is not None and found[1].num_rows <= INLINE_SEGMENT_ROWS:
-            # A small segment (a realtime hydrant, a tiny datasource): computing it here takes
-            # less than handing it to a worker thread and back.
-            return run_descriptor(query, lambda ds, dd: found, d)
         async with limit:
             return await asyncio.to_thread(run_descriptor, query, get_segment, d)
 
     descriptors = requested_segments(query)
-    inline_ok = len(descriptors) <= INLINE_SEGMENTS
     results = await asyncio.gather(*(one(d) for d in descriptors))
     partials = [p for p in results if p is not None]
     missing = [d for d, p in zip(descriptors, results, strict=True) if p is None]
