@@ -53,7 +53,8 @@ def truth_mask(node: Node, table: pa.Table) -> np.ndarray[Any, Any] | None:
     if out is None:
         return None
     values, kind = out
-    return values if kind == "BOOL" else np.greater(values, 0)
+    mask: np.ndarray[Any, Any] = values if kind == "BOOL" else np.greater(values, 0)
+    return mask
 
 
 def _run(node: Node, table: pa.Table) -> Value | None:
