@@ -603,7 +603,7 @@ async def main(args: argparse.Namespace) -> None:
                 "duckdb": duck_probe(duck, "SELECT count(*) FROM tiny"),
             }
         }
-        tiny_runs = max(args.runs, 30)
+        tiny_runs = max(args.runs, args.tiny_runs)
         tt = (await interleaved(["tiny"], tiny_runs, tiny_probes))["tiny"]
         e, n, b, d = (median_ms(tt[p]) for p in ("engine", "node", "broker", "duckdb"))
         print(
@@ -628,5 +628,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
     parser.add_argument("--only", default="", help="regex: only the shapes whose name matches")
+    parser.add_argument("--tiny-runs", type=int, default=30, help="runs of the tiny query")
     quiet_logs()
     asyncio.run(main(parser.parse_args()))

@@ -16,6 +16,7 @@ general path.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
 from common.query.filters import filter_mask
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -33,8 +35,28 @@ COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
 
 
+_SORTED: dict[int, weakref.ref[pa.Table]] = {}
+"""Tables (by id, while they live) whose ``__time`` is known null-free and sorted: a segment's
+table is the same object query after query, so the check runs once per segment."""
+
+
+def known_sorted(table: pa.Table) -> bool:
+    ref = _SORTED.get(id(table))
+    return ref is not None and ref() is table
+
+
+def remember_sorted(table: pa.Table) -> None:
+    key = id(table)
+    _SORTED[key] = weakref.ref(table, lambda _ref, key=key: _SORTED.pop(key, None))  # type: ignore[misc]
+
+
 def sorted_millis(table: pa.Table) -> Any:
     """``__time`` as a numpy int64 array when it is present, null-free and sorted, else None."""
+    if known_sorted(table):
+        col = table.column(TIME_COLUMN)
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.int64())
+        return np.asarray(col.to_numpy(), dtype=np.int64)
     if TIME_COLUMN not in table.column_names:
         return None
     col = table.column(TIME_COLUMN)
@@ -50,6 +72,7 @@ def sorted_millis(table: pa.Table) -> Any:
     millis = np.asarray(col.to_numpy(), dtype=np.int64)
     if len(millis) > 1 and not bool(np.all(millis[1:] >= millis[:-1])):
         return None
+    remember_sorted(table)
     return millis
 
 
@@ -195,6 +218,10 @@ def run_sorted(
     columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
     for agg in aggs:
         reduced = []
+        if isinstance(agg, CountAgg):  # every selected row: no input column to build
+            sizes = np.diff(np.append(row_starts, len(times)))
+            columns[agg.name] = agg.segment_finish([pa.array(sizes, pa.int64())])
+            continue
         for arr, op, opts in agg.inputs(sub):
             if op == "count" and opts == COUNT_VALID and not arr.null_count:
                 sizes = np.diff(np.append(row_starts, len(times)))
