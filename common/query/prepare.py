@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from common.query.datasource import JoinDataSource
-from common.query.engine.sorted_time import known_sorted, remember_sorted
+from common.query.engine.sorted_time import known_sorted, remember_sorted, sorted_millis
 from common.query.firstlast import ROW_TIME, uses_row_time
 from common.query.join import apply_join
 from common.query.virtual import apply_virtual_columns
@@ -26,6 +26,9 @@ def prepare_segment(query: Any, table: pa.Table) -> pa.Table:
     aggs = getattr(query, "aggregations", None)
     if aggs and "__time" in table.column_names and uses_row_time(aggs):
         table = table.append_column(ROW_TIME, table.column("__time"))
-    if table is not original and not isinstance(spec, JoinDataSource) and known_sorted(original):
-        remember_sorted(table)  # columns were only added: the same rows, the same __time
+    if table is not original and not isinstance(spec, JoinDataSource):
+        # Columns were only added: the same rows, the same __time. The segment's own table is
+        # checked once (and remembered), the derived one inherits the answer.
+        if known_sorted(original) or sorted_millis(original) is not None:
+            remember_sorted(table)
     return table

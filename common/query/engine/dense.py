@@ -194,7 +194,7 @@ def _dim_key(sub: pa.Table, d: DimensionSpec, keep: Any) -> _Key | None:
     if high - low >= MAX_LONG_RANGE or low < -_EXACT or high > _EXACT:
         return None
     size = high - low + 2  # the last code: null
-    codes = (values - low).astype(np.intp)
+    codes = np.subtract(values, low, dtype=np.intp)
     if valid is not None:
         codes[~valid] = size - 1
 
