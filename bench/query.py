@@ -439,9 +439,12 @@ async def load_historical(c: Cluster, segments: list[DataSegment]) -> Node:
     return h
 
 
-def cluster_properties(tmp: Path) -> dict[str, str]:
+def cluster_properties(tmp: Path, threads: int) -> dict[str, str]:
+    """The bench's cluster: SQLite metadata, a local segment cache, and the data node computing
+    ``threads`` segments at once (``druid.processing.numThreads``), as many as DuckDB's threads."""
     return {
         **sqlite_properties(tmp),
+        "druid.processing.numThreads": str(threads),
         "druid.segmentCache.locations": json.dumps(
             [{"path": str(tmp / "cache"), "maxSize": 10**12}]
         ),
@@ -548,7 +551,7 @@ async def main(args: argparse.Namespace) -> None:
     duck.register("tiny", tiny_table())
     shapes = [s for s in SHAPES if re.search(args.only, s.name)]
 
-    c = Cluster(cluster_properties(tmp))
+    c = Cluster(cluster_properties(tmp, args.threads))
     try:
         h = await load_historical(c, [*segments, *tiny])
         broker = await c.start("broker")
@@ -626,7 +629,9 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--segments", type=int, default=4, help="segments (1-5 M rows each)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="DuckDB threads and druid.processing.numThreads"
+    )
     parser.add_argument("--only", default="", help="regex: only the shapes whose name matches")
     parser.add_argument("--tiny-runs", type=int, default=30, help="runs of the tiny query")
     quiet_logs()

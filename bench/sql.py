@@ -218,7 +218,7 @@ async def end_to_end(args: argparse.Namespace) -> None:
     duck.register("labels", labels)
     duck.register("tiny", tiny_table())
     shapes = [s for s in SHAPES if re.search(args.only, s.name)]
-    c = Cluster(cluster_properties(tmp))
+    c = Cluster(cluster_properties(tmp, args.threads))
     try:
         await load_historical(c, segments)
         broker = await c.start("broker")
@@ -294,7 +294,9 @@ if __name__ == "__main__":
     parser.add_argument("--segments", type=int, default=4)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--plan-runs", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="DuckDB threads and druid.processing.numThreads"
+    )
     parser.add_argument("--only", default="", help="regex: only the shapes whose name matches")
     quiet_logs()
     args = parser.parse_args()
