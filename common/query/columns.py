@@ -124,9 +124,20 @@ def _shared_dictionary(col: pa.ChunkedArray) -> Any:
     return dictionary
 
 
-def _eval_codes(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
-    """The predicate on the dictionary once, looked up by every row's code (null codes: the
-    predicate's answer for a null) in one numpy gather."""
+def numpy_predicate(col: pa.ChunkedArray, pred: Predicate) -> tuple[Any, Any] | None:
+    """``eval_predicate`` as numpy arrays (true, unknown or None when there is none) for a
+    single-value dictionary column with one dictionary; None for any other column."""
+    if not pa.types.is_dictionary(col.type) or not col.num_chunks:
+        return None
+    dictionary = _shared_dictionary(col)
+    if dictionary is None:
+        return None
+    true, unknown, codes = _code_luts(col, dictionary, pred, _null_result(pred))
+    return true[codes], (unknown[codes] if unknown.any() else None)
+
+
+def _code_luts(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
+    """(true per code, unknown per code, every row's code); the last code is a null row's."""
     on_dict = pred(plain(dictionary))
     size = len(dictionary)
     true = np.zeros(size + 1, dtype=bool)
@@ -138,7 +149,13 @@ def _eval_codes(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_res
     indices = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
     if indices.null_count:
         indices = indices.fill_null(size)
-    codes = np.asarray(indices.to_numpy(), dtype=np.intp)
+    return true, unknown, indices.to_numpy()
+
+
+def _eval_codes(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
+    """The predicate on the dictionary once, looked up by every row's code (null codes: the
+    predicate's answer for a null) in one numpy gather."""
+    true, unknown, codes = _code_luts(col, dictionary, pred, null_result)
     hit = true[codes]
     mask = unknown[codes] if unknown.any() else None
     return pa.array(hit, pa.bool_(), mask=mask if mask is not None and mask.any() else None)

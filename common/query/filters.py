@@ -24,6 +24,7 @@ from common.query.columns import (
     TIME_COLUMN,
     eval_predicate,
     get_column,
+    numpy_predicate,
     to_numbers,
     to_strings,
 )
@@ -45,7 +46,15 @@ class _Filter(BaseModel):
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         """Three-valued result per row: true, false or null (unknown)."""
-        raise NotImplementedError
+        leaf = self.leaf()
+        if leaf is None:
+            raise NotImplementedError
+        name, pred = leaf
+        return eval_predicate(get_column(table, name), pred)
+
+    def leaf(self) -> tuple[str, Any] | None:
+        """(column, predicate) of a filter on one column (evaluated by ``eval_predicate``)."""
+        return None
 
 
 def _scalar_str(value: Any) -> str | None:
@@ -88,10 +97,10 @@ class SelectorFilter(_Filter):
     dimension: str
     value: str | int | float | None = None
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         if self.value is None:
-            return eval_predicate(get_column(table, self.dimension), pc.is_null)
-        return eval_predicate(get_column(table, self.dimension), _equals_pred(self.value))
+            return self.dimension, pc.is_null
+        return self.dimension, _equals_pred(self.value)
 
 
 class EqualsFilter(_Filter):
@@ -114,10 +123,9 @@ class EqualsFilter(_Filter):
             raise ValueError("equals filter requires a non-null matchValue (use a null filter)")
         return data
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         numeric = self.matchValueType in NUMERIC_TYPES
-        pred = _equals_pred(self.matchValue, numeric)
-        return eval_predicate(get_column(table, self.column), pred)
+        return self.column, _equals_pred(self.matchValue, numeric)
 
 
 class InFilter(_Filter):
@@ -125,7 +133,7 @@ class InFilter(_Filter):
     dimension: str
     values: list[str | int | float | None]
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         strs = [_scalar_str(v) for v in self.values]
         has_null = any(v is None for v in strs)
         wanted = pa.array(sorted({v for v in strs if v is not None}), pa.string())
@@ -144,7 +152,7 @@ class InFilter(_Filter):
             # unknown for null values: SQL's ``x IN (...)`` on null is null.
             return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), hit)
 
-        return eval_predicate(get_column(table, self.dimension), pred)
+        return self.dimension, pred
 
 
 def _compare_pred(
@@ -231,10 +239,10 @@ class BoundFilter(_Filter):
     def _ordering(cls, v: Any) -> str:
         return _ordering_name(v)
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         numeric = self.ordering == "numeric"
         pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, numeric)
-        return eval_predicate(get_column(table, self.dimension), pred)
+        return self.dimension, pred
 
 
 class RangeFilter(_Filter):
@@ -253,10 +261,10 @@ class RangeFilter(_Filter):
             raise ValueError(f"unsupported matchValueType [{v}]")
         return v.upper()
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         numeric = self.matchValueType in NUMERIC_TYPES
         pred = _compare_pred(self.lower, self.upper, self.lowerOpen, self.upperOpen, numeric)
-        return eval_predicate(get_column(table, self.column), pred)
+        return self.column, pred
 
 
 def like_to_regex(pattern: str, escape: str | None) -> str:
@@ -287,12 +295,9 @@ class LikeFilter(_Filter):
             raise ValueError("escape must be a single character")
         return v
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         regex = like_to_regex(self.pattern, self.escape)
-        return eval_predicate(
-            get_column(table, self.dimension),
-            lambda arr: pc.match_substring_regex(to_strings(arr), regex),
-        )
+        return self.dimension, lambda arr: pc.match_substring_regex(to_strings(arr), regex)
 
 
 class RegexFilter(_Filter):
@@ -309,19 +314,16 @@ class RegexFilter(_Filter):
             raise ValueError(f"invalid regex [{v}]: {exc}") from None
         return v
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        return eval_predicate(
-            get_column(table, self.dimension),
-            lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern),
-        )
+    def leaf(self) -> tuple[str, Any]:
+        return self.dimension, lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern)
 
 
 class NullFilter(_Filter):
     type: Literal["null"]
     column: str
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        return eval_predicate(get_column(table, self.column), pc.is_null)
+    def leaf(self) -> tuple[str, Any]:
+        return self.column, pc.is_null
 
 
 class IntervalFilter(_Filter):
@@ -432,6 +434,61 @@ Filter = Annotated[
 
 for _model in (AndFilter, OrFilter, NotFilter):
     _model.model_rebuild()
+
+
+def mask_numpy(flt: _Filter | None, table: pa.Table) -> Any:
+    """``filter_mask`` as a numpy boolean array, computed in numpy where it can be (filters on
+    dictionary columns by code, numeric expressions, and/or/not of them, in three-valued logic)."""
+    if flt is None:
+        return np.ones(table.num_rows, dtype=bool)
+    true, _ = _tri(flt, table)
+    return true
+
+
+def _tri(flt: _Filter, table: pa.Table) -> tuple[Any, Any]:
+    """(true, unknown or None) per row, as numpy boolean arrays."""
+    if isinstance(flt, AndFilter | OrFilter):
+        true, unknown = _tri(flt.fields[0], table)
+        for f in flt.fields[1:]:
+            t2, u2 = _tri(f, table)
+            if isinstance(flt, AndFilter):  # Kleene: false wins, then unknown
+                if unknown is not None or u2 is not None:
+                    u = _or(unknown, u2)
+                    false = (~true & ~_or_none(unknown, len(true))) | (~t2 & ~_or_none(u2, len(t2)))
+                    unknown = u & ~false
+                true = true & t2
+            else:  # true wins, then unknown
+                true = true | t2
+                if unknown is not None or u2 is not None:
+                    unknown = _or(unknown, u2) & ~true
+        return true, unknown if unknown is not None and unknown.any() else None
+    if isinstance(flt, NotFilter):
+        true, unknown = _tri(flt.field, table)
+        if unknown is None:
+            return ~true, None
+        return ~true & ~unknown, unknown
+    if isinstance(flt, ExpressionFilter):
+        fast = truth_mask(parse_expression(flt.expression).node, table)
+        if fast is not None:
+            return fast, None
+    leaf = flt.leaf()
+    if leaf is not None:
+        got = numpy_predicate(get_column(table, leaf[0]), leaf[1])
+        if got is not None:
+            return got
+    value = flt.evaluate(table)
+    unknown = np.asarray(pc.is_null(value).to_numpy(), dtype=bool) if value.null_count else None
+    return np.asarray(pc.fill_null(value, False).to_numpy(), dtype=bool), unknown
+
+
+def _or(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return a if b is None else a | b
+
+
+def _or_none(a: Any, n: int) -> Any:
+    return a if a is not None else np.zeros(n, dtype=bool)
 
 
 def filter_mask(flt: _Filter | None, table: pa.Table) -> Any:

@@ -250,6 +250,27 @@ def test_filters_by_dictionary_code_equal_per_chunk_evaluation(
     assert filter_mask(model, table).to_pylist() == got
 
 
+NESTED: list[dict[str, Any]] = [
+    {"type": "and", "fields": [FILTERS[0], FILTERS[6]]},
+    {"type": "or", "fields": [FILTERS[2], {"type": "not", "field": FILTERS[6]}]},
+    {"type": "not", "field": {"type": "and", "fields": [FILTERS[3], FILTERS[7]]}},
+    {"type": "not", "field": {"type": "or", "fields": [FILTERS[0], FILTERS[4], FILTERS[8]]}},
+    {"type": "and", "fields": [{"type": "expression", "expression": "added > 0"}, FILTERS[5]]},
+    {"type": "or", "fields": [{"type": "expression", "expression": "holes > 0"}, FILTERS[1]]},
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS + NESTED, ids=lambda f: f["type"])
+def test_numpy_masks_equal_arrow_masks(flt: dict[str, Any]) -> None:
+    from pydantic import TypeAdapter
+
+    from common.query.filters import Filter, mask_numpy
+
+    model = TypeAdapter(Filter).validate_python(flt)
+    table = segment()
+    assert mask_numpy(model, table).tolist() == filter_mask(model, table).to_pylist()
+
+
 def test_eval_predicate_keeps_unknowns() -> None:
     col = segment().column("country")
     pred = lambda arr: pc.equal(arr, "FR")  # noqa: E731

@@ -37,7 +37,7 @@ from common.query.engine.sorted_time import (
     selection,
     sorted_millis,
 )
-from common.query.filters import filter_mask
+from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
 from common.segments.intervals import Interval
@@ -251,7 +251,7 @@ def _aggregate(agg: Any, sub: pa.Table, r: _Reducer, mask: Any) -> list[Any] | N
     """The reduced inputs ``agg.segment_finish`` takes; ``mask``: the rows (selected ones, as a
     boolean numpy array) a ``filtered`` aggregator around it keeps, None for all."""
     if isinstance(agg, FilteredAgg):
-        mine = r.gather(np.asarray(filter_mask(agg.filter, sub).to_numpy(), dtype=bool))
+        mine = r.gather(mask_numpy(agg.filter, sub))
         return _aggregate(agg.inner, sub, r, mine if mask is None else mask & mine)
     if isinstance(agg, CountAgg):
         return [r.count(mask)]

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
-from common.query.filters import filter_mask
+from common.query.filters import mask_numpy
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
 from common.segments.intervals import Interval
 
@@ -117,7 +117,7 @@ def selection(
         for a, b in bounds:
             keep[int(a) - lo : int(b) - lo] = True
     if flt is not None:
-        mask = np.asarray(filter_mask(flt, sub).to_numpy(zero_copy_only=False), dtype=bool)
+        mask = mask_numpy(flt, sub)
         keep = mask if keep is None else keep & mask
     if keep is not None and bool(keep.all()):
         keep = None
