@@ -26,9 +26,17 @@ def prepare_segment(query: Any, table: pa.Table) -> pa.Table:
     aggs = getattr(query, "aggregations", None)
     if aggs and "__time" in table.column_names and uses_row_time(aggs):
         table = table.append_column(ROW_TIME, table.column("__time"))
-    if table is not original and not isinstance(spec, JoinDataSource):
-        # Columns were only added: the same rows, the same __time. The segment's own table is
-        # checked once (and remembered), the derived one inherits the answer.
+    if table is not original and _keeps_time(spec):
+        # Columns were added, and a join keeps the left rows in their order (repeated or
+        # dropped): __time stays sorted. The segment's own table is checked once (and
+        # remembered), the derived one inherits the answer.
         if known_sorted(original) or sorted_millis(original) is not None:
             remember_sorted(table)
     return table
+
+
+def _keeps_time(spec: Any) -> bool:
+    """Whether the joined table's ``__time`` is the left table's (no right prefix shadows it)."""
+    if not isinstance(spec, JoinDataSource):
+        return True
+    return not "__time".startswith(spec.rightPrefix) and _keeps_time(spec.left)
