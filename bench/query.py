@@ -1,16 +1,28 @@
-"""Native query speed through the broker, next to DuckDB on the same Arrow data.
+"""Native query speed next to DuckDB on the same Arrow data: in the engine, on the data node, and
+through the broker.
 
-Builds a ``--rows`` table (default 10 M) over four days, cut into ``--segments`` segments (default
-4, so 2.5 M rows each), pushes them to local deep storage and loads them on one historical; a
-broker in the same process serves the queries. For timeseries (hour), topN (a 1,000-value
-dimension, threshold 10, with a filter) and groupBy (two dimensions) it times, ``--runs`` times
-each: the query through the broker, the data node alone (the segments-spec query the broker
-sends, Arrow IPC answer), and DuckDB running the same computation on the same Arrow table. Prints
-medians, the ratio broker/DuckDB, and the broker overhead (broker minus data node).
-Targets: ratio <= 1.3, overhead <= 15 ms.
+Builds a ``--rows`` table over four days, cut into ``--segments`` segments, pushes them to local
+deep storage and loads them on one historical; a broker in the same process serves the queries.
+Per query shape it times, interleaved in every round (so the 2-core machine's noise hits all of
+them alike), ``--runs`` rounds after one warm-up:
 
-    .venv/bin/python -m bench.query                 # 10 M rows
-    .venv/bin/python -m bench.query --rows 2000000  # a quick run
+- ``engine``: the data node's code in this process, no HTTP: every segment's partial on
+  ``druid.processing.numThreads`` worker threads (``run_on_node`` over the historical's own
+  memory-mapped tables), merged and finalized into Druid's JSON;
+- ``node``: ``POST /druid/v2`` to the historical with the segments spec the broker sends (Arrow
+  IPC answer);
+- ``broker``: ``POST /druid/v2`` to the broker (scatter, gather, merge, finalize, JSON);
+- ``duckdb``: DuckDB (``--threads``) running the same computation on the same Arrow table.
+
+Every answer is checked against DuckDB's. Prints medians, the ratios engine/DuckDB and
+broker/DuckDB, and the broker overhead (broker minus node). Then the fixed cost of a tiny query
+(a count over a 1,000-row datasource) through the broker, the node and the engine.
+Targets (docs/architecture.md): ratio <= 1.3 (issue #12; <= 1.0, issue #16), broker + data node
+<= 5 ms for a tiny query, broker overhead <= 10 ms.
+
+    .venv/bin/python -m bench.query                          # 10 M rows
+    .venv/bin/python -m bench.query --rows 2000000 --runs 3  # a quick run
+    .venv/bin/python -m bench.query --only join              # shapes whose name matches
 """
 
 from __future__ import annotations
@@ -19,11 +31,15 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
+import re
 import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +48,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from common.query.datanode import descriptor_json
+from common.lookups.datasource import inline_lookups
+from common.query import finalize, merge, parse_query
+from common.query.datanode import descriptor_json, run_on_node, segment_lookup
 from common.segments.deep_storage import DeepStorage
 from common.segments.format import write_parquet
 from common.segments.intervals import Interval
@@ -48,6 +66,8 @@ VERSION = "2024-02-01T00:00:00.000Z"
 COUNTRIES = np.array([f"c{i}" for i in range(10)], dtype=object)
 PAGES = np.array([f"page-{i:04d}" for i in range(1000)], dtype=object)
 INTERVAL = f"2024-01-01/2024-01-0{DAYS + 1}"
+LABELS = 10_000  # rows of the join's right side (inline table, lookup, SQL datasource)
+TINY_ROWS = 1_000
 
 
 def make_table(rows: int, seed: int = 42) -> pa.Table:
@@ -70,6 +90,16 @@ def make_table(rows: int, seed: int = 42) -> pa.Table:
     )
 
 
+def label_pairs() -> list[tuple[str, str]]:
+    """The join's right side: 10,000 pages (the fact table uses the first 1,000), 97 labels."""
+    return [(f"page-{i:04d}", f"L{i % 97:02d}") for i in range(LABELS)]
+
+
+def labels_table() -> pa.Table:
+    pairs = label_pairs()
+    return pa.table({"page": [p for p, _ in pairs], "label": [lb for _, lb in pairs]})
+
+
 def split(table: pa.Table, parts: int) -> list[tuple[Interval, pa.Table]]:
     """``parts`` time-contiguous segments, each a whole interval (``parts`` divides the span)."""
     span = DAYS * DAY // parts
@@ -82,8 +112,94 @@ def split(table: pa.Table, parts: int) -> list[tuple[Interval, pa.Table]]:
     return out
 
 
-QUERIES: dict[str, tuple[dict[str, Any], str]] = {
-    "timeseries(hour)": (
+# ------------------------------------------------------------------------------------------
+# Comparing answers
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return bool(a == b)
+
+
+def same_rows(name: str, got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None:
+    """Raise when kdruid's rows differ from DuckDB's (floats to 1e-9: summation order differs)."""
+    ok = len(got) == len(want) and all(
+        len(g) == len(w) and all(_same_value(x, y) for x, y in zip(g, w, strict=True))
+        for g, w in zip(got, want, strict=True)
+    )
+    if not ok:
+        raise AssertionError(f"{name}: kdruid {got[:5]}... != DuckDB {want[:5]}...")
+
+
+def timeseries_rows(result: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(r["result"][n] for n in names) for r in result]
+
+
+def topn_rows(result: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
+    return [tuple(e[n] for n in names) for e in result[0]["result"]]
+
+
+def groupby_rows(result: list[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
+    return sorted(
+        (tuple(r["event"][n] for n in names) for r in result),
+        key=lambda t: tuple("" if v is None else str(v) for v in t),
+    )
+
+
+def duck_sorted(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return sorted(rows, key=lambda t: tuple("" if v is None else str(v) for v in t))
+
+
+# ------------------------------------------------------------------------------------------
+# The query shapes
+
+
+@dataclass
+class Shape:
+    """A native query (without ``intervals``; ``dataSource`` defaults to ``bench``), the DuckDB
+    SQL of the same computation over table ``t`` (and ``labels``), and how to compare."""
+
+    name: str
+    native: dict[str, Any]
+    duck: str
+    rows: Callable[[list[dict[str, Any]]], list[tuple[Any, ...]]]
+    duck_rows: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] = lambda r: [
+        tuple(x) for x in r
+    ]
+
+
+def _join(right: dict[str, Any], key: str) -> dict[str, Any]:
+    return {
+        "type": "join",
+        "left": "bench",
+        "right": right,
+        "rightPrefix": "j.",
+        "condition": f'page == "j.{key}"',
+        "joinType": "LEFT",
+    }
+
+
+def _join_topn(right: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    return {
+        "queryType": "topN",
+        "granularity": "all",
+        "dataSource": _join(right, key),
+        "dimension": f"j.{value}",
+        "metric": "added",
+        "threshold": 10,
+        "aggregations": [{"type": "longSum", "name": "added", "fieldName": "added"}],
+    }
+
+
+JOIN_DUCK = """SELECT label, sum(added) AS s FROM t LEFT JOIN labels ON t.page = labels.page
+               GROUP BY label ORDER BY s DESC, label LIMIT 10"""
+
+SHAPES: list[Shape] = [
+    Shape(
+        "timeseries(hour)",
         {
             "queryType": "timeseries",
             "granularity": "hour",
@@ -93,10 +209,12 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
                 {"type": "doubleSum", "name": "delta", "fieldName": "delta"},
             ],
         },
-        """SELECT (__time // 3600000) * 3600000 AS b, count(*), sum(added), sum(delta)
-           FROM t GROUP BY b ORDER BY b""",
+        """SELECT count(*), sum(added), sum(delta) FROM t
+           GROUP BY (__time // 3600000) ORDER BY (__time // 3600000)""",
+        lambda r: timeseries_rows(r, ["n", "added", "delta"]),
     ),
-    "topN(1000 values)": (
+    Shape(
+        "topN(1000 values)",
         {
             "queryType": "topN",
             "granularity": "all",
@@ -108,8 +226,10 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
         },
         """SELECT page, sum(added) AS s FROM t WHERE country IN ('c1', 'c2', 'c3')
            GROUP BY page ORDER BY s DESC, page LIMIT 10""",
+        lambda r: topn_rows(r, ["page", "added"]),
     ),
-    "groupBy(2 dims)": (
+    Shape(
+        "groupBy(2 dims)",
         {
             "queryType": "groupBy",
             "granularity": "all",
@@ -119,10 +239,12 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
                 {"type": "longSum", "name": "added", "fieldName": "added"},
             ],
         },
-        """SELECT country, page, count(*), sum(added) FROM t
-           GROUP BY country, page ORDER BY country, page""",
+        "SELECT country, page, count(*), sum(added) FROM t GROUP BY country, page",
+        lambda r: groupby_rows(r, ["country", "page", "n", "added"]),
+        duck_sorted,
     ),
-    "groupBy(expr VC)": (
+    Shape(
+        "groupBy(expr VC)",
         {
             "queryType": "groupBy",
             "granularity": "all",
@@ -141,9 +263,36 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
             ],
         },
         """SELECT country || '/' || substr(page, 6, 2) AS cp, count(*), sum(added) FROM t
-           GROUP BY cp ORDER BY cp""",
+           GROUP BY cp""",
+        lambda r: groupby_rows(r, ["cp", "n", "added"]),
+        duck_sorted,
     ),
-    "timeseries(expr)": (
+    Shape(
+        "groupBy(expr num VC)",
+        {
+            "queryType": "groupBy",
+            "granularity": "all",
+            "virtualColumns": [
+                {
+                    "type": "expression",
+                    "name": "bin",
+                    "expression": "(added / 100) * 100 + if(delta > 0, 1, 0)",
+                    "outputType": "LONG",
+                }
+            ],
+            "dimensions": [{"type": "default", "dimension": "bin", "outputType": "LONG"}],
+            "aggregations": [
+                {"type": "count", "name": "n"},
+                {"type": "doubleSum", "name": "delta", "fieldName": "delta"},
+            ],
+        },
+        """SELECT (added // 100) * 100 + (CASE WHEN delta > 0 THEN 1 ELSE 0 END) AS bin,
+                  count(*), sum(delta) FROM t GROUP BY bin""",
+        lambda r: groupby_rows(r, ["bin", "n", "delta"]),
+        duck_sorted,
+    ),
+    Shape(
+        "timeseries(expr)",
         {
             "queryType": "timeseries",
             "granularity": "day",
@@ -154,47 +303,115 @@ QUERIES: dict[str, tuple[dict[str, Any], str]] = {
                 {"type": "doubleSum", "name": "dd", "expression": "delta * delta"},
             ],
         },
-        """SELECT (__time // 86400000) * 86400000 AS b, count(*), sum(added * 2),
-                  sum(delta * delta)
-           FROM t WHERE added > 500 AND delta < 5.0 GROUP BY b ORDER BY b""",
+        """SELECT count(*), sum(added * 2), sum(delta * delta) FROM t
+           WHERE added > 500 AND delta < 5.0
+           GROUP BY (__time // 86400000) ORDER BY (__time // 86400000)""",
+        lambda r: timeseries_rows(r, ["n", "a2", "dd"]),
     ),
-    "topN(join 10k)": (
+    Shape(
+        "groupBy(filtered aggs)",
         {
-            "queryType": "topN",
+            "queryType": "groupBy",
             "granularity": "all",
-            "dataSource": {
-                "type": "join",
-                "left": "bench",
-                "right": {
-                    "type": "inline",
-                    "columnNames": ["page", "label"],
-                    "columnTypes": ["string", "string"],
-                    "rows": [[f"page-{i:04d}", f"L{i % 97:02d}"] for i in range(10_000)],
+            "dimensions": ["country"],
+            "aggregations": [
+                {
+                    "type": "filtered",
+                    "filter": {
+                        "type": "range",
+                        "column": "added",
+                        "matchValueType": "LONG",
+                        "lower": 500,
+                        "lowerOpen": True,
+                    },
+                    "aggregator": {"type": "count", "name": "big"},
                 },
-                "rightPrefix": "j.",
-                "condition": 'page == "j.page"',
-                "joinType": "LEFT",
-            },
-            "dimension": "j.label",
-            "metric": "added",
-            "threshold": 10,
-            "aggregations": [{"type": "longSum", "name": "added", "fieldName": "added"}],
+                {
+                    "type": "filtered",
+                    "filter": {
+                        "type": "in",
+                        "dimension": "page",
+                        "values": ["page-0001", "page-0002"],
+                    },
+                    "aggregator": {"type": "longSum", "name": "p12", "fieldName": "added"},
+                },
+                {
+                    "type": "filtered",
+                    "filter": {
+                        "type": "range",
+                        "column": "delta",
+                        "matchValueType": "DOUBLE",
+                        "upper": 0.0,
+                        "upperOpen": True,
+                    },
+                    "aggregator": {"type": "doubleSum", "name": "neg", "fieldName": "delta"},
+                },
+                {"type": "count", "name": "n"},
+            ],
         },
-        """SELECT label, sum(added) AS s FROM t LEFT JOIN labels ON t.page = labels.page
-           GROUP BY label ORDER BY s DESC, label LIMIT 10""",
+        """SELECT country, count(*) FILTER (WHERE added > 500),
+                  sum(added) FILTER (WHERE page IN ('page-0001', 'page-0002')),
+                  sum(delta) FILTER (WHERE delta < 0.0), count(*)
+           FROM t GROUP BY country""",
+        lambda r: groupby_rows(r, ["country", "big", "p12", "neg", "n"]),
+        duck_sorted,
     ),
+    Shape(
+        "topN(join inline 10k)",
+        _join_topn(
+            {
+                "type": "inline",
+                "columnNames": ["page", "label"],
+                "columnTypes": ["string", "string"],
+                "rows": [list(p) for p in label_pairs()],
+            },
+            "page",
+            "label",
+        ),
+        JOIN_DUCK,
+        lambda r: topn_rows(r, ["j.label", "added"]),
+    ),
+    Shape(
+        "topN(join lookup 10k)",
+        _join_topn({"type": "lookup", "lookup": "labels"}, "k", "v"),
+        JOIN_DUCK,
+        lambda r: topn_rows(r, ["j.v", "added"]),
+    ),
+]
+
+LOOKUPS = {
+    "__default": {
+        "labels": {
+            "version": "v1",
+            "lookupExtractorFactory": {"type": "map", "map": dict(label_pairs())},
+        }
+    }
+}
+
+TINY = {
+    "queryType": "timeseries",
+    "dataSource": "tiny",
+    "granularity": "all",
+    "aggregations": [{"type": "count", "name": "n"}],
 }
 
 
-def build_segments(table: pa.Table, count: int, tmp: Path) -> list[DataSegment]:
+# ------------------------------------------------------------------------------------------
+# The cluster
+
+
+def build_segments(
+    table: pa.Table, count: int, tmp: Path, data_source: str = "bench"
+) -> list[DataSegment]:
     """Split ``table`` into ``count`` segments and push them to local deep storage in ``tmp``."""
     deep = DeepStorage("local", storage_directory=str(tmp / "deep"))
     segments = []
+    dims = [n for n in table.column_names if pa.types.is_dictionary(table.schema.field(n).type)]
     for i, (iv, part) in enumerate(split(table, count)):
-        src = tmp / f"seg-{i}.parquet"
-        info = write_parquet(part, src, iv, dimensions=["country", "page"])
+        src = tmp / f"{data_source}-{i}.parquet"
+        info = write_parquet(part, src, iv, dimensions=dims)
         seg = DataSegment(
-            dataSource="bench",
+            dataSource=data_source,
             interval=iv,
             version=VERSION,
             dimensions=info.dimensions,
@@ -202,6 +419,10 @@ def build_segments(table: pa.Table, count: int, tmp: Path) -> list[DataSegment]:
         )
         segments.append(deep.push(seg, src))
     return segments
+
+
+def tiny_table() -> pa.Table:
+    return make_table(TINY_ROWS, seed=7)
 
 
 async def load_historical(c: Cluster, segments: list[DataSegment]) -> Node:
@@ -218,8 +439,103 @@ async def load_historical(c: Cluster, segments: list[DataSegment]) -> Node:
     return h
 
 
+def cluster_properties(tmp: Path, threads: int) -> dict[str, str]:
+    """The bench's cluster: SQLite metadata, a local segment cache, and the data node computing
+    ``threads`` segments at once (``druid.processing.numThreads``), as many as DuckDB's threads."""
+    return {
+        **sqlite_properties(tmp),
+        "druid.processing.numThreads": str(threads),
+        "druid.segmentCache.locations": json.dumps(
+            [{"path": str(tmp / "cache"), "maxSize": 10**12}]
+        ),
+    }
+
+
+async def wait_for_timeline(broker: Node, data_source: str, count: int) -> list[dict[str, Any]]:
+    """The broker's descriptors of ``data_source`` once it sees ``count`` segments."""
+    service = broker.service
+    while True:
+        timeline = service.view.timeline(data_source)  # type: ignore[attr-defined]
+        if timeline is not None:
+            units = segments_to_query(timeline, [Interval.parse(INTERVAL)])
+            if len(units) == count:
+                return [descriptor_json(u.descriptor) for u in units]
+        await asyncio.sleep(0.05)
+
+
+def quiet_logs() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    # No coordinator runs here: the lookup pull retries and would warn every few seconds.
+    logging.getLogger("common.auth.sync").setLevel(logging.ERROR)
+
+
+# ------------------------------------------------------------------------------------------
+# Timing
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
+
+
+Timed = Callable[[], Awaitable[Any]]
+
+
+async def interleaved(
+    shapes: list[str], runs: int, probes: dict[str, dict[str, Timed]]
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per (shape, probe): one warm-up round, then ``runs`` rounds, each running every
+    shape's probes in turn (their order rotated per round), so noise from other jobs on the
+    machine falls on every probe alike. Each probe's last answer is kept under ``"answer"``."""
+    times: dict[str, dict[str, list[float]]] = {s: {} for s in shapes}
+    for rnd in range(runs + 1):
+        for shape in shapes:
+            names = list(probes[shape])
+            k = rnd % len(names)
+            for probe in names[k:] + names[:k]:
+                t = time.perf_counter()
+                await probes[shape][probe]()
+                elapsed = time.perf_counter() - t
+                if rnd:
+                    times[shape].setdefault(probe, []).append(elapsed)
+    return times
+
+
+def post_json(c: Cluster, url: str, body: dict[str, Any]) -> Timed:
+    raw = orjson.dumps(body)
+
+    async def run() -> Any:
+        resp = await c.http.post(
+            url, content=raw, headers={"Content-Type": "application/json"}, timeout=300
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.content
+
+    return run
+
+
+def engine_probe(
+    query: dict[str, Any], registry: Any, threads: int
+) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+    """The data node's work in this process (no HTTP, no IPC), finalized to Druid's JSON."""
+    getter = segment_lookup(lambda: registry.segments, registry.get_segment)
+    limit = asyncio.Semaphore(threads)
+
+    async def run() -> list[dict[str, Any]]:
+        q = parse_query(query)
+        node = await run_on_node(q, getter, limit)
+        return finalize(q, merge(q, [node.partial]))
+
+    return run
+
+
+def duck_probe(duck: Any, sql: str) -> Callable[[], Awaitable[list[tuple[Any, ...]]]]:
+    async def run() -> list[tuple[Any, ...]]:
+        return list(duck.execute(sql).fetchall())
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -227,107 +543,85 @@ async def main(args: argparse.Namespace) -> None:
     print(f"building {args.rows:,} rows in {args.segments} segments ...", flush=True)
     table = make_table(args.rows)
     segments = build_segments(table, args.segments, tmp)
+    tiny = build_segments(tiny_table(), 1, tmp, "tiny")
     duck = duckdb.connect()
     duck.execute(f"SET threads = {args.threads}")
     duck.register("t", table)
-    duck.register(
-        "labels",
-        pa.table(
-            {
-                "page": [f"page-{i:04d}" for i in range(10_000)],
-                "label": [f"L{i % 97:02d}" for i in range(10_000)],
-            }
-        ),
-    )
+    duck.register("labels", labels_table())
+    duck.register("tiny", tiny_table())
+    shapes = [s for s in SHAPES if re.search(args.only, s.name)]
 
-    props = {
-        **sqlite_properties(tmp),
-        "druid.segmentCache.locations": json.dumps(
-            [{"path": str(tmp / "cache"), "maxSize": 10**12}]
-        ),
-    }
-    c = Cluster(props)
+    c = Cluster(cluster_properties(tmp, args.threads))
     try:
-        h = await load_historical(c, segments)
+        h = await load_historical(c, [*segments, *tiny])
         broker = await c.start("broker")
-        service = broker.service
-        while True:
-            timeline = service.view.timeline("bench")  # type: ignore[attr-defined]
-            if timeline is not None and len(
-                segments_to_query(timeline, [Interval.parse(INTERVAL)])
-            ) == len(segments):
-                break
-            await asyncio.sleep(0.05)
-        descriptors = [
-            descriptor_json(u.descriptor)
-            for u in segments_to_query(timeline, [Interval.parse(INTERVAL)])
-        ]
+        broker.service.lookups.apply(LOOKUPS)  # type: ignore[attr-defined]
+        descriptors = await wait_for_timeline(broker, "bench", len(segments))
+        tiny_descriptors = await wait_for_timeline(broker, "tiny", 1)
+        registry = h.service.registry  # type: ignore[attr-defined]
+        threads = h.settings.processing.num_threads or os.cpu_count() or 2
+        get_lookup = broker.service.lookups.get  # type: ignore[attr-defined]
+
+        probes: dict[str, dict[str, Timed]] = {}
+        for s in shapes:
+            body = {"dataSource": "bench", **s.native, "intervals": [INTERVAL]}
+            node_body = inline_lookups(
+                {**body, "intervals": {"type": "segments", "segments": descriptors}}, get_lookup
+            )
+            probes[s.name] = {
+                "engine": engine_probe(node_body, registry, threads),
+                "node": post_json(c, f"{h.url}/druid/v2", node_body),
+                "broker": post_json(c, f"{broker.url}/druid/v2", body),
+                "duckdb": duck_probe(duck, s.duck),
+            }
+            # Same answers first (so every probe timed the same computation).
+            got = orjson.loads(await probes[s.name]["broker"]())
+            want = s.duck_rows(await probes[s.name]["duckdb"]())
+            same_rows(s.name, s.rows(got), want)
+            same_rows(s.name + " (engine)", s.rows(await probes[s.name]["engine"]()), want)
+
         print(
-            f"{'query':<20} {'broker ms':>10} {'node ms':>9} {'duckdb ms':>10} "
-            f"{'ratio':>6} {'overhead ms':>12}"
+            f"{'query':<23} {'engine':>7} {'node':>7} {'broker':>7} {'duckdb':>7} "
+            f"{'eng/dk':>6} {'brk/dk':>6} {'overhead':>8}   (ms, medians of {args.runs})"
         )
-        for name, (spec, sql) in QUERIES.items():
-            body = {"dataSource": "bench", **spec, "intervals": [INTERVAL]}
-            node_body = {**body, "intervals": {"type": "segments", "segments": descriptors}}
-            b_t: list[float] = []
-            n_t: list[float] = []
-            d_t: list[float] = []
-            result: Any = None
-            for _ in range(args.runs + 1):  # the first round warms up and is not counted
-                t = time.perf_counter()
-                resp = await c.http.post(
-                    f"{broker.url}/druid/v2",
-                    content=orjson.dumps(body),
-                    headers={"Content-Type": "application/json"},
-                    timeout=300,
-                )
-                b_t.append(time.perf_counter() - t)
-                assert resp.status_code == 200, resp.text
-                result = resp.json()
-                t = time.perf_counter()
-                resp = await c.http.post(
-                    f"{h.url}/druid/v2",
-                    content=orjson.dumps(node_body),
-                    headers={"Content-Type": "application/json"},
-                    timeout=300,
-                )
-                n_t.append(time.perf_counter() - t)
-                assert resp.status_code == 200, resp.text
-                t = time.perf_counter()
-                want = duck.execute(sql).fetchall()
-                d_t.append(time.perf_counter() - t)
-            check(name, result, want)
-            b, n, d = (median_ms(x[1:]) for x in (b_t, n_t, d_t))
+        times = await interleaved([s.name for s in shapes], args.runs, probes)
+        for s in shapes:
+            e, n, b, d = (
+                median_ms(times[s.name][p]) for p in ("engine", "node", "broker", "duckdb")
+            )
             print(
-                f"{name:<20} {b:>10.1f} {n:>9.1f} {d:>10.1f} {b / d:>6.2f} {b - n:>12.1f}",
+                f"{s.name:<23} {e:>7.1f} {n:>7.1f} {b:>7.1f} {d:>7.1f} "
+                f"{e / d:>6.2f} {b / d:>6.2f} {b - n:>8.1f}",
                 flush=True,
             )
+
+        # The fixed cost of a tiny query: a count over one 1,000-row segment.
+        tiny_body = {**TINY, "intervals": [INTERVAL]}
+        tiny_node = {**tiny_body, "intervals": {"type": "segments", "segments": tiny_descriptors}}
+        tiny_probes = {
+            "tiny": {
+                "engine": engine_probe(tiny_node, registry, threads),
+                "node": post_json(c, f"{h.url}/druid/v2", tiny_node),
+                "broker": post_json(c, f"{broker.url}/druid/v2", tiny_body),
+                "duckdb": duck_probe(duck, "SELECT count(*) FROM tiny"),
+            }
+        }
+        tiny_runs = max(args.runs, args.tiny_runs)
+        tt = (await interleaved(["tiny"], tiny_runs, tiny_probes))["tiny"]
+        e, n, b, d = (median_ms(tt[p]) for p in ("engine", "node", "broker", "duckdb"))
+        print(
+            f"tiny query (count of {TINY_ROWS:,} rows, medians of {tiny_runs}): broker {b:.2f} ms "
+            f"(broker + data node, HTTP both ways), node {n:.2f} ms, engine {e:.2f} ms, "
+            f"broker overhead {b - n:.2f} ms, duckdb {d:.2f} ms"
+        )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"rows={args.rows:,} segments={args.segments} runs={args.runs} "
-            f"duckdb threads={args.threads} cpus={os.cpu_count()} peak RSS={rss:.0f} MB"
+            f"processing threads={threads} duckdb threads={args.threads} cpus={os.cpu_count()} "
+            f"load={os.getloadavg()[0]:.1f} peak RSS={rss:.0f} MB"
         )
     finally:
         await c.close()
-
-
-def check(name: str, result: list[dict[str, Any]], want: list[tuple[Any, ...]]) -> None:
-    """The broker's answer agrees with DuckDB's (so both timed the same computation)."""
-    if name.startswith("timeseries"):
-        got = [r["result"]["n"] for r in result]
-        assert got == [w[1] for w in want], "timeseries differs from DuckDB"
-        if "a2" in result[0]["result"]:
-            assert [r["result"]["a2"] for r in result] == [w[2] for w in want]
-    elif name == "topN(join 10k)":
-        assert [(r["j.label"], r["added"]) for r in result[0]["result"]] == [tuple(w) for w in want]
-    elif name.startswith("topN"):
-        assert [(r["page"], r["added"]) for r in result[0]["result"]] == [tuple(w) for w in want]
-    elif name == "groupBy(expr VC)":
-        got = [(r["event"]["cp"], r["event"]["n"], r["event"]["added"]) for r in result]
-        assert got == [tuple(w) for w in want], "groupBy(expr VC) differs from DuckDB"
-    else:
-        got = sorted((r["event"]["country"], r["event"]["page"], r["event"]["n"]) for r in result)
-        assert got == sorted((w[0], w[1], w[2]) for w in want), "groupBy differs from DuckDB"
 
 
 if __name__ == "__main__":
@@ -335,6 +629,10 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--segments", type=int, default=4, help="segments (1-5 M rows each)")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
-    logging.basicConfig(level=logging.WARNING)
+    parser.add_argument(
+        "--threads", type=int, default=2, help="DuckDB threads and druid.processing.numThreads"
+    )
+    parser.add_argument("--only", default="", help="regex: only the shapes whose name matches")
+    parser.add_argument("--tiny-runs", type=int, default=30, help="runs of the tiny query")
+    quiet_logs()
     asyncio.run(main(parser.parse_args()))

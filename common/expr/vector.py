@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.expr import fastnum
 from common.expr import kernels as k
 from common.expr.apply import vector_apply
 from common.expr.fn_kernels import KERNELS
@@ -108,6 +109,10 @@ def evaluate(
     node, needs = mapped(node, text, multi_value_columns(table, free))
     if needs:
         table = homogenize(table, sorted(multi_value_columns(table, free)), len(free) == 1)
+    else:
+        fast = fastnum.evaluate(node, table)
+        if fast is not None:
+            return fast
     if chunked:
         parts = _by_batch(node, table)
         if parts is not None:

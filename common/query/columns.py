@@ -35,6 +35,22 @@ def get_column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return pa.chunked_array([pa.nulls(table.num_rows, pa.string())], type=pa.string())
 
 
+def one_dictionary(col: pa.ChunkedArray) -> Any:
+    """The dictionary every chunk shares, when it is of distinct non-null strings; else None."""
+    if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
+        return None
+    if not col.num_chunks:
+        return None
+    dictionary = col.chunk(0).dictionary
+    for chunk in col.chunks[1:]:
+        other = chunk.dictionary
+        if other is not dictionary and not other.equals(dictionary):
+            return None
+    if dictionary.null_count or pc.count_distinct(dictionary).as_py() != len(dictionary):
+        return None
+    return dictionary
+
+
 def is_multi_value(typ: pa.DataType) -> bool:
     return bool(pa.types.is_list(typ) or pa.types.is_large_list(typ))
 
@@ -80,8 +96,69 @@ def eval_predicate(col: pa.ChunkedArray, pred: Predicate) -> pa.ChunkedArray:
     unknown, false otherwise; an empty or null list behaves as a single null value.
     """
     null_result = _null_result(pred)
+    typ = col.type
+    if pa.types.is_dictionary(typ) and col.num_chunks:
+        shared = _shared_dictionary(col)
+        if shared is not None:
+            return pa.chunked_array([_eval_codes(col, shared, pred, null_result)], pa.bool_())
+    elif not pa.types.is_null(typ) and not is_multi_value(typ) and col.num_chunks > 1:
+        # A plain column in one call: Arrow walks the chunks, not Python.
+        return _as_chunked(pred(plain(col)))
     chunks = [_eval_chunk(chunk, pred, null_result) for chunk in col.chunks]
     return pa.chunked_array(chunks, type=pa.bool_())
+
+
+def _as_chunked(value: Any) -> pa.ChunkedArray:
+    if isinstance(value, pa.ChunkedArray):
+        return value
+    return pa.chunked_array([value], pa.bool_())
+
+
+def _shared_dictionary(col: pa.ChunkedArray) -> Any:
+    """The one dictionary every chunk of a dictionary column uses (as a segment's), or None."""
+    dictionary = col.chunk(0).dictionary
+    for chunk in col.chunks[1:]:
+        other = chunk.dictionary
+        if other is not dictionary and not other.equals(dictionary):
+            return None
+    return dictionary
+
+
+def numpy_predicate(col: pa.ChunkedArray, pred: Predicate) -> tuple[Any, Any] | None:
+    """``eval_predicate`` as numpy arrays (true, unknown or None when there is none) for a
+    single-value dictionary column with one dictionary; None for any other column."""
+    if not pa.types.is_dictionary(col.type) or not col.num_chunks:
+        return None
+    dictionary = _shared_dictionary(col)
+    if dictionary is None:
+        return None
+    true, unknown, codes = _code_luts(col, dictionary, pred, _null_result(pred))
+    return true[codes], (unknown[codes] if unknown.any() else None)
+
+
+def _code_luts(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
+    """(true per code, unknown per code, every row's code); the last code is a null row's."""
+    on_dict = pred(plain(dictionary))
+    size = len(dictionary)
+    true = np.zeros(size + 1, dtype=bool)
+    unknown = np.zeros(size + 1, dtype=bool)
+    true[:size] = np.asarray(pc.fill_null(on_dict, False).to_numpy(zero_copy_only=False))
+    unknown[:size] = np.asarray(pc.is_null(on_dict).to_numpy(zero_copy_only=False))
+    true[size] = null_result is True
+    unknown[size] = null_result is None
+    indices = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
+    if indices.null_count:
+        indices = indices.fill_null(size)
+    return true, unknown, indices.to_numpy()
+
+
+def _eval_codes(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
+    """The predicate on the dictionary once, looked up by every row's code (null codes: the
+    predicate's answer for a null) in one numpy gather."""
+    true, unknown, codes = _code_luts(col, dictionary, pred, null_result)
+    hit = true[codes]
+    mask = unknown[codes] if unknown.any() else None
+    return pa.array(hit, pa.bool_(), mask=mask if mask is not None and mask.any() else None)
 
 
 def _null_result(pred: Predicate) -> bool | None:

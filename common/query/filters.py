@@ -18,11 +18,13 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.expr import parse_expression
+from common.expr.fastnum import truth_mask
 from common.expr.kernels import truth as expr_truth
 from common.query.columns import (
     TIME_COLUMN,
     eval_predicate,
     get_column,
+    numpy_predicate,
     to_numbers,
     to_strings,
 )
@@ -49,7 +51,22 @@ class _Filter(BaseModel):
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         """Three-valued result per row: true, false or null (unknown)."""
-        raise NotImplementedError
+        leaf = self.leaf()
+        if leaf is None:
+            raise NotImplementedError
+        name, pred = leaf
+        return eval_predicate(self._column(table, name), pred)
+
+    def leaf(self) -> tuple[str, Any] | None:
+        """(column, predicate) of a filter on one column (evaluated by ``eval_predicate``, the
+        column read through the filter's ``extractionFn`` when it has one)."""
+        return None
+
+    def fast_leaf(self) -> tuple[str, Any] | None:
+        """``leaf`` when the column is matched as stored (no ``extractionFn``): the fast paths'."""
+        if getattr(self, "extractionFn", None) is not None:
+            return None
+        return self.leaf()
 
     def _column(self, table: pa.Table, name: str) -> pa.ChunkedArray:
         """The filtered column, through the filter's ``extractionFn`` when it has one (Druid
@@ -110,11 +127,10 @@ class SelectorFilter(_Extractable):
     dimension: str
     value: str | int | float | None = None
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        col = self._column(table, self.dimension)
+    def leaf(self) -> tuple[str, Any]:
         if self.value is None:
-            return eval_predicate(col, pc.is_null)
-        return eval_predicate(col, _equals_pred(self.value))
+            return self.dimension, pc.is_null
+        return self.dimension, _equals_pred(self.value)
 
 
 ARRAY_MATCH_TYPES = ("ARRAY<STRING>", "ARRAY<LONG>", "ARRAY<DOUBLE>")
@@ -156,9 +172,13 @@ class EqualsFilter(_Filter):
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
         if isinstance(self.matchValue, list):
             return self._array_equals(get_column(table, self.column))
+        return super().evaluate(table)
+
+    def leaf(self) -> tuple[str, Any] | None:
+        if isinstance(self.matchValue, list):
+            return None  # whole-array equality: ``evaluate``
         numeric = self.matchValueType in NUMERIC_TYPES
-        pred = _equals_pred(self.matchValue, numeric)
-        return eval_predicate(get_column(table, self.column), pred)
+        return self.column, _equals_pred(self.matchValue, numeric)
 
     def _array_equals(self, col: pa.ChunkedArray) -> pa.ChunkedArray:
         element = self.matchValueType[len("ARRAY<") : -1]
@@ -186,7 +206,7 @@ class InFilter(_Extractable):
     dimension: str
     values: list[str | int | float | None]
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         strs = [_scalar_str(v) for v in self.values]
         has_null = any(v is None for v in strs)
         wanted = pa.array(sorted({v for v in strs if v is not None}), pa.string())
@@ -205,7 +225,7 @@ class InFilter(_Extractable):
             # unknown for null values: SQL's ``x IN (...)`` on null is null.
             return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), hit)
 
-        return eval_predicate(self._column(table, self.dimension), pred)
+        return self.dimension, pred
 
 
 def _compare_pred(
@@ -215,15 +235,26 @@ def _compare_pred(
         lo: float | str | None
         hi: float | str | None
         if numeric:
-            vals = to_numbers(arr)
             lo = None if lower is None else _to_float(lower)
             hi = None if upper is None else _to_float(upper)
+            bad = (lower is not None and lo is None) or (upper is not None and hi is None)
+            if not bad and _is_numeric(arr.type) and not arr.null_count:
+                return _numpy_range(arr, lo, hi, lower_strict, upper_strict)
+            vals = to_numbers(arr)
             typ = pa.float64()
-            if (lower is not None and lo is None) or (upper is not None and hi is None):
+            if bad:
                 return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), False)
         else:
             vals = to_strings(arr)
             lo, hi, typ = _scalar_str(lower), _scalar_str(upper), pa.string()
+        if not vals.null_count and (lo is not None or hi is not None):
+            out: Any = None  # no nulls: no unknowns to carry
+            if lo is not None:
+                out = (pc.greater if lower_strict else pc.greater_equal)(vals, pa.scalar(lo, typ))
+            if hi is not None:
+                below = (pc.less if upper_strict else pc.less_equal)(vals, pa.scalar(hi, typ))
+                out = below if out is None else pc.and_(out, below)
+            return out
         result = pc.is_valid(vals)
         result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
         if lo is not None:
@@ -235,6 +266,28 @@ def _compare_pred(
         return result
 
     return pred
+
+
+def _numpy_range(
+    arr: Any, lo: float | None, hi: float | None, lower_strict: bool, upper_strict: bool
+) -> Any:
+    """A numeric range over a null-free number column, chunk by chunk in numpy, in place: the
+    comparison is in doubles, as ``to_numbers`` then Arrow's would be (numpy compares an
+    integer array with a double bound in doubles)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    for chunk in chunks:
+        values = chunk.to_numpy()
+        hit: Any = None
+        if lo is not None:
+            hit = (np.greater if lower_strict else np.greater_equal)(values, np.float64(lo))
+        if hi is not None:
+            below = (np.less if upper_strict else np.less_equal)(values, np.float64(hi))
+            hit = below if hit is None else np.logical_and(hit, below, out=hit)
+        if hit is None:
+            hit = np.ones(len(values), dtype=bool)
+        out.append(pa.array(hit, pa.bool_()))
+    return pa.chunked_array(out, pa.bool_())
 
 
 def _ordering_name(v: Any) -> str:
@@ -259,10 +312,10 @@ class BoundFilter(_Extractable):
     def _ordering(cls, v: Any) -> str:
         return _ordering_name(v)
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         numeric = self.ordering == "numeric"
         pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, numeric)
-        return eval_predicate(self._column(table, self.dimension), pred)
+        return self.dimension, pred
 
 
 class RangeFilter(_Filter):
@@ -281,10 +334,10 @@ class RangeFilter(_Filter):
             raise ValueError(f"unsupported matchValueType [{v}]")
         return v.upper()
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         numeric = self.matchValueType in NUMERIC_TYPES
         pred = _compare_pred(self.lower, self.upper, self.lowerOpen, self.upperOpen, numeric)
-        return eval_predicate(get_column(table, self.column), pred)
+        return self.column, pred
 
 
 def like_to_regex(pattern: str, escape: str | None) -> str:
@@ -315,12 +368,9 @@ class LikeFilter(_Extractable):
             raise ValueError("escape must be a single character")
         return v
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+    def leaf(self) -> tuple[str, Any]:
         regex = like_to_regex(self.pattern, self.escape)
-        return eval_predicate(
-            self._column(table, self.dimension),
-            lambda arr: pc.match_substring_regex(to_strings(arr), regex),
-        )
+        return self.dimension, lambda arr: pc.match_substring_regex(to_strings(arr), regex)
 
 
 class RegexFilter(_Extractable):
@@ -337,11 +387,8 @@ class RegexFilter(_Extractable):
             raise ValueError(f"invalid regex [{v}]: {exc}") from None
         return v
 
-    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        return eval_predicate(
-            self._column(table, self.dimension),
-            lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern),
-        )
+    def leaf(self) -> tuple[str, Any]:
+        return self.dimension, lambda arr: pc.match_substring_regex(to_strings(arr), self.pattern)
 
 
 class NullFilter(_Filter):
@@ -354,7 +401,10 @@ class NullFilter(_Filter):
             # An ARRAY (a large_list; a multi-value string is a list) is null as a whole: an
             # empty array or one holding null is not null.
             return pc.is_null(col)
-        return eval_predicate(col, pc.is_null)
+        return super().evaluate(table)
+
+    def leaf(self) -> tuple[str, Any]:
+        return self.column, pc.is_null
 
 
 class IntervalFilter(_Filter):
@@ -433,7 +483,11 @@ class ExpressionFilter(_Filter):
         return v
 
     def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
-        value = parse_expression(self.expression).evaluate_table(table, chunked=True)
+        expr = parse_expression(self.expression)
+        fast = truth_mask(expr.node, table)  # numeric and null-free: no unknowns
+        if fast is not None:
+            return pa.chunked_array([pa.array(fast, pa.bool_())])
+        value = expr.evaluate_table(table, chunked=True)
         if not isinstance(value, pa.ChunkedArray):
             value = pa.chunked_array([value])
         # A multi-value result matches when any of its values is true, as Druid's filters.
@@ -461,6 +515,62 @@ Filter = Annotated[
 
 for _model in (AndFilter, OrFilter, NotFilter):
     _model.model_rebuild()
+
+
+def mask_numpy(flt: _Filter | None, table: pa.Table) -> Any:
+    """``filter_mask`` as a numpy boolean array, computed in numpy where it can be (filters on
+    dictionary columns by code, numeric expressions, and/or/not of them, in three-valued logic)."""
+    if flt is None:
+        return np.ones(table.num_rows, dtype=bool)
+    true, _ = _tri(flt, table)
+    return true
+
+
+def _tri(flt: _Filter, table: pa.Table) -> tuple[Any, Any]:
+    """(true, unknown or None) per row, as numpy boolean arrays."""
+    if isinstance(flt, AndFilter | OrFilter):
+        true, unknown = _tri(flt.fields[0], table)
+        for f in flt.fields[1:]:
+            t2, u2 = _tri(f, table)
+            if isinstance(flt, AndFilter):  # Kleene: false wins, then unknown
+                if unknown is not None or u2 is not None:
+                    u = _or(unknown, u2)
+                    false = (~true & ~_or_none(unknown, len(true))) | (~t2 & ~_or_none(u2, len(t2)))
+                    unknown = u & ~false
+                true = true & t2
+            else:  # true wins, then unknown
+                true = true | t2
+                if unknown is not None or u2 is not None:
+                    unknown = _or(unknown, u2) & ~true
+        return true, unknown if unknown is not None and unknown.any() else None
+    if isinstance(flt, NotFilter):
+        true, unknown = _tri(flt.field, table)
+        if unknown is None:
+            return ~true, None
+        return ~true & ~unknown, unknown
+    if isinstance(flt, ExpressionFilter):
+        fast = truth_mask(parse_expression(flt.expression).node, table)
+        if fast is not None:
+            return fast, None
+    leaf = flt.fast_leaf()
+    if leaf is not None:
+        col = get_column(table, leaf[0])
+        got = None if pa.types.is_large_list(col.type) else numpy_predicate(col, leaf[1])
+        if got is not None:
+            return got
+    value = flt.evaluate(table)
+    unknown = np.asarray(pc.is_null(value).to_numpy(), dtype=bool) if value.null_count else None
+    return np.asarray(pc.fill_null(value, False).to_numpy(), dtype=bool), unknown
+
+
+def _or(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return a if b is None else a | b
+
+
+def _or_none(a: Any, n: int) -> Any:
+    return a if a is not None else np.zeros(n, dtype=bool)
 
 
 def filter_mask(flt: _Filter | None, table: pa.Table) -> Any:

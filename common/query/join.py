@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr.kernels import nums, strs
+from common.expr.parse import Ident
 from common.expr.vector import evaluate
+from common.query.columns import one_dictionary
 from common.query.datasource import InlineDataSource, JoinDataSource
 
 
@@ -35,6 +37,9 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
     right = spec.right.table()
     prefix = spec.rightPrefix
     pairs = spec.key_pairs()
+    coded = _join_on_codes(spec, table, right)
+    if coded is not None:
+        return coded
     left_keys, right_keys = [], []
     for expr, col in pairs:
         lk = evaluate(expr, table, encoded=len(pairs) == 1)
@@ -72,6 +77,56 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
         return left
     left_keys = [k.dictionary_decode() if pa.types.is_dictionary(k.type) else k for k in left_keys]
     return _general_join(spec, left, right, left_keys, right_keys)
+
+
+def _join_on_codes(spec: JoinDataSource, table: pa.Table, right: pa.Table) -> pa.Table | None:
+    """One equality whose left side is a dictionary column (one dictionary of distinct strings,
+    as a segment's dimension) and unique right keys: the right row of each DICTIONARY value is
+    found once, and each right column comes out as that row's value mapped through the left
+    column's codes, chunk by chunk (no copy of the left rows, one gather per right column;
+    right-side strings stay dictionary-encoded). None when the join is not of that shape."""
+    pairs = spec.key_pairs()
+    if len(pairs) != 1 or not isinstance(pairs[0][0], Ident):
+        return None
+    name, col = pairs[0][0].name, pairs[0][1]
+    if name not in table.column_names:
+        return None
+    left_col = table.column(name)
+    dictionary = one_dictionary(left_col)
+    if dictionary is None:
+        return None
+    rk = right.column(col).combine_chunks()
+    dict_keys, rk = _keys(dictionary, rk)
+    if pc.count_distinct(rk).as_py() != len(rk) - rk.null_count:
+        return None
+    # Null keys match nothing (SQL-compatible mode): skip_nulls leaves them unmatched.
+    pos = pc.index_in(dict_keys, value_set=rk, skip_nulls=True)  # per dictionary value
+    kept = [c for c in table.column_names if not c.startswith(spec.rightPrefix)]
+    left = table.select(kept)
+    codes = [c.indices for c in left_col.chunks]
+    if spec.joinType == "INNER":
+        # a matched flag per dictionary value, and False for the null code at the end
+        matched = np.append(np.asarray(pc.is_valid(pos).to_numpy(zero_copy_only=False)), False)
+        keep = []
+        for i, c in enumerate(codes):
+            hit = matched[np.asarray(pc.fill_null(c, len(pos)).to_numpy(), dtype=np.intp)]
+            keep.append(pa.array(hit, pa.bool_()))
+            codes[i] = c.filter(keep[-1])
+        left = left.filter(pa.chunked_array(keep, pa.bool_()))
+    for rname in right.column_names:
+        rcol = right.column(rname).combine_chunks()
+        if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
+            enc = rcol.dictionary_encode()  # unique values: equal strings share one code
+            per_value = enc.indices.take(pos)
+            value: Any = pa.chunked_array(
+                [pa.DictionaryArray.from_arrays(per_value.take(c), enc.dictionary) for c in codes],
+                pa.dictionary(enc.indices.type, enc.dictionary.type),
+            )
+        else:
+            per_value = rcol.take(pos)
+            value = pa.chunked_array([per_value.take(c) for c in codes], rcol.type)
+        left = left.append_column(spec.rightPrefix + rname, value)
+    return left
 
 
 def _general_join(

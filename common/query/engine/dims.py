@@ -17,6 +17,7 @@ from common.query.columns import (
     explode_multi_value,
     get_column,
     is_multi_value,
+    one_dictionary,
     plain,
     to_numbers,
     to_strings,
@@ -119,7 +120,7 @@ def coded_keyed_table(
         if d.extraction is not None:
             return None  # a lookup may map several codes to one value
         col = rows.column(d.dimension)
-        dictionary = _one_dictionary(col)
+        dictionary = one_dictionary(col)
         if dictionary is None:
             return None
         codes = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
@@ -132,22 +133,6 @@ def coded_keyed_table(
         if name not in cols:
             cols[name] = rows.column(name)
     return pa.table(cols), keys, coded
-
-
-def _one_dictionary(col: pa.ChunkedArray) -> Any:
-    """The dictionary every chunk shares, when it is of distinct non-null strings; else None."""
-    if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
-        return None
-    if not col.num_chunks:
-        return None
-    dictionary = col.chunk(0).dictionary
-    for chunk in col.chunks[1:]:
-        other = chunk.dictionary
-        if other is not dictionary and not other.equals(dictionary):
-            return None
-    if dictionary.null_count or pc.count_distinct(dictionary).as_py() != len(dictionary):
-        return None
-    return dictionary
 
 
 def output_type(spec: DimensionSpec) -> Any:

@@ -32,6 +32,7 @@ from common.query.engine.base import (
     select_rows,
     sort_indices,
 )
+from common.query.engine.dense import run_dense
 from common.query.engine.dims import coded_keyed_table, keyed_table, output_type
 from common.query.filters import filter_mask
 from common.query.models import GroupByQuery
@@ -52,6 +53,9 @@ def run(query: GroupByQuery, table: pa.Table, interval: Interval) -> pa.Table:
     intervals = data_intervals(
         table, gran, effective_intervals(query.intervals.intervals, interval)
     )
+    dense = run_dense(table, gran, intervals, query.filter, query.dimensions, query.aggregations)
+    if dense is not None:
+        return dense
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
     fast = coded_keyed_table(rows, buckets, query.dimensions)
@@ -172,6 +176,10 @@ def _order(query: GroupByQuery, result: pa.Table) -> Any:
         keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
         if query.context.sortByDimsFirst and time_first:
             keys.append((result[TIME_COLUMN], True))
+        # Ties keep Druid's merged order, dimensions ascending (its limit sort is stable over
+        # the grouping order); so no answer depends on the order partials arrive in.
+        named = {c.dimension for c in columns}
+        keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
     else:
         keys.extend((result[d.output], True) for d in query.dimensions)
     if not keys:

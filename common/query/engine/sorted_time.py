@@ -16,6 +16,7 @@ general path.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,18 +24,39 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
-from common.query.filters import filter_mask
+from common.query.filters import mask_numpy
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
 from common.segments.intervals import Interval
 
 MAX_BUCKETS = 100_000  # more buckets than this over the data span: the general path
-_COUNT_VALID = pc.CountOptions(mode="only_valid")
+COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
+
+
+_SORTED: dict[int, weakref.ref[pa.Table]] = {}
+"""Tables (by id, while they live) whose ``__time`` is known null-free and sorted: a segment's
+table is the same object query after query, so the check runs once per segment."""
+
+
+def known_sorted(table: pa.Table) -> bool:
+    ref = _SORTED.get(id(table))
+    return ref is not None and ref() is table
+
+
+def remember_sorted(table: pa.Table) -> None:
+    key = id(table)
+    _SORTED[key] = weakref.ref(table, lambda _ref, key=key: _SORTED.pop(key, None))  # type: ignore[misc]
 
 
 def sorted_millis(table: pa.Table) -> Any:
     """``__time`` as a numpy int64 array when it is present, null-free and sorted, else None."""
+    if known_sorted(table):
+        col = table.column(TIME_COLUMN)
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.int64())
+        return np.asarray(col.to_numpy(), dtype=np.int64)
     if TIME_COLUMN not in table.column_names:
         return None
     col = table.column(TIME_COLUMN)
@@ -50,6 +72,7 @@ def sorted_millis(table: pa.Table) -> Any:
     millis = np.asarray(col.to_numpy(), dtype=np.int64)
     if len(millis) > 1 and not bool(np.all(millis[1:] >= millis[:-1])):
         return None
+    remember_sorted(table)
     return millis
 
 
@@ -77,7 +100,7 @@ def bucket_bounds(gran: Granularity, first: int, last: int) -> Any:
     return arr
 
 
-def _selection(
+def selection(
     table: pa.Table, millis: Any, intervals: Sequence[Interval], flt: Any
 ) -> tuple[pa.Table, Any, Any] | None:
     """The row range spanning ``intervals``, its times, and a mask of the rows kept inside it
@@ -94,18 +117,18 @@ def _selection(
         for a, b in bounds:
             keep[int(a) - lo : int(b) - lo] = True
     if flt is not None:
-        mask = np.asarray(filter_mask(flt, sub).to_numpy(zero_copy_only=False), dtype=bool)
+        mask = mask_numpy(flt, sub)
         keep = mask if keep is None else keep & mask
     if keep is not None and bool(keep.all()):
         keep = None
     return sub, times, keep
 
 
-def _numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
+def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
     """(values, validity or None) of one aggregator input the numpy reductions can handle."""
     if op not in _OPS or (op == "count") != (opts is not None):
         return None
-    if op == "count" and opts != _COUNT_VALID:
+    if op == "count" and opts != COUNT_VALID:
         return None
     typ = arr.type
     if not (pa.types.is_int64(typ) or pa.types.is_float64(typ)):
@@ -169,7 +192,7 @@ def run_sorted(
     millis = sorted_millis(table)
     if millis is None:
         return None
-    selected = _selection(table, millis, intervals, flt)
+    selected = selection(table, millis, intervals, flt)
     if selected is None:
         return None
     sub, times, keep = selected
@@ -195,12 +218,16 @@ def run_sorted(
     columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
     for agg in aggs:
         reduced = []
+        if isinstance(agg, CountAgg):  # every selected row: no input column to build
+            sizes = np.diff(np.append(row_starts, len(times)))
+            columns[agg.name] = agg.segment_finish([pa.array(sizes, pa.int64())])
+            continue
         for arr, op, opts in agg.inputs(sub):
-            if op == "count" and opts == _COUNT_VALID and not arr.null_count:
+            if op == "count" and opts == COUNT_VALID and not arr.null_count:
                 sizes = np.diff(np.append(row_starts, len(times)))
                 reduced.append(pa.array(sizes, pa.int64()))
                 continue
-            prepared = _numpy_input(arr, op, opts)
+            prepared = numpy_input(arr, op, opts)
             if prepared is None:
                 return None
             values, valid = prepared

@@ -37,6 +37,7 @@ from common.query.engine.base import (
     select_rows,
     sort_indices,
 )
+from common.query.engine.dense import run_dense
 from common.query.engine.dims import coded_keyed_table, keyed_table
 from common.query.models import TopNQuery
 from common.query.specs import TopNMetric
@@ -51,6 +52,9 @@ def run(query: TopNQuery, table: pa.Table, interval: Interval) -> pa.Table:
     intervals = data_intervals(
         table, gran, effective_intervals(query.intervals.intervals, interval)
     )
+    dense = run_dense(table, gran, intervals, query.filter, [query.dimension], query.aggregations)
+    if dense is not None:
+        return _with_intervals(dense, [(i.start, i.end) for i in intervals])
     rows = select_rows(table, intervals, query.filter)
     buckets = bucket_column(rows, query.granularity, intervals)
     fast = coded_keyed_table(rows, buckets, [query.dimension])

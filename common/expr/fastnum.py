@@ -1,0 +1,215 @@
+"""Numeric expressions over null-free numeric columns, evaluated with numpy in whole columns.
+
+The common shape of query expressions (``added * 2``, ``delta < 5.0 && added > 500``,
+``(added / 100) * 100 + if(delta > 0, 1, 0)``) reads only LONG/DOUBLE columns without nulls and
+uses arithmetic, comparisons, logic and ``if``. Those evaluate here in one numpy pass per
+operator over each column (no per-batch Python, no Arrow null bitmaps), with the semantics of
+``common.expr.kernels``: LONG op LONG stays LONG and wraps on overflow (as Arrow's unchecked
+kernels), anything with a DOUBLE is DOUBLE, ``/`` between LONGs truncates toward zero, ``%``
+takes the dividend's sign, comparisons and logic give 1/0, numbers are true when > 0.
+
+Anything that could produce a null (a nullable column, a LONG division by something other than a
+non-zero literal, a null literal) or that is not listed returns None, and the general evaluator
+(``common.expr.vector``) runs instead; so do strings, arrays and other functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from common.expr.parse import Binary, Call, Ident, Literal, Node, Unary, columns_of
+
+#: Rows evaluated at a time (a segment's record batches are at most this long already).
+STEP = 64 * 1024
+
+
+class _Bail(Exception):
+    """Not an expression this path handles (the general evaluator runs)."""
+
+
+# A value: (numpy array or numpy scalar, kind) where kind is "LONG", "DOUBLE" or "BOOL".
+Value = tuple[Any, str]
+
+
+def evaluate(node: Node, table: pa.Table) -> pa.Array | None:
+    """The expression's value as ``common.expr.vector`` gives it (LONG 1/0 for booleans), or
+    None when this path does not apply."""
+    out = _run(node, table)
+    if out is None:
+        return None
+    values, kind = out
+    if kind == "BOOL":
+        return pa.array(values.astype(np.int64))
+    return pa.array(values, pa.int64() if kind == "LONG" else pa.float64())
+
+
+def truth_mask(node: Node, table: pa.Table) -> np.ndarray[Any, Any] | None:
+    """Where the expression is true (> 0), as a numpy boolean array; None when not applicable.
+    (No null can arise on this path, so there is no unknown.)"""
+    out = _run(node, table)
+    if out is None:
+        return None
+    values, kind = out
+    mask: np.ndarray[Any, Any] = values if kind == "BOOL" else np.greater(values, 0)
+    return mask
+
+
+def _run(node: Node, table: pa.Table) -> Value | None:
+    n = table.num_rows
+    names = sorted(columns_of(node))
+    if n == 0 or not names:
+        return None
+    for name in names:
+        if name not in table.column_names or table.column(name).null_count:
+            return None
+        typ = table.schema.field(name).type
+        if not (
+            pa.types.is_integer(typ)
+            or pa.types.is_floating(typ)
+            or (pa.types.is_timestamp(typ) and typ.unit == "ms")
+        ):
+            return None
+    # Slice by slice (record batches, at most STEP rows): numpy's temporaries stay in cache and
+    # the columns are read in place, not copied.
+    out: Any = None
+    kind = ""
+    at = 0
+    try:
+        for batch in table.select(names).to_batches(max_chunksize=STEP):
+            m = batch.num_rows
+            if not m:
+                continue
+            cols = {name: _numbers(batch.column(i)) for i, name in enumerate(names)}
+            values, kind = _eval(node, cols)
+            if np.ndim(values) == 0:
+                return None  # a constant: the general path makes the column
+            if out is None:
+                out = np.empty(n, dtype=values.dtype)
+            elif values.dtype != out.dtype:
+                return None
+            out[at : at + m] = values
+            at += m
+    except _Bail:
+        return None
+    return (out, kind) if out is not None and at == n else None
+
+
+def _numbers(arr: Any) -> Value:
+    typ = arr.type
+    if pa.types.is_timestamp(typ):
+        return arr.to_numpy().view(np.int64), "LONG"
+    if pa.types.is_integer(typ):
+        return np.asarray(arr.to_numpy(), dtype=np.int64), "LONG"
+    return np.asarray(arr.to_numpy(), dtype=np.float64), "DOUBLE"
+
+
+def _literal(value: Any) -> Value:
+    if isinstance(value, bool) or value is None:
+        raise _Bail
+    if isinstance(value, int):
+        if not -(1 << 63) <= value < (1 << 63):
+            raise _Bail
+        return np.int64(value), "LONG"
+    if isinstance(value, float):
+        return np.float64(value), "DOUBLE"
+    raise _Bail
+
+
+def _eval(node: Node, cols: dict[str, Value]) -> Value:
+    if isinstance(node, Literal):
+        return _literal(node.value)
+    if isinstance(node, Ident):
+        return cols[node.name]
+    if isinstance(node, Unary):
+        v, kind = _eval(node.arg, cols)
+        if node.op == "!":
+            return np.logical_not(_truth(v, kind)), "BOOL"
+        return np.negative(_number(v, kind)), "DOUBLE" if kind == "DOUBLE" else "LONG"
+    if isinstance(node, Binary):
+        return _binary(node, cols)
+    if isinstance(node, Call) and node.name == "if" and len(node.args) == 3:
+        cond, ck = _eval(node.args[0], cols)
+        a, ak = _eval(node.args[1], cols)
+        b, bk = _eval(node.args[2], cols)
+        if np.ndim(cond) == 0:
+            raise _Bail
+        pick = _truth(cond, ck)
+        x, y = _number(a, ak), _number(b, bk)
+        if ak == "DOUBLE" or bk == "DOUBLE":
+            return np.where(
+                pick, np.float64(x) if np.ndim(x) == 0 else x.astype(np.float64), y
+            ), "DOUBLE"
+        # y + pick * (x - y): exact in wrapping int64 arithmetic, and much faster than np.where
+        with np.errstate(all="ignore"):
+            return np.add(y, np.multiply(pick.astype(np.int64), np.subtract(x, y))), "LONG"
+    raise _Bail
+
+
+_COMPARE = {
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+}
+
+
+def _binary(node: Binary, cols: dict[str, Value]) -> Value:
+    op = node.op
+    a, ak = _eval(node.left, cols)
+    b, bk = _eval(node.right, cols)
+    if op in ("&&", "||"):
+        f = np.logical_and if op == "&&" else np.logical_or
+        return f(_truth(a, ak), _truth(b, bk)), "BOOL"
+    x, y = _number(a, ak), _number(b, bk)
+    if op in _COMPARE:
+        return _COMPARE[op](x, y), "BOOL"
+    longs = ak != "DOUBLE" and bk != "DOUBLE"
+    kind = "LONG" if longs else "DOUBLE"
+    if longs and op in ("/", "%"):
+        return _long_divide(op, node.right, x, y), "LONG"
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return np.add(x, y), kind
+        if op == "-":
+            return np.subtract(x, y), kind
+        if op == "*":
+            return np.multiply(x, y), kind
+        if op == "/":
+            return np.divide(np.float64(x) if np.ndim(x) == 0 else x, y, dtype=np.float64), kind
+        if op == "%":
+            return np.fmod(x, y, dtype=np.float64), kind
+    raise _Bail  # ^ and anything else
+
+
+def _long_divide(op: str, right: Node, x: Any, y: Any) -> Any:
+    """LONG ``/`` (truncating) and ``%`` (dividend's sign) by a non-zero literal: no null, and
+    no overflow (-1 is left to the general path, as ``MIN / -1`` would overflow)."""
+    if not isinstance(right, Literal) or np.ndim(y) != 0 or int(y) in (0, -1):
+        raise _Bail
+    if op == "%":
+        return np.fmod(x, y)
+    q = np.floor_divide(x, y)
+    if (int(y) > 0 and int(np.min(x)) >= 0) or (int(y) < 0 and int(np.max(x)) <= 0):
+        return q  # same signs everywhere: floor is truncation
+    # floor -> truncation: one more where the division was inexact and the signs differ
+    inexact = np.not_equal(np.multiply(q, y), x)
+    if int(y) > 0:
+        return q + (inexact & np.less(x, 0))
+    return q + (inexact & np.greater(x, 0))
+
+
+def _number(v: Any, kind: str) -> Any:
+    if kind == "BOOL":
+        return v.astype(np.int64) if np.ndim(v) else np.int64(int(v))
+    return v
+
+
+def _truth(v: Any, kind: str) -> Any:
+    if kind == "BOOL":
+        return v
+    return np.greater(v, 0)
