@@ -26,7 +26,7 @@ from common.query.columns import (
     to_numbers,
     to_strings,
 )
-from common.query.extraction import ExtractionFn, extract_column, refuse_time
+from common.query.extraction import ExtractionFn, extract_column
 from common.segments.intervals import Interval
 
 NUMERIC_TYPES = ("LONG", "DOUBLE", "FLOAT")
@@ -63,11 +63,6 @@ class _Extractable(_Filter):
     """The filters Druid gives an ``extractionFn`` (kdruid: the lookup ones)."""
 
     extractionFn: ExtractionFn | None = None
-
-    @model_validator(mode="after")
-    def _not_on_time(self) -> _Extractable:
-        refuse_time(str(getattr(self, "dimension", "")), self.extractionFn)
-        return self
 
 
 def _scalar_str(value: Any) -> str | None:
