@@ -14,8 +14,10 @@ from pydantic import TypeAdapter
 
 from common.errors import InvalidInput, QueryParseError
 from common.query import parse_query
+from common.query.engine.dims import dimension_values
 from common.query.extraction import ExtractionFn
 from common.query.filters import ArrayContainsElementFilter
+from common.query.specs import DimensionSpec
 from tests.unit.test_sql_druid_foo import native
 
 FN: TypeAdapter[Any] = TypeAdapter(ExtractionFn)
@@ -443,3 +445,22 @@ def test_specs_round_trip() -> None:
 def test_a_bad_time_string_is_a_400() -> None:
     with pytest.raises(InvalidInput, match="invalid time"):
         fn({"type": "timeFormat"}, ["not a time"])
+
+
+def test_top_n_on_time_and_a_dictionary_column() -> None:
+    q = {
+        "queryType": "topN",
+        "dataSource": "foo",
+        "intervals": ["1000/3000"],
+        "granularity": "all",
+        "dimension": extraction("__time", {"type": "timeFormat", "format": "yyyy"}),
+        "metric": {"type": "dimension", "ordering": "lexicographic"},
+        "threshold": 5,
+        "aggregations": [{"type": "count", "name": "c"}],
+    }
+    assert run(q)[0]["result"] == [{"d": "2000", "c": 3}, {"d": "2001", "c": 3}]
+    table = pa.table(
+        {"s": pa.chunked_array([pa.array(["x", "yy", "x", None]).dictionary_encode()])}
+    )
+    spec = DimensionSpec.model_validate(extraction("s", {"type": "strlen"}))
+    assert dimension_values(table, spec).to_pylist() == ["1", "2", "1", None]
