@@ -464,3 +464,87 @@ def test_top_n_on_time_and_a_dictionary_column() -> None:
     )
     spec = DimensionSpec.model_validate(extraction("s", {"type": "strlen"}))
     assert dimension_values(table, spec).to_pylist() == ["1", "2", "1", None]
+
+
+# --- the search query ----------------------------------------------------------------------
+
+
+def search_query(**extra: Any) -> list[dict[str, Any]]:
+    q = {
+        "queryType": "search",
+        "dataSource": "foo",
+        "intervals": ["1000/3000"],
+        "searchDimensions": ["dim1", "dim2", "dim3"],
+        **extra,
+    }
+    return run(q)
+
+
+def test_search_query_counts_sorts_and_limits() -> None:
+    contains_a = {"type": "insensitive_contains", "value": "A"}
+    assert search_query(query=contains_a) == [
+        {
+            "timestamp": "2000-01-01T00:00:00.000Z",
+            "result": [
+                {"dimension": "dim2", "value": "a", "count": 2},
+                {"dimension": "dim3", "value": "a", "count": 1},
+                {"dimension": "dim1", "value": "abc", "count": 1},
+                {"dimension": "dim2", "value": "abc", "count": 1},
+            ],
+        }
+    ]
+    by_year = search_query(
+        query={"type": "fragment", "values": ["b"]},
+        granularity="year",
+        sort={"type": "strlen"},
+        limit=2,
+    )
+    assert by_year == [
+        {
+            "timestamp": "2000-01-01T00:00:00.000Z",
+            "result": [{"dimension": "dim3", "value": "b", "count": 2}],
+        },
+        {
+            "timestamp": "2001-01-01T00:00:00.000Z",
+            "result": [
+                {"dimension": "dim1", "value": "abc", "count": 1},
+                {"dimension": "dim2", "value": "abc", "count": 1},
+            ],
+        },
+    ]
+    # no query: every non-null value; an extraction dimension searches its extracted values
+    upper = {
+        "type": "extraction",
+        "dimension": "dim2",
+        "outputName": "u",
+        "extractionFn": {"type": "upper"},
+    }
+    hits = search_query(
+        searchDimensions=[upper], filter={"type": "selector", "dimension": "dim1", "value": "def"}
+    )
+    assert hits[0]["result"] == [{"dimension": "u", "value": "ABC", "count": 1}]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"searchDimensions": []}, "searchDimensions is required"),
+        ({"sort": {"type": "numeric"}}, r"search sort \[numeric\] is not supported"),
+        ({"query": {"type": "contains"}}, "needs a"),
+    ],
+)
+def test_search_query_refusals(extra: dict[str, Any], message: str) -> None:
+    q = {
+        "queryType": "search",
+        "dataSource": "foo",
+        "intervals": ["1000/3000"],
+        "searchDimensions": ["dim1"],
+        **extra,
+    }
+    with pytest.raises(QueryParseError, match=message):
+        parse_query(q)
+    # the fixed query round-trips as the broker forwards it
+    good = {**q, "searchDimensions": ["dim1"], "sort": "strlen"}
+    good["query"] = {"type": "regex", "pattern": "a"}
+    once = parse_query(good)
+    assert parse_query(once.to_json()) == once
