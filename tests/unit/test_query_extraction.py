@@ -525,6 +525,30 @@ def test_search_query_counts_sorts_and_limits() -> None:
     assert hits[0]["result"] == [{"dimension": "u", "value": "ABC", "count": 1}]
 
 
+def test_search_query_answers_per_segment_as_druid() -> None:
+    # A segment's hits are stamped with its interval's start, not bucketed row by row: with
+    # granularity day, foo's two yearly segments give two buckets, not six.
+    contains_a = {"type": "contains", "value": "a"}
+    daily = search_query(query=contains_a, granularity="day", limit=1)
+    assert daily == [
+        {
+            "timestamp": "2000-01-01T00:00:00.000Z",
+            "result": [{"dimension": "dim2", "value": "a", "count": 1}],
+        },
+        {
+            "timestamp": "2001-01-01T00:00:00.000Z",
+            "result": [{"dimension": "dim2", "value": "a", "count": 1}],
+        },
+    ]
+    # limit cuts each segment, and with granularity all the merged hits too
+    merged = search_query(query=contains_a, limit=1)
+    assert merged[0]["result"] == [{"dimension": "dim2", "value": "a", "count": 2}]
+    # segments that answer with no hits still give a bucket; none asked gives nothing
+    nothing = {"type": "contains", "value": "zzz"}
+    assert search_query(query=nothing) == [{"timestamp": "2000-01-01T00:00:00.000Z", "result": []}]
+    assert search_query(query=nothing, intervals=["1000/1001"]) == []
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

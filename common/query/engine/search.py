@@ -1,23 +1,26 @@
-"""Druid's ``search`` query: per time bucket, the values of the search dimensions the search
-spec accepts, each with the number of rows holding it (a multi-value row counts once per value).
+"""Druid's ``search`` query: the values of the search dimensions the search spec accepts, each
+with the number of rows holding it (a multi-value row counts once per value).
 
-A segment's partial has one row per (bucket, dimension output name, value) with its count;
-partials merge by summing counts; finalize sorts each bucket's hits (``lexicographic``: by value,
-then dimension; ``strlen``: by value length, then value, then dimension), keeps ``limit`` and
-prints ``[{"timestamp", "result": [{"dimension", "value", "count"}]}]``. Buckets and the
-``all`` stamp follow topN's (``data_intervals``); a bucket without hits is left out.
+As Druid's ``SearchQueryRunner``, a segment answers ONE result, stamped with the start of its
+interval (rows are not bucketed one by one), holding its first ``limit`` hits in sort order, even
+when it has none. Merging puts each segment's result in the bucket of its stamp (``all``: the
+earliest stamp) and sums the counts of equal (dimension, value) hits; with granularity ``all`` the
+merged hits are cut to ``limit`` again (other granularities keep every segment's hits, as Druid's
+``SearchBinaryFn``). Sorts: ``lexicographic`` (by value, then dimension), ``strlen`` (by length in
+UTF-16 units, then value, then dimension). A partial is a table of (stamp, dimension, value,
+count) rows, with a (stamp, null, null, 0) row marking a segment that answered.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, to_strings
+from common.query.columns import TIME_COLUMN, to_strings
 from common.query.engine.base import (
-    bucket_column,
     collapse_all,
     concat,
     data_intervals,
@@ -27,6 +30,7 @@ from common.query.engine.base import (
 )
 from common.query.engine.dims import keyed_table
 from common.query.models import SearchQuery
+from common.segments.granularity import AllGranularity
 from common.segments.intervals import Interval
 
 SCHEMA = pa.schema(
@@ -41,12 +45,12 @@ SCHEMA = pa.schema(
 
 def run(query: SearchQuery, table: pa.Table, interval: Interval) -> pa.Table:
     gran = query.granularity
-    intervals = data_intervals(
-        table, gran, effective_intervals(query.intervals.intervals, interval)
-    )
-    rows = select_rows(table, intervals, query.filter)
-    buckets = bucket_column(rows, gran, intervals)
-    parts = [SCHEMA.empty_table()]
+    wanted = effective_intervals(query.intervals.intervals, interval)
+    if not wanted:
+        return SCHEMA.empty_table()  # Druid does not ask a segment outside the intervals
+    rows = select_rows(table, data_intervals(table, gran, wanted), query.filter)
+    buckets = pa.array(np.zeros(rows.num_rows, dtype=np.int64))
+    hits: list[dict[str, Any]] = []
     for dim in query.searchDimensions:
         keyed, _ = keyed_table(rows, buckets, [dim])
         values = to_strings(keyed.column(dim.output).combine_chunks())
@@ -54,36 +58,41 @@ def run(query: SearchQuery, table: pa.Table, interval: Interval) -> pa.Table:
             keep = pc.is_valid(values)
         else:
             keep = pc.fill_null(query.query.mask(values), False)
-        hits = pa.table(
-            {TIME_COLUMN: keyed.column(BUCKET_COLUMN).combine_chunks(), "value": values}
-        ).filter(keep)
-        counted = hits.group_by([TIME_COLUMN, "value"], use_threads=False).aggregate(
-            [([], "count_all")]
+        counted = (
+            pa.table({"value": values})
+            .filter(keep)
+            .group_by(["value"], use_threads=False)
+            .aggregate([([], "count_all")])
         )
-        parts.append(
-            pa.table(
-                {
-                    TIME_COLUMN: counted.column(TIME_COLUMN).cast(pa.int64()),
-                    "dimension": pa.array([dim.output] * counted.num_rows, pa.string()),
-                    "value": counted.column("value"),
-                    "count": counted.column("count_all").cast(pa.int64()),
-                }
-            )
-        )
-    return pa.concat_tables(parts)
+        for value, n in zip(
+            counted.column("value").to_pylist(),
+            counted.column("count_all").to_pylist(),
+            strict=True,
+        ):
+            hits.append({"dimension": dim.output, "value": value, "count": n})
+    hits = sorted(hits, key=_sort_key(query.sort))[: query.limit]
+    marker = {"dimension": None, "value": None, "count": 0}
+    return pa.Table.from_pylist(
+        [{TIME_COLUMN: interval.start, **h} for h in [marker, *hits]], schema=SCHEMA
+    )
 
 
 def merge(query: SearchQuery, partials: list[pa.Table]) -> pa.Table:
     table = concat(partials)
     if table is None or not table.num_rows:
         return SCHEMA.empty_table()
-    table = collapse_all(table.select(SCHEMA.names).cast(SCHEMA), query.granularity)
+    table = table.select(SCHEMA.names).cast(SCHEMA)
+    gran = query.granularity
+    if isinstance(gran, AllGranularity):
+        table = collapse_all(table, gran)
+    else:
+        table = table.set_column(0, TIME_COLUMN, gran.bucket_starts(table.column(TIME_COLUMN)))
     summed = table.group_by([TIME_COLUMN, "dimension", "value"], use_threads=False).aggregate(
         [("count", "sum")]
     )
     return pa.table(
         {
-            TIME_COLUMN: summed.column(TIME_COLUMN),
+            TIME_COLUMN: summed.column(TIME_COLUMN).cast(pa.int64()),
             "dimension": summed.column("dimension"),
             "value": summed.column("value"),
             "count": summed.column("count_sum").cast(pa.int64()),
@@ -100,10 +109,14 @@ def _sort_key(sort: str) -> Any:
 def finalize(query: SearchQuery, partial: pa.Table) -> list[dict[str, Any]]:
     by_bucket: dict[int, list[dict[str, Any]]] = {}
     for row in partial.to_pylist():
-        hit = {"dimension": row["dimension"], "value": row["value"], "count": row["count"]}
-        by_bucket.setdefault(row[TIME_COLUMN], []).append(hit)
+        hits = by_bucket.setdefault(row[TIME_COLUMN], [])
+        if row["dimension"] is not None:
+            hits.append(
+                {"dimension": row["dimension"], "value": row["value"], "count": row["count"]}
+            )
+    cut = query.limit if isinstance(query.granularity, AllGranularity) else None
     out = []
     for start in sorted(by_bucket):
-        hits = sorted(by_bucket[start], key=_sort_key(query.sort))[: query.limit]
+        hits = sorted(by_bucket[start], key=_sort_key(query.sort))[:cut]
         out.append({"timestamp": format_time(start, query.granularity), "result": hits})
     return out
