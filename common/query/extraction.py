@@ -243,8 +243,6 @@ class SearchSpec(BaseModel):
             _compile(self.pattern)
         if self.type == "fragment" and self.values is None:
             raise ValueError("a fragment search query spec needs [values]")
-        if self.type in ("contains", "insensitive_contains") and self.value is None:
-            raise ValueError(f"a {self.type} search query spec needs a [value]")
         return self
 
     def accept(self, value: str | None) -> bool:
@@ -254,6 +252,8 @@ class SearchSpec(BaseModel):
             assert self.pattern is not None
             return _compile(self.pattern).search(value) is not None
         case = self.caseSensitive and self.type != "insensitive_contains"
+        if self.type != "fragment" and self.value is None:
+            return False  # Druid's contains without a value matches nothing
         wanted = (self.values or []) if self.type == "fragment" else [self.value or ""]
         text = value if case else value.lower()
         return all((w if case else w.lower()) in text for w in wanted)
@@ -506,6 +506,9 @@ class StringFormatFn(_Fn):
         return _java_format(self.format)(value)
 
 
+_JAVA_DOUBLE = re.compile(r"[+-]?(NaN|Infinity|((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)[dDfF]?)")
+
+
 class BucketFn(_Fn):
     """``bucket``: a number (or a string parsing as one; else null) as the start of its bucket
     of ``size`` from ``offset``: ``floor((x - offset) / size) * size + offset``."""
@@ -515,12 +518,17 @@ class BucketFn(_Fn):
     offset: float = 0
 
     def bucket(self, x: float | None) -> str | None:
-        if x is None or np.isnan(x):
+        if x is None:
             return None
-        ret = np.floor((x - self.offset) / self.size) * self.size + self.offset
-        if np.isfinite(ret) and ret == int(ret):
+        with np.errstate(all="ignore"):
+            ret = float(np.floor((x - self.offset) / self.size) * self.size + self.offset)
+        if np.isnan(ret):
+            return "NaN"
+        if np.isinf(ret):
+            return "Infinity" if ret > 0 else "-Infinity"
+        if abs(ret) < 2**63 and ret == int(ret):  # Java's ``ret == (long) ret``
             return str(int(ret))
-        return java_double(float(ret))
+        return java_double(ret)
 
     def _apply(self, arr: Any) -> Any:
         if _is_number(arr.type):
@@ -530,10 +538,10 @@ class BucketFn(_Fn):
     def one(self, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            return self.bucket(float(value.strip()))
-        except ValueError:
-            return None
+        text = value.strip()
+        if not _JAVA_DOUBLE.fullmatch(text):
+            return None  # Double.parseDouble's NumberFormatException
+        return self.bucket(float(text.rstrip("dDfF")))
 
 
 class CascadeFn(_Fn):
