@@ -70,13 +70,29 @@ TIME_COLUMN = "__time"
 
 def _map_distinct(arr: Any, fn: Callable[[Any], str | None]) -> Any:
     """``fn`` over each distinct value of ``arr`` once, taken back per row, as strings."""
-    uniq = pc.unique(arr)
-    mapped = pa.array([fn(x) for x in uniq.to_pylist()], pa.string())
-    return mapped.take(pc.index_in(arr, value_set=uniq))
+    encoded = pc.dictionary_encode(arr)
+    mapped = pa.array([fn(x) for x in encoded.dictionary.to_pylist()], pa.string())
+    out = mapped.take(encoded.indices)
+    if arr.null_count:
+        on_null = fn(None)
+        if on_null is not None:
+            out = pc.if_else(pc.is_null(arr), pa.scalar(on_null, pa.string()), out)
+    return out
 
 
 def _is_number(typ: pa.DataType) -> bool:
     return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ))
+
+
+def _on_dictionary(fn: _Fn, values: Any) -> Any:
+    """``fn`` over a dictionary array's dictionary once, taken back per row (a null row gets
+    what ``fn`` makes of a null)."""
+    out = fn.apply(values.dictionary).take(values.indices)
+    if values.null_count:
+        on_null = fn.apply(pa.nulls(1, pa.string()))[0]
+        if on_null.is_valid:
+            out = pc.if_else(pc.is_null(values), on_null, out)
+    return out
 
 
 class _Fn(BaseModel):
@@ -86,7 +102,7 @@ class _Fn(BaseModel):
         """``values`` (a plain Arrow array of any type) as extracted strings; a dictionary
         array is extracted on its dictionary once."""
         if pa.types.is_dictionary(values.type):
-            return self.apply(values.dictionary).take(values.indices)
+            return _on_dictionary(self, values)
         return self._apply(normalise(values))
 
     def _apply(self, arr: Any) -> Any:
@@ -115,6 +131,8 @@ class _LookupFn(_Fn):
         raise NotImplementedError
 
     def apply(self, values: Any) -> Any:
+        if pa.types.is_dictionary(values.type):
+            return _on_dictionary(self, values)
         return extract(
             self.extractor(),
             strs(normalise(values)),
@@ -551,6 +569,8 @@ class CascadeFn(_Fn):
     extractionFns: list[ExtractionFn] = Field(min_length=1)
 
     def apply(self, values: Any) -> Any:
+        if pa.types.is_dictionary(values.type):
+            return _on_dictionary(self, values)
         for fn in self.extractionFns:
             values = fn.apply(values)
         return values

@@ -584,3 +584,23 @@ def test_search_query_refusals(extra: dict[str, Any], message: str) -> None:
     good["query"] = {"type": "regex", "pattern": "a"}
     once = parse_query(good)
     assert parse_query(once.to_json()) == once
+
+
+def test_a_null_row_of_a_dictionary_column_gets_the_functions_null_answer() -> None:
+    coded = pa.array(["a", None, "b", None]).dictionary_encode()
+    plain = pa.array(["a", None, "b", None])
+    specs = [
+        {"type": "stringFormat", "format": "<%s>"},
+        {
+            "type": "regex",
+            "expr": "(x)",
+            "replaceMissingValue": True,
+            "replaceMissingValueWith": "-",
+        },
+        {"type": "cascade", "extractionFns": [{"type": "stringFormat", "format": "%s"}]},
+        {"type": "lookup", "lookup": {"map": {"a": "A"}}, "replaceMissingValueWith": "?"},
+    ]
+    for spec in specs:
+        extracted = FN.validate_python(spec)
+        assert extracted.apply(coded).to_pylist() == extracted.apply(plain).to_pylist()
+    assert fn(specs[0], ["a", None]) == ["<a>", "<null>"]
