@@ -400,8 +400,9 @@ class TimeFormatFn(_Fn):
 class TimeFn(_Fn):
     """``time``: a value parsed with ``timeFormat`` printed with ``resultFormat`` (UTC); a
     value that does not parse is kept. kdruid reads both as Joda patterns whether ``joda`` is
-    set or not (Druid's default is Java's ``SimpleDateFormat``, which also accepts trailing
-    text after a date: kdruid keeps such a value unchanged)."""
+    set or not; without ``joda`` (Java's ``SimpleDateFormat``) text after the date is ignored,
+    with it the whole value must parse. ``SimpleDateFormat``'s leniency about out-of-range
+    fields (month 13 rolling into the next year) is not copied: such a value is kept."""
 
     type: Literal["time"]
     timeFormat: str
@@ -418,6 +419,12 @@ class TimeFn(_Fn):
             return None
         utc = zone_of(None)
         t = parse_time(value, self.timeFormat, utc)
+        if t is None and not self.joda:
+            # SimpleDateFormat.parse reads a date from the start and ignores what follows
+            for end in range(len(value) - 1, 0, -1):
+                t = parse_time(value[:end], self.timeFormat, utc)
+                if t is not None:
+                    break
         return value if t is None else format_time(t, self.resultFormat, utc)
 
 

@@ -204,6 +204,9 @@ def test_time_format_on_millis_and_strings() -> None:
 def test_time_reformats_and_keeps_what_does_not_parse() -> None:
     spec = {"type": "time", "timeFormat": "MM/dd/yyyy", "resultFormat": "yyyy-MM-dd"}
     assert fn(spec, ["01/12/2011", "nope", None]) == ["2011-01-12", "nope", None]
+    # SimpleDateFormat (no joda) ignores text after the date; Joda needs all of it
+    assert fn(spec, ["01/12/2011 10:00"]) == ["2011-01-12"]
+    assert fn({**spec, "joda": True}, ["01/12/2011 10:00"]) == ["01/12/2011 10:00"]
     quarter = {"type": "time", "timeFormat": "yyyy-MM-dd", "resultFormat": "MMM yyyy"}
     assert fn({**quarter, "joda": True}, ["2011-03-04"]) == ["Mar 2011"]
 
