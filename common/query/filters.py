@@ -15,10 +15,18 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from common.expr import parse_expression
 from common.expr.fastnum import truth_mask
+from common.expr.kernels import normalise, strs
 from common.expr.kernels import truth as expr_truth
 from common.query.columns import (
     TIME_COLUMN,
@@ -28,7 +36,7 @@ from common.query.columns import (
     to_numbers,
     to_strings,
 )
-from common.query.extraction import ExtractionFn, extract_column, refuse_time
+from common.query.extraction import ExtractionFn, SearchSpec, extract_column
 from common.segments.intervals import Interval
 
 NUMERIC_TYPES = ("LONG", "DOUBLE", "FLOAT")
@@ -80,11 +88,6 @@ class _Extractable(_Filter):
     """The filters Druid gives an ``extractionFn`` (kdruid: the lookup ones)."""
 
     extractionFn: ExtractionFn | None = None
-
-    @model_validator(mode="after")
-    def _not_on_time(self) -> _Extractable:
-        refuse_time(str(getattr(self, "dimension", "")), self.extractionFn)
-        return self
 
 
 def _scalar_str(value: Any) -> str | None:
@@ -426,6 +429,124 @@ class IntervalFilter(_Filter):
         return eval_predicate(self._column(table, self.dimension), pred)
 
 
+class SearchFilter(_Extractable):
+    """Druid's ``search`` filter: rows whose value the search ``query`` (``contains``,
+    ``insensitive_contains``, ``fragment``, ``regex``) accepts; a null value is unknown."""
+
+    type: Literal["search"]
+    dimension: str
+    query: SearchSpec
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        return eval_predicate(
+            self._column(table, self.dimension),
+            lambda arr: self.query.mask(to_strings(arr)),
+        )
+
+
+class ComparedDimension(BaseModel):
+    """A ``columnComparison`` dimension: a name, or a ``default``/``extraction`` spec."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["default", "extraction"] = "default"
+    dimension: str = Field(min_length=1)
+    outputName: str | None = None
+    extractionFn: ExtractionFn | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"dimension": data}
+        if isinstance(data, dict) and data.get("type") not in (None, "default", "extraction"):
+            raise ValueError(
+                f"columnComparison dimension spec type [{data.get('type')}] is not supported"
+            )
+        return data
+
+    def rows(self, table: pa.Table) -> list[list[str | None]]:
+        """Each row's values as strings (Druid's ``String[]``: a null, empty or absent value is
+        ``[null]``; numbers as Java prints them)."""
+        col = get_column(table, self.dimension)
+        if self.extractionFn is not None:
+            col = extract_column(col, self.extractionFn)
+        out: list[list[str | None]] = []
+        for chunk in col.chunks:
+            if pa.types.is_list(chunk.type) or pa.types.is_large_list(chunk.type):
+                flat = chunk.flatten()
+                texts = strs(normalise(flat)).to_pylist() if len(flat) else []
+                offsets = chunk.offsets.to_pylist()
+                for i, valid in enumerate(chunk.is_valid().to_pylist()):
+                    vals = texts[offsets[i] : offsets[i + 1]] if valid else []
+                    out.append(vals or [None])
+            else:
+                out.extend([v] for v in strs(normalise(chunk)).to_pylist())
+        return out
+
+
+def _overlap(a: list[str | None], b: list[str | None]) -> bool:
+    return any(x == y for x in a for y in b)
+
+
+class ColumnComparisonFilter(_Filter):
+    """Druid's ``columnComparison``: rows where every two ``dimensions`` share a value (as
+    strings; null equals null, so this filter is never unknown)."""
+
+    type: Literal["columnComparison"]
+    dimensions: list[ComparedDimension] = Field(min_length=1)
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        cols = [d.rows(table) for d in self.dimensions]
+        out = [all(_overlap(c[i], cols[0][i]) for c in cols[1:]) for i in range(table.num_rows)]
+        return pa.chunked_array([pa.array(out, pa.bool_())])
+
+
+class ArrayContainsElementFilter(_Filter):
+    """Druid's ``arrayContainsElement``: rows whose ARRAY ``column`` holds
+    ``elementMatchValue`` (of ``elementMatchValueType``; null finds a null element); on a
+    multi-value string or scalar column, a row holding that value. A null row is unknown."""
+
+    type: Literal["arrayContainsElement"]
+    column: str
+    elementMatchValueType: str
+    elementMatchValue: str | int | float | bool | None = None
+
+    @field_validator("elementMatchValueType")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v.upper() not in ("STRING", *NUMERIC_TYPES):
+            raise ValueError(f"unsupported elementMatchValueType [{v}]")
+        return v.upper()
+
+    def evaluate(self, table: pa.Table) -> pa.ChunkedArray:
+        col = get_column(table, self.column)
+        numeric = self.elementMatchValueType in NUMERIC_TYPES
+        if pa.types.is_large_list(col.type):
+            kind = "STRING" if not numeric else "DOUBLE"
+            want = _as_element(self.elementMatchValue, kind)
+            out: list[bool | None] = []
+            for row in col.to_pylist():
+                out.append(None if row is None else want in [_as_element(v, kind) for v in row])
+            return pa.chunked_array([pa.array(out, pa.bool_())])
+        if self.elementMatchValue is None:
+            return eval_predicate(col, pc.is_null)
+        return eval_predicate(col, _equals_pred(self.elementMatchValue, numeric))
+
+
+_REFUSED_FILTERS = {
+    "spatial": "spatial filters are not supported (kdruid has no spatial dimensions)",
+    "javascript": "filter type [javascript] is not supported: JavaScript is disabled "
+    "(as in Druid by default)",
+}
+
+
+def _known_filter(data: Any) -> Any:
+    if isinstance(data, dict) and data.get("type") in _REFUSED_FILTERS:
+        raise ValueError(_REFUSED_FILTERS[str(data["type"])])
+    return data
+
+
 class AndFilter(_Filter):
     type: Literal["and"]
     fields: list[Filter] = Field(min_length=1)
@@ -509,8 +630,12 @@ Filter = Annotated[
     | NotFilter
     | TrueFilter
     | FalseFilter
-    | ExpressionFilter,
+    | ExpressionFilter
+    | SearchFilter
+    | ColumnComparisonFilter
+    | ArrayContainsElementFilter,
     Field(discriminator="type"),
+    BeforeValidator(_known_filter),
 ]
 
 for _model in (AndFilter, OrFilter, NotFilter):

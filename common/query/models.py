@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from common.errors import QueryParseError, describe_validation_errors
 from common.query.aggregators import Aggregator
 from common.query.datasource import AnyDataSource, base_table_of, parse_datasource
+from common.query.extraction import SearchSpec
 from common.query.filters import Filter
 from common.query.postaggs import PostAggregator
 from common.query.specs import (
@@ -202,6 +203,57 @@ class ScanQuery(_Query):
         return data
 
 
+SEARCH_SORTS = ("lexicographic", "strlen")
+
+
+class SearchQuery(_Query):
+    """Druid's ``search``: per time bucket, the values of ``searchDimensions`` that the search
+    ``query`` (``contains``, ``insensitive_contains``, ``fragment``, ``regex``; absent: every
+    value) accepts, with their row counts, sorted by ``sort`` and cut to ``limit``."""
+
+    queryType: Literal["search"]
+    granularity: Granularity = ALL
+    searchDimensions: list[DimensionSpec] = Field(min_length=1)
+    query: SearchSpec | None = None
+    sort: str = "lexicographic"
+    limit: int = Field(default=1000, gt=0)
+
+    @field_validator("granularity", mode="before")
+    @classmethod
+    def _gran(cls, v: Any) -> Any:
+        return "all" if v is None else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_input(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("searchDimensions"):
+            raise ValueError(
+                "searchDimensions is required: kdruid does not search every dimension "
+                "(name the dimensions to search)"
+            )
+        return data
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort(cls, v: Any) -> str:
+        name = v.get("type") if isinstance(v, dict) else v
+        if name is None:
+            return "lexicographic"
+        if name not in SEARCH_SORTS:
+            raise ValueError(
+                f"search sort [{name}] is not supported; expected {list(SEARCH_SORTS)}"
+            )
+        return str(name)
+
+    @field_validator("searchDimensions")
+    @classmethod
+    def _strings(cls, v: list[DimensionSpec]) -> list[DimensionSpec]:
+        for d in v:
+            if d.outputType != "STRING":
+                raise ValueError("search dimensions must be STRING dimension specs")
+        return v
+
+
 class TimeBoundaryQuery(_Query):
     queryType: Literal["timeBoundary"]
     bound: Literal["minTime", "maxTime"] | None = None
@@ -249,6 +301,7 @@ Query = (
     | TimeBoundaryQuery
     | SegmentMetadataQuery
     | DataSourceMetadataQuery
+    | SearchQuery
 )
 
 QUERY_TYPES: dict[str, type[_Query]] = {
@@ -259,6 +312,7 @@ QUERY_TYPES: dict[str, type[_Query]] = {
     "timeBoundary": TimeBoundaryQuery,
     "segmentMetadata": SegmentMetadataQuery,
     "dataSourceMetadata": DataSourceMetadataQuery,
+    "search": SearchQuery,
 }
 
 

@@ -16,11 +16,11 @@ from pydantic import (
 )
 
 from common.query.extraction import (
+    AnyFn,
     ExtractionFn,
     InlineLookupFn,
     MapLookupSpec,
     RegisteredLookupFn,
-    refuse_time,
 )
 from common.query.filters import Filter
 from common.segments.intervals import Interval
@@ -168,7 +168,6 @@ class DimensionSpec(BaseModel):
                 )
             # Druid validates the lookup dimension spec as a lookup extraction function.
             self._lookup_fn()
-        refuse_time(self.dimension, self.extraction)
         return self
 
     def _lookup_fn(self) -> RegisteredLookupFn | InlineLookupFn:
@@ -182,7 +181,7 @@ class DimensionSpec(BaseModel):
         return InlineLookupFn(type="lookup", lookup=self.lookup, **common)
 
     @property
-    def extraction(self) -> RegisteredLookupFn | InlineLookupFn | None:
+    def extraction(self) -> AnyFn | None:
         """The extraction this spec applies to the dimension's values, if any."""
         if self.type == "lookup":
             return self._lookup_fn()

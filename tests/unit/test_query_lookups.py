@@ -153,8 +153,8 @@ def test_an_unknown_registered_lookup_is_a_400() -> None:
     ("dim", "message"),
     [
         (
-            {"type": "extraction", "dimension": "dim1", "extractionFn": {"type": "substring"}},
-            r"extractionFn type \[substring\] is not supported",
+            {"type": "extraction", "dimension": "dim1", "extractionFn": {"type": "javascript"}},
+            r"extractionFn type \[javascript\] is not supported",
         ),
         ({"type": "extraction", "dimension": "dim1"}, "needs an extractionFn"),
         ({"type": "lookup", "dimension": "dim1"}, "exactly one of"),
@@ -167,10 +167,6 @@ def test_an_unknown_registered_lookup_is_a_400() -> None:
                 "replaceMissingValueWith": "x",
             },
             r"Cannot specify a \[replaceMissingValueWith\] and set \[retainMissingValue\]",
-        ),
-        (
-            {"type": "extraction", "dimension": "__time", "extractionFn": REGISTERED},
-            r"extractionFn on \[__time\] is not supported",
         ),
         (
             {"type": "lookup", "dimension": "d", "lookup": {"type": "cachedNamespace"}},

@@ -112,10 +112,10 @@ BAD: list[tuple[Any, str]] = [
                 "type": "selector",
                 "dimension": "d",
                 "value": "x",
-                "extractionFn": {"type": "upper"},
+                "extractionFn": {"type": "javascript", "function": "f"},
             },
         },
-        "extractionFn",
+        "JavaScript is disabled",
     ),
     ({**OK, "filter": {"type": "and", "fields": []}}, "fields"),
     (

@@ -17,12 +17,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from common.query.engine import groupby, metadata, scan, timeseries, topn
+from common.query.engine import groupby, metadata, scan, search, timeseries, topn
 from common.query.models import (
     DataSourceMetadataQuery,
     GroupByQuery,
     Query,
     ScanQuery,
+    SearchQuery,
     SegmentMetadataQuery,
     TimeBoundaryQuery,
     TimeseriesQuery,
@@ -43,6 +44,8 @@ def run_segment(query: Query, table: pa.Table, *, interval: Interval, segment_id
         return groupby.run(query, table, interval)
     if isinstance(query, ScanQuery):
         return scan.run(query, table, interval, segment_id)
+    if isinstance(query, SearchQuery):
+        return search.run(query, table, interval)
     if isinstance(query, TimeBoundaryQuery):
         return metadata.run_time_boundary(query, table, interval)
     if isinstance(query, SegmentMetadataQuery):
@@ -62,6 +65,8 @@ def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
         return groupby.merge(query, parts)
     if isinstance(query, ScanQuery):
         return scan.merge(query, parts)
+    if isinstance(query, SearchQuery):
+        return search.merge(query, parts)
     if isinstance(query, TimeBoundaryQuery):
         return metadata.merge_time_boundary(query, parts)
     if isinstance(query, SegmentMetadataQuery):
@@ -79,6 +84,8 @@ def finalize(query: Query, partial: pa.Table) -> list[dict[str, Any]]:
         return groupby.finalize(query, partial)
     if isinstance(query, ScanQuery):
         return scan.finalize(query, partial)
+    if isinstance(query, SearchQuery):
+        return search.finalize(query, partial)
     if isinstance(query, TimeBoundaryQuery):
         return metadata.finalize_time_boundary(query, partial)
     if isinstance(query, SegmentMetadataQuery):

@@ -68,10 +68,14 @@ def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
     the spec's extraction (a lookup) first when it has one."""
     if is_array_dim(spec):
         return _array_values(table, spec)
-    col = plain(get_column(table, spec.dimension))
     fn = spec.extraction
     if fn is not None:
-        col = fn.apply(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+        # on the stored chunks: a dictionary chunk is extracted on its dictionary once
+        raw = get_column(table, spec.dimension)
+        chunks = raw.chunks if isinstance(raw, pa.ChunkedArray) else [raw]
+        col = pa.concat_arrays([fn.apply(c) for c in chunks] or [pa.array([], pa.string())])
+    else:
+        col = plain(get_column(table, spec.dimension))
     if spec.outputType == "STRING":
         return to_strings(col)
     nums = to_numbers(col)
