@@ -528,3 +528,21 @@ class _Acc:
         if self.func == "AVG":
             return None if not self.n else self.total / self.n
         return self.best
+
+
+def result_rows(table: pa.Table, ops: list[Op], signature: list[str] | None) -> dict[str, Any]:
+    """The ``windowOperator`` query's answer over ``table`` (the datasource's rows): the output
+    columns (``outputSignature``'s, else all) and the rows as arrays, ``__time`` and other
+    timestamps as epoch milliseconds, as in Druid's window tests."""
+    out = run(table, ops)
+    names = signature if signature else out.column_names
+    missing = [c for c in names if c not in out.column_names]
+    if missing:
+        raise QueryParseError(f"windowOperator query: outputSignature names unknown {missing}")
+    cols = []
+    for c in names:
+        col = out.column(c)
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.int64())
+        cols.append(col.to_pylist())
+    return {"columns": list(names), "events": [list(r) for r in zip(*cols, strict=True)]}

@@ -472,3 +472,64 @@ def _last_sorted(calls: list[WindowCall]) -> WindowCall | None:
         if size and (best is None or size >= len(best.partition) + len(best.order)):
             best = call
     return best
+
+
+_NATIVE_TYPES = {
+    "ROW_NUMBER": "LONG",
+    "RANK": "LONG",
+    "DENSE_RANK": "LONG",
+    "NTILE": "LONG",
+    "COUNT": "LONG",
+    "PERCENT_RANK": "DOUBLE",
+    "CUME_DIST": "DOUBLE",
+}
+
+
+def native_query(
+    inner: dict[str, Any],
+    names: dict[str, str],
+    types: dict[str, str],
+    calls: list[WindowCall],
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The ``windowOperator`` query computing ``calls`` over the native query ``inner`` whose
+    output column ``names[c]`` is the inner SELECT's column ``c`` (of native type
+    ``types[names[c]]``); and its output signature."""
+    for call in calls:
+        if call.func in ("SUM", "MIN", "MAX") and call.args:
+            kind = types.get(names[call.args[0]], "DOUBLE")
+            call.meta["kind"] = {"LONG": "long", "FLOAT": "float", "STRING": "string"}.get(
+                kind, "double"
+            )
+    renamed = [
+        WindowCall(
+            out=c.out,
+            func=c.func,
+            args=[names[a] for a in c.args],
+            consts=c.consts,
+            partition=[names[p] for p in c.partition],
+            order=[(names[o], d, nf) for o, d, nf in c.order],
+            frame=c.frame,
+            star=c.star,
+            meta=c.meta,
+        )
+        for c in calls
+    ]
+    signature = [{"name": n, "type": types.get(n, "STRING")} for n in dict.fromkeys(names.values())]
+    for c in renamed:
+        typ = _NATIVE_TYPES.get(c.func)
+        if typ is None:
+            typ = "DOUBLE" if c.func == "AVG" else types.get(c.args[0], "STRING")
+        signature.append({"name": c.out, "type": typ})
+    query = {
+        "queryType": "windowOperator",
+        "dataSource": {"type": "query", "query": inner},
+        "intervals": {
+            "type": "intervals",
+            "intervals": ["-146136543-09-08T08:23:32.096Z/146140482-04-24T15:36:27.903Z"],
+        },
+        "outputSignature": signature,
+        "operatorDefinition": to_operators(renamed),
+        "leafOperators": [],
+        "context": dict(inner.get("context") or {}),
+    }
+    return query, signature
