@@ -305,8 +305,14 @@ def _hashable(v: Any) -> Any:
 def run(table: pa.Table, ops: list[Op]) -> pa.Table:
     """``table`` with the processors' columns added, in the order the operators leave it."""
     check_columns(ops, table.column_names)
-    cols: dict[str, list[Any]] = {n: table.column(n).to_pylist() for n in table.column_names}
     types: dict[str, pa.DataType] = {n: table.schema.field(n).type for n in table.column_names}
+    # timestamps as epoch milliseconds (Druid's eternity start is no Python datetime)
+    cols: dict[str, list[Any]] = {
+        n: (
+            table.column(n).cast(pa.int64()) if pa.types.is_timestamp(types[n]) else table.column(n)
+        ).to_pylist()
+        for n in table.column_names
+    }
     n = table.num_rows
     perm = list(range(n))  # current row order, as indexes into the input
     parts: list[list[int]] = [perm]
@@ -335,12 +341,13 @@ def run(table: pa.Table, ops: list[Op]) -> pa.Table:
         else:
             assert op.processor is not None
             _apply(op.processor, cols, types, parts, n)
-    names = list(cols)
-    return pa.table(
-        {c: pa.array([cols[c][r] for r in perm], types[c]) for c in names}
-        if n
-        else {c: pa.array([], types[c]) for c in names}
-    )
+    return pa.table({c: _array([cols[c][r] for r in perm], types[c]) for c in cols})
+
+
+def _array(values: list[Any], typ: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(typ):
+        return pa.array(values, pa.int64()).cast(typ)
+    return pa.array(values, typ)
 
 
 def _apply(
