@@ -114,3 +114,20 @@ def results_table(inner: Any, results: list[dict[str, Any]], max_rows: int) -> p
             arr = pa.array([None if v is None else str(v) for v in values], pa.string())
         cols[name] = arr.cast(pa.string()) if pa.types.is_null(arr.type) else arr
     return pa.table(cols)
+
+
+def window_result(query: Any, inner_results: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The answer of a ``windowOperator`` query: its operators over the rows of its inline
+    datasource, or over ``inner_results`` (the finalized results of its query datasource)."""
+    from common.query.operators import result_rows
+
+    inner = subquery_of(query)
+    if inner is None:
+        spec = query.dataSourceSpec
+        assert isinstance(spec, InlineDataSource)
+        table = spec.table()
+    else:
+        table = results_table(inner, inner_results or [], max_subquery_rows(query))
+    signature = [str(c["name"]) for c in query.outputSignature or []]
+    answer = result_rows(table, query.operators(), signature or None)
+    return [answer] if answer["events"] else []

@@ -293,6 +293,55 @@ class DataSourceMetadataQuery(_Query):
         return data
 
 
+class WindowOperatorQuery(_Query):
+    """Druid's ``windowOperator`` query: window operators over the rows of a ``query`` or
+    ``inline`` datasource, run at the broker (``common.query.operators``)."""
+
+    queryType: Literal["windowOperator"]
+    operatorDefinition: list[dict[str, Any]]
+    leafOperators: list[dict[str, Any]] = []
+    outputSignature: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        ds = data.get("dataSource")
+        kind = ds.get("type", "table") if isinstance(ds, dict) else "table"
+        if kind not in ("query", "inline"):
+            raise ValueError(
+                "WindowOperatorQuery must run on top of a query or inline data source, got "
+                f"[{kind}]"
+            )
+        if data.get("intervals") is None:  # Druid: always eternity
+            data["intervals"] = ["-146136543-09-08T08:23:32.096Z/146140482-04-24T15:36:27.903Z"]
+        if data.get("outputSignature") is None and data.get("rowSignature") is not None:
+            data["outputSignature"] = data["rowSignature"]
+        if data.get("leafOperators"):
+            raise ValueError(
+                "leafOperators are not supported: kdruid runs window operators at the broker "
+                "only, over the query datasource's results"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _operators(self) -> WindowOperatorQuery:
+        from common.query.operators import parse_operators
+
+        parse_operators(self.operatorDefinition)
+        for col in self.outputSignature or []:
+            if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+                raise ValueError("outputSignature entries need a name")
+        return self
+
+    def operators(self) -> list[Any]:
+        from common.query.operators import parse_operators
+
+        return parse_operators(self.operatorDefinition)
+
+
 Query = (
     TimeseriesQuery
     | TopNQuery
@@ -302,6 +351,7 @@ Query = (
     | SegmentMetadataQuery
     | DataSourceMetadataQuery
     | SearchQuery
+    | WindowOperatorQuery
 )
 
 QUERY_TYPES: dict[str, type[_Query]] = {
@@ -313,6 +363,7 @@ QUERY_TYPES: dict[str, type[_Query]] = {
     "segmentMetadata": SegmentMetadataQuery,
     "dataSourceMetadata": DataSourceMetadataQuery,
     "search": SearchQuery,
+    "windowOperator": WindowOperatorQuery,
 }
 
 
@@ -343,6 +394,7 @@ def parse_query(body: bytes | str | dict[str, Any]) -> Query:
         "segmentMetadata",
         "dataSourceMetadata",
         "timeBoundary",
+        "windowOperator",
     ):
         raise QueryParseError(f"{qtype} query: missing 'intervals'")
     try:

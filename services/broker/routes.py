@@ -26,7 +26,8 @@ from common.query import finalize, merge, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
 from common.query.lifecycle import query_timeout_s
-from common.query.models import Query
+from common.query.local import subquery_of, window_result
+from common.query.models import Query, WindowOperatorQuery
 from services.broker.plan import scatter_gather_limit
 from services.broker.service import BrokerService
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 async def execute(service: BrokerService, query: Query, timeout_s: float | None) -> Response:
     """Scatter-gather, merge and finalize ``query``; the JSON response."""
+    if isinstance(query, WindowOperatorQuery):
+        return await execute_window(service, query, timeout_s)
     limit = scatter_gather_limit(
         service.max_scatter_gather_bytes,
         (query.context.model_extra or {}).get("maxScatterGatherBytes"),
@@ -50,6 +53,40 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
     context: dict[str, Any] = {}
     if gathered.missing:
         context["missingSegments"] = [descriptor_json(d) for d in gathered.missing]
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            QUERY_ID_HEADER: header_value(query.query_id),
+            RESPONSE_CONTEXT_HEADER: dumps(context).decode(),
+        },
+    )
+
+
+async def execute_window(
+    service: BrokerService, query: WindowOperatorQuery, timeout_s: float | None
+) -> Response:
+    """A ``windowOperator`` query: the inner query (or inline rows) runs as usual, the window
+    operators run here on its rows (``common.query.operators``)."""
+    inner = subquery_of(query)
+    missing: list[Any] = []
+    rows: list[dict[str, Any]] | None = None
+    if inner is not None:
+        limit = scatter_gather_limit(
+            service.max_scatter_gather_bytes,
+            (query.context.model_extra or {}).get("maxScatterGatherBytes"),
+        )
+        got = await service.scatter.gather(inner, max_bytes=limit, timeout_s=timeout_s)
+        missing = got.missing
+        rows = finalize(inner, merge(inner, got.partials))
+
+    def render() -> bytes:
+        return dumps(window_result(query, rows))
+
+    body = await asyncio.to_thread(render)
+    context: dict[str, Any] = {}
+    if missing:
+        context["missingSegments"] = [descriptor_json(d) for d in missing]
     return Response(
         body,
         media_type="application/json",

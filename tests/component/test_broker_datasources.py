@@ -190,6 +190,53 @@ async def test_datasources_through_the_broker(tmp_path: Path) -> None:
         assert resp.status_code == 400, resp.text
         assert "maxSubqueryRows" in resp.json()["errorMessage"]
 
+        # A windowOperator query: the inner topN runs as usual, the operators at the broker.
+        window = {
+            "queryType": "windowOperator",
+            "dataSource": {"type": "query", "query": JOIN_TOPN},
+            "operatorDefinition": [
+                {"type": "naiveSort", "columns": [{"column": "count", "direction": "ASC"}]},
+                {"type": "naivePartition", "partitionColumns": []},
+                {
+                    "type": "window",
+                    "processor": {
+                        "type": "composing",
+                        "processors": [
+                            {"type": "rowNumber", "outputColumn": "rn"},
+                            {
+                                "type": "framedAgg",
+                                "frame": {
+                                    "peerType": "ROWS",
+                                    "lowUnbounded": True,
+                                    "lowOffset": 0,
+                                    "uppUnbounded": False,
+                                    "uppOffset": 0,
+                                    "orderBy": [],
+                                },
+                                "aggregations": [
+                                    {"type": "longSum", "name": "run", "fieldName": "count"}
+                                ],
+                            },
+                        ],
+                    },
+                },
+            ],
+            "outputSignature": [{"name": n} for n in ("lookupLanguage", "rn", "run")],
+        }
+        resp = await env.query(url, window)
+        assert resp.status_code == 200, resp.text
+        asc = sorted(top, key=lambda r: r["count"])
+        running = [sum(r["count"] for r in asc[: i + 1]) for i in range(len(asc))]
+        assert resp.json() == [
+            {
+                "columns": ["lookupLanguage", "rn", "run"],
+                "events": [[r["lookupLanguage"], i + 1, running[i]] for i, r in enumerate(asc)],
+            }
+        ]
+        bad = {**window, "operatorDefinition": [{"type": "window", "processor": {"type": "x"}}]}
+        resp = await env.query(url, bad)
+        assert resp.status_code == 400 and "processor type [x]" in resp.json()["errorMessage"]
+
         # Not built: a clear 400 in Druid's error JSON, never a silent answer.
         for ds, needle in [
             ({**JOIN_TOPN["dataSource"], "joinType": "RIGHT"}, "joinType"),

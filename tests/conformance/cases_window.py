@@ -15,8 +15,9 @@ columns of that example differ from Druid's current code and are taken from its 
 The other cases are Druid's window tests over ``foo``/``numfoo``
 (``sql/src/test/resources/calcite/tests/window/*.sqlTest``), named in each case's note. Without
 an ORDER BY, rows come out in the order of the last window's sort, as from Druid's operators.
-Window functions run at the broker over the native query's rows (Druid's native form is the
-``windowOperator`` query, not built), so there is no native check; DuckDB checks each answer
+Window functions run at the broker over the native query's rows, on the operators of the native
+``windowOperator`` query (``tests/unit/test_window_operator_query.py`` runs that native form
+and the EXPLAIN that shows it); these cases have no native check here; DuckDB checks each answer
 (with ``NULLS FIRST`` where kdruid and Druid sort nulls first, and an ORDER BY for its row order).
 Aggregates used as window functions (``SUM(...) OVER``) are cases of the aggregations page.
 """

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from common.errors import InvalidInput
 from common.query.engine import groupby, metadata, scan, search, timeseries, topn
 from common.query.models import (
     DataSourceMetadataQuery,
@@ -28,6 +29,7 @@ from common.query.models import (
     TimeBoundaryQuery,
     TimeseriesQuery,
     TopNQuery,
+    WindowOperatorQuery,
 )
 from common.query.prepare import prepare_segment
 from common.segments.intervals import Interval
@@ -50,6 +52,8 @@ def run_segment(query: Query, table: pa.Table, *, interval: Interval, segment_id
         return metadata.run_time_boundary(query, table, interval)
     if isinstance(query, SegmentMetadataQuery):
         return metadata.run_segment_metadata(query, table, interval, segment_id)
+    if isinstance(query, WindowOperatorQuery):
+        raise InvalidInput("A windowOperator query runs at the broker only")
     return metadata.run_ds_metadata(query, table, interval)
 
 
@@ -71,6 +75,8 @@ def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
         return metadata.merge_time_boundary(query, parts)
     if isinstance(query, SegmentMetadataQuery):
         return metadata.merge_segment_metadata(query, parts)
+    if isinstance(query, WindowOperatorQuery):
+        raise InvalidInput("A windowOperator query runs at the broker only")
     return metadata.merge_ds_metadata(query, parts)
 
 

@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from common.errors import PlanValidationError
 from common.expr.lookups import current_lookups
+from common.query.sql import window
 from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
 from common.query.sql.context import current_timestamp
 from common.query.sql.execute import ResultSet, native_base, post_process
@@ -100,6 +101,20 @@ async def run_sql(
         result.time_zone = plan.time_zone
         return result
 
+    if stmt.explain and isinstance(stmt.select, exp.Select) and window.has_window(stmt.select):
+        wsel, calls, outer = window.split(stmt.select)
+        if has_subqueries(wsel):
+            raise PlanValidationError(
+                "EXPLAIN of a window query with subqueries, CTEs or UNION ALL is not supported"
+            )
+        plan = plan_sql(
+            Statement(wsel, True),
+            await _schemas(wsel, catalog),
+            now_ms=now,
+            context=context,
+            system_columns=SYSTEM_TABLES,
+        )
+        return SqlAnswer(window_explain(plan, calls, outer), plan, {})
     if has_subqueries(stmt.select):
         if stmt.explain:
             raise PlanValidationError(
@@ -150,6 +165,49 @@ async def _schemas(sel: exp.Expression, catalog: Catalog) -> dict[str, dict[str,
         if cols is not None:
             schemas[name] = cols
     return schemas
+
+
+def window_explain(plan: Plan, calls: list[window.WindowCall], outer: exp.Select) -> ResultSet:
+    """``EXPLAIN PLAN FOR`` a window query: the native ``windowOperator`` query over the native
+    query of the rest of the SELECT. The outer ORDER BY / LIMIT and expressions over window
+    columns run at the broker after it."""
+    if plan.native is None:
+        raise PlanValidationError(
+            "EXPLAIN of a window query over system tables or inline rows is not supported"
+        )
+    inner = dict(plan.native)
+    if isinstance(inner.get("dataSource"), str):
+        inner["dataSource"] = {"type": "table", "name": inner["dataSource"]}
+    names: dict[str, str] = {}
+    types: dict[str, str] = {}
+    for name, e in plan.outputs:
+        if not isinstance(e, exp.Column):
+            raise PlanValidationError(
+                f"EXPLAIN of this window query is not supported: [{e.sql()}] is computed at the "
+                "broker before the window operators"
+            )
+        names[name] = e.name
+        typ = plan.base_types.get(e.name, "STRING")
+        types[e.name] = "LONG" if typ == "TIMESTAMP" or e.name == TIME else typ
+    query, signature = window.native_query(inner, names, types, calls)
+    renamed = {**names, **{c.out: c.out for c in calls}}
+    mappings = []
+    for item in outer.expressions:
+        name = item.alias_or_name
+        body = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(body, exp.Column) and body.name in renamed:
+            mappings.append({"queryColumn": renamed[body.name], "outputColumn": name})
+        else:
+            mappings.append({"queryColumn": body.sql(), "outputColumn": name})
+    body_json = [{"query": query, "signature": signature, "columnMappings": mappings}]
+    resources = [{"name": plan.table, "type": "DATASOURCE"}]
+    values = [orjson.dumps(x).decode() for x in (body_json, resources, {"statementType": "SELECT"})]
+    return ResultSet(
+        ["PLAN", "RESOURCES", "ATTRIBUTES"],
+        ["STRING"] * 3,
+        ["VARCHAR"] * 3,
+        [pa.array([v], pa.string()) for v in values],
+    )
 
 
 def explain_result(plan: Plan) -> ResultSet:

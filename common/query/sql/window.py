@@ -24,12 +24,13 @@ first ascending and last descending, as in the rest of kdruid's SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cmp_to_key, partial
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
+from common.errors import QueryParseError
+from common.query.operators import parse_operators, run
 from common.query.sql.aggregates import is_agg
 from common.query.sql.functions import Unsupported
 
@@ -57,6 +58,7 @@ class WindowCall:
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # col, desc, nulls first
     frame: tuple[str, Bound, Bound] | None = None  # (ROWS | RANGE, start, end); None: default
     star: bool = False  # COUNT(*)
+    meta: dict[str, str] = field(default_factory=dict)  # native aggregation kind
 
 
 def has_window(sel: exp.Expression) -> bool:
@@ -312,32 +314,153 @@ def _frame(spec: exp.Expression) -> tuple[str, Bound, Bound]:
     return kind, start, end
 
 
-def compute(table: pa.Table, calls: list[WindowCall]) -> pa.Table:
-    """``table`` with one column per window call, its rows in the last window's order."""
-    cols = {name: table.column(name).to_pylist() for name in table.column_names}
-    n = table.num_rows
+def to_operators(calls: list[WindowCall]) -> list[dict[str, Any]]:
+    """The native ``operatorDefinition`` computing ``calls``, as Druid plans them: the windows
+    sharing partition and order keys share one sort and partitioning; windows without keys run
+    first over the input's order, and the window with the most sort keys (the last of those) is
+    sorted last, so the rows come out in its order."""
+    groups: dict[tuple[Any, ...], list[WindowCall]] = {}
     for call in calls:
-        values: list[Any] = [None] * n
-        parts: dict[tuple[Any, ...], list[int]] = {}
-        for r in range(n):
-            key = tuple(_hashable(cols[c][r]) for c in call.partition)
-            parts.setdefault(key, []).append(r)
-        for rows in parts.values():
-            rows.sort(key=cmp_to_key(partial(_cmp, cols, call.order)))
-            _fill(call, cols, rows, values)
-        typ = _type(call, table)
+        for _, desc, nulls_first in call.order:
+            if nulls_first == desc:
+                raise Unsupported(
+                    "A window ORDER BY with NULLS "
+                    f"{'FIRST' if nulls_first else 'LAST'} {'DESC' if desc else 'ASC'} is not "
+                    "supported: Druid's window operators sort nulls first ascending and last "
+                    "descending"
+                )
+        groups.setdefault((tuple(call.partition), tuple(call.order)), []).append(call)
+    last = _last_sorted(calls)
+    keys = sorted(
+        groups,
+        key=lambda k: (bool(k[0] or k[1]), last is not None and last in groups[k]),
+    )
+    ops: list[dict[str, Any]] = []
+    for key in keys:
+        partition, order = list(key[0]), list(key[1])
+        if partition or order:
+            columns = [{"column": c, "direction": "ASC"} for c in partition]
+            columns += [{"column": c, "direction": "DESC" if d else "ASC"} for c, d, _ in order]
+            ops.append({"type": "naiveSort", "columns": columns})
+        ops.append({"type": "naivePartition", "partitionColumns": partition})
+        procs = [_processor(call) for call in groups[key]]
+        proc = procs[0] if len(procs) == 1 else {"type": "composing", "processors": procs}
+        ops.append({"type": "window", "processor": proc})
+    return ops
+
+
+def _frame_json(call: WindowCall) -> dict[str, Any]:
+    order = [{"column": c, "direction": "DESC" if d else "ASC"} for c, d, _ in call.order]
+    if call.frame is None:
+        if call.order:  # up to the current row's last peer
+            return {
+                "peerType": "RANGE",
+                "lowUnbounded": True,
+                "lowOffset": 0,
+                "uppUnbounded": False,
+                "uppOffset": 0,
+                "orderBy": order,
+            }
+        kind, start, end = "ROWS", ("UNBOUNDED_PRECEDING", 0), ("UNBOUNDED_FOLLOWING", 0)
+    else:
+        kind, start, end = call.frame
+
+    def offset(b: Bound) -> int:
+        return -b[1] if b[0] == "PRECEDING" else b[1] if b[0] == "FOLLOWING" else 0
+
+    return {
+        "peerType": kind,
+        "lowUnbounded": start[0] == "UNBOUNDED_PRECEDING",
+        "lowOffset": offset(start),
+        "uppUnbounded": end[0] == "UNBOUNDED_FOLLOWING",
+        "uppOffset": offset(end),
+        "orderBy": order if kind == "RANGE" else [],
+    }
+
+
+def _processor(call: WindowCall) -> dict[str, Any]:
+    out = call.out
+    group = [c for c, _, _ in call.order]
+    f = call.func
+    if f == "ROW_NUMBER":
+        return {"type": "rowNumber", "outputColumn": out}
+    if f in ("RANK", "PERCENT_RANK"):
+        return {"type": "rank", "group": group, "outputColumn": out, "asPercent": f != "RANK"}
+    if f == "DENSE_RANK":
+        return {"type": "denseRank", "group": group, "outputColumn": out}
+    if f == "CUME_DIST":
+        return {"type": "cumeDist", "group": group, "outputColumn": out}
+    if f == "NTILE":
+        return {"type": "percentile", "outputColumn": out, "numBuckets": call.consts[0]}
+    if f in ("LAG", "LEAD"):
+        k = call.consts[0]
+        return {
+            "type": "offset",
+            "inputColumn": call.args[0],
+            "outputColumn": out,
+            "offset": -k if f == "LAG" else k,
+        }
+    if f in ("FIRST_VALUE", "LAST_VALUE"):
+        return {
+            "type": "first" if f == "FIRST_VALUE" else "last",
+            "inputColumn": call.args[0],
+            "outputColumn": out,
+            "frame": _frame_json(call),
+        }
+    return {"type": "framedAgg", "frame": _frame_json(call), "aggregations": [_aggregation(call)]}
+
+
+def _aggregation(call: WindowCall) -> dict[str, Any]:
+    if call.star:
+        return {"type": "count", "name": call.out}
+    col = call.args[0]
+    if call.func == "COUNT":
+        return {
+            "type": "filtered",
+            "aggregator": {"type": "count", "name": call.out},
+            "filter": {"type": "not", "field": {"type": "null", "column": col}},
+            "name": call.out,
+        }
+    if call.func == "AVG":
+        return {"type": "doubleMean", "name": call.out, "fieldName": col}
+    kind = call.meta.get("kind", "double")
+    return {"type": f"{kind}{call.func.capitalize()}", "name": call.out, "fieldName": col}
+
+
+def type_calls(calls: list[WindowCall], schema: pa.Schema) -> None:
+    """Each aggregate call's native kind (long, float, double) from its argument's type."""
+    for call in calls:
+        if call.func not in ("SUM", "MIN", "MAX") or not call.args:
+            continue
+        typ = schema.field(call.args[0]).type
+        if pa.types.is_integer(typ) or pa.types.is_timestamp(typ):
+            call.meta["kind"] = "long"
+        elif pa.types.is_float32(typ):
+            call.meta["kind"] = "float"
+        elif pa.types.is_floating(typ) or pa.types.is_null(typ):
+            call.meta["kind"] = "double"
+        elif pa.types.is_string(typ) and call.func != "SUM":
+            call.meta["kind"] = "string"
+        else:
+            raise Unsupported(f"{call.func} OVER a [{typ}] column is not supported")
+
+
+def compute(table: pa.Table, calls: list[WindowCall]) -> pa.Table:
+    """``table`` with one column per window call, computed by the native window operators
+    (``common.query.operators``) that ``to_operators`` plans for them."""
+    type_calls(calls, table.schema)
+    ops = parse_operators(to_operators(calls))
+    try:
+        out = run(table, ops)
+    except QueryParseError as exc:  # a plan of ours the engine refuses: a bug, say so
+        raise Unsupported(str(exc)) from None
+    for call in calls:
         if call.func == "AVG" and pa.types.is_integer(table.schema.field(call.args[0]).type):
             # AVG of a BIGINT is a BIGINT in Druid SQL (truncated), as the AVG aggregate.
-            values = [None if v is None else int(v) for v in values]
-            typ = pa.int64()
-        cols[call.out] = values
-        table = table.append_column(call.out, pa.array(values, typ))
-    last = _last_sorted(calls)
-    if last is None:
-        return table
-    keys = [(c, False, True) for c in last.partition] + last.order
-    order = sorted(range(n), key=cmp_to_key(partial(_cmp, cols, keys)))
-    return table.take(pa.array(order, pa.int64()))
+            i = out.column_names.index(call.out)
+            values = [None if v is None else int(v) for v in out.column(i).to_pylist()]
+            out = out.set_column(i, call.out, pa.array(values, pa.int64()))
+    return out
 
 
 def _last_sorted(calls: list[WindowCall]) -> WindowCall | None:
@@ -351,174 +474,62 @@ def _last_sorted(calls: list[WindowCall]) -> WindowCall | None:
     return best
 
 
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
+_NATIVE_TYPES = {
+    "ROW_NUMBER": "LONG",
+    "RANK": "LONG",
+    "DENSE_RANK": "LONG",
+    "NTILE": "LONG",
+    "COUNT": "LONG",
+    "PERCENT_RANK": "DOUBLE",
+    "CUME_DIST": "DOUBLE",
+}
 
 
-def _cmp(cols: dict[str, list[Any]], order: list[tuple[str, bool, bool]], a: int, b: int) -> int:
-    for col, desc, nulls_first in order:
-        x, y = cols[col][a], cols[col][b]
-        if x is None or y is None:
-            if x is None and y is None:
-                continue
-            return (-1 if x is None else 1) * (1 if nulls_first else -1)
-        if x != y:
-            c = -1 if x < y else 1
-            return -c if desc else c
-    return 0
-
-
-def _fill(call: WindowCall, cols: dict[str, list[Any]], rows: list[int], out: list[Any]) -> None:
-    def peers(i: int, j: int) -> bool:
-        return _cmp(cols, call.order, rows[i], rows[j]) == 0
-
-    m = len(rows)
-    # the first and last (exclusive) index of each row's peer group
-    first = list(range(m))
-    last = [i + 1 for i in range(m)]
-    i = 0
-    while i < m:
-        j = i + 1
-        while j < m and peers(j, i):
-            j += 1
-        for t in range(i, j):
-            first[t], last[t] = i, j
-        i = j
-    if call.func in _RANKING:
-        _ranking(call, rows, first, last, out)
-        return
-    if call.func in ("LAG", "LEAD"):
-        k, default = call.consts
-        lagged = cols[call.args[0]]
-        for i, r in enumerate(rows):
-            j = i - k if call.func == "LAG" else i + k
-            out[r] = lagged[rows[j]] if 0 <= j < m else default
-        return
-    bounds = [_frame_of(call, i, m, first, last) for i in range(m)]
-    src = cols[call.args[0]] if call.args else None
-    if call.func in ("FIRST_VALUE", "LAST_VALUE"):
-        assert src is not None
-        for i, r in enumerate(rows):
-            lo, hi = bounds[i]
-            if lo < hi:
-                out[r] = src[rows[lo] if call.func == "FIRST_VALUE" else rows[hi - 1]]
-        return
-    values = [src[r] for r in rows] if src is not None else [1] * m
-    for r, v in zip(rows, _aggregates(call, values, bounds), strict=True):
-        out[r] = v
-
-
-def _ranking(
-    call: WindowCall, rows: list[int], first: list[int], last: list[int], out: list[Any]
-) -> None:
-    m = len(rows)
-    dense = 0
-    for i, r in enumerate(rows):
-        if i == first[i]:
-            dense += 1
-        rank = first[i] + 1
-        if call.func == "ROW_NUMBER":
-            out[r] = i + 1
-        elif call.func == "RANK":
-            out[r] = rank
-        elif call.func == "DENSE_RANK":
-            out[r] = dense
-        elif call.func == "PERCENT_RANK":
-            out[r] = 0.0 if m == 1 else (rank - 1) / (m - 1)
-        elif call.func == "CUME_DIST":
-            out[r] = last[i] / m
-        else:  # NTILE: the first m % n tiles hold one row more
-            tiles = call.consts[0]
-            size, extra = divmod(m, tiles)
-            big = extra * (size + 1)
-            out[r] = i // (size + 1) + 1 if i < big else extra + (i - big) // size + 1
-
-
-def _frame_of(
-    call: WindowCall, i: int, m: int, first: list[int], last: list[int]
-) -> tuple[int, int]:
-    """[lo, hi) of row ``i``'s frame within its sorted partition of ``m`` rows."""
-    if call.frame is None:
-        return (0, last[i]) if call.order else (0, m)
-    kind, start, end = call.frame
-    if kind == "RANGE":  # UNBOUNDED or CURRENT ROW bounds: the current row's peers
-        lo = 0 if start[0] == "UNBOUNDED_PRECEDING" else (first[i] if call.order else 0)
-        hi = m if end[0] == "UNBOUNDED_FOLLOWING" else (last[i] if call.order else m)
-        return lo, hi
-
-    def at(b: Bound, is_end: bool) -> int:
-        side, n = b
-        if side == "UNBOUNDED_PRECEDING":
-            return 0
-        if side == "UNBOUNDED_FOLLOWING":
-            return m
-        pos = i - n if side == "PRECEDING" else i + n if side == "FOLLOWING" else i
-        return min(max(pos + (1 if is_end else 0), 0), m)
-
-    lo, hi = at(start, False), at(end, True)
-    return lo, max(lo, hi)
-
-
-def _aggregates(call: WindowCall, values: list[Any], bounds: list[tuple[int, int]]) -> list[Any]:
-    """The aggregate over each row's frame: frames that all start at the partition's first row
-    (or all end at its last) are accumulated in one pass; other frames (bounded by offsets or
-    peers) are aggregated one by one."""
-    m = len(values)
-    out: list[Any] = [None] * m
-    if all(lo == 0 for lo, _ in bounds) or all(hi == m for _, hi in bounds):
-        forward = all(lo == 0 for lo, _ in bounds)
-        acc = _Acc(call.func, call.star)
-        done = 0  # values added so far, from the front (forward) or the back
-        for i in range(m) if forward else reversed(range(m)):
-            lo, hi = bounds[i]
-            want = hi if forward else m - lo
-            while done < want:
-                acc.add(values[done] if forward else values[m - 1 - done])
-                done += 1
-            out[i] = acc.value()
-        return out
-    for i, (lo, hi) in enumerate(bounds):
-        acc = _Acc(call.func, call.star)
-        for v in values[lo:hi]:
-            acc.add(v)
-        out[i] = acc.value()
-    return out
-
-
-class _Acc:
-    def __init__(self, func: str, star: bool) -> None:
-        self.func, self.star = func, star
-        self.n = 0
-        self.total: Any = None
-        self.best: Any = None
-
-    def add(self, v: Any) -> None:
-        if v is None and not self.star:
-            return
-        self.n += 1
-        if self.func in ("SUM", "AVG"):
-            self.total = v if self.total is None else self.total + v
-        elif self.func in ("MIN", "MAX") and (
-            self.best is None or (v < self.best if self.func == "MIN" else v > self.best)
-        ):
-            self.best = v
-
-    def value(self) -> Any:
-        if self.func == "COUNT":
-            return self.n
-        if self.func == "SUM":
-            return self.total
-        if self.func == "AVG":
-            return None if not self.n else self.total / self.n
-        return self.best
-
-
-def _type(call: WindowCall, table: pa.Table) -> pa.DataType:
-    if call.func in ("PERCENT_RANK", "CUME_DIST", "AVG"):
-        return pa.float64()
-    if call.func in _RANKING or call.func == "COUNT":
-        return pa.int64()
-    src = table.schema.field(call.args[0]).type
-    if call.func in ("LAG", "LEAD", "FIRST_VALUE", "LAST_VALUE") and pa.types.is_null(src):
-        return pa.string()
-    return src
+def native_query(
+    inner: dict[str, Any],
+    names: dict[str, str],
+    types: dict[str, str],
+    calls: list[WindowCall],
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The ``windowOperator`` query computing ``calls`` over the native query ``inner`` whose
+    output column ``names[c]`` is the inner SELECT's column ``c`` (of native type
+    ``types[names[c]]``); and its output signature."""
+    for call in calls:
+        if call.func in ("SUM", "MIN", "MAX") and call.args:
+            kind = types.get(names[call.args[0]], "DOUBLE")
+            call.meta["kind"] = {"LONG": "long", "FLOAT": "float", "STRING": "string"}.get(
+                kind, "double"
+            )
+    renamed = [
+        WindowCall(
+            out=c.out,
+            func=c.func,
+            args=[names[a] for a in c.args],
+            consts=c.consts,
+            partition=[names[p] for p in c.partition],
+            order=[(names[o], d, nf) for o, d, nf in c.order],
+            frame=c.frame,
+            star=c.star,
+            meta=c.meta,
+        )
+        for c in calls
+    ]
+    signature = [{"name": n, "type": types.get(n, "STRING")} for n in dict.fromkeys(names.values())]
+    for c in renamed:
+        typ = _NATIVE_TYPES.get(c.func)
+        if typ is None:
+            typ = "DOUBLE" if c.func == "AVG" else types.get(c.args[0], "STRING")
+        signature.append({"name": c.out, "type": typ})
+    query = {
+        "queryType": "windowOperator",
+        "dataSource": {"type": "query", "query": inner},
+        "intervals": {
+            "type": "intervals",
+            "intervals": ["-146136543-09-08T08:23:32.096Z/146140482-04-24T15:36:27.903Z"],
+        },
+        "outputSignature": signature,
+        "operatorDefinition": to_operators(renamed),
+        "leafOperators": [],
+        "context": dict(inner.get("context") or {}),
+    }
+    return query, signature
