@@ -110,3 +110,18 @@ def test_native_numeric_fold_refuses_other_shapes() -> None:
                 "aggregations": [_fold(combine='bitwiseXor("__acc", "x")')],
             }
         )
+
+
+def test_native_subtotals_spec_is_refused_not_ignored() -> None:
+    with pytest.raises(QueryParseError, match="subtotalsSpec"):
+        parse_query(
+            {
+                "queryType": "groupBy",
+                "dataSource": "foo",
+                "intervals": ["2000/2002"],
+                "granularity": "all",
+                "dimensions": ["dim2"],
+                "subtotalsSpec": [["dim2"], []],
+                "aggregations": [{"type": "count", "name": "c"}],
+            }
+        )
