@@ -112,16 +112,48 @@ def test_native_numeric_fold_refuses_other_shapes() -> None:
         )
 
 
-def test_native_subtotals_spec_is_refused_not_ignored() -> None:
-    with pytest.raises(QueryParseError, match="subtotalsSpec"):
-        parse_query(
-            {
-                "queryType": "groupBy",
-                "dataSource": "foo",
-                "intervals": ["2000/2002"],
-                "granularity": "all",
-                "dimensions": ["dim2"],
-                "subtotalsSpec": [["dim2"], []],
-                "aggregations": [{"type": "count", "name": "c"}],
-            }
-        )
+def _group_by(**kw: Any) -> list[dict[str, Any]]:
+    q = parse_query(
+        {
+            "queryType": "groupBy",
+            "dataSource": "foo",
+            "intervals": ["2000/2002"],
+            "granularity": "all",
+            "dimensions": ["dim2", "dim1"],
+            "aggregations": [
+                {"type": "count", "name": "c"},
+                {"type": "grouping", "name": "g", "groups": ["dim2", "dim1"]},
+            ],
+            **kw,
+        }
+    )
+    partials = [run_segment(q, t, interval=i, segment_id=s) for i, s, t in SEGMENTS]
+    return [r["event"] for r in finalize(q, merge(q, partials))]
+
+
+def test_native_subtotals_spec_and_grouping_aggregator() -> None:
+    got = _group_by(subtotalsSpec=[["dim2"], [], ["dim2", "dim1"]])
+    counts: dict[Any, int] = {}
+    for r in ROWS:
+        counts[r[2]] = counts.get(r[2], 0) + 1
+    by_dim2 = sorted(counts.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
+    # dim1 not grouped: bit 0 (the last group) set; nothing grouped: both bits.
+    first = [{"dim2": k, "dim1": None, "c": n, "g": 1} for k, n in by_dim2]
+    assert got[: len(first)] == first
+    assert got[len(first)] == {"dim2": None, "dim1": None, "c": len(ROWS), "g": 3}
+    rest = got[len(first) + 1 :]
+    assert len(rest) == len({(r[2], r[1]) for r in ROWS})
+    assert {row["g"] for row in rest} == {0}
+    assert sum(row["c"] for row in rest) == len(ROWS)
+    # Without subtotals the grouping aggregator is 0; a limit applies to each subtotal.
+    assert {row["g"] for row in _group_by()} == {0}
+    limited = _group_by(
+        subtotalsSpec=[["dim2"], []],
+        limitSpec={"type": "default", "limit": 1, "columns": ["dim1"]},
+    )
+    assert limited == [first[0], {"dim2": None, "dim1": None, "c": len(ROWS), "g": 3}]
+
+
+def test_native_subtotals_spec_names_dimensions() -> None:
+    with pytest.raises(QueryParseError, match="not a dimension"):
+        _group_by(subtotalsSpec=[["dim3"]])
