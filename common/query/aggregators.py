@@ -504,6 +504,38 @@ from common.query.firstlast import (  # noqa: E402 - they build on _Agg above
 )
 from common.query.variance_agg import VarianceAgg  # noqa: E402 - builds on _Agg above
 
+
+class GroupingAgg(_Agg):
+    """Druid's ``grouping`` aggregator (``GroupingAggregatorFactory``): a constant per subtotal
+    of a groupBy ``subtotalsSpec``, one bit per entry of ``groups`` (the first the highest
+    bit), set when that dimension is not grouped on in the subtotal. Without subtotals (no
+    ``keyDimensions``) every dimension is grouped on: 0."""
+
+    type: Literal["grouping"]
+    groups: list[str] = Field(min_length=1, max_length=63)
+    keyDimensions: list[str] | None = None
+
+    PARTIAL_TYPE: ClassVar[Any] = pa.int64()
+    MERGE_OP: ClassVar[str] = "max"
+
+    def value(self) -> int:
+        out = 0
+        for group in self.groups:
+            out <<= 1
+            if self.keyDimensions is not None and group not in self.keyDimensions:
+                out |= 1
+        return out
+
+    def inputs(self, table: pa.Table) -> list[AggInput]:
+        return [(pa.array(np.full(table.num_rows, self.value(), np.int64)), "max", None)]
+
+    def finalize(self, partial: Any) -> Any:
+        return pa.array(np.full(len(partial), self.value(), np.int64))
+
+    def empty_value(self) -> Any:
+        return self.value()
+
+
 Aggregator = Annotated[
     CountAgg
     | LongSumAgg
@@ -525,7 +557,8 @@ Aggregator = Annotated[
     | StringFirstAgg
     | StringLastAgg
     | ExpressionAgg
-    | VarianceAgg,
+    | VarianceAgg
+    | GroupingAgg,
     Field(discriminator="type"),
 ]
 

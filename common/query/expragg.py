@@ -6,7 +6,12 @@ A fold of ``array_append`` / ``array_set_add`` (one value per row) or ``array_co
 (``array_concat`` or ``array_set_add_all`` of ``__acc`` and the aggregator's own name), an
 empty-array ``initialValue`` and an optional ``finalize`` expression over ``o``: exactly what
 Druid's ``ArraySqlAggregator``, ``StringSqlAggregator`` and ``ArrayConcatSqlAggregator`` write.
-Any other fold (a numeric accumulator, a sketch) is refused with a 400 naming it.
+Also the numeric folds Druid's ``BitwiseSqlAggregator`` writes for ``BIT_AND``/``BIT_OR``/
+``BIT_XOR``: ``bitwiseAnd("__acc", "<field>")`` (or ``bitwiseOr``/``bitwiseXor``) from a LONG
+``initialValue`` (Druid's SQL writes ``0``, so its ``BIT_AND`` is always 0 or null), the combine
+defaulting to the fold with the field replaced by the aggregator's name. A null input is skipped
+unless ``shouldAggregateNullInputs`` (then the group is null, as ``bitwiseAnd(x, null)`` is).
+Any other fold (a sum, a sketch) is refused with a 400 naming it.
 
 Vectorised: each row's contribution is a list (a multi-value row contributes its values, an
 empty or null multi-value row one null, as Druid's ``array_append`` over a multi-value column
@@ -29,16 +34,22 @@ from pydantic import ConfigDict, Field, model_validator
 
 from common.errors import ResourceLimitExceeded
 from common.expr import parse_expression
-from common.expr.parse import ArrayLit, Call, ExpressionError, Ident
+from common.expr.parse import ArrayLit, Call, ExpressionError, Ident, Unary
 from common.expr.parse import Literal as ExprLiteral
 from common.expr.registry import FUNCTIONS
 from common.expr.vector import call
 from common.query.aggregators import _Agg
 from common.query.columns import get_column, is_multi_value, plain
+from common.query.variance import members
 
 DEFAULT_MAX_SIZE_BYTES = 8192  # ExpressionLambdaAggregatorFactory.DEFAULT_MAX_SIZE_BYTES
 
 _ELEMENTS = {"STRING": pa.string(), "LONG": pa.int64(), "DOUBLE": pa.float64()}
+_BITWISE = {
+    "bitwiseand": np.bitwise_and,
+    "bitwiseor": np.bitwise_or,
+    "bitwisexor": np.bitwise_xor,
+}
 _FOLDS = {
     "array_append": ("value", False),
     "array_set_add": ("value", True),
@@ -78,7 +89,8 @@ class ExpressionAgg(_Agg):
 
     @model_validator(mode="after")
     def _shape(self) -> ExpressionAgg:
-        self.shape()
+        if self.numeric() is None:
+            self.shape()
         if self.finalize_expr is not None:
             parse_expression(self.finalize_expr)
         if self.compare is not None:
@@ -87,6 +99,56 @@ class ExpressionAgg(_Agg):
                 "of array results is the default one"
             )
         return self
+
+    def numeric(self) -> tuple[str, Any, int, int] | None:
+        """(input field, numpy bitwise ufunc, initial value, initial combine value) for a
+        ``bitwiseAnd/Or/Xor("__acc", "<field>")`` fold; None for any other fold; ValueError for
+        a bitwise fold in a shape Druid's planner does not write."""
+        acc = self.accumulatorIdentifier
+        try:
+            fold = parse_expression(self.fold).node
+        except ExpressionError as exc:
+            raise ValueError(f"expression aggregator [{self.name}]: {exc}") from None
+        if not (isinstance(fold, Call) and fold.name in _BITWISE):
+            return None
+        what = f"expression aggregator [{self.name}]"
+        if not (
+            len(fold.args) == 2
+            and isinstance(fold.args[0], Ident)
+            and fold.args[0].name == acc
+            and isinstance(fold.args[1], Ident)
+            and len(self.fields) == 1
+            and fold.args[1].name == self.fields[0]
+        ):
+            raise ValueError(
+                f'{what}: fold [{self.fold}] is not supported; kdruid runs {fold.name}("{acc}", '
+                '"<field>") over one field'
+            )
+        if self.combine is not None:
+            combine = parse_expression(self.combine).node
+            if not (
+                isinstance(combine, Call)
+                and combine.name == fold.name
+                and len(combine.args) == 2
+                and isinstance(combine.args[0], Ident)
+                and combine.args[0].name == acc
+                and isinstance(combine.args[1], Ident)
+                and combine.args[1].name == self.name
+            ):
+                raise ValueError(
+                    f'{what}: combine must be {fold.name}("{acc}", "{self.name}") for fold '
+                    f"[{self.fold}], got [{self.combine}]"
+                )
+        init = _long_literal(self.initialValue)
+        init_combine = (
+            init if self.initialCombineValue is None else _long_literal(self.initialCombineValue)
+        )
+        if init is None or init_combine is None:
+            raise ValueError(
+                f"{what}: initialValue/initialCombineValue of a {fold.name} fold must be a LONG "
+                f"literal, got [{self.initialValue}]"
+            )
+        return fold.args[1].name, _BITWISE[fold.name], init, init_combine
 
     def shape(self) -> tuple[str, str, bool, pa.DataType]:
         """(input field, "value" or "array", set semantics, element type), or ValueError."""
@@ -141,7 +203,44 @@ class ExpressionAgg(_Agg):
 
     @property
     def partial_type(self) -> Any:
+        if self.numeric() is not None:
+            return pa.int64()
         return pa.list_(self.shape()[3])
+
+    def _longs(self, table: pa.Table, field: str) -> Any:
+        """The field as LONGs, as Druid's bitwise functions read it (a DOUBLE is truncated)."""
+        col = get_column(table, field)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if is_multi_value(col.type):
+            raise ValueError(
+                f"expression aggregator [{self.name}]: [{field}] is a multi-value column"
+            )
+        values = plain(col)
+        if pa.types.is_integer(values.type):
+            return values.cast(pa.int64())
+        if pa.types.is_floating(values.type):
+            return pc.trunc(values).cast(pa.int64(), safe=False)
+        if pa.types.is_null(values.type):
+            return pa.nulls(len(values), pa.int64())
+        out = call(FUNCTIONS["cast"], [values, pa.scalar("LONG")], len(values))
+        return out.cast(pa.int64())
+
+    def _fold_groups(self, groups: Any, values: Any, skip_nulls: bool, init: int, op: Any) -> Any:
+        """Each group's fold of ``values`` (rows by number) from ``init``; a group where nothing
+        was aggregated is null (``isNullUnlessAggregated``) or ``init``."""
+        n = len(groups)
+        rows, owner = members(groups)
+        picked = values.take(pa.array(rows, pa.int64())) if len(rows) else values.slice(0, 0)
+        valid = np.asarray(pc.is_valid(picked).to_numpy(zero_copy_only=False), dtype=bool)
+        nums = np.asarray(pc.fill_null(picked, 0).to_numpy(zero_copy_only=False), np.int64)
+        if skip_nulls:
+            nums, owner, valid = nums[valid], owner[valid], valid[valid]
+        out = np.full(n, init, dtype=np.int64)
+        op.at(out, owner, nums)
+        aggregated = np.bincount(owner, minlength=n) > 0 if n else np.zeros(0, bool)
+        has_null = np.bincount(owner[~valid], minlength=n) > 0 if n else np.zeros(0, bool)
+        mask = has_null | (~aggregated if self.isNullUnlessAggregated else np.zeros(n, bool))
+        return pa.array(out, pa.int64(), mask=mask)
 
     GATHERS_ROWS: ClassVar[bool] = True
     """Acero cannot gather lists per group: it gathers row numbers, and the contributions are
@@ -171,14 +270,35 @@ class ExpressionAgg(_Agg):
         return lists
 
     def inputs(self, table: pa.Table) -> list[tuple[Any, str, Any]]:
+        numeric = self.numeric()
+        if numeric is not None:
+            values = self._longs(table, numeric[0])
+            rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+            if self.shouldAggregateNullInputs:
+                return [(rows, "list", None)]
+            valid = pc.is_valid(values)
+            return [(pc.if_else(valid, rows, pa.scalar(None, pa.int64())), "list", None)]
         valid = pc.is_valid(self.contributions(table))
         rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
         return [(pc.if_else(valid, rows, pa.scalar(None, pa.int64())), "list", None)]
 
     def segment_finish_rows(self, reduced: list[Any], table: pa.Table) -> Any:
+        numeric = self.numeric()
+        if numeric is not None:
+            field, op, init, _ = numeric
+            values = self._longs(table, field)
+            return self._fold_groups(reduced[0], values, False, init, op)
         return self._gather(reduced[0], self.contributions(table))
 
     def merge_finish_rows(self, merged: Any, partials: Any) -> Any:
+        numeric = self.numeric()
+        if numeric is not None:
+            _, op, _, init_combine = numeric
+            partials = (
+                partials.combine_chunks() if isinstance(partials, pa.ChunkedArray) else partials
+            )
+            skip = not bool(self.shouldCombineAggregateNullInputs)
+            return self._fold_groups(merged, partials.cast(pa.int64()), skip, init_combine, op)
         return self._gather(merged, partials)
 
     def _gather(self, groups: Any, source: Any) -> Any:
@@ -234,10 +354,26 @@ class ExpressionAgg(_Agg):
         return value
 
     def empty_value(self) -> Any:
-        return None if self.isNullUnlessAggregated else []
+        if self.isNullUnlessAggregated:
+            return None
+        numeric = self.numeric()
+        return numeric[2] if numeric is not None else []
 
 
 _TYPE_NAMES = {pa.string(): "STRING", pa.int64(): "LONG", pa.float64(): "DOUBLE"}
+
+
+def _long_literal(text: str) -> int | None:
+    try:
+        node = parse_expression(text).node
+    except ExpressionError:
+        return None
+    sign = 1
+    if isinstance(node, Unary) and node.op == "-":
+        node, sign = node.arg, -1
+    if isinstance(node, ExprLiteral) and type(node.value) is int:
+        return sign * node.value
+    return None
 
 
 def _empty_array_type(node: Any) -> pa.DataType | None:

@@ -160,9 +160,17 @@ class GroupByQuery(_AggregatingQuery):
     dimensions: list[DimensionSpec] = []
     having: Having | None = None
     limitSpec: LimitSpec | None = None
+    subtotalsSpec: list[list[str]] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> GroupByQuery:
+        outputs = [d.output for d in self.dimensions]
+        for sub in self.subtotalsSpec or []:
+            for name in sub:
+                if name not in outputs:
+                    raise ValueError(
+                        f"subtotalSpec [{', '.join(sub)}] names [{name}], not a dimension"
+                    )
         names = self._output_names([d.output for d in self.dimensions])
         if self.limitSpec is not None:
             for c in self.limitSpec.columns:

@@ -367,9 +367,19 @@ CASES = [
         "FROM foo",
     ),
     # ---- BIT_AND / BIT_OR / BIT_XOR
-    refused("BIT_AND", "SELECT BIT_AND(l1) FROM numfoo"),
-    refused("BIT_OR", "SELECT BIT_OR(l1) FROM numfoo"),
-    refused("BIT_XOR", "SELECT BIT_XOR(l1) FROM numfoo"),
+    one("BIT_AND", "SELECT BIT_AND(l1) FROM numfoo", 0, duckdb="SELECT BIT_AND(l1) FROM numfoo"),
+    one("BIT_OR", "SELECT BIT_OR(l1) FROM numfoo", 325327, duckdb="SELECT BIT_OR(l1) FROM numfoo"),
+    one(
+        "BIT_XOR", "SELECT BIT_XOR(l1) FROM numfoo", 325324, duckdb="SELECT BIT_XOR(l1) FROM numfoo"
+    ),
+    one(
+        "BIT_AND",
+        "SELECT BIT_AND(l1) FILTER(WHERE l1 > 100), BIT_OR(l1) FILTER(WHERE dim1 = 'nonexistent') "
+        "FROM numfoo",
+        0,
+        None,
+        note="Druid folds from 0, so BIT_AND is 0 whenever a row is aggregated (325323 here)",
+    ),
     # ---- aggregates as window functions (sql-window-functions.md)
     Case(
         "SUM",

@@ -129,7 +129,43 @@ def _universal_start(query: GroupByQuery) -> int:
     return min(i.start for i in query.intervals.intervals)
 
 
+def _subtotals(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
+    """Druid's ``subtotalsSpec``: the merged rows re-grouped on each subtotal's dimensions (the
+    others null), each subtotal finalized with the query's having and limitSpec (its ordering
+    columns kept when they are a subtotal dimension or not a dimension at all), the subtotals
+    answered one after another in the spec's order."""
+    from common.query.aggregators import GroupingAgg
+
+    outputs = [d.output for d in query.dimensions]
+    out: list[dict[str, Any]] = []
+    for sub in query.subtotalsSpec or []:
+        table = partial
+        if table.num_columns and table.num_rows:
+            for name in outputs:
+                if name not in sub:
+                    i = table.column_names.index(name)
+                    table = table.set_column(
+                        i, name, pa.nulls(table.num_rows, table.schema.field(i).type)
+                    )
+            table = merge_aggregated(table, _keys(query), query.aggregations)
+        aggs = [
+            a.model_copy(update={"keyDimensions": list(sub)}) if isinstance(a, GroupingAgg) else a
+            for a in query.aggregations
+        ]
+        limit = query.limitSpec
+        if limit is not None:
+            cols = [c for c in limit.columns if c.dimension in sub or c.dimension not in outputs]
+            limit = limit.model_copy(update={"columns": cols})
+        subq = query.model_copy(
+            update={"subtotalsSpec": None, "aggregations": aggs, "limitSpec": limit}
+        )
+        out.extend(finalize(subq, table))
+    return out
+
+
 def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
+    if query.subtotalsSpec is not None:
+        return _subtotals(query, partial)
     if not partial.num_columns or not partial.num_rows:
         summary = _summary_row(query)
         if summary is None:

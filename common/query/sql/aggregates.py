@@ -16,7 +16,12 @@ from typing import Any
 from sqlglot import exp
 
 from common.errors import PlanValidationError
-from common.query.sql.array_aggs import is_array_agg, plan_array_agg
+from common.query.sql.array_aggs import (
+    is_array_agg,
+    is_bitwise_agg,
+    plan_array_agg,
+    plan_bitwise_agg,
+)
 from common.query.sql.druidexpr import VirtualColumns
 from common.query.sql.druidexpr_time import quote_ident
 from common.query.sql.functions import Unsupported
@@ -40,10 +45,8 @@ STATS = {
 }
 
 # Aggregate functions of Druid's reference kdruid does not build: a 400 naming the function.
-# BIT_AND/BIT_OR/BIT_XOR: Druid folds them from an initial value of 0 in a native expression
-# aggregator (so its BIT_AND answers 0 on any input); neither that nor a standard answer is
-# built. The others need extensions kdruid has no native aggregator for (approximate
-# histograms, bloom filters, T-Digest, tuple sketches).
+# They need extensions kdruid has no native aggregator for (approximate histograms, bloom
+# filters, T-Digest, tuple sketches).
 UNBUILT = frozenset(
     {
         "APPROX_QUANTILE",
@@ -52,9 +55,6 @@ UNBUILT = frozenset(
         "TDIGEST_QUANTILE",
         "TDIGEST_GENERATE_SKETCH",
         "DS_TUPLE_DOUBLES",
-        "BIT_AND",
-        "BIT_OR",
-        "BIT_XOR",
     }
 )
 
@@ -112,6 +112,15 @@ def plan_aggregate(
             node, flt = _estimate_filter(node, fp)
             filtered = flt is not None
         return _sketch_spec(node, name, flt, filtered, system, types, vcs)
+    if is_bitwise_agg(node):
+        if system or vcs is None:
+            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+        bit_agg = plan_bitwise_agg(node, name, vcs)
+        if flt is not None:
+            bit_agg = _filtered(bit_agg, flt)
+        spec = AggSpec(name=name, kind="bitwise", column=None, native_type="LONG")
+        spec.aggregators, spec.filtered = [bit_agg], filtered
+        return spec
     if is_array_agg(node):
         array_aggs, native_type = plan_array_agg(node, name, None if system else vcs)
         if flt is not None:
@@ -273,7 +282,7 @@ def _system_agg_type(kind: str, ctype: str) -> str:
 def is_agg(n: exp.Expression) -> bool:
     if isinstance(n, exp.Filter):
         return is_agg(n.this)
-    if first_last_kind(n) is not None or is_array_agg(n):
+    if first_last_kind(n) is not None or is_array_agg(n) or is_bitwise_agg(n):
         return True
     if isinstance(n, exp.Count | exp.Sum | exp.Min | exp.Max | exp.Avg | exp.ApproxDistinct):
         return True

@@ -144,3 +144,41 @@ def _string_agg(
         "filter": {"type": "not", "field": {"type": "null", "column": field}},
         "aggregator": inner,
     }
+
+
+# BIT_AND/BIT_OR/BIT_XOR: Druid's BitwiseSqlAggregator.
+BITWISE = {"BIT_AND": "bitwiseAnd", "BIT_OR": "bitwiseOr", "BIT_XOR": "bitwiseXor"}
+
+
+def is_bitwise_agg(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.upper() in BITWISE
+
+
+def plan_bitwise_agg(node: exp.Expression, name: str, vcs: VirtualColumns) -> dict[str, Any]:
+    """Druid's plan: an ``expression`` aggregator folding ``bitwiseAnd/Or/Xor("__acc", x)``
+    from ``0`` (so ``BIT_AND`` is 0 whenever a row is aggregated), null inputs skipped, inside a
+    not-null filter on the input; a group with no non-null input is null."""
+    assert isinstance(node, exp.Anonymous)
+    fname = node.name.upper()
+    args = list(node.expressions)
+    if len(args) != 1 or isinstance(args[0], exp.Distinct):
+        raise Unsupported(f"{fname} takes one argument: [{node.sql()}]")
+    field, typ = _input(args[0], vcs, fname)
+    if typ not in ("LONG", "BIGINT", "INTEGER", "DOUBLE", "FLOAT", "BOOLEAN"):
+        raise Unsupported(f"{fname} needs a numeric argument, got {typ}: [{node.sql()}]")
+    fold = f'{BITWISE[fname]}("__acc", {quote_ident(field)})'
+    inner = {
+        "type": "expression",
+        "name": name,
+        "fields": [field],
+        "initialValue": "0",
+        "shouldAggregateNullInputs": False,
+        "shouldCombineAggregateNullInputs": False,
+        "fold": fold,
+    }
+    return {
+        "type": "filtered",
+        "name": name,
+        "filter": {"type": "not", "field": {"type": "null", "column": field}},
+        "aggregator": inner,
+    }
