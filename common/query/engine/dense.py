@@ -34,8 +34,7 @@ from common.query.engine.sorted_time import (
     COUNT_VALID,
     bucket_bounds,
     numpy_input,
-    selection,
-    sorted_millis,
+    selected_rows,
 )
 from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
@@ -83,16 +82,10 @@ def run_dense(
         return None
     if not all(_key_possible(table, d) for d in dims):
         return None
-    millis = sorted_millis(table)
-    if millis is None:
-        return None
-    selected = selection(table, millis, intervals, flt)
+    selected = selected_rows(table, intervals, flt)
     if selected is None:
         return None
     sub, times, keep = selected
-    if keep is not None:
-        keep = np.flatnonzero(keep)
-        times = times[keep]
     n = len(times)
     if not n:
         return None

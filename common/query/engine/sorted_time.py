@@ -183,12 +183,12 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
-def run_sorted(
-    table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
-) -> pa.Table | None:
-    """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
-    if isinstance(gran, NoneGranularity) or not intervals:
-        return None
+def selected_rows(
+    table: pa.Table, intervals: Sequence[Interval], flt: Any
+) -> tuple[pa.Table, Any, Any] | None:
+    """``(table, times, keep)`` of a time-sorted table's rows inside ``intervals`` that ``flt``
+    keeps (``keep``: positions into ``table``, or None for all), or None when the table is not
+    known sorted or the selection cannot be made this way."""
     millis = sorted_millis(table)
     if millis is None:
         return None
@@ -201,6 +201,19 @@ def run_sorted(
         # same positions serve the times and every aggregator input
         keep = np.flatnonzero(keep)
         times = times[keep]
+    return sub, times, keep
+
+
+def run_sorted(
+    table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
+) -> pa.Table | None:
+    """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
+    if isinstance(gran, NoneGranularity) or not intervals:
+        return None
+    selected = selected_rows(table, intervals, flt)
+    if selected is None:
+        return None
+    sub, times, keep = selected
     if not len(times):
         return None
     if isinstance(gran, AllGranularity):
