@@ -271,7 +271,9 @@ async def through_kdruid(
                 q = await http.post(broker + "/druid/v2", json=COUNT)
                 if q.status_code == 200 and q.json() and q.json()[0]["result"]["rows"] == rows:
                     break
-                await asyncio.sleep(0.2)
+                # Every 0.2 s while the peon reads, every 0.05 s once it has processed every
+                # row: the end is seen within 50 ms without querying the peon all along.
+                await asyncio.sleep(0.05 if "read_all" in phases else 0.2)
             elapsed = time.perf_counter() - started
             cpu = (_cpu_seconds(peon.process.pid) if peon.process is not None else 0.0) - cpu_before
             done.set()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -172,9 +173,28 @@ def normalise_table(
     ]
     schema = pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
     out = pa.Table.from_arrays(cols, schema=schema)
-    if out.num_rows > 1:
+    if not time_sorted(out.column(TIME_COLUMN)):
         out = out.sort_by([(TIME_COLUMN, "ascending")])
     return out, info
+
+
+def time_sorted(time: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether a ``__time`` column (timestamps or int64, no nulls) is already in ascending
+    order: then sorting it (a copy of every column) changes nothing. Streamed rows mostly are."""
+    if len(time) <= 1:
+        return True
+    chunks = time.chunks if isinstance(time, pa.ChunkedArray) else [time]
+    previous: int | None = None
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        millis = np.asarray(chunk.cast(pa.int64()).to_numpy(zero_copy_only=False))
+        if (previous is not None and int(millis[0]) < previous) or bool(
+            (millis[1:] < millis[:-1]).any()
+        ):
+            return False
+        previous = int(millis[-1])
+    return True
 
 
 def _complex_meta(table: pa.Table, name: str, typ: pa.DataType) -> dict[bytes, bytes] | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.lowlevel
 import httpx
 import pyarrow as pa
 
@@ -125,9 +126,13 @@ class PeonService(NodeService):
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         # Freed Kafka responses and per-poll Arrow buffers go back to the OS (RSS).
         lean_allocators()
-        # Arrow's group-by (realtime queries, rollup) imports its Acero engine on first use:
-        # ~0.1 s holding the event loop and the GIL in the middle of ingestion, paid here.
+        # Paid here rather than in the middle of a task's first seconds of reading, where each
+        # held the event loop and the GIL for tens of ms: Arrow's group-by (realtime queries,
+        # rollup) imports its Acero engine on first use, and the first outgoing request (the
+        # first segment allocation) loads anyio's asyncio backend.
         import pyarrow.acero  # noqa: F401
+
+        await anyio.lowlevel.checkpoint()
 
         self._http = self.security.clients.new(timeout=30.0)
         self._serving_data = False
