@@ -126,3 +126,32 @@ def memory_figures(rss: int, allocator_free: int, limit: int) -> dict[str, int]:
 def memory_status() -> dict[str, int]:
     """Druid's ``/status`` memory block, for this process (see the module docstring)."""
     return memory_figures(rss_bytes(), malloc_free_bytes(), memory_limit_bytes())
+
+
+#: glibc ``mallopt``'s ``M_MMAP_THRESHOLD``: blocks from this size up are mapped on their own.
+_M_MMAP_THRESHOLD = -3
+#: glibc's own starting threshold, kept fixed by ``lean_allocators``.
+LEAN_MMAP_THRESHOLD = 128 * 1024
+
+
+@functools.cache
+def lean_allocators() -> bool:
+    """Make freed memory go back to the OS promptly, for a process whose big buffers come and
+    go at a high rate (a peon reading Kafka: fetch responses, per-poll Arrow tables).
+
+    Arrow allocates through malloc (its system pool) instead of its default mimalloc, whose
+    per-thread heaps kept ~100 MB of freed buffers at full ingest speed; and glibc maps every
+    block of ``LEAN_MMAP_THRESHOLD`` or more on its own (``mallopt``), so freeing one unmaps
+    it. Without a fixed threshold glibc raises it to the biggest block freed so far, after
+    which megabyte buffers are carved from the heap and fragment it (another ~70 MB held).
+    Process-wide and idempotent; returns whether glibc took the malloc setting."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.restype = ctypes.c_int
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_THRESHOLD, LEAN_MMAP_THRESHOLD))

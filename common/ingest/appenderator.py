@@ -225,12 +225,13 @@ class Appenderator:
             index = hydrant.index
             assert index is not None
             path = self._sink_dir(sink.identifier) / f"{hydrant.count}.arrow"
-            write_ipc(
-                index.to_arrow(), path, sink.identifier.interval, index.dimensions, index.metrics
-            )
+            table = index.to_arrow()
+            write_ipc(table, path, sink.identifier.interval, index.dimensions, index.metrics)
             hydrant.mapped = open_segment(path)
             sink.persisted_rows += hydrant.mapped.info.num_rows
             hydrant.index = None
+            if hydrant is sink.hydrants[-1]:
+                sink.current.seed_dictionaries(table)
         self.write_commit(commit_metadata)
         self.persists += 1
 
@@ -281,6 +282,8 @@ class Appenderator:
                 sink.hydrants.append(Hydrant(i, mapped=mapped))
                 sink.persisted_rows += mapped.info.num_rows
             _remove_extra_hydrants(sink_dir, int(entry["hydrants"]))
+            if sink.hydrants:
+                sink.current.seed_dictionaries(sink.hydrants[-1].table())
             self.sinks[ident.segment_id] = sink
             if self._on_sink_added is not None:
                 self._on_sink_added(sink)

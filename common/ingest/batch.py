@@ -268,10 +268,11 @@ class BatchParser:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
         if np.isin(np.frombuffer(data, dtype=np.uint8)[starts], _SPACE).any():
             raise _Refused
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise _Refused from e
+        if not data.isascii():  # a scan without the copy decoding makes
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _Refused from e
         try:
             # Arrow infers timestamp[s] for ISO-looking strings: name the string columns.
             table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=self._strict)

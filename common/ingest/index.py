@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from common.ingest import sketch_metrics
 from common.ingest.batch import ColumnBatch
 from common.ingest.columns import (
+    DIM_TYPE,
     Combine,
     build_dimension,
     build_metric,
@@ -52,6 +53,9 @@ from common.segments.intervals import Interval
 TIME_TYPE = pa.timestamp("ms", tz="UTC")
 DEFAULT_COMPACT_ROWS = 20_000
 _MAX_CHUNKS = 64
+#: A string dimension's dictionary seeds the sink's next index (``seed_dictionaries``) when it
+#: holds at most this many values: a bigger one would be carried into every later hydrant.
+MAX_SEEDED_DICTIONARY = 1 << 16
 
 
 class IncrementalIndex:
@@ -86,6 +90,9 @@ class IncrementalIndex:
         self._min_time: int | None = None
         self._max_time: int | None = None
         self._snapshot: pa.Table | None = None
+        #: Dictionaries the string dimensions' dictionaries start with (``seed_dictionaries``).
+        self._seeds: dict[str, pa.Array] = {}
+        self._reseed = False
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ reading state
@@ -219,6 +226,30 @@ class IncrementalIndex:
                 cols[name] = build_metric(None if spec.type == "count" else inputs, n, kind)
         return pa.table(cols)
 
+    def seed_dictionaries(self, previous: pa.Table) -> None:
+        """Make the string dimensions' dictionaries start with ``previous``'s (the snapshot of
+        the sink's hydrant before this index): then each hydrant's dictionary extends the one
+        before it, and unifying a sink's hydrants for a query (``Sink.query_table``) leaves
+        every hydrant's indices as they are instead of rewriting all of them per query. Values
+        and row order are unchanged: only dictionary order. Dimensions with more than
+        ``MAX_SEEDED_DICTIONARY`` values are left alone."""
+        seeds: dict[str, pa.Array] = {}
+        for name in previous.column_names:
+            col = previous.column(name)
+            if not pa.types.is_dictionary(col.type) or not col.num_chunks:
+                continue
+            dictionary = col.chunk(0).dictionary
+            if len(dictionary) > MAX_SEEDED_DICTIONARY or any(
+                not c.dictionary.equals(dictionary) for c in col.chunks[1:]
+            ):
+                continue
+            # A copy: ``previous`` may be a memory-mapped hydrant file closed later.
+            seeds[name] = pa.concat_arrays([dictionary.cast(pa.string())])
+        with self._lock:
+            self._seeds = seeds
+            self._reseed = bool(seeds) and bool(self._chunks)
+            self._snapshot = None
+
     # ------------------------------------------------------------------ compaction
 
     def compact(self) -> None:
@@ -227,9 +258,13 @@ class IncrementalIndex:
             self._compact_locked()
 
     def _compact_locked(self) -> None:
-        if len(self._chunks) <= 1 and self._rows_since_compaction == 0:
+        if len(self._chunks) <= 1 and self._rows_since_compaction == 0 and not self._reseed:
             return
-        table = self._merge(self._chunks).unify_dictionaries()
+        self._reseed = False
+        table = self._merge(self._chunks)
+        if self._seeds:
+            table = _seeded(table, self._seeds)
+        table = table.unify_dictionaries()
         if self.rollup:
             keys = [TIME_COLUMN, *self._dimensions]
             table = rollup(table, keys, [(m, how) for m, _, how in self._metrics])
@@ -288,6 +323,19 @@ class IncrementalIndex:
         return write_parquet(
             self.to_arrow(), path, interval, dimensions=self.dimensions, metrics=self.metrics
         )
+
+
+def _seeded(table: pa.Table, seeds: dict[str, pa.Array]) -> pa.Table:
+    """``table`` with an empty first chunk whose string dimensions have the ``seeds`` as
+    dictionaries, so that ``unify_dictionaries`` puts the seed values first."""
+    empty = []
+    for field in table.schema:
+        seed = seeds.get(field.name)
+        if seed is not None and field.type == DIM_TYPE:
+            empty.append(pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), seed))
+        else:
+            empty.append(pa.array([], type=field.type))
+    return pa.concat_tables([pa.Table.from_arrays(empty, schema=table.schema), table])
 
 
 def _single_valued(col: pa.Array) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.lowlevel
 import httpx
 import pyarrow as pa
 
@@ -30,6 +31,7 @@ from common.discovery.node import DataNodeService, DruidService, WorkerNodeServi
 from common.ingest.batch_input.compact import COMPACT_TYPE, parse_compact_task
 from common.ingest.batch_input.spec import BATCH_TASK_TYPES, parse_batch_task
 from common.metrics import Sample
+from common.procinfo import lean_allocators
 from common.query.datanode import SegmentGetter, segment_lookup
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment, SegmentId
@@ -135,6 +137,16 @@ class PeonService(NodeService):
         # 5 ms switch interval lets them keep the event loop waiting for tens of ms per request.
         # A shorter interval keeps status, chat and long-poll answers prompt at full speed.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        # Freed Kafka responses and per-poll Arrow buffers go back to the OS (RSS).
+        lean_allocators()
+        # Paid here rather than in the middle of a task's first seconds of reading, where each
+        # held the event loop and the GIL for tens of ms: Arrow's group-by (realtime queries,
+        # rollup) imports its Acero engine on first use, and the first outgoing request (the
+        # first segment allocation) loads anyio's asyncio backend.
+        import pyarrow.acero  # noqa: F401
+
+        await anyio.lowlevel.checkpoint()
+
         self._http = self.security.clients.new(timeout=30.0)
         self._serving_data = False
         self.manager.start(self.tasks)

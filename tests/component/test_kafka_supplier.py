@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.aio import Deadline
-from common.ingest.kafka import KafkaRecordSupplier, Record, RecordSupplierError
+from common.ingest.kafka import KafkaRecordSupplier, PartitionRecords, Record, RecordSupplierError
 from tests.support.kafka import (
     KafkaBroker,
     create_topic,
@@ -100,3 +100,55 @@ async def test_unreachable_broker_is_a_clear_error() -> None:
     supplier = KafkaRecordSupplier(props, "t")
     with pytest.raises(RecordSupplierError, match="cannot connect"):
         await supplier.start()
+
+
+async def _poll_all(
+    supplier: KafkaRecordSupplier, n: int, max_records: int, within: float = 15.0
+) -> list[tuple[int, int, bytes | None]]:
+    got: list[tuple[int, int, bytes | None]] = []
+    deadline = Deadline(within)
+    while len(got) < n:
+        assert not deadline.expired, f"only {len(got)} of {n} records within {within}s"
+        for part in await supplier.poll_partitions(0.5, max_records):
+            got += [(part.partition, o, v) for o, v in zip(part.offsets, part.values, strict=True)]
+    for part in await supplier.poll_partitions(0.3, max_records):
+        got += [(part.partition, o, v) for o, v in zip(part.offsets, part.values, strict=True)]
+    return got
+
+
+async def test_bulk_poll_reads_every_record_once_in_order(
+    kafka_broker: KafkaBroker,  # noqa: F811
+) -> None:
+    """``poll_partitions`` decodes aiokafka's fetched batches itself (``bulk``): the same
+    records, offsets and positions as ``poll``, also when a take stops between batches and
+    after a seek back."""
+    topic = unique_topic("bulk")
+    await create_topic(kafka_broker, topic, 2)
+    rows = [(i % 2, None if i % 11 == 5 else f"row-{i}".encode()) for i in range(60)]
+    await produce(kafka_broker, topic, rows[:20], one_per_batch=True)  # 20 one-record batches
+    await produce(kafka_broker, topic, rows[20:])  # a few batches of many records
+    want = {p: [v for q, v in rows if q == p] for p in (0, 1)}
+    async with KafkaRecordSupplier(kafka_broker.consumer_properties(), topic) as supplier:
+        assert supplier.bulk
+        supplier.assign([0, 1])
+        supplier.seek(0, 0)
+        supplier.seek(1, 0)
+        first: list[PartitionRecords] = []
+        while not first:
+            first = await supplier.poll_partitions(0.5, 4)
+        for part in first:  # what is held but not handed out is still to come
+            assert await supplier.position(part.partition) == part.offsets[-1] + 1
+        got = [
+            (part.partition, o, v)
+            for part in first
+            for o, v in zip(part.offsets, part.values, strict=True)
+        ]
+        got += await _poll_all(supplier, 60 - len(got), max_records=4)
+        for p in (0, 1):
+            mine = [(o, v) for q, o, v in got if q == p]
+            assert [o for o, _ in mine] == list(range(30))
+            assert [v for _, v in mine] == want[p]
+        assert await supplier.position(0) == 30 and await supplier.position(1) == 30
+        supplier.seek(1, 25)  # back, into what was already taken
+        again = await _poll_all(supplier, 5, max_records=1000)
+        assert again == [(1, o, want[1][o]) for o in range(25, 30)]

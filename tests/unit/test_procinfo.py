@@ -5,9 +5,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
+import pyarrow as pa
 import pytest
 
 from common.procinfo import (
+    lean_allocators,
     malloc_free_bytes,
     memory_figures,
     memory_limit_bytes,
@@ -77,3 +79,20 @@ def test_free_counts_what_malloc_holds_unused() -> None:
     finally:
         for b in blocks[1::2]:
             libc.free(b)
+
+
+def test_lean_allocators_return_big_freed_blocks_to_the_os() -> None:
+    assert lean_allocators()
+    assert pa.default_memory_pool().backend_name == "system"
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = malloc_free_bytes()
+    # glibc's own threshold would rise to 4 MiB at the first free, and the next blocks would
+    # then be carved from the heap and stay there once freed.
+    for _ in range(4):
+        block = libc.malloc(4 * MB)
+        ctypes.memset(block, 1, 4 * MB)
+        libc.free(block)
+    assert malloc_free_bytes() - before < MB
