@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,15 @@ from fastapi import FastAPI
 
 from common.aio import wait_until
 from common.config import Settings, load_settings
-from common.discovery.node import DataNodeService, DruidService
 from common.errors import NotFound
-from common.query.datanode import segment_lookup
-from common.query.http import RESPONSE_CONTEXT_HEADER, data_node_query_router
+from common.query.http import RESPONSE_CONTEXT_HEADER
 from common.segments.intervals import Interval
 from common.segments.segment import DataSegment, SegmentId
 from common.serve import RunningServer
-from common.server import NodeService, bind_socket, create_node_app
-from common.serverview.announcer import SegmentAnnouncer
+from common.server import bind_socket
 from services.broker.app import create_app as broker_app
 from tests.support.cluster import sqlite_properties
+from tests.support.sqlenv import MemoryDataNode
 
 DAY = 86_400_000
 T0 = Interval.parse("2024-01-01/2024-01-02").start
@@ -49,43 +46,19 @@ def day_segment(d: int) -> tuple[DataSegment, pa.Table]:
     return DataSegment(dataSource="wiki", interval=iv, version=V1, dimensions=["page"]), table
 
 
-class FakeDataNode(NodeService):
+class FakeDataNode(MemoryDataNode):
     """A data node with in-memory segments; ``gate`` holds its reads, ``hide`` makes it answer
     that an announced segment is missing."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.announcer = SegmentAnnouncer()
-        self.shutdown_hooks.append(self.announcer.close)
-        self.open: dict[SegmentId, tuple[DataSegment, pa.Table]] = {}
         self.hide: set[SegmentId] = set()
-        self.gate = threading.Event()
-        self.gate.set()
-        self.reads = 0
-
-    def node_services(self) -> dict[str, DruidService]:
-        return {
-            DataNodeService.KEY: DataNodeService(
-                tier="_default_tier", max_size=10**9, server_type="historical", priority=0
-            )
-        }
-
-    def serve(self, seg: DataSegment, table: pa.Table) -> None:
-        self.open[seg.id] = (seg, table)
-        self.announcer.announce([seg])
 
     def get(self, sid: SegmentId) -> tuple[DataSegment, pa.Table]:
-        self.reads += 1
-        self.gate.wait(30)
-        if sid not in self.open or sid in self.hide:
+        found = super().get(sid)  # counts the read and waits on the gate
+        if sid in self.hide:
             raise NotFound(str(sid))
-        return self.open[sid]
-
-    def app(self) -> FastAPI:
-        host = self.settings.host_and_port
-        getter = segment_lookup(lambda: [s for s, _ in self.open.values()], self.get)
-        routers = [self.announcer.router(host), data_node_query_router(getter, host)]
-        return create_node_app(self, routers)
+        return found
 
 
 class Env:
