@@ -397,31 +397,11 @@ class BatchIndexTask:
         )
         ident = SegmentIdWithShardSpec.from_json(result)
         self._prev_segment_id = ident.id
-        return DataSegment(
-            dataSource=ident.data_source,
-            interval=ident.interval,
-            version=ident.version,
-            dimensions=tuple(chunk.dimensions),
-            metrics=tuple(chunk.metrics),
-            shardSpec=NumberedShardSpec(
-                partitionNum=ident.partition_num, partitions=ident.partitions
-            ),
-            size=0,
-        )
+        return _segment_of(ident, chunk)
 
     async def _allocate(self, bucket: Interval, i: int, chunk: MergedChunk) -> DataSegment:
         ident = await self._allocate_id(bucket, f"{self.spec.id}_{bucket.start}_{i}")
-        return DataSegment(
-            dataSource=ident.data_source,
-            interval=ident.interval,
-            version=ident.version,
-            dimensions=tuple(chunk.dimensions),
-            metrics=tuple(chunk.metrics),
-            shardSpec=NumberedShardSpec(
-                partitionNum=ident.partition_num, partitions=ident.partitions
-            ),
-            size=0,
-        )
+        return _segment_of(ident, chunk)
 
     async def _allocate_id(self, bucket: Interval, sequence: str) -> SegmentIdWithShardSpec:
         gspec = self.spec.schema.granularitySpec
@@ -533,3 +513,16 @@ class BatchIndexTask:
                 len(pending),
                 timeout_ms,
             )
+
+
+def _segment_of(ident: SegmentIdWithShardSpec, chunk: MergedChunk) -> DataSegment:
+    """The segment an allocated id names, before it is pushed (size set then)."""
+    return DataSegment(
+        dataSource=ident.data_source,
+        interval=ident.interval,
+        version=ident.version,
+        dimensions=tuple(chunk.dimensions),
+        metrics=tuple(chunk.metrics),
+        shardSpec=NumberedShardSpec(partitionNum=ident.partition_num, partitions=ident.partitions),
+        size=0,
+    )
