@@ -7,6 +7,7 @@ data in memory only (its ``sqlite`` engine is not compiled in), so a restarted b
 from __future__ import annotations
 
 import importlib.util
+import random
 import socket
 import subprocess
 import time
@@ -33,7 +34,34 @@ def tansu_binary() -> Path:
     return path
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free now and that the kernel will not hand out to anybody's outgoing
+    connection before our process binds it.
+
+    Asking the kernel for port 0 gives a port of the ephemeral range, which any connection
+    made on the machine between this call and the child process's ``bind`` may take (seen when
+    several test runs shared a machine). So pick at random below that range, where ports are
+    only ever taken by an explicit ``bind``; fall back to the kernel's choice when the low
+    range is crowded.
+    """
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(64 if low > 21_000 else 0):
+        port = rng.randrange(20_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
