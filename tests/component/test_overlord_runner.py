@@ -289,7 +289,10 @@ async def test_shutdown_fails_task_and_stops_it_on_the_peon(store: MetadataStore
             status = await q.status("s1")
             assert status is not None and status["status"] == "FAILED"
             assert status["errorMsg"] == "Shutdown request from user"
-            await wait_until(lambda: p.shutdowns == ["s1"], within=5, what="peon shutdown")
+            # A RUNNING announcement still in flight when the task ended makes the runner shut
+            # the (now unknown) task down once more: harmless, shutdown is idempotent.
+            await wait_until(lambda: "s1" in p.shutdowns, within=5, what="peon shutdown")
+            assert set(p.shutdowns) == {"s1"}
             assert not await q.shutdown("s1")
 
 
