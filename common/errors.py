@@ -16,6 +16,7 @@ with the HTTP status Druid uses for the same failure.
     ├── Conflict                     409
     ├── CapacityExceeded             429 "Query capacity exceeded"
     ├── QueryCancelled               500 "Query cancelled"
+    ├── SegmentMissing               500 segments no server answered for (SQL)
     ├── QueryTimeout                 504 "Query timeout"
     ├── UnsupportedQuery             501 "Unsupported query"
     ├── ServiceUnavailable           503 (no leader known, shutting down)
@@ -135,6 +136,13 @@ class QueryCancelled(KdruidError):
     status_code = 500
     error_code = "Query cancelled"
     error_class = "org.apache.druid.query.QueryInterruptedException"
+
+
+class SegmentMissing(KdruidError):
+    """Segments of a query no server answered for, even after the retries (Druid's
+    ``RetryQueryRunner`` fails the query with this unless ``returnPartialResults``)."""
+
+    error_class = "org.apache.druid.query.SegmentMissingException"
 
 
 class QueryTimeout(KdruidError):

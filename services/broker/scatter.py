@@ -4,8 +4,8 @@ One request per server, all in parallel over one shared HTTP client, each naming
 a segments spec and carrying what is left of the query's timeout. Partials come back as Arrow IPC
 streams, counted against the query's scatter-gather byte budget while they stream in. Segments a
 server reports missing (or all of a server's segments, when the server cannot be reached) are
-retried once on another replica; what is still missing is reported to the caller. Merging and
-finalizing run in worker threads so the event loop keeps serving.
+retried once on another replica; what is still missing is reported to the caller, which merges
+and finalizes the partials (in a worker thread unless they are small).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from common.errors import (
 )
 from common.jsonresp import dumps
 from common.query import finalize, from_ipc, merge
-from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
+from common.query.datanode import descriptor_json
 from common.query.http import RESPONSE_CONTEXT_HEADER, parse_response_context
 from common.query.local import (
     is_local,
@@ -70,15 +70,6 @@ class _Unreachable(Exception):
 
 
 @dataclass
-class Gathered:
-    """A query's merged partial and the segments no server answered for."""
-
-    partial: pa.Table
-    missing: list[SegmentDescriptor]
-    servers: set[str] = field(default_factory=set)
-
-
-@dataclass
 class Partials:
     """Every data node's partial of a query, not yet merged, and what no server answered for."""
 
@@ -106,17 +97,6 @@ class ScatterGather:
         self.retries = retries
         #: Data nodes each running query was sent to (so a cancel can be forwarded).
         self.contacted: dict[str, set[str]] = {}
-
-    async def run(
-        self, query: Query, *, max_bytes: int | None, timeout_s: float | None
-    ) -> Gathered:
-        """Gather and merge (for callers that post-process the merged partial themselves)."""
-        got = await self.gather(query, max_bytes=max_bytes, timeout_s=timeout_s)
-        if got.rows <= INLINE_MERGE_ROWS:
-            merged = merge(query, got.partials)  # cheaper than a hop to a worker thread
-        else:
-            merged = await asyncio.to_thread(merge, query, got.partials)
-        return Gathered(merged, got.missing, got.servers)
 
     async def gather(
         self, query: Query, *, max_bytes: int | None, timeout_s: float | None

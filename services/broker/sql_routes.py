@@ -4,6 +4,11 @@ The SQL query's native query runs in-process through the broker's scatter-gather
 same capacity limiter, timeout and cancellation as ``/druid/v2``. The whole SQL request is a
 running query of its ``sqlQueryId`` (and its native ``queryId`` defaults to it), so a DELETE
 cancels it like a native cancel and forwards the cancel to the data nodes contacted.
+
+Segments still missing after the scatter-gather's retries fail the SQL query (500,
+``SegmentMissingException``) unless the context sets ``returnPartialResults``, as Druid's
+``RetryQueryRunner``: an SQL answer has no response context to say it is partial, so it must not
+silently leave them out.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from common.auth.declare import SELF, STATE, authorize_datasources
-from common.errors import QueryParseError, describe_validation_errors
+from common.errors import QueryParseError, SegmentMissing, describe_validation_errors
 from common.ids import header_value, url_id
 from common.lookups.datasource import inline_lookups
-from common.query import finalize, parse_query
+from common.query import finalize, merge, parse_query
+from common.query.datanode import INLINE_MERGE_ROWS
 from common.query.lifecycle import query_timeout_s
+from common.query.models import Query
+from common.query.specs import SegmentDescriptor
 from common.query.sql.results import CONTENT_TYPES, write_result
 from common.query.sql.runner import SqlQuery, run_sql
 from services.broker.plan import scatter_gather_limit
@@ -46,8 +54,16 @@ def sql_router(service: BrokerService) -> APIRouter:
         timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
 
         async def work() -> list[dict[str, Any]]:
-            gathered = await service.scatter.run(query, max_bytes=limit, timeout_s=timeout)
-            return await asyncio.to_thread(finalize, query, gathered.partial)
+            got = await service.scatter.gather(query, max_bytes=limit, timeout_s=timeout)
+            if got.missing and not return_partial_results(query):
+                raise SegmentMissing(missing_message(got.missing))
+
+            def render() -> list[dict[str, Any]]:
+                return finalize(query, merge(query, got.partials))
+
+            # Merge and finalize in one step: inline when small (a thread hop costs more than
+            # the work), else in one worker thread so the event loop stays free.
+            return render() if got.rows <= INLINE_MERGE_ROWS else await asyncio.to_thread(render)
 
         return await service.running.run(query.query_id, work(), timeout)
 
@@ -112,3 +128,21 @@ def sql_router(service: BrokerService) -> APIRouter:
         dependencies=[STATE],
     )
     return router
+
+
+def return_partial_results(query: Query) -> bool:
+    """Druid's ``returnPartialResults`` context key (default false)."""
+    value = (query.context.model_extra or {}).get("returnPartialResults", False)
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+def missing_message(missing: list[SegmentDescriptor]) -> str:
+    """Druid's ``SegmentMissingException`` message (descriptors as ``SegmentDescriptor``'s
+    ``toString``)."""
+    items = ", ".join(
+        f"SegmentDescriptor{{interval={d.itvl}, version='{d.ver}', partitionNumber={d.part}}}"
+        for d in missing
+    )
+    return f"No results found for segments[[{items}]]"

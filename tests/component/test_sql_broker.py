@@ -319,3 +319,35 @@ async def test_timestamps_context_keys_and_subqueries_over_http(tmp_path: Path) 
         assert resp.status_code == 400
         assert resp.json()["error"] == "Resource limit exceeded"
         assert "beyond maximum[1] rows" in resp.json()["errorMessage"]
+
+
+async def test_missing_segments_fail_the_sql_query_unless_partial_results(tmp_path: Path) -> None:
+    """A segment the broker sees announced but no server can read (moved, dropped mid-query) is
+    not silently left out of an SQL answer: Druid's SegmentMissingException, after the retry."""
+    async with environment(tmp_path) as (http, node, url):
+        total = "SELECT COUNT(*) AS n, SUM(added) AS s FROM wiki"
+        nested = (
+            "SELECT COUNT(*) AS pages, SUM(s) AS s FROM "
+            "(SELECT page, SUM(added) AS s FROM wiki GROUP BY page)"
+        )
+        full = [{"n": 2 * ROWS, "s": sum(range(6)) + sum(range(10, 16))}]
+        assert rows(await sql(http, url, total)) == full
+        seg, table = day_segment(1)
+        node.open.pop(seg.id)  # still announced, no longer readable
+        reads = node.reads
+        for query in (total, nested):
+            resp = await sql(http, url, query)
+            assert resp.status_code == 500, resp.text
+            body = resp.json()
+            assert body["errorClass"] == "org.apache.druid.query.SegmentMissingException"
+            assert body["errorMessage"] == (
+                "No results found for segments[[SegmentDescriptor{interval="
+                f"{seg.interval}, version='{V1}', partitionNumber=0}}]]"
+            )
+        assert node.reads > reads
+        # returnPartialResults: the answer without the missing segment, as Druid's.
+        partial = {"returnPartialResults": True}
+        assert rows(await sql(http, url, total, context=partial)) == [{"n": ROWS, "s": 15}]
+        assert rows(await sql(http, url, nested, context=partial)) == [{"pages": 2, "s": 15}]
+        node.serve(seg, table)
+        assert rows(await sql(http, url, total)) == full
