@@ -187,8 +187,14 @@ def empty_partial(aggs: Sequence[Any], starts: Any) -> pa.Table:
     return pa.table(empty)
 
 
+#: Merge ops whose value over one row is that row's value (Acero's ``sum``, ``min``, ``max``).
+_ONE_ROW_OPS = frozenset({"sum", "min", "max"})
+
+
 def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
     """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
+    if table.num_rows == 1 and all(not a.gathers_rows and a.merge_op in _ONE_ROW_OPS for a in aggs):
+        return _merge_one_row(table, keys, aggs)
     coded = {
         k: arraykeys.encode(table.column(k))
         for k in keys
@@ -218,6 +224,17 @@ def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> p
             if agg.gathers_rows
             else agg.merge_finish(merged)
         )
+    return pa.table(out)
+
+
+def _merge_one_row(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
+    """``merge_aggregated`` of a single row (a tiny query's one partial row), without Acero:
+    the row is its own group and the sum, min or max of one value is that value (null stays
+    null), so only the partial type casts remain."""
+    out: dict[str, Any] = {k: table.column(k).combine_chunks() for k in keys}
+    for agg in aggs:
+        partial = get_column(table, agg.name).cast(agg.partial_type)
+        out[agg.name] = agg.merge_finish(partial.combine_chunks())
     return pa.table(out)
 
 

@@ -73,6 +73,8 @@ def merge(query: TimeseriesQuery, partials: list[pa.Table]) -> pa.Table:
     table = concat(partials)
     if table is None:
         return pa.table({})
+    if table.num_rows <= 1:  # one row is its own bucket, already in order
+        return merge_aggregated(table, [TIME_COLUMN], query.aggregations)
     table = collapse_all(table, query.granularity)
     return merge_aggregated(table, [TIME_COLUMN], query.aggregations).sort_by(TIME_COLUMN)
 
