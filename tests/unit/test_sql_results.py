@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import random
+import struct
+
 import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.query.sql.execute import ResultSet
-from common.query.sql.functions import TS
-from common.query.sql.results import write_result
+from common.query.sql.functions import TS, java_double
+from common.query.sql.results import double_texts, write_result
 
 RS = ResultSet(
     ["t", "n", "x", "s"],
@@ -68,8 +75,8 @@ def test_empty_results() -> None:
     assert write_result(empty, "csv") == b"\n"
 
 
-def test_plain_columns_fast_path_same_bytes() -> None:
-    """No doubles nor lists: the one-call orjson path writes Druid's bytes too."""
+def test_plain_columns() -> None:
+    """Strings with quotes, longs, timestamps and nulls."""
     import pyarrow as pa
 
     from common.query.sql.execute import ResultSet
@@ -92,4 +99,81 @@ def test_plain_columns_fast_path_same_bytes() -> None:
     )
     assert write_result(rs, "array") == (
         b'[["a\\"b",1,"1970-01-01T00:00:00.000Z"],[null,null,"1970-01-02T00:00:00.000Z"]]\n'
+    )
+
+
+def test_double_texts_are_java_double() -> None:
+    """The vectorised texts equal ``java_double`` value by value: random bit patterns, the
+    plain-decimal range and its edges, rounded decimals, FLOAT columns."""
+    rng = random.Random(7)
+    values = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(5000)]
+    values += [rng.uniform(-1e8, 1e8) for _ in range(2000)]
+    values += [round(rng.uniform(0, 1e7), rng.randint(0, 6)) for _ in range(2000)]
+    values += [1e-3, -1e-3, math.nextafter(1e-3, 0), math.nextafter(1e7, 0), 1e7, -0.0, 0.0]
+    values += [5e-324, 1.7976931348623157e308, float("inf"), float("-inf"), 1.0, 123456.0]
+    for typ in (pa.float64(), pa.float32()):
+        col = pa.array([*values, None, float("nan")], typ)
+        want = [None if v is None else java_double(v) for v in col.to_pylist()]
+        assert double_texts(col) == want
+    chunked = pa.chunked_array([[1.0, None], [2.5e-9]], pa.float64())
+    assert double_texts(chunked) == ["1.0", None, "2.5E-9"]
+
+
+@given(st.lists(st.one_of(st.none(), st.floats()), max_size=30))
+def test_double_texts_property(values: list[float | None]) -> None:
+    want = [None if v is None else java_double(v) for v in values]
+    assert double_texts(pa.array(values, pa.float64())) == want
+
+
+MIXED = ResultSet(
+    ["x", "f", "b", "a", "m", "x", "t"],
+    ["DOUBLE", "FLOAT", "LONG", "ARRAY<DOUBLE>", "STRING", "DOUBLE", "LONG"],
+    ["DOUBLE", "FLOAT", "BOOLEAN", "ARRAY", "VARCHAR", "DOUBLE", "TIMESTAMP"],
+    [
+        pa.array([float("nan"), float("-inf"), -0.0, 1e-4, 9999999.999, 1e20], pa.float64()),
+        pa.array([0.1, None, 1.5, 3e9, -0.0, 7.0], pa.float32()),
+        pa.array([True, False, None, True, True, True], pa.bool_()),
+        pa.array([[1.0, 2.5], None, [], [1e10, None], [0.5], [0.5]], pa.large_list(pa.float64())),
+        pa.array([["a", "b"], ["c"], None, [], ["x,y"], ['q"']], pa.list_(pa.string())),
+        pa.array([1.5, None, 2.0, 1e-3, 0.0, float("inf")], pa.float64()),
+        pa.array([0, None, 1, 2, 3, 4], pa.int64()).cast(TS),
+    ],
+)
+MIXED_ROWS = [
+    rb'"NaN",0.10000000149011612,true,"[1.0,2.5]","[\"a\",\"b\"]",1.5,"1970-01-01T00:00:00.000Z"',
+    rb'"-Infinity",null,false,null,"c",null,null',
+    rb'-0.0,1.5,null,"[]",null,2.0,"1970-01-01T00:00:00.001Z"',
+    rb'1.0E-4,3.0E9,true,"[1.0E10,null]","[]",0.001,"1970-01-01T00:00:00.002Z"',
+    rb'9999999.999,-0.0,true,"[0.5]","x,y",0.0,"1970-01-01T00:00:00.003Z"',
+    rb'1.0E20,7.0,true,"[0.5]","q\"","Infinity","1970-01-01T00:00:00.004Z"',
+]
+
+
+def test_mixed_columns_every_format() -> None:
+    """Doubles (NaN, infinities, -0.0, exponents), FLOATs, booleans, arrays, multi-value
+    strings, nulls and a repeated name, in each format as Druid writes them."""
+    names = b'["x","f","b","a","m","x","t"]'
+    rows = MIXED_ROWS
+    assert write_result(MIXED, "array", header=True) == (
+        b"[" + b",".join([names] + [b"[" + r + b"]" for r in rows]) + b"]\n"
+    )
+    assert write_result(MIXED, "arrayLines") == b"".join(b"[" + r + b"]\n" for r in rows) + b"\n"
+    obj = write_result(MIXED, "object")
+    assert obj.startswith(
+        b'[{"x":"NaN","f":0.10000000149011612,"b":true,"a":"[1.0,2.5]",'
+        rb'"m":"[\"a\",\"b\"]","x":1.5,"t":"1970-01-01T00:00:00.000Z"},'
+    )
+    assert obj.count(b'"x":') == 12 and obj.endswith(b'"t":"1970-01-01T00:00:00.004Z"}]\n')
+    lines = write_result(MIXED, "objectLines", header=True).split(b"\n")
+    assert lines[0] == b'{"x":null,"f":null,"b":null,"a":null,"m":null,"x":null,"t":null}'
+    assert len(lines) == 9 and lines[-2:] == [b"", b""]
+    assert write_result(MIXED, "csv").split(b"\n")[:3] == [
+        b'NaN,0.10000000149011612,true,"[1.0,2.5]","[""a"",""b""]",1.5,1970-01-01T00:00:00.000Z',
+        b"-Infinity,,false,,c,,",
+        b"-0.0,1.5,,[],,2.0,1970-01-01T00:00:00.001Z",
+    ]
+    unstringified = copy.copy(MIXED)
+    unstringified.stringify_arrays = False
+    assert write_result(unstringified, "arrayLines").split(b"\n")[3] == (
+        b'[1.0E-4,3.0E9,true,[1.0E10,null],"[]",0.001,"1970-01-01T00:00:00.002Z"]'
     )

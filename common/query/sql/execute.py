@@ -41,7 +41,7 @@ class ResultSet:
     def rows(self) -> list[list[Any]]:
         """Row values as JSON-ready Python objects (timestamps as Druid's ISO text), arrays
         and multi-value strings as Druid's ``SqlResults.coerce`` writes them."""
-        pys = [_json_values(c, self.time_zone, self.stringify_arrays) for c in self.columns]
+        pys = [json_values(c, self.time_zone, self.stringify_arrays) for c in self.columns]
         return [list(r) for r in zip(*pys, strict=True)] if pys else []
 
 
@@ -282,7 +282,7 @@ def _counts(plan: Plan, name: str) -> bool:
     return any(a.name == name and a.kind in ("count", "builtin") for a in plan.aggs)
 
 
-def _json_values(col: pa.Array, time_zone: str = "UTC", stringify: bool = True) -> list[Any]:
+def json_values(col: pa.Array, time_zone: str = "UTC", stringify: bool = True) -> list[Any]:
     if pa.types.is_large_list(col.type):
         # An SQL ARRAY: JSON text (sqlStringifyArrays, the default) or a JSON array.
         values = col.to_pylist()

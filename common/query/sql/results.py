@@ -13,13 +13,15 @@ Doubles print as Java's ``Double.toString`` (Jackson does), timestamps as ISO-86
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.errors import InvalidInput
-from common.query.sql.execute import ResultSet
+from common.query.sql.execute import ResultSet, json_values
 from common.query.sql.functions import java_double
 
 FORMATS = ("object", "array", "objectLines", "arrayLines", "csv")
@@ -32,6 +34,9 @@ CONTENT_TYPES = {
 }
 
 
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
 def _json(value: Any) -> bytes:
     if isinstance(value, float):
         text = java_double(value)
@@ -40,17 +45,6 @@ def _json(value: Any) -> bytes:
     if isinstance(value, list):
         return b"[" + b",".join(_json(v) for v in value) + b"]"
     return orjson.dumps(value)
-
-
-def _json_row(values: list[Any]) -> bytes:
-    if not any(isinstance(v, float | list) for v in values):
-        return orjson.dumps(values)
-    return b"[" + b",".join(_json(v) for v in values) + b"]"
-
-
-def _json_object(names: list[str], values: list[Any]) -> bytes:
-    parts = [orjson.dumps(n) + b":" + _json(v) for n, v in zip(names, values, strict=True)]
-    return b"{" + b",".join(parts) + b"}"
 
 
 def _object_header(rs: ResultSet, types: bool, sql_types: bool) -> bytes:
@@ -86,49 +80,96 @@ def write_result(
     types_header: bool = False,
     sql_types_header: bool = False,
 ) -> bytes:
-    """The response body for ``rs`` in ``result_format``."""
+    """The response body for ``rs`` in ``result_format``.
+
+    Built from the columns: each column becomes its JSON-ready values once (doubles as Java's
+    text, vectorised, carried into orjson as ``orjson.Fragment``), then orjson writes the rows
+    in one call per body (per line for the ``*Lines`` formats)."""
     if result_format not in FORMATS:
         raise InvalidInput(f"Unsupported resultFormat [{result_format}]; one of {list(FORMATS)}")
-    rows = rs.rows()
-    if not header and result_format in ("object", "array") and _plain(rs):
-        # No doubles (Java's text) nor lists: orjson writes the same bytes in one call.
+    if result_format == "csv":
+        return _csv(rs, header, types_header, sql_types_header)
+    cols = [_json_cells(c, rs) for c in rs.columns]
+    if result_format in ("array", "arrayLines"):
+        rows: list[Any] = list(zip(*cols, strict=True)) if cols else []
+        if header:
+            rows[:0] = _array_header(rs, types_header, sql_types_header)
         if result_format == "array":
             return orjson.dumps(rows) + b"\n"
-        return orjson.dumps([dict(zip(rs.names, r, strict=True)) for r in rows]) + b"\n"
-    if result_format in ("object", "objectLines"):
-        items = [_json_object(rs.names, r) for r in rows]
-        if header:
-            items.insert(0, _object_header(rs, types_header, sql_types_header))
-        if result_format == "object":
-            return b"[" + b",".join(items) + b"]\n"
-        return b"".join(i + b"\n" for i in items) + b"\n"
-    if result_format in ("array", "arrayLines"):
-        items = [_json_row(r) for r in rows]
-        if header:
-            items[:0] = [orjson.dumps(h) for h in _array_header(rs, types_header, sql_types_header)]
-        if result_format == "array":
-            return b"[" + b",".join(items) + b"]\n"
-        return b"\n".join(items) + b"\n\n"
+        return b"\n".join(map(orjson.dumps, rows)) + b"\n\n"
+    names = rs.names
+    if len(set(names)) == len(names):
+        objects: list[Any] = [dict(zip(names, r, strict=True)) for r in zip(*cols, strict=True)]
+    else:  # a repeated name: each key written, as Druid's writer does (a dict would keep one)
+        objects = [_object_fragment(names, r) for r in zip(*cols, strict=True)]
+    if header:
+        objects.insert(0, orjson.Fragment(_object_header(rs, types_header, sql_types_header)))
+    if result_format == "object":
+        return orjson.dumps(objects) + b"\n"
+    return b"".join(orjson.dumps(o) + b"\n" for o in objects) + b"\n"
+
+
+def _object_fragment(names: list[str], values: tuple[Any, ...]) -> orjson.Fragment:
+    parts = [orjson.dumps(n) + b":" + orjson.dumps(v) for n, v in zip(names, values, strict=True)]
+    return orjson.Fragment(b"{" + b",".join(parts) + b"}")
+
+
+def _json_cells(col: pa.Array, rs: ResultSet) -> list[Any]:
+    """A column's values as orjson writes them as Druid's JSON: doubles (also inside arrays) as
+    fragments of Java's text, NaN and the infinities as strings (Jackson's
+    QUOTE_NON_NUMERIC_NUMBERS)."""
+    if pa.types.is_floating(col.type):
+        return [
+            None if t is None else orjson.Fragment(f'"{t}"' if t in _NON_FINITE else t)
+            for t in double_texts(col)
+        ]
+    values = json_values(col, rs.time_zone, rs.stringify_arrays)
+    if pa.types.is_large_list(col.type) and not rs.stringify_arrays:
+        return [v if v is None else orjson.Fragment(_json(v)) for v in values]
+    return values
+
+
+def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """Java's ``Double.toString`` of each value (None for null), vectorised: Arrow's shortest
+    round-trip text of the values in [1e-3, 1e7) (where Java writes plain decimals) with ``.0``
+    added to whole numbers; ``java_double`` for the others (zeros, exponents, NaN, infinities)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    col = col.cast(pa.float64())  # a FLOAT prints as the double it is, as before
+    text = pc.cast(col, pa.string())
+    magnitude = pc.abs(col)
+    plain = pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7))
+    plain = pc.fill_null(plain, False)
+    whole = pc.invert(pc.match_substring(text, "."))
+    text = pc.if_else(pc.and_(plain, whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    out: list[str | None] = text.to_pylist()
+    odd = pc.indices_nonzero(pc.and_(pc.invert(plain), col.is_valid())).to_pylist()
+    if odd:
+        values = col.take(pa.array(odd, pa.int64())).to_pylist()
+        for i, v in zip(odd, values, strict=True):
+            out[i] = java_double(v)
+    return out
+
+
+def _csv(rs: ResultSet, header: bool, types_header: bool, sql_types_header: bool) -> bytes:
     lines: list[str] = []
     if header:
         lines += [_csv_line(h, False) for h in _array_header(rs, types_header, sql_types_header)]
-    for r in rows:
-        cells = ["" if v is None else _csv_text(v) for v in r]
-        lines.append(_csv_line(cells, len(cells) == 1 and cells[0] == ""))
+    cols = [_csv_cells(c, rs) for c in rs.columns]
+    single = len(cols) == 1
+    for cells in zip(*cols, strict=True):
+        lines.append(_csv_line(cells, single and cells[0] == ""))
     return ("".join(lines) + "\n").encode()
 
 
-def _plain(rs: ResultSet) -> bool:
-    """Unique names and no double or list column."""
-    if len(set(rs.names)) != len(rs.names):
-        return False
-    return not any(
-        pa.types.is_floating(c.type)
-        or pa.types.is_list(c.type)
-        or pa.types.is_large_list(c.type)
-        or pa.types.is_null(c.type)
-        for c in rs.columns
-    )
+def _csv_cells(col: pa.Array, rs: ResultSet) -> list[str]:
+    """A column's CSV cells: null as empty, doubles as Java's text."""
+    if pa.types.is_floating(col.type):
+        return ["" if t is None else t for t in double_texts(col)]
+    values = json_values(col, rs.time_zone, rs.stringify_arrays)
+    if pa.types.is_integer(col.type) or pa.types.is_string(col.type):
+        return ["" if v is None else str(v) for v in values]
+    return ["" if v is None else _csv_text(v) for v in values]
 
 
 def _csv_text(v: Any) -> str:
@@ -141,14 +182,12 @@ def _csv_text(v: Any) -> str:
     return str(v)
 
 
-def _csv_line(cells: list[Any], quote_all: bool) -> str:
+def _csv_line(cells: Sequence[str], quote_all: bool) -> str:
+    """One opencsv line: a cell is quoted (``"`` doubled) only when it holds a comma, a quote
+    or a line break, or when it is the only cell and empty."""
     out = []
     for c in cells:
-        if c is None:
-            out.append("")
-            continue
-        s = str(c)
-        if quote_all or any(ch in s for ch in ',"\n\r'):
-            s = '"' + s.replace('"', '""') + '"'
-        out.append(s)
+        if quote_all or "," in c or '"' in c or "\n" in c or "\r" in c:
+            c = '"' + c.replace('"', '""') + '"'
+        out.append(c)
     return ",".join(out) + "\n"
