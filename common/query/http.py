@@ -43,11 +43,14 @@ def data_node_query_router(
     processing_threads: int | None = None,
     default_timeout_s: float = _DEFAULT_TIMEOUT_S,
     max_timeout_s: float = _NO_MAX_TIMEOUT_S,
+    inline_rows: int = 0,
 ) -> APIRouter:
     """Routes answering segment-spec queries from the segments ``get_segment`` finds.
 
     ``processing_threads`` bounds the segments computed at once (Druid's
     ``druid.processing.numThreads``; default: the CPU count). ``host`` is only informational.
+    ``inline_rows``: queries over at most that many rows run on the event loop
+    (``run_on_node``; only for a ``get_segment`` that merely looks up open tables).
     """
     router = APIRouter(tags=["query"])
     running = RunningQueries()
@@ -57,7 +60,9 @@ def data_node_query_router(
         query = parse_query(await request.body())
         authorize_datasources(request, [query.dataSource])
         timeout = query_timeout_s(query, default_timeout_s, max_timeout_s)
-        result = await running.run(query.query_id, run_on_node(query, get_segment, limit), timeout)
+        result = await running.run(
+            query.query_id, run_on_node(query, get_segment, limit, inline_rows=inline_rows), timeout
+        )
         partial = result.partial
         small = partial.num_rows <= INLINE_MERGE_ROWS
         body = to_ipc(partial) if small else await asyncio.to_thread(to_ipc, partial)

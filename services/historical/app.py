@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from common.config import Settings
-from common.query.datanode import segment_lookup
+from common.query.datanode import INLINE_QUERY_ROWS, segment_lookup
 from common.query.http import data_node_query_router
 from common.server import create_node_app
 from services.historical.routes.probes import probes_router
@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
             processing_threads=settings.processing.num_threads,
             default_timeout_s=settings.server_http.default_query_timeout,
             max_timeout_s=settings.server_http.max_query_timeout,
+            inline_rows=INLINE_QUERY_ROWS,  # its tables are open: a lookup is a dict get
         ),
     ]
     return create_node_app(service, routers)
