@@ -76,10 +76,19 @@ class Partials:
     partials: list[pa.Table]
     missing: list[SegmentDescriptor]
     servers: set[str] = field(default_factory=set)
+    #: The partials are data nodes' answers, each already merged over the node's segments.
+    from_nodes: bool = False
 
     @property
     def rows(self) -> int:
         return sum(p.num_rows for p in self.partials)
+
+    def merged(self, query: Query) -> pa.Table:
+        """The partials merged into one. One data node's answer is that node's ``merge`` over
+        its segments, which merging again would give back unchanged: it is used as it is."""
+        if self.from_nodes and len(self.partials) == 1:
+            return self.partials[0]
+        return merge(query, self.partials)
 
 
 class ScatterGather:
@@ -140,7 +149,7 @@ class ScatterGather:
             missing += pending
         finally:
             self.contacted.pop(query.query_id, None)
-        return Partials(partials, [u.descriptor for u in missing], set(contacted))
+        return Partials(partials, [u.descriptor for u in missing], set(contacted), from_nodes=True)
 
     async def _gather_datasource(
         self, query: Query, max_bytes: int | None, timeout_s: float | None
@@ -154,7 +163,7 @@ class ScatterGather:
             got = await self.gather(inner, max_bytes=max_bytes, timeout_s=deadline.remaining())
 
             def outer() -> pa.Table:
-                rows = finalize(inner, merge(inner, got.partials))
+                rows = finalize(inner, got.merged(inner))
                 return run_on_rows(query, results_table(inner, rows, max_subquery_rows(query)))
 
             return Partials([await asyncio.to_thread(outer)], got.missing, got.servers)

@@ -24,7 +24,7 @@ from common.auth.declare import SELF, STATE, authorize_datasources
 from common.errors import QueryParseError, SegmentMissing, describe_validation_errors
 from common.ids import header_value, url_id
 from common.lookups.datasource import inline_lookups
-from common.query import finalize, merge, parse_query
+from common.query import finalize, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS
 from common.query.lifecycle import query_timeout_s
 from common.query.models import Query
@@ -59,7 +59,7 @@ def sql_router(service: BrokerService) -> APIRouter:
                 raise SegmentMissing(missing_message(got.missing))
 
             def render() -> list[dict[str, Any]]:
-                return finalize(query, merge(query, got.partials))
+                return finalize(query, got.merged(query))
 
             # Merge and finalize in one step: inline when small (a thread hop costs more than
             # the work), else in one worker thread so the event loop stays free.
