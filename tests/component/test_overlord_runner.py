@@ -4,6 +4,7 @@ RUNNING -> SUCCESS, vanished peons, tasks never started, and adoption after a re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -372,3 +373,38 @@ async def test_unknown_running_task_on_peon_is_shut_down(store: MetadataStore) -
         p.adopt(kafka_task("stray"))
         async with queue_on(store, watcher_with(p), runner_settings()):
             await wait_until(lambda: p.shutdowns == ["stray"], within=5, what="stray shut down")
+
+
+async def test_status_is_final_while_the_completion_is_being_stored(
+    store: MetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A task leaves the active set before its final status reaches the metadata store; a status
+    # read in between must not answer the stored RUNNING.
+    release = asyncio.Event()
+    storing = asyncio.Event()
+    set_status = store.set_task_status
+
+    async def slow_set_status(task_id: str, status: dict[str, Any], active: bool) -> bool:
+        if not active:
+            storing.set()
+            await release.wait()
+        return await set_status(task_id, status, active=active)
+
+    monkeypatch.setattr(store, "set_task_status", slow_set_status)
+    async with peons({"capacity": 1}) as (p,):
+        async with queue_on(store, watcher_with(p), runner_settings()) as q:
+            await q.submit(kafka_task("slow"))
+            await wait_until(
+                lambda: (t := q.get_active("slow")) is not None and t.runner_state == "RUNNING",
+                within=5,
+                what="running",
+            )
+            p.finish("slow")
+            await asyncio.wait_for(storing.wait(), 5)
+            assert q.get_active("slow") is None
+            status = await q.status("slow")
+            assert status is not None and status["status"] == "SUCCESS"
+            release.set()
+            await wait_until(lambda: "slow" not in q._completing, within=5, what="stored")
+            status = await q.status("slow")
+            assert status is not None and status["status"] == "SUCCESS"

@@ -63,6 +63,9 @@ class TaskQueue:
         self.store = store
         self._check_term = check_term
         self._active: dict[str, TaskInfo] = {}
+        #: tasks that left ``_active`` and whose final status is being stored: a status read in
+        #: between answers the final status, not the stored RUNNING one.
+        self._completing: dict[str, TaskInfo] = {}
         self._listeners: list[StatusListener] = []
         self._tasks = TaskGroup("task-queue")
         self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -150,7 +153,7 @@ class TaskQueue:
 
     async def task_info(self, task_id: str) -> TaskInfo | None:
         """An active task, or a stored one (completed, or known to another leader)."""
-        info = self._active.get(task_id)
+        info = self._active.get(task_id) or self._completing.get(task_id)
         if info is not None:
             return info
         row = await self.store.get_task(task_id)
@@ -226,12 +229,15 @@ class TaskQueue:
             status["location"] = info.location.to_json()
         info.status = status
         info.runner_state = "NONE"
+        self._completing[task_id] = info
         try:
             self._check_term()
             await self.store.set_task_status(task_id, status, active=False)
         except Exception:
             # The row stays active; the next leader reloads and re-examines the task.
             log.exception("storing the completion of task %s failed", task_id)
+        finally:
+            self._completing.pop(task_id, None)
         log.info(
             "task %s completed: %s %s", task_id, status["status"], status.get("errorMsg") or ""
         )
