@@ -57,10 +57,11 @@ def truth_mask(node: Node, table: pa.Table) -> np.ndarray[Any, Any] | None:
     return mask
 
 
-def _run(node: Node, table: pa.Table) -> Value | None:
-    n = table.num_rows
+def numeric_columns(node: Node, table: pa.Table) -> list[str] | None:
+    """The columns the expression reads, when every one is a null-free LONG/DOUBLE (or ms
+    timestamp) column of ``table``; None otherwise (or when it reads none)."""
     names = sorted(columns_of(node))
-    if n == 0 or not names:
+    if not names:
         return None
     for name in names:
         if name not in table.column_names or table.column(name).null_count:
@@ -72,20 +73,48 @@ def _run(node: Node, table: pa.Table) -> Value | None:
             or (pa.types.is_timestamp(typ) and typ.unit == "ms")
         ):
             return None
+    return names
+
+
+def _run(node: Node, table: pa.Table) -> Value | None:
+    n = table.num_rows
+    names = numeric_columns(node, table)
+    if n == 0 or names is None:
+        return None
     # Slice by slice (record batches, at most STEP rows): numpy's temporaries stay in cache and
     # the columns are read in place, not copied.
+    batches = (
+        {name: _numbers(batch.column(i)) for i, name in enumerate(names)}
+        for batch in table.select(names).to_batches(max_chunksize=STEP)
+        if batch.num_rows
+    )
+    return _evaluate_batches(node, batches, n)
+
+
+def evaluate_arrays(node: Node, columns: dict[str, Any], n: int) -> Value | None:
+    """The expression's (values, kind) over numpy columns of ``n`` rows each (int64 or float64,
+    as ``numeric_columns`` admits them and ``numbers`` reads them), or None when this path does
+    not apply. Kind is "LONG", "DOUBLE" or "BOOL"."""
+    if n == 0:
+        return None
+    cols = {name: (a, "DOUBLE" if a.dtype.kind == "f" else "LONG") for name, a in columns.items()}
+    batches = (
+        {name: (a[at : at + STEP], kind) for name, (a, kind) in cols.items()}
+        for at in range(0, n, STEP)
+    )
+    return _evaluate_batches(node, batches, n)
+
+
+def _evaluate_batches(node: Node, batches: Any, n: int) -> Value | None:
     out: Any = None
     kind = ""
     at = 0
     try:
-        for batch in table.select(names).to_batches(max_chunksize=STEP):
-            m = batch.num_rows
-            if not m:
-                continue
-            cols = {name: _numbers(batch.column(i)) for i, name in enumerate(names)}
+        for cols in batches:
             values, kind = _eval(node, cols)
             if np.ndim(values) == 0:
                 return None  # a constant: the general path makes the column
+            m = len(values)
             if out is None:
                 out = np.empty(n, dtype=values.dtype)
             elif values.dtype != out.dtype:
@@ -95,6 +124,17 @@ def _run(node: Node, table: pa.Table) -> Value | None:
     except _Bail:
         return None
     return (out, kind) if out is not None and at == n else None
+
+
+def numbers(col: Any) -> Any:
+    """A null-free numeric (or ms timestamp) column as one numpy array: int64 or float64."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return _numbers(col.chunk(0))[0]
+        if col.num_chunks == 0:
+            return _numbers(pa.array([], col.type))[0]
+        return np.concatenate([_numbers(c)[0] for c in col.chunks])
+    return _numbers(col)[0]
 
 
 def _numbers(arr: Any) -> Value:

@@ -30,12 +30,7 @@ import pyarrow as pa
 
 from common.query.aggregators import CountAgg, FilteredAgg, _SimpleAgg
 from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, one_dictionary
-from common.query.engine.sorted_time import (
-    COUNT_VALID,
-    bucket_bounds,
-    numpy_input,
-    selected_rows,
-)
+from common.query.engine.sorted_time import bucket_bounds, gathered_inputs, selected_rows
 from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -251,16 +246,13 @@ def _aggregate(agg: Any, sub: pa.Table, r: _Reducer, mask: Any) -> list[Any] | N
     if isinstance(agg, CountAgg):
         return [r.count(mask)]
     reduced = []
-    for arr, op, opts in agg.inputs(sub):
-        if op == "count" and opts == COUNT_VALID and not arr.null_count:
+    inputs = gathered_inputs(agg, sub, r.keep)
+    if inputs is None:
+        return None
+    for values, valid, op in inputs:
+        if values is None:  # a valid count of a null-free input
             reduced.append(r.count(mask))
             continue
-        prepared = numpy_input(arr, op, opts)
-        if prepared is None:
-            return None
-        values, valid = prepared
-        values = r.gather(values)
-        valid = None if valid is None else r.gather(valid)
         if mask is not None:
             valid = mask if valid is None else valid & mask
         if op == "count":

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
+from common.query.engine.lazy import selected_inputs
 from common.query.filters import mask_numpy
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
 from common.segments.intervals import Interval
@@ -204,6 +205,29 @@ def selected_rows(
     return sub, times, keep
 
 
+def gathered_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[tuple[Any, Any, str]] | None:
+    """(values, validity or None, op) of each of ``agg``'s inputs at the selected rows ``keep``
+    (None: all of ``sub``), as numpy arrays; values None for a valid count of a null-free input
+    (the selected rows). None when an input is not one the numpy reductions handle."""
+    lazy = selected_inputs(agg, sub, keep)
+    if lazy is not None:
+        return [(values, valid, op) for values, valid, op, _opts in lazy]
+    out: list[tuple[Any, Any, str]] = []
+    for arr, op, opts in agg.inputs(sub):
+        if op == "count" and opts == COUNT_VALID and not arr.null_count:
+            out.append((None, None, op))
+            continue
+        prepared = numpy_input(arr, op, opts)
+        if prepared is None:
+            return None
+        values, valid = prepared
+        if keep is not None:
+            values = values[keep]
+            valid = None if valid is None else valid[keep]
+        out.append((values, valid, op))
+    return out
+
+
 def run_sorted(
     table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
 ) -> pa.Table | None:
@@ -235,18 +259,13 @@ def run_sorted(
             sizes = np.diff(np.append(row_starts, len(times)))
             columns[agg.name] = agg.segment_finish([pa.array(sizes, pa.int64())])
             continue
-        for arr, op, opts in agg.inputs(sub):
-            if op == "count" and opts == COUNT_VALID and not arr.null_count:
-                sizes = np.diff(np.append(row_starts, len(times)))
-                reduced.append(pa.array(sizes, pa.int64()))
+        inputs = gathered_inputs(agg, sub, keep)
+        if inputs is None:
+            return None
+        for values, valid, op in inputs:
+            if values is None:
+                reduced.append(pa.array(np.diff(np.append(row_starts, len(times))), pa.int64()))
                 continue
-            prepared = numpy_input(arr, op, opts)
-            if prepared is None:
-                return None
-            values, valid = prepared
-            if keep is not None:
-                values = values[keep]
-                valid = None if valid is None else valid[keep]
             if ids is None and op == "sum" and values.dtype.kind == "f":
                 ids = np.repeat(np.arange(groups), np.diff(np.append(row_starts, len(times))))
             reduced.append(_reduce(op, values, valid, row_starts, ids, groups))

@@ -1,0 +1,128 @@
+"""Expression aggregators computed at the selected rows only (``engine.lazy``) give the partial
+the general path gives, bit for bit, and decline what they cannot compute the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from common.query.engine import lazy, timeseries
+from common.query.engine.base import data_intervals, effective_intervals
+from common.query.engine.sorted_time import run_sorted
+from common.query.models import TimeseriesQuery, parse_query
+from common.segments.intervals import Interval
+from tests.unit.test_query_sorted_time import assert_same
+
+DAY = 86_400_000
+T0 = Interval.parse("2024-03-08/2024-03-09").start
+SEGMENT = Interval(T0, T0 + 2 * DAY)
+
+
+def segment(n: int = 6000, seed: int = 5) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    delta = rng.normal(0, 1e6, n) * rng.choice([1.0, 1e-9, 1e9], n)
+    delta[::97] = np.nan
+    table = pa.table(
+        {
+            "__time": pa.array(
+                np.sort(rng.integers(T0, SEGMENT.end, n)), pa.timestamp("ms", tz="UTC")
+            ),
+            "added": pa.array(rng.integers(-1000, 1000, n), pa.int64()),
+            "big": pa.array(rng.integers(-(1 << 62), 1 << 62, n), pa.int64()),
+            "small": pa.array(rng.integers(-100, 100, n).astype(np.int32)),
+            "delta": pa.array(delta),
+            "holes": pa.array(rng.integers(-5, 5, n), pa.int64(), mask=rng.random(n) < 0.3),
+        }
+    )
+    return pa.Table.from_batches(table.to_batches(max_chunksize=1000))
+
+
+EXPRESSION_AGGS: list[dict[str, Any]] = [
+    {"type": "longSum", "name": "a2", "expression": "added * 2"},
+    {"type": "longSum", "name": "wrap", "expression": "big * 3 + added"},  # wraps as Arrow's
+    {"type": "doubleSum", "name": "dd", "expression": "delta * delta"},
+    {"type": "doubleSum", "name": "la", "expression": "big + 1"},  # LONG summed as DOUBLE
+    {"type": "longSum", "name": "pos", "expression": "delta > 0"},  # 1/0
+    {"type": "longMin", "name": "q", "expression": "added / 7"},
+    {"type": "longMax", "name": "s", "expression": "small % 3 + __time"},
+    {"type": "doubleMin", "name": "dmin", "expression": "delta / 3"},
+    {"type": "doubleMax", "name": "dmax", "expression": "if(added > 0, delta, added)"},
+    {"type": "longSum", "name": "trunc", "expression": "delta * 2"},  # cast: general path
+    {"type": "longSum", "name": "nullable", "expression": "holes * 2"},  # nulls: general path
+    {"type": "count", "name": "n"},
+]
+
+
+def run_both(granularity: str, flt: dict[str, Any] | None) -> tuple[Any, Any]:
+    body: dict[str, Any] = {
+        "queryType": "timeseries",
+        "dataSource": "t",
+        "granularity": granularity,
+        "intervals": [str(SEGMENT)],
+        "aggregations": EXPRESSION_AGGS,
+    }
+    if flt is not None:
+        body["filter"] = flt
+    q = parse_query(body)
+    assert isinstance(q, TimeseriesQuery)
+    table = segment()
+    intervals = data_intervals(
+        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
+    )
+    fast = run_sorted(table, q.granularity, intervals, q.filter, q.aggregations)
+    return fast, timeseries._run_general(q, table, intervals)
+
+
+@pytest.mark.parametrize("granularity", ["hour", "day", "all"])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        None,
+        {"type": "expression", "expression": "added > 100 && delta < 5.0"},
+        {"type": "bound", "dimension": "small", "upper": "0", "ordering": "numeric"},
+    ],
+)
+def test_lazy_inputs_equal_the_general_path(granularity: str, flt: Any) -> None:
+    fast, general = run_both(granularity, flt)
+    assert_same(fast, general)
+
+
+def test_lazy_inputs_are_taken_and_declined_as_documented() -> None:
+    q = parse_query(
+        {
+            "queryType": "timeseries",
+            "dataSource": "t",
+            "granularity": "all",
+            "intervals": [str(SEGMENT)],
+            "aggregations": EXPRESSION_AGGS,
+        }
+    )
+    table = segment()
+    keep = np.flatnonzero(np.arange(table.num_rows) % 3 == 0)
+    by_name = {a.name: lazy.selected_inputs(a, table, keep) for a in q.aggregations}
+    for name in ("a2", "wrap", "dd", "la", "pos", "q", "s", "dmin", "dmax"):
+        assert by_name[name] is not None, name
+        (values, valid, _op, _opts) = by_name[name][0]
+        assert len(values) == len(keep) and valid is None
+    for name in ("trunc", "nullable", "n"):
+        assert by_name[name] is None, name
+    a2 = by_name["a2"][0][0]
+    assert a2.dtype == np.int64
+    assert np.array_equal(a2, table.column("added").to_numpy()[keep] * 2)
+
+
+def test_negative_zero_min_declines() -> None:
+    table = pa.table({"__time": pa.array([T0, T0 + 1], pa.int64()), "x": [-0.0, 1.0]})
+    q = parse_query(
+        {
+            "queryType": "timeseries",
+            "dataSource": "t",
+            "granularity": "all",
+            "intervals": [str(SEGMENT)],
+            "aggregations": [{"type": "doubleMin", "name": "m", "expression": "x * 1.0"}],
+        }
+    )
+    assert lazy.selected_inputs(q.aggregations[0], table, None) is None
