@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from common.auth.clients import uvicorn_tls_kwargs
 from common.config import Settings
+from common.httpproto import OneWriteHttpToolsProtocol
 from common.server import bind_socket
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 def uvicorn_config(
     app: FastAPI, lifespan: Literal["on", "off"] = "on", **kwargs: object
 ) -> uvicorn.Config:
+    """uvicorn's config for a kdruid server: quiet, a short graceful shutdown, and
+    ``OneWriteHttpToolsProtocol`` (each response in one write; ``http=`` overrides it)."""
+    kwargs.setdefault("http", OneWriteHttpToolsProtocol)
     return uvicorn.Config(
         app,
         log_level="warning",
