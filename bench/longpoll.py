@@ -36,11 +36,13 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import resource
 import signal
 import statistics
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from multiprocessing.connection import Connection
 from typing import Any
@@ -49,8 +51,11 @@ PATH = "/druid-internal/v1/segments"
 BUDGET_KB = 20
 
 
-def run_server(conn: Connection) -> None:
-    """The server process: a historical-like app, plus open control routes for the bench."""
+def run_server(conn: Connection, http: str) -> None:
+    """The server process: a historical-like app, plus open control routes for the bench.
+
+    ``http``: ``kdruid`` (the protocol kdruid's servers run) or ``uvicorn`` (uvicorn's own
+    ``HttpToolsProtocol``, which writes a response's head and body separately)."""
     import uvicorn
     from fastapi import FastAPI
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -58,18 +63,21 @@ def run_server(conn: Connection) -> None:
     from common.aio import wait_until
     from common.auth.declare import INTERNAL, OPEN, install_allow_all
     from common.errors import install_error_handlers
+    from common.httpproto import OneWriteHttpToolsProtocol
     from common.jsonresp import OrjsonResponse
     from common.longpoll import ChangeHistory, add_longpoll_route
     from common.lookups.node import NodeLookups
     from common.lookups.routes import LookupScopeMiddleware
     from common.serve import uvicorn_config
 
+    base = OneWriteHttpToolsProtocol if http == "kdruid" else HttpToolsProtocol
+
     written: list[float] = []
     changed: list[float] = []
     cpu = [0.0, 0.0]  # process CPU time at the change and at the last long-poll response
     expected = [0]  # long-poll responses the change is to reach
 
-    class TimedProtocol(HttpToolsProtocol):
+    class TimedProtocol(base):  # type: ignore[valid-type,misc]
         """uvicorn's protocol noting when each long-poll response has been written in full."""
 
         def on_response_complete(self) -> None:
@@ -199,6 +207,65 @@ def run_clients(
     asyncio.run(main())
 
 
+def run_raw_clients(
+    url: str, counter: dict[str, Any], n: int, timeout_ms: int, nice: int, conn: Connection
+) -> None:
+    """``run_clients`` on bare asyncio sockets: one request written per connection, the answer
+    taken in when its ``content-length`` bytes are in. An HTTP client library costs a core's worth
+    of CPU per 1,000 answers on this machine, which the server then waits behind; this client is
+    a few microseconds per answer, so the figures are the server's."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.urlencode(
+        {"counter": counter["counter"], "hash": counter["hash"], "timeout": timeout_ms}
+    )
+    request = (f"GET {parts.path}?{query} HTTP/1.1\r\nhost: {parts.netloc}\r\n\r\n").encode()
+
+    class Client(asyncio.Protocol):
+        def __init__(self, done: asyncio.Future[float]) -> None:
+            self.done = done
+            self.data = b""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.write(request)
+
+        def data_received(self, data: bytes) -> None:
+            self.data += data
+            head, sep, body = self.data.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            if length is None or len(body) < int(length[1]):
+                return
+            if not self.done.done():
+                if not head.startswith(b"HTTP/1.1 200 ") or b'"action":"drop"' not in body:
+                    self.done.set_exception(RuntimeError(f"unexpected answer {self.data!r}"))
+                else:
+                    self.done.set_result(time.time())
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not self.done.done():
+                self.done.set_exception(RuntimeError(f"connection lost: {exc}"))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(n)]
+        transports = []
+        for done in futures:
+            transport, _ = await loop.create_connection(
+                lambda done=done: Client(done), parts.hostname, parts.port
+            )
+            transports.append(transport)
+        conn.send(list(await asyncio.gather(*futures)))
+        await loop.run_in_executor(None, conn.recv)  # as ``run_clients``: close after the figures
+        for transport in transports:
+            transport.close()
+
+    os.nice(nice)
+    _raise_nofile(n + 100)
+    asyncio.run(main())
+
+
 def _http(method: str, url: str) -> Any:
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=60) as r:
         body = r.read()
@@ -218,6 +285,16 @@ def _pcts(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(lat), lat[min(len(lat) - 1, round(0.99 * len(lat)) - 1)], lat[-1]
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of ``pid`` so far, in ns (``/proc`` schedstat: the tick-based
+    ``utime`` is too coarse for a fan-out of a few tens of ms)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
 def measure(
     n: int,
     procs: int,
@@ -225,10 +302,12 @@ def measure(
     nice: int = 0,
     profile: str | None = None,
     trace: bool = False,
+    http: str = "kdruid",
+    raw: bool = False,
 ) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     port_rx, port_tx = ctx.Pipe(duplex=False)
-    server = ctx.Process(target=run_server, args=(port_tx,), daemon=True)
+    server = ctx.Process(target=run_server, args=(port_tx, http), daemon=True)
     server.start()
     clients: list[tuple[mp.process.BaseProcess, Connection]] = []
     try:
@@ -250,7 +329,7 @@ def measure(
             share = n // procs + (1 if i < n % procs else 0)
             mine, theirs = ctx.Pipe()
             p = ctx.Process(
-                target=run_clients,
+                target=run_raw_clients if raw else run_clients,
                 args=(url, counter, share, timeout_ms, nice, theirs),
                 daemon=True,
             )
@@ -276,12 +355,15 @@ def measure(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(2)
+        pids = [server.pid] + [p.pid for p, _ in clients if p.pid is not None]
+        cpu_before = sum(cpu_ns(pid) for pid in pids)
         changed_at = float(_http("POST", base + "/bench/change"))
         arrivals: list[float] = []
         for _, rx in clients:
             if not rx.poll(timeout_ms / 1000 + 60):
                 raise RuntimeError("a client process did not answer")
             arrivals.extend(rx.recv())
+        cpu_all_ms = (sum(cpu_ns(pid) for pid in pids) - cpu_before) / 1e6
         fanout = _http("GET", base + "/bench/fanout")
         written: list[float] = fanout["written_ms"]
         if spy is not None:
@@ -314,6 +396,7 @@ def measure(
         "rss_after_mb": rss_after / 1024,
         "kb_per_parked": (rss_after - rss_before) / n,
         "server_cpu_ms": fanout["cpu_ms"],
+        "cpu_all_ms": cpu_all_ms,
     }
 
 
@@ -323,13 +406,17 @@ def _raise_nofile(want: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
 
 
+def _tag(http: str, all_http: list[str]) -> str:
+    return f" {http[0]}" if len(all_http) > 1 else ""
+
+
 def _row(label: str, r: dict[str, float]) -> str:
     verdict = "ok" if r["kb_per_parked"] <= BUDGET_KB else f"OVER {BUDGET_KB} KB"
     return (
         f"{label:>10} {r['c50']:>7.1f} {r['c99']:>7.1f} {r['cmax']:>7.1f} "
         f"{r['s50']:>7.1f} {r['s99']:>7.1f} {r['smax']:>7.1f} "
         f"{r['rss_before_mb']:>7.1f} {r['rss_after_mb']:>7.1f} "
-        f"{r['kb_per_parked']:>7.1f} {r['server_cpu_ms']:>7.1f}  {verdict}"
+        f"{r['kb_per_parked']:>7.1f} {r['server_cpu_ms']:>7.1f} {r['cpu_all_ms']:>7.1f}  {verdict}"
     )
 
 
@@ -348,6 +435,18 @@ def main() -> None:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="print the parked requests' allocations"
     )
+    parser.add_argument(
+        "--raw-clients",
+        action="store_true",
+        help="clients on bare asyncio sockets instead of aiohttp (far less client CPU)",
+    )
+    parser.add_argument(
+        "--http",
+        nargs="+",
+        choices=["kdruid", "uvicorn"],
+        default=["kdruid"],
+        help="server HTTP protocol(s); several are run interleaved, run by run (A/B)",
+    )
     args = parser.parse_args()
     _raise_nofile(2 * max(args.clients) + 200)
 
@@ -355,24 +454,39 @@ def main() -> None:
     print(
         f"{'N / run':>10} {'cli p50':>7} {'cli p99':>7} {'cli max':>7} "
         f"{'srv p50':>7} {'srv p99':>7} {'srv max':>7} "
-        f"{'RSS MB':>7} {'parked':>7} {'KB/park':>7} {'CPU ms':>7}  (latencies in ms)"
+        f"{'RSS MB':>7} {'parked':>7} {'KB/park':>7} {'CPU ms':>7} {'CPU all':>7}"
+        "  (latencies and CPU in ms)"
     )
     for n in args.clients:
-        runs = []
+        runs: dict[str, list[dict[str, float]]] = {http: [] for http in args.http}
         for i in range(1 if args.tracemalloc else args.runs):
-            r = measure(
-                n,
-                args.client_procs,
-                args.timeout_ms,
-                args.client_nice,
-                args.profile,
-                args.tracemalloc,
+            for http in args.http:
+                r = measure(
+                    n,
+                    args.client_procs,
+                    args.timeout_ms,
+                    args.client_nice,
+                    args.profile,
+                    args.tracemalloc,
+                    http,
+                    args.raw_clients,
+                )
+                runs[http].append(r)
+                print(_row(f"{n} #{i + 1}" + _tag(http, args.http), r), flush=True)
+        meds = {}
+        for http, rs in runs.items():
+            if len(rs) > 1:
+                meds[http] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                print(_row(f"{n} median" + _tag(http, args.http), meds[http]), flush=True)
+        if len(meds) == 2:
+            a, b = (meds[h] for h in args.http)
+            print(
+                f"{n}: {args.http[0]} / {args.http[1]}, medians: server p99 "
+                f"{a['s99'] / b['s99']:.2f}x, client p99 {a['c99'] / b['c99']:.2f}x, server CPU "
+                f"{a['server_cpu_ms'] / b['server_cpu_ms']:.2f}x, CPU all "
+                f"{a['cpu_all_ms'] / b['cpu_all_ms']:.2f}x",
+                flush=True,
             )
-            runs.append(r)
-            print(_row(f"{n} #{i + 1}", r), flush=True)
-        if len(runs) > 1:
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(_row(f"{n} median", med), flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
