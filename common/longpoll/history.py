@@ -230,6 +230,8 @@ class ChangeHistory(Generic[T]):
         """Answer every parked request, in one pass (the answers are shared per counter)."""
         self._answers.clear()
         waiters, self._waiters = self._waiters, {}
+        # Parked requests nearly all ask with the same (counter, hash): evaluated once for all.
+        evaluated: dict[tuple[int, int], ChangeRequestsSnapshot[T] | _Park] = {}
         for waiter, entry in waiters.items():
             if waiter.done():  # resolved by its caller, who has not called ``leave`` yet
                 entry[2].cancel()
@@ -237,7 +239,10 @@ class ChangeHistory(Generic[T]):
                 entry[2].cancel()
                 waiter.set_exception(ServiceUnavailable(SHUTTING_DOWN))
             else:
-                result = self._evaluate(entry[0], entry[1])
+                asked = (entry[0], entry[1])
+                result = evaluated.get(asked)
+                if result is None:
+                    result = evaluated[asked] = self._evaluate(entry[0], entry[1])
                 if isinstance(result, _Park):  # still up to date (cannot happen after an add)
                     self._waiters[waiter] = entry
                 else:
