@@ -18,10 +18,19 @@ fresh server):
 * the server's CPU time for the fan-out, from the change until the last long-poll response was
   written (``time.process_time`` in the server: on a loaded machine it moves far less than the
   wall clock);
+* ``CPU all``: the CPU time of the server and the client processes together, from the change to
+  the last answer received (``/proc`` schedstat), which the clients' share of the 2 cores shows in;
 * the server's RSS before and after N requests are parked, per parked request, against the budget
   of 20 KB (issue #16).
 
+``--raw-clients`` replaces aiohttp with one request written on a bare asyncio socket per client
+(the answer counts when its ``content-length`` bytes are in): aiohttp costs about as much CPU as
+the server, on the same cores. ``--http kdruid uvicorn`` runs kdruid's protocol
+(``common.httpproto``, one write per response) and uvicorn's own in turn, run by run, and prints
+the ratios of their medians.
+
     .venv/bin/python bench/longpoll.py --clients 1000 --client-procs 4 --runs 3
+    .venv/bin/python -m bench.longpoll --clients 1000 --runs 7 --raw-clients --http kdruid uvicorn
 
 ``--tracemalloc`` instead prints what the server's Python allocations still alive while the N
 requests are parked are, by line, file and traceback (tracing starts just before they park; no
