@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import pyarrow as pa
 
@@ -65,6 +65,9 @@ _REMOTE_ERRORS: dict[str, type[KdruidError]] = {
 }
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 class _Unreachable(Exception):
     """The server could not answer (connection refused or reset, or 503): try elsewhere."""
 
@@ -95,7 +98,7 @@ class ScatterGather:
     def __init__(
         self,
         view: BrokerServerView,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         *,
         rng: random.Random | None = None,
         retries: int = 1,
@@ -198,24 +201,26 @@ class ScatterGather:
         body["context"] = {**base.get("context", {}), "timeout": _ms(remaining)}
         url = f"{server.url}/druid/v2"
         try:
-            async with self.client.stream(
-                "POST",
+            async with self.client.post(
                 url,
-                content=dumps(body),
-                headers={"Content-Type": "application/json"},
-                timeout=httpx.Timeout(remaining, connect=min(remaining or 10.0, 10.0)),
+                data=dumps(body),
+                headers=_JSON,
+                timeout=aiohttp.ClientTimeout(
+                    total=remaining, connect=min(remaining or 10.0, 10.0)
+                ),
+                allow_redirects=False,
             ) as resp:
-                if resp.status_code == 503:
+                if resp.status == 503:
                     raise _Unreachable(f"{url} answered 503")
-                if resp.status_code != 200:
-                    raise _remote_error(server, resp.status_code, await resp.aread())
+                if resp.status != 200:
+                    raise _remote_error(server, resp.status, await resp.read())
                 chunks: list[bytes] = []
-                async for chunk in resp.aiter_bytes():
+                async for chunk in resp.content.iter_any():
                     budget.take(len(chunk), url)
                     chunks.append(chunk)
                 context = parse_response_context(resp.headers.get(RESPONSE_CONTEXT_HEADER))
-        except (httpx.TransportError, _Unreachable) as exc:
-            if isinstance(exc, httpx.TimeoutException) and deadline.expired:
+        except (aiohttp.ClientError, TimeoutError, _Unreachable) as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired:
                 raise QueryTimeout(f"Query timed out waiting for {server.name}") from None
             log.warning("data node %s failed, its segments go to replicas: %s", server.name, exc)
             return None, {u.descriptor for u in units}

@@ -7,6 +7,7 @@ Start: the inventory view (``dataNodeService`` discovery, one long-poll per data
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 from common.config import Settings
@@ -32,6 +33,7 @@ class BrokerService(NodeService):
         self.max_scatter_gather_bytes: int | None = limit if limit > 0 else None
         self._inventory: HttpServerInventoryView | None = None
         self._http: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._scatter: ScatterGather | None = None
         m = self.metrics
         labels = ["dataSource", "type"]
@@ -84,7 +86,8 @@ class BrokerService(NodeService):
         self._http = self.security.clients.new(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None)
         )
-        self._scatter = ScatterGather(self.view, self._http)
+        self._session = self.security.clients.session()  # the queries to data nodes
+        self._scatter = ScatterGather(self.view, self._session)
         self._inventory = HttpServerInventoryView(
             self.provider.get_for_service("dataNodeService"),
             server_timeout=self.settings.serverview_http.server_timeout,
@@ -100,5 +103,9 @@ class BrokerService(NodeService):
             if self._inventory is not None:
                 await self._inventory.close()
         finally:
-            if self._http is not None:
-                await self._http.aclose()
+            try:
+                if self._http is not None:
+                    await self._http.aclose()
+            finally:
+                if self._session is not None:
+                    await self._session.close()

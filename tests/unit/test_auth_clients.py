@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
+from aiohttp import web
 
 from common.auth.clients import InternalClients
 from common.auth.config import parse_security
@@ -19,7 +22,7 @@ def test_no_module_builds_its_own_httpx_client() -> None:
         for path in (ROOT / package).rglob("*.py"):
             if path == ROOT / "common/auth/clients.py":
                 continue
-            if re.search(r"httpx\.AsyncClient\s*\(", path.read_text()):
+            if re.search(r"(httpx\.AsyncClient|ClientSession)\s*\(", path.read_text()):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
 
@@ -61,3 +64,62 @@ async def test_credentials_follow_a_redirect_to_another_port() -> None:
     ) as http:
         assert (await http.get("http://follower:8081/x")).status_code == 200
     assert [auth for _, auth in seen] == ["Basic ZHJ1aWRfc3lzdGVtOnB3"] * 2
+
+
+async def _recording_server(seen: list[tuple[str, str | None]]) -> Any:
+    """A local aiohttp server: /r redirects to /x, everything answers 200; ``seen`` gets each
+    request's path and Authorization header."""
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Authorization")))
+        if request.path == "/r":
+            raise web.HTTPTemporaryRedirect("/x")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner
+
+
+async def test_session_sends_the_escalator_credentials_and_noop_sends_none() -> None:
+    seen: list[tuple[str, str | None]] = []
+    runner = await _recording_server(seen)
+    port = runner.addresses[0][1]
+    basic = parse_security(
+        {
+            "druid.escalator.type": "basic",
+            "druid.escalator.internalClientUsername": "druid_system",
+            "druid.escalator.internalClientPassword": "pw",
+        }
+    )
+    try:
+        for clients in (InternalClients(basic), InternalClients()):
+            async with clients.session() as session:
+                async with session.post(f"http://127.0.0.1:{port}/druid/v2", data=b"{}") as r:
+                    assert r.status == 200
+                # as the scatter-gather asks: a redirect is answered, not followed
+                async with session.get(f"http://127.0.0.1:{port}/r", allow_redirects=False) as r:
+                    assert r.status == 307
+    finally:
+        await runner.cleanup()
+    assert seen == [
+        ("/druid/v2", "Basic ZHJ1aWRfc3lzdGVtOnB3"),
+        ("/r", "Basic ZHJ1aWRfc3lzdGVtOnB3"),
+        ("/druid/v2", None),
+        ("/r", None),
+    ]
+
+
+async def test_session_verifies_with_the_trust_store() -> None:
+    plain = InternalClients()
+    async with plain.session() as session:
+        ctx = session.connector._ssl  # type: ignore[union-attr]
+        assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED
+    custom = InternalClients()
+    custom.verify = ssl.create_default_context()
+    async with custom.session() as session:
+        assert session.connector._ssl is custom.verify  # type: ignore[union-attr]
