@@ -132,12 +132,35 @@ def numpy_predicate(col: pa.ChunkedArray, pred: Predicate) -> tuple[Any, Any] | 
     dictionary = _shared_dictionary(col)
     if dictionary is None:
         return None
-    true, unknown, codes = _code_luts(col, dictionary, pred, _null_result(pred))
-    return true[codes], (unknown[codes] if unknown.any() else None)
+    true, unknown = _luts(dictionary, pred, _null_result(pred))
+    return _lookup(col, true), (_lookup(col, unknown) if _any_unknown(col, unknown) else None)
 
 
-def _code_luts(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
-    """(true per code, unknown per code, every row's code); the last code is a null row's."""
+def _any_unknown(col: pa.ChunkedArray, unknown: Any) -> bool:
+    """Whether a row can be unknown: a dictionary value is, or a null row is and there is one."""
+    return bool(unknown[:-1].any() or (unknown[-1] and col.null_count))
+
+
+def _lookup(col: pa.ChunkedArray, lut: Any) -> Any:
+    """``lut[code]`` of every row of a dictionary column (the last entry: a null row's), chunk by
+    chunk into one array: no concatenated copy of the codes."""
+    out = np.empty(len(col), dtype=lut.dtype)
+    size = len(lut) - 1
+    at = 0
+    for chunk in col.chunks:
+        indices = chunk.indices
+        n = len(indices)
+        if indices.null_count:
+            codes = indices.fill_null(size).to_numpy()
+        else:
+            codes = indices.to_numpy()
+        np.take(lut, codes, out=out[at : at + n], mode="clip")  # codes < len(lut)
+        at += n
+    return out
+
+
+def _luts(dictionary: Any, pred: Predicate, null_result: Any) -> Any:
+    """(true per code, unknown per code); the last code is a null row's."""
     on_dict = pred(plain(dictionary))
     size = len(dictionary)
     true = np.zeros(size + 1, dtype=bool)
@@ -146,18 +169,15 @@ def _code_luts(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_resu
     unknown[:size] = np.asarray(pc.is_null(on_dict).to_numpy(zero_copy_only=False))
     true[size] = null_result is True
     unknown[size] = null_result is None
-    indices = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
-    if indices.null_count:
-        indices = indices.fill_null(size)
-    return true, unknown, indices.to_numpy()
+    return true, unknown
 
 
 def _eval_codes(col: pa.ChunkedArray, dictionary: Any, pred: Predicate, null_result: Any) -> Any:
     """The predicate on the dictionary once, looked up by every row's code (null codes: the
     predicate's answer for a null) in one numpy gather."""
-    true, unknown, codes = _code_luts(col, dictionary, pred, null_result)
-    hit = true[codes]
-    mask = unknown[codes] if unknown.any() else None
+    true, unknown = _luts(dictionary, pred, null_result)
+    hit = _lookup(col, true)
+    mask = _lookup(col, unknown) if _any_unknown(col, unknown) else None
     return pa.array(hit, pa.bool_(), mask=mask if mask is not None and mask.any() else None)
 
 

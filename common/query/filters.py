@@ -234,6 +234,22 @@ class InFilter(_Extractable):
 def _compare_pred(
     lower: Any, upper: Any, lower_strict: bool, upper_strict: bool, numeric: bool
 ) -> Any:
+    def numpy_true(arr: Any) -> Any:
+        """The rows in range as one numpy boolean array, for a null-free number column (no
+        unknowns) compared in numbers; None otherwise."""
+        if not numeric or not _is_numeric(arr.type) or arr.null_count:
+            return None
+        lo = None if lower is None else _to_float(lower)
+        hi = None if upper is None else _to_float(upper)
+        if (lower is not None and lo is None) or (upper is not None and hi is None):
+            return None
+        out = np.empty(len(arr), dtype=bool)
+        at = 0
+        for values in _numpy_chunks(arr):
+            _range_into(values, lo, hi, lower_strict, upper_strict, out[at : at + len(values)])
+            at += len(values)
+        return out
+
     def pred(arr: Any) -> Any:
         lo: float | str | None
         hi: float | str | None
@@ -268,28 +284,49 @@ def _compare_pred(
             result = pc.and_kleene(result, op(vals, pa.scalar(hi, typ)))
         return result
 
+    pred.numpy_true = numpy_true  # type: ignore[attr-defined]
     return pred
+
+
+def _numpy_chunks(arr: Any) -> Any:
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    return (chunk.to_numpy() for chunk in chunks)
+
+
+def _range_into(
+    values: Any,
+    lo: float | None,
+    hi: float | None,
+    lower_strict: bool,
+    upper_strict: bool,
+    out: Any,
+) -> Any:
+    """``lo <(=) values <(=) hi`` into ``out``, compared in doubles, as ``to_numbers`` then
+    Arrow's would be (numpy compares an integer array with a double bound in doubles)."""
+    if lo is None and hi is None:
+        out[:] = True
+        return out
+    if lo is not None:
+        (np.greater if lower_strict else np.greater_equal)(values, np.float64(lo), out=out)
+    if hi is not None:
+        if lo is None:
+            (np.less if upper_strict else np.less_equal)(values, np.float64(hi), out=out)
+        else:
+            out &= (np.less if upper_strict else np.less_equal)(values, np.float64(hi))
+    return out
 
 
 def _numpy_range(
     arr: Any, lo: float | None, hi: float | None, lower_strict: bool, upper_strict: bool
 ) -> Any:
-    """A numeric range over a null-free number column, chunk by chunk in numpy, in place: the
-    comparison is in doubles, as ``to_numbers`` then Arrow's would be (numpy compares an
-    integer array with a double bound in doubles)."""
-    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    out = []
-    for chunk in chunks:
-        values = chunk.to_numpy()
-        hit: Any = None
-        if lo is not None:
-            hit = (np.greater if lower_strict else np.greater_equal)(values, np.float64(lo))
-        if hi is not None:
-            below = (np.less if upper_strict else np.less_equal)(values, np.float64(hi))
-            hit = below if hit is None else np.logical_and(hit, below, out=hit)
-        if hit is None:
-            hit = np.ones(len(values), dtype=bool)
-        out.append(pa.array(hit, pa.bool_()))
+    """A numeric range over a null-free number column, chunk by chunk in numpy."""
+    out = [
+        pa.array(
+            _range_into(v, lo, hi, lower_strict, upper_strict, np.empty(len(v), dtype=bool)),
+            pa.bool_(),
+        )
+        for v in _numpy_chunks(arr)
+    ]
     return pa.chunked_array(out, pa.bool_())
 
 
@@ -680,6 +717,11 @@ def _tri(flt: _Filter, table: pa.Table) -> tuple[Any, Any]:
     leaf = flt.fast_leaf()
     if leaf is not None:
         col = get_column(table, leaf[0])
+        numpy_true = getattr(leaf[1], "numpy_true", None)
+        if numpy_true is not None:
+            hit = numpy_true(col)
+            if hit is not None:
+                return hit, None
         got = None if pa.types.is_large_list(col.type) else numpy_predicate(col, leaf[1])
         if got is not None:
             return got

@@ -4,19 +4,21 @@ When every grouping key has few possible values (the time bucket of a sorted ``_
 single-value dictionary dimension, numbered by its dictionary codes; a LONG dimension with a
 small range of values, numbered from its minimum) each row's group is a number
 ``bucket * stride + code * stride' + ...`` below a small bound, and every aggregator is a
-``np.bincount`` / ``np.<op>.at`` over those numbers: no hash table, no copy of the selected rows
-(the filter gives positions, the inputs are gathered at them).
+``np.bincount`` / ``np.<op>.at`` over those numbers: no hash table. The rows are read batch by
+batch (``batches``): keys, filter masks and inputs as views of a batch, so no step copies a whole
+column. A ``filtered`` aggregator's filter is evaluated once (on a dictionary column, on its
+dictionary: see ``filters.mask_numpy``) and selects the batch's rows it reduces.
 
 The answer is the partial ``base.aggregate`` gives, value for value: the same groups (those
 holding a selected row), counts of valid values, integer sums wrapping as Acero's, double sums
-accumulated in row order (``np.bincount`` with weights adds sequentially, as Acero's grouped
-sum does), NaN-skipping min and max, nulls where a group has no valid value. Only the order of
-the partial's rows differs (by group number here, by Acero's hash table there); no result depends
-on it (finalize sorts with a total order; see ``groupby._order``).
+accumulated in row order (as Acero's grouped sum), NaN-skipping min and max (NaN for a group of
+only NaN), nulls where a group has no valid value. Only the order of the partial's rows differs
+(by group number here, by Acero's hash table there); no result depends on it (finalize sorts with
+a total order; see ``groupby._order``).
 
 ``run_dense`` returns None whenever a key, an aggregator or an input is outside that (multi-value
-or plain string dimensions, sketches, first/last, unsorted time, too many possible groups) and
-the caller takes the general path.
+or plain string dimensions, sketches, first/last, unsorted time, too many possible groups, -0.0
+among double min/max inputs) and the caller takes the general path.
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ import pyarrow as pa
 
 from common.query.aggregators import CountAgg, FilteredAgg, _SimpleAgg
 from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, one_dictionary
-from common.query.engine.sorted_time import bucket_bounds, gathered_inputs, selected_rows
+from common.query.engine.batches import (
+    GroupReducer,
+    SortedTimes,
+    codes_view,
+    row_batches,
+    valid_view,
+    values_view,
+)
+from common.query.engine.lazy import selected_inputs
+from common.query.engine.sorted_time import COUNT_VALID, bucket_bounds, selection, sorted_millis
 from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -45,12 +56,28 @@ _EXACT = 1 << 53  # LONG dimensions pass through doubles on the general path: st
 
 @dataclass
 class _Key:
-    """One grouping key over the selected rows: codes ``0 <= code < size`` and their values."""
+    """One grouping key: codes ``0 <= code < size`` of rows ``[a, b)`` and their values."""
 
     name: str
-    codes: Any  # np.ndarray of intp
     size: int
+    codes: Callable[[int, int], Any]  # (a, b) -> np.ndarray of the rows' codes
     decode: Callable[[Any], Any]  # codes of the output groups -> Arrow array of key values
+
+
+@dataclass
+class _Input:
+    """One reduction of an aggregator: its op over a column (None: rows), restricted to the rows
+    of ``mask`` (filtered aggregators; None for all) and to the column's valid values."""
+
+    op: str
+    column: Any
+    mask: Any
+    selected: Any = None  # or the values at the selected rows only, as numpy (``lazy``)
+    reducer: GroupReducer | None = None
+
+
+class _Decline(Exception):
+    """An input the numpy reductions cannot answer exactly: the general path takes the query."""
 
 
 def _supported(agg: Any) -> bool:
@@ -77,18 +104,20 @@ def run_dense(
         return None
     if not all(_key_possible(table, d) for d in dims):
         return None
-    selected = selected_rows(table, intervals, flt)
+    millis = sorted_millis(table)
+    if millis is None:
+        return None
+    selected = selection(table, millis, intervals, flt)
     if selected is None:
         return None
     sub, times, keep = selected
-    n = len(times)
+    n = len(times) if keep is None else int(np.count_nonzero(keep))
     if not n:
         return None
-    keys: list[_Key] = []
-    bucket = _bucket_key(gran, intervals, times)
+    bucket = _bucket_key(gran, intervals, times, keep)
     if bucket is None:
         return None
-    keys.append(bucket)
+    keys = [bucket]
     for d in dims:
         key = _dim_key(sub, d, keep)
         if key is None:
@@ -99,15 +128,18 @@ def run_dense(
         total *= key.size
     if total > MAX_GROUPS or total > 16 * n + 65_536:
         return None  # sparse: arrays per group would outweigh the rows
-    gid = np.zeros(n, dtype=np.intp)
-    stride = 1
-    for key in reversed(keys):
-        if key.size > 1:
-            gid += key.codes * stride if stride > 1 else key.codes
-        stride *= key.size
-    rows = np.bincount(gid, minlength=total)
-    present = np.flatnonzero(rows)
-    reduce = _Reducer(gid, total, present, rows, keep)
+    positions = _Positions(keep)
+    plans: list[list[_Input]] = []
+    for agg in aggs:
+        plan = _plan(agg, sub, None, positions)
+        if plan is None:
+            return None
+        plans.append(plan)
+    try:
+        rows = _reduce(sub, keep, keys, total, [i for plan in plans for i in plan])
+    except _Decline:
+        return None
+    present = np.flatnonzero(rows.counts)
     out: dict[str, Any] = {}
     rest = present
     decoded: list[tuple[str, Any]] = []
@@ -116,12 +148,120 @@ def run_dense(
         rest = rest // key.size
     for name, values in reversed(decoded):
         out[name] = values
-    for agg in aggs:
-        reduced = _aggregate(agg, sub, reduce, None)
-        if reduced is None:
-            return None
-        out[agg.name] = agg.segment_finish(reduced)
+    for agg, plan in zip(aggs, plans, strict=True):
+        out[agg.name] = agg.segment_finish(
+            [i.reducer.result(present) for i in plan if i.reducer is not None]
+        )
     return pa.table(out)
+
+
+class _Positions:
+    """The selected rows as positions into ``sub`` (None: all), made once when first asked."""
+
+    def __init__(self, keep: Any) -> None:
+        self.keep = keep
+        self._positions: Any = None
+
+    def get(self) -> Any:
+        if self.keep is not None and self._positions is None:
+            self._positions = np.flatnonzero(self.keep)
+        return self._positions
+
+
+def _plan(agg: Any, sub: pa.Table, mask: Any, positions: _Positions) -> list[_Input] | None:
+    """The reductions ``agg.segment_finish`` takes, in order; ``mask``: the rows (of ``sub``, a
+    numpy boolean array) the ``filtered`` aggregators around it keep, None for all."""
+    if isinstance(agg, FilteredAgg):
+        mine = mask_numpy(agg.filter, sub)
+        return _plan(agg.inner, sub, mine if mask is None else mask & mine, positions)
+    if isinstance(agg, CountAgg):
+        return [_Input("count", None, mask)]
+    if isinstance(agg, _SimpleAgg) and agg.expression is not None:
+        lazy = selected_inputs(agg, sub, positions.get())
+        if lazy is not None:
+            return [_Input(op, None, mask, selected=values) for values, _v, op, _o in lazy]
+    out = []
+    for arr, op, opts in agg.inputs(sub):
+        if op not in ("count", "sum", "min", "max") or (op == "count") != (opts is not None):
+            return None
+        if op == "count" and opts != COUNT_VALID:
+            return None
+        if not (pa.types.is_int64(arr.type) or pa.types.is_float64(arr.type)):
+            return None
+        out.append(_Input(op, arr if op != "count" or arr.null_count else None, mask))
+    return out
+
+
+def _reduce(sub: pa.Table, keep: Any, keys: list[_Key], total: int, inputs: list[_Input]) -> Any:
+    """Feed every batch of the selected rows to one reducer per input; the rows per group."""
+    rows = GroupReducer("count", None, total)
+    for i in inputs:
+        kind = None
+        if i.selected is not None:
+            kind = i.selected.dtype.kind
+        elif i.column is not None:
+            kind = "f" if pa.types.is_float64(i.column.type) else "i"
+        i.reducer = GroupReducer(i.op, kind, total)
+    at = 0  # selected rows before the batch
+    for a, b in row_batches(sub):
+        pos = None if keep is None else np.flatnonzero(keep[a:b])
+        if pos is not None and not len(pos):
+            continue
+        gid = _group_ids(keys, a, b, pos)
+        rows.add(gid, None)
+        for i in inputs:
+            _feed(i, a, b, pos, gid, at)
+        at += len(gid)
+    return rows
+
+
+def _group_ids(keys: list[_Key], a: int, b: int, pos: Any) -> Any:
+    gid: Any = None
+    stride = 1
+    for key in reversed(keys):
+        if key.size > 1:
+            codes = key.codes(a, b)
+            if pos is not None:
+                codes = codes[pos]
+            codes = codes.astype(np.intp) if stride == 1 else codes * np.intp(stride)
+            gid = codes if gid is None else gid + codes
+        stride *= key.size
+    if gid is None:
+        gid = np.zeros(b - a if pos is None else len(pos), dtype=np.intp)
+    return gid
+
+
+def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int) -> None:
+    """One batch (rows ``[a, b)``, those at ``pos`` of them, the selected rows ``at`` to
+    ``at + len(gid)``) into the input's reducer."""
+    m = None if i.mask is None else i.mask[a:b]
+    if i.column is not None:
+        valid = valid_view(i.column, a, b)
+        if valid is not None:
+            m = valid if m is None else m & valid
+    sel = pos
+    g = gid
+    idx = None
+    if m is not None:
+        if pos is not None:
+            m = m[pos]
+        idx = np.flatnonzero(m)
+        g = gid[idx]
+        sel = idx if pos is None else pos[idx]
+    values = None
+    if i.selected is not None:
+        values = i.selected[at : at + len(gid)]
+        if idx is not None:
+            values = values[idx]
+    elif i.op != "count":
+        values = values_view(i.column, a, b)
+        if sel is not None:
+            values = values[sel]
+        if i.op in ("min", "max") and values.dtype.kind == "f":
+            if bool(np.any((values == 0) & np.signbit(values))):
+                raise _Decline  # which zero Acero keeps depends on its order
+    assert i.reducer is not None
+    i.reducer.add(g, values)
 
 
 def _key_possible(table: pa.Table, d: DimensionSpec) -> bool:
@@ -135,22 +275,34 @@ def _key_possible(table: pa.Table, d: DimensionSpec) -> bool:
     return d.outputType == "LONG" and pa.types.is_int64(typ)
 
 
-def _bucket_key(gran: Granularity, intervals: Sequence[Interval], times: Any) -> _Key | None:
+def _bucket_key(
+    gran: Granularity, intervals: Sequence[Interval], times: Any, keep: Any
+) -> _Key | None:
     if isinstance(gran, AllGranularity):
         start = intervals[0].start
         return _Key(
             TIME_COLUMN,
-            np.zeros(0, dtype=np.intp),
             1,
+            lambda a, b: np.zeros(b - a, dtype=np.intp),
             lambda codes: pa.array(np.full(len(codes), start, dtype=np.int64)),
         )
-    starts = bucket_bounds(gran, int(times[0]), int(times[-1]))
+    if keep is None:
+        first, last = int(times[0]), int(times[-1])
+    else:
+        first = int(times[int(np.argmax(keep))])
+        last = int(times[len(keep) - 1 - int(np.argmax(keep[::-1]))])
+    starts = bucket_bounds(gran, first, last)
     if starts is None:
         return None
-    row_starts = np.searchsorted(times, starts)
-    sizes = np.diff(np.append(row_starts, len(times)))
-    codes = np.repeat(np.arange(len(starts), dtype=np.intp), sizes)
-    return _Key(TIME_COLUMN, codes, len(starts), lambda c: pa.array(starts[c], pa.int64()))
+    buckets = SortedTimes(starts)
+    # rows before the first selected one may precede ``starts``: clip them to bucket 0 (they
+    # are never kept)
+    return _Key(
+        TIME_COLUMN,
+        len(starts),
+        lambda a, b: buckets.codes(np.maximum(times[a:b], starts[0])),
+        lambda c: pa.array(starts[c], pa.int64()),
+    )
 
 
 def _dim_key(sub: pa.Table, d: DimensionSpec, keep: Any) -> _Key | None:
@@ -160,26 +312,18 @@ def _dim_key(sub: pa.Table, d: DimensionSpec, keep: Any) -> _Key | None:
         if dictionary is None:
             return None
         size = len(dictionary) + 1  # the last code: null
-        indices = pa.chunked_array([c.indices for c in col.chunks], type=col.type.index_type)
-        if indices.null_count:
-            indices = indices.fill_null(size - 1)
-        codes = np.asarray(indices.to_numpy(), dtype=np.intp)
-        if keep is not None:
-            codes = codes[keep]
 
         def decode_dict(c: Any) -> Any:
             return dictionary.take(pa.array(c, pa.int64(), mask=c == size - 1))
 
-        return _Key(d.output, codes, size, decode_dict)
+        return _Key(d.output, size, lambda a, b: codes_view(col, a, b, size - 1), decode_dict)
     valid: Any = None
     if col.null_count:
         valid = np.asarray(col.is_valid().to_numpy(), dtype=bool)
         col = col.fill_null(0)
     values = np.asarray(col.to_numpy(), dtype=np.int64)
-    if keep is not None:
-        values = values[keep]
-        valid = None if valid is None else valid[keep]
-    live = values if valid is None else values[valid]
+    live_mask = valid if keep is None else (keep if valid is None else keep & valid)
+    live = values if live_mask is None else values[live_mask]
     low, high = (int(live.min()), int(live.max())) if len(live) else (0, 0)
     if high - low >= MAX_LONG_RANGE or low < -_EXACT or high > _EXACT:
         return None
@@ -191,75 +335,4 @@ def _dim_key(sub: pa.Table, d: DimensionSpec, keep: Any) -> _Key | None:
     def decode_long(c: Any) -> Any:
         return pa.array(c + low, pa.int64(), mask=c == size - 1)
 
-    return _Key(d.output, codes, size, decode_long)
-
-
-class _Reducer:
-    """Per-group reductions of the selected rows' values (gathered at ``keep``)."""
-
-    def __init__(self, gid: Any, total: int, present: Any, rows: Any, keep: Any) -> None:
-        self.gid, self.total, self.present, self.rows, self.keep = gid, total, present, rows, keep
-
-    def gather(self, values: Any) -> Any:
-        return values if self.keep is None else values[self.keep]
-
-    def count(self, valid: Any) -> pa.Array:
-        if valid is None:
-            return pa.array(self.rows[self.present], pa.int64())
-        counts = np.bincount(self.gid[np.flatnonzero(valid)], minlength=self.total)
-        return pa.array(counts[self.present], pa.int64())
-
-    def reduce(self, op: str, values: Any, valid: Any) -> pa.Array | None:
-        gid = self.gid
-        if valid is not None:
-            idx = np.flatnonzero(valid)
-            gid, values = gid[idx], values[idx]
-            counts = np.bincount(gid, minlength=self.total)[self.present]
-        else:
-            counts = self.rows[self.present]
-        is_float = values.dtype.kind == "f"
-        if op == "sum":
-            if is_float:
-                out = np.bincount(gid, weights=values, minlength=self.total)
-            else:
-                out = np.zeros(self.total, dtype=np.int64)
-                np.add.at(out, gid, values)
-        else:
-            if is_float:
-                out = np.full(self.total, np.inf if op == "min" else -np.inf)
-                (np.fmin if op == "min" else np.fmax).at(out, gid, values)
-            else:
-                info = np.iinfo(np.int64)
-                out = np.full(self.total, info.max if op == "min" else info.min, dtype=np.int64)
-                (np.minimum if op == "min" else np.maximum).at(out, gid, values)
-        empty = counts == 0
-        typ = pa.float64() if is_float else pa.int64()
-        return pa.array(out[self.present], typ, mask=empty if empty.any() else None)
-
-
-def _aggregate(agg: Any, sub: pa.Table, r: _Reducer, mask: Any) -> list[Any] | None:
-    """The reduced inputs ``agg.segment_finish`` takes; ``mask``: the rows (selected ones, as a
-    boolean numpy array) a ``filtered`` aggregator around it keeps, None for all."""
-    if isinstance(agg, FilteredAgg):
-        mine = r.gather(mask_numpy(agg.filter, sub))
-        return _aggregate(agg.inner, sub, r, mine if mask is None else mask & mine)
-    if isinstance(agg, CountAgg):
-        return [r.count(mask)]
-    reduced = []
-    inputs = gathered_inputs(agg, sub, r.keep)
-    if inputs is None:
-        return None
-    for values, valid, op in inputs:
-        if values is None:  # a valid count of a null-free input
-            reduced.append(r.count(mask))
-            continue
-        if mask is not None:
-            valid = mask if valid is None else valid & mask
-        if op == "count":
-            reduced.append(r.count(valid))
-        else:
-            out = r.reduce(op, values, valid)
-            if out is None:
-                return None
-            reduced.append(out)
-    return reduced
+    return _Key(d.output, size, lambda a, b: codes[a:b], decode_long)
