@@ -126,15 +126,28 @@ def _evaluate_batches(node: Node, batches: Any, n: int) -> Value | None:
     return (out, kind) if out is not None and at == n else None
 
 
-def numbers(col: Any) -> Any:
-    """A null-free numeric (or ms timestamp) column as one numpy array: int64 or float64."""
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            return _numbers(col.chunk(0))[0]
-        if col.num_chunks == 0:
-            return _numbers(pa.array([], col.type))[0]
-        return np.concatenate([_numbers(c)[0] for c in col.chunks])
-    return _numbers(col)[0]
+def numbers(col: Any, rows: Any = None) -> Any:
+    """A null-free numeric (or ms timestamp) column as one numpy array, int64 or float64: every
+    row, or those at the sorted positions ``rows``, gathered chunk by chunk (a column of
+    several chunks is never copied whole)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if len(chunks) <= 1:
+        one = _numbers(chunks[0] if chunks else pa.array([], col.type))[0]
+        return one if rows is None else one[rows]
+    if rows is None:
+        return np.concatenate([_numbers(c)[0] for c in chunks])
+    sizes = [len(c) for c in chunks]
+    first = _numbers(chunks[0])[0]
+    out = np.empty(len(rows), dtype=first.dtype)
+    cuts = np.searchsorted(rows, np.cumsum(sizes))
+    at = start = 0
+    for i, (chunk, size, cut) in enumerate(zip(chunks, sizes, cuts, strict=True)):
+        if cut > at:
+            values = first if i == 0 else _numbers(chunk)[0]
+            np.take(values, np.subtract(rows[at:cut], start), out=out[at:cut])
+            at = int(cut)
+        start += size
+    return out
 
 
 def _numbers(arr: Any) -> Value:

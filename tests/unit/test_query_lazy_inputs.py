@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from common.query.engine import lazy, timeseries
+from common.expr.fastnum import numbers
+from common.query.engine import lazy, sorted_time, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import run_sorted
 from common.query.models import TimeseriesQuery, parse_query
@@ -126,3 +127,40 @@ def test_negative_zero_min_declines() -> None:
         }
     )
     assert lazy.selected_inputs(q.aggregations[0], table, None) is None
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 65_536, 65_537, 200_003])
+def test_sequential_sum_adds_in_row_order_as_bincount(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 1, n) * rng.choice([1.0, 1e-12, 1e12], n)
+    want = np.bincount(np.zeros(n, dtype=np.intp), weights=values, minlength=1)[0]
+    got = sorted_time.sequential_sum(values)
+    assert got == want or (np.isnan(got) and np.isnan(want))
+    assert np.signbit(got) == np.signbit(want)
+
+
+def test_sequential_sum_special_values() -> None:
+    for values in ([-0.0], [-0.0, -0.0], [np.nan, 1.0], [np.inf, -np.inf], [np.inf, 1.0]):
+        arr = np.array(values)
+        want = np.bincount(np.zeros(len(arr), dtype=np.intp), weights=arr, minlength=1)[0]
+        got = sorted_time.sequential_sum(arr)
+        assert (got == want or (np.isnan(got) and np.isnan(want))) and np.signbit(
+            got
+        ) == np.signbit(want), values
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 333, 5000])
+@pytest.mark.parametrize("typ", [pa.int64(), pa.float64(), pa.int32(), pa.timestamp("ms")])
+def test_numbers_gathers_chunk_by_chunk(chunk: int, typ: Any) -> None:
+    rng = np.random.default_rng(chunk)
+    base = rng.integers(-9, 9, 2000)
+    arr = pa.array(base).cast(typ)
+    pieces = [arr[:0], *(arr[i : i + chunk] for i in range(0, len(arr), chunk)), arr[:0]]
+    col = pa.chunked_array(pieces, typ).slice(3)
+    want = base[3:]
+    assert np.array_equal(numbers(col), want)
+    for rows in (np.arange(0), np.flatnonzero(rng.random(len(want)) < 0.3), np.arange(len(want))):
+        got = numbers(col, rows)
+        assert got.dtype == (np.float64 if typ == pa.float64() else np.int64)
+        assert np.array_equal(got, want[rows])
+    assert len(numbers(pa.chunked_array([], typ), np.arange(0))) == 0

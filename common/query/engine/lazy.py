@@ -40,8 +40,7 @@ def selected_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[Gathered] | None
         return None
     columns = {}
     for name in names:
-        values = numbers(sub.column(name))
-        columns[name] = values if keep is None else values[keep]
+        columns[name] = numbers(sub.column(name), keep)
     n = sub.num_rows if keep is None else len(keep)
     out = evaluate_arrays(node, columns, n)
     if out is None:

@@ -34,6 +34,8 @@ from common.segments.intervals import Interval
 MAX_BUCKETS = 100_000  # more buckets than this over the data span: the general path
 COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
+FEW_GROUPS = 64  # double sums of at most this many buckets: a running sum per bucket
+STEP = 64 * 1024
 
 
 _SORTED: dict[int, weakref.ref[pa.Table]] = {}
@@ -159,11 +161,12 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
     if op == "sum":
         if valid is not None:
             values = np.where(valid, values, 0)
-        out = (
-            np.bincount(ids, weights=values, minlength=groups)
-            if is_float
-            else np.add.reduceat(values, starts)
-        )
+        if not is_float:
+            out = np.add.reduceat(values, starts)
+        elif groups <= FEW_GROUPS:
+            out = np.array([sequential_sum(v) for v in np.split(values, starts[1:])])
+        else:
+            out = np.bincount(ids, weights=values, minlength=groups)
     else:
         if valid is not None:
             fill = (np.inf if op == "min" else -np.inf) if is_float else _int_extreme(op)
@@ -173,6 +176,23 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
     empty = counts == 0
     typ = pa.float64() if is_float else pa.int64()
     return pa.array(out, typ, mask=empty if empty.any() else None)
+
+
+def sequential_sum(values: Any) -> float:
+    """``0.0 + v0 + v1 + ...`` added in row order, as Acero's grouped sum and ``np.bincount``
+    add (``np.sum`` adds pairwise and may round differently): a running sum, ``STEP`` values at
+    a time, so its buffer stays in the CPU cache."""
+    buf = np.empty(min(len(values), STEP) + 1)
+    carry = 0.0
+    for at in range(0, len(values), STEP):
+        part = values[at : at + STEP]
+        m = len(part)
+        buf[0] = carry
+        buf[1 : m + 1] = part
+        with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
+            np.cumsum(buf[: m + 1], out=buf[: m + 1])
+        carry = float(buf[m])
+    return carry
 
 
 def _int_extreme(op: str) -> int:
@@ -266,7 +286,7 @@ def run_sorted(
             if values is None:
                 reduced.append(pa.array(np.diff(np.append(row_starts, len(times))), pa.int64()))
                 continue
-            if ids is None and op == "sum" and values.dtype.kind == "f":
+            if ids is None and op == "sum" and values.dtype.kind == "f" and groups > FEW_GROUPS:
                 ids = np.repeat(np.arange(groups), np.diff(np.append(row_starts, len(times))))
             reduced.append(_reduce(op, values, valid, row_starts, ids, groups))
         columns[agg.name] = agg.segment_finish(reduced)
