@@ -8,7 +8,6 @@ Druid's ``SystemSchema``). Every native query the plan runs needs READ on its da
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -17,9 +16,9 @@ from common.auth.declare import Forbidden, allowed, authorize_datasources, filte
 from common.auth.model import Action, ResourceType
 from common.lookups.datasource import inline_lookups
 from common.query.models import parse_query
+from common.query.sql.runner import NativeResult, NativeRunner
 from services.broker.sql_catalog import BrokerCatalog
 
-NativeRunner = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 _STATE_TABLES = {"SYS.SERVERS", "SYS.SERVER_SEGMENTS"}
 
 
@@ -65,7 +64,7 @@ def read_tables(body: dict[str, Any]) -> list[str]:
 
 
 def authorized_runner(run_native: NativeRunner, request: Request) -> NativeRunner:
-    async def run(body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(body: dict[str, Any]) -> NativeResult:
         authorize_datasources(request, read_tables(body))
         return await run_native(body)
 

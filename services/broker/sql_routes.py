@@ -26,11 +26,13 @@ from common.ids import header_value, url_id
 from common.lookups.datasource import inline_lookups
 from common.query import finalize, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS
+from common.query.engine.groupby import finalized_table
 from common.query.lifecycle import query_timeout_s
-from common.query.models import Query
+from common.query.models import GroupByQuery, Query
 from common.query.specs import SegmentDescriptor
+from common.query.sql.execute import NativeTable
 from common.query.sql.results import CONTENT_TYPES, write_result
-from common.query.sql.runner import SqlQuery, run_sql
+from common.query.sql.runner import NativeResult, SqlQuery, run_sql
 from services.broker.plan import scatter_gather_limit
 from services.broker.service import BrokerService
 from services.broker.sql_auth import UserCatalog, authorized_runner
@@ -45,6 +47,17 @@ def sql_router(service: BrokerService) -> APIRouter:
     http = service.settings.server_http
 
     async def run_native(body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Druid's JSON rows of a native query (the schema lookups)."""
+        result = await native_result(body, columns=False)
+        assert isinstance(result, list)
+        return result
+
+    async def sql_native(body: dict[str, Any]) -> NativeResult:
+        """A SQL query's native query: a groupBy's finalized rows as columns, which the SQL
+        layer reads without building Druid's JSON rows first (``NativeTable``)."""
+        return await native_result(body, columns=True)
+
+    async def native_result(body: dict[str, Any], *, columns: bool) -> NativeResult:
         # lookup.<name> tables and lookup join sides are this broker's lookups, inlined
         query = parse_query(inline_lookups(body, service.lookups.get))
         limit = scatter_gather_limit(
@@ -53,13 +66,18 @@ def sql_router(service: BrokerService) -> APIRouter:
         )
         timeout = query_timeout_s(query, http.default_query_timeout, http.max_query_timeout)
 
-        async def work() -> list[dict[str, Any]]:
+        async def work() -> NativeResult:
             got = await service.scatter.gather(query, max_bytes=limit, timeout_s=timeout)
             if got.missing and not return_partial_results(query):
                 raise SegmentMissing(missing_message(got.missing))
 
-            def render() -> list[dict[str, Any]]:
-                return finalize(query, got.merged(query))
+            def render() -> NativeResult:
+                merged = got.merged(query)
+                if columns and isinstance(query, GroupByQuery):
+                    table = finalized_table(query, merged)
+                    if table is not None:
+                        return NativeTable(table)
+                return finalize(query, merged)
 
             # Merge and finalize in one step: inline when small (a thread hop costs more than
             # the work), else in one worker thread so the event loop stays free.
@@ -88,7 +106,7 @@ def sql_router(service: BrokerService) -> APIRouter:
                 run_sql(
                     req,
                     UserCatalog(catalog, request),
-                    authorized_runner(run_native, request),
+                    authorized_runner(sql_native, request),
                     sql_query_id=qid,
                     max_subquery_rows=http.max_subquery_rows,
                 ),

@@ -166,10 +166,33 @@ def _subtotals(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
 def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if query.subtotalsSpec is not None:
         return _subtotals(query, partial)
+    result = finalized_table(query, partial)
+    if result is None:
+        return []
+    if isinstance(query.granularity, AllGranularity):  # one timestamp: printed once
+        stamp = format_time(_universal_start(query), query.granularity)
+        stamps = [stamp] * result.num_rows
+    else:
+        stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]
+    events = json_rows(result.drop_columns([TIME_COLUMN]))
+    return [
+        {"version": "v1", "timestamp": ts, "event": ev}
+        for ts, ev in zip(stamps, events, strict=True)
+    ]
+
+
+def finalized_table(query: GroupByQuery, partial: pa.Table) -> pa.Table | None:
+    """The rows ``finalize`` answers, as columns: ``__time`` (the row's timestamp in millis: the
+    bucket start, or with granularity ``all`` Druid's universal timestamp), the dimensions, the
+    finalized aggregators and the post-aggregators, after ``having``, ordering and
+    ``limitSpec``. None when there is no row, and for a ``subtotalsSpec`` (whose rows
+    ``finalize`` builds per subtotal)."""
+    if query.subtotalsSpec is not None:
+        return None
     if not partial.num_columns or not partial.num_rows:
         summary = _summary_row(query)
         if summary is None:
-            return []
+            return None
         partial = summary
     values = finalize_values(partial, query.aggregations, query.postAggregations)
     cols: dict[str, Any] = {TIME_COLUMN: partial[TIME_COLUMN]}
@@ -184,15 +207,10 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     if limit_spec is not None:
         result = result.slice(limit_spec.offset, limit_spec.limit)
     if isinstance(query.granularity, AllGranularity):
-        stamp = format_time(_universal_start(query), query.granularity)
-        stamps = [stamp] * result.num_rows
-    else:
-        stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]
-    events = json_rows(result.drop_columns([TIME_COLUMN]))
-    return [
-        {"version": "v1", "timestamp": ts, "event": ev}
-        for ts, ev in zip(stamps, events, strict=True)
-    ]
+        start = pa.scalar(_universal_start(query), pa.int64())
+        at = result.schema.get_field_index(TIME_COLUMN)
+        result = result.set_column(at, TIME_COLUMN, pa.repeat(start, result.num_rows))
+    return result
 
 
 def _order(query: GroupByQuery, result: pa.Table) -> Any:

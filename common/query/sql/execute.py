@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from common.query.engine import arraykeys
+from common.query.engine.base import json_rows
 from common.query.sql.arrays import ARRAY_ELEMENT, sql_array_type
 from common.query.sql.functions import TS, Unsupported, evaluate, java_double, to_array
 from common.query.sql.planner import Plan
@@ -45,8 +46,19 @@ class ResultSet:
         return [list(r) for r in zip(*pys, strict=True)] if pys else []
 
 
-def native_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
+@dataclass
+class NativeTable:
+    """A groupBy's finalized rows as columns (``groupby.finalized_table``): what the broker
+    hands the SQL layer instead of the rows of Druid's JSON, which it would only turn back
+    into columns."""
+
+    table: pa.Table
+
+
+def native_base(plan: Plan, result: list[dict[str, Any]] | NativeTable) -> pa.Table:
     """The native result as a table of base columns."""
+    if isinstance(result, NativeTable):
+        return _table_base(plan, result.table)
     if plan.query_type == "scan":
         return _scan_base(plan, result)
     records: list[dict[str, Any]] = []
@@ -73,6 +85,46 @@ def native_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
         else:
             cols[name] = _typed(values, plan.base_types.get(name, "STRING"))
     return pa.table(cols)
+
+
+def _table_base(plan: Plan, table: pa.Table) -> pa.Table:
+    """``native_base`` of a groupBy's finalized columns: the same columns as from its JSON rows
+    (``_typed`` of each column's Python values), converted in Arrow where that is exact."""
+    if plan.exact_distinct is not None:
+        return _count_distinct(plan, table.to_pylist())
+    n = table.num_rows
+    cols: dict[str, pa.Array] = {}
+    for name in [TIME, *[d for d, _ in plan.dims], *[a.name for a in plan.aggs]]:
+        if name == TIME:
+            # the row's timestamp, which the JSON rows would print and parse back
+            cols[name] = (
+                table.column(TIME).cast(pa.int64()).combine_chunks().cast(TS)
+                if plan.has_time_key
+                else pa.nulls(n, TS)
+            )
+        elif name not in table.column_names:
+            cols[name] = _typed([None] * n, plan.base_types.get(name, "STRING"))
+        else:
+            cols[name] = _arrow_typed(table.column(name), plan.base_types.get(name, "STRING"))
+    return pa.table(cols)
+
+
+def _arrow_typed(col: pa.ChunkedArray, native_type: str) -> pa.Array:
+    """``_typed(<the column's JSON values>, native_type)`` without Python values when the Arrow
+    type already says what ``_typed`` would make of them."""
+    typ = col.type
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if native_type == "LONG" and pa.types.is_integer(typ):
+        return col.cast(pa.int64()).combine_chunks()
+    if native_type in ("DOUBLE", "FLOAT") and pa.types.is_floating(typ):
+        return col.cast(pa.float64()).combine_chunks()
+    if native_type == "STRING" and (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+        return col.cast(pa.string()).combine_chunks()
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        values = [row["v"] for row in json_rows(pa.table({"v": col}))]  # base64, as the JSON
+        return _typed(values, native_type)
+    return _typed(col.to_pylist(), native_type)
 
 
 def _count_distinct(plan: Plan, records: list[dict[str, Any]]) -> pa.Table:

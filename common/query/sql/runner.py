@@ -1,7 +1,8 @@
 """One SQL request end to end: parse, plan, run the native query, post-process, format.
 
 The I/O is injected: ``run_native(query_json)`` returns the finalized native result (the broker
-runs it in-process), and a ``Catalog`` supplies datasource columns and system rows.
+runs it in-process): Druid's JSON rows, or for a groupBy its finalized columns (``NativeTable``);
+a ``Catalog`` supplies datasource columns and system rows.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from common.expr.lookups import current_lookups
 from common.query.sql import window
 from common.query.sql.catalog import SYSTEM_TABLES, Catalog, information_schema, to_table
 from common.query.sql.context import current_timestamp
-from common.query.sql.execute import ResultSet, native_base, post_process
+from common.query.sql.execute import NativeTable, ResultSet, native_base, post_process
 from common.query.sql.parse import Statement, parse_sql
 from common.query.sql.planner import Plan, plan_sql
 from common.query.sql.subquery import DEFAULT_MAX_SUBQUERY_ROWS, Subqueries, has_subqueries
 from common.query.sql.subquery import max_subquery_rows as max_rows_of
 from common.query.sql.where import TIME
 
-NativeRunner = Callable[[dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+NativeResult = list[dict[str, Any]] | NativeTable
+NativeRunner = Callable[[dict[str, Any]], Awaitable[NativeResult]]
 
 
 class SqlQuery(BaseModel):
