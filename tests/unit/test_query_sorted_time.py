@@ -220,3 +220,21 @@ def test_bucket_bounds_tile_or_decline() -> None:
     assert starts.tolist() == [T0 + i * 3_600_000 for i in range(4)]
     # Too many buckets over the span.
     assert bucket_bounds(parse_granularity("second"), T0, T0 + 365 * DAY) is None
+
+
+def test_nan_min_max_and_sum_match_general_path() -> None:
+    # Buckets of only NaN and null values: min/max NaN (Acero skips NaN unless there is nothing
+    # else), null when every value is null; NaN beside numbers: those numbers.
+    table = make_segment(n=3000, seed=4)
+    n = table.num_rows
+    rng = np.random.default_rng(4)
+    delta = table.column("delta").to_numpy(zero_copy_only=False).copy()
+    hours = (table.column("__time").cast(pa.int64()).to_numpy() - T0) // 3_600_000
+    delta[hours % 3 == 0] = np.nan  # every third hour: only NaN (and nulls)
+    delta[rng.random(n) < 0.05] = np.nan
+    mask = (rng.random(n) < 0.3) | (hours % 5 == 1)
+    table = table.set_column(
+        table.column_names.index("delta"), "delta", pa.array(delta, pa.float64(), mask=mask)
+    )
+    fast, general = both(query("hour"), table)
+    assert_same(fast, general)

@@ -169,7 +169,7 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
             out = np.bincount(ids, weights=values, minlength=groups)
     else:
         if valid is not None:
-            fill = (np.inf if op == "min" else -np.inf) if is_float else _int_extreme(op)
+            fill = np.nan if is_float else _int_extreme(op)  # fmin/fmax skip NaN
             values = np.where(valid, values, fill)
         ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
         out = ufunc.reduceat(values, starts)
