@@ -13,6 +13,7 @@ from common.expr.fastnum import numbers
 from common.query.engine import lazy, sorted_time, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import run_sorted
+from common.query.engine.timeindex import TimeIndex
 from common.query.models import TimeseriesQuery, parse_query
 from common.segments.intervals import Interval
 from tests.unit.test_query_sorted_time import assert_same
@@ -164,3 +165,39 @@ def test_numbers_gathers_chunk_by_chunk(chunk: int, typ: Any) -> None:
         assert got.dtype == (np.float64 if typ == pa.float64() else np.int64)
         assert np.array_equal(got, want[rows])
     assert len(numbers(pa.chunked_array([], typ), np.arange(0))) == 0
+
+
+def test_time_index_searches_as_numpy_over_the_whole_column() -> None:
+    rng = np.random.default_rng(11)
+    times = np.sort(rng.integers(0, 500, 3000))  # many equal times, across chunk edges
+    arr = pa.array(times, pa.timestamp("ms"))
+    pieces = [arr[:0], *(arr[i : i + 97] for i in range(0, len(arr), 97)), arr[:0]]
+    col = pa.chunked_array(pieces).slice(5)
+    index = TimeIndex(col)
+    want = times[5:]
+    probes = np.array([[-1, 0], [times[5], times[100]], [250, 251], [499, 500], [10_000, 7]])
+    assert np.array_equal(index.search(probes), np.searchsorted(want, probes))
+    assert all(index.at(i) == want[i] for i in (0, 1, 96, 97, 500, len(want) - 1))
+
+
+def test_several_intervals_and_a_filter_over_many_chunks() -> None:
+    body: dict[str, Any] = {
+        "queryType": "timeseries",
+        "dataSource": "t",
+        "granularity": "hour",
+        "intervals": [
+            "2024-03-08T03:00:00Z/2024-03-08T07:30:00Z",
+            "2024-03-08T09:00:00.001Z/2024-03-08T09:00:00.002Z",
+            "2024-03-09T12:00:00Z/2024-03-10T00:00:00Z",
+        ],
+        "filter": {"type": "expression", "expression": "added > -200"},
+        "aggregations": EXPRESSION_AGGS,
+    }
+    q = parse_query(body)
+    assert isinstance(q, TimeseriesQuery)
+    table = segment()
+    intervals = data_intervals(
+        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
+    )
+    fast = run_sorted(table, q.granularity, intervals, q.filter, q.aggregations)
+    assert_same(fast, timeseries._run_general(q, table, intervals))

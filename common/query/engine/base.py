@@ -14,6 +14,7 @@ from common.errors import ResourceLimitExceeded
 from common.query.columns import BUCKET_COLUMN, TIME_COLUMN, get_column, plain
 from common.query.engine import arraykeys
 from common.query.engine.sorted_time import known_sorted
+from common.query.engine.timeindex import time_index
 from common.query.engine.unify import unify_tables
 from common.query.filters import filter_mask
 from common.query.postaggs import Env, apply_post_aggs
@@ -40,9 +41,11 @@ def data_intervals(
     narrow it). Empty when the segment has no rows."""
     if not intervals or not table.num_rows:
         return []
+    lo: int | None
+    hi: int | None
     if TIME_COLUMN in table.column_names and known_sorted(table):
-        col = table.column(TIME_COLUMN)  # sorted, no nulls: the first and the last row
-        lo, hi = _scalar_millis(col[0]), _scalar_millis(col[len(col) - 1])
+        index = time_index(table)  # sorted, no nulls: the first and the last row
+        lo, hi = index.at(0), index.at(index.rows - 1)
     elif TIME_COLUMN in table.column_names:
         mm = pc.min_max(table.column(TIME_COLUMN))  # on the column as stored: no cast of it
         lo, hi = _scalar_millis(mm["min"]), _scalar_millis(mm["max"])

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
 from common.query.engine.lazy import selected_inputs
+from common.query.engine.timeindex import time_index
 from common.query.filters import mask_numpy
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
 from common.segments.intervals import Interval
@@ -113,10 +114,15 @@ def selection(
     if hi <= lo:
         return None
     sub = table.slice(lo, hi - lo)
-    times = millis[lo:hi]
+    return sub, millis[lo:hi], _kept(sub, bounds, lo, flt)
+
+
+def _kept(sub: pa.Table, bounds: Any, lo: int, flt: Any) -> Any:
+    """A mask of the rows of ``sub`` (rows ``lo...`` of the table) inside the intervals' row
+    ranges ``bounds`` that ``flt`` keeps; None: all of them."""
     keep: Any = None
-    if len(intervals) > 1:
-        keep = np.zeros(hi - lo, dtype=bool)
+    if len(bounds) > 1:
+        keep = np.zeros(sub.num_rows, dtype=bool)
         for a, b in bounds:
             keep[int(a) - lo : int(b) - lo] = True
     if flt is not None:
@@ -124,7 +130,7 @@ def selection(
         keep = mask if keep is None else keep & mask
     if keep is not None and bool(keep.all()):
         keep = None
-    return sub, times, keep
+    return keep
 
 
 def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
@@ -254,29 +260,43 @@ def run_sorted(
     """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
     if isinstance(gran, NoneGranularity) or not intervals:
         return None
-    selected = selected_rows(table, intervals, flt)
-    if selected is None:
+    if not known_sorted(table) and sorted_millis(table) is None:
         return None
-    sub, times, keep = selected
-    if not len(times):
+    index = time_index(table)  # __time searched in place, never copied whole
+    bounds = index.search([[i.start, i.end] for i in intervals])
+    lo, hi = int(bounds[0][0]), int(bounds[-1][1])
+    if hi <= lo:
+        return None
+    sub = table.slice(lo, hi - lo)
+    keep = _kept(sub, bounds, lo, flt)
+    if keep is not None:
+        # positions, not a boolean mask: numpy gathers by index several times faster, and the
+        # same positions serve the buckets and every aggregator input
+        keep = np.flatnonzero(keep)
+    n = sub.num_rows if keep is None else len(keep)
+    if not n:
         return None
     if isinstance(gran, AllGranularity):
         starts = np.asarray([intervals[0].start], dtype=np.int64)
         row_starts = np.zeros(1, dtype=np.int64)
     else:
-        starts = bucket_bounds(gran, int(times[0]), int(times[-1]))
+        first, last = (lo, hi - 1) if keep is None else (lo + keep[0], lo + keep[-1])
+        starts = bucket_bounds(gran, index.at(int(first)), index.at(int(last)))
         if starts is None:
             return None
-        row_starts = np.searchsorted(times, starts)
-        present = np.diff(np.append(row_starts, len(times))) > 0
+        # the selected rows before each bucket start: rows of the table, then of the selection
+        row_starts = np.clip(index.search(starts) - lo, 0, sub.num_rows)
+        if keep is not None:
+            row_starts = np.searchsorted(keep, row_starts)
+        present = np.diff(np.append(row_starts, n)) > 0
         starts, row_starts = starts[present], row_starts[present]
     groups = len(starts)
+    sizes = np.diff(np.append(row_starts, n))
     ids: Any = None
     columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
     for agg in aggs:
         reduced = []
         if isinstance(agg, CountAgg):  # every selected row: no input column to build
-            sizes = np.diff(np.append(row_starts, len(times)))
             columns[agg.name] = agg.segment_finish([pa.array(sizes, pa.int64())])
             continue
         inputs = gathered_inputs(agg, sub, keep)
@@ -284,10 +304,10 @@ def run_sorted(
             return None
         for values, valid, op in inputs:
             if values is None:
-                reduced.append(pa.array(np.diff(np.append(row_starts, len(times))), pa.int64()))
+                reduced.append(pa.array(sizes, pa.int64()))
                 continue
             if ids is None and op == "sum" and values.dtype.kind == "f" and groups > FEW_GROUPS:
-                ids = np.repeat(np.arange(groups), np.diff(np.append(row_starts, len(times))))
+                ids = np.repeat(np.arange(groups), sizes)
             reduced.append(_reduce(op, values, valid, row_starts, ids, groups))
         columns[agg.name] = agg.segment_finish(reduced)
     return pa.table(columns)
