@@ -126,9 +126,10 @@ class GroupReducer:
             info = np.iinfo(np.int64)
             self.out = np.full(total, info.max if op == "min" else info.min, dtype=np.int64)
 
-    def add(self, gid: Any, values: Any) -> None:
-        """Fold rows (their group numbers, their valid values; None for a count) in."""
-        self.counts += np.bincount(gid, minlength=len(self.counts))
+    def add(self, gid: Any, values: Any, counts: Any = None) -> None:
+        """Fold rows (their group numbers, their valid values; None for a count) in;
+        ``counts``: their number per group, when known."""
+        self.counts += np.bincount(gid, minlength=len(self.counts)) if counts is None else counts
         if self.op == "sum":
             np.add.at(self.out, gid, values)  # in row order, as Acero adds
         elif self.op == "min":

@@ -208,9 +208,10 @@ def _reduce(sub: pa.Table, keep: Any, keys: list[_Key], total: int, inputs: list
         if pos is not None and not len(pos):
             continue
         gid = _group_ids(keys, a, b, pos)
-        rows.add(gid, None)
+        per_group = np.bincount(gid, minlength=total)
+        rows.add(gid, None, per_group)
         for i in inputs:
-            _feed(i, a, b, pos, gid, at)
+            _feed(i, a, b, pos, gid, at, per_group)
         at += len(gid)
     return rows
 
@@ -231,9 +232,9 @@ def _group_ids(keys: list[_Key], a: int, b: int, pos: Any) -> Any:
     return gid
 
 
-def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int) -> None:
+def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int, per_group: Any) -> None:
     """One batch (rows ``[a, b)``, those at ``pos`` of them, the selected rows ``at`` to
-    ``at + len(gid)``) into the input's reducer."""
+    ``at + len(gid)``, ``per_group`` of them in each group) into the input's reducer."""
     m = None if i.mask is None else i.mask[a:b]
     if i.column is not None:
         valid = valid_view(i.column, a, b)
@@ -242,12 +243,14 @@ def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int) -> None:
     sel = pos
     g = gid
     idx = None
+    counts = per_group
     if m is not None:
         if pos is not None:
             m = m[pos]
         idx = np.flatnonzero(m)
         g = gid[idx]
         sel = idx if pos is None else pos[idx]
+        counts = None
     values = None
     if i.selected is not None:
         values = i.selected[at : at + len(gid)]
@@ -261,7 +264,7 @@ def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int) -> None:
             if bool(np.any((values == 0) & np.signbit(values))):
                 raise _Decline  # which zero Acero keeps depends on its order
     assert i.reducer is not None
-    i.reducer.add(g, values)
+    i.reducer.add(g, values, counts)
 
 
 def _key_possible(table: pa.Table, d: DimensionSpec) -> bool:
