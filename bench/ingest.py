@@ -13,7 +13,11 @@ event loop must stay responsive at full speed) and the peon's peak RSS (and its 
 RSS less mapped files). Targets (issue #16): ratio >= 0.85 at 300 k and 1 M rows, peon RSS
 <= 250 MB, ``/status`` p99 < 100 ms.
 
-    .venv/bin/python bench/ingest.py --rows 1000000
+    .venv/bin/python bench/ingest.py --rows 1000000 [--runs 3] [--consumer-property k=v ...]
+
+``--runs N`` repeats (a) and (b) N times on the same topic and prints medians (each run's ratio
+against its own baseline); ``--consumer-property`` adds a key to the supervisor's
+``consumerProperties`` (e.g. ``fetch.max.bytes=1048576``).
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ async def _track(
     return task_id
 
 
-def spec(bootstrap: str) -> dict[str, object]:
+def spec(bootstrap: str, consumer_properties: dict[str, str] | None = None) -> dict[str, object]:
     return {
         "type": "kafka",
         "spec": {
@@ -171,7 +175,10 @@ def spec(bootstrap: str) -> dict[str, object]:
             "ioConfig": {
                 "topic": TOPIC,
                 "inputFormat": {"type": "json"},
-                "consumerProperties": {"bootstrap.servers": bootstrap},
+                "consumerProperties": {
+                    "bootstrap.servers": bootstrap,
+                    **(consumer_properties or {}),
+                },
                 "taskCount": 1,
                 "replicas": 1,
                 "taskDuration": "PT1H",
@@ -194,7 +201,11 @@ COUNT = {
 
 
 async def through_kdruid(
-    bootstrap: str, rows: int, workdir: Path, profile: str | None = None
+    bootstrap: str,
+    rows: int,
+    workdir: Path,
+    profile: str | None = None,
+    consumer_properties: dict[str, str] | None = None,
 ) -> dict[str, float]:
     props = {
         "druid.metadata.storage.connector.connectURI": str(workdir / "metadata.db"),
@@ -265,7 +276,9 @@ async def through_kdruid(
                 )
             started = time.perf_counter()
             cpu_before = _cpu_seconds(peon.process.pid) if peon.process is not None else 0.0
-            resp = await http.post(overlord + "/druid/indexer/v1/supervisor", json=spec(bootstrap))
+            resp = await http.post(
+                overlord + "/druid/indexer/v1/supervisor", json=spec(bootstrap, consumer_properties)
+            )
             resp.raise_for_status()
             while True:
                 q = await http.post(broker + "/druid/v2", json=COUNT)
@@ -304,36 +317,82 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows to ingest (M)")
     parser.add_argument(
+        "--runs", type=int, default=1, help="repeat (a) and (b) this many times; print medians"
+    )
+    parser.add_argument(
+        "--consumer-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add to the supervisor's consumerProperties (repeatable): fetch.max.bytes=1048576",
+    )
+    parser.add_argument(
         "--profile",
         metavar="FILE",
         help="record the peon with py-spy during (b): .svg a flamegraph, else collapsed stacks",
     )
     args = parser.parse_args()
+    props = dict(kv.split("=", 1) for kv in args.consumer_property)
     kafka = start_local_kafka()
+    runs: list[tuple[tuple[float, float], tuple[float, float], dict[str, float]]] = []
     try:
         print(f"producing {args.rows} rows to {kafka.bootstrap} ...", flush=True)
         await produce(kafka.bootstrap, args.rows)
-        before = await baseline(kafka.bootstrap, args.rows)
-        with tempfile.TemporaryDirectory(prefix="kdruid-bench-ingest-") as tmp:
-            got = await through_kdruid(kafka.bootstrap, args.rows, Path(tmp), args.profile)
-        after = await baseline(kafka.bootstrap, args.rows)
+        for run in range(args.runs):
+            if args.runs > 1:
+                print(f"run {run + 1} of {args.runs}", flush=True)
+            before = await baseline(kafka.bootstrap, args.rows)
+            with tempfile.TemporaryDirectory(prefix="kdruid-bench-ingest-") as tmp:
+                got = await through_kdruid(
+                    kafka.bootstrap, args.rows, Path(tmp), args.profile, props
+                )
+            after = await baseline(kafka.bootstrap, args.rows)
+            runs.append((before, after, got))
+            if args.runs > 1:
+                base = max(before, after)[0]
+                print(
+                    f"  ratio {got['rows_per_s'] / base:.2f}, peon peak RSS "
+                    f"{got['peon_peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
     finally:
         kafka.stop()
+    report(args.rows, runs)
+
+
+def report(
+    rows: int, runs: list[tuple[tuple[float, float], tuple[float, float], dict[str, float]]]
+) -> None:
+    """One run's figures, or the medians over several runs (each ratio against its own run's
+    baseline)."""
+    med = statistics.median
+    n = len(runs)
+    what = "" if n == 1 else f" (medians of {n} runs)"
     # The faster of the two baselines (before and after (b)): the machine's load changes.
-    base, base_cpu = max(before, after)
-    ratio = got["rows_per_s"] / base
-    print(
-        f"(a) aiokafka consume + orjson decode : {base:12,.0f} rows/s"
-        f"  (the faster of {before[0]:,.0f} before and {after[0]:,.0f} after (b))"
-    )
+    bases = [max(before, after) for before, after, _ in runs]
+    base = med(b[0] for b in bases)
+    base_cpu = med(b[1] for b in bases)
+    got = {k: med(g[k] for _, _, g in runs) for k in runs[0][2]}
+    ratio = med(g["rows_per_s"] / b[0] for (_, _, g), b in zip(runs, bases, strict=True))
+    if n == 1:
+        before, after, _ = runs[0]
+        note = f"  (the faster of {before[0]:,.0f} before and {after[0]:,.0f} after (b))"
+    else:
+        ratios = sorted(g["rows_per_s"] / b[0] for (_, _, g), b in zip(runs, bases, strict=True))
+        note = "  (ratios " + ", ".join(f"{r:.2f}" for r in ratios) + ")"
+    print(f"{rows:,} rows{what}")
+    print(f"(a) aiokafka consume + orjson decode : {base:12,.0f} rows/s" + (note if n == 1 else ""))
     print(
         f"(b) supervisor -> peon -> queryable  : {got['rows_per_s']:12,.0f} rows/s"
-        f"  ({args.rows:,} rows in {got['elapsed_s']:.1f} s)"
+        f"  ({rows:,} rows in {got['elapsed_s']:.1f} s)"
     )
-    print(f"ratio (b)/(a)                        : {ratio:12.2f}   (target >= 0.85)")
     print(
-        f"CPU s per 1M rows                    : (a) {base_cpu * 1e6 / args.rows:.2f}, "
-        f"(b) peon {got['peon_cpu_s'] * 1e6 / args.rows:.2f}"
+        f"ratio (b)/(a)                        : {ratio:12.2f}   (target >= 0.85)"
+        + ("" if n == 1 else note)
+    )
+    print(
+        f"CPU s per 1M rows                    : (a) {base_cpu * 1e6 / rows:.2f}, "
+        f"(b) peon {got['peon_cpu_s'] * 1e6 / rows:.2f}"
     )
     print(
         f"peon /status during (b)              : p50 {got['status_p50_ms']:.1f} ms, "
