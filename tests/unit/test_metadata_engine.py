@@ -18,10 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_sqlite_process_never_loads_asyncpg_nor_the_postgresql_dialect() -> None:
+    # Nor aiohttp, which only the broker uses (``InternalClients.session``).
     code = (
         "import sys, common.metadata, common.metadata.store, services.peon.app; "
-        "print(sorted(m for m in sys.modules if m == 'asyncpg' or m.startswith("
-        "('asyncpg.', 'sqlalchemy.dialects.postgresql'))))"
+        "print(sorted(m for m in sys.modules if m in ('asyncpg', 'aiohttp') or m.startswith("
+        "('asyncpg.', 'aiohttp.', 'sqlalchemy.dialects.postgresql'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
