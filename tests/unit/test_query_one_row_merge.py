@@ -152,3 +152,28 @@ def test_empty_and_two_row_merges_are_unchanged(monkeypatch: Any) -> None:
     assert _rows(two) == _rows(_acero_merge(query, [partial, partial], monkeypatch))
     assert finalize(query, two)[0]["result"]["n"] == 100
     assert timeseries.merge(query, []).num_columns == 0
+
+
+@pytest.mark.parametrize("granularity", ["hour", "fifteen_minute", "all", "day"])
+@pytest.mark.parametrize("matched", [True, False], ids=["rows", "filtered-out"])
+def test_small_zero_fill_equals_arrows(granularity: str, matched: bool, monkeypatch: Any) -> None:
+    """A timeseries' empty buckets found with a Python set (few buckets) or Arrow's ``is_in``:
+    the same partial, gaps filled with each aggregator's empty value, in time order."""
+    table = segment(12)  # 12 rows over a day: most hours, and quarter hours, are empty
+    flt = None if matched else {"type": "selector", "dimension": "country", "value": "FR"}
+    query = parse_query(
+        {
+            "queryType": "timeseries",
+            "dataSource": "t",
+            "granularity": granularity,
+            "intervals": [str(SEGMENT)],
+            "aggregations": AGGS,
+            "filter": flt,
+        }
+    )
+    fast = run_segment(query, table, interval=SEGMENT, segment_id="s")
+    monkeypatch.setattr(timeseries, "_SMALL_FILL", -1)
+    slow = run_segment(query, table, interval=SEGMENT, segment_id="s")
+    assert fast.schema == slow.schema
+    assert _rows(fast) == _rows(slow)
+    assert _rows(finalize(query, fast)) == _rows(finalize(query, slow))

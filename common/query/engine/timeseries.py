@@ -60,9 +60,22 @@ def _run_general(query: TimeseriesQuery, table: pa.Table, intervals: list[Interv
     return aggregate(keyed, [BUCKET_COLUMN], query.aggregations)
 
 
+#: Up to this many buckets, the buckets to zero-fill are found with a Python set (cheaper than
+#: Arrow's ``is_in`` kernel on a handful of values: a tiny query has one bucket).
+_SMALL_FILL = 64
+
+
 def _zero_fill(query: TimeseriesQuery, partial: pa.Table, starts: list[int]) -> pa.Table:
-    all_starts = pa.array(starts, pa.int64())
-    missing = all_starts.filter(pc.invert(pc.is_in(all_starts, value_set=partial[TIME_COLUMN])))
+    missing: Any
+    if len(starts) <= _SMALL_FILL and partial.num_rows <= _SMALL_FILL:
+        have = set(partial[TIME_COLUMN].to_pylist())
+        missing = [s for s in starts if s not in have]
+        if not missing:
+            return partial
+        missing = pa.array(missing, pa.int64())
+    else:
+        all_starts = pa.array(starts, pa.int64())
+        missing = all_starts.filter(pc.invert(pc.is_in(all_starts, value_set=partial[TIME_COLUMN])))
     if len(missing) == 0:
         return partial
     empty = empty_partial(query.aggregations, missing).cast(partial.schema)
