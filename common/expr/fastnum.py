@@ -111,7 +111,13 @@ def _evaluate_batches(node: Node, batches: Any, n: int) -> Value | None:
     at = 0
     try:
         for cols in batches:
-            values, kind = _eval(node, cols)
+            # After the first batch, the last operation writes its result straight into the
+            # output (a ufunc's out=) when its type is the output's.
+            dest = None
+            if out is not None:
+                m = len(next(iter(cols.values()))[0])
+                dest = out[at : at + m]
+            values, kind = _eval(node, cols, dest)
             if np.ndim(values) == 0:
                 return None  # a constant: the general path makes the column
             m = len(values)
@@ -119,7 +125,8 @@ def _evaluate_batches(node: Node, batches: Any, n: int) -> Value | None:
                 out = np.empty(n, dtype=values.dtype)
             elif values.dtype != out.dtype:
                 return None
-            out[at : at + m] = values
+            if values is not dest:
+                out[at : at + m] = values
             at += m
     except _Bail:
         return None
@@ -144,7 +151,8 @@ def numbers(col: Any, rows: Any = None) -> Any:
     for i, (chunk, size, cut) in enumerate(zip(chunks, sizes, cuts, strict=True)):
         if cut > at:
             values = first if i == 0 else _numbers(chunk)[0]
-            np.take(values, np.subtract(rows[at:cut], start), out=out[at:cut])
+            # mode "clip": the positions are in range, and "raise" would buffer ``out``
+            np.take(values, np.subtract(rows[at:cut], start), out=out[at:cut], mode="clip")
             at = int(cut)
         start += size
     return out
@@ -171,7 +179,8 @@ def _literal(value: Any) -> Value:
     raise _Bail
 
 
-def _eval(node: Node, cols: dict[str, Value]) -> Value:
+def _eval(node: Node, cols: dict[str, Value], out: Any = None) -> Value:
+    """The node's value; ``out``: where the result may be written (when of its type)."""
     if isinstance(node, Literal):
         return _literal(node.value)
     if isinstance(node, Ident):
@@ -182,7 +191,7 @@ def _eval(node: Node, cols: dict[str, Value]) -> Value:
             return np.logical_not(_truth(v, kind)), "BOOL"
         return np.negative(_number(v, kind)), "DOUBLE" if kind == "DOUBLE" else "LONG"
     if isinstance(node, Binary):
-        return _binary(node, cols)
+        return _binary(node, cols, out)
     if isinstance(node, Call) and node.name == "if" and len(node.args) == 3:
         cond, ck = _eval(node.args[0], cols)
         a, ak = _eval(node.args[1], cols)
@@ -211,31 +220,42 @@ _COMPARE = {
 }
 
 
-def _binary(node: Binary, cols: dict[str, Value]) -> Value:
+def _into(out: Any, dtype: Any, *operands: Any) -> Any:
+    """``out`` when the result, of ``dtype``, may be written there: a column (not a constant of
+    constants) of the output's type; else None (numpy allocates)."""
+    if out is None or out.dtype != dtype or not any(np.ndim(v) for v in operands):
+        return None
+    return out
+
+
+def _binary(node: Binary, cols: dict[str, Value], out: Any = None) -> Value:
     op = node.op
     a, ak = _eval(node.left, cols)
     b, bk = _eval(node.right, cols)
     if op in ("&&", "||"):
         f = np.logical_and if op == "&&" else np.logical_or
-        return f(_truth(a, ak), _truth(b, bk)), "BOOL"
+        x, y = _truth(a, ak), _truth(b, bk)
+        return f(x, y, out=_into(out, np.bool_, x, y)), "BOOL"
     x, y = _number(a, ak), _number(b, bk)
     if op in _COMPARE:
-        return _COMPARE[op](x, y), "BOOL"
+        return _COMPARE[op](x, y, out=_into(out, np.bool_, x, y)), "BOOL"
     longs = ak != "DOUBLE" and bk != "DOUBLE"
     kind = "LONG" if longs else "DOUBLE"
     if longs and op in ("/", "%"):
         return _long_divide(op, node.right, x, y), "LONG"
+    dest = _into(out, np.int64 if longs else np.float64, x, y)
     with np.errstate(all="ignore"):
         if op == "+":
-            return np.add(x, y), kind
+            return np.add(x, y, out=dest), kind
         if op == "-":
-            return np.subtract(x, y), kind
+            return np.subtract(x, y, out=dest), kind
         if op == "*":
-            return np.multiply(x, y), kind
+            return np.multiply(x, y, out=dest), kind
         if op == "/":
-            return np.divide(np.float64(x) if np.ndim(x) == 0 else x, y, dtype=np.float64), kind
+            x = np.float64(x) if np.ndim(x) == 0 else x
+            return np.divide(x, y, dtype=np.float64, out=_into(out, np.float64, x, y)), kind
         if op == "%":
-            return np.fmod(x, y, dtype=np.float64), kind
+            return np.fmod(x, y, dtype=np.float64, out=_into(out, np.float64, x, y)), kind
     raise _Bail  # ^ and anything else
 
 

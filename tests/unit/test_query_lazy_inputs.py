@@ -9,13 +9,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from common.expr import fastnum, parse_expression
 from common.expr.fastnum import numbers
+from common.expr.vector import _evaluate
 from common.query.engine import lazy, sorted_time, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import run_sorted
 from common.query.engine.timeindex import TimeIndex
 from common.query.models import TimeseriesQuery, parse_query
 from common.segments.intervals import Interval
+from tests.unit.test_query_fast_paths import NUMERIC
 from tests.unit.test_query_sorted_time import assert_same
 
 DAY = 86_400_000
@@ -201,3 +204,46 @@ def test_several_intervals_and_a_filter_over_many_chunks() -> None:
     )
     fast = run_sorted(table, q.granularity, intervals, q.filter, q.aggregations)
     assert_same(fast, timeseries._run_general(q, table, intervals))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a + b * 3 - s",
+        "a * a",
+        "a * 2",
+        "x * x",
+        "a - x",
+        "a / 3",
+        "a % -4",
+        "a / 2.0 + x",
+        "x / 0.0",
+        "x % 2",
+        "a > b && x < 1.5",
+        "!(a >= 0) || x == 0",
+        "-a + -x",
+        "if(a > 0, b, s * 2)",
+        "if(x > 0, a, 1.5)",
+        "(a / 100) * 100 + if(x > 0, 1, 0)",
+        "t / 1000 - 1",
+        "x != x",
+    ],
+)
+def test_evaluation_in_steps_writes_each_step_in_place(text: str, monkeypatch: Any) -> None:
+    # Every step after the first writes its last operation into the output (ufunc out=).
+    table = pa.concat_tables([NUMERIC] * 7)
+    node = parse_expression(text).node
+    slow = _evaluate(node, table, False)
+    monkeypatch.setattr(fastnum, "STEP", 4)
+    names = fastnum.numeric_columns(node, table)
+    assert names is not None
+    cols = {name: fastnum.numbers(table.column(name)) for name in names}
+    got = fastnum.evaluate_arrays(node, cols, table.num_rows)
+    assert got is not None, text
+    values, kind = got
+    want = slow.to_numpy(zero_copy_only=False)
+    assert kind in ("LONG", "DOUBLE", "BOOL")
+    assert np.array_equal(np.asarray(values, dtype=want.dtype), want, equal_nan=True), text
+    fast = fastnum.evaluate(node, pa.Table.from_batches(table.to_batches(max_chunksize=4)))
+    assert fast is not None and fast.type == slow.type
+    assert np.array_equal(fast.to_numpy(), want, equal_nan=True), text

@@ -9,6 +9,7 @@ lasts, then the row inside it. It is built once per table (weakly remembered, as
 
 from __future__ import annotations
 
+import bisect
 import weakref
 from typing import Any
 
@@ -32,6 +33,7 @@ class TimeIndex:
         self.offsets = np.cumsum([0, *(len(v) for v in views)], dtype=np.int64)
         self.lasts = np.array([v[-1] for v in views], dtype=np.int64)
         self.rows = int(self.offsets[-1])
+        self.starts = [int(o) for o in self.offsets[:-1]]  # for bisect: one row at a time
 
     def search(self, values: Any) -> Any:
         """``np.searchsorted(times, values)`` (side left) over the whole column."""
@@ -48,8 +50,8 @@ class TimeIndex:
 
     def at(self, row: int) -> int:
         """The time of row ``row`` (0 <= row < rows)."""
-        c = int(np.searchsorted(self.offsets, row, side="right")) - 1
-        return int(self.chunks[c][row - int(self.offsets[c])])
+        c = bisect.bisect_right(self.starts, row) - 1
+        return int(self.chunks[c][row - self.starts[c]])
 
 
 _INDEXES: dict[int, tuple[weakref.ref[pa.Table], TimeIndex]] = {}
