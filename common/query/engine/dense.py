@@ -223,7 +223,7 @@ def _group_ids(keys: list[_Key], a: int, b: int, pos: Any) -> Any:
         if key.size > 1:
             codes = key.codes(a, b)
             if pos is not None:
-                codes = codes[pos]
+                codes = codes.take(pos)
             codes = codes.astype(np.intp) if stride == 1 else codes * np.intp(stride)
             gid = codes if gid is None else gid + codes
         stride *= key.size
@@ -246,20 +246,20 @@ def _feed(i: _Input, a: int, b: int, pos: Any, gid: Any, at: int, per_group: Any
     counts = per_group
     if m is not None:
         if pos is not None:
-            m = m[pos]
+            m = m.take(pos)
         idx = np.flatnonzero(m)
-        g = gid[idx]
-        sel = idx if pos is None else pos[idx]
+        g = gid.take(idx)
+        sel = idx if pos is None else pos.take(idx)
         counts = None
     values = None
     if i.selected is not None:
         values = i.selected[at : at + len(gid)]
         if idx is not None:
-            values = values[idx]
+            values = values.take(idx)
     elif i.op != "count":
         values = values_view(i.column, a, b)
         if sel is not None:
-            values = values[sel]
+            values = values.take(sel)
         if i.op in ("min", "max") and values.dtype.kind == "f":
             if bool(np.any((values == 0) & np.signbit(values))):
                 raise _Decline  # which zero Acero keeps depends on its order
