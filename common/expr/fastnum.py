@@ -204,9 +204,16 @@ def _eval(node: Node, cols: dict[str, Value], out: Any = None) -> Value:
             return np.where(
                 pick, np.float64(x) if np.ndim(x) == 0 else x.astype(np.float64), y
             ), "DOUBLE"
-        # y + pick * (x - y): exact in wrapping int64 arithmetic, and much faster than np.where
+        # y + pick * (x - y): exact in wrapping int64 arithmetic, and much faster than np.where;
+        # in place in the one new array, skipping a multiply by 1 and an add of 0 (if(c, 1, 0))
+        value = pick.astype(np.int64)
         with np.errstate(all="ignore"):
-            return np.add(y, np.multiply(pick.astype(np.int64), np.subtract(x, y))), "LONG"
+            diff = np.subtract(x, y)
+            if np.ndim(diff) or int(diff) != 1:
+                np.multiply(value, diff, out=value)
+            if np.ndim(y) or int(y) != 0:
+                np.add(value, y, out=value)
+        return value, "LONG"
     raise _Bail
 
 

@@ -225,6 +225,12 @@ def test_several_intervals_and_a_filter_over_many_chunks() -> None:
         "if(a > 0, b, s * 2)",
         "if(x > 0, a, 1.5)",
         "(a / 100) * 100 + if(x > 0, 1, 0)",
+        "if(x > 0, 1, 0)",
+        "if(a > 0, 0, 1)",
+        "if(a > 0, 5, -3)",
+        "if(x > 0, b, 0)",
+        "if(x > 0, 1, b)",
+        "if(a, 9223372036854775807, -9223372036854775807 - 1)",  # wraps, as on the general path
         "t / 1000 - 1",
         "x != x",
     ],
