@@ -9,6 +9,7 @@ dimensions match when any of their values matches (see ``columns.eval_predicate`
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -306,14 +307,31 @@ def _range_into(
     if lo is None and hi is None:
         out[:] = True
         return out
-    if lo is not None:
-        (np.greater if lower_strict else np.greater_equal)(values, np.float64(lo), out=out)
-    if hi is not None:
-        if lo is None:
-            (np.less if upper_strict else np.less_equal)(values, np.float64(hi), out=out)
+    low: Any = None if lo is None else np.float64(lo)
+    high: Any = None if hi is None else np.float64(hi)
+    if values.dtype.kind == "i":
+        low, high = _int_bound(lo, lower_strict, True), _int_bound(hi, upper_strict, False)
+    if low is not None:
+        (np.greater if lower_strict else np.greater_equal)(values, low, out=out)
+    if high is not None:
+        if low is None:
+            (np.less if upper_strict else np.less_equal)(values, high, out=out)
         else:
-            out &= (np.less if upper_strict else np.less_equal)(values, np.float64(hi))
+            out &= (np.less if upper_strict else np.less_equal)(values, high)
     return out
+
+
+def _int_bound(bound: float | None, strict: bool, lower: bool) -> Any:
+    """An integer bound comparing integers as the double ``bound`` compares them in doubles
+    (``v > 2.5`` iff ``v > 2``, ``v >= 2.5`` iff ``v >= 3``...): exact while ``|bound| < 2**53``,
+    where a double is an exact integer or between two; beyond, or not finite, the double."""
+    if bound is None:
+        return None
+    if not math.isfinite(bound) or abs(bound) >= 2.0**53:
+        return np.float64(bound)
+    if lower:  # v > b iff v > floor(b); v >= b iff v >= ceil(b)
+        return np.int64(math.floor(bound) if strict else math.ceil(bound))
+    return np.int64(math.ceil(bound) if strict else math.floor(bound))  # v < ceil, v <= floor
 
 
 def _numpy_range(

@@ -353,3 +353,27 @@ def test_join_on_codes_declines_duplicate_keys_and_expressions() -> None:
     assert join_mod._join_on_codes(dup, table, dup.right.table()) is None  # type: ignore[union-attr]
     expr = _join("LEFT", [["P1", "a", 1]], 'upper(page) == "j.k"')
     assert join_mod._join_on_codes(expr, table, expr.right.table()) is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "bound", [500.0, 500.5, -0.5, 2.5, -3.0, 2.0**53 - 1, 2.0**53, 2.0**60, float("inf"), 1e300]
+)
+@pytest.mark.parametrize("strict", [False, True])
+def test_integer_range_compares_as_in_doubles(bound: float, strict: bool) -> None:
+    from common.query.filters import _range_into
+
+    big = 1 << 53
+    near = [big - 2, big - 1, big, big + 1, big + 2, 1 << 60, (1 << 60) + 1]
+    values = np.array(
+        [-5, -3, -1, 0, 1, 2, 3, 499, 500, 501, *near, (1 << 63) - 1, -(1 << 63)], dtype=np.int64
+    )
+    doubles = values.astype(np.float64)  # the reference: Arrow compares numbers as doubles
+    out = np.empty(len(values), dtype=bool)
+    for lo, hi in ((bound, None), (None, bound), (bound - 1, bound)):
+        _range_into(values, lo, hi, strict, strict, out)
+        want = np.ones(len(values), dtype=bool)
+        if lo is not None:
+            want &= doubles > lo if strict else doubles >= lo
+        if hi is not None:
+            want &= doubles < hi if strict else doubles <= hi
+        assert out.tolist() == want.tolist(), (lo, hi, strict)
