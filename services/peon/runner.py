@@ -144,25 +144,31 @@ class KafkaIndexTaskRunner(TaskControl):
         assigned and is restored from its persists)."""
         started = time.monotonic()
         supplier: KafkaRecordSupplier | None = None
+        # The consumer connects to Kafka while the task restores its state and locks: neither
+        # waits for the other (the first poll needs both).
+        opening: asyncio.Task[KafkaRecordSupplier] | None = asyncio.create_task(
+            self._open_supplier()
+        )
+        spec = self.spec
         try:
             self.status = TaskStatus.STARTING
             await self._restore()
             await self._reacquire_locks()
-            spec = self.spec
             self.ingestion_state = "BUILD_SEGMENTS"
             self.publisher.start_handoff_watch()
+            assert opening is not None
             if self._assignment():
-                supplier = KafkaRecordSupplier(
-                    spec.consumer_properties, spec.stream, spec.multi_topic
-                )
-                await supplier.start()
+                supplier = await opening
+                opening = None
                 self._assign(supplier, initial=True)
                 self.status = TaskStatus.READING
                 await self._read_loop(supplier)
                 await supplier.close()
                 supplier = None
             # else: restored after it had read everything (e.g. stopped while waiting for
-            # handoff): there is nothing to read, and a consumer would only be opened to close.
+            # handoff): there is nothing to read; the consumer opened meanwhile is closed below.
+            await _close_opening(opening)
+            opening = None
             self.status = TaskStatus.PUBLISHING
             # Druid's ``finally: driver.persist``: what is in memory reaches disk on any stop.
             await self._persist()
@@ -190,10 +196,17 @@ class KafkaIndexTaskRunner(TaskControl):
             return self.task_status("FAILED", str(e), started)
         finally:
             self.finished.set()
+            await _close_opening(opening)
             if supplier is not None:
                 await supplier.close()
             await self.publisher.close()
             self.appenderator.close()
+
+    async def _open_supplier(self) -> KafkaRecordSupplier:
+        spec = self.spec
+        supplier = KafkaRecordSupplier(spec.consumer_properties, spec.stream, spec.multi_topic)
+        await supplier.start()
+        return supplier
 
     async def _wait_for_handoff(self) -> bool:
         """Wait for handoff (bounded by ``handoffConditionTimeout``); False when a stop for a
@@ -441,6 +454,17 @@ class KafkaIndexTaskRunner(TaskControl):
 
     def on_end_offsets_set(self) -> None:
         self._checkpoint_pending = False
+
+
+async def _close_opening(opening: asyncio.Task[KafkaRecordSupplier] | None) -> None:
+    """Stop a supplier's start-up that is no longer wanted and close what it opened (its
+    failure does not matter then)."""
+    if opening is None:
+        return
+    opening.cancel()
+    await asyncio.wait([opening])  # the caller's own cancellation still propagates
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().close()
 
 
 def _add_all(work: list[tuple[Sink, list[InputRow], list[ColumnBatch]]]) -> None:
