@@ -17,6 +17,7 @@ from common.query import join as join_mod
 from common.query.columns import _eval_chunk, _null_result, eval_predicate
 from common.query.datasource import JoinDataSource
 from common.query.engine import batches, dense, groupby, run_segment, topn
+from common.query.engine.sorted_time import remember_sorted
 from common.query.filters import filter_mask
 from common.query.models import parse_query
 from common.segments.intervals import Interval
@@ -135,14 +136,21 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
     return table.sort_by([(k, "ascending") for k in keys])
 
 
+PART = Interval(T0 + 5 * 3_600_000 + 17, T0 + DAY + 7 * 3_600_000)
+
+
 @pytest.mark.parametrize("batch_rows", [1 << 16, 100])
+@pytest.mark.parametrize("known", [False, True], ids=["unchecked", "known-sorted"])
+@pytest.mark.parametrize("interval", [SEGMENT, PART], ids=["whole", "part"])
 @pytest.mark.parametrize("spec", QUERIES, ids=lambda q: f"{q['queryType']}-{q['granularity']}")
 def test_dense_partial_equals_the_general_one(
-    spec: dict[str, Any], batch_rows: int, monkeypatch: Any
+    spec: dict[str, Any], interval: Interval, known: bool, batch_rows: int, monkeypatch: Any
 ) -> None:
-    body = {"dataSource": "t", "intervals": [str(SEGMENT)], "aggregations": AGGS, **spec}
+    body = {"dataSource": "t", "intervals": [str(interval)], "aggregations": AGGS, **spec}
     query = parse_query(body)
     table = segment()
+    if known:  # a whole segment in one interval is then read as it is (dense._selected)
+        remember_sorted(table)
     monkeypatch.setattr(batches, "BATCH_ROWS", batch_rows)  # batches cut inside chunks too
     assert dense.run_dense is not None
     fast = run_segment(query, table, interval=SEGMENT, segment_id="s")

@@ -56,11 +56,11 @@ def _piece(col: Any, a: int, b: int) -> pa.Array:
 
 
 def values_view(col: Any, a: int, b: int) -> Any:
-    """The values of rows ``[a, b)`` of an int64 or float64 column as numpy, whatever their
-    validity (a null row's value is arbitrary: the caller masks it)."""
+    """The values of rows ``[a, b)`` of an int64, float64 or timestamp (as int64) column as
+    numpy, whatever their validity (a null row's value is arbitrary: the caller masks it)."""
     arr = _piece(col, a, b)
     buf = arr.buffers()[1]
-    dtype = _NUMPY[arr.type]
+    dtype = np.int64 if pa.types.is_timestamp(arr.type) else _NUMPY[arr.type]
     if buf is None:
         return np.zeros(len(arr), dtype=dtype)
     return np.frombuffer(buf, dtype=dtype, count=arr.offset + len(arr))[arr.offset :]

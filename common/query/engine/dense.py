@@ -41,7 +41,13 @@ from common.query.engine.batches import (
     values_view,
 )
 from common.query.engine.lazy import selected_inputs
-from common.query.engine.sorted_time import COUNT_VALID, bucket_bounds, selection, sorted_millis
+from common.query.engine.sorted_time import (
+    COUNT_VALID,
+    bucket_bounds,
+    known_sorted,
+    selection,
+    sorted_millis,
+)
 from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -104,17 +110,14 @@ def run_dense(
         return None
     if not all(_key_possible(table, d) for d in dims):
         return None
-    millis = sorted_millis(table)
-    if millis is None:
-        return None
-    selected = selection(table, millis, intervals, flt)
+    selected = _selected(table, intervals, flt)
     if selected is None:
         return None
     sub, times, keep = selected
-    n = len(times) if keep is None else int(np.count_nonzero(keep))
+    n = sub.num_rows if keep is None else int(np.count_nonzero(keep))
     if not n:
         return None
-    bucket = _bucket_key(gran, intervals, times, keep)
+    bucket = _bucket_key(gran, intervals, times, keep, sub.num_rows)
     if bucket is None:
         return None
     keys = [bucket]
@@ -166,6 +169,30 @@ class _Positions:
         if self.keep is not None and self._positions is None:
             self._positions = np.flatnonzero(self.keep)
         return self._positions
+
+
+def _selected(
+    table: pa.Table, intervals: Sequence[Interval], flt: Any
+) -> tuple[pa.Table, Callable[[int, int], Any], Any] | None:
+    """``(rows, their times (a, b) -> numpy, kept rows or None)`` of a sorted table: a whole
+    segment inside one interval as it is (its times read batch by batch, no copy of the
+    column), else the row range ``sorted_time.selection`` finds."""
+    if len(intervals) == 1 and known_sorted(table) and table.num_rows:
+        col = table.column(TIME_COLUMN)
+        first, last = values_view(col, 0, 1)[0], values_view(col, len(col) - 1, len(col))[0]
+        if intervals[0].start <= first and last < intervals[0].end:
+            keep = None if flt is None else mask_numpy(flt, table)
+            if keep is not None and bool(keep.all()):
+                keep = None
+            return table, lambda a, b: values_view(col, a, b), keep
+    millis = sorted_millis(table)
+    if millis is None:
+        return None
+    selected = selection(table, millis, intervals, flt)
+    if selected is None:
+        return None
+    sub, times, keep = selected
+    return sub, lambda a, b: times[a:b], keep
 
 
 def _plan(agg: Any, sub: pa.Table, mask: Any, positions: _Positions) -> list[_Input] | None:
@@ -279,7 +306,7 @@ def _key_possible(table: pa.Table, d: DimensionSpec) -> bool:
 
 
 def _bucket_key(
-    gran: Granularity, intervals: Sequence[Interval], times: Any, keep: Any
+    gran: Granularity, intervals: Sequence[Interval], times: Any, keep: Any, n: int
 ) -> _Key | None:
     if isinstance(gran, AllGranularity):
         start = intervals[0].start
@@ -290,10 +317,10 @@ def _bucket_key(
             lambda codes: pa.array(np.full(len(codes), start, dtype=np.int64)),
         )
     if keep is None:
-        first, last = int(times[0]), int(times[-1])
+        first, last = 0, n - 1
     else:
-        first = int(times[int(np.argmax(keep))])
-        last = int(times[len(keep) - 1 - int(np.argmax(keep[::-1]))])
+        first, last = int(np.argmax(keep)), n - 1 - int(np.argmax(keep[::-1]))
+    first, last = int(times(first, first + 1)[0]), int(times(last, last + 1)[0])
     starts = bucket_bounds(gran, first, last)
     if starts is None:
         return None
@@ -303,7 +330,7 @@ def _bucket_key(
     return _Key(
         TIME_COLUMN,
         len(starts),
-        lambda a, b: buckets.codes(np.maximum(times[a:b], starts[0])),
+        lambda a, b: buckets.codes(np.maximum(times(a, b), starts[0])),
         lambda c: pa.array(starts[c], pa.int64()),
     )
 
