@@ -12,7 +12,8 @@ import pytest
 from common.expr import fastnum, parse_expression
 from common.expr.fastnum import numbers
 from common.expr.vector import _evaluate
-from common.query.engine import lazy, sorted_time, timeseries
+from common.query import engine
+from common.query.engine import lazy, run_segment, sorted_time, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import run_sorted
 from common.query.engine.timeindex import TimeIndex
@@ -253,3 +254,128 @@ def test_evaluation_in_steps_writes_each_step_in_place(text: str, monkeypatch: A
     fast = fastnum.evaluate(node, pa.Table.from_batches(table.to_batches(max_chunksize=4)))
     assert fast is not None and fast.type == slow.type
     assert np.array_equal(fast.to_numpy(), want, equal_nan=True), text
+
+
+def _sql_shaped(vcs: list[dict[str, Any]], aggs: list[dict[str, Any]], **extra: Any) -> Any:
+    return parse_query(
+        {
+            "queryType": "timeseries",
+            "dataSource": "t",
+            "granularity": "day",
+            "intervals": [str(SEGMENT)],
+            "virtualColumns": vcs,
+            "aggregations": aggs,
+            "filter": {
+                "type": "range",
+                "column": "added",
+                "matchValueType": "LONG",
+                "lower": 500,
+                "lowerOpen": True,
+            },
+            **extra,
+        }
+    )
+
+
+def _vc(name: str, expression: str, typ: str) -> dict[str, Any]:
+    return {"type": "expression", "name": name, "expression": expression, "outputType": typ}
+
+
+DEFERRABLE = [
+    _vc("v0", '("added" * 2)', "LONG"),
+    _vc("v1", '("delta" * "delta")', "DOUBLE"),
+    _vc("v2", "added > 0", "LONG"),
+    _vc("v3", "added + 1", "DOUBLE"),
+]
+DEFERRABLE_AGGS = [
+    {"type": "count", "name": "a0"},
+    {"type": "longSum", "name": "a1", "fieldName": "v0"},
+    {"type": "doubleSum", "name": "a2", "fieldName": "v1"},
+    {"type": "longMax", "name": "a3", "fieldName": "v2"},
+    {"type": "doubleMin", "name": "a4", "fieldName": "v3"},
+]
+
+
+def _both_ways(q: Any, monkeypatch: Any) -> None:
+    table = segment()
+    fast = run_segment(q, table, interval=SEGMENT, segment_id="s")
+    monkeypatch.setattr(engine, "defer_virtual_inputs", lambda query, _table: query)
+    slow = run_segment(q, table, interval=SEGMENT, segment_id="s")
+    assert_same(fast, slow)
+
+
+def test_virtual_columns_only_aggregated_are_computed_at_the_selected_rows(
+    monkeypatch: Any,
+) -> None:
+    q = _sql_shaped(DEFERRABLE, DEFERRABLE_AGGS)
+    deferred = lazy.defer_virtual_inputs(q, segment())
+    assert deferred.virtualColumns == []
+    assert [a.expression for a in deferred.aggregations[1:]] == [
+        vc["expression"] for vc in DEFERRABLE
+    ]
+    assert all(a.fieldName is None for a in deferred.aggregations[1:])
+    _both_ways(q, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("vcs", "aggs", "extra"),
+    [
+        # read by the filter
+        (
+            [_vc("v0", "added * 2", "LONG")],
+            [{"type": "longSum", "name": "a", "fieldName": "v0"}],
+            {"filter": {"type": "expression", "expression": "v0 > 10"}},
+        ),
+        # read by another virtual column
+        (
+            [_vc("v0", "added * 2", "LONG"), _vc("v1", "v0 + 1", "LONG")],
+            [
+                {"type": "longSum", "name": "a", "fieldName": "v0"},
+                {"type": "longSum", "name": "b", "fieldName": "v1"},
+            ],
+            {},
+        ),
+        # read by a filtered aggregator
+        (
+            [_vc("v0", "added * 2", "LONG")],
+            [
+                {"type": "longSum", "name": "a", "fieldName": "v0"},
+                {
+                    "type": "filtered",
+                    "filter": {
+                        "type": "range",
+                        "column": "v0",
+                        "matchValueType": "LONG",
+                        "lower": 0,
+                    },
+                    "aggregator": {"type": "count", "name": "c"},
+                },
+            ],
+            {},
+        ),
+        # nullable input, DOUBLE value cast to LONG, DOUBLE read as LONG, a shadowed column
+        (
+            [
+                _vc("v0", "holes * 2", "LONG"),
+                _vc("v1", "delta * 2", "LONG"),
+                _vc("v2", "delta + 1", "DOUBLE"),
+                _vc("added", "small + 1", "LONG"),
+            ],
+            [
+                {"type": "longSum", "name": "a", "fieldName": "v0"},
+                {"type": "longSum", "name": "b", "fieldName": "v1"},
+                {"type": "longSum", "name": "c", "fieldName": "v2"},
+                {"type": "longSum", "name": "d", "fieldName": "added"},
+            ],
+            {},
+        ),
+    ],
+)
+def test_virtual_columns_read_elsewhere_or_changed_by_their_type_stay(
+    vcs: Any, aggs: Any, extra: Any, monkeypatch: Any
+) -> None:
+    q = _sql_shaped(vcs, aggs, **extra)
+    deferred = lazy.defer_virtual_inputs(q, segment())
+    assert [vc.name for vc in deferred.virtualColumns] == [vc["name"] for vc in vcs]
+    assert deferred.aggregations == q.aggregations
+    _both_ways(q, monkeypatch)

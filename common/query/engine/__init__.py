@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from common.errors import InvalidInput
 from common.query.engine import groupby, metadata, scan, search, timeseries, topn
+from common.query.engine.lazy import defer_virtual_inputs
 from common.query.models import (
     DataSourceMetadataQuery,
     GroupByQuery,
@@ -37,6 +38,8 @@ from common.segments.intervals import Interval
 
 def run_segment(query: Query, table: pa.Table, *, interval: Interval, segment_id: str) -> pa.Table:
     """The partial result of ``query`` over one segment."""
+    if isinstance(query, TimeseriesQuery):
+        query = defer_virtual_inputs(query, table)  # computed at the selected rows only
     table = prepare_segment(query, table)  # join and virtual columns
     if isinstance(query, TimeseriesQuery):
         return timeseries.run(query, table, interval)
