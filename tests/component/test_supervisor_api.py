@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request
 from common.aio import wait_until
 from common.auth.declare import install_allow_all
 from common.config import MetadataStorageSettings
-from common.errors import install_error_handlers
+from common.errors import MetadataStoreError, install_error_handlers
+from common.ingest.kafka import KafkaRecordSupplier
 from common.jsonresp import OrjsonResponse
 from common.metadata import MetadataStore
 from common.metadata.pending import AllocateRequest
@@ -470,7 +471,7 @@ async def test_suspend_resume_reset_terminate(env: Env) -> None:
     assert all(list(starts_of(t).values()) == [4] for t in env.queue.running())  # latest
 
     # resetOffsets overwrites the given partition only.
-    md = {"type": "kafka", "partitions": {"type": "end", "stream": topic,
+    md: dict[str, Any] = {"type": "kafka", "partitions": {"type": "end", "stream": topic,
                                           "partitionSequenceNumberMap": {"1": 1}}}  # fmt: skip
     resp = await env.post("/wiki/resetOffsets", md)
     assert resp.status_code == 200
@@ -588,3 +589,30 @@ async def test_message_rejection_bounds_reach_tasks_and_survive_adoption(env: En
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def test_a_spec_that_cannot_be_stored_leaves_no_supervisor_nor_consumer(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new supervisor connects to the stream while its spec is stored: when storing fails,
+    the request fails, no supervisor runs and the consumer it was opening is closed."""
+    topic = await topic_with(env.broker, [2])
+    opened: list[Any] = []
+    real_start = KafkaRecordSupplier.start
+
+    async def start(self: KafkaRecordSupplier) -> None:
+        await real_start(self)
+        opened.append(self)
+
+    async def fail(*_: Any) -> None:
+        await wait_until(lambda: bool(opened), within=20, what="the consumer connected")
+        raise MetadataStoreError("metadata store: insert failed: disk full")
+
+    monkeypatch.setattr(KafkaRecordSupplier, "start", start)
+    monkeypatch.setattr(env.store, "insert_supervisor_spec", fail)
+    r = await env.post("", spec(env.broker, topic))
+    assert r.status_code >= 500
+    assert "wiki" not in env.manager._supervisors
+    assert opened and all(s._consumer is None for s in opened)  # closed
+    assert (await env.get("")).json() == []
+    assert env.queue.running() == []

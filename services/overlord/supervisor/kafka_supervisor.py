@@ -102,6 +102,8 @@ class KafkaSupervisor:
         self.committed: dict[PartitionId, int] | None = None
         self.offsets_last_updated: float | None = None
         self._supplier: KafkaRecordSupplier | None = None
+        #: The consumer connecting ahead of the first run (``connect``), taken by it.
+        self._opening: asyncio.Task[KafkaRecordSupplier] | None = None
         self._notices: deque[Notice] = deque()
         self._run_requested = False
         self._wake = asyncio.Event()
@@ -231,18 +233,35 @@ class KafkaSupervisor:
         self.state.run_finished(ok)
 
     # ---- stream
+    def connect(self) -> None:
+        """Start connecting to the stream now (the manager calls it while it stores the spec);
+        the first run takes the consumer, or the error, from there."""
+        if self._supplier is None and self._opening is None:
+            self._opening = asyncio.create_task(self._open_supplier())
+
+    async def _open_supplier(self) -> KafkaRecordSupplier:
+        io = self.spec.io
+        supplier = KafkaRecordSupplier(io.consumer_properties, io.stream, io.multi_topic)
+        await supplier.start()
+        return supplier
+
     async def _close_supplier(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.cancel()
+            await asyncio.wait([opening])
+            if not opening.cancelled() and opening.exception() is None:
+                with contextlib.suppress(Exception):
+                    await opening.result().close()
         supplier, self._supplier = self._supplier, None
         if supplier is not None:
             with contextlib.suppress(Exception):
                 await supplier.close()
 
     async def _update_partitions(self) -> None:
-        io = self.spec.io
         if self._supplier is None:
-            supplier = KafkaRecordSupplier(io.consumer_properties, io.stream, io.multi_topic)
-            await supplier.start()
-            self._supplier = supplier
+            opening, self._opening = self._opening, None
+            self._supplier = await (opening or self._open_supplier())
         found = await self._supplier.partitions()
         self._partitions_changed(found)
         self.partitions = found

@@ -91,11 +91,17 @@ class SupervisorManager:
     def _store(self) -> Any:
         return self._service.store
 
-    def _launch(self, spec: KafkaSupervisorSpec) -> KafkaSupervisor:
+    def _supervisor(self, spec: KafkaSupervisorSpec) -> KafkaSupervisor:
         assert self._tasks is not None and self._http is not None
-        sup = KafkaSupervisor(
+        return KafkaSupervisor(
             spec, self._service.task_queue, self._store, self._http, self._clock, self._rng
         )
+
+    def _launch(
+        self, spec: KafkaSupervisorSpec, sup: KafkaSupervisor | None = None
+    ) -> KafkaSupervisor:
+        assert self._tasks is not None
+        sup = sup or self._supervisor(spec)
         sup.start(self._tasks.start)
         self._supervisors[spec.id] = sup
         return sup
@@ -159,10 +165,18 @@ class SupervisorManager:
                     return spec.id
             if old is not None and old.spec.to_json() != spec.to_json():
                 check_spec_update(old.spec, spec)
-            await self._record(spec.id, spec.to_json())
-            if old is not None:
-                await old.stop(graceful=True)
-            self._launch(spec)
+            self._check_leading()
+            # The new supervisor connects to the stream while its spec is stored.
+            sup = self._supervisor(spec)
+            sup.connect()
+            try:
+                await self._record(spec.id, spec.to_json())
+                if old is not None:
+                    await old.stop(graceful=True)
+            except BaseException:
+                await sup.stop(graceful=False)
+                raise
+            self._launch(spec, sup)
         return spec.id
 
     async def set_suspended(self, supervisor_id: str, suspended: bool) -> dict[str, Any]:
