@@ -44,10 +44,11 @@ from common.query.engine.lazy import selected_inputs
 from common.query.engine.sorted_time import (
     COUNT_VALID,
     bucket_bounds,
+    kept_rows,
     known_sorted,
-    selection,
     sorted_millis,
 )
+from common.query.engine.timeindex import time_index
 from common.query.filters import mask_numpy
 from common.query.specs import DimensionSpec
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -174,25 +175,18 @@ class _Positions:
 def _selected(
     table: pa.Table, intervals: Sequence[Interval], flt: Any
 ) -> tuple[pa.Table, Callable[[int, int], Any], Any] | None:
-    """``(rows, their times (a, b) -> numpy, kept rows or None)`` of a sorted table: a whole
-    segment inside one interval as it is (its times read batch by batch, no copy of the
-    column), else the row range ``sorted_time.selection`` finds."""
-    if len(intervals) == 1 and known_sorted(table) and table.num_rows:
-        col = table.column(TIME_COLUMN)
-        first, last = values_view(col, 0, 1)[0], values_view(col, len(col) - 1, len(col))[0]
-        if intervals[0].start <= first and last < intervals[0].end:
-            keep = None if flt is None else mask_numpy(flt, table)
-            if keep is not None and bool(keep.all()):
-                keep = None
-            return table, lambda a, b: values_view(col, a, b), keep
-    millis = sorted_millis(table)
-    if millis is None:
+    """``(rows, their times (a, b) -> numpy, kept rows or None)``: the row range of a sorted
+    table spanning ``intervals`` (found by ``timeindex``, its times read batch by batch: no copy
+    of ``__time``) and a mask of the rows in the intervals that ``flt`` keeps."""
+    if not known_sorted(table) and sorted_millis(table) is None:
         return None
-    selected = selection(table, millis, intervals, flt)
-    if selected is None:
+    bounds = time_index(table).search([[i.start, i.end] for i in intervals])
+    lo, hi = int(bounds[0][0]), int(bounds[-1][1])
+    if hi <= lo:
         return None
-    sub, times, keep = selected
-    return sub, lambda a, b: times[a:b], keep
+    sub = table.slice(lo, hi - lo)
+    col = sub.column(TIME_COLUMN)
+    return sub, lambda a, b: values_view(col, a, b), kept_rows(sub, bounds, lo, flt)
 
 
 def _plan(agg: Any, sub: pa.Table, mask: Any, positions: _Positions) -> list[_Input] | None:

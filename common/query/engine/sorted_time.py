@@ -104,20 +104,7 @@ def bucket_bounds(gran: Granularity, first: int, last: int) -> Any:
     return arr
 
 
-def selection(
-    table: pa.Table, millis: Any, intervals: Sequence[Interval], flt: Any
-) -> tuple[pa.Table, Any, Any] | None:
-    """The row range spanning ``intervals``, its times, and a mask of the rows kept inside it
-    (None: all of them)."""
-    bounds = np.searchsorted(millis, [[i.start, i.end] for i in intervals])
-    lo, hi = int(bounds[0][0]), int(bounds[-1][1])
-    if hi <= lo:
-        return None
-    sub = table.slice(lo, hi - lo)
-    return sub, millis[lo:hi], _kept(sub, bounds, lo, flt)
-
-
-def _kept(sub: pa.Table, bounds: Any, lo: int, flt: Any) -> Any:
+def kept_rows(sub: pa.Table, bounds: Any, lo: int, flt: Any) -> Any:
     """A mask of the rows of ``sub`` (rows ``lo...`` of the table) inside the intervals' row
     ranges ``bounds`` that ``flt`` keeps; None: all of them."""
     keep: Any = None
@@ -210,27 +197,6 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
-def selected_rows(
-    table: pa.Table, intervals: Sequence[Interval], flt: Any
-) -> tuple[pa.Table, Any, Any] | None:
-    """``(table, times, keep)`` of a time-sorted table's rows inside ``intervals`` that ``flt``
-    keeps (``keep``: positions into ``table``, or None for all), or None when the table is not
-    known sorted or the selection cannot be made this way."""
-    millis = sorted_millis(table)
-    if millis is None:
-        return None
-    selected = selection(table, millis, intervals, flt)
-    if selected is None:
-        return None
-    sub, times, keep = selected
-    if keep is not None:
-        # positions, not a boolean mask: numpy gathers by index several times faster, and the
-        # same positions serve the times and every aggregator input
-        keep = np.flatnonzero(keep)
-        times = times[keep]
-    return sub, times, keep
-
-
 def gathered_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[tuple[Any, Any, str]] | None:
     """(values, validity or None, op) of each of ``agg``'s inputs at the selected rows ``keep``
     (None: all of ``sub``), as numpy arrays; values None for a valid count of a null-free input
@@ -268,7 +234,7 @@ def run_sorted(
     if hi <= lo:
         return None
     sub = table.slice(lo, hi - lo)
-    keep = _kept(sub, bounds, lo, flt)
+    keep = kept_rows(sub, bounds, lo, flt)
     if keep is not None:
         # positions, not a boolean mask: numpy gathers by index several times faster, and the
         # same positions serve the buckets and every aggregator input
