@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,21 +10,6 @@ from sqlalchemy import Column, Integer, MetaData, Table
 
 from common.errors import MetadataStoreError
 from common.metadata.engine import dialect_insert, driver_errors, translate_errors
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def test_a_sqlite_process_never_loads_asyncpg_nor_the_postgresql_dialect() -> None:
-    # Nor aiohttp, which only the broker uses (``InternalClients.session``).
-    code = (
-        "import sys, common.metadata, common.metadata.store, services.peon.app; "
-        "print(sorted(m for m in sys.modules if m in ('asyncpg', 'aiohttp') or m.startswith("
-        "('asyncpg.', 'aiohttp.', 'sqlalchemy.dialects.postgresql'))))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"
 
 
 def test_asyncpg_errors_are_translated_once_it_is_loaded() -> None:
