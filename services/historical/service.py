@@ -14,6 +14,7 @@ from common.config import Settings
 from common.discovery.node import DataNodeService, DruidService
 from common.errors import ServiceUnavailable
 from common.metrics import Sample
+from common.procinfo import query_allocators
 from common.segments.deep_storage import DeepStorage
 from common.segments.segment import DataSegment
 from common.server import NodeService
@@ -88,6 +89,8 @@ class HistoricalService(NodeService):
         )
 
     async def on_start(self) -> None:
+        # A query's big temporaries stay in the heap between queries (KDRUID_MALLOC_TUNING=0: off)
+        query_allocators()
         cache = SegmentCache(
             self.settings.segment_cache.locations, DeepStorage.from_settings(self.settings)
         )

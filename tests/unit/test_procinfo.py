@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from common.procinfo import (
+    MALLOC_TUNING_ENV,
     lean_allocators,
     malloc_free_bytes,
     memory_figures,
@@ -96,3 +101,42 @@ def test_lean_allocators_return_big_freed_blocks_to_the_os() -> None:
         ctypes.memset(block, 1, 4 * MB)
         libc.free(block)
     assert malloc_free_bytes() - before < MB
+
+
+_QUERY_ALLOCATORS = """
+import resource, sys
+import numpy as np
+from common.procinfo import query_allocators
+took = query_allocators()
+faults = []
+for _ in range(4):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = np.ones(5_000_000)  # 40 MB: past glibc's own mmap threshold (at most 32 MiB)
+    block.sum()
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(took, max(faults[1:]))
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "1", "0"])
+def test_query_allocators_keep_big_temporaries_in_the_heap(setting: str | None) -> None:
+    # In a child process: the setting is process-wide.
+    env = {k: v for k, v in os.environ.items() if k != MALLOC_TUNING_ENV}
+    if setting is not None:
+        env[MALLOC_TUNING_ENV] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", _QUERY_ALLOCATORS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout.split()
+    took, faults = out[0] == "True", int(out[1])
+    if setting == "0":
+        assert not took
+        assert faults > 0  # glibc maps each 40 MB block anew: its pages fault in again
+    else:
+        assert took
+        assert faults < 20  # the freed block is reused, its pages already there
