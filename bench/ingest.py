@@ -14,6 +14,7 @@ RSS less mapped files). Targets (issue #16): ratio >= 0.85 at 300 k and 1 M rows
 <= 250 MB, ``/status`` p99 < 100 ms.
 
     .venv/bin/python bench/ingest.py --rows 1000000 [--runs 3] [--consumer-property k=v ...]
+        [--logs DIR] [--profile FILE]
 
 ``--runs N`` repeats (a) and (b) N times on the same topic and prints medians (each run's ratio
 against its own baseline); ``--consumer-property`` adds a key to the supervisor's
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -327,6 +329,9 @@ async def main() -> None:
         help="add to the supervisor's consumerProperties (repeatable): fetch.max.bytes=1048576",
     )
     parser.add_argument(
+        "--logs", metavar="DIR", help="keep every role's log of (b) in DIR/run<N>/ (for timings)"
+    )
+    parser.add_argument(
         "--profile",
         metavar="FILE",
         help="record the peon with py-spy during (b): .svg a flamegraph, else collapsed stacks",
@@ -346,6 +351,8 @@ async def main() -> None:
                 got = await through_kdruid(
                     kafka.bootstrap, args.rows, Path(tmp), args.profile, props
                 )
+                if args.logs:
+                    shutil.copytree(Path(tmp) / "log", Path(args.logs) / f"run{run + 1}")
             after = await baseline(kafka.bootstrap, args.rows)
             runs.append((before, after, got))
             if args.runs > 1:
