@@ -7,6 +7,7 @@ handoff, the coordinator to submit kill and compaction tasks to the overlord.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import httpx
@@ -45,6 +46,12 @@ class LeaderClient:
                 self._leader = r.text.strip().rstrip("/")
                 return self._leader
         raise ServiceUnavailable(f"no {self.role} leader is known")
+
+    async def warm(self) -> None:
+        """Look the leader up now if it is not known (a failure is left to the first request,
+        which looks again)."""
+        with contextlib.suppress(ServiceUnavailable):
+            await self.leader()
 
     def forget(self) -> None:
         self._leader = None

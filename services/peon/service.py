@@ -198,10 +198,12 @@ class PeonService(NodeService):
             return await self._run_batch_task(task, task_dir, task_log)
         spec = parse_task(task)
         assert self._http is not None
+        overlord = LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http)
+        # The overlord leader is looked up while the task starts: its first action (the first
+        # segment allocation) does not wait for the lookup.
+        warming = asyncio.create_task(overlord.warm())
         deps = TaskDeps(
-            actions=TaskActionClient(
-                LeaderClient(self.provider, "overlord", OVERLORD_PREFIX, self._http), task
-            ),
+            actions=TaskActionClient(overlord, task),
             handoff=HandoffClient(
                 LeaderClient(self.provider, "coordinator", COORDINATOR_PREFIX, self._http)
             ),
@@ -215,6 +217,7 @@ class PeonService(NodeService):
         try:
             return await runner.run()
         finally:
+            warming.cancel()
             self.runners.pop(spec.id, None)
             self.announcer.unannounce(
                 [runner.sink_segment(s) for s in runner.appenderator.sinks.values()]
