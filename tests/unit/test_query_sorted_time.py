@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from common.query.engine import timeseries
+from common.query.engine import batches, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
 from common.query.engine.sorted_time import bucket_bounds, run_sorted
 from common.query.models import TimeseriesQuery, parse_query
@@ -113,8 +113,14 @@ def assert_same(fast: pa.Table | None, general: pa.Table) -> None:
         {"type": "period", "period": "PT1H", "timeZone": "Asia/Kolkata"},
     ],
 )
-def test_matches_general_path(granularity: Any) -> None:
-    fast, general = both(query(granularity), make_segment())
+@pytest.mark.parametrize("batch_rows", [None, 100], ids=["one-chunk", "batches"])
+def test_matches_general_path(granularity: Any, batch_rows: int | None, monkeypatch: Any) -> None:
+    table = make_segment()
+    if batch_rows is not None:
+        # record batches and smaller read batches: buckets span batches (sums carried over)
+        table = pa.Table.from_batches(table.to_batches(max_chunksize=333))
+        monkeypatch.setattr(batches, "BATCH_ROWS", batch_rows)
+    fast, general = both(query(granularity), table)
     assert_same(fast, general)
 
 
@@ -236,5 +242,9 @@ def test_nan_min_max_and_sum_match_general_path() -> None:
     table = table.set_column(
         table.column_names.index("delta"), "delta", pa.array(delta, pa.float64(), mask=mask)
     )
-    fast, general = both(query("hour"), table)
-    assert_same(fast, general)
+    for gran in ("hour", "day"):  # many buckets (np.add.at) and few (a running sum each)
+        fast, general = both(query(gran), table)
+        assert_same(fast, general)
+        chunked = pa.Table.from_batches(table.to_batches(max_chunksize=97))
+        fast, general = both(query(gran), chunked)
+        assert_same(fast, general)

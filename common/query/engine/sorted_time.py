@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
+from common.query.engine.batches import row_batches, valid_view, values_view
 from common.query.engine.lazy import selected_inputs
 from common.query.engine.timeindex import time_index
 from common.query.filters import mask_numpy
@@ -120,15 +121,20 @@ def kept_rows(sub: pa.Table, bounds: Any, lo: int, flt: Any) -> Any:
     return keep
 
 
+def _numpy_ok(arr: Any, op: str, opts: Any) -> bool:
+    """Whether the numpy reductions handle this aggregator input."""
+    if op not in _OPS or (op == "count") != (opts is not None):
+        return False
+    if op == "count" and opts != COUNT_VALID:
+        return False
+    return bool(pa.types.is_int64(arr.type) or pa.types.is_float64(arr.type))
+
+
 def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
     """(values, validity or None) of one aggregator input the numpy reductions can handle."""
-    if op not in _OPS or (op == "count") != (opts is not None):
-        return None
-    if op == "count" and opts != COUNT_VALID:
+    if not _numpy_ok(arr, op, opts):
         return None
     typ = arr.type
-    if not (pa.types.is_int64(typ) or pa.types.is_float64(typ)):
-        return None
     valid = None
     if arr.null_count:
         valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
@@ -171,12 +177,12 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
     return pa.array(out, typ, mask=empty if empty.any() else None)
 
 
-def sequential_sum(values: Any) -> float:
-    """``0.0 + v0 + v1 + ...`` added in row order, as Acero's grouped sum and ``np.bincount``
-    add (``np.sum`` adds pairwise and may round differently): a running sum, ``STEP`` values at
-    a time, so its buffer stays in the CPU cache."""
+def sequential_sum(values: Any, carry: float = 0.0) -> float:
+    """``carry + v0 + v1 + ...`` (``carry`` 0.0: a sum from the start) added in row order, as
+    Acero's grouped sum and ``np.bincount`` add (``np.sum`` adds pairwise and may round
+    differently): a running sum, ``STEP`` values at a time, so its buffer stays in the CPU
+    cache."""
     buf = np.empty(min(len(values), STEP) + 1)
-    carry = 0.0
     for at in range(0, len(values), STEP):
         part = values[at : at + STEP]
         m = len(part)
@@ -197,10 +203,63 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
+def _reduce_batches(op: str, arr: Any, row_starts: Any, groups: int) -> pa.Array | None:
+    """``_reduce`` of a column every row of which is selected, read batch by batch (views of its
+    chunks: no copy of the column); runs ``row_starts[i]:row_starts[i+1]``, the first at row 0.
+    Each run's reduction carries over from batch to batch (double sums continue in row order).
+    None for -0.0 among double min/max inputs (see ``numpy_input``)."""
+    is_float = pa.types.is_float64(arr.type)
+    counts = np.zeros(groups, dtype=np.int64)
+    out: Any = None
+    if op == "sum":
+        out = np.zeros(groups, dtype=np.float64 if is_float else np.int64)
+    elif op in ("min", "max"):
+        out = np.full(groups, np.nan) if is_float else np.full(groups, _int_extreme(op))
+    ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
+    for a, b in row_batches(pa.table({"v": arr})):
+        r0 = int(np.searchsorted(row_starts, a, side="right")) - 1
+        r1 = int(np.searchsorted(row_starts, b, side="left"))
+        local = np.maximum(row_starts[r0:r1] - a, 0)  # the runs' starts in the batch
+        values, valid = values_view(arr, a, b), valid_view(arr, a, b)
+        if valid is None:
+            counts[r0:r1] += np.diff(np.append(local, b - a))
+        else:
+            counts[r0:r1] += np.add.reduceat(valid.astype(np.int64), local)
+        if op == "count":
+            continue
+        if op == "sum":
+            if valid is not None:
+                values = np.where(valid, values, 0)
+            if not is_float:
+                out[r0:r1] += np.add.reduceat(values, local)  # wraps, as Acero's
+            elif groups <= FEW_GROUPS:
+                ends = np.append(local[1:], b - a)
+                for r in range(r0, r1):
+                    part = values[local[r - r0] : ends[r - r0]]
+                    out[r] = sequential_sum(part, float(out[r]))
+            else:
+                np.add.at(
+                    out, np.repeat(np.arange(r0, r1), np.diff(np.append(local, b - a))), values
+                )
+            continue
+        if is_float and bool(np.any((values == 0) & np.signbit(values))):
+            return None  # which zero Acero keeps depends on its order
+        if valid is not None:
+            values = np.where(valid, values, np.nan if is_float else _int_extreme(op))
+        out[r0:r1] = ufunc(out[r0:r1], ufunc.reduceat(values, local))
+    if op == "count":
+        return pa.array(counts, pa.int64())
+    empty = counts == 0
+    typ = pa.float64() if is_float else pa.int64()
+    return pa.array(out, typ, mask=empty if empty.any() else None)
+
+
 def gathered_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[tuple[Any, Any, str]] | None:
     """(values, validity or None, op) of each of ``agg``'s inputs at the selected rows ``keep``
     (None: all of ``sub``), as numpy arrays; values None for a valid count of a null-free input
-    (the selected rows). None when an input is not one the numpy reductions handle."""
+    (the selected rows); with every row selected, a column input as it is (an Arrow array, read
+    batch by batch by ``_reduce_batches``). None when an input is not one the numpy reductions
+    handle."""
     lazy = selected_inputs(agg, sub, keep)
     if lazy is not None:
         return [(values, valid, op) for values, valid, op, _opts in lazy]
@@ -208,6 +267,9 @@ def gathered_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[tuple[Any, Any, 
     for arr, op, opts in agg.inputs(sub):
         if op == "count" and opts == COUNT_VALID and not arr.null_count:
             out.append((None, None, op))
+            continue
+        if keep is None and _numpy_ok(arr, op, opts):
+            out.append((arr, None, op))
             continue
         prepared = numpy_input(arr, op, opts)
         if prepared is None:
@@ -271,6 +333,12 @@ def run_sorted(
         for values, valid, op in inputs:
             if values is None:
                 reduced.append(pa.array(sizes, pa.int64()))
+                continue
+            if isinstance(values, pa.Array | pa.ChunkedArray):
+                batched = _reduce_batches(op, values, row_starts, groups)
+                if batched is None:
+                    return None
+                reduced.append(batched)
                 continue
             if ids is None and op == "sum" and values.dtype.kind == "f" and groups > FEW_GROUPS:
                 ids = np.repeat(np.arange(groups), sizes)
