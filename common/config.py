@@ -42,6 +42,9 @@ from common.auth.config import owns as owns_security_key
 from common.errors import ConfigError
 
 Role = Literal["coordinator", "broker", "historical", "overlord", "peon"]
+#: Java's ``Integer.MAX_VALUE``: Druid's bound for int settings and query parameters.
+JAVA_INT_MAX = 2**31 - 1
+
 ROLES: tuple[Role, ...] = ("coordinator", "broker", "historical", "overlord", "peon")
 
 #: Druid's ``druid.tlsPort`` defaults; a peon has none (set it with ``druid.enableTlsPort``).

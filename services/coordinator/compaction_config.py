@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common.config import JAVA_INT_MAX
 from common.errors import InvalidInput, describe_validation_errors
 from common.metadata import MetadataStore
 from common.segments.granularity import Granularity
@@ -29,7 +30,6 @@ CONFIG_KEY = "coordinator.compaction.config"
 DEFAULT_PRIORITY = 25
 DEFAULT_INPUT_SEGMENT_SIZE_BYTES = 100_000_000_000_000
 DEFAULT_SKIP_OFFSET = "P1D"
-INT_MAX = 2_147_483_647
 
 
 class _Model(BaseModel):
@@ -83,7 +83,9 @@ class DruidCompactionConfig(_Model):
     compaction_task_slot_ratio: float = Field(
         default=0.1, alias="compactionTaskSlotRatio", ge=0, le=1
     )
-    max_compaction_task_slots: int = Field(default=INT_MAX, alias="maxCompactionTaskSlots", ge=0)
+    max_compaction_task_slots: int = Field(
+        default=JAVA_INT_MAX, alias="maxCompactionTaskSlots", ge=0
+    )
     use_auto_scale_slots: bool = Field(default=False, alias="useAutoScaleSlots")
     engine: Literal["native"] = "native"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from common.config import parse_bytes, parse_duration
+from common.config import JAVA_INT_MAX, parse_bytes, parse_duration
 from common.errors import InvalidInput
 from common.ingest.partitions import PartitionId, is_multi_topic
 from common.ingest.sequences import int_keys
@@ -25,7 +25,6 @@ from common.segments.isotime import parse_iso
 TASK_TYPE = "index_kafka"
 DEFAULT_MAX_TOTAL_ROWS = 20_000_000
 DEFAULT_HANDOFF_CONDITION_TIMEOUT = 900.0
-INT_MAX = 2**31 - 1
 
 
 def default_max_bytes_in_memory() -> int:
@@ -45,7 +44,7 @@ class Tuning:
     intermediate_persist_period: float = 600.0
     intermediate_handoff_period: float = float("inf")
     handoff_condition_timeout: float = DEFAULT_HANDOFF_CONDITION_TIMEOUT  # 0: forever
-    max_parse_exceptions: int = INT_MAX
+    max_parse_exceptions: int = JAVA_INT_MAX
     max_saved_parse_exceptions: int = 0
     log_parse_exceptions: bool = False
 
@@ -119,7 +118,7 @@ def _tuning(t: dict[str, Any]) -> Tuning:
             else float("inf")
         ),
         handoff_condition_timeout=handoff_s,
-        max_parse_exceptions=num("maxParseExceptions", INT_MAX),
+        max_parse_exceptions=num("maxParseExceptions", JAVA_INT_MAX),
         max_saved_parse_exceptions=num("maxSavedParseExceptions", 0),
         log_parse_exceptions=bool(t.get("logParseExceptions", False)),
     )

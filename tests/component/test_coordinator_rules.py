@@ -173,3 +173,14 @@ async def test_follower_redirects_leader_only_paths(tmp_path: Path) -> None:
         assert resp.headers["location"] == f"{first.url}{RULES}/wiki?full="
         # Status paths are served locally on a follower too.
         assert (await c.get("c2", "/status/health")).status_code == 200
+
+
+async def test_history_count_beyond_a_java_int_is_a_400(coord: tuple[Cluster, Node]) -> None:
+    # Druid's count is an Integer; a larger one once reached the metadata store (500 on SQLite).
+    c, _ = coord
+    for path in (f"{RULES}/history", f"{RULES}/wiki/history"):
+        resp = await c.get("coordinator", path, params={"count": str(2**31)})
+        assert resp.status_code == 400, resp.text
+        assert ERROR_KEYS <= set(resp.json())
+        resp = await c.get("coordinator", path, params={"count": str(2**31 - 1)})
+        assert resp.status_code == 200, resp.text

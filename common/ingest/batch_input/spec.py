@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from common.config import parse_bytes
+from common.config import JAVA_INT_MAX, parse_bytes
 from common.errors import InvalidInput, describe_validation_errors
 from common.ingest.batch_input.s3 import S3InputSource
 from common.ingest.spec import (
@@ -33,7 +33,6 @@ from common.ingest.spec import (
 from common.segments.intervals import Interval
 
 BATCH_TASK_TYPES = ("index_parallel", "index", "single_phase_sub_task")
-INT_MAX = 2**31 - 1
 DEFAULT_MAX_ROWS_PER_SEGMENT = 5_000_000
 DEFAULT_MAX_TOTAL_ROWS = 20_000_000
 
@@ -149,7 +148,7 @@ class TuningConfig(_Model):
     maxNumConcurrentSubTasks: int = Field(default=1, ge=1)
     #: Tries per split when running sub-tasks (Druid's ``ParallelIndexTuningConfig``).
     maxRetry: int = Field(default=3, ge=0)
-    maxParseExceptions: int = INT_MAX
+    maxParseExceptions: int = JAVA_INT_MAX
     maxSavedParseExceptions: int = 0
     logParseExceptions: bool = False
     maxRowsInMemory: int = Field(default=1_000_000, ge=1)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from common.auth.declare import CONFIG, STATE
+from common.config import JAVA_INT_MAX
 from common.errors import InvalidInput, NotFound
 from services.coordinator import compaction_config as cc
 from services.coordinator.service import CoordinatorService
@@ -34,7 +35,7 @@ def compaction_router(service: CoordinatorService) -> APIRouter:
     @router.post("/config/compaction/taskslots", dependencies=[CONFIG])
     async def task_slots(
         ratio: Annotated[float | None, Query()] = None,
-        max: Annotated[int | None, Query()] = None,
+        max: Annotated[int | None, Query(le=JAVA_INT_MAX)] = None,
     ) -> Response:
         config = await cc.load(service.store)
         if ratio is not None:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from common.auth.declare import STATE, datasource_param
+from common.config import JAVA_INT_MAX
 from common.segments.intervals import Interval
 from common.segments.isotime import format_iso
 from common.segments.segment import DataSegment, SegmentId
@@ -113,7 +114,7 @@ def datasources_router(service: CoordinatorService) -> APIRouter:
     async def handoff(
         data_source: str,
         interval: Annotated[str, Query()],
-        partition_number: Annotated[int, Query(alias="partitionNumber", ge=0)],
+        partition_number: Annotated[int, Query(alias="partitionNumber", ge=0, le=JAVA_INT_MAX)],
         version: Annotated[str, Query(min_length=1)],
     ) -> bool:
         rules = rules_with_default(await service.rules(), data_source)

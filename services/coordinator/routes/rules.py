@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query
 
 from common.auth.declare import STATE, datasource_param
+from common.config import JAVA_INT_MAX
 from common.metadata import DEFAULT_DATASOURCE
 from common.segments.intervals import Interval
 from common.segments.isotime import parse_iso
@@ -45,7 +46,8 @@ def rules_router(service: CoordinatorService) -> APIRouter:
 
     @router.get("/history", dependencies=[STATE])
     async def all_history(
-        count: Annotated[int | None, Query(ge=1)] = None, interval: str | None = None
+        count: Annotated[int | None, Query(ge=1, le=JAVA_INT_MAX)] = None,
+        interval: str | None = None,
     ) -> list[dict[str, Any]]:
         entries = await service.store.rules_history(None, None if interval else count)
         return filter_history(entries, interval, count, int(time.time() * 1000))
@@ -72,7 +74,7 @@ def rules_router(service: CoordinatorService) -> APIRouter:
     @router.get("/{data_source}/history", dependencies=[datasource_param("data_source")])
     async def history_of(
         data_source: str,
-        count: Annotated[int | None, Query(ge=1)] = None,
+        count: Annotated[int | None, Query(ge=1, le=JAVA_INT_MAX)] = None,
         interval: str | None = None,
     ) -> list[dict[str, Any]]:
         entries = await service.store.rules_history(data_source, None if interval else count)

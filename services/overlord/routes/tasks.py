@@ -19,6 +19,7 @@ from common.auth.declare import (
     spec_datasources,
 )
 from common.auth.model import Action
+from common.config import JAVA_INT_MAX
 from common.errors import InvalidInput, NotFound
 from common.ids import url_id
 from common.jsonresp import OrjsonResponse
@@ -41,7 +42,6 @@ def _runner_bucket(info: TaskInfo) -> str:
 
 
 #: Druid's ``max``/``n`` are Java ints: larger values are refused, not passed to the database.
-JAVA_INT_MAX = 2**31 - 1
 
 
 def tasks_router(service: OverlordService) -> APIRouter:

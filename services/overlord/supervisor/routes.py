@@ -8,13 +8,14 @@ bad spec is Druid's 400 error JSON naming the field.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from common.auth.declare import SELF, STATE, authorize_datasources, spec_datasources
 from common.auth.model import Action
+from common.config import JAVA_INT_MAX
 from common.errors import InvalidInput, NotFound
 from common.jsonresp import OrjsonResponse
 from services.overlord.supervisor.manager import AlreadyInState, SupervisorManager
@@ -126,7 +127,9 @@ def supervisor_router(manager: SupervisorManager) -> APIRouter:
         return await _guard(go)
 
     @router.get("/{sid}/history", dependencies=[STATE])
-    async def get_history(sid: str, count: int | None = None) -> Any:
+    async def get_history(
+        sid: str, count: Annotated[int | None, Query(le=JAVA_INT_MAX)] = None
+    ) -> Any:
         if count is not None and count <= 0:
             raise InvalidInput("count must be greater than zero")
         history = (await manager.history(sid, count)).get(sid)
