@@ -105,6 +105,33 @@ def evaluate_arrays(node: Node, columns: dict[str, Any], n: int) -> Value | None
     return _evaluate_batches(node, batches, n)
 
 
+def evaluate_at(node: Node, table: pa.Table, names: list[str], rows: Any) -> Value | None:
+    """``evaluate_arrays`` of the columns ``names`` (as ``numeric_columns`` gives them) at the
+    sorted positions ``rows`` (None: every row): record batch by record batch, each batch's
+    rows gathered from it and evaluated at once, so no column is gathered whole first."""
+    n = table.num_rows if rows is None else len(rows)
+    if n == 0:
+        return None
+
+    def batches() -> Any:
+        start = at = 0
+        for batch in table.select(names).to_batches(max_chunksize=STEP):
+            m = batch.num_rows
+            cols = {name: _numbers(batch.column(i)) for i, name in enumerate(names)}
+            if rows is None:
+                if m:
+                    yield cols
+            else:
+                stop = int(np.searchsorted(rows, start + m))
+                if stop > at:
+                    picked = np.subtract(rows[at:stop], start)
+                    yield {k: (v.take(picked, mode="clip"), kind) for k, (v, kind) in cols.items()}
+                at = stop
+            start += m
+
+    return _evaluate_batches(node, batches(), n)
+
+
 def _evaluate_batches(node: Node, batches: Any, n: int) -> Value | None:
     out: Any = None
     kind = ""

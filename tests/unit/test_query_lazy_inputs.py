@@ -379,3 +379,25 @@ def test_virtual_columns_read_elsewhere_or_changed_by_their_type_stay(
     assert [vc.name for vc in deferred.virtualColumns] == [vc["name"] for vc in vcs]
     assert deferred.aggregations == q.aggregations
     _both_ways(q, monkeypatch)
+
+
+@pytest.mark.parametrize("text", ["a * 2 + x", "if(x > 0, a, s)", "t / 1000 - b", "a > b"])
+def test_evaluate_at_gathers_batch_by_batch(text: str, monkeypatch: Any) -> None:
+    monkeypatch.setattr(fastnum, "STEP", 8)
+    table = pa.Table.from_batches(pa.concat_tables([NUMERIC] * 9).to_batches(max_chunksize=13))
+    node = parse_expression(text).node
+    names = fastnum.numeric_columns(node, table)
+    assert names is not None
+    whole = {name: fastnum.numbers(table.column(name)) for name in names}
+    rng = np.random.default_rng(3)
+    for rows in (None, np.flatnonzero(rng.random(table.num_rows) < 0.4), np.array([0, 89])):
+        got = fastnum.evaluate_at(node, table, names, rows)
+        want = fastnum.evaluate_arrays(
+            node,
+            {k: v if rows is None else v[rows] for k, v in whole.items()},
+            table.num_rows if rows is None else len(rows),
+        )
+        assert got is not None and want is not None
+        assert got[1] == want[1]
+        assert np.array_equal(got[0], want[0], equal_nan=True)
+    assert fastnum.evaluate_at(node, table, names, np.arange(0)) is None

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from common.expr import parse_expression
-from common.expr.fastnum import evaluate_arrays, numbers, numeric_columns
+from common.expr.fastnum import evaluate_arrays, evaluate_at, numbers, numeric_columns
 from common.query.aggregators import _SimpleAgg
 from common.query.virtual import ExpressionVirtualColumn
 
@@ -40,11 +40,7 @@ def selected_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[Gathered] | None
     names = numeric_columns(node, sub)
     if names is None:
         return None
-    columns = {}
-    for name in names:
-        columns[name] = numbers(sub.column(name), keep)
-    n = sub.num_rows if keep is None else len(keep)
-    out = evaluate_arrays(node, columns, n)
+    out = evaluate_at(node, sub, names, keep)
     if out is None:
         return None
     values, kind = out
