@@ -119,6 +119,27 @@ def _is_numeric(typ: pa.DataType) -> bool:
     return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ))
 
 
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+
+
+def _exact_int(value: Any) -> int | None:
+    """A bound given as an integer (JSON number or text) within int64: a LONG column compares
+    with it exactly, as Druid compares longs, not through doubles (matters beyond 2**53)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _as_double(value: Any) -> Any:
+    """``value`` as a double where it is a number, else as it is (refused later)."""
+    number = _to_float(value)
+    return value if number is None else number
+
+
 def _to_float(value: Any) -> float | None:
     try:
         return float(value)
@@ -235,6 +256,8 @@ class InFilter(_Extractable):
 def _compare_pred(
     lower: Any, upper: Any, lower_strict: bool, upper_strict: bool, numeric: bool
 ) -> Any:
+    exact = (_exact_int(lower), _exact_int(upper))
+
     def numpy_true(arr: Any) -> Any:
         """The rows in range as one numpy boolean array, for a null-free number column (no
         unknowns) compared in numbers; None otherwise."""
@@ -247,7 +270,8 @@ def _compare_pred(
         out = np.empty(len(arr), dtype=bool)
         at = 0
         for values in _numpy_chunks(arr):
-            _range_into(values, lo, hi, lower_strict, upper_strict, out[at : at + len(values)])
+            part = out[at : at + len(values)]
+            _range_into(values, lo, hi, lower_strict, upper_strict, part, exact)
             at += len(values)
         return out
 
@@ -259,9 +283,12 @@ def _compare_pred(
             hi = None if upper is None else _to_float(upper)
             bad = (lower is not None and lo is None) or (upper is not None and hi is None)
             if not bad and _is_numeric(arr.type) and not arr.null_count:
-                return _numpy_range(arr, lo, hi, lower_strict, upper_strict)
-            vals = to_numbers(arr)
-            typ = pa.float64()
+                return _numpy_range(arr, lo, hi, lower_strict, upper_strict, exact)
+            if not bad and pa.types.is_integer(arr.type) and _exact_bounds(exact, lower, upper):
+                vals, lo, hi, typ = arr, exact[0], exact[1], pa.int64()
+            else:
+                vals = to_numbers(arr)
+                typ = pa.float64()
             if bad:
                 return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), False)
         else:
@@ -294,6 +321,11 @@ def _numpy_chunks(arr: Any) -> Any:
     return (chunk.to_numpy() for chunk in chunks)
 
 
+def _exact_bounds(exact: tuple[int | None, int | None], lower: Any, upper: Any) -> bool:
+    """Every bound given is an exact integer."""
+    return (lower is None or exact[0] is not None) and (upper is None or exact[1] is not None)
+
+
 def _range_into(
     values: Any,
     lo: float | None,
@@ -301,16 +333,19 @@ def _range_into(
     lower_strict: bool,
     upper_strict: bool,
     out: Any,
+    exact: tuple[int | None, int | None] = (None, None),
 ) -> Any:
     """``lo <(=) values <(=) hi`` into ``out``, compared in doubles, as ``to_numbers`` then
-    Arrow's would be (numpy compares an integer array with a double bound in doubles)."""
+    Arrow's would be (numpy compares an integer array with a double bound in doubles); an
+    integer array and a bound given as an integer (``exact``) compare exactly, as longs."""
     if lo is None and hi is None:
         out[:] = True
         return out
     low: Any = None if lo is None else np.float64(lo)
     high: Any = None if hi is None else np.float64(hi)
     if values.dtype.kind == "i":
-        low, high = _int_bound(lo, lower_strict, True), _int_bound(hi, upper_strict, False)
+        low = np.int64(exact[0]) if exact[0] is not None else _int_bound(lo, lower_strict, True)
+        high = np.int64(exact[1]) if exact[1] is not None else _int_bound(hi, upper_strict, False)
     if low is not None:
         (np.greater if lower_strict else np.greater_equal)(values, low, out=out)
     if high is not None:
@@ -335,12 +370,17 @@ def _int_bound(bound: float | None, strict: bool, lower: bool) -> Any:
 
 
 def _numpy_range(
-    arr: Any, lo: float | None, hi: float | None, lower_strict: bool, upper_strict: bool
+    arr: Any,
+    lo: float | None,
+    hi: float | None,
+    lower_strict: bool,
+    upper_strict: bool,
+    exact: tuple[int | None, int | None],
 ) -> Any:
     """A numeric range over a null-free number column, chunk by chunk in numpy."""
     out = [
         pa.array(
-            _range_into(v, lo, hi, lower_strict, upper_strict, np.empty(len(v), dtype=bool)),
+            _range_into(v, lo, hi, lower_strict, upper_strict, np.empty(len(v), dtype=bool), exact),
             pa.bool_(),
         )
         for v in _numpy_chunks(arr)
@@ -394,7 +434,10 @@ class RangeFilter(_Filter):
 
     def leaf(self) -> tuple[str, Any]:
         numeric = self.matchValueType in NUMERIC_TYPES
-        pred = _compare_pred(self.lower, self.upper, self.lowerOpen, self.upperOpen, numeric)
+        lower, upper = self.lower, self.upper
+        if numeric and self.matchValueType != "LONG":  # matched as doubles, never as longs
+            lower, upper = _as_double(lower), _as_double(upper)
+        pred = _compare_pred(lower, upper, self.lowerOpen, self.upperOpen, numeric)
         return self.column, pred
 
 

@@ -385,3 +385,42 @@ def test_integer_range_compares_as_in_doubles(bound: float, strict: bool) -> Non
         if hi is not None:
             want &= doubles < hi if strict else doubles <= hi
         assert out.tolist() == want.tolist(), (lo, hi, strict)
+
+
+BIG = 1 << 53
+LONGS = [BIG - 1, BIG, BIG + 1, BIG + 2, (1 << 62) + 1, (1 << 63) - 1, -(1 << 63), -BIG - 1, 0, 7]
+
+
+@pytest.mark.parametrize("nulls", [False, True], ids=["null-free", "nullable"])
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("as_text", [False, True], ids=["number", "text"])
+def test_long_range_with_an_integer_bound_is_exact_beyond_2_53(
+    nulls: bool, strict: bool, as_text: bool
+) -> None:
+    # Druid compares a LONG column with a bound that parses as a long in longs: BIG + 1 > BIG
+    # although both are the same double.
+    from pydantic import TypeAdapter
+
+    from common.query.filters import Filter
+
+    values: list[int | None] = [*LONGS, None] if nulls else list(LONGS)
+    table = pa.table({"n": pa.array(values, pa.int64())})
+    for lo, hi in ((BIG, None), (None, BIG + 1), (BIG + 1, (1 << 63) - 1), (-(1 << 63), -BIG)):
+        want = [
+            v is not None
+            and (lo is None or (v > lo if strict else v >= lo))
+            and (hi is None or (v < hi if strict else v <= hi))
+            for v in values
+        ]
+        bound = {"type": "bound", "dimension": "n", "ordering": "numeric"}
+        rng = {"type": "range", "column": "n", "matchValueType": "LONG"}
+        for spec in (
+            {**bound, "lower": lo, "upper": hi, "lowerStrict": strict, "upperStrict": strict},
+            {**rng, "lower": lo, "upper": hi, "lowerOpen": strict, "upperOpen": strict},
+        ):
+            spec = {
+                k: (str(v) if as_text and k in ("lower", "upper") else v) for k, v in spec.items()
+            }
+            spec = {k: v for k, v in spec.items() if v is not None and v != "None"}
+            model = TypeAdapter(Filter).validate_python(spec)
+            assert filter_mask(model, table).to_pylist() == want, (spec, nulls)
