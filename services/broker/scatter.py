@@ -4,8 +4,10 @@ One request per server, all in parallel over one shared HTTP client, each naming
 a segments spec and carrying what is left of the query's timeout. Partials come back as Arrow IPC
 streams, counted against the query's scatter-gather byte budget while they stream in. Segments a
 server reports missing (or all of a server's segments, when the server cannot be reached) are
-retried once on another replica; what is still missing is reported to the caller, which merges
-and finalizes the partials (in a worker thread unless they are small).
+retried once on another replica; a server that closes the connection before answering (a stale
+keep-alive connection) is first asked once more on a new connection. What is still missing is
+reported to the caller, which merges and finalizes the partials (in a worker thread unless they
+are small).
 """
 
 from __future__ import annotations
@@ -200,32 +202,50 @@ class ScatterGather:
         # Druid's context timeout 0 means none; the node must not outlive the broker's deadline.
         body["context"] = {**base.get("context", {}), "timeout": _ms(remaining)}
         url = f"{server.url}/druid/v2"
-        try:
-            async with self.client.post(
-                url,
-                data=dumps(body),
-                headers=_JSON,
-                timeout=aiohttp.ClientTimeout(
-                    total=remaining, connect=min(remaining or 10.0, 10.0)
-                ),
-                allow_redirects=False,
-            ) as resp:
-                if resp.status == 503:
-                    raise _Unreachable(f"{url} answered 503")
-                if resp.status != 200:
-                    raise _remote_error(server, resp.status, await resp.read())
-                chunks: list[bytes] = []
-                async for chunk in resp.content.iter_any():
-                    budget.take(len(chunk), url)
-                    chunks.append(chunk)
-                context = parse_response_context(resp.headers.get(RESPONSE_CONTEXT_HEADER))
-        except (aiohttp.ClientError, TimeoutError, _Unreachable) as exc:
-            if isinstance(exc, TimeoutError) and deadline.expired:
-                raise QueryTimeout(f"Query timed out waiting for {server.name}") from None
-            log.warning("data node %s failed, its segments go to replicas: %s", server.name, exc)
-            return None, {u.descriptor for u in units}
+        for attempt in range(2):
+            answered = False  # a response began: a failure now is the server's, not the socket's
+            try:
+                async with self.client.post(
+                    url,
+                    data=dumps(body),
+                    headers=_JSON,
+                    timeout=aiohttp.ClientTimeout(
+                        total=remaining, connect=min(remaining or 10.0, 10.0)
+                    ),
+                    allow_redirects=False,
+                ) as resp:
+                    answered = True
+                    if resp.status == 503:
+                        raise _Unreachable(f"{url} answered 503")
+                    if resp.status != 200:
+                        raise _remote_error(server, resp.status, await resp.read())
+                    chunks: list[bytes] = []
+                    async for chunk in resp.content.iter_any():
+                        budget.take(len(chunk), url)
+                        chunks.append(chunk)
+                    context = parse_response_context(resp.headers.get(RESPONSE_CONTEXT_HEADER))
+                break
+            except aiohttp.ServerDisconnectedError as exc:
+                if attempt == 0 and not answered:
+                    # Most likely a pooled keep-alive connection the node closed as idle while
+                    # this loop was busy (the close not yet seen): ask again on a new connection
+                    # (a query is safe to send twice).
+                    log.info("data node %s closed an idle connection; asking again", server.name)
+                    continue
+                return _unreachable_of(server, units, exc)
+            except (aiohttp.ClientError, TimeoutError, _Unreachable) as exc:
+                if isinstance(exc, TimeoutError) and deadline.expired:
+                    raise QueryTimeout(f"Query timed out waiting for {server.name}") from None
+                return _unreachable_of(server, units, exc)
         partial = from_ipc(b"".join(chunks))
         return partial, _missing_of(context)
+
+
+def _unreachable_of(
+    server: ServerRef, units: list[SegmentUnit], exc: Exception
+) -> tuple[None, set[SegmentDescriptor]]:
+    log.warning("data node %s failed, its segments go to replicas: %s", server.name, exc)
+    return None, {u.descriptor for u in units}
 
 
 def _ms(remaining: float | None) -> int:
