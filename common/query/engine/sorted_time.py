@@ -38,6 +38,8 @@ COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
 FEW_GROUPS = 64  # double sums of at most this many buckets: a running sum per bucket
 STEP = 64 * 1024
+_ONE_BIN = np.zeros(STEP + 1, dtype=np.intp)  # every value of a step into bin 0
+_ONE_BIN.flags.writeable = False
 
 
 _SORTED: dict[int, weakref.ref[pa.Table]] = {}
@@ -180,8 +182,10 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
 def sequential_sum(values: Any, carry: float = 0.0) -> float:
     """``carry + v0 + v1 + ...`` (``carry`` 0.0: a sum from the start) added in row order, as
     Acero's grouped sum and ``np.bincount`` add (``np.sum`` adds pairwise and may round
-    differently): a running sum, ``STEP`` values at a time, so its buffer stays in the CPU
-    cache."""
+    differently), ``STEP`` values at a time so the buffer stays in the CPU cache. Each step is
+    one ``np.bincount`` of ``[carry, part...]`` into one bin: the same additions in the same
+    order as a running sum, but bincount releases the GIL where ``np.cumsum`` holds it, so the
+    segments' worker threads sum in parallel."""
     buf = np.empty(min(len(values), STEP) + 1)
     for at in range(0, len(values), STEP):
         part = values[at : at + STEP]
@@ -189,8 +193,7 @@ def sequential_sum(values: Any, carry: float = 0.0) -> float:
         buf[0] = carry
         buf[1 : m + 1] = part
         with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
-            np.cumsum(buf[: m + 1], out=buf[: m + 1])
-        carry = float(buf[m])
+            carry = float(np.bincount(_ONE_BIN[: m + 1], weights=buf[: m + 1], minlength=1)[0])
     return carry
 
 
