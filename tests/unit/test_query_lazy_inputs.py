@@ -62,12 +62,15 @@ EXPRESSION_AGGS: list[dict[str, Any]] = [
 ]
 
 
-def run_both(granularity: str, flt: dict[str, Any] | None) -> tuple[Any, Any]:
+def run_both(
+    granularity: str, flt: dict[str, Any] | None, intervals: list[str] | None = None
+) -> tuple[Any, Any]:
+    """The sorted-time path's partial and the general path's, of a timeseries over segment()."""
     body: dict[str, Any] = {
         "queryType": "timeseries",
         "dataSource": "t",
         "granularity": granularity,
-        "intervals": [str(SEGMENT)],
+        "intervals": intervals or [str(SEGMENT)],
         "aggregations": EXPRESSION_AGGS,
     }
     if flt is not None:
@@ -185,26 +188,14 @@ def test_time_index_searches_as_numpy_over_the_whole_column() -> None:
 
 
 def test_several_intervals_and_a_filter_over_many_chunks() -> None:
-    body: dict[str, Any] = {
-        "queryType": "timeseries",
-        "dataSource": "t",
-        "granularity": "hour",
-        "intervals": [
-            "2024-03-08T03:00:00Z/2024-03-08T07:30:00Z",
-            "2024-03-08T09:00:00.001Z/2024-03-08T09:00:00.002Z",
-            "2024-03-09T12:00:00Z/2024-03-10T00:00:00Z",
-        ],
-        "filter": {"type": "expression", "expression": "added > -200"},
-        "aggregations": EXPRESSION_AGGS,
-    }
-    q = parse_query(body)
-    assert isinstance(q, TimeseriesQuery)
-    table = segment()
-    intervals = data_intervals(
-        table, q.granularity, effective_intervals(q.intervals.intervals, SEGMENT)
-    )
-    fast = run_sorted(table, q.granularity, intervals, q.filter, q.aggregations)
-    assert_same(fast, timeseries._run_general(q, table, intervals))
+    intervals = [
+        "2024-03-08T03:00:00Z/2024-03-08T07:30:00Z",
+        "2024-03-08T09:00:00.001Z/2024-03-08T09:00:00.002Z",
+        "2024-03-09T12:00:00Z/2024-03-10T00:00:00Z",
+    ]
+    flt = {"type": "expression", "expression": "added > -200"}
+    fast, general = run_both("hour", flt, intervals)
+    assert_same(fast, general)
 
 
 @pytest.mark.parametrize(
