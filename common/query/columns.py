@@ -74,12 +74,12 @@ def to_strings(arr: Any) -> Any:
 
 
 def to_numbers(arr: Any) -> Any:
-    """float64 form of a plain array; strings that do not parse as numbers become null."""
-    if (
-        pa.types.is_integer(arr.type)
-        or pa.types.is_floating(arr.type)
-        or pa.types.is_null(arr.type)
-    ):
+    """float64 form of a plain array; strings that do not parse as numbers become null. A long
+    beyond 2**53 becomes the nearest double, as Java's ``(double)`` cast (Arrow's safe cast
+    would refuse it)."""
+    if pa.types.is_integer(arr.type):
+        return pc.cast(arr, pa.float64(), safe=False)
+    if pa.types.is_floating(arr.type) or pa.types.is_null(arr.type):
         return arr.cast(pa.float64())
     if pa.types.is_boolean(arr.type):
         return arr.cast(pa.int8()).cast(pa.float64())

@@ -99,11 +99,16 @@ def _scalar_str(value: Any) -> str | None:
     return str(value)
 
 
-def _equals_pred(value: Any, numeric: bool | None = None) -> Any:
-    """Predicate for "column value equals ``value``" comparing in the column's domain."""
+def _equals_pred(value: Any, numeric: bool | None = None, longs: bool = True) -> Any:
+    """Predicate for "column value equals ``value``" comparing in the column's domain; with
+    ``longs``, an integer column and a value given as an integer compare exactly, as Druid
+    compares longs (beyond 2**53 two longs can be the same double)."""
+    exact = _exact_int(value) if longs else None
 
     def pred(arr: Any) -> Any:
         as_number = numeric if numeric is not None else _is_numeric(arr.type)
+        if as_number and exact is not None and pa.types.is_integer(arr.type):
+            return pc.equal(arr, pa.scalar(exact, pa.int64()))
         if as_number:
             target = _to_float(value)
             nums = to_numbers(arr)
@@ -203,7 +208,8 @@ class EqualsFilter(_Filter):
         if isinstance(self.matchValue, list):
             return None  # whole-array equality: ``evaluate``
         numeric = self.matchValueType in NUMERIC_TYPES
-        return self.column, _equals_pred(self.matchValue, numeric)
+        longs = self.matchValueType == "LONG"
+        return self.column, _equals_pred(self.matchValue, numeric, longs)
 
     def _array_equals(self, col: pa.ChunkedArray) -> pa.ChunkedArray:
         element = self.matchValueType[len("ARRAY<") : -1]
@@ -237,9 +243,22 @@ class InFilter(_Extractable):
         wanted = pa.array(sorted({v for v in strs if v is not None}), pa.string())
         nums = [f for f in (_to_float(v) for v in self.values) if f is not None]
         wanted_nums = pa.array(sorted(set(nums)), pa.float64())
+        # an integer column matches values given as integers exactly (longs, as Druid), the
+        # others as doubles
+        ints = {i for i in (_exact_int(v) for v in self.values) if i is not None}
+        wanted_ints = pa.array(sorted(ints), pa.int64())
+        other_nums = [
+            f for v in self.values if _exact_int(v) is None and (f := _to_float(v)) is not None
+        ]
+        wanted_others = pa.array(sorted(set(other_nums)), pa.float64())
 
         def pred(arr: Any) -> Any:
-            if _is_numeric(arr.type):
+            if pa.types.is_integer(arr.type):
+                vals = arr
+                hit = pc.is_in(arr, value_set=wanted_ints)
+                if len(wanted_others):
+                    hit = pc.or_(hit, pc.is_in(to_numbers(arr), value_set=wanted_others))
+            elif _is_numeric(arr.type):
                 vals = to_numbers(arr)
                 hit = pc.is_in(vals, value_set=wanted_nums)
             else:
@@ -629,7 +648,8 @@ class ArrayContainsElementFilter(_Filter):
             return pa.chunked_array([pa.array(out, pa.bool_())])
         if self.elementMatchValue is None:
             return eval_predicate(col, pc.is_null)
-        return eval_predicate(col, _equals_pred(self.elementMatchValue, numeric))
+        longs = self.elementMatchValueType == "LONG"
+        return eval_predicate(col, _equals_pred(self.elementMatchValue, numeric, longs))
 
 
 _REFUSED_FILTERS = {

@@ -424,3 +424,36 @@ def test_long_range_with_an_integer_bound_is_exact_beyond_2_53(
             spec = {k: v for k, v in spec.items() if v is not None and v != "None"}
             model = TypeAdapter(Filter).validate_python(spec)
             assert filter_mask(model, table).to_pylist() == want, (spec, nulls)
+
+
+@pytest.mark.parametrize("nulls", [False, True], ids=["null-free", "nullable"])
+@pytest.mark.parametrize("as_text", [False, True], ids=["number", "text"])
+def test_long_equality_and_in_with_integers_are_exact_beyond_2_53(
+    nulls: bool, as_text: bool
+) -> None:
+    from pydantic import TypeAdapter
+
+    from common.query.filters import Filter
+
+    values: list[int | None] = [*LONGS, None] if nulls else list(LONGS)
+    table = pa.table({"n": pa.array(values, pa.int64())})
+
+    def given(v: int) -> int | str:
+        return str(v) if as_text else v
+
+    def mask(spec: dict[str, Any]) -> list[bool]:
+        return filter_mask(TypeAdapter(Filter).validate_python(spec), table).to_pylist()
+
+    for target in (BIG + 1, (1 << 63) - 1, -BIG - 1, 7):
+        want = [v == target for v in values]
+        assert mask({"type": "selector", "dimension": "n", "value": given(target)}) == want
+        equals = {"type": "equals", "column": "n", "matchValueType": "LONG"}
+        assert mask({**equals, "matchValue": given(target)}) == want
+    picks = [BIG + 1, (1 << 62) + 1]
+    want = [v in picks for v in values]
+    assert mask({"type": "in", "dimension": "n", "values": [given(p) for p in picks]}) == want
+    # a value given as a double still matches as a double (1.0 matches 1, 7.5 nothing)
+    assert mask({"type": "in", "dimension": "n", "values": [7.0, 7.5]}) == [v == 7 for v in values]
+    # a double bound compares a long through its nearest double, never refusing a big long
+    bound = {"type": "bound", "dimension": "n", "ordering": "numeric", "lower": "1.5"}
+    assert mask(bound) == [v is not None and v > 1.5 for v in values]
