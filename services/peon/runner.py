@@ -461,7 +461,11 @@ async def _close_opening(opening: asyncio.Task[KafkaRecordSupplier] | None) -> N
     failure does not matter then)."""
     if opening is None:
         return
-    opening.cancel()
+    # A shutdown cancels the runner while it awaits ``opening``, which cancels ``opening`` too:
+    # a second cancel would interrupt its clean-up (closing a half-open consumer) and leave a
+    # Kafka connection open.
+    if not opening.done() and not opening.cancelling():
+        opening.cancel()
     await asyncio.wait([opening])  # the caller's own cancellation still propagates
     if not opening.cancelled() and opening.exception() is None:
         await opening.result().close()

@@ -222,6 +222,7 @@ class PeonService(NodeService):
             self.announcer.unannounce(
                 [runner.sink_segment(s) for s in runner.appenderator.sinks.values()]
             )
+            await asyncio.wait([warming])  # no lookup outlives the task
 
     async def _run_batch_task(
         self, task: dict[str, Any], task_dir: Path, task_log: logging.Logger

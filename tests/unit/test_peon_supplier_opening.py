@@ -78,3 +78,26 @@ async def test_the_callers_own_cancellation_propagates() -> None:
     release.set()
     await asyncio.wait([opening])
     assert opening.cancelled()
+
+
+async def test_a_start_up_already_cancelled_finishes_its_clean_up() -> None:
+    # A shutdown cancels the runner while it awaits the start-up, which cancels the start-up;
+    # the start-up then closes what it half opened (KafkaRecordSupplier.start). Cancelling it a
+    # second time would interrupt that clean-up and leave a Kafka connection open.
+    cleaned = asyncio.Event()
+
+    async def start_up() -> KafkaRecordSupplier:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.02)  # closing the half-open consumer
+            cleaned.set()
+            raise
+        raise AssertionError("not reached")
+
+    opening = asyncio.create_task(start_up())
+    await asyncio.sleep(0)
+    opening.cancel()  # the runner's cancellation reaching the awaited start-up
+    await asyncio.sleep(0)
+    await _close_opening(opening)
+    assert opening.cancelled() and cleaned.is_set()
