@@ -245,12 +245,10 @@ class InFilter(_Extractable):
         wanted_nums = pa.array(sorted(set(nums)), pa.float64())
         # an integer column matches values given as integers exactly (longs, as Druid), the
         # others as doubles
-        ints = {i for i in (_exact_int(v) for v in self.values) if i is not None}
-        wanted_ints = pa.array(sorted(ints), pa.int64())
-        other_nums = [
-            f for v in self.values if _exact_int(v) is None and (f := _to_float(v)) is not None
-        ]
-        wanted_others = pa.array(sorted(set(other_nums)), pa.float64())
+        given = [(_exact_int(v), _to_float(v)) for v in self.values]
+        wanted_ints = pa.array(sorted({i for i, _ in given if i is not None}), pa.int64())
+        others = {f for i, f in given if i is None and f is not None}
+        wanted_others = pa.array(sorted(others), pa.float64())
 
         def pred(arr: Any) -> Any:
             if pa.types.is_integer(arr.type):
@@ -276,21 +274,20 @@ def _compare_pred(
     lower: Any, upper: Any, lower_strict: bool, upper_strict: bool, numeric: bool
 ) -> Any:
     exact = (_exact_int(lower), _exact_int(upper))
+    lo_num = None if lower is None else _to_float(lower)
+    hi_num = None if upper is None else _to_float(upper)
+    bad = (lower is not None and lo_num is None) or (upper is not None and hi_num is None)
 
     def numpy_true(arr: Any) -> Any:
         """The rows in range as one numpy boolean array, for a null-free number column (no
         unknowns) compared in numbers; None otherwise."""
-        if not numeric or not _is_numeric(arr.type) or arr.null_count:
-            return None
-        lo = None if lower is None else _to_float(lower)
-        hi = None if upper is None else _to_float(upper)
-        if (lower is not None and lo is None) or (upper is not None and hi is None):
+        if not numeric or bad or not _is_numeric(arr.type) or arr.null_count:
             return None
         out = np.empty(len(arr), dtype=bool)
         at = 0
         for values in _numpy_chunks(arr):
             part = out[at : at + len(values)]
-            _range_into(values, lo, hi, lower_strict, upper_strict, part, exact)
+            _range_into(values, lo_num, hi_num, lower_strict, upper_strict, part, exact)
             at += len(values)
         return out
 
@@ -298,9 +295,7 @@ def _compare_pred(
         lo: float | str | None
         hi: float | str | None
         if numeric:
-            lo = None if lower is None else _to_float(lower)
-            hi = None if upper is None else _to_float(upper)
-            bad = (lower is not None and lo is None) or (upper is not None and hi is None)
+            lo, hi = lo_num, hi_num
             if not bad and _is_numeric(arr.type) and not arr.null_count:
                 return _numpy_range(arr, lo, hi, lower_strict, upper_strict, exact)
             if not bad and pa.types.is_integer(arr.type) and _exact_bounds(exact, lower, upper):
