@@ -3,6 +3,7 @@ and declines (None) whenever it cannot be sure to."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from common.query.engine import batches, timeseries
 from common.query.engine.base import data_intervals, effective_intervals
-from common.query.engine.sorted_time import bucket_bounds, run_sorted
+from common.query.engine.sorted_time import FEW_GROUPS, VECTOR_SIZE, bucket_bounds, run_sorted
 from common.query.models import TimeseriesQuery, parse_query
 from common.segments.granularity import parse_granularity
 from common.segments.intervals import Interval
@@ -37,6 +38,7 @@ AGGS: list[dict[str, Any]] = [
     {"type": "count", "name": "missing", "fieldName": "nope"},
     {"type": "longSum", "name": "nothing", "fieldName": "nope"},
 ]
+DOUBLE_SUMS = {"delta", "frDelta", "dd", "la"}  # double sums of these tests and lazy inputs
 
 
 def make_segment(n: int = 5000, seed: int = 1, sort: bool = True) -> pa.Table:
@@ -87,17 +89,23 @@ def both(q: TimeseriesQuery, table: pa.Table) -> tuple[pa.Table | None, pa.Table
 
 
 def assert_same(fast: pa.Table | None, general: pa.Table) -> None:
+    """Bit for bit, NaN and null included (raw values and validity), but for the double sums of
+    buckets of more than ``VECTOR_SIZE`` rows: added pairwise, they agree within rounding."""
     assert fast is not None
     general = general.sort_by("__time")
     assert fast.schema == general.schema
     assert fast.to_pydict().keys() == general.to_pydict().keys()
+    rows = general["n"].to_numpy() if "n" in general.column_names else None
     for name in general.column_names:
-        # Bit for bit, NaN and null included: compare the raw values and validity.
         a, b = fast[name].combine_chunks(), general[name].combine_chunks()
         assert a.is_valid().equals(b.is_valid()), name
-        assert np.array_equal(
-            a.fill_null(0).to_numpy(), b.fill_null(0).to_numpy(), equal_nan=True
-        ), name
+        x, y = a.fill_null(0).to_numpy(), b.fill_null(0).to_numpy()
+        if name in DOUBLE_SUMS and rows is not None:
+            big = rows > VECTOR_SIZE
+            assert np.array_equal(x[~big], y[~big], equal_nan=True), name
+            assert np.allclose(x[big], y[big], rtol=1e-9, atol=1e-6, equal_nan=True), name
+            continue
+        assert np.array_equal(x, y, equal_nan=True), name
 
 
 @pytest.mark.parametrize(
@@ -248,3 +256,73 @@ def test_nan_min_max_and_sum_match_general_path() -> None:
         chunked = pa.Table.from_batches(table.to_batches(max_chunksize=97))
         fast, general = both(query(gran), chunked)
         assert_same(fast, general)
+
+
+def _sum_table(sizes: list[int], seed: int = 9) -> tuple[pa.Table, list[Any]]:
+    """One bucket (an hour) per size, the values of each, summing differently by order."""
+    rng = np.random.default_rng(seed)
+    times, parts = [], []
+    for h, size in enumerate(sizes):
+        times.append(np.full(size, T0 + h * 3_600_000))
+        part = rng.integers(1, 4, size).astype(np.float64)
+        part[0], part[-1] = 1e16, -1e16  # a running sum loses much of what the middle adds
+        parts.append(part)
+    table = pa.table(
+        {
+            "__time": pa.array(np.concatenate(times), pa.timestamp("ms", tz="UTC")),
+            "delta": pa.array(np.concatenate(parts)),
+        }
+    )
+    return table, parts
+
+
+def _running(values: Any, carry: float = 0.0) -> float:
+    for v in values.tolist():
+        carry += v
+    return carry
+
+
+@pytest.mark.parametrize("gathered", [False, True], ids=["whole-column", "filtered"])
+@pytest.mark.parametrize("buckets", [3, FEW_GROUPS + 3], ids=["few", "many"])
+def test_double_sums_row_order_up_to_a_vector_pairwise_beyond(gathered: bool, buckets: int) -> None:
+    # Buckets of at most 512 rows add in row order (Druid's one vector, Acero's grouped sum);
+    # longer ones pairwise (numpy's reduction), which these values tell apart from a running sum.
+    sizes = [VECTOR_SIZE, VECTOR_SIZE + 1, 3000] + [5 + i % 3 for i in range(buckets - 3)]
+    table, parts = _sum_table(sizes)
+    flt = {"type": "expression", "expression": "delta == delta || delta != delta"}
+    q = query("hour", aggregations=[{"type": "doubleSum", "name": "s", "fieldName": "delta"}])
+    if gathered:  # a filter keeping every row: the inputs are gathered, not read batch by batch
+        q = query(
+            "hour",
+            aggregations=[{"type": "doubleSum", "name": "s", "fieldName": "delta"}],
+            filter=flt,
+        )
+    fast = run_sorted(table, q.granularity, [SEGMENT], q.filter, q.aggregations)
+    assert fast is not None
+    got = fast["s"].to_pylist()
+    assert got[0] == _running(parts[0])
+    for i in (1, 2):
+        assert got[i] == float(np.add.reduce(parts[i])) != _running(parts[i])
+    assert got[3:] == [_running(p) for p in parts[3:]]
+
+
+@pytest.mark.parametrize("buckets", [2, FEW_GROUPS + 2], ids=["few", "many"])
+def test_double_sums_over_batches_carry_on_in_order(buckets: int, monkeypatch: Any) -> None:
+    # A bucket spanning read batches: a small one keeps its running sum across them, a long one
+    # adds each batch's part, summed pairwise, in order.
+    monkeypatch.setattr(batches, "BATCH_ROWS", 400)
+    sizes = [300, 2000] + [7] * (buckets - 2)
+    table, parts = _sum_table(sizes, seed=3)
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=400))
+    q = query("hour", aggregations=[{"type": "doubleSum", "name": "s", "fieldName": "delta"}])
+    fast = run_sorted(table, q.granularity, [SEGMENT], q.filter, q.aggregations)
+    assert fast is not None
+    got = fast["s"].to_pylist()
+    assert got[0] == _running(parts[0])
+    # the long bucket's rows 300..2300 of the table: its parts are cut at multiples of 400
+    cuts = [0, 100, 500, 900, 1300, 1700, 2000]
+    want = 0.0
+    for a, b in itertools.pairwise(cuts):
+        want += float(np.add.reduce(parts[1][a:b]))
+    assert got[1] == want
+    assert got[2:] == [_running(p) for p in parts[2:]]

@@ -2,11 +2,16 @@
 
 The segment writer sorts rows by ``__time``, so each interval is a row range found by binary
 search and each time bucket a run of rows; the aggregators' inputs are then reduced per run with
-numpy instead of hashing every row in Acero. The answer is the partial ``aggregate`` would give,
-bit for bit: counts of valid values, integer sums (wrapping, as Acero's), double sums accumulated
-in row order (``np.bincount`` with weights adds sequentially, like Acero's grouped sum; numpy's
-``reduceat`` would sum pairwise and round differently), NaN-skipping min and max. Only buckets
-holding a selected row are produced, as from a group-by.
+numpy instead of hashing every row in Acero. The answer is the partial ``aggregate`` would give:
+counts of valid values, integer sums (wrapping, as Acero's), NaN-skipping min and max, bit for
+bit. Double sums are the one difference, in rounding only: a bucket of at most ``VECTOR_SIZE``
+(512) selected rows of the segment is added in row order, as Acero's grouped sum and Druid's
+vectorized ``doubleSum`` (one vector: ``sum += v[i]``) add it, so small buckets agree with both bit
+for bit; a larger bucket is added blockwise-pairwise (numpy's ``np.add.reduce`` over its rows, or
+over each batch's part of them, the parts added in order). Druid itself adds a large bucket in
+512-row vectors, not in row order; pairwise rounding error grows as ``log n`` where a running
+sum's grows as ``n``, and it runs at memory speed where a running sum is one chain of dependent
+additions. Only buckets holding a selected row are produced, as from a group-by.
 
 ``run_sorted`` returns None whenever that equivalence is not certain (unsorted or nullable time,
 granularity ``none``, bucket starts that do not tile the data
@@ -37,6 +42,7 @@ MAX_BUCKETS = 100_000  # more buckets than this over the data span: the general 
 COUNT_VALID = pc.CountOptions(mode="only_valid")
 _OPS = ("count", "sum", "min", "max")
 FEW_GROUPS = 64  # double sums of at most this many buckets: a running sum per bucket
+VECTOR_SIZE = 512  # Druid's vector size: a double sum of at most this many rows is in row order
 STEP = 64 * 1024
 _ONE_BIN = np.zeros(STEP + 1, dtype=np.intp)  # every value of a step into bin 0
 _ONE_BIN.flags.writeable = False
@@ -149,7 +155,7 @@ def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
     return values, valid
 
 
-def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int) -> pa.Array:
+def _reduce(op: str, values: Any, valid: Any, starts: Any, groups: int) -> pa.Array:
     """One op per group of rows ``starts[i]:starts[i+1]`` (every group non-empty)."""
     counts = (
         np.diff(np.append(starts, len(values)))
@@ -164,10 +170,8 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
             values = np.where(valid, values, 0)
         if not is_float:
             out = np.add.reduceat(values, starts)
-        elif groups <= FEW_GROUPS:
-            out = np.array([sequential_sum(v) for v in np.split(values, starts[1:])])
         else:
-            out = np.bincount(ids, weights=values, minlength=groups)
+            out = _double_sums(values, starts, groups)
     else:
         if valid is not None:
             fill = np.nan if is_float else _int_extreme(op)  # fmin/fmax skip NaN
@@ -177,6 +181,25 @@ def _reduce(op: str, values: Any, valid: Any, starts: Any, ids: Any, groups: int
     empty = counts == 0
     typ = pa.float64() if is_float else pa.int64()
     return pa.array(out, typ, mask=empty if empty.any() else None)
+
+
+def _double_sums(values: Any, starts: Any, groups: int) -> Any:
+    """The double sum of each run ``starts[i]:starts[i+1]`` of ``values`` (every run non-empty):
+    in row order for a run of at most ``VECTOR_SIZE`` values, pairwise for a longer one."""
+    sizes = np.diff(np.append(starts, len(values)))
+    small = sizes <= VECTOR_SIZE
+    out = np.zeros(groups)
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
+        if groups <= FEW_GROUPS:
+            for i in np.flatnonzero(small).tolist():
+                out[i] = sequential_sum(values[starts[i] : starts[i] + sizes[i]])
+        elif small.any():
+            gid = np.repeat(np.arange(groups), sizes)
+            rows = small[gid]
+            out[small] = np.bincount(gid[rows], weights=values[rows], minlength=groups)[small]
+        for i in np.flatnonzero(~small).tolist():
+            out[i] = np.add.reduce(values[starts[i] : starts[i] + sizes[i]])
+    return out
 
 
 def sequential_sum(values: Any, carry: float = 0.0) -> float:
@@ -195,6 +218,33 @@ def sequential_sum(values: Any, carry: float = 0.0) -> float:
         with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
             carry = float(np.bincount(_ONE_BIN[: m + 1], weights=buf[: m + 1], minlength=1)[0])
     return carry
+
+
+def _add_double_pieces(
+    out: Any, values: Any, local: Any, r0: int, r1: int, run_sizes: Any, groups: int
+) -> None:
+    """Add one batch's ``values`` into the double sums ``out[r0:r1]`` of the runs starting at
+    ``local`` in the batch: a run of at most ``VECTOR_SIZE`` rows in all continues its running
+    sum in row order; a longer one adds its piece's pairwise sum."""
+    ends = np.append(local[1:], len(values))
+    small = run_sizes[r0:r1] <= VECTOR_SIZE
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
+        if groups <= FEW_GROUPS or not small.any():
+            for r, a, b, few in zip(
+                range(r0, r1), local.tolist(), ends.tolist(), small.tolist(), strict=True
+            ):
+                part = values[a:b]
+                if few:
+                    out[r] = sequential_sum(part, float(out[r]))
+                else:
+                    out[r] += np.add.reduce(part)
+            return
+        gid = np.repeat(np.arange(r0, r1), ends - local)
+        rows = small[gid - r0]
+        np.add.at(out, gid[rows], values[rows])  # in row order, carrying on from out
+        big = np.flatnonzero(~small)
+        for i in big.tolist():
+            out[r0 + i] += np.add.reduce(values[local[i] : ends[i]])
 
 
 def _int_extreme(op: str) -> int:
@@ -219,6 +269,7 @@ def _reduce_batches(op: str, arr: Any, row_starts: Any, groups: int) -> pa.Array
     elif op in ("min", "max"):
         out = np.full(groups, np.nan) if is_float else np.full(groups, _int_extreme(op))
     ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
+    run_sizes = np.diff(np.append(row_starts, len(arr)))
     for a, b in row_batches(pa.table({"v": arr})):
         r0 = int(np.searchsorted(row_starts, a, side="right")) - 1
         r1 = int(np.searchsorted(row_starts, b, side="left"))
@@ -235,15 +286,8 @@ def _reduce_batches(op: str, arr: Any, row_starts: Any, groups: int) -> pa.Array
                 values = np.where(valid, values, 0)
             if not is_float:
                 out[r0:r1] += np.add.reduceat(values, local)  # wraps, as Acero's
-            elif groups <= FEW_GROUPS:
-                ends = np.append(local[1:], b - a)
-                for r in range(r0, r1):
-                    part = values[local[r - r0] : ends[r - r0]]
-                    out[r] = sequential_sum(part, float(out[r]))
             else:
-                np.add.at(
-                    out, np.repeat(np.arange(r0, r1), np.diff(np.append(local, b - a))), values
-                )
+                _add_double_pieces(out, values, local, r0, r1, run_sizes, groups)
             continue
         if is_float and bool(np.any((values == 0) & np.signbit(values))):
             return None  # which zero Acero keeps depends on its order
@@ -323,7 +367,6 @@ def run_sorted(
         starts, row_starts = starts[present], row_starts[present]
     groups = len(starts)
     sizes = np.diff(np.append(row_starts, n))
-    ids: Any = None
     columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
     for agg in aggs:
         reduced = []
@@ -343,8 +386,6 @@ def run_sorted(
                     return None
                 reduced.append(batched)
                 continue
-            if ids is None and op == "sum" and values.dtype.kind == "f" and groups > FEW_GROUPS:
-                ids = np.repeat(np.arange(groups), sizes)
-            reduced.append(_reduce(op, values, valid, row_starts, ids, groups))
+            reduced.append(_reduce(op, values, valid, row_starts, groups))
         columns[agg.name] = agg.segment_finish(reduced)
     return pa.table(columns)
