@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from common.segments import format as segment_format
 from common.segments.errors import SegmentFormatError
 from common.segments.format import (
     DIM_TYPE,
@@ -126,6 +127,20 @@ def test_ipc_conversion_with_many_row_groups(tmp_path: Path) -> None:
         assert seg.table.column("page").type == DIM_TYPE
         assert seg.table.column("page").to_pylist() == table.column("page").to_pylist()
         assert seg.table.column("tags").to_pylist() == table.column("tags").to_pylist()
+
+
+def test_ipc_record_batches_are_long_whatever_the_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine reads a batch's columns in place: the cache's record batches are as long as
+    # IPC_BATCH_ROWS allows, not as short as Parquet's row groups.
+    monkeypatch.setattr(segment_format, "IPC_BATCH_ROWS", 2000)
+    pq_path = tmp_path / "index.parquet"
+    write_parquet(sample(5000), pq_path, DAY)
+    pq.write_table(pq.read_table(pq_path), pq_path, row_group_size=700, compression="zstd")
+    parquet_to_ipc(pq_path, tmp_path / "index.arrow")
+    with open_segment(tmp_path / "index.arrow") as seg:
+        assert [b.num_rows for b in seg.table.to_batches()] == [2000, 2000, 1000]
 
 
 def test_open_segment_is_memory_mapped(tmp_path: Path) -> None:

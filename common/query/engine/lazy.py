@@ -34,16 +34,30 @@ Gathered = tuple[Any, Any, str, Any]
 def selected_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[Gathered] | None:
     """The aggregator's inputs at the rows ``keep`` (positions into ``sub``; None: every row),
     as numpy arrays; None when this aggregator is not computed this way."""
+    plan = _expression_plan(agg, sub)
+    if plan is None:
+        return None
+    node, names = plan
+    out = evaluate_at(node, sub, names, keep)
+    values = None if out is None else _as_input(agg, *out)
+    if values is None:
+        return None
+    return [(values, None, agg.merge_op, None)]
+
+
+def _expression_plan(agg: Any, sub: pa.Table) -> tuple[Any, list[str]] | None:
+    """(expression, the columns it reads) of an aggregator over a numeric expression of
+    null-free LONG/DOUBLE columns; None for any other aggregator."""
     if type(agg).inputs is not _SimpleAgg.inputs or agg.expression is None:
         return None
     node = parse_expression(agg.expression).node
     names = numeric_columns(node, sub)
-    if names is None:
-        return None
-    out = evaluate_at(node, sub, names, keep)
-    if out is None:
-        return None
-    values, kind = out
+    return None if names is None else (node, names)
+
+
+def _as_input(agg: Any, values: Any, kind: str) -> Any:
+    """The expression's values cast to the aggregator's partial type as
+    ``aggregators._numeric`` casts them; None where this path does not give the same."""
     if pa.types.is_float64(agg.partial_type):
         if kind != "DOUBLE":
             values = values.astype(np.float64)
@@ -56,8 +70,49 @@ def selected_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[Gathered] | None
         return None
     if agg.merge_op in ("min", "max") and values.dtype.kind == "f":
         if bool(np.any((values == 0) & np.signbit(values))):
-            return None  # -0.0: see sorted_time.numpy_input
-    return [(values, None, agg.merge_op, None)]
+            return None  # -0.0: which zero Acero keeps depends on its order
+    return values
+
+
+class BatchExpression:
+    """An aggregator's numeric expression input evaluated batch by batch, at a batch's selected
+    rows only: its columns are read in place for rows ``[a, b)``, gathered at the positions
+    kept there, and the expression evaluated on those values."""
+
+    def __init__(self, agg: Any, node: Any, names: list[str], sub: pa.Table) -> None:
+        self.agg, self.node = agg, node
+        self.columns = {name: sub.column(name) for name in names}
+        self.is_float = pa.types.is_float64(agg.partial_type)
+
+    def read(self, a: int, b: int, pos: Any) -> tuple[Any, Any] | None:
+        """(values, None) at rows ``[a, b)`` (those at ``pos`` of them; None: all), or None
+        when this path cannot give the general path's values."""
+        cols = {}
+        for name, col in self.columns.items():
+            values = numbers(col.slice(a, b - a))
+            cols[name] = values if pos is None else values.take(pos, mode="clip")
+        n = b - a if pos is None else len(pos)
+        out = evaluate_arrays(self.node, cols, n)
+        values = None if out is None else _as_input(self.agg, *out)
+        return None if values is None else (values, None)
+
+
+def batch_expression(agg: Any, sub: pa.Table) -> BatchExpression | None:
+    """A ``BatchExpression`` of ``agg``'s input, when it is a numeric expression over null-free
+    LONG/DOUBLE columns of ``sub`` cast as the general path casts it; None otherwise."""
+    plan = _expression_plan(agg, sub)
+    if plan is None or not sub.num_rows:
+        return None
+    node, names = plan
+    first = {name: numbers(sub.column(name).slice(0, 1)) for name in names}
+    out = evaluate_arrays(node, first, 1)  # the value's kind depends on the types only
+    if out is None:
+        return None
+    if not (pa.types.is_float64(agg.partial_type) or pa.types.is_int64(agg.partial_type)):
+        return None
+    if pa.types.is_int64(agg.partial_type) and out[1] == "DOUBLE":
+        return None  # Arrow truncates a DOUBLE for a long* aggregator: the general path
+    return BatchExpression(agg, node, names, sub)
 
 
 def defer_virtual_inputs(query: Any, table: pa.Table) -> Any:

@@ -4,14 +4,15 @@ The segment writer sorts rows by ``__time``, so each interval is a row range fou
 search and each time bucket a run of rows; the aggregators' inputs are then reduced per run with
 numpy instead of hashing every row in Acero. The answer is the partial ``aggregate`` would give:
 counts of valid values, integer sums (wrapping, as Acero's), NaN-skipping min and max, bit for
-bit. Double sums are the one difference, in rounding only: a bucket of at most ``VECTOR_SIZE``
-(512) selected rows of the segment is added in row order, as Acero's grouped sum and Druid's
-vectorized ``doubleSum`` (one vector: ``sum += v[i]``) add it, so small buckets agree with both bit
-for bit; a larger bucket is added blockwise-pairwise (numpy's ``np.add.reduce`` over its rows, or
-over each batch's part of them, the parts added in order). Druid itself adds a large bucket in
-512-row vectors, not in row order; pairwise rounding error grows as ``log n`` where a running
-sum's grows as ``n``, and it runs at memory speed where a running sum is one chain of dependent
-additions. Only buckets holding a selected row are produced, as from a group-by.
+bit. Double sums are the one difference, in rounding only: the selected values of a bucket of
+at most ``VECTOR_SIZE`` (512) rows of the segment are added in row order, as Acero's grouped sum
+and Druid's vectorized ``doubleSum`` (one vector, a window of the segment's rows: ``sum +=
+v[i]``) add them, so small buckets agree with both bit for bit; a larger bucket is added
+pairwise per read batch (numpy's ``np.add.reduce`` over the bucket's selected values in each
+batch, those sums added in order). Druid itself adds a large bucket in 512-row vectors, not in
+row order; pairwise rounding error grows as ``log n`` where a running sum's grows as ``n``, and it
+runs at memory speed where a running sum is one chain of dependent additions. Only buckets
+holding a selected row are produced, as from a group-by.
 
 ``run_sorted`` returns None whenever that equivalence is not certain (unsorted or nullable time,
 granularity ``none``, bucket starts that do not tile the data
@@ -32,7 +33,7 @@ import pyarrow.compute as pc
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
 from common.query.engine.batches import row_batches, valid_view, values_view
-from common.query.engine.lazy import selected_inputs
+from common.query.engine.lazy import BatchExpression, batch_expression
 from common.query.engine.timeindex import time_index
 from common.query.filters import mask_numpy
 from common.segments.granularity import AllGranularity, Granularity, NoneGranularity
@@ -138,70 +139,6 @@ def _numpy_ok(arr: Any, op: str, opts: Any) -> bool:
     return bool(pa.types.is_int64(arr.type) or pa.types.is_float64(arr.type))
 
 
-def numpy_input(arr: Any, op: str, opts: Any) -> tuple[Any, Any] | None:
-    """(values, validity or None) of one aggregator input the numpy reductions can handle."""
-    if not _numpy_ok(arr, op, opts):
-        return None
-    typ = arr.type
-    valid = None
-    if arr.null_count:
-        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
-        arr = pc.fill_null(arr, 0)
-    values = np.asarray(arr.to_numpy(), dtype=typ.to_pandas_dtype())
-    if op in ("min", "max") and values.dtype.kind == "f":
-        zeros = values == 0
-        if bool(np.any(zeros & np.signbit(values))):
-            return None  # which zero Acero keeps depends on its order: do not second-guess it
-    return values, valid
-
-
-def _reduce(op: str, values: Any, valid: Any, starts: Any, groups: int) -> pa.Array:
-    """One op per group of rows ``starts[i]:starts[i+1]`` (every group non-empty)."""
-    counts = (
-        np.diff(np.append(starts, len(values)))
-        if valid is None
-        else np.add.reduceat(valid.astype(np.int64), starts)
-    )
-    if op == "count":
-        return pa.array(counts, pa.int64())
-    is_float = values.dtype.kind == "f"
-    if op == "sum":
-        if valid is not None:
-            values = np.where(valid, values, 0)
-        if not is_float:
-            out = np.add.reduceat(values, starts)
-        else:
-            out = _double_sums(values, starts, groups)
-    else:
-        if valid is not None:
-            fill = np.nan if is_float else _int_extreme(op)  # fmin/fmax skip NaN
-            values = np.where(valid, values, fill)
-        ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
-        out = ufunc.reduceat(values, starts)
-    empty = counts == 0
-    typ = pa.float64() if is_float else pa.int64()
-    return pa.array(out, typ, mask=empty if empty.any() else None)
-
-
-def _double_sums(values: Any, starts: Any, groups: int) -> Any:
-    """The double sum of each run ``starts[i]:starts[i+1]`` of ``values`` (every run non-empty):
-    in row order for a run of at most ``VECTOR_SIZE`` values, pairwise for a longer one."""
-    sizes = np.diff(np.append(starts, len(values)))
-    small = sizes <= VECTOR_SIZE
-    out = np.zeros(groups)
-    with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
-        if groups <= FEW_GROUPS:
-            for i in np.flatnonzero(small).tolist():
-                out[i] = sequential_sum(values[starts[i] : starts[i] + sizes[i]])
-        elif small.any():
-            gid = np.repeat(np.arange(groups), sizes)
-            rows = small[gid]
-            out[small] = np.bincount(gid[rows], weights=values[rows], minlength=groups)[small]
-        for i in np.flatnonzero(~small).tolist():
-            out[i] = np.add.reduce(values[starts[i] : starts[i] + sizes[i]])
-    return out
-
-
 def sequential_sum(values: Any, carry: float = 0.0) -> float:
     """``carry + v0 + v1 + ...`` (``carry`` 0.0: a sum from the start) added in row order, as
     Acero's grouped sum and ``np.bincount`` add (``np.sum`` adds pairwise and may round
@@ -220,33 +157,6 @@ def sequential_sum(values: Any, carry: float = 0.0) -> float:
     return carry
 
 
-def _add_double_pieces(
-    out: Any, values: Any, local: Any, r0: int, r1: int, run_sizes: Any, groups: int
-) -> None:
-    """Add one batch's ``values`` into the double sums ``out[r0:r1]`` of the runs starting at
-    ``local`` in the batch: a run of at most ``VECTOR_SIZE`` rows in all continues its running
-    sum in row order; a longer one adds its piece's pairwise sum."""
-    ends = np.append(local[1:], len(values))
-    small = run_sizes[r0:r1] <= VECTOR_SIZE
-    with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
-        if groups <= FEW_GROUPS or not small.any():
-            for r, a, b, few in zip(
-                range(r0, r1), local.tolist(), ends.tolist(), small.tolist(), strict=True
-            ):
-                part = values[a:b]
-                if few:
-                    out[r] = sequential_sum(part, float(out[r]))
-                else:
-                    out[r] += np.add.reduce(part)
-            return
-        gid = np.repeat(np.arange(r0, r1), ends - local)
-        rows = small[gid - r0]
-        np.add.at(out, gid[rows], values[rows])  # in row order, carrying on from out
-        big = np.flatnonzero(~small)
-        for i in big.tolist():
-            out[r0 + i] += np.add.reduce(values[local[i] : ends[i]])
-
-
 def _int_extreme(op: str) -> int:
     info = np.iinfo(np.int64)
     return int(info.max if op == "min" else info.min)
@@ -256,83 +166,133 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
-def _reduce_batches(op: str, arr: Any, row_starts: Any, groups: int) -> pa.Array | None:
-    """``_reduce`` of a column every row of which is selected, read batch by batch (views of its
-    chunks: no copy of the column); runs ``row_starts[i]:row_starts[i+1]``, the first at row 0.
-    Each run's reduction carries over from batch to batch (double sums continue in row order).
-    None for -0.0 among double min/max inputs (see ``numpy_input``)."""
-    is_float = pa.types.is_float64(arr.type)
-    counts = np.zeros(groups, dtype=np.int64)
-    out: Any = None
-    if op == "sum":
-        out = np.zeros(groups, dtype=np.float64 if is_float else np.int64)
-    elif op in ("min", "max"):
-        out = np.full(groups, np.nan) if is_float else np.full(groups, _int_extreme(op))
-    ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
-    run_sizes = np.diff(np.append(row_starts, len(arr)))
-    for a, b in row_batches(pa.table({"v": arr})):
-        r0 = int(np.searchsorted(row_starts, a, side="right")) - 1
-        r1 = int(np.searchsorted(row_starts, b, side="left"))
-        local = np.maximum(row_starts[r0:r1] - a, 0)  # the runs' starts in the batch
-        values, valid = values_view(arr, a, b), valid_view(arr, a, b)
-        if valid is None:
-            counts[r0:r1] += np.diff(np.append(local, b - a))
-        else:
-            counts[r0:r1] += np.add.reduceat(valid.astype(np.int64), local)
-        if op == "count":
-            continue
+class _Runs:
+    """One reduction (``count``, ``sum``, ``min`` or ``max``) per bucket, fed batch by batch:
+    each batch's selected values and where each bucket's run of them starts. ``small``: the
+    buckets of at most ``VECTOR_SIZE`` rows, whose double sums run in row order."""
+
+    def __init__(self, op: str, is_float: bool, small: Any) -> None:
+        groups = len(small)
+        self.op, self.is_float, self.small = op, is_float, small
+        self.counts = np.zeros(groups, dtype=np.int64)
+        self.out: Any = None
         if op == "sum":
+            self.out = np.zeros(groups, dtype=np.float64 if is_float else np.int64)
+        elif op in ("min", "max"):
+            self.out = np.full(groups, np.nan) if is_float else np.full(groups, _int_extreme(op))
+        self.ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
+
+    def add(self, values: Any, valid: Any, runs: Any, starts: Any, lengths: Any) -> bool:
+        """Fold one batch in: ``runs`` the buckets present in it, their values
+        ``values[starts[i]:starts[i] + lengths[i]]`` (validity ``valid``, None: all valid).
+        False for -0.0 among double min/max inputs (which zero Acero keeps depends on its
+        order: the caller declines)."""
+        if valid is None:
+            self.counts[runs] += lengths
+        else:
+            self.counts[runs] += np.add.reduceat(valid, starts, dtype=np.int64)
+        if self.op == "count":
+            return True
+        if self.op == "sum":
             if valid is not None:
                 values = np.where(valid, values, 0)
-            if not is_float:
-                out[r0:r1] += np.add.reduceat(values, local)  # wraps, as Acero's
+            if self.is_float:
+                self._add_doubles(values, runs, starts, lengths)
             else:
-                _add_double_pieces(out, values, local, r0, r1, run_sizes, groups)
-            continue
-        if is_float and bool(np.any((values == 0) & np.signbit(values))):
-            return None  # which zero Acero keeps depends on its order
+                self.out[runs] += np.add.reduceat(values, starts)  # wraps, as Acero's
+            return True
         if valid is not None:
-            values = np.where(valid, values, np.nan if is_float else _int_extreme(op))
-        out[r0:r1] = ufunc(out[r0:r1], ufunc.reduceat(values, local))
-    if op == "count":
-        return pa.array(counts, pa.int64())
-    empty = counts == 0
-    typ = pa.float64() if is_float else pa.int64()
-    return pa.array(out, typ, mask=empty if empty.any() else None)
+            values = np.where(valid, values, np.nan if self.is_float else _int_extreme(self.op))
+        if self.is_float and bool(np.any((values == 0) & np.signbit(values))):
+            return False
+        self.out[runs] = self.ufunc(self.out[runs], self.ufunc.reduceat(values, starts))
+        return True
+
+    def _add_doubles(self, values: Any, runs: Any, starts: Any, lengths: Any) -> None:
+        """A small bucket continues its running sum in row order; a larger one adds the
+        pairwise sum of its run in this batch."""
+        small = self.small[runs]
+        out = self.out
+        with np.errstate(all="ignore"):  # inf - inf is NaN, as in Acero's sum
+            if len(runs) <= FEW_GROUPS or not small.any():
+                for r, a, m, few in zip(
+                    runs.tolist(), starts.tolist(), lengths.tolist(), small.tolist(), strict=True
+                ):
+                    part = values[a : a + m]
+                    if few:
+                        out[r] = sequential_sum(part, float(out[r]))
+                    else:
+                        out[r] += np.add.reduce(part)
+                return
+            gid = np.repeat(runs, lengths)
+            rows = self.small[gid]
+            np.add.at(out, gid[rows], values[rows])  # in row order, carrying on from out
+            for i in np.flatnonzero(~small).tolist():
+                out[runs[i]] += np.add.reduce(values[starts[i] : starts[i] + lengths[i]])
+
+    def result(self, present: Any) -> pa.Array:
+        """The reduction of the buckets ``present`` (null where one had no valid value)."""
+        counts = self.counts[present]
+        if self.op == "count":
+            return pa.array(counts, pa.int64())
+        empty = counts == 0
+        typ = pa.float64() if self.is_float else pa.int64()
+        return pa.array(self.out[present], typ, mask=empty if empty.any() else None)
 
 
-def gathered_inputs(agg: Any, sub: pa.Table, keep: Any) -> list[tuple[Any, Any, str]] | None:
-    """(values, validity or None, op) of each of ``agg``'s inputs at the selected rows ``keep``
-    (None: all of ``sub``), as numpy arrays; values None for a valid count of a null-free input
-    (the selected rows); with every row selected, a column input as it is (an Arrow array, read
-    batch by batch by ``_reduce_batches``). None when an input is not one the numpy reductions
-    handle."""
-    lazy = selected_inputs(agg, sub, keep)
+class _Column:
+    """An int64/float64 column input, read in place batch by batch."""
+
+    def __init__(self, arr: Any, count_only: bool) -> None:
+        self.arr, self.count_only = arr, count_only
+        self.is_float = pa.types.is_float64(arr.type)
+
+    def read(self, a: int, b: int, pos: Any) -> tuple[Any, Any] | None:
+        valid = valid_view(self.arr, a, b)
+        values = None if self.count_only else values_view(self.arr, a, b)
+        if pos is not None:
+            valid = None if valid is None else valid.take(pos, mode="clip")
+            values = None if values is None else values.take(pos, mode="clip")
+        return values, valid
+
+
+class _Rows:
+    """A count of valid values of a null-free input: the selected rows."""
+
+    is_float = False
+
+    def read(self, a: int, b: int, pos: Any) -> tuple[Any, Any] | None:
+        return None, None
+
+
+Source = _Column | _Rows | BatchExpression
+
+
+def _sources(agg: Any, sub: pa.Table) -> list[tuple[Source, str]] | None:
+    """Where each of ``agg``'s inputs is read from, with its op; None when one is not an input
+    the numpy reductions handle."""
+    lazy = batch_expression(agg, sub)
     if lazy is not None:
-        return [(values, valid, op) for values, valid, op, _opts in lazy]
-    out: list[tuple[Any, Any, str]] = []
+        return [(lazy, agg.merge_op)]
+    out: list[tuple[Source, str]] = []
     for arr, op, opts in agg.inputs(sub):
         if op == "count" and opts == COUNT_VALID and not arr.null_count:
-            out.append((None, None, op))
-            continue
-        if keep is None and _numpy_ok(arr, op, opts):
-            out.append((arr, None, op))
-            continue
-        prepared = numpy_input(arr, op, opts)
-        if prepared is None:
+            out.append((_Rows(), op))
+        elif _numpy_ok(arr, op, opts):
+            out.append((_Column(arr, op == "count"), op))
+        else:
             return None
-        values, valid = prepared
-        if keep is not None:
-            values = values[keep]
-            valid = None if valid is None else valid[keep]
-        out.append((values, valid, op))
     return out
 
 
 def run_sorted(
     table: pa.Table, gran: Granularity, intervals: Sequence[Interval], flt: Any, aggs: Sequence[Any]
 ) -> pa.Table | None:
-    """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None."""
+    """The ``aggregate(..., [__time], aggs)`` partial of the selected rows, or None.
+
+    The rows are read batch by batch (``row_batches``): the filter's mask is cut per batch, its
+    kept rows' positions found in it, and every input read (or its expression evaluated) at
+    those rows of the batch only, so no step gathers or copies a whole column."""
     if isinstance(gran, NoneGranularity) or not intervals:
         return None
     if not known_sorted(table) and sorted_millis(table) is None:
@@ -344,48 +304,58 @@ def run_sorted(
         return None
     sub = table.slice(lo, hi - lo)
     keep = kept_rows(sub, bounds, lo, flt)
-    if keep is not None:
-        # positions, not a boolean mask: numpy gathers by index several times faster, and the
-        # same positions serve the buckets and every aggregator input
-        keep = np.flatnonzero(keep)
-    n = sub.num_rows if keep is None else len(keep)
-    if not n:
+    if keep is not None and not keep.any():
         return None
     if isinstance(gran, AllGranularity):
         starts = np.asarray([intervals[0].start], dtype=np.int64)
         row_starts = np.zeros(1, dtype=np.int64)
     else:
-        first, last = (lo, hi - 1) if keep is None else (lo + keep[0], lo + keep[-1])
-        starts = bucket_bounds(gran, index.at(int(first)), index.at(int(last)))
+        starts = bucket_bounds(gran, index.at(lo), index.at(hi - 1))
         if starts is None:
             return None
-        # the selected rows before each bucket start: rows of the table, then of the selection
+        # each bucket's first row in sub (a bucket without rows starts where the next does)
         row_starts = np.clip(index.search(starts) - lo, 0, sub.num_rows)
-        if keep is not None:
-            row_starts = np.searchsorted(keep, row_starts)
-        present = np.diff(np.append(row_starts, n)) > 0
-        starts, row_starts = starts[present], row_starts[present]
-    groups = len(starts)
-    sizes = np.diff(np.append(row_starts, n))
-    columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts, pa.int64())}
+    small = np.diff(np.append(row_starts, sub.num_rows)) <= VECTOR_SIZE
+    plans: list[list[tuple[Source, _Runs]] | None] = []
     for agg in aggs:
-        reduced = []
-        if isinstance(agg, CountAgg):  # every selected row: no input column to build
-            columns[agg.name] = agg.segment_finish([pa.array(sizes, pa.int64())])
+        if isinstance(agg, CountAgg):  # every selected row: no input to read
+            plans.append(None)
             continue
-        inputs = gathered_inputs(agg, sub, keep)
-        if inputs is None:
+        sources = _sources(agg, sub)
+        if sources is None:
             return None
-        for values, valid, op in inputs:
-            if values is None:
-                reduced.append(pa.array(sizes, pa.int64()))
+        plans.append([(src, _Runs(op, src.is_float, small)) for src, op in sources])
+    selected = np.zeros(len(starts), dtype=np.int64)
+    for a, b in row_batches(sub):
+        r0 = int(np.searchsorted(row_starts, a, side="right")) - 1
+        r1 = int(np.searchsorted(row_starts, b, side="left"))
+        local = np.maximum(row_starts[r0:r1] - a, 0)  # the buckets' first rows in the batch
+        pos, m = None, b - a
+        if keep is not None:
+            pos = np.flatnonzero(keep[a:b])
+        if pos is not None:
+            if not len(pos):
                 continue
-            if isinstance(values, pa.Array | pa.ChunkedArray):
-                batched = _reduce_batches(op, values, row_starts, groups)
-                if batched is None:
+            if len(pos) == m:
+                pos = None
+            else:
+                local, m = np.searchsorted(pos, local), len(pos)
+        lengths = np.diff(np.append(local, m))
+        present = np.flatnonzero(lengths)  # empty buckets have no run
+        runs, run_starts, lengths = r0 + present, local[present], lengths[present]
+        selected[runs] += lengths
+        for plan in plans:
+            for src, reducer in plan or ():
+                read = src.read(a, b, pos)
+                if read is None or not reducer.add(*read, runs, run_starts, lengths):
                     return None
-                reduced.append(batched)
-                continue
-            reduced.append(_reduce(op, values, valid, row_starts, groups))
-        columns[agg.name] = agg.segment_finish(reduced)
+    found = selected > 0
+    if not found.any():
+        return None
+    columns: dict[str, Any] = {TIME_COLUMN: pa.array(starts[found], pa.int64())}
+    for agg, plan in zip(aggs, plans, strict=True):
+        if plan is None:
+            columns[agg.name] = agg.segment_finish([pa.array(selected[found], pa.int64())])
+        else:
+            columns[agg.name] = agg.segment_finish([r.result(found) for _, r in plan])
     return pa.table(columns)
