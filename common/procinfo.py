@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import os
 import resource
 from collections.abc import Callable
@@ -195,3 +196,22 @@ def _mallopt() -> Any:
     mallopt.restype = ctypes.c_int
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return mallopt
+
+
+#: ``KDRUID_GC_FREEZE=0`` leaves every object to the cyclic garbage collector (``freeze_heap``
+#: does nothing).
+GC_FREEZE_ENV = "KDRUID_GC_FREEZE"
+
+
+def freeze_heap() -> bool:
+    """Move every object alive now (the imported modules, the app, the started service) out of
+    the cyclic garbage collector's reach, once a service has started: a full (generation 2)
+    collection then walks only the objects made since. Without it, each full collection walks
+    the whole start-up heap, hundreds of thousands of objects: measured at ~80 ms on a broker,
+    paid by whichever request happened to allocate past the threshold (every other SQL JOIN
+    with a 10,000-row inline side, and a long-poll fan-out's tail). Those objects live as long
+    as the process anyway. ``KDRUID_GC_FREEZE=0`` turns this off; returns whether it froze."""
+    if os.environ.get(GC_FREEZE_ENV, "1").strip() == "0":
+        return False
+    gc.freeze()
+    return True

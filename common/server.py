@@ -36,7 +36,7 @@ from common.lookups.node import NodeLookups
 from common.lookups.routes import LookupScopeMiddleware, listen_router
 from common.metadata import MetadataStore
 from common.metrics import CONTENT_TYPE, NodeMetrics
-from common.procinfo import memory_status
+from common.procinfo import freeze_heap, memory_status
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +287,7 @@ def create_node_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with service:
+            freeze_heap()  # what start-up made lives on: out of the full collections' walk
             yield
 
     app = FastAPI(

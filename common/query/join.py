@@ -70,7 +70,9 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
             rcol = right.column(name).combine_chunks()
             if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
                 enc = rcol.dictionary_encode()  # unique values: equal strings share one code
-                value: Any = pa.DictionaryArray.from_arrays(enc.indices.take(idx), enc.dictionary)
+                value: Any = pa.DictionaryArray.from_arrays(
+                    enc.indices.take(idx), enc.dictionary, safe=False
+                )
             else:
                 value = rcol.take(idx)
             left = left.append_column(prefix + name, value)
@@ -119,7 +121,10 @@ def _join_on_codes(spec: JoinDataSource, table: pa.Table, right: pa.Table) -> pa
             enc = rcol.dictionary_encode()  # unique values: equal strings share one code
             per_value = enc.indices.take(pos)
             value: Any = pa.chunked_array(
-                [pa.DictionaryArray.from_arrays(per_value.take(c), enc.dictionary) for c in codes],
+                [  # the codes are enc's by construction: not checked again, row by row
+                    pa.DictionaryArray.from_arrays(per_value.take(c), enc.dictionary, safe=False)
+                    for c in codes
+                ],
                 pa.dictionary(enc.indices.type, enc.dictionary.type),
             )
         else:

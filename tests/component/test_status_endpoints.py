@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import common
@@ -162,3 +163,12 @@ async def test_overlord_lists_started_peon_as_worker(tmp_path: Path) -> None:
         assert worker["ip"] == "127.0.0.1"
         assert worker["scheme"] == "http"
         assert worker["category"] == "_default_worker_category"
+
+
+async def test_a_started_node_has_frozen_its_start_up_heap(tmp_path: Path) -> None:
+    # Whatever start-up made lives on: a full collection should not walk it again and again.
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    async with cluster(sqlite_properties(tmp_path)) as c:
+        await c.start("broker")
+        assert gc.get_freeze_count() > 0

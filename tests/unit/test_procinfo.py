@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from common.procinfo import (
+    GC_FREEZE_ENV,
     MALLOC_TUNING_ENV,
     lean_allocators,
     malloc_free_bytes,
@@ -140,3 +141,24 @@ def test_query_allocators_keep_big_temporaries_in_the_heap(setting: str | None) 
     else:
         assert took
         assert faults < 20  # the freed block is reused, its pages already there
+
+
+_FREEZE = """
+import gc
+from common.procinfo import freeze_heap
+gc.unfreeze()
+print(freeze_heap(), gc.get_freeze_count() > 0)
+"""
+
+
+@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("1", True), ("0", False)])
+def test_freeze_heap_moves_start_up_objects_out_of_the_collector(
+    setting: str | None, frozen: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != GC_FREEZE_ENV}
+    if setting is not None:
+        env[GC_FREEZE_ENV] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", _FREEZE], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == [str(frozen), str(frozen)]
