@@ -9,6 +9,7 @@ dimensions match when any of their values matches (see ``columns.eval_predicate`
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -425,9 +426,94 @@ class BoundFilter(_Extractable):
         return _ordering_name(v)
 
     def leaf(self) -> tuple[str, Any]:
-        numeric = self.ordering == "numeric"
-        pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, numeric)
+        if self.ordering == "numeric":
+            return self.dimension, _numeric_bound_pred(
+                self.lower, self.upper, self.lowerStrict, self.upperStrict
+            )
+        pred = _compare_pred(self.lower, self.upper, self.lowerStrict, self.upperStrict, False)
         return self.dimension, pred
+
+
+_LONG_TEXT = re.compile(r"-?[0-9]+")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _bound_text(value: Any) -> str:
+    """A bound as the text Druid reads (its bounds are strings; a JSON number is its text)."""
+    if isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _long_bound(value: Any, strict: bool, lower: bool) -> tuple[int | None, bool]:
+    """``(bound, matches nothing)`` of one bound for a LONG column, as Druid's ``BoundDimFilter``
+    makes its long predicate: an integer text is the bound (``GuavaUtils.tryParseLong``); else a
+    decimal (``BigDecimal``) rounded toward the range's inside (a lower bound: floor when
+    strict, ceiling when not; an upper one: ceiling when strict, floor when not), compared with
+    the same strictness; beyond the longs, a positive lower or a negative upper bound matches
+    nothing and the other way round there is no bound; an unparseable bound sorts before every
+    number (a lower one: no bound; an upper one: nothing matches)."""
+    text = _bound_text(value)
+    digits = text[1:] if text.startswith("+") else text
+    if _LONG_TEXT.fullmatch(digits) and _LONG_MIN <= int(digits) <= _LONG_MAX:
+        return int(digits), False
+    if not _DECIMAL_TEXT.fullmatch(text):
+        return None, not lower
+    number = decimal.Decimal(text)
+    if number.adjusted() >= 19:  # at least 10**19: beyond the longs, whatever the rounding
+        return None, (number > 0) if lower else (number < 0)
+    up = strict != lower  # lower: ceiling unless strict; upper: ceiling when strict
+    n = int(number.to_integral_value(decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR))
+    if _LONG_MIN <= n <= _LONG_MAX:
+        return n, False
+    return None, (n > 0) if lower else (n < 0)
+
+
+def _numeric_bound_pred(lower: Any, upper: Any, lower_strict: bool, upper_strict: bool) -> Any:
+    """A ``bound`` filter with ``numeric`` ordering. On an integer (LONG) column it is Druid's
+    long predicate (``_long_bound``): longs compared exactly. On other columns values compare
+    as doubles, an unparseable lower bound sorting before every number (no bound) and an
+    unparseable upper bound matching nothing, as in Druid's double predicate."""
+    lo, lo_nothing = (None, False) if lower is None else _long_bound(lower, lower_strict, True)
+    hi, hi_nothing = (None, False) if upper is None else _long_bound(upper, upper_strict, False)
+    nothing = lo_nothing or hi_nothing
+    double_lower = None if lower is None or _to_float(lower) is None else lower
+    doubles = _compare_pred(double_lower, upper, lower_strict, upper_strict, True)
+
+    def numpy_true(arr: Any) -> Any:
+        if not pa.types.is_integer(arr.type):
+            return doubles.numpy_true(arr)
+        if arr.null_count:
+            return None
+        out = np.empty(len(arr), dtype=bool)
+        at = 0
+        for values in _numpy_chunks(arr):
+            part = out[at : at + len(values)]
+            if nothing:
+                part[:] = False
+            else:
+                exact = (lo, hi)
+                _range_into(values, lo, hi, lower_strict, upper_strict, part, exact)
+            at += len(values)
+        return out
+
+    def pred(arr: Any) -> Any:
+        if not pa.types.is_integer(arr.type):
+            return doubles(arr)
+        if nothing:  # unknown for null values, as for any comparison
+            return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), False)
+        result = pc.if_else(pc.is_valid(arr), True, pa.scalar(None, pa.bool_()))
+        if lo is not None:
+            op = pc.greater if lower_strict else pc.greater_equal
+            result = pc.and_kleene(result, op(arr, pa.scalar(lo, pa.int64())))
+        if hi is not None:
+            op = pc.less if upper_strict else pc.less_equal
+            result = pc.and_kleene(result, op(arr, pa.scalar(hi, pa.int64())))
+        return result
+
+    pred.numpy_true = numpy_true  # type: ignore[attr-defined]
+    return pred
 
 
 class RangeFilter(_Filter):

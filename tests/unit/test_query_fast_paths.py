@@ -457,3 +457,53 @@ def test_long_equality_and_in_with_integers_are_exact_beyond_2_53(
     # a double bound compares a long through its nearest double, never refusing a big long
     bound = {"type": "bound", "dimension": "n", "ordering": "numeric", "lower": "1.5"}
     assert mask(bound) == [v is not None and v > 1.5 for v in values]
+
+
+# (lower, upper, lowerStrict, upperStrict) -> the longs a numeric bound keeps, read off Druid's
+# BoundDimFilter.createLongPredicate: an integer text compares as a long; a decimal is rounded
+# toward the inside (lower: ceiling, or floor when strict; upper: floor, or ceiling when strict)
+# and compared with the same strictness; beyond the longs a positive lower / negative upper bound
+# matches nothing, the other way round no bound; an unparseable bound sorts before every number.
+BOUND_CASES: list[tuple[Any, Any, bool, bool, Any]] = [
+    ("2.5", None, False, False, lambda v: v >= 3),
+    ("2.5", None, True, False, lambda v: v > 2),
+    (None, "2.5", False, False, lambda v: v <= 2),
+    (None, "2.5", False, True, lambda v: v < 3),
+    ("-2.5", "2.5", True, True, lambda v: -2 <= v <= 2),
+    (2.5, None, False, False, lambda v: v >= 3),  # a JSON number is its text
+    ("9007199254740992.5", None, False, False, lambda v: v >= BIG + 1),  # decimals exact
+    ("1e19", None, False, False, lambda v: False),  # above every long: nothing
+    ("-1e19", None, False, False, lambda v: True),  # below every long: no bound
+    (None, "1e19", False, False, lambda v: True),
+    (None, "-1e19", False, False, lambda v: False),
+    ("9223372036854775808", None, False, False, lambda v: False),  # Long.MAX + 1
+    ("abc", None, False, False, lambda v: True),  # unparseable lower: before every number
+    (None, "abc", False, False, lambda v: False),  # unparseable upper: nothing
+    ("abc", "5", False, False, lambda v: v <= 5),
+    (" 5", None, False, False, lambda v: True),  # neither a long nor a BigDecimal in Druid
+    ("+5", None, False, False, lambda v: v >= 5),
+    ("1E1", None, True, False, lambda v: v > 10),
+]
+
+
+@pytest.mark.parametrize("nulls", [False, True], ids=["null-free", "nullable"])
+@pytest.mark.parametrize(("lower", "upper", "ls", "us", "keeps"), BOUND_CASES)
+def test_numeric_bound_on_a_long_column_is_druids_long_predicate(
+    nulls: bool, lower: Any, upper: Any, ls: bool, us: bool, keeps: Any
+) -> None:
+    from pydantic import TypeAdapter
+
+    from common.query.filters import Filter, mask_numpy
+
+    values: list[int | None] = [*LONGS, -3, 2, 3, 5, 10, 11, *([None] if nulls else [])]
+    table = pa.table({"n": pa.array(values, pa.int64())})
+    spec = {"type": "bound", "dimension": "n", "ordering": "numeric"}
+    spec |= {"lowerStrict": ls, "upperStrict": us}
+    if lower is not None:
+        spec["lower"] = lower
+    if upper is not None:
+        spec["upper"] = upper
+    model = TypeAdapter(Filter).validate_python(spec)
+    want = [v is not None and bool(keeps(v)) for v in values]
+    assert filter_mask(model, table).to_pylist() == want
+    assert mask_numpy(model, table).tolist() == want
