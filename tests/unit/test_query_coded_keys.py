@@ -18,7 +18,7 @@ from common.query.engine.base import (
     effective_intervals,
     select_rows,
 )
-from common.query.engine.dims import coded_keyed_table, keyed_table
+from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table
 from common.query.models import GroupByQuery, TopNQuery, parse_query
 from common.segments.intervals import Interval
 
@@ -85,7 +85,7 @@ def decoded_partial(q: GroupByQuery, table: pa.Table) -> pa.Table:
     )
     rows = select_rows(table, intervals, q.filter)
     keyed, keys = keyed_table(rows, bucket_column(rows, q.granularity, intervals), q.dimensions)
-    return aggregate(keyed, keys, q.aggregations)
+    return aggregate(keyed, keys, q.aggregations, outputs=key_outputs(q.dimensions))
 
 
 def coded_partial(q: GroupByQuery, table: pa.Table) -> pa.Table | None:

@@ -122,13 +122,14 @@ def aggregate(
     keys: list[str],
     aggs: Sequence[Any],
     coded: Mapping[str, tuple[Any, Any]] | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Group ``table`` by ``keys`` and reduce every aggregator into its partial column.
 
     ``coded`` maps key names to (integer codes, dictionary): those keys are grouped on the codes
     and decoded through the dictionary afterwards (aggregators still read ``table``). A
     ``BUCKET_COLUMN`` key comes out named ``__time``: grouping on the bucket while aggregators
-    read the rows' own ``__time``."""
+    read the rows' own ``__time``; ``outputs`` renames keys in the result (``dims.key_name``)."""
     coded = dict(coded or {})
     for k in keys:
         if k not in coded and arraykeys.is_array(table.schema.field(k).type):
@@ -148,7 +149,7 @@ def aggregate(
         cols["__rows"] = pa.array(np.zeros(table.num_rows, dtype=np.int8))
     grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {
-        TIME_COLUMN if k == BUCKET_COLUMN else k: (
+        TIME_COLUMN if k == BUCKET_COLUMN else (outputs or {}).get(k, k): (
             arraykeys.decode(grouped.column(k), coded[k][1]) if k in coded else grouped.column(k)
         )
         for k in keys

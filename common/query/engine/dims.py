@@ -78,8 +78,30 @@ def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
         col = plain(get_column(table, spec.dimension))
     if spec.outputType == "STRING":
         return to_strings(col)
+    if spec.outputType == "LONG":
+        return to_longs(col)
+    return to_numbers(col)
+
+
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def to_longs(col: Any) -> Any:
+    """A plain column as LONG: an integer column as it is (exact, whatever its size); anything
+    else through its double, truncated toward zero as Java's ``(long)`` cast, which saturates
+    beyond the longs and makes NaN 0."""
+    if pa.types.is_integer(col.type):
+        return pc.cast(col, pa.int64())
     nums = to_numbers(col)
-    return pc.cast(pc.trunc(nums), pa.int64()) if spec.outputType == "LONG" else nums
+    valid = np.asarray(pc.is_valid(nums).to_numpy(zero_copy_only=False), dtype=bool)
+    f = np.asarray(pc.fill_null(nums, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+    out = np.zeros(len(f), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        inside = (f > -(2.0**63)) & (f < 2.0**63)  # NaN is neither: it stays 0
+        out[inside] = np.trunc(f[inside]).astype(np.int64)
+        out[f >= 2.0**63] = _LONG_MAX
+        out[f <= -(2.0**63)] = _LONG_MIN
+    return pa.array(out, pa.int64(), mask=None if valid.all() else ~valid)
 
 
 def keyed_table(
@@ -93,13 +115,31 @@ def keyed_table(
         [d.dimension for d in dims if not is_array_dim(d)],
     )
     cols: dict[str, Any] = {BUCKET_COLUMN: exploded.column(BUCKET_COLUMN)}
-    for d in dims:
-        cols[d.output] = dimension_values(exploded, d)
+    for i, d in enumerate(dims):
+        cols[key_name(i, d, exploded.column_names)] = dimension_values(exploded, d)
     keys = list(cols)
     for name in exploded.column_names:
         if name not in cols:
             cols[name] = exploded.column(name)
     return pa.table(cols), keys
+
+
+def key_name(i: int, d: DimensionSpec, columns: Sequence[str]) -> str:
+    """The name the ``i``-th dimension's key takes in a keyed table: its output name, unless
+    that is a column of the rows (``dimension: n`` with a LONG output ``n``, or an output named
+    as another column): aggregators read the stored column, as in Druid, not the key, so the key
+    takes a name of its own (``key_outputs`` names it back)."""
+    if d.output in columns and d.output != BUCKET_COLUMN:
+        return f"{KEY_PREFIX}{i}"
+    return d.output
+
+
+KEY_PREFIX = "__kdruid_key"
+
+
+def key_outputs(dims: Sequence[DimensionSpec]) -> dict[str, str]:
+    """Output names of the keys ``key_name`` renamed."""
+    return {f"{KEY_PREFIX}{i}": d.output for i, d in enumerate(dims)}
 
 
 def coded_keyed_table(
@@ -117,6 +157,8 @@ def coded_keyed_table(
         return None
     if BUCKET_COLUMN in outputs or TIME_COLUMN in outputs:
         return None
+    if any(d.output in rows.column_names and d.output != d.dimension for d in dims):
+        return None  # the key would hide a column aggregators read: keyed_table renames it
     coded: dict[str, tuple[Any, Any]] = {}
     for d in dims:
         if d.outputType != "STRING" or d.dimension not in rows.column_names:

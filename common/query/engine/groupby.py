@@ -33,7 +33,7 @@ from common.query.engine.base import (
     sort_indices,
 )
 from common.query.engine.dense import run_dense
-from common.query.engine.dims import coded_keyed_table, keyed_table, output_type
+from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table, output_type
 from common.query.filters import filter_mask
 from common.query.models import GroupByQuery
 from common.query.specs import (
@@ -63,7 +63,7 @@ def run(query: GroupByQuery, table: pa.Table, interval: Interval) -> pa.Table:
         keyed, keys, coded = fast
         return aggregate(keyed, keys, query.aggregations, coded)
     keyed, keys = keyed_table(rows, buckets, query.dimensions)
-    return aggregate(keyed, keys, query.aggregations)
+    return aggregate(keyed, keys, query.aggregations, outputs=key_outputs(query.dimensions))
 
 
 def _keys(query: GroupByQuery) -> list[str]:

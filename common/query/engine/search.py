@@ -52,8 +52,8 @@ def run(query: SearchQuery, table: pa.Table, interval: Interval) -> pa.Table:
     buckets = pa.array(np.zeros(rows.num_rows, dtype=np.int64))
     hits: list[dict[str, Any]] = []
     for dim in query.searchDimensions:
-        keyed, _ = keyed_table(rows, buckets, [dim])
-        values = to_strings(keyed.column(dim.output).combine_chunks())
+        keyed, keys = keyed_table(rows, buckets, [dim])
+        values = to_strings(keyed.column(keys[1]).combine_chunks())
         if query.query is None:
             keep = pc.is_valid(values)
         else:

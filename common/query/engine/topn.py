@@ -38,7 +38,7 @@ from common.query.engine.base import (
     sort_indices,
 )
 from common.query.engine.dense import run_dense
-from common.query.engine.dims import coded_keyed_table, keyed_table
+from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table
 from common.query.models import TopNQuery
 from common.query.specs import TopNMetric
 from common.segments.granularity import AllGranularity, NoneGranularity
@@ -63,7 +63,7 @@ def run(query: TopNQuery, table: pa.Table, interval: Interval) -> pa.Table:
         partial = aggregate(keyed, keys, query.aggregations, coded)
     else:
         keyed, keys = keyed_table(rows, buckets, [query.dimension])
-        partial = aggregate(keyed, keys, query.aggregations)
+        partial = aggregate(keyed, keys, query.aggregations, outputs=key_outputs([query.dimension]))
     return _with_intervals(partial, [(i.start, i.end) for i in intervals])
 
 
