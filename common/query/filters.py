@@ -477,9 +477,42 @@ def _numeric_bound_pred(lower: Any, upper: Any, lower_strict: bool, upper_strict
     unparseable upper bound matching nothing, as in Druid's double predicate."""
     lo, lo_nothing = (None, False) if lower is None else _long_bound(lower, lower_strict, True)
     hi, hi_nothing = (None, False) if upper is None else _long_bound(upper, upper_strict, False)
-    nothing = lo_nothing or hi_nothing
     double_lower = None if lower is None or _to_float(lower) is None else lower
     doubles = _compare_pred(double_lower, upper, lower_strict, upper_strict, True)
+    return _longs_pred(lo, hi, lo_nothing or hi_nothing, lower_strict, upper_strict, doubles)
+
+
+def _java_long(value: float) -> int:
+    """Java's ``(long)`` cast of a double: toward zero, saturating, NaN as 0."""
+    if math.isnan(value):
+        return 0
+    if value >= 2.0**63:
+        return _LONG_MAX
+    if value <= -(2.0**63):
+        return _LONG_MIN
+    return int(value)
+
+
+def _range_long_bound(value: Any, is_open: bool, lower: bool) -> int:
+    """A ``range`` bound for a LONG column, as Druid's ``RangeFilter`` makes its long predicate:
+    the bound as a double (a long beyond 2**53 becomes its nearest double), floored for an open
+    lower or a closed upper bound and ceiled otherwise, then cast to a long (saturating)."""
+    number = float(value)
+    if math.isfinite(number):
+        number = float(math.floor(number) if is_open == lower else math.ceil(number))
+    return _java_long(number)
+
+
+def _longs_pred(
+    lo: int | None,
+    hi: int | None,
+    nothing: bool,
+    lower_strict: bool,
+    upper_strict: bool,
+    doubles: Any,
+) -> Any:
+    """Integer (LONG) columns compared with the long bounds ``lo``/``hi`` (None: no bound;
+    ``nothing``: no row matches), exactly; other columns through ``doubles``."""
 
     def numpy_true(arr: Any) -> Any:
         if not pa.types.is_integer(arr.type):
@@ -493,8 +526,7 @@ def _numeric_bound_pred(lower: Any, upper: Any, lower_strict: bool, upper_strict
             if nothing:
                 part[:] = False
             else:
-                exact = (lo, hi)
-                _range_into(values, lo, hi, lower_strict, upper_strict, part, exact)
+                _range_into(values, lo, hi, lower_strict, upper_strict, part, (lo, hi))
             at += len(values)
         return out
 
@@ -532,13 +564,28 @@ class RangeFilter(_Filter):
             raise ValueError(f"unsupported matchValueType [{v}]")
         return v.upper()
 
+    @model_validator(mode="after")
+    def _parseable(self) -> RangeFilter:
+        if self.matchValueType in NUMERIC_TYPES:
+            for side, value in (("lower", self.lower), ("upper", self.upper)):
+                if value is not None and (isinstance(value, bool) or _to_float(value) is None):
+                    raise ValueError(
+                        f"Invalid range filter on column [{self.column}], {side} bound [{value}]"
+                        f" cannot be parsed as specified match value type [{self.matchValueType}]"
+                    )
+        return self
+
     def leaf(self) -> tuple[str, Any]:
         numeric = self.matchValueType in NUMERIC_TYPES
         lower, upper = self.lower, self.upper
-        if numeric and self.matchValueType != "LONG":  # matched as doubles, never as longs
+        if not numeric:
+            return self.column, _compare_pred(lower, upper, self.lowerOpen, self.upperOpen, False)
+        if self.matchValueType != "LONG":  # matched as doubles
             lower, upper = _as_double(lower), _as_double(upper)
-        pred = _compare_pred(lower, upper, self.lowerOpen, self.upperOpen, numeric)
-        return self.column, pred
+        doubles = _compare_pred(lower, upper, self.lowerOpen, self.upperOpen, True)
+        lo = None if lower is None else _range_long_bound(lower, self.lowerOpen, True)
+        hi = None if upper is None else _range_long_bound(upper, self.upperOpen, False)
+        return self.column, _longs_pred(lo, hi, False, self.lowerOpen, self.upperOpen, doubles)
 
 
 def like_to_regex(pattern: str, escape: str | None) -> str:

@@ -397,8 +397,10 @@ LONGS = [BIG - 1, BIG, BIG + 1, BIG + 2, (1 << 62) + 1, (1 << 63) - 1, -(1 << 63
 def test_long_range_with_an_integer_bound_is_exact_beyond_2_53(
     nulls: bool, strict: bool, as_text: bool
 ) -> None:
-    # Druid compares a LONG column with a bound that parses as a long in longs: BIG + 1 > BIG
-    # although both are the same double.
+    # Druid's bound filter compares a LONG column with a bound that parses as a long in longs:
+    # BIG + 1 > BIG although both are the same double. Its range filter makes the bound a
+    # double first (RangeFilter's long predicate: (long) Math.ceil(lowerEval.asDouble())...),
+    # so there BIG + 1 is BIG.
     from pydantic import TypeAdapter
 
     from common.query.filters import Filter
@@ -406,12 +408,19 @@ def test_long_range_with_an_integer_bound_is_exact_beyond_2_53(
     values: list[int | None] = [*LONGS, None] if nulls else list(LONGS)
     table = pa.table({"n": pa.array(values, pa.int64())})
     for lo, hi in ((BIG, None), (None, BIG + 1), (BIG + 1, (1 << 63) - 1), (-(1 << 63), -BIG)):
-        want = [
-            v is not None
-            and (lo is None or (v > lo if strict else v >= lo))
-            and (hi is None or (v < hi if strict else v <= hi))
-            for v in values
-        ]
+
+        def keeps(v: int | None, lo: int | None, hi: int | None) -> bool:
+            return (
+                v is not None
+                and (lo is None or (v > lo if strict else v >= lo))
+                and (hi is None or (v < hi if strict else v <= hi))
+            )
+
+        def as_double(b: int | None) -> int | None:  # (long) of the nearest double, saturating
+            return None if b is None else min(int(float(b)), (1 << 63) - 1)
+
+        want = [keeps(v, lo, hi) for v in values]
+        want_range = [keeps(v, as_double(lo), as_double(hi)) for v in values]
         bound = {"type": "bound", "dimension": "n", "ordering": "numeric"}
         rng = {"type": "range", "column": "n", "matchValueType": "LONG"}
         for spec in (
@@ -423,7 +432,8 @@ def test_long_range_with_an_integer_bound_is_exact_beyond_2_53(
             }
             spec = {k: v for k, v in spec.items() if v is not None and v != "None"}
             model = TypeAdapter(Filter).validate_python(spec)
-            assert filter_mask(model, table).to_pylist() == want, (spec, nulls)
+            expected = want if spec["type"] == "bound" else want_range
+            assert filter_mask(model, table).to_pylist() == expected, (spec, nulls)
 
 
 @pytest.mark.parametrize("nulls", [False, True], ids=["null-free", "nullable"])
@@ -507,3 +517,44 @@ def test_numeric_bound_on_a_long_column_is_druids_long_predicate(
     want = [v is not None and bool(keeps(v)) for v in values]
     assert filter_mask(model, table).to_pylist() == want
     assert mask_numpy(model, table).tolist() == want
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "lo_open", "up_open", "keeps"),
+    [
+        (2.5, None, False, False, lambda v: v >= 3),  # closed lower: ceiling
+        (2.5, None, True, False, lambda v: v > 2),  # open lower: floor
+        (None, 2.5, False, False, lambda v: v <= 2),  # closed upper: floor
+        (None, 2.5, False, True, lambda v: v < 3),  # open upper: ceiling
+        (1e30, None, False, False, lambda v: v >= (1 << 63) - 1),  # (long) saturates
+        (None, -1e30, False, False, lambda v: v <= -(1 << 63)),
+    ],
+)
+def test_double_range_on_a_long_column_rounds_its_bounds_as_druid(
+    lower: Any, upper: Any, lo_open: bool, up_open: bool, keeps: Any
+) -> None:
+    from pydantic import TypeAdapter
+
+    from common.query.filters import Filter, mask_numpy
+
+    values = [*LONGS, -3, 2, 3, None]
+    table = pa.table({"n": pa.array(values, pa.int64())})
+    spec: dict[str, Any] = {"type": "range", "column": "n", "matchValueType": "DOUBLE"}
+    spec |= {"lowerOpen": lo_open, "upperOpen": up_open}
+    spec |= {k: v for k, v in (("lower", lower), ("upper", upper)) if v is not None}
+    model = TypeAdapter(Filter).validate_python(spec)
+    want = [v is not None and bool(keeps(v)) for v in values]
+    assert filter_mask(model, table).to_pylist() == want
+    assert mask_numpy(model, table.drop_null()).tolist() == [w for w in want[:-1]]
+
+
+@pytest.mark.parametrize("match", ["LONG", "DOUBLE"])
+def test_numeric_range_with_an_unparseable_bound_is_invalid_input(match: str) -> None:
+    # RangeFilter's constructor: "lower bound [x] cannot be parsed as specified match value type"
+    from pydantic import TypeAdapter, ValidationError
+
+    from common.query.filters import Filter
+
+    spec = {"type": "range", "column": "n", "matchValueType": match, "lower": "abc"}
+    with pytest.raises(ValidationError, match=r"lower bound \[abc\] cannot be parsed"):
+        TypeAdapter(Filter).validate_python(spec)
