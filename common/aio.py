@@ -77,6 +77,25 @@ class TaskGroup:
         await self.close()
 
 
+async def run_to_end(aw: Awaitable[T]) -> T:
+    """Await ``aw`` to its end even when the caller is cancelled meanwhile, once or again
+    (clean-up that must not be cut short: closing a Kafka consumer half-way leaves its
+    connection open); the caller's cancellation is raised once ``aw`` has finished."""
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # ``aw`` itself was cancelled: that is its outcome
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
 async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel the tasks and wait until each has really finished (exceptions are not re-raised)."""
     for task in tasks:

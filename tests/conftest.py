@@ -20,10 +20,18 @@ async def _no_leftover_tasks() -> AsyncIterator[None]:
         if not leftover:
             return
         await asyncio.sleep(0.01)
-    names = ", ".join(sorted(t.get_name() for t in leftover))
+    names = ", ".join(sorted(f"{t.get_name()} ({_where(t)})" for t in leftover))
     for t in leftover:
         t.cancel()
     pytest.fail(f"test left asyncio tasks running: {names}")
+
+
+def _where(task: asyncio.Task[object]) -> str:
+    """The coroutine a task runs and where it waits now: enough to find who started it."""
+    coro = task.get_coro()
+    frame = getattr(coro, "cr_frame", None)
+    at = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+    return f"{getattr(coro, '__qualname__', coro)}{at}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.aio import run_to_end
 from common.errors import KdruidError
 from common.ingest.appenderator import Appenderator, PersistLimits, Sink
 from common.ingest.batch import BatchParser, ColumnBatch, batch_supported
@@ -196,11 +197,20 @@ class KafkaIndexTaskRunner(TaskControl):
             return self.task_status("FAILED", str(e), started)
         finally:
             self.finished.set()
-            await _close_opening(opening)
-            if supplier is not None:
-                await supplier.close()
-            await self.publisher.close()
-            self.appenderator.close()
+            # To its end even if the task is cancelled again meanwhile (a shutdown, then the
+            # peon stopping): a consumer closed half-way leaves its Kafka connection open.
+            await run_to_end(self._release(opening, supplier))
+
+    async def _release(
+        self,
+        opening: asyncio.Task[KafkaRecordSupplier] | None,
+        supplier: KafkaRecordSupplier | None,
+    ) -> None:
+        await _close_opening(opening)
+        if supplier is not None:
+            await supplier.close()
+        await self.publisher.close()
+        self.appenderator.close()
 
     async def _open_supplier(self) -> KafkaRecordSupplier:
         spec = self.spec
