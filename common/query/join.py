@@ -6,6 +6,7 @@ right keys or several equalities take a hash join keeping the left row order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,15 +30,20 @@ def _keys(left: Any, right: Any) -> tuple[Any, Any]:
     return nums(left).cast(pa.float64()), nums(right).cast(pa.float64())
 
 
-def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
-    """The segment ``table`` (the left side) joined with the spec's right side."""
+def apply_join(
+    spec: JoinDataSource, table: pa.Table, wanted: Callable[[str], bool] | None = None
+) -> pa.Table:
+    """The segment ``table`` (the left side) joined with the spec's right side; ``wanted``:
+    which right-side columns (by their prefixed name) the query reads (None: all), the others
+    are left out of the result (the join keys still match)."""
     if isinstance(spec.left, JoinDataSource):
         table = apply_join(spec.left, table)
     assert isinstance(spec.right, InlineDataSource)
     right = spec.right.table()
     prefix = spec.rightPrefix
     pairs = spec.key_pairs()
-    coded = _join_on_codes(spec, table, right)
+    values = [c for c in right.column_names if wanted is None or wanted(prefix + c)]
+    coded = _join_on_codes(spec, table, right, values)
     if coded is not None:
         return coded
     left_keys, right_keys = [], []
@@ -66,7 +72,7 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
         if spec.joinType == "INNER":
             keep = pc.is_valid(idx)
             left, idx = left.filter(keep), idx.filter(keep)
-        for name in right.column_names:
+        for name in values:
             rcol = right.column(name).combine_chunks()
             if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
                 enc = rcol.dictionary_encode()  # unique values: equal strings share one code
@@ -78,15 +84,18 @@ def apply_join(spec: JoinDataSource, table: pa.Table) -> pa.Table:
             left = left.append_column(prefix + name, value)
         return left
     left_keys = [k.dictionary_decode() if pa.types.is_dictionary(k.type) else k for k in left_keys]
-    return _general_join(spec, left, right, left_keys, right_keys)
+    return _general_join(spec, left, right.select(values), left_keys, right_keys)
 
 
-def _join_on_codes(spec: JoinDataSource, table: pa.Table, right: pa.Table) -> pa.Table | None:
+def _join_on_codes(
+    spec: JoinDataSource, table: pa.Table, right: pa.Table, values: list[str] | None = None
+) -> pa.Table | None:
     """One equality whose left side is a dictionary column (one dictionary of distinct strings,
     as a segment's dimension) and unique right keys: the right row of each DICTIONARY value is
     found once, and each right column comes out as that row's value mapped through the left
     column's codes, chunk by chunk (no copy of the left rows, one gather per right column;
-    right-side strings stay dictionary-encoded). None when the join is not of that shape."""
+    right-side strings stay dictionary-encoded); ``values``: the right columns to build (None:
+    all). None when the join is not of that shape."""
     pairs = spec.key_pairs()
     if len(pairs) != 1 or not isinstance(pairs[0][0], Ident):
         return None
@@ -115,7 +124,7 @@ def _join_on_codes(spec: JoinDataSource, table: pa.Table, right: pa.Table) -> pa
             keep.append(pa.array(hit, pa.bool_()))
             codes[i] = c.filter(keep[-1])
         left = left.filter(pa.chunked_array(keep, pa.bool_()))
-    for rname in right.column_names:
+    for rname in right.column_names if values is None else values:
         rcol = right.column(rname).combine_chunks()
         if pa.types.is_string(rcol.type):  # dictionary-encoded: no string copies
             enc = rcol.dictionary_encode()  # unique values: equal strings share one code

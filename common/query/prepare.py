@@ -4,6 +4,8 @@ first/last aggregators. One call from ``engine.run_segment``."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -11,6 +13,8 @@ import pyarrow as pa
 from common.query.datasource import FilterDataSource, JoinDataSource
 from common.query.engine.sorted_time import known_sorted, remember_sorted, sorted_millis
 from common.query.firstlast import ROW_TIME, uses_row_time
+from common.query.join import apply_join
+from common.query.models import GroupByQuery, TimeseriesQuery, TopNQuery
 from common.query.unnest import apply_datasource
 from common.query.virtual import apply_virtual_columns
 
@@ -18,7 +22,9 @@ from common.query.virtual import apply_virtual_columns
 def prepare_segment(query: Any, table: pa.Table) -> pa.Table:
     original = table
     spec = getattr(query, "dataSourceSpec", None)
-    if spec is not None:
+    if isinstance(spec, JoinDataSource) and isinstance(query, AGGREGATING):
+        table = apply_join(spec, table, _referenced(query))
+    elif spec is not None:
         table = apply_datasource(spec, table)  # join, unnest, filter
     vcs = getattr(query, "virtualColumns", None)
     if vcs:
@@ -33,6 +39,18 @@ def prepare_segment(query: Any, table: pa.Table) -> pa.Table:
         if known_sorted(original) or sorted_millis(original) is not None:
             remember_sorted(table)
     return table
+
+
+AGGREGATING = (TimeseriesQuery, TopNQuery, GroupByQuery)
+
+
+def _referenced(query: Any) -> Callable[[str], bool]:
+    """Whether a column may be read by an aggregating query beyond its datasource: its name
+    appears anywhere in the rest of the query (dimensions, filter, virtual columns,
+    aggregators; a name inside another counts too, which only keeps more). A join's right-side
+    column nothing reads is then not built for every row of the segment."""
+    text = json.dumps(query.model_dump(mode="json", exclude={"dataSource", "dataSourceSpec"}))
+    return lambda name: name in text
 
 
 def _keeps_time(spec: Any) -> bool:

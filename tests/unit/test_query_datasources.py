@@ -268,3 +268,54 @@ def test_repeated_right_values_group_as_one_value() -> None:
         .fetchall()
     )
     assert got == want and len(got) == 12
+
+
+def test_right_columns_nothing_reads_are_not_built_and_answers_stay() -> None:
+    from test_query_support import SEGMENT_TABLES
+
+    from common.query.prepare import prepare_segment
+
+    def query(join_type: str, **kw: Any) -> Any:
+        return parse_query(
+            base(
+                "groupBy",
+                granularity="all",
+                dataSource=_join(COUNTRY_NAMES, 'country == "r.code"', join_type),
+                **kw,
+            )
+        )
+
+    by_name = {"dimensions": ["r.name"], "aggregations": [{"type": "count", "name": "n"}]}
+    by_filter = {
+        "dimensions": ["r.name"],
+        "filter": {"type": "range", "column": "r.pop", "matchValueType": "LONG", "lower": 1},
+        "aggregations": [{"type": "count", "name": "n"}],
+    }
+    table = SEGMENT_TABLES[0][2]
+    for join_type in ("LEFT", "INNER"):
+        prepared = prepare_segment(query(join_type, **by_name), table)
+        assert [c for c in prepared.column_names if c.startswith("r.")] == ["r.name"]
+        prepared = prepare_segment(query(join_type, **by_filter), table)
+        assert [c for c in prepared.column_names if c.startswith("r.")] == ["r.name", "r.pop"]
+        # a scan returns every column: nothing is left out
+        scan = parse_query(base("scan", dataSource=_join(COUNTRY_NAMES, 'country == "r.code"')))
+        prepared = prepare_segment(scan, table)
+        assert [c for c in prepared.column_names if c.startswith("r.")] == [
+            "r.code",
+            "r.name",
+            "r.pop",
+        ]
+        got = sorted(
+            (r["event"]["r.name"] or "", r["event"]["n"])
+            for r in run_query(query(join_type, **by_filter))
+        )
+        con = _duck_with("r", COUNTRY_NAMES)
+        kind = "LEFT" if join_type == "LEFT" else "INNER"
+        want = sorted(
+            (name or "", n)
+            for name, n in con.execute(
+                f"SELECT r.name, count(*) FROM t {kind} JOIN r ON t.country = r.code "
+                "WHERE r.pop >= 1 GROUP BY 1"
+            ).fetchall()
+        )
+        assert got == want
