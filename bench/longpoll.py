@@ -20,6 +20,8 @@ fresh server):
   wall clock);
 * ``CPU all``: the CPU time of the server and the client processes together, from the change to
   the last answer received (``/proc`` schedstat), which the clients' share of the 2 cores shows in;
+* ``GC ms``: of that, the time the server spent in the cyclic garbage collector (the server
+  freezes its start-up heap as every role does, ``KDRUID_GC_FREEZE=0``: off);
 * the server's RSS before and after N requests are parked, per parked request, against the budget
   of 20 KB (issue #16).
 
@@ -27,10 +29,12 @@ fresh server):
 (the answer counts when its ``content-length`` bytes are in): aiohttp costs about as much CPU as
 the server, on the same cores. ``--http kdruid uvicorn`` runs kdruid's protocol
 (``common.httpproto``, one write per response) and uvicorn's own in turn, run by run, and prints
-the ratios of their medians.
+the ratios of their medians; ``--loop asyncio uvloop`` does the same with the server's event loop
+(kdruid does not depend on uvloop; uvicorn's ``loop="auto"`` would pick it where installed).
 
     .venv/bin/python bench/longpoll.py --clients 1000 --client-procs 4 --runs 3
     .venv/bin/python -m bench.longpoll --clients 1000 --runs 7 --raw-clients --http kdruid uvicorn
+    .venv/bin/python -m bench.longpoll --clients 1000 --runs 9 --raw-clients --loop asyncio uvloop
 
 ``--tracemalloc`` instead prints what the server's Python allocations still alive while the N
 requests are parked are, by line, file and traceback (tracing starts just before they park; no
@@ -42,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -60,11 +65,12 @@ PATH = "/druid-internal/v1/segments"
 BUDGET_KB = 20
 
 
-def run_server(conn: Connection, http: str) -> None:
+def run_server(conn: Connection, http: str, loop: str = "asyncio") -> None:
     """The server process: a historical-like app, plus open control routes for the bench.
 
     ``http``: ``kdruid`` (the protocol kdruid's servers run) or ``uvicorn`` (uvicorn's own
-    ``HttpToolsProtocol``, which writes a response's head and body separately)."""
+    ``HttpToolsProtocol``, which writes a response's head and body separately). ``loop``:
+    ``asyncio`` (what kdruid's servers run) or ``uvloop``."""
     import uvicorn
     from fastapi import FastAPI
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -77,6 +83,7 @@ def run_server(conn: Connection, http: str) -> None:
     from common.longpoll import ChangeHistory, add_longpoll_route
     from common.lookups.node import NodeLookups
     from common.lookups.routes import LookupScopeMiddleware
+    from common.procinfo import freeze_heap
     from common.serve import uvicorn_config
 
     base = OneWriteHttpToolsProtocol if http == "kdruid" else HttpToolsProtocol
@@ -84,6 +91,7 @@ def run_server(conn: Connection, http: str) -> None:
     written: list[float] = []
     changed: list[float] = []
     cpu = [0.0, 0.0]  # process CPU time at the change and at the last long-poll response
+    gc_time = [0.0, 0.0]  # time in the cyclic GC during the fan-out; when the current one began
     expected = [0]  # long-poll responses the change is to reach
 
     class TimedProtocol(base):  # type: ignore[valid-type,misc]
@@ -94,8 +102,17 @@ def run_server(conn: Connection, http: str) -> None:
                 written.append(time.perf_counter())
                 if len(written) == expected[0]:
                     cpu[1] = time.process_time()
+                    changed.append(0.0)  # the fan-out is over: GC no longer counted
             super().on_response_complete()
 
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if len(changed) == 1:  # during a fan-out
+            if phase == "start":
+                gc_time[1] = time.perf_counter()
+            else:
+                gc_time[0] += time.perf_counter() - gc_time[1]
+
+    gc.callbacks.append(on_gc)
     history: ChangeHistory[dict[str, Any]] = ChangeHistory()
     served = [{"action": "load", "id": f"seg{i}"} for i in range(10)]
     history.add(served)
@@ -111,6 +128,7 @@ def run_server(conn: Connection, http: str) -> None:
     async def change() -> float:
         expected[0] = history.parked
         written.clear()
+        gc_time[0] = 0.0
         changed[:] = [time.perf_counter()]
         cpu[0] = time.process_time()
         at = time.time()
@@ -122,6 +140,7 @@ def run_server(conn: Connection, http: str) -> None:
         return {
             "written_ms": [(t - changed[0]) * 1000 for t in written],
             "cpu_ms": (cpu[1] - cpu[0]) * 1000,
+            "gc_ms": gc_time[0] * 1000,
         }
 
     @app.post("/bench/trace/{what}", dependencies=[OPEN])
@@ -151,10 +170,17 @@ def run_server(conn: Connection, http: str) -> None:
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         await wait_until(lambda: server.started, within=30, what="uvicorn to start")
+        freeze_heap()  # as every role once started (KDRUID_GC_FREEZE=0: off)
         conn.send(server.servers[0].sockets[0].getsockname()[1])
         await task
 
-    asyncio.run(serve())
+    factory = asyncio.new_event_loop
+    if loop == "uvloop":  # pip install uvloop; kdruid's servers run asyncio's loop
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve())
 
 
 def _trace_report(snapshot: Any, n: int) -> str:
@@ -313,10 +339,11 @@ def measure(
     trace: bool = False,
     http: str = "kdruid",
     raw: bool = False,
+    loop: str = "asyncio",
 ) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     port_rx, port_tx = ctx.Pipe(duplex=False)
-    server = ctx.Process(target=run_server, args=(port_tx, http), daemon=True)
+    server = ctx.Process(target=run_server, args=(port_tx, http, loop), daemon=True)
     server.start()
     clients: list[tuple[mp.process.BaseProcess, Connection]] = []
     try:
@@ -405,6 +432,7 @@ def measure(
         "rss_after_mb": rss_after / 1024,
         "kb_per_parked": (rss_after - rss_before) / n,
         "server_cpu_ms": fanout["cpu_ms"],
+        "gc_ms": fanout["gc_ms"],
         "cpu_all_ms": cpu_all_ms,
     }
 
@@ -415,8 +443,8 @@ def _raise_nofile(want: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
 
 
-def _tag(http: str, all_http: list[str]) -> str:
-    return f" {http[0]}" if len(all_http) > 1 else ""
+def _tag(variant: str, variants: list[str]) -> str:
+    return f" {variants.index(variant) + 1}" if len(variants) > 1 else ""
 
 
 def _row(label: str, r: dict[str, float]) -> str:
@@ -425,7 +453,8 @@ def _row(label: str, r: dict[str, float]) -> str:
         f"{label:>10} {r['c50']:>7.1f} {r['c99']:>7.1f} {r['cmax']:>7.1f} "
         f"{r['s50']:>7.1f} {r['s99']:>7.1f} {r['smax']:>7.1f} "
         f"{r['rss_before_mb']:>7.1f} {r['rss_after_mb']:>7.1f} "
-        f"{r['kb_per_parked']:>7.1f} {r['server_cpu_ms']:>7.1f} {r['cpu_all_ms']:>7.1f}  {verdict}"
+        f"{r['kb_per_parked']:>7.1f} {r['server_cpu_ms']:>7.1f} {r['gc_ms']:>7.1f} "
+        f"{r['cpu_all_ms']:>7.1f}  {verdict}"
     )
 
 
@@ -456,20 +485,33 @@ def main() -> None:
         default=["kdruid"],
         help="server HTTP protocol(s); several are run interleaved, run by run (A/B)",
     )
+    parser.add_argument(
+        "--loop",
+        nargs="+",
+        choices=["asyncio", "uvloop"],
+        default=["asyncio"],
+        help="server event loop(s) (uvloop: pip install uvloop); several are run interleaved "
+        "with each --http, run by run (A/B)",
+    )
     args = parser.parse_args()
+    variants = [f"{http}/{loop}" for http in args.http for loop in args.loop]
+    if len(variants) > 1:
+        for i, v in enumerate(variants):
+            print(f"variant {i + 1}: {v}")
     _raise_nofile(2 * max(args.clients) + 200)
 
     print(f"load average before: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
     print(
         f"{'N / run':>10} {'cli p50':>7} {'cli p99':>7} {'cli max':>7} "
         f"{'srv p50':>7} {'srv p99':>7} {'srv max':>7} "
-        f"{'RSS MB':>7} {'parked':>7} {'KB/park':>7} {'CPU ms':>7} {'CPU all':>7}"
+        f"{'RSS MB':>7} {'parked':>7} {'KB/park':>7} {'CPU ms':>7} {'GC ms':>7} {'CPU all':>7}"
         "  (latencies and CPU in ms)"
     )
     for n in args.clients:
-        runs: dict[str, list[dict[str, float]]] = {http: [] for http in args.http}
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for i in range(1 if args.tracemalloc else args.runs):
-            for http in args.http:
+            for variant in variants:
+                http, loop = variant.split("/")
                 r = measure(
                     n,
                     args.client_procs,
@@ -479,18 +521,19 @@ def main() -> None:
                     args.tracemalloc,
                     http,
                     args.raw_clients,
+                    loop,
                 )
-                runs[http].append(r)
-                print(_row(f"{n} #{i + 1}" + _tag(http, args.http), r), flush=True)
+                runs[variant].append(r)
+                print(_row(f"{n} #{i + 1}" + _tag(variant, variants), r), flush=True)
         meds = {}
-        for http, rs in runs.items():
+        for variant, rs in runs.items():
             if len(rs) > 1:
-                meds[http] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-                print(_row(f"{n} median" + _tag(http, args.http), meds[http]), flush=True)
+                meds[variant] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                print(_row(f"{n} median" + _tag(variant, variants), meds[variant]), flush=True)
         if len(meds) == 2:
-            a, b = (meds[h] for h in args.http)
+            a, b = (meds[v] for v in variants)
             print(
-                f"{n}: {args.http[0]} / {args.http[1]}, medians: server p99 "
+                f"{n}: {variants[0]} / {variants[1]}, medians: server p99 "
                 f"{a['s99'] / b['s99']:.2f}x, client p99 {a['c99'] / b['c99']:.2f}x, server CPU "
                 f"{a['server_cpu_ms'] / b['server_cpu_ms']:.2f}x, CPU all "
                 f"{a['cpu_all_ms'] / b['cpu_all_ms']:.2f}x",
