@@ -14,12 +14,15 @@ dependency solving, exit stacks or inner middleware held while it waits. A parke
 future in the history (``ChangeHistory.park``) and a watch on its connection that runs the
 server's ``receive()`` without a task of its own (``DisconnectWatch``): when the client goes
 away the wait ends at once, so an abandoned request does not hold its waiter until the timeout.
-The answer to a change is one shared body, written as is to every watcher.
+The answer to a change is one shared body, written as is to every watcher, from the history's
+wake-up pass itself (``AnswerDelivery``): the 1,000 responses of a change go out in one run of
+writes, and the 1,000 requests wrap up (the ASGI app returning, uvicorn's keep-alive) after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -87,14 +90,18 @@ class LongPollEndpoint(Generic[T]):
             if counter < 0:
                 answer: ChangeRequestsSnapshot[T] | None = self.history.snapshot(self.current_items)
             else:
-                waiter = self.history.park(counter, hash_, timeout_ms / 1000)
+                delivery = AnswerDelivery(send)
+                waiter = self.history.park(counter, hash_, timeout_ms / 1000, delivery.deliver)
                 if not waiter.done():
-                    watch = DisconnectWatch(receive, waiter)
+                    watch = delivery.watch = DisconnectWatch(receive, waiter)
                     try:
                         await waiter
                     finally:
                         watch.close()
                         self.history.leave(waiter)
+                    if delivery.started:
+                        await delivery.wait()  # the response went out from the wake-up pass
+                        return
                     if watch.gone:
                         return  # nobody to answer
                 answer = waiter.result()
@@ -106,15 +113,7 @@ class LongPollEndpoint(Generic[T]):
             await send({"type": "http.response.body", "body": b""})
             return
         # The body is rendered once per answer and shared by every request that gets it.
-        body = answer.encoded()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [_JSON, (b"content-length", b"%d" % len(body))],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_ok(send, answer.encoded())
 
 
 async def longpoll_response(
@@ -184,6 +183,94 @@ async def _wait(history: ChangeHistory[T], waiter: Waiter[T], receive: Receive) 
         watch.close()
         history.leave(waiter)
     return watch.gone
+
+
+class AnswerDelivery:
+    """Sends a parked request's 200 answer from ``ChangeHistory``'s wake-up pass (its
+    ``deliver``), not from the request's own task when it resumes.
+
+    ``deliver`` closes the disconnect watch (as the task would before answering) and runs the
+    two ``send`` calls at once, by hand, in a copy of the request's context: with uvicorn they
+    complete without waiting. If ``send`` must wait (the transport's write buffer is full), the
+    rest runs from the done-callbacks of what it waits on, as a task would. The request's task
+    then only wraps up: ``wait()`` returns once the response is sent, or raises what ``send``
+    raised, so the server sees the failure as its own.
+    """
+
+    __slots__ = ("_context", "_coro", "_done", "_error", "_send", "started", "watch")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._context = contextvars.copy_context()
+        self._coro: Coroutine[Any, Any, None] | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        #: ``deliver`` ran: the response is sent, or being sent (``wait``).
+        self.started = False
+        self.watch: DisconnectWatch | None = None
+
+    def deliver(self, answer: ChangeRequestsSnapshot[Any]) -> None:
+        if self.watch is not None:
+            if self.watch.gone:
+                return  # the client went away: the task returns without answering
+            self.watch.close()
+        self.started = True
+        self._coro = _send_ok(self._send, answer.encoded())
+        self._step()
+
+    def _step(self, _: object = None) -> None:
+        coro = self._coro
+        if coro is None:
+            return
+        try:
+            yielded = self._context.run(coro.send, None)
+        except StopIteration:
+            self._finish(None)
+            return
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self._finish(exc)
+            return
+        if yielded is None:  # a bare yield: step again next turn
+            asyncio.get_running_loop().call_soon(self._step)
+        elif getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False
+            yielded.add_done_callback(self._step)
+        else:
+            coro.close()
+            self._finish(RuntimeError(f"long-poll send() waits on {yielded!r}"))
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._coro = None
+        self._error = error
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def wait(self) -> None:
+        """Until the response is sent; raises what ``send`` raised."""
+        if self._coro is not None:
+            self._done = asyncio.get_running_loop().create_future()
+            try:
+                await self._done
+            except asyncio.CancelledError:
+                coro, self._coro = self._coro, None
+                if coro is not None:
+                    coro.close()
+                raise
+        if self._error is not None:
+            raise self._error
+
+
+async def _send_ok(send: Send, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_JSON, (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class DisconnectWatch:

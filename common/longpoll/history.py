@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from common.errors import InvalidInput, ServiceUnavailable
 from common.jsonresp import dumps
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIZE = 1000
 SHUTTING_DOWN = "Server is shutting down."
@@ -104,6 +107,9 @@ class ChangeRequestsSnapshot(BaseModel, Generic[T]):
 #: A parked request (``ChangeHistory.park``): resolves with the answer, or ``None`` on timeout.
 Waiter = asyncio.Future[ChangeRequestsSnapshot[T] | None]
 
+#: Called with a parked request's answer in the pass that answers them all (``ChangeHistory.park``).
+Deliver = Callable[[ChangeRequestsSnapshot[T]], None]
+
 
 class _Park:
     """Returned by ``_evaluate`` when the client is up to date and must wait."""
@@ -125,8 +131,8 @@ class ChangeHistory(Generic[T]):
         # (0, 0) would be parked instead of reset, and never learn the server had restarted.
         self._origin = Counter(counter=0, hash=_next_hash())
         self._last = self._origin
-        #: Parked requests: their future -> (counter, hash, timer of their timeout).
-        self._waiters: dict[Waiter[T], tuple[int, int, asyncio.TimerHandle]] = {}
+        #: Parked requests: their future -> (counter, hash, timer of their timeout, deliver).
+        self._waiters: dict[Waiter[T], tuple[int, int, asyncio.TimerHandle, Deliver[T] | None]] = {}
         self._closed = False
         #: Successful answers of the current generation by the counter asked with (its hash was
         #: checked before caching); cleared by ``add``.
@@ -191,7 +197,9 @@ class ChangeHistory(Generic[T]):
         finally:
             self.leave(waiter)
 
-    def park(self, counter: int, hash: int, timeout: float) -> Waiter[T]:
+    def park(
+        self, counter: int, hash: int, timeout: float, deliver: Deliver[T] | None = None
+    ) -> Waiter[T]:
         """``get_since`` as a bare future, for a caller that waits on something else as well (the
         endpoint also watches its connection) and should not need a task for it.
 
@@ -199,6 +207,13 @@ class ChangeHistory(Generic[T]):
         answer at the next change, with ``None`` after ``timeout`` s, or with ``ServiceUnavailable``
         at ``close``. The caller may resolve or cancel it itself to stop waiting, and must then
         call ``leave``; calling ``leave`` in any case is harmless. Raises as ``poll``.
+
+        ``deliver``, when given, is called with the answer to a change just before the future
+        resolves, in the pass of ``add`` that answers every parked request: the endpoint writes
+        its response there, so a change's responses all go out in one run of writes instead of
+        one per resumed request, each after the previous request's wrap-up (docs/long-polling.md).
+        It must not block and should not raise (an exception is logged and the future still
+        resolves). It is not called for a timeout, at ``close``, or for an answer ready at once.
         """
         result = self.poll(counter, hash)
         loop = asyncio.get_running_loop()
@@ -207,7 +222,7 @@ class ChangeHistory(Generic[T]):
             waiter.set_result(result)
             return waiter
         timer = loop.call_later(timeout, self._expire, waiter)
-        self._waiters[waiter] = (counter, hash, timer)
+        self._waiters[waiter] = (counter, hash, timer, deliver)
         return waiter
 
     def leave(self, waiter: Waiter[T]) -> None:
@@ -247,6 +262,12 @@ class ChangeHistory(Generic[T]):
                     self._waiters[waiter] = entry
                 else:
                     entry[2].cancel()
+                    deliver = entry[3]
+                    if deliver is not None:
+                        try:
+                            deliver(result)
+                        except Exception:  # one watcher's failure must not hold the others
+                            log.exception("delivering a long-poll answer failed")
                     waiter.set_result(result)
 
     def _check_open(self) -> None:

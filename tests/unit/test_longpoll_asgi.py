@@ -32,7 +32,7 @@ from common.auth.model import Action, Resource, ResourceAction, UserAndRoleMap
 from common.auth.passwords import make_credentials
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.longpoll import ChangeHistory, add_longpoll_route
-from common.longpoll.endpoint import DisconnectWatch
+from common.longpoll.endpoint import DisconnectWatch, LongPollEndpoint
 
 PATH = "/druid-internal/v1/segments"
 BASIC = {
@@ -367,3 +367,96 @@ async def test_close_fails_each_parked_future_with_its_own_error() -> None:
     assert all(isinstance(e, ServiceUnavailable) for e in errors)
     assert errors[0] is not errors[1]
     assert h.parked == 0
+
+
+async def test_deliver_runs_in_the_wake_pass_only_for_answers() -> None:
+    h: ChangeHistory[str] = ChangeHistory()
+    at = h.last_counter
+    got: list[tuple[list[str] | None, bool]] = []
+    waiters: list[asyncio.Future[Any]] = []
+
+    def deliver(answer: Any) -> None:
+        got.append((answer.requests, all(w.done() for w in waiters)))
+
+    def failing(answer: Any) -> None:
+        raise RuntimeError("one watcher's failure")
+
+    waiters += [h.park(at.counter, at.hash, 60, failing), h.park(at.counter, at.hash, 60, deliver)]
+    h.add(["x"])
+    # Called within add, before the futures resolve; a failing deliver holds no one back.
+    assert got == [(["x"], False)]
+    assert all(w.done() and w.result().requests == ["x"] for w in waiters)
+    # Not for an answer ready at once, a timeout or a shutdown.
+    assert h.park(at.counter, at.hash, 60, deliver).done()
+    at = h.last_counter
+    assert await h.park(at.counter, at.hash, 0.01, deliver) is None
+    parked = h.park(at.counter, at.hash, 60, deliver)
+    h.close()
+    assert isinstance(parked.exception(), ServiceUnavailable)
+    assert len(got) == 1
+
+
+def _get(counter: int, hash_: int) -> Scope:
+    query = f"counter={counter}&hash={hash_}&timeout=60000".encode()
+    return {"type": "http", "method": "GET", "path": PATH, "query_string": query, "headers": []}
+
+
+async def test_the_endpoint_answers_from_the_change_itself() -> None:
+    h: ChangeHistory[str] = ChangeHistory()
+    endpoint = LongPollEndpoint(h, list, "host")
+    at = h.last_counter
+    conns = [FakeConnection() for _ in range(2)]
+    sent: list[list[dict[str, Any]]] = [[], []]
+
+    def sender(i: int) -> Send:
+        async def send(message: Any) -> None:
+            sent[i].append(message)
+
+        return send
+
+    tasks = [
+        asyncio.create_task(endpoint(_get(at.counter, at.hash), conn.receive, sender(i)))
+        for i, conn in enumerate(conns)
+    ]
+    await wait_until(lambda: h.parked == 2, within=5, what="both to park")
+    h.add(["x"])
+    # Both responses are out when add returns, before either request's task has run again.
+    for messages, conn in zip(sent, conns, strict=True):
+        assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+        assert messages[0]["status"] == 200
+        assert b'"requests":["x"]' in messages[1]["body"]
+        assert conn.finished == 1  # the watch's receive() was ended before the answer
+    assert not any(t.done() for t in tasks)
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert all(len(m) == 2 for m in sent) and h.parked == 0
+
+
+async def test_a_send_that_waits_or_fails_from_the_change_ends_in_the_request() -> None:
+    h: ChangeHistory[str] = ChangeHistory()
+    endpoint = LongPollEndpoint(h, list, "host")
+    at = h.last_counter
+    drained = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def slow_send(message: Any) -> None:  # a full write buffer: send waits to drain
+        await drained.wait()
+        sent.append(message)
+
+    async def failing_send(message: Any) -> None:
+        raise RuntimeError("Unexpected ASGI message")
+
+    slow = asyncio.create_task(
+        endpoint(_get(at.counter, at.hash), FakeConnection().receive, slow_send)
+    )
+    failing = asyncio.create_task(
+        endpoint(_get(at.counter, at.hash), FakeConnection().receive, failing_send)
+    )
+    await wait_until(lambda: h.parked == 2, within=5, what="both to park")
+    h.add(["x"])
+    with pytest.raises(RuntimeError, match="Unexpected ASGI message"):
+        await asyncio.wait_for(failing, 5)
+    await asyncio.sleep(0.01)
+    assert not slow.done() and not sent
+    drained.set()
+    await asyncio.wait_for(slow, 5)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
