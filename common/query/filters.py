@@ -140,6 +140,22 @@ def _exact_int(value: Any) -> int | None:
     return None
 
 
+def _exact_long_text(text: str) -> int | None:
+    """Druid's ``DimensionHandlerUtils.getExactLongFromDecimalString``: the long a decimal text
+    is exactly (``"7"``, ``"7.0"``, ``"7e0"``), else None (not integral, beyond the longs, not a
+    number)."""
+    if "_" in text or text != text.strip():  # Python's Decimal takes these, Java's does not
+        return None
+    try:
+        number = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    n = int(number)
+    return n if -(2**63) <= n < 2**63 else None
+
+
 def _as_double(value: Any) -> Any:
     """``value`` as a double where it is a number, else as it is (refused later)."""
     number = _to_float(value)
@@ -244,19 +260,17 @@ class InFilter(_Extractable):
         wanted = pa.array(sorted({v for v in strs if v is not None}), pa.string())
         nums = [f for f in (_to_float(v) for v in self.values) if f is not None]
         wanted_nums = pa.array(sorted(set(nums)), pa.float64())
-        # an integer column matches values given as integers exactly (longs, as Druid), the
-        # others as doubles
-        given = [(_exact_int(v), _to_float(v)) for v in self.values]
-        wanted_ints = pa.array(sorted({i for i, _ in given if i is not None}), pa.int64())
-        others = {f for i, f in given if i is None and f is not None}
-        wanted_others = pa.array(sorted(others), pa.float64())
+        # an integer column matches only the values that are exactly a long, compared as longs:
+        # Druid's InDimFilter long predicate keeps DimensionHandlerUtils.convertObjectToLong of
+        # each value (getExactLongFromDecimalString: "1.0" is 1, "1.5" and anything beyond the
+        # longs match nothing), never a double that two longs beyond 2**53 could share
+        exact = {_exact_long_text(v) for v in strs if v is not None}
+        wanted_ints = pa.array(sorted(i for i in exact if i is not None), pa.int64())
 
         def pred(arr: Any) -> Any:
             if pa.types.is_integer(arr.type):
                 vals = arr
                 hit = pc.is_in(arr, value_set=wanted_ints)
-                if len(wanted_others):
-                    hit = pc.or_(hit, pc.is_in(to_numbers(arr), value_set=wanted_others))
             elif _is_numeric(arr.type):
                 vals = to_numbers(arr)
                 hit = pc.is_in(vals, value_set=wanted_nums)

@@ -88,3 +88,29 @@ def test_a_double_grouped_as_long_truncates_and_saturates_as_java() -> None:
     got = {r["event"]["x"]: r["event"]["c"] for r in run(body)}
     # (long) 1.9 == 1, (long) -1.9 == -1, beyond the longs: the nearest long, NaN: 0
     assert got == {1: 2, -1: 2, (1 << 63) - 1: 2, -(1 << 63): 2, 0: 2, 1 << 62: 2, None: 2}
+
+
+@pytest.mark.parametrize(
+    ("values", "want"),
+    [
+        # Druid's InDimFilter long predicate keeps DimensionHandlerUtils.convertObjectToLong of
+        # each value (getExactLongFromDecimalString): an integral decimal is its exact long...
+        (["9007199254740993.0"], {B + 1: 4}),
+        (["9007199254740992", "9.007199254740995E15"], {B: 2, B + 3: 2}),
+        # ...a value beyond the longs or not integral is no long at all: it matches nothing,
+        # not Long.MAX_VALUE through their shared double
+        (["9223372036854775808", "9007199254740992.5"], {}),
+    ],
+)
+def test_in_filter_on_a_long_column_matches_exact_longs_only(
+    values: list[str], want: dict[int, int]
+) -> None:
+    rows = run(
+        {
+            "queryType": "groupBy",
+            "dimensions": [{"type": "default", "dimension": "n", "outputType": "LONG"}],
+            "aggregations": [{"type": "count", "name": "c"}],
+            "filter": {"type": "in", "dimension": "n", "values": values},
+        }
+    )
+    assert {r["event"]["n"]: r["event"]["c"] for r in rows} == want
