@@ -177,7 +177,20 @@ class SelectorFilter(_Extractable):
     def leaf(self) -> tuple[str, Any]:
         if self.value is None:
             return self.dimension, pc.is_null
-        return self.dimension, _equals_pred(self.value)
+        equals = _equals_pred(self.value)
+        # on an integer column, Druid's SelectorPredicateFactory long predicate: the value's
+        # DimensionHandlerUtils.convertObjectToLong, compared as a long; no long (beyond the
+        # longs, not integral, not a number) matches nothing
+        exact = _exact_long_text(str(self.value)) if not isinstance(self.value, bool) else None
+
+        def pred(arr: Any) -> Any:
+            if not pa.types.is_integer(arr.type):
+                return equals(arr)
+            if exact is None:
+                return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), False)
+            return pc.equal(arr, pa.scalar(exact, pa.int64()))
+
+        return self.dimension, pred
 
 
 ARRAY_MATCH_TYPES = ("ARRAY<STRING>", "ARRAY<LONG>", "ARRAY<DOUBLE>")

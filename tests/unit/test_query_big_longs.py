@@ -114,3 +114,27 @@ def test_in_filter_on_a_long_column_matches_exact_longs_only(
         }
     )
     assert {r["event"]["n"]: r["event"]["c"] for r in rows} == want
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        # Druid's SelectorPredicateFactory long predicate: convertObjectToLong of the value
+        ("9007199254740993.0", {B + 1: 4}),
+        ("9007199254740992", {B: 2}),
+        ("9223372036854775808", {}),  # beyond the longs: ALWAYS_FALSE, not Long.MAX_VALUE
+        ("9007199254740992.5", {}),  # not integral: ALWAYS_FALSE
+    ],
+)
+def test_selector_filter_on_a_long_column_matches_the_exact_long(
+    value: str, want: dict[int, int]
+) -> None:
+    rows = run(
+        {
+            "queryType": "groupBy",
+            "dimensions": [{"type": "default", "dimension": "n", "outputType": "LONG"}],
+            "aggregations": [{"type": "count", "name": "c"}],
+            "filter": {"type": "selector", "dimension": "n", "value": value},
+        }
+    )
+    assert {r["event"]["n"]: r["event"]["c"] for r in rows} == want
