@@ -159,7 +159,9 @@ class KafkaIndexTaskRunner(TaskControl):
             self.publisher.start_handoff_watch()
             assert opening is not None
             if self._assignment():
-                supplier = await opening
+                # shielded: a shutdown now must not cancel the start-up half-way (see
+                # ``_close_opening``), which is finished and closed in the clean-up instead
+                supplier = await asyncio.shield(opening)
                 opening = None
                 self._assign(supplier, initial=True)
                 self.status = TaskStatus.READING
@@ -466,16 +468,23 @@ class KafkaIndexTaskRunner(TaskControl):
         self._checkpoint_pending = False
 
 
-async def _close_opening(opening: asyncio.Task[KafkaRecordSupplier] | None) -> None:
-    """Stop a supplier's start-up that is no longer wanted and close what it opened (its
-    failure does not matter then)."""
+#: How long a shutdown lets a consumer's start-up in progress finish before cancelling it.
+OPEN_GRACE_S = 5.0
+
+
+async def _close_opening(
+    opening: asyncio.Task[KafkaRecordSupplier] | None, grace: float = OPEN_GRACE_S
+) -> None:
+    """Close a supplier's start-up that is no longer wanted: let one in progress finish (up to
+    ``grace`` s) and close what it opened. Cancelling aiokafka half-way through its bootstrap
+    leaves that connection open, its reader task running on; only a start-up that takes longer
+    than ``grace`` (Kafka unreachable) is cancelled. Its failure does not matter then."""
     if opening is None:
         return
-    # A shutdown cancels the runner while it awaits ``opening``, which cancels ``opening`` too:
-    # a second cancel would interrupt its clean-up (closing a half-open consumer) and leave a
-    # Kafka connection open.
     if not opening.done() and not opening.cancelling():
-        opening.cancel()
+        await asyncio.wait([opening], timeout=grace)
+        if not opening.done():
+            opening.cancel()
     await asyncio.wait([opening])  # the caller's own cancellation still propagates
     if not opening.cancelled() and opening.exception() is None:
         await opening.result().close()

@@ -39,12 +39,42 @@ async def test_an_opened_supplier_is_closed() -> None:
     assert fake.started and fake.closed
 
 
-async def test_a_start_in_progress_is_cancelled() -> None:
-    fake = FakeSupplier(delay=10.0)
+async def test_a_start_in_progress_finishes_and_is_closed() -> None:
+    # aiokafka cancelled half-way through its bootstrap leaves that connection open: a start-up
+    # in progress is let finish, then closed.
+    fake = FakeSupplier(delay=0.05)
     opening = asyncio.create_task(fake.open())
     await asyncio.sleep(0)
     await _close_opening(opening)
+    assert not opening.cancelled() and fake.started and fake.closed
+
+
+async def test_a_start_longer_than_the_grace_is_cancelled() -> None:
+    fake = FakeSupplier(delay=10.0)
+    opening = asyncio.create_task(fake.open())
+    await asyncio.sleep(0)
+    await _close_opening(opening, grace=0.01)
     assert opening.cancelled() and not fake.started and not fake.closed
+
+
+async def test_a_shutdown_during_the_start_up_does_not_cut_it_short() -> None:
+    # The runner awaits its start-up shielded: cancelling the runner there leaves the start-up
+    # running, and the clean-up closes what it opened.
+    fake = FakeSupplier(delay=0.05)
+    opening = asyncio.create_task(fake.open())
+
+    async def runner() -> None:
+        try:
+            await asyncio.shield(opening)
+        finally:
+            await _close_opening(opening)
+
+    task = asyncio.create_task(runner())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not opening.cancelled() and fake.started and fake.closed
 
 
 async def test_a_failed_start_is_collected_quietly() -> None:
@@ -70,7 +100,7 @@ async def test_the_callers_own_cancellation_propagates() -> None:
 
     opening = asyncio.create_task(open_ignoring_cancel())
     await asyncio.sleep(0)
-    closer = asyncio.create_task(_close_opening(opening))
+    closer = asyncio.create_task(_close_opening(opening, grace=0))
     await asyncio.sleep(0.01)
     closer.cancel()
     with pytest.raises(asyncio.CancelledError):
