@@ -36,6 +36,19 @@ def run(body: dict[str, Any]) -> Any:
     return finalize(q, merge(q, parts))
 
 
+def counts_by_n(flt: dict[str, Any]) -> dict[int, int]:
+    """Rows per LONG value of ``n`` that the filter keeps."""
+    rows = run(
+        {
+            "queryType": "groupBy",
+            "dimensions": [{"type": "default", "dimension": "n", "outputType": "LONG"}],
+            "aggregations": [{"type": "count", "name": "c"}],
+            "filter": flt,
+        }
+    )
+    return {r["event"]["n"]: r["event"]["c"] for r in rows}
+
+
 AGGS = [
     {"type": "count", "name": "c"},
     {"type": "longSum", "name": "s", "fieldName": "n"},
@@ -105,15 +118,7 @@ def test_a_double_grouped_as_long_truncates_and_saturates_as_java() -> None:
 def test_in_filter_on_a_long_column_matches_exact_longs_only(
     values: list[str], want: dict[int, int]
 ) -> None:
-    rows = run(
-        {
-            "queryType": "groupBy",
-            "dimensions": [{"type": "default", "dimension": "n", "outputType": "LONG"}],
-            "aggregations": [{"type": "count", "name": "c"}],
-            "filter": {"type": "in", "dimension": "n", "values": values},
-        }
-    )
-    assert {r["event"]["n"]: r["event"]["c"] for r in rows} == want
+    assert counts_by_n({"type": "in", "dimension": "n", "values": values}) == want
 
 
 @pytest.mark.parametrize(
@@ -129,12 +134,4 @@ def test_in_filter_on_a_long_column_matches_exact_longs_only(
 def test_selector_filter_on_a_long_column_matches_the_exact_long(
     value: str, want: dict[int, int]
 ) -> None:
-    rows = run(
-        {
-            "queryType": "groupBy",
-            "dimensions": [{"type": "default", "dimension": "n", "outputType": "LONG"}],
-            "aggregations": [{"type": "count", "name": "c"}],
-            "filter": {"type": "selector", "dimension": "n", "value": value},
-        }
-    )
-    assert {r["event"]["n"]: r["event"]["c"] for r in rows} == want
+    assert counts_by_n({"type": "selector", "dimension": "n", "value": value}) == want
