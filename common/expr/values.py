@@ -12,6 +12,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+#: Java's ``Long.MIN_VALUE`` and ``Long.MAX_VALUE``: the range of a LONG.
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
 _NUMBER_RE = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 _LONG_RE = re.compile(r"^\s*[-+]?\d+\s*$")
 
@@ -72,6 +75,17 @@ def to_long(v: Any) -> int | None:
             return 2**63 - 1 if n > 0 else -(2**63)
         return int(n)
     return n
+
+
+def java_long(d: float) -> int:
+    """Java's ``(long)`` cast of a double: toward zero, saturating beyond the longs, NaN as 0."""
+    if math.isnan(d):
+        return 0
+    if d >= 2.0**63:
+        return LONG_MAX
+    if d <= -(2.0**63):
+        return LONG_MIN
+    return int(d)
 
 
 def java_double(d: float) -> str:

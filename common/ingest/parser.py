@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from common.expr import ExpressionError, compile_expression
+from common.expr.values import LONG_MAX, LONG_MIN
 from common.ingest.formats import RecordError, make_decoder
 from common.ingest.meters import ParseExceptionHandler, ParseFailure
 from common.ingest.rowfilter import compile_filter
@@ -62,9 +63,6 @@ class ConversionError(ValueError):
     pass
 
 
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
-
-
 def _metric_converter(m: AggregatorSpec) -> Callable[[Any], Any] | None:
     """How a metric's input field is read: a number, a sketch input, or nothing (``count``)."""
     if m.type == "count":
@@ -80,7 +78,7 @@ def to_long(v: Any) -> int | None:
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, int):
-        if _LONG_MIN <= v <= _LONG_MAX:
+        if LONG_MIN <= v <= LONG_MAX:
             return v
         raise ConversionError(f"value [{v}] is out of the long range")
     if isinstance(v, float):

@@ -30,6 +30,7 @@ from common.expr import parse_expression
 from common.expr.fastnum import truth_mask
 from common.expr.kernels import normalise, strs
 from common.expr.kernels import truth as expr_truth
+from common.expr.values import LONG_MAX, LONG_MIN, java_long
 from common.query.columns import (
     TIME_COLUMN,
     eval_predicate,
@@ -114,7 +115,7 @@ def _equals_pred(value: Any, numeric: bool | None = None, longs: bool = True) ->
             target = _to_float(value)
             nums = to_numbers(arr)
             if target is None:
-                return pc.if_else(pc.is_null(nums), pa.scalar(None, pa.bool_()), False)
+                return _false_unless_null(nums)
             return pc.equal(nums, pa.scalar(target, pa.float64()))
         return pc.equal(to_strings(arr), pa.scalar(_scalar_str(value), pa.string()))
 
@@ -153,7 +154,7 @@ def _exact_long_text(text: str) -> int | None:
     if not number.is_finite() or number != number.to_integral_value():
         return None
     n = int(number)
-    return n if -(2**63) <= n < 2**63 else None
+    return n if LONG_MIN <= n <= LONG_MAX else None
 
 
 def _as_double(value: Any) -> Any:
@@ -187,7 +188,7 @@ class SelectorFilter(_Extractable):
             if not pa.types.is_integer(arr.type):
                 return equals(arr)
             if exact is None:
-                return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), False)
+                return _false_unless_null(arr)
             return pc.equal(arr, pa.scalar(exact, pa.int64()))
 
         return self.dimension, pred
@@ -332,30 +333,43 @@ def _compare_pred(
                 vals = to_numbers(arr)
                 typ = pa.float64()
             if bad:
-                return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), False)
+                return _false_unless_null(vals)
         else:
             vals = to_strings(arr)
             lo, hi, typ = _scalar_str(lower), _scalar_str(upper), pa.string()
-        if not vals.null_count and (lo is not None or hi is not None):
-            out: Any = None  # no nulls: no unknowns to carry
-            if lo is not None:
-                out = (pc.greater if lower_strict else pc.greater_equal)(vals, pa.scalar(lo, typ))
-            if hi is not None:
-                below = (pc.less if upper_strict else pc.less_equal)(vals, pa.scalar(hi, typ))
-                out = below if out is None else pc.and_(out, below)
-            return out
-        result = pc.is_valid(vals)
-        result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
-        if lo is not None:
-            op = pc.greater if lower_strict else pc.greater_equal
-            result = pc.and_kleene(result, op(vals, pa.scalar(lo, typ)))
-        if hi is not None:
-            op = pc.less if upper_strict else pc.less_equal
-            result = pc.and_kleene(result, op(vals, pa.scalar(hi, typ)))
-        return result
+        return _arrow_range(vals, lo, hi, lower_strict, upper_strict, typ)
 
     pred.numpy_true = numpy_true  # type: ignore[attr-defined]
     return pred
+
+
+def _arrow_range(
+    vals: Any, lo: Any, hi: Any, lower_strict: bool, upper_strict: bool, typ: pa.DataType
+) -> Any:
+    """``lo <(=) vals <(=) hi`` in Arrow, bounds as scalars of ``typ`` (None: no bound); null
+    values are unknown."""
+    if not vals.null_count and (lo is not None or hi is not None):
+        out: Any = None  # no nulls: no unknowns to carry
+        if lo is not None:
+            out = (pc.greater if lower_strict else pc.greater_equal)(vals, pa.scalar(lo, typ))
+        if hi is not None:
+            below = (pc.less if upper_strict else pc.less_equal)(vals, pa.scalar(hi, typ))
+            out = below if out is None else pc.and_(out, below)
+        return out
+    result = pc.is_valid(vals)
+    result = pc.if_else(result, True, pa.scalar(None, pa.bool_()))
+    if lo is not None:
+        op = pc.greater if lower_strict else pc.greater_equal
+        result = pc.and_kleene(result, op(vals, pa.scalar(lo, typ)))
+    if hi is not None:
+        op = pc.less if upper_strict else pc.less_equal
+        result = pc.and_kleene(result, op(vals, pa.scalar(hi, typ)))
+    return result
+
+
+def _false_unless_null(vals: Any) -> Any:
+    """False for every value, unknown (null) for a null one: a comparison nothing satisfies."""
+    return pc.if_else(pc.is_null(vals), pa.scalar(None, pa.bool_()), False)
 
 
 def _numpy_chunks(arr: Any) -> Any:
@@ -463,7 +477,6 @@ class BoundFilter(_Extractable):
 
 _LONG_TEXT = re.compile(r"-?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def _bound_text(value: Any) -> str:
@@ -483,7 +496,7 @@ def _long_bound(value: Any, strict: bool, lower: bool) -> tuple[int | None, bool
     number (a lower one: no bound; an upper one: nothing matches)."""
     text = _bound_text(value)
     digits = text[1:] if text.startswith("+") else text
-    if _LONG_TEXT.fullmatch(digits) and _LONG_MIN <= int(digits) <= _LONG_MAX:
+    if _LONG_TEXT.fullmatch(digits) and LONG_MIN <= int(digits) <= LONG_MAX:
         return int(digits), False
     if not _DECIMAL_TEXT.fullmatch(text):
         return None, not lower
@@ -492,7 +505,7 @@ def _long_bound(value: Any, strict: bool, lower: bool) -> tuple[int | None, bool
         return None, (number > 0) if lower else (number < 0)
     up = strict != lower  # lower: ceiling unless strict; upper: ceiling when strict
     n = int(number.to_integral_value(decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR))
-    if _LONG_MIN <= n <= _LONG_MAX:
+    if LONG_MIN <= n <= LONG_MAX:
         return n, False
     return None, (n > 0) if lower else (n < 0)
 
@@ -509,17 +522,6 @@ def _numeric_bound_pred(lower: Any, upper: Any, lower_strict: bool, upper_strict
     return _longs_pred(lo, hi, lo_nothing or hi_nothing, lower_strict, upper_strict, doubles)
 
 
-def _java_long(value: float) -> int:
-    """Java's ``(long)`` cast of a double: toward zero, saturating, NaN as 0."""
-    if math.isnan(value):
-        return 0
-    if value >= 2.0**63:
-        return _LONG_MAX
-    if value <= -(2.0**63):
-        return _LONG_MIN
-    return int(value)
-
-
 def _range_long_bound(value: Any, is_open: bool, lower: bool) -> int:
     """A ``range`` bound for a LONG column, as Druid's ``RangeFilter`` makes its long predicate:
     the bound as a double (a long beyond 2**53 becomes its nearest double), floored for an open
@@ -527,7 +529,7 @@ def _range_long_bound(value: Any, is_open: bool, lower: bool) -> int:
     number = float(value)
     if math.isfinite(number):
         number = float(math.floor(number) if is_open == lower else math.ceil(number))
-    return _java_long(number)
+    return java_long(number)
 
 
 def _longs_pred(
@@ -560,16 +562,9 @@ def _longs_pred(
     def pred(arr: Any) -> Any:
         if not pa.types.is_integer(arr.type):
             return doubles(arr)
-        if nothing:  # unknown for null values, as for any comparison
-            return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), False)
-        result = pc.if_else(pc.is_valid(arr), True, pa.scalar(None, pa.bool_()))
-        if lo is not None:
-            op = pc.greater if lower_strict else pc.greater_equal
-            result = pc.and_kleene(result, op(arr, pa.scalar(lo, pa.int64())))
-        if hi is not None:
-            op = pc.less if upper_strict else pc.less_equal
-            result = pc.and_kleene(result, op(arr, pa.scalar(hi, pa.int64())))
-        return result
+        if nothing:
+            return _false_unless_null(arr)
+        return _arrow_range(arr, lo, hi, lower_strict, upper_strict, pa.int64())
 
     pred.numpy_true = numpy_true  # type: ignore[attr-defined]
     return pred

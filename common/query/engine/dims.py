@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.expr.values import LONG_MAX, LONG_MIN
 from common.query.columns import (
     BUCKET_COLUMN,
     TIME_COLUMN,
@@ -83,9 +84,6 @@ def dimension_values(table: pa.Table, spec: DimensionSpec) -> Any:
     return to_numbers(col)
 
 
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
-
-
 def to_longs(col: Any) -> Any:
     """A plain column as LONG: an integer column as it is (exact, whatever its size); anything
     else through its double, truncated toward zero as Java's ``(long)`` cast, which saturates
@@ -99,8 +97,8 @@ def to_longs(col: Any) -> Any:
     with np.errstate(invalid="ignore"):
         inside = (f > -(2.0**63)) & (f < 2.0**63)  # NaN is neither: it stays 0
         out[inside] = np.trunc(f[inside]).astype(np.int64)
-        out[f >= 2.0**63] = _LONG_MAX
-        out[f <= -(2.0**63)] = _LONG_MIN
+        out[f >= 2.0**63] = LONG_MAX
+        out[f <= -(2.0**63)] = LONG_MIN
     return pa.array(out, pa.int64(), mask=None if valid.all() else ~valid)
 
 
