@@ -55,19 +55,35 @@ def _expression_plan(agg: Any, sub: pa.Table) -> tuple[Any, list[str]] | None:
     return None if names is None else (node, names)
 
 
+def _castable(agg: Any, kind: str) -> bool:
+    """Whether values of ``kind`` become the aggregator's partial type here as
+    ``aggregators._numeric`` casts them: anything for a DOUBLE partial; LONG or boolean for a
+    LONG one (Arrow truncates a DOUBLE: the general path)."""
+    if pa.types.is_float64(agg.partial_type):
+        return True
+    return bool(pa.types.is_int64(agg.partial_type)) and kind != "DOUBLE"
+
+
+def _first_kind(node: Any, names: list[str], table: pa.Table) -> str | None:
+    """The kind fastnum gives the expression over ``table``'s columns ``names``, read off its
+    first row (it depends on the types only); None when fastnum does not evaluate it."""
+    if not table.num_rows:
+        return None
+    first = {name: numbers(table.column(name).slice(0, 1)) for name in names}
+    out = evaluate_arrays(node, first, 1)
+    return None if out is None else out[1]
+
+
 def _as_input(agg: Any, values: Any, kind: str) -> Any:
     """The expression's values cast to the aggregator's partial type as
     ``aggregators._numeric`` casts them; None where this path does not give the same."""
+    if not _castable(agg, kind):
+        return None
     if pa.types.is_float64(agg.partial_type):
         if kind != "DOUBLE":
             values = values.astype(np.float64)
-    elif pa.types.is_int64(agg.partial_type):
-        if kind == "DOUBLE":
-            return None
-        if kind == "BOOL":
-            values = values.astype(np.int64)
-    else:
-        return None
+    elif kind == "BOOL":
+        values = values.astype(np.int64)
     if agg.merge_op in ("min", "max") and values.dtype.kind == "f":
         if bool(np.any((values == 0) & np.signbit(values))):
             return None  # -0.0: which zero Acero keeps depends on its order
@@ -101,17 +117,12 @@ def batch_expression(agg: Any, sub: pa.Table) -> BatchExpression | None:
     """A ``BatchExpression`` of ``agg``'s input, when it is a numeric expression over null-free
     LONG/DOUBLE columns of ``sub`` cast as the general path casts it; None otherwise."""
     plan = _expression_plan(agg, sub)
-    if plan is None or not sub.num_rows:
+    if plan is None:
         return None
     node, names = plan
-    first = {name: numbers(sub.column(name).slice(0, 1)) for name in names}
-    out = evaluate_arrays(node, first, 1)  # the value's kind depends on the types only
-    if out is None:
+    kind = _first_kind(node, names, sub)
+    if kind is None or not _castable(agg, kind):
         return None
-    if not (pa.types.is_float64(agg.partial_type) or pa.types.is_int64(agg.partial_type)):
-        return None
-    if pa.types.is_int64(agg.partial_type) and out[1] == "DOUBLE":
-        return None  # Arrow truncates a DOUBLE for a long* aggregator: the general path
     return BatchExpression(agg, node, names, sub)
 
 
@@ -171,8 +182,5 @@ def _keeps_value(vc: ExpressionVirtualColumn, table: pa.Table) -> bool:
         return False
     node = vc.expr.node
     names = numeric_columns(node, table)
-    if names is None or not table.num_rows:
-        return False
-    first = {name: numbers(table.column(name).slice(0, 1)) for name in names}
-    out = evaluate_arrays(node, first, 1)  # the value's kind depends on the types only
-    return out is not None and (vc.outputType == "DOUBLE" or out[1] != "DOUBLE")
+    kind = None if names is None else _first_kind(node, names, table)
+    return kind is not None and (vc.outputType == "DOUBLE" or kind != "DOUBLE")

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from common.query.aggregators import CountAgg
 from common.query.columns import TIME_COLUMN
-from common.query.engine.batches import row_batches, valid_view, values_view
+from common.query.engine.batches import GroupReducer, row_batches, valid_view, values_view
 from common.query.engine.lazy import BatchExpression, batch_expression
 from common.query.engine.timeindex import time_index
 from common.query.filters import mask_numpy
@@ -166,23 +166,17 @@ def _int_ufunc(op: str) -> Any:
     return np.minimum if op == "min" else np.maximum
 
 
-class _Runs:
-    """One reduction (``count``, ``sum``, ``min`` or ``max``) per bucket, fed batch by batch:
-    each batch's selected values and where each bucket's run of them starts. ``small``: the
-    buckets of at most ``VECTOR_SIZE`` rows, whose double sums run in row order."""
+class _Runs(GroupReducer):
+    """A ``GroupReducer`` whose groups are buckets fed as runs: each batch's selected values
+    and where each bucket's run of them starts (``add_runs``). ``small``: the buckets of at
+    most ``VECTOR_SIZE`` rows, whose double sums run in row order."""
 
     def __init__(self, op: str, is_float: bool, small: Any) -> None:
-        groups = len(small)
-        self.op, self.is_float, self.small = op, is_float, small
-        self.counts = np.zeros(groups, dtype=np.int64)
-        self.out: Any = None
-        if op == "sum":
-            self.out = np.zeros(groups, dtype=np.float64 if is_float else np.int64)
-        elif op in ("min", "max"):
-            self.out = np.full(groups, np.nan) if is_float else np.full(groups, _int_extreme(op))
+        super().__init__(op, "f" if is_float else "i", len(small))
+        self.small = small
         self.ufunc = (np.fmin if op == "min" else np.fmax) if is_float else _int_ufunc(op)
 
-    def add(self, values: Any, valid: Any, runs: Any, starts: Any, lengths: Any) -> bool:
+    def add_runs(self, values: Any, valid: Any, runs: Any, starts: Any, lengths: Any) -> bool:
         """Fold one batch in: ``runs`` the buckets present in it, their values
         ``values[starts[i]:starts[i] + lengths[i]]`` (validity ``valid``, None: all valid).
         False for -0.0 among double min/max inputs (which zero Acero keeps depends on its
@@ -196,14 +190,14 @@ class _Runs:
         if self.op == "sum":
             if valid is not None:
                 values = np.where(valid, values, 0)
-            if self.is_float:
+            if self.kind == "f":
                 self._add_doubles(values, runs, starts, lengths)
             else:
                 self.out[runs] += np.add.reduceat(values, starts)  # wraps, as Acero's
             return True
         if valid is not None:
-            values = np.where(valid, values, np.nan if self.is_float else _int_extreme(self.op))
-        if self.is_float and bool(np.any((values == 0) & np.signbit(values))):
+            values = np.where(valid, values, np.nan if self.kind == "f" else _int_extreme(self.op))
+        if self.kind == "f" and bool(np.any((values == 0) & np.signbit(values))):
             return False
         self.out[runs] = self.ufunc(self.out[runs], self.ufunc.reduceat(values, starts))
         return True
@@ -229,15 +223,6 @@ class _Runs:
             np.add.at(out, gid[rows], values[rows])  # in row order, carrying on from out
             for i in np.flatnonzero(~small).tolist():
                 out[runs[i]] += np.add.reduce(values[starts[i] : starts[i] + lengths[i]])
-
-    def result(self, present: Any) -> pa.Array:
-        """The reduction of the buckets ``present`` (null where one had no valid value)."""
-        counts = self.counts[present]
-        if self.op == "count":
-            return pa.array(counts, pa.int64())
-        empty = counts == 0
-        typ = pa.float64() if self.is_float else pa.int64()
-        return pa.array(self.out[present], typ, mask=empty if empty.any() else None)
 
 
 class _Column:
@@ -347,7 +332,7 @@ def run_sorted(
         for plan in plans:
             for src, reducer in plan or ():
                 read = src.read(a, b, pos)
-                if read is None or not reducer.add(*read, runs, run_starts, lengths):
+                if read is None or not reducer.add_runs(*read, runs, run_starts, lengths):
                     return None
     found = selected > 0
     if not found.any():
