@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import duckdb
 import orjson
 import pyarrow as pa
@@ -219,6 +220,7 @@ async def end_to_end(args: argparse.Namespace) -> None:
     duck.register("tiny", tiny_table())
     shapes = [s for s in SHAPES if re.search(args.only, s.name)]
     c = Cluster(cluster_properties(tmp, args.threads))
+    http = aiohttp.ClientSession()
     try:
         await load_historical(c, segments)
         broker = await c.start("broker")
@@ -248,8 +250,10 @@ async def end_to_end(args: argparse.Namespace) -> None:
         probes: dict[str, dict[str, Timed]] = {}
         for s in shapes:
             probes[s.name] = {
-                "sql": post_json(c, sql_url, {"query": s.sql}),
-                "native": post_json(c, f"{broker.url}/druid/v2", await native_of(s.inner or s.sql)),
+                "sql": post_json(http, sql_url, {"query": s.sql}),
+                "native": post_json(
+                    http, f"{broker.url}/druid/v2", await native_of(s.inner or s.sql)
+                ),
                 "duckdb": duck_probe(duck, s.duck),
             }
             got = orjson.loads(await probes[s.name]["sql"]())
@@ -268,8 +272,8 @@ async def end_to_end(args: argparse.Namespace) -> None:
         tiny_sql = f"SELECT COUNT(*) AS n FROM tiny WHERE {WHEN}"
         tiny = {
             "tiny": {
-                "sql": post_json(c, sql_url, {"query": tiny_sql}),
-                "native": post_json(c, f"{broker.url}/druid/v2", await native_of(tiny_sql)),
+                "sql": post_json(http, sql_url, {"query": tiny_sql}),
+                "native": post_json(http, f"{broker.url}/druid/v2", await native_of(tiny_sql)),
                 "duckdb": duck_probe(duck, "SELECT count(*) FROM tiny"),
             }
         }
@@ -285,6 +289,7 @@ async def end_to_end(args: argparse.Namespace) -> None:
             f"duckdb threads={args.threads} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
         )
     finally:
+        await http.close()
         await c.close()
 
 
@@ -292,7 +297,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="0: planning only")
     parser.add_argument("--segments", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--runs", type=int, default=6, help="rounds; a multiple of 6 balances the probe order"
+    )
     parser.add_argument("--plan-runs", type=int, default=300)
     parser.add_argument(
         "--threads", type=int, default=2, help="DuckDB threads and druid.processing.numThreads"
