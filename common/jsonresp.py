@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+from common.jsonrows import OPTIONS as _OPTIONS
 
 
 def dumps(value: Any) -> bytes:

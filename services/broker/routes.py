@@ -22,7 +22,7 @@ from common.errors import QueryCancelled, QueryTimeout
 from common.ids import header_value, url_id
 from common.jsonresp import dumps
 from common.lookups.datasource import inline_lookups
-from common.query import finalize, parse_query
+from common.query import finalize, finalize_json, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
 from common.query.lifecycle import query_timeout_s
@@ -45,7 +45,7 @@ async def execute(service: BrokerService, query: Query, timeout_s: float | None)
     gathered = await service.scatter.gather(query, max_bytes=limit, timeout_s=timeout_s)
 
     def render() -> bytes:
-        return dumps(finalize(query, gathered.merged(query)))
+        return finalize_json(query, gathered.merged(query))
 
     # Merge, finalize and encode in one step: inline when small (a thread hop costs more than
     # the work), else in one worker thread so the event loop stays free.

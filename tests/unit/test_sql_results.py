@@ -177,3 +177,17 @@ def test_mixed_columns_every_format() -> None:
     assert write_result(unstringified, "arrayLines").split(b"\n")[3] == (
         b'[1.0E-4,3.0E9,true,[1.0E10,null],"[]",0.001,"1970-01-01T00:00:00.002Z"]'
     )
+
+
+def test_object_is_object_lines_in_an_array() -> None:
+    """``object`` is spliced from column texts, ``objectLines`` written from dicts (or
+    fragments, for a repeated name): the same objects either way, with and without a header,
+    arrays stringified or not."""
+    unstringified = copy.copy(MIXED)
+    unstringified.stringify_arrays = False
+    for rs in (RS, MIXED, unstringified):
+        for header in (False, True):
+            lines = write_result(rs, "objectLines", header=header).split(b"\n")[:-2]
+            assert write_result(rs, "object", header=header) == b"[" + b",".join(lines) + b"]\n"
+    empty = ResultSet(["a"], ["STRING"], ["VARCHAR"], [pa.array([], pa.string())])
+    assert write_result(empty, "object", header=True) == b'[{"a":null}]\n'

@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from common.errors import InvalidInput
+from common.jsonrows import OPTIONS
 from common.query.engine import groupby, metadata, scan, search, timeseries, topn
 from common.query.engine.lazy import defer_virtual_inputs
 from common.query.models import (
@@ -81,6 +83,14 @@ def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
     if isinstance(query, WindowOperatorQuery):
         raise InvalidInput("A windowOperator query runs at the broker only")
     return metadata.merge_ds_metadata(query, parts)
+
+
+def finalize_json(query: Query, partial: pa.Table) -> bytes:
+    """``finalize``'s result as JSON bytes (``common.jsonresp.dumps`` of it): a groupBy's rows
+    are written from the columns, without a dict per row."""
+    if isinstance(query, GroupByQuery):
+        return groupby.finalize_json(query, partial)
+    return orjson.dumps(finalize(query, partial), option=OPTIONS)
 
 
 def finalize(query: Query, partial: pa.Table) -> list[dict[str, Any]]:

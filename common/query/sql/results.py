@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.errors import InvalidInput
+from common.jsonrows import objects_json, value_texts
 from common.query.sql.execute import ResultSet, json_values
 from common.query.sql.functions import java_double
 
@@ -83,12 +84,20 @@ def write_result(
     """The response body for ``rs`` in ``result_format``.
 
     Built from the columns: each column becomes its JSON-ready values once (doubles as Java's
-    text, vectorised, carried into orjson as ``orjson.Fragment``), then orjson writes the rows
-    in one call per body (per line for the ``*Lines`` formats)."""
+    text, vectorised). ``object`` splices the rows from each column's JSON texts
+    (``common.jsonrows``, no dict per row); the others carry doubles into orjson as
+    ``orjson.Fragment`` and write the rows in one call per body (per line for ``*Lines``)."""
     if result_format not in FORMATS:
         raise InvalidInput(f"Unsupported resultFormat [{result_format}]; one of {list(FORMATS)}")
     if result_format == "csv":
         return _csv(rs, header, types_header, sql_types_header)
+    names = rs.names
+    if result_format == "object":
+        body = objects_json(names, [_texts(c, rs) for c in rs.columns], rs.num_rows)
+        if header:
+            head = _object_header(rs, types_header, sql_types_header)
+            body = b"[" + head + (b"," + body[1:] if rs.num_rows else b"]")
+        return body + b"\n"
     cols = [_json_cells(c, rs) for c in rs.columns]
     if result_format in ("array", "arrayLines"):
         rows: list[Any] = list(zip(*cols, strict=True)) if cols else []
@@ -97,7 +106,6 @@ def write_result(
         if result_format == "array":
             return orjson.dumps(rows) + b"\n"
         return b"\n".join(map(orjson.dumps, rows)) + b"\n\n"
-    names = rs.names
     if len(set(names)) == len(names):
         objects: list[Any] = [dict(zip(names, r, strict=True)) for r in zip(*cols, strict=True)]
     else:  # a repeated name: each key written, as Druid's writer does (a dict would keep one)
@@ -107,6 +115,16 @@ def write_result(
     if result_format == "object":
         return orjson.dumps(objects) + b"\n"
     return b"".join(orjson.dumps(o) + b"\n" for o in objects) + b"\n"
+
+
+def _texts(col: pa.Array, rs: ResultSet) -> list[bytes]:
+    """``_json_cells``' values as orjson writes them, a column at a time."""
+    if pa.types.is_floating(col.type):
+        cells = [
+            "null" if t is None else f'"{t}"' if t in _NON_FINITE else t for t in double_texts(col)
+        ]
+        return "\0".join(cells).encode().split(b"\0") if cells else []  # no NUL in the texts
+    return value_texts(_json_cells(col, rs))
 
 
 def _object_fragment(names: list[str], values: tuple[Any, ...]) -> orjson.Fragment:
