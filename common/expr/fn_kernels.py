@@ -28,6 +28,7 @@ from common.expr.kernels import (
     to_numpy_mask,
     truth,
 )
+from common.expr.values import java_longs
 
 # ------------------------------------------------------------------------------------------
 # function kernels: (args, n) -> value, or raise NoKernel to use the row implementation
@@ -121,9 +122,7 @@ def _cast(args: list[V], n: int) -> V:
     if kind(x) == "LONG":
         return x
     vals, mask = to_numpy_mask(full(x, n))
-    with np.errstate(all="ignore"):
-        clipped = np.nan_to_num(np.trunc(vals), nan=0.0, posinf=2.0**63 - 1024, neginf=-(2.0**63))
-    out = pa.array(clipped.astype(np.int64), pa.int64(), mask=mask)
+    out = pa.array(java_longs(np.asarray(vals, dtype=np.float64)), pa.int64(), mask=mask)
     return out[0] if isinstance(x, pa.Scalar) else out
 
 

@@ -12,6 +12,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 #: Java's ``Long.MIN_VALUE`` and ``Long.MAX_VALUE``: the range of a LONG.
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
@@ -69,12 +71,9 @@ def to_long(v: Any) -> int | None:
     if n is None:
         return None
     if isinstance(n, float):
-        if math.isnan(n):
-            return 0  # Java's (long) NaN
-        if math.isinf(n):
-            return 2**63 - 1 if n > 0 else -(2**63)
-        return int(n)
-    return n
+        return java_long(n)
+    # a longer integer text: Druid reads it as a double, whose (long) cast saturates
+    return n if LONG_MIN <= n <= LONG_MAX else LONG_MAX if n > 0 else LONG_MIN
 
 
 def java_long(d: float) -> int:
@@ -86,6 +85,17 @@ def java_long(d: float) -> int:
     if d <= -(2.0**63):
         return LONG_MIN
     return int(d)
+
+
+def java_longs(f: np.ndarray) -> np.ndarray:
+    """``java_long`` of each double of ``f``, as int64."""
+    out = np.zeros(len(f), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        inside = (f > -(2.0**63)) & (f < 2.0**63)  # NaN is neither: it stays 0
+        out[inside] = np.trunc(f[inside]).astype(np.int64)
+        out[f >= 2.0**63] = LONG_MAX
+        out[f <= -(2.0**63)] = LONG_MIN
+    return out
 
 
 def java_double(d: float) -> str:

@@ -96,6 +96,17 @@ CASES: list[tuple[str, Any]] = [
     ("isnull(ratio)", 0),
     ("cast('42', 'LONG') + 1", 43),
     ("cast(1.9, 'LONG')", 1),
+    # Java's (long) of a double: toward zero, saturating, NaN 0 (a long text too long for a
+    # long is read as a double, as Druid's ExprEval.computeNumber does)
+    ("cast(-2.7, 'LONG')", -2),
+    ("cast(1e19, 'LONG')", 2**63 - 1),
+    ("cast(-1e19, 'LONG')", -(2**63)),
+    ("cast(1.0 / 0.0, 'LONG')", 2**63 - 1),
+    ("cast(-1.0 / 0.0, 'LONG')", -(2**63)),
+    ("cast(0.0 / 0.0, 'LONG')", 0),
+    ("cast(added * 1e18, 'LONG')", 2**63 - 1),
+    ("cast('99999999999999999999', 'LONG')", 2**63 - 1),
+    ("cast('-99999999999999999999', 'LONG')", -(2**63)),
     ("cast(added, 'DOUBLE')", 12.0),
     ("cast(added, 'STRING')", "12"),
     ("cast(ratio, 'STRING')", "0.5"),

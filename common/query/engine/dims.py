@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.expr.values import LONG_MAX, LONG_MIN
+from common.expr.values import java_longs
 from common.query.columns import (
     BUCKET_COLUMN,
     TIME_COLUMN,
@@ -93,13 +93,7 @@ def to_longs(col: Any) -> Any:
     nums = to_numbers(col)
     valid = np.asarray(pc.is_valid(nums).to_numpy(zero_copy_only=False), dtype=bool)
     f = np.asarray(pc.fill_null(nums, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
-    out = np.zeros(len(f), dtype=np.int64)
-    with np.errstate(invalid="ignore"):
-        inside = (f > -(2.0**63)) & (f < 2.0**63)  # NaN is neither: it stays 0
-        out[inside] = np.trunc(f[inside]).astype(np.int64)
-        out[f >= 2.0**63] = LONG_MAX
-        out[f <= -(2.0**63)] = LONG_MIN
-    return pa.array(out, pa.int64(), mask=None if valid.all() else ~valid)
+    return pa.array(java_longs(f), pa.int64(), mask=None if valid.all() else ~valid)
 
 
 def keyed_table(
