@@ -30,7 +30,7 @@ from common.expr import parse_expression
 from common.expr.fastnum import truth_mask
 from common.expr.kernels import normalise, strs
 from common.expr.kernels import truth as expr_truth
-from common.expr.values import LONG_MAX, LONG_MIN, java_long
+from common.expr.values import LONG_MAX, LONG_MIN, java_double, java_long
 from common.query.columns import (
     TIME_COLUMN,
     eval_predicate,
@@ -120,6 +120,92 @@ def _equals_pred(value: Any, numeric: bool | None = None, longs: bool = True) ->
         return pc.equal(to_strings(arr), pa.scalar(_scalar_str(value), pa.string()))
 
     return pred
+
+
+def _equality_pred(value: Any, match_type: str) -> Any:
+    """Druid's ``EqualityFilter`` on one column: the value cast to the column's type
+    (``ExprEval.castForEqualityComparison``). A LONG column compares longs, exactly, and only
+    with a value that is the same number as a long (``1.0`` matches 1, ``1.1`` and NaN
+    nothing); a DOUBLE or FLOAT column compares in its own type; a STRING column compares the
+    value's text (``_text_for_equality``). A numeric text counts as its number
+    (``computeNumber``: a long, else a double). Other columns, and a value that is no number on
+    a numeric column, compare as ``_equals_pred`` does."""
+    number = _match_number(value, match_type)
+    exact = None if number is None else _long_for_equality(number)
+    text = _text_for_equality(value, number, match_type)
+    fallback = _equals_pred(value, match_type in NUMERIC_TYPES, match_type == "LONG")
+
+    def pred(arr: Any) -> Any:
+        if _is_text(arr.type):  # Druid compares the value's text: 5 matches "5", not "05"
+            if text is None:
+                return _false_unless_null(arr)
+            return pc.equal(to_strings(arr), pa.scalar(text, pa.string()))
+        if number is None:
+            return fallback(arr)
+        if pa.types.is_integer(arr.type):
+            if exact is None:
+                return _false_unless_null(arr)
+            return pc.equal(arr, pa.scalar(exact, pa.int64()))
+        if pa.types.is_floating(arr.type):
+            typ = pa.float32() if pa.types.is_float32(arr.type) else pa.float64()
+            return pc.equal(arr, pa.scalar(float(number), typ))
+        return fallback(arr)
+
+    return pred
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    return bool(pa.types.is_string(typ) or pa.types.is_large_string(typ))
+
+
+def _text_for_equality(value: Any, number: int | float | None, match_type: str) -> str | None:
+    """The text a STRING column is compared with: ``ExprEval.ofType(match_type, value)`` cast
+    to STRING (a LONG's digits, a DOUBLE as Java's ``Double.toString``)."""
+    if match_type == "STRING" or isinstance(value, bool):
+        return java_double(value) if isinstance(value, float) else _scalar_str(value)
+    if number is None:
+        return None
+    return str(number) if isinstance(number, int) else java_double(number)
+
+
+def _match_number(value: Any, match_type: str) -> int | float | None:
+    """``value`` as Druid's expression value of ``match_type`` (``ExprEval.ofType``) turns
+    into a number: a JSON number as it is, a text through ``computeNumber`` ("true"/"false"
+    are 1.0/0.0), a LONG's through Java's ``longValue()`` (1.5 is 1); None for a boolean or a
+    text that is no number."""
+    if isinstance(value, bool):
+        return None
+    number: int | float | None
+    if isinstance(value, int | float):
+        number = value
+    elif not isinstance(value, str):
+        return None
+    elif value.strip().lower() in ("true", "false"):
+        number = 1.0 if value.strip().lower() == "true" else 0.0
+    else:
+        text = value.strip()
+        whole = _exact_int(text)
+        number = whole if whole is not None else _decimal_number(text)
+    if number is None or (match_type in ("STRING", "LONG") and isinstance(number, int)):
+        return number
+    if match_type == "LONG":
+        return java_long(number)
+    return float(number)
+
+
+def _decimal_number(text: str) -> float | None:
+    return _to_float(text) if _DECIMAL_TEXT.fullmatch(text) else None
+
+
+def _long_for_equality(number: int | float) -> int | None:
+    """The long a LONG column is compared with, or None when the number does not survive the
+    cast to a long (Druid compares the double before and after the cast)."""
+    if isinstance(number, int) and LONG_MIN <= number <= LONG_MAX:
+        return number
+    as_long = java_long(float(number))
+    return as_long if float(as_long) == float(number) else None
 
 
 def _is_numeric(typ: pa.DataType) -> bool:
@@ -238,9 +324,7 @@ class EqualsFilter(_Filter):
     def leaf(self) -> tuple[str, Any] | None:
         if isinstance(self.matchValue, list):
             return None  # whole-array equality: ``evaluate``
-        numeric = self.matchValueType in NUMERIC_TYPES
-        longs = self.matchValueType == "LONG"
-        return self.column, _equals_pred(self.matchValue, numeric, longs)
+        return self.column, _equality_pred(self.matchValue, self.matchValueType)
 
     def _array_equals(self, col: pa.ChunkedArray) -> pa.ChunkedArray:
         element = self.matchValueType[len("ARRAY<") : -1]
