@@ -85,17 +85,37 @@ def objects_json(
     ``before`` (one for every row, or one per row) and ``after``. A repeated name is written
     each time (as Druid's SQL writer does); a dict would keep one value, so a caller matching
     dicts checks that the names are distinct."""
+    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
+    return _splice(b"{", keys, b"}", columns, rows, before, after)
+
+
+def arrays_json(columns: Sequence[list[bytes]], rows: int) -> bytes:
+    """``[[value, ...], ...]``: ``rows`` arrays, array ``i`` holding ``columns[k][i]``."""
+    return _splice(b"[", [b"," if i else b"" for i in range(len(columns))], b"]", columns, rows)
+
+
+def _splice(
+    opening: bytes,
+    keys: list[bytes],
+    closing: bytes,
+    columns: Sequence[list[bytes]],
+    rows: int,
+    before: bytes | list[bytes] = b"",
+    after: bytes = b"",
+) -> bytes:
+    """One ``bytes.join`` over the rows laid out side by side: per row ``before``, ``opening``,
+    then each column's ``keys[k]`` and value text, ``closing`` and ``after``, rows separated
+    by commas, the whole in brackets."""
     if not rows:
         return b"[]"
-    k = len(names)
-    width = 2 * k + 3  # before, "{", (key, value) * k, "}" + after + ","
+    k = len(keys)
+    width = 2 * k + 3  # before, opening, (key, value) * k, closing + after + ","
     flat: list[bytes] = [b""] * (rows * width)
     flat[0::width] = before if isinstance(before, list) else [before] * rows
-    flat[1::width] = [b"{"] * rows
-    for i, (name, texts) in enumerate(zip(names, columns, strict=True)):
-        key = (b"," if i else b"") + orjson.dumps(name) + b":"
+    flat[1::width] = [opening] * rows
+    for i, (key, texts) in enumerate(zip(keys, columns, strict=True)):
         flat[2 + 2 * i :: width] = [key] * rows
         flat[3 + 2 * i :: width] = texts
-    flat[width - 1 :: width] = [b"}" + after + b","] * rows
-    flat[-1] = b"}" + after  # no comma after the last row
+    flat[width - 1 :: width] = [closing + after + b","] * rows
+    flat[-1] = closing + after  # no comma after the last row
     return b"[" + b"".join(flat) + b"]"

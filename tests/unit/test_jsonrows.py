@@ -197,3 +197,50 @@ def test_groupby_finalize_json_is_dumps_of_finalize(spec: dict[str, Any]) -> Non
     # the comparison is not between two empty answers (but for the false filter's)
     rows = len(orjson.loads(want))
     assert rows == 0 if spec.get("filter") and spec["dimensions"] else rows > 0
+
+
+# ---- scan: finalize_json is dumps(finalize(...))
+
+
+def _scan_segments() -> list[pa.Table]:
+    seg = _segment(90)
+    extra = seg.append_column("blob", pa.array([bytes([i % 7, 255]) for i in range(90)]))
+    tags = [["a", 'b"'], None, [], ["x"], ["y", None]]
+    extra = extra.append_column("tags", pa.array([tags[i % 5] for i in range(90)]))
+    return [extra.slice(0, 50), extra.slice(50)]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"columns": ["__time", "word", "country", "added", "delta", "blob"]},
+        {"columns": ["word", "delta"], "resultFormat": "compactedList", "batchSize": 7},
+        {"columns": ["added", "word"], "offset": 45, "limit": 20, "batchSize": 3},
+        {"columns": ["word"], "offset": 200},
+        {"columns": ["word"], "filter": {"type": "false"}},
+        {},  # no columns: each segment answers its own
+        {"columns": ["tags", "word"]},  # a multi-value column: through finalize
+        {
+            "columns": ["mv"],
+            "virtualColumns": [
+                {
+                    "type": "expression",
+                    "name": "mv",
+                    "expression": "string_to_array(word, 'é')",
+                    "outputType": "ARRAY<STRING>",
+                }
+            ],
+        },
+    ],
+)
+def test_scan_finalize_json_is_dumps_of_finalize(spec: dict[str, Any]) -> None:
+    query = parse_query({"queryType": "scan", "dataSource": "t", "intervals": [str(DAY)], **spec})
+    partials = [
+        run_segment(query, s, interval=DAY, segment_id=f"seg{i}")
+        for i, s in enumerate(_scan_segments())
+    ]
+    partial = merge(query, partials)
+    want = dumps(finalize(query, partial))
+    assert finalize_json(query, partial) == want
+    rows = sum(len(b["events"]) for b in orjson.loads(want))
+    assert rows == 0 if "filter" in spec or spec.get("offset") == 200 else rows > 0

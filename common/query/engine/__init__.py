@@ -87,9 +87,11 @@ def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
 
 def finalize_json(query: Query, partial: pa.Table) -> bytes:
     """``finalize``'s result as JSON bytes (``common.jsonresp.dumps`` of it): a groupBy's rows
-    are written from the columns, without a dict per row."""
+    and a scan's events are written from the columns, without a dict per row."""
     if isinstance(query, GroupByQuery):
         return groupby.finalize_json(query, partial)
+    if isinstance(query, ScanQuery):
+        return scan.finalize_json(query, partial)
     return orjson.dumps(finalize(query, partial), option=OPTIONS)
 
 

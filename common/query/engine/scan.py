@@ -15,11 +15,13 @@ in one segment and multi-value in another reads the same from both.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from common.jsonrows import OPTIONS, arrays_json, column_texts, objects_json
 from common.query.columns import TIME_COLUMN, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
 from common.query.models import ScanQuery
@@ -133,3 +135,38 @@ def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
             ev = [json_value(v) for v in ev]
         out[-1]["events"].append(ev)
     return out
+
+
+def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
+    """``finalize``'s batches as JSON, each batch's events written from the columns
+    (``common.jsonrows``) without a dict or list per row: the same bytes as
+    ``orjson.dumps(finalize(...))``. Multi-value columns, and segments answering different
+    columns, go through ``finalize``."""
+    if not partial.num_columns or not partial.num_rows:
+        return b"[]"
+    by_segment = _columns_of_partial(partial)
+    rows = partial.slice(query.offset, query.limit)
+    if not rows.num_rows:
+        return b"[]"
+    names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
+    data = rows.select(names)
+    if any(pa.types.is_list(f.type) for f in data.schema) or any(
+        cols != names for cols in by_segment.values()
+    ):
+        return orjson.dumps(finalize(query, partial), option=OPTIONS)
+    texts = [column_texts(c) for c in data.columns]
+    head = b',"columns":' + orjson.dumps(names) + b',"events":'
+    batches: list[bytes] = []
+    start = 0
+    for segment, run in itertools.groupby(rows[SEGMENT_COLUMN].to_pylist()):
+        end = start + sum(1 for _ in run)
+        for a in range(start, end, query.batchSize):
+            b = min(a + query.batchSize, end)
+            cut = [t[a:b] for t in texts]
+            if query.resultFormat == "compactedList":
+                events = arrays_json(cut, b - a)
+            else:
+                events = objects_json(names, cut, b - a)
+            batches.append(b'{"segmentId":' + orjson.dumps(segment) + head + events + b"}")
+        start = end
+    return b"[" + b",".join(batches) + b"]"
