@@ -27,8 +27,9 @@ from common.lookups.datasource import inline_lookups
 from common.query import finalize, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS
 from common.query.engine.groupby import finalized_table
+from common.query.engine.scan import finalized_table as scan_table
 from common.query.lifecycle import query_timeout_s
-from common.query.models import GroupByQuery, Query
+from common.query.models import GroupByQuery, Query, ScanQuery
 from common.query.specs import SegmentDescriptor
 from common.query.sql.execute import NativeTable
 from common.query.sql.results import CONTENT_TYPES, write_result
@@ -53,8 +54,8 @@ def sql_router(service: BrokerService) -> APIRouter:
         return result
 
     async def sql_native(body: dict[str, Any]) -> NativeResult:
-        """A SQL query's native query: a groupBy's finalized rows as columns, which the SQL
-        layer reads without building Druid's JSON rows first (``NativeTable``)."""
+        """A SQL query's native query: a groupBy's or scan's finalized rows as columns, which
+        the SQL layer reads without building Druid's JSON rows first (``NativeTable``)."""
         return await native_result(body, columns=True)
 
     async def native_result(body: dict[str, Any], *, columns: bool) -> NativeResult:
@@ -73,8 +74,12 @@ def sql_router(service: BrokerService) -> APIRouter:
 
             def render() -> NativeResult:
                 merged = got.merged(query)
-                if columns and isinstance(query, GroupByQuery):
-                    table = finalized_table(query, merged)
+                if columns and isinstance(query, GroupByQuery | ScanQuery):
+                    table = (
+                        finalized_table(query, merged)
+                        if isinstance(query, GroupByQuery)
+                        else scan_table(query, merged)
+                    )
                     if table is not None:
                         return NativeTable(table)
                 return finalize(query, merged)

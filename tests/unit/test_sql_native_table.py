@@ -1,5 +1,5 @@
-"""A groupBy's finalized columns (``NativeTable``, what the broker hands the SQL layer) give the
-same SQL answers as Druid's JSON rows of the same groupBy, over Druid's ``foo`` datasource:
+"""A groupBy's or scan's finalized columns (``NativeTable``, what the broker hands the SQL layer)
+give the same SQL answers as Druid's JSON rows of the same query, over Druid's ``foo`` datasource:
 nulls and ``''``, FLOAT and DOUBLE, time floors (in a time zone too), HAVING, ORDER BY and
 LIMIT, post-aggregators, exact COUNT(DISTINCT), sketches, TIMESTAMP and string aggregators,
 multi-value and numeric dimensions, arrays, subqueries and answers with no row."""
@@ -15,7 +15,8 @@ import pytest
 
 from common.query import finalize, merge, parse_query, run_segment
 from common.query.engine.groupby import finalized_table
-from common.query.models import GroupByQuery
+from common.query.engine.scan import finalized_table as scan_table
+from common.query.models import GroupByQuery, ScanQuery
 from common.query.sql.execute import NativeTable, ResultSet
 from common.query.sql.runner import NativeResult, SqlQuery, run_sql
 from tests.unit.test_sql_druid_foo import SEGMENTS, FooCatalog
@@ -44,6 +45,13 @@ QUERIES = [
     "SELECT COUNT(*) AS c FROM (SELECT dim2, SUM(m1) AS s FROM foo GROUP BY dim2) WHERE s > 1",
     "SELECT dim1, SUM(m1) FILTER (WHERE dim2 = 'a') AS fa, COUNT(*) AS c FROM foo "
     "GROUP BY dim1 ORDER BY dim1 LIMIT 4 OFFSET 1",
+    # scans
+    "SELECT * FROM foo",
+    "SELECT dim1, m1, __time, cnt FROM foo LIMIT 3 OFFSET 1",
+    "SELECT __time, dim1, dim2, cnt, m1, m2 FROM foo ORDER BY __time DESC LIMIT 4",
+    "SELECT dim3, dim1 FROM foo",  # multi-value: through the JSON rows
+    "SELECT dim1, m2 FROM foo WHERE dim1 = 'nothing'",
+    "SELECT UPPER(dim1) AS u, m1 * 2 AS m FROM foo WHERE m1 > 2",
 ]
 
 
@@ -57,8 +65,8 @@ async def _json(query: dict[str, Any]) -> NativeResult:
 async def _columns(query: dict[str, Any]) -> NativeResult:
     q = parse_query(query)
     merged = merge(q, [run_segment(q, t, interval=i, segment_id=s) for i, s, t in SEGMENTS])
-    if isinstance(q, GroupByQuery):
-        table = finalized_table(q, merged)
+    if isinstance(q, GroupByQuery | ScanQuery):
+        table = finalized_table(q, merged) if isinstance(q, GroupByQuery) else scan_table(q, merged)
         if table is not None:
             return NativeTable(table)
     return finalize(q, merged)

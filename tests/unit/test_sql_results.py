@@ -8,10 +8,11 @@ import random
 import struct
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.query.sql.execute import ResultSet
+from common.query.sql.execute import ResultSet, _iso_utc
 from common.query.sql.functions import TS, java_double
 from common.query.sql.results import double_texts, write_result
 
@@ -191,3 +192,17 @@ def test_object_is_object_lines_in_an_array() -> None:
             assert write_result(rs, "object", header=header) == b"[" + b",".join(lines) + b"]\n"
     empty = ResultSet(["a"], ["STRING"], ["VARCHAR"], [pa.array([], pa.string())])
     assert write_result(empty, "object", header=True) == b'[{"a":null}]\n'
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(-62_135_596_800_000 - 10, 253_402_300_799_999 + 10)),
+        max_size=40,
+    )
+)
+def test_iso_utc_is_arrows_strftime(millis: list[int | None]) -> None:
+    """Timestamps print as Joda's ISO text in UTC; numpy's text where years have four digits,
+    Arrow's ``strftime`` (the reference) elsewhere, nulls as null."""
+    col = pa.array([*millis, 0, -1, 951_782_400_000], pa.int64()).cast(TS)
+    want = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    assert _iso_utc(col) == want

@@ -137,28 +137,38 @@ def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
     return out
 
 
+def finalized_table(query: ScanQuery, partial: pa.Table) -> pa.Table | None:
+    """The rows ``finalize`` answers as plain columns (offset and limit applied, the answering
+    columns, then ``__segmentId``), or None when there is no row or they are not plain:
+    multi-value columns (``finalize`` prints their rows Druid's way) and segments answering
+    different columns (a query naming no columns)."""
+    if not partial.num_columns or not partial.num_rows:
+        return None
+    by_segment = _columns_of_partial(partial)
+    rows = partial.slice(query.offset, query.limit)
+    names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
+    if not rows.num_rows or any(cols != names for cols in by_segment.values()):
+        return None
+    data = rows.select([*names, SEGMENT_COLUMN])
+    if any(pa.types.is_list(f.type) for f in data.schema):
+        return None
+    return data
+
+
 def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
     """``finalize``'s batches as JSON, each batch's events written from the columns
     (``common.jsonrows``) without a dict or list per row: the same bytes as
-    ``orjson.dumps(finalize(...))``. Multi-value columns, and segments answering different
-    columns, go through ``finalize``."""
-    if not partial.num_columns or not partial.num_rows:
-        return b"[]"
-    by_segment = _columns_of_partial(partial)
-    rows = partial.slice(query.offset, query.limit)
-    if not rows.num_rows:
-        return b"[]"
-    names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
-    data = rows.select(names)
-    if any(pa.types.is_list(f.type) for f in data.schema) or any(
-        cols != names for cols in by_segment.values()
-    ):
+    ``orjson.dumps(finalize(...))``. Rows that are not plain columns (``finalized_table``) go
+    through ``finalize``."""
+    data = finalized_table(query, partial)
+    if data is None:
         return orjson.dumps(finalize(query, partial), option=OPTIONS)
-    texts = [column_texts(c) for c in data.columns]
+    names = data.column_names[:-1]
+    texts = [column_texts(data.column(n)) for n in names]
     head = b',"columns":' + orjson.dumps(names) + b',"events":'
     batches: list[bytes] = []
     start = 0
-    for segment, run in itertools.groupby(rows[SEGMENT_COLUMN].to_pylist()):
+    for segment, run in itertools.groupby(data.column(SEGMENT_COLUMN).to_pylist()):
         end = start + sum(1 for _ in run)
         for a in range(start, end, query.batchSize):
             b = min(a + query.batchSize, end)
