@@ -8,7 +8,8 @@ datasource, the JOIN's right side) with a broker in this process. Per query, int
 round: ``POST /druid/v2/sql`` end to end, the native query it plans to through ``POST /druid/v2``
 (for the JOIN and the subquery: its innermost native query), and DuckDB running the same SQL on
 the same Arrow tables. Every answer is checked against DuckDB's. Prints medians, SQL/DuckDB, and
-the SQL overhead (SQL minus native: planning, the schema lookup, broker-side layers, results).
+the SQL overhead (SQL minus native, the median of the rounds' differences: planning, the schema
+lookup, broker-side layers, results).
 Then the fixed cost of a tiny SQL query (a count over a 1,000-row datasource).
 
     .venv/bin/python -m bench.sql --rows 0           # planning overhead only
@@ -45,6 +46,7 @@ from bench.query import (
     load_historical,
     make_table,
     median_ms,
+    paired_ms,
     post_json,
     quiet_logs,
     same_rows,
@@ -267,7 +269,8 @@ async def end_to_end(args: argparse.Namespace) -> None:
         times = await interleaved([s.name for s in shapes], args.runs, probes)
         for s in shapes:
             q, n, d = (median_ms(times[s.name][p]) for p in ("sql", "native", "duckdb"))
-            print(f"{s.name:<23} {q:>7.1f} {n:>7.1f} {d:>7.1f} {q / d:>6.2f} {q - n:>12.1f}")
+            over = paired_ms(times[s.name]["sql"], times[s.name]["native"])
+            print(f"{s.name:<23} {q:>7.1f} {n:>7.1f} {d:>7.1f} {q / d:>6.2f} {over:>12.1f}")
 
         tiny_sql = f"SELECT COUNT(*) AS n FROM tiny WHERE {WHEN}"
         tiny = {
@@ -282,7 +285,8 @@ async def end_to_end(args: argparse.Namespace) -> None:
         q, n, d = (median_ms(tt[p]) for p in ("sql", "native", "duckdb"))
         print(
             f"tiny SQL query (count of 1,000 rows, medians of {tiny_runs}): sql {q:.2f} ms, "
-            f"native {n:.2f} ms, sql overhead {q - n:.2f} ms, duckdb {d:.2f} ms"
+            f"native {n:.2f} ms, sql overhead {paired_ms(tt['sql'], tt['native']):.2f} ms, "
+            f"duckdb {d:.2f} ms"
         )
         print(
             f"rows={args.rows:,} segments={args.segments} runs={args.runs} "
