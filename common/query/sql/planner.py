@@ -485,7 +485,7 @@ class _Planner:
                     return exp.column(spec.name)
                 return n
 
-            out = node.copy().transform(fn)
+            out = node.transform(fn)  # transform copies the tree first
             base = set(keys.values()) | {a.name for a in aggs}
             for c in out.find_all(exp.Column):
                 if c.name not in base:
