@@ -12,9 +12,10 @@ import pyarrow.compute as pc
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.query.javatext import double_texts
 from common.query.sql.execute import ResultSet, _iso_utc
 from common.query.sql.functions import TS, java_double
-from common.query.sql.results import double_texts, write_result
+from common.query.sql.results import write_result
 
 RS = ResultSet(
     ["t", "n", "x", "s"],

@@ -22,6 +22,7 @@ from common.errors import InvalidInput
 from common.jsonrows import OPTIONS
 from common.query.engine import groupby, metadata, scan, search, timeseries, topn
 from common.query.engine.lazy import defer_virtual_inputs
+from common.query.javatext import java_numbers
 from common.query.models import (
     DataSourceMetadataQuery,
     GroupByQuery,
@@ -86,13 +87,14 @@ def merge(query: Query, partials: Sequence[pa.Table]) -> pa.Table:
 
 
 def finalize_json(query: Query, partial: pa.Table) -> bytes:
-    """``finalize``'s result as JSON bytes (``common.jsonresp.dumps`` of it): a groupBy's rows
-    and a scan's events are written from the columns, without a dict per row."""
+    """``finalize``'s result as Druid writes it: doubles as Java's text, NaN and the infinities
+    as strings (``common.query.javatext``). A groupBy's rows and a scan's events are written
+    from the columns, without a dict per row."""
     if isinstance(query, GroupByQuery):
         return groupby.finalize_json(query, partial)
     if isinstance(query, ScanQuery):
         return scan.finalize_json(query, partial)
-    return orjson.dumps(finalize(query, partial), option=OPTIONS)
+    return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
 
 
 def finalize(query: Query, partial: pa.Table) -> list[dict[str, Any]]:

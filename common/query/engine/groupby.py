@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.jsonrows import OPTIONS, column_texts, objects_json
+from common.jsonrows import OPTIONS, objects_json
 from common.query.columns import TIME_COLUMN, to_numbers, to_strings
 from common.query.engine.base import (
     aggregate,
@@ -37,6 +37,7 @@ from common.query.engine.base import (
 from common.query.engine.dense import run_dense
 from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table, output_type
 from common.query.filters import filter_mask
+from common.query.javatext import java_numbers, result_texts
 from common.query.models import GroupByQuery
 from common.query.specs import (
     AndHaving,
@@ -185,11 +186,12 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
 
 def finalize_json(query: GroupByQuery, partial: pa.Table) -> bytes:
     """``finalize``'s rows as JSON, written from the columns (``common.jsonrows``)
-    without a dict per row: the same bytes as ``orjson.dumps(finalize(...))``."""
+    without a dict per row: the same bytes as
+    ``orjson.dumps(java_numbers(finalize(...)))``."""
     result = None if query.subtotalsSpec is not None else finalized_table(query, partial)
     events = None if result is None else result.drop_columns([TIME_COLUMN])
     if result is None or events is None or len(set(events.column_names)) != events.num_columns:
-        return orjson.dumps(finalize(query, partial), option=OPTIONS)
+        return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
     gran = query.granularity
     before: bytes | list[bytes]
     if isinstance(gran, AllGranularity):
@@ -200,7 +202,7 @@ def finalize_json(query: GroupByQuery, partial: pa.Table) -> bytes:
             heads[t] if t in heads else heads.setdefault(t, _row_head(format_time(t, gran)))
             for t in result[TIME_COLUMN].to_pylist()
         ]
-    texts = [column_texts(c) for c in events.columns]
+    texts = [result_texts(c) for c in events.columns]
     return objects_json(events.column_names, texts, events.num_rows, before, b"}")
 
 

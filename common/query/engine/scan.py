@@ -21,9 +21,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from common.jsonrows import OPTIONS, arrays_json, column_texts, objects_json
+from common.jsonrows import OPTIONS, arrays_json, objects_json
 from common.query.columns import TIME_COLUMN, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
+from common.query.javatext import java_numbers, result_texts
 from common.query.models import ScanQuery
 from common.segments.intervals import Interval
 
@@ -158,13 +159,13 @@ def finalized_table(query: ScanQuery, partial: pa.Table) -> pa.Table | None:
 def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
     """``finalize``'s batches as JSON, each batch's events written from the columns
     (``common.jsonrows``) without a dict or list per row: the same bytes as
-    ``orjson.dumps(finalize(...))``. Rows that are not plain columns (``finalized_table``) go
-    through ``finalize``."""
+    ``orjson.dumps(java_numbers(finalize(...)))``. Rows that are not plain columns
+    (``finalized_table``) go through ``finalize``."""
     data = finalized_table(query, partial)
     if data is None:
-        return orjson.dumps(finalize(query, partial), option=OPTIONS)
+        return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
     names = data.column_names[:-1]
-    texts = [column_texts(data.column(n)) for n in names]
+    texts = [result_texts(data.column(n)) for n in names]
     head = b',"columns":' + orjson.dumps(names) + b',"events":'
     batches: list[bytes] = []
     start = 0

@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from common.errors import InvalidInput
 from common.jsonrows import objects_json, value_texts
+from common.query.javatext import NON_FINITE, double_json_texts, double_texts
 from common.query.sql.execute import ResultSet, json_values
 from common.query.sql.functions import java_double
 
@@ -33,9 +33,6 @@ CONTENT_TYPES = {
     "arrayLines": "text/plain",
     "csv": "text/csv",
 }
-
-
-_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def _json(value: Any) -> bytes:
@@ -120,10 +117,7 @@ def write_result(
 def _texts(col: pa.Array, rs: ResultSet) -> list[bytes]:
     """``_json_cells``' values as orjson writes them, a column at a time."""
     if pa.types.is_floating(col.type):
-        cells = [
-            "null" if t is None else f'"{t}"' if t in _NON_FINITE else t for t in double_texts(col)
-        ]
-        return "\0".join(cells).encode().split(b"\0") if cells else []  # no NUL in the texts
+        return double_json_texts(col)
     return value_texts(_json_cells(col, rs))
 
 
@@ -138,35 +132,13 @@ def _json_cells(col: pa.Array, rs: ResultSet) -> list[Any]:
     QUOTE_NON_NUMERIC_NUMBERS)."""
     if pa.types.is_floating(col.type):
         return [
-            None if t is None else orjson.Fragment(f'"{t}"' if t in _NON_FINITE else t)
+            None if t is None else orjson.Fragment(f'"{t}"' if t in NON_FINITE else t)
             for t in double_texts(col)
         ]
     values = json_values(col, rs.time_zone, rs.stringify_arrays)
     if pa.types.is_large_list(col.type) and not rs.stringify_arrays:
         return [v if v is None else orjson.Fragment(_json(v)) for v in values]
     return values
-
-
-def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
-    """Java's ``Double.toString`` of each value (None for null), vectorised: Arrow's shortest
-    round-trip text of the values in [1e-3, 1e7) (where Java writes plain decimals) with ``.0``
-    added to whole numbers; ``java_double`` for the others (zeros, exponents, NaN, infinities)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    col = col.cast(pa.float64())  # a FLOAT prints as the double it is, as before
-    text = pc.cast(col, pa.string())
-    magnitude = pc.abs(col)
-    plain = pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7))
-    plain = pc.fill_null(plain, False)
-    whole = pc.invert(pc.match_substring(text, "."))
-    text = pc.if_else(pc.and_(plain, whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    out: list[str | None] = text.to_pylist()
-    odd = pc.indices_nonzero(pc.and_(pc.invert(plain), col.is_valid())).to_pylist()
-    if odd:
-        values = col.take(pa.array(odd, pa.int64())).to_pylist()
-        for i, v in zip(odd, values, strict=True):
-            out[i] = java_double(v)
-    return out
 
 
 def _csv(rs: ResultSet, header: bool, types_header: bool, sql_types_header: bool) -> bytes:

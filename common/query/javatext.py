@@ -1,0 +1,70 @@
+"""Numbers in Druid's JSON as Druid's Jackson writes them: a double as Java's
+``Double.toString`` (``9.11526338E8``, ``0.001``, ``1.0``), NaN and the infinities as the strings
+``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (``QUOTE_NON_NUMERIC_NUMBERS``). Druid's own expected
+results show it (``integration-tests/.../wikipedia_editstream_queries.json``: ``"added":
+9.11526338E8``). Native results (``common.query.engine.finalize_json``) and SQL results
+(``common.query.sql.results``) both write doubles through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from common.expr.values import java_double
+from common.jsonrows import column_texts
+
+NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """Java's ``Double.toString`` of each value (None for null), vectorised: Arrow's shortest
+    round-trip text of the values in [1e-3, 1e7) (where Java writes plain decimals) with ``.0``
+    added to whole numbers; ``java_double`` for the others (zeros, exponents, NaN, infinities)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    col = col.cast(pa.float64())  # a FLOAT prints as the double it is, as before
+    text = pc.cast(col, pa.string())
+    magnitude = pc.abs(col)
+    plain = pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7))
+    plain = pc.fill_null(plain, False)
+    whole = pc.invert(pc.match_substring(text, "."))
+    text = pc.if_else(pc.and_(plain, whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    out: list[str | None] = text.to_pylist()
+    odd = pc.indices_nonzero(pc.and_(pc.invert(plain), col.is_valid())).to_pylist()
+    if odd:
+        values = col.take(pa.array(odd, pa.int64())).to_pylist()
+        for i, v in zip(odd, values, strict=True):
+            out[i] = java_double(v)
+    return out
+
+
+def double_json_texts(col: pa.Array | pa.ChunkedArray) -> list[bytes]:
+    """Each double's JSON text, as Jackson writes it (``null`` for a null)."""
+    cells = ["null" if t is None else f'"{t}"' if t in NON_FINITE else t for t in double_texts(col)]
+    return "\0".join(cells).encode().split(b"\0") if cells else []  # no NUL in the texts
+
+
+def result_texts(col: pa.Array | pa.ChunkedArray) -> list[bytes]:
+    """A result column's JSON texts (``common.jsonrows.column_texts``), doubles as Druid
+    writes them."""
+    return double_json_texts(col) if pa.types.is_floating(col.type) else column_texts(col)
+
+
+def double_json(d: float) -> orjson.Fragment:
+    text = java_double(d)
+    return orjson.Fragment(f'"{text}"' if text in NON_FINITE else text)
+
+
+def java_numbers(value: Any) -> Any:
+    """``value`` (decoded JSON: dicts, lists, scalars) with every double, at any depth, as an
+    ``orjson.Fragment`` of its Jackson text; the rest as it is."""
+    if isinstance(value, float):
+        return double_json(value)
+    if isinstance(value, dict):
+        return {k: java_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [java_numbers(v) for v in value]
+    return value
