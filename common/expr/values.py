@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -99,23 +98,29 @@ def java_longs(f: np.ndarray) -> np.ndarray:
 
 
 def java_double(d: float) -> str:
-    """``Double.toString``: ``12.0``, ``0.001``, ``1.0E7``, ``NaN``, ``Infinity``."""
-    if math.isnan(d):
+    """``Double.toString``: ``12.0``, ``0.001``, ``1.0E7``, ``NaN``, ``Infinity``. From
+    Python's shortest round-trip text (``repr``), rewritten in Java's layout."""
+    if d != d:
         return "NaN"
-    if math.isinf(d):
+    if d in (math.inf, -math.inf):
         return "Infinity" if d > 0 else "-Infinity"
     if d == 0:
         return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
-    sign, digits, exponent = Decimal(repr(d)).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    point = len(digits) + int(exponent)  # digits before the decimal point
-    neg = "-" if sign else ""
+    text = repr(d)
+    neg = text[0] == "-"
+    mantissa, _, exp = text[neg:].partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = whole + frac
+    significant = digits.lstrip("0")
+    point = len(whole) - (len(digits) - len(significant)) + (int(exp) if exp else 0)
+    significant = significant.rstrip("0") or "0"
+    sign = "-" if neg else ""
     if 1e-3 <= abs(d) < 1e7:
         if point <= 0:
-            return f"{neg}0.{'0' * -point}{text}"
-        whole, frac = text[:point].ljust(point, "0"), text[point:]
-        return f"{neg}{whole}.{frac or '0'}"
-    return f"{neg}{text[0]}.{text[1:] or '0'}E{point - 1}"
+            return f"{sign}0.{'0' * -point}{significant}"
+        head, tail = significant[:point].ljust(point, "0"), significant[point:]
+        return f"{sign}{head}.{tail or '0'}"
+    return f"{sign}{significant[0]}.{significant[1:] or '0'}E{point - 1}"
 
 
 def to_str(v: Any) -> str | None:

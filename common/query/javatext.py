@@ -22,7 +22,8 @@ NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
     """Java's ``Double.toString`` of each value (None for null), vectorised: Arrow's shortest
     round-trip text of the values in [1e-3, 1e7) (where Java writes plain decimals) with ``.0``
-    added to whole numbers; ``java_double`` for the others (zeros, exponents, NaN, infinities)."""
+    added to whole numbers, the digits of whole numbers in [1e7, 2**53) laid out as ``1.5E7``;
+    ``java_double`` for the others (zeros, other exponents, NaN, infinities)."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     col = col.cast(pa.float64())  # a FLOAT prints as the double it is, as before
@@ -32,8 +33,22 @@ def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
     plain = pc.fill_null(plain, False)
     whole = pc.invert(pc.match_substring(text, "."))
     text = pc.if_else(pc.and_(plain, whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    # whole numbers in [1e7, 2**53): their digits, in Java's d.dddE<n> layout, vectorised
+    big = pc.and_(pc.greater_equal(magnitude, 1e7), pc.less(magnitude, 2.0**53))
+    big = pc.fill_null(big, False)
+    big = pc.and_(big, pc.equal(pc.floor(col), col))
+    if pc.any(big).as_py():
+        digits = pc.cast(pc.cast(pc.if_else(big, magnitude, 1e7), pa.int64()), pa.string())
+        rest = pc.utf8_rtrim(pc.utf8_slice_codeunits(digits, 1), characters="0")
+        rest = pc.if_else(pc.equal(rest, ""), "0", rest)
+        power = pc.cast(pc.subtract(pc.utf8_length(digits), 1), pa.string())
+        sign = pc.if_else(pc.less(col, 0), "-", "")
+        first = pc.utf8_slice_codeunits(digits, 0, 1)
+        java = pc.binary_join_element_wise(sign, first, ".", rest, "E", power, "")
+        text = pc.if_else(big, java, text)
     out: list[str | None] = text.to_pylist()
-    odd = pc.indices_nonzero(pc.and_(pc.invert(plain), col.is_valid())).to_pylist()
+    done = pc.or_(plain, big)
+    odd = pc.indices_nonzero(pc.and_(pc.invert(done), col.is_valid())).to_pylist()
     if odd:
         values = col.take(pa.array(odd, pa.int64())).to_pylist()
         for i, v in zip(odd, values, strict=True):

@@ -113,6 +113,9 @@ def test_double_texts_are_java_double() -> None:
     values += [round(rng.uniform(0, 1e7), rng.randint(0, 6)) for _ in range(2000)]
     values += [1e-3, -1e-3, math.nextafter(1e-3, 0), math.nextafter(1e7, 0), 1e7, -0.0, 0.0]
     values += [5e-324, 1.7976931348623157e308, float("inf"), float("-inf"), 1.0, 123456.0]
+    # whole numbers from 1e7 (Java's exponent layout) up to 2**53 and past it
+    values += [float(rng.randint(10**7, 2**53)) * rng.choice((1, -1)) for _ in range(2000)]
+    values += [1e7, -1e7, 1.5e7, 9.11526338e8, 2.0**53, 2.0**53 - 1, 2.0**53 + 2, 1e15, 1e16]
     for typ in (pa.float64(), pa.float32()):
         col = pa.array([*values, None, float("nan")], typ)
         want = [None if v is None else java_double(v) for v in col.to_pylist()]
