@@ -143,15 +143,21 @@ def _equality_pred(value: Any, match_type: str) -> Any:
         if number is None:
             return fallback(arr)
         if pa.types.is_integer(arr.type):
-            if exact is None:
-                return _false_unless_null(arr)
-            return pc.equal(arr, pa.scalar(exact, pa.int64()))
+            return _equal_long(arr, exact)
         if pa.types.is_floating(arr.type):
             typ = pa.float32() if pa.types.is_float32(arr.type) else pa.float64()
             return pc.equal(arr, pa.scalar(float(number), typ))
         return fallback(arr)
 
     return pred
+
+
+def _equal_long(arr: Any, exact: int | None) -> Any:
+    """An integer column equal to the long ``exact``, compared as longs; None: the value is no
+    long, and nothing matches (null rows stay unknown)."""
+    if exact is None:
+        return _false_unless_null(arr)
+    return pc.equal(arr, pa.scalar(exact, pa.int64()))
 
 
 def _is_text(typ: pa.DataType) -> bool:
@@ -271,11 +277,7 @@ class SelectorFilter(_Extractable):
         exact = _exact_long_text(str(self.value)) if not isinstance(self.value, bool) else None
 
         def pred(arr: Any) -> Any:
-            if not pa.types.is_integer(arr.type):
-                return equals(arr)
-            if exact is None:
-                return _false_unless_null(arr)
-            return pc.equal(arr, pa.scalar(exact, pa.int64()))
+            return _equal_long(arr, exact) if pa.types.is_integer(arr.type) else equals(arr)
 
         return self.dimension, pred
 

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr.values import java_double
-from common.jsonrows import column_texts
+from common.jsonrows import OPTIONS, column_texts
 
-NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
@@ -56,9 +56,14 @@ def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
     return out
 
 
+def jackson_text(text: str) -> str:
+    """A double's Java text as Jackson writes it in JSON: NaN and the infinities quoted."""
+    return f'"{text}"' if text in _NON_FINITE else text
+
+
 def double_json_texts(col: pa.Array | pa.ChunkedArray) -> list[bytes]:
     """Each double's JSON text, as Jackson writes it (``null`` for a null)."""
-    cells = ["null" if t is None else f'"{t}"' if t in NON_FINITE else t for t in double_texts(col)]
+    cells = ["null" if t is None else jackson_text(t) for t in double_texts(col)]
     return "\0".join(cells).encode().split(b"\0") if cells else []  # no NUL in the texts
 
 
@@ -69,8 +74,7 @@ def result_texts(col: pa.Array | pa.ChunkedArray) -> list[bytes]:
 
 
 def double_json(d: float) -> orjson.Fragment:
-    text = java_double(d)
-    return orjson.Fragment(f'"{text}"' if text in NON_FINITE else text)
+    return orjson.Fragment(jackson_text(java_double(d)))
 
 
 def java_numbers(value: Any) -> Any:
@@ -83,3 +87,8 @@ def java_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [java_numbers(v) for v in value]
     return value
+
+
+def druid_json(value: Any) -> bytes:
+    """``value`` (decoded JSON) as Druid writes it: ``java_numbers``, then orjson."""
+    return orjson.dumps(java_numbers(value), option=OPTIONS)

@@ -25,7 +25,7 @@ from common.lookups.datasource import inline_lookups
 from common.query import finalize, finalize_json, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS, descriptor_json
 from common.query.http import QUERY_ID_HEADER, RESPONSE_CONTEXT_HEADER
-from common.query.javatext import java_numbers
+from common.query.javatext import druid_json
 from common.query.lifecycle import query_timeout_s
 from common.query.local import subquery_of, window_result
 from common.query.models import Query, WindowOperatorQuery
@@ -82,7 +82,7 @@ async def execute_window(
         rows = finalize(inner, got.merged(inner))
 
     def render() -> bytes:
-        return dumps(java_numbers(window_result(query, rows)))
+        return druid_json(window_result(query, rows))
 
     body = await asyncio.to_thread(render)
     context: dict[str, Any] = {}

@@ -26,10 +26,9 @@ from common.ids import header_value, url_id
 from common.lookups.datasource import inline_lookups
 from common.query import finalize, parse_query
 from common.query.datanode import INLINE_MERGE_ROWS
-from common.query.engine.groupby import finalized_table
-from common.query.engine.scan import finalized_table as scan_table
+from common.query.engine import finalized_table
 from common.query.lifecycle import query_timeout_s
-from common.query.models import GroupByQuery, Query, ScanQuery
+from common.query.models import Query
 from common.query.specs import SegmentDescriptor
 from common.query.sql.execute import NativeTable
 from common.query.sql.results import CONTENT_TYPES, write_result
@@ -74,14 +73,9 @@ def sql_router(service: BrokerService) -> APIRouter:
 
             def render() -> NativeResult:
                 merged = got.merged(query)
-                if columns and isinstance(query, GroupByQuery | ScanQuery):
-                    table = (
-                        finalized_table(query, merged)
-                        if isinstance(query, GroupByQuery)
-                        else scan_table(query, merged)
-                    )
-                    if table is not None:
-                        return NativeTable(table)
+                table = finalized_table(query, merged) if columns else None
+                if table is not None:
+                    return NativeTable(table)
                 return finalize(query, merged)
 
             # Merge and finalize in one step: inline when small (a thread hop costs more than

@@ -14,9 +14,8 @@ import pyarrow as pa
 import pytest
 
 from common.query import finalize, merge, parse_query, run_segment
-from common.query.engine.groupby import finalized_table
-from common.query.engine.scan import finalized_table as scan_table
-from common.query.models import GroupByQuery, ScanQuery
+from common.query.engine import finalized_table
+from common.query.models import GroupByQuery
 from common.query.sql.execute import NativeTable, ResultSet
 from common.query.sql.runner import NativeResult, SqlQuery, run_sql
 from tests.unit.test_sql_druid_foo import SEGMENTS, FooCatalog
@@ -65,11 +64,8 @@ async def _json(query: dict[str, Any]) -> NativeResult:
 async def _columns(query: dict[str, Any]) -> NativeResult:
     q = parse_query(query)
     merged = merge(q, [run_segment(q, t, interval=i, segment_id=s) for i, s, t in SEGMENTS])
-    if isinstance(q, GroupByQuery | ScanQuery):
-        table = finalized_table(q, merged) if isinstance(q, GroupByQuery) else scan_table(q, merged)
-        if table is not None:
-            return NativeTable(table)
-    return finalize(q, merged)
+    table = finalized_table(q, merged)
+    return finalize(q, merged) if table is None else NativeTable(table)
 
 
 def _answer(text: str, native: Any) -> ResultSet:

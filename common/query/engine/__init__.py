@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from common.errors import InvalidInput
-from common.jsonrows import OPTIONS
 from common.query.engine import groupby, metadata, scan, search, timeseries, topn
 from common.query.engine.lazy import defer_virtual_inputs
-from common.query.javatext import java_numbers
+from common.query.javatext import druid_json
 from common.query.models import (
     DataSourceMetadataQuery,
     GroupByQuery,
@@ -94,7 +92,17 @@ def finalize_json(query: Query, partial: pa.Table) -> bytes:
         return groupby.finalize_json(query, partial)
     if isinstance(query, ScanQuery):
         return scan.finalize_json(query, partial)
-    return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
+    return druid_json(finalize(query, partial))
+
+
+def finalized_table(query: Query, partial: pa.Table) -> pa.Table | None:
+    """A groupBy's or scan's finalized rows as columns (``groupby.finalized_table``,
+    ``scan.finalized_table``); None for the other query types, and where those give none."""
+    if isinstance(query, GroupByQuery):
+        return groupby.finalized_table(query, partial)
+    if isinstance(query, ScanQuery):
+        return scan.finalized_table(query, partial)
+    return None
 
 
 def finalize(query: Query, partial: pa.Table) -> list[dict[str, Any]]:

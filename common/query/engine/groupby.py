@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.jsonrows import OPTIONS, objects_json
+from common.jsonrows import objects_json
 from common.query.columns import TIME_COLUMN, to_numbers, to_strings
 from common.query.engine.base import (
     aggregate,
@@ -37,7 +37,7 @@ from common.query.engine.base import (
 from common.query.engine.dense import run_dense
 from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table, output_type
 from common.query.filters import filter_mask
-from common.query.javatext import java_numbers, result_texts
+from common.query.javatext import druid_json, result_texts
 from common.query.models import GroupByQuery
 from common.query.specs import (
     AndHaving,
@@ -172,36 +172,40 @@ def finalize(query: GroupByQuery, partial: pa.Table) -> list[dict[str, Any]]:
     result = finalized_table(query, partial)
     if result is None:
         return []
-    if isinstance(query.granularity, AllGranularity):  # one timestamp: printed once
-        stamp = format_time(_universal_start(query), query.granularity)
-        stamps = [stamp] * result.num_rows
-    else:
-        stamps = [format_time(t, query.granularity) for t in result[TIME_COLUMN].to_pylist()]
     events = json_rows(result.drop_columns([TIME_COLUMN]))
     return [
         {"version": "v1", "timestamp": ts, "event": ev}
-        for ts, ev in zip(stamps, events, strict=True)
+        for ts, ev in zip(_stamps(query, result), events, strict=True)
+    ]
+
+
+def _stamps(query: GroupByQuery, result: pa.Table) -> list[str]:
+    """Each finalized row's timestamp text: Druid's universal timestamp with granularity
+    ``all`` (one text), else its bucket's start (one text per bucket)."""
+    gran = query.granularity
+    if isinstance(gran, AllGranularity):
+        return [format_time(_universal_start(query), gran)] * result.num_rows
+    texts: dict[int, str] = {}
+    return [
+        texts[t] if t in texts else texts.setdefault(t, format_time(t, gran))
+        for t in result[TIME_COLUMN].to_pylist()
     ]
 
 
 def finalize_json(query: GroupByQuery, partial: pa.Table) -> bytes:
-    """``finalize``'s rows as JSON, written from the columns (``common.jsonrows``)
-    without a dict per row: the same bytes as
-    ``orjson.dumps(java_numbers(finalize(...)))``."""
+    """``finalize``'s rows as JSON, written from the columns (``common.jsonrows``) without a
+    dict per row: the same bytes as ``druid_json(finalize(...))``."""
     result = None if query.subtotalsSpec is not None else finalized_table(query, partial)
     events = None if result is None else result.drop_columns([TIME_COLUMN])
     if result is None or events is None or len(set(events.column_names)) != events.num_columns:
-        return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
-    gran = query.granularity
+        return druid_json(finalize(query, partial))
+    stamps = _stamps(query, result)
+    heads = {stamp: _row_head(stamp) for stamp in set(stamps)}
     before: bytes | list[bytes]
-    if isinstance(gran, AllGranularity):
-        before = _row_head(format_time(_universal_start(query), gran))
+    if len(heads) == 1:  # granularity all, or one bucket: one head for every row
+        (before,) = heads.values()
     else:
-        heads: dict[int, bytes] = {}
-        before = [
-            heads[t] if t in heads else heads.setdefault(t, _row_head(format_time(t, gran)))
-            for t in result[TIME_COLUMN].to_pylist()
-        ]
+        before = [heads[stamp] for stamp in stamps]
     texts = [result_texts(c) for c in events.columns]
     return objects_json(events.column_names, texts, events.num_rows, before, b"}")
 

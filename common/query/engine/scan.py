@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from common.jsonrows import OPTIONS, arrays_json, objects_json
+from common.jsonrows import arrays_json, objects_json
 from common.query.columns import TIME_COLUMN, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
-from common.query.javatext import java_numbers, result_texts
+from common.query.javatext import druid_json, result_texts
 from common.query.models import ScanQuery
 from common.segments.intervals import Interval
 
@@ -98,15 +98,27 @@ def druid_multi_value(values: list[Any] | None, computed: bool = False) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
+def _answered(
+    query: ScanQuery, partial: pa.Table
+) -> tuple[dict[str, list[str]], pa.Table, list[str]] | None:
+    """What a scan answers: each segment's columns, the rows (offset and limit applied) and
+    every answering column's name; None when no row is answered."""
     if not partial.num_columns or not partial.num_rows:
-        return []
-    by_segment = _columns_of_partial(partial)
+        return None
     rows = partial.slice(query.offset, query.limit)
     if not rows.num_rows:
-        return []
-    segments = rows[SEGMENT_COLUMN].to_pylist()
+        return None
+    by_segment = _columns_of_partial(partial)
     names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
+    return by_segment, rows, names
+
+
+def finalize(query: ScanQuery, partial: pa.Table) -> list[dict[str, Any]]:
+    answered = _answered(query, partial)
+    if answered is None:
+        return []
+    by_segment, rows, names = answered
+    segments = rows[SEGMENT_COLUMN].to_pylist()
     data = rows.select(names)
     dicts = data.to_pylist()
     # multi-value strings (list); an ARRAY (large_list) prints whole, [] included
@@ -143,12 +155,11 @@ def finalized_table(query: ScanQuery, partial: pa.Table) -> pa.Table | None:
     columns, then ``__segmentId``), or None when there is no row or they are not plain:
     multi-value columns (``finalize`` prints their rows Druid's way) and segments answering
     different columns (a query naming no columns)."""
-    if not partial.num_columns or not partial.num_rows:
+    answered = _answered(query, partial)
+    if answered is None:
         return None
-    by_segment = _columns_of_partial(partial)
-    rows = partial.slice(query.offset, query.limit)
-    names = list(dict.fromkeys(n for cols in by_segment.values() for n in cols))
-    if not rows.num_rows or any(cols != names for cols in by_segment.values()):
+    by_segment, rows, names = answered
+    if any(cols != names for cols in by_segment.values()):
         return None
     data = rows.select([*names, SEGMENT_COLUMN])
     if any(pa.types.is_list(f.type) for f in data.schema):
@@ -159,11 +170,11 @@ def finalized_table(query: ScanQuery, partial: pa.Table) -> pa.Table | None:
 def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
     """``finalize``'s batches as JSON, each batch's events written from the columns
     (``common.jsonrows``) without a dict or list per row: the same bytes as
-    ``orjson.dumps(java_numbers(finalize(...)))``. Rows that are not plain columns
+    ``druid_json(finalize(...))``. Rows that are not plain columns
     (``finalized_table``) go through ``finalize``."""
     data = finalized_table(query, partial)
     if data is None:
-        return orjson.dumps(java_numbers(finalize(query, partial)), option=OPTIONS)
+        return druid_json(finalize(query, partial))
     names = data.column_names[:-1]
     texts = [result_texts(data.column(n)) for n in names]
     head = b',"columns":' + orjson.dumps(names) + b',"events":'

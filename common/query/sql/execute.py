@@ -95,21 +95,24 @@ def _table_base(plan: Plan, table: pa.Table) -> pa.Table:
     (``_typed`` of each column's Python values), converted in Arrow where that is exact."""
     if plan.exact_distinct is not None:
         return _count_distinct(plan, table.to_pylist())
-    n = table.num_rows
     cols: dict[str, pa.Array] = {}
     for name in [TIME, *[d for d, _ in plan.dims], *[a.name for a in plan.aggs]]:
-        if name == TIME:
-            # the row's timestamp, which the JSON rows would print and parse back
-            cols[name] = (
-                table.column(TIME).cast(pa.int64()).combine_chunks().cast(TS)
-                if plan.has_time_key
-                else pa.nulls(n, TS)
-            )
-        elif name not in table.column_names:
-            cols[name] = _typed([None] * n, plan.base_types.get(name, "STRING"))
-        else:
-            cols[name] = _arrow_typed(table.column(name), plan.base_types.get(name, "STRING"))
+        if name == TIME and not plan.has_time_key:
+            cols[name] = pa.nulls(table.num_rows, TS)
+        else:  # the row's timestamp is the one the JSON rows would print and parse back
+            cols[name] = _native_column(plan, table, name)
     return pa.table(cols)
+
+
+def _native_column(plan: Plan, table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` of a native query's finalized columns as the base column its JSON rows
+    would give: ``__time`` as a TIMESTAMP, the others typed by ``_arrow_typed``, a column the
+    table lacks all null."""
+    if name not in table.column_names:
+        return _typed([None] * table.num_rows, plan.base_types.get(name, "STRING"))
+    if name == TIME:
+        return table.column(TIME).cast(pa.int64()).combine_chunks().cast(TS)
+    return _arrow_typed(table.column(name), plan.base_types.get(name, "STRING"))
 
 
 def _arrow_typed(col: pa.ChunkedArray, native_type: str) -> pa.Array:
@@ -169,15 +172,7 @@ def _scan_base(plan: Plan, result: list[dict[str, Any]]) -> pa.Table:
 def _scan_table_base(plan: Plan, table: pa.Table) -> pa.Table:
     """``_scan_base`` of a scan's finalized columns (``scan.finalized_table``)."""
     assert plan.native is not None
-    cols: dict[str, pa.Array] = {}
-    for name in plan.native["columns"]:
-        if name not in table.column_names:
-            cols[name] = _typed([None] * table.num_rows, plan.base_types.get(name, "STRING"))
-        elif name == TIME:
-            cols[name] = table.column(TIME).cast(pa.int64()).combine_chunks().cast(TS)
-        else:
-            cols[name] = _arrow_typed(table.column(name), plan.base_types.get(name, "STRING"))
-    return pa.table(cols)
+    return pa.table({name: _native_column(plan, table, name) for name in plan.native["columns"]})
 
 
 def _typed(values: list[Any], native_type: str) -> pa.Array:

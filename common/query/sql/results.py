@@ -12,7 +12,6 @@ Doubles print as Java's ``Double.toString`` (Jackson does), timestamps as ISO-86
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import pyarrow as pa
 
 from common.errors import InvalidInput
 from common.jsonrows import objects_json, value_texts
-from common.query.javatext import NON_FINITE, double_json_texts, double_texts
+from common.query.javatext import double_json_texts, double_texts, jackson_text
 from common.query.sql.execute import ResultSet, json_values
 from common.query.sql.functions import java_double
 
@@ -37,9 +36,7 @@ CONTENT_TYPES = {
 
 def _json(value: Any) -> bytes:
     if isinstance(value, float):
-        text = java_double(value)
-        # Jackson writes NaN and the infinities as strings (QUOTE_NON_NUMERIC_NUMBERS)
-        return (text if math.isfinite(value) else f'"{text}"').encode()
+        return jackson_text(java_double(value)).encode()
     if isinstance(value, list):
         return b"[" + b",".join(_json(v) for v in value) + b"]"
     return orjson.dumps(value)
@@ -131,10 +128,7 @@ def _json_cells(col: pa.Array, rs: ResultSet) -> list[Any]:
     fragments of Java's text, NaN and the infinities as strings (Jackson's
     QUOTE_NON_NUMERIC_NUMBERS)."""
     if pa.types.is_floating(col.type):
-        return [
-            None if t is None else orjson.Fragment(f'"{t}"' if t in NON_FINITE else t)
-            for t in double_texts(col)
-        ]
+        return [None if t is None else orjson.Fragment(jackson_text(t)) for t in double_texts(col)]
     values = json_values(col, rs.time_zone, rs.stringify_arrays)
     if pa.types.is_large_list(col.type) and not rs.stringify_arrays:
         return [v if v is None else orjson.Fragment(_json(v)) for v in values]
