@@ -26,17 +26,15 @@ AGGS = [
     {"type": "longSum", "name": "n", "fieldName": "n"},
     {"type": "doubleMin", "name": "least", "fieldName": "added"},
 ]
-POST = [
-    {
-        "type": "arithmetic",
-        "name": "q",
-        "fn": "quotient",
-        "fields": [
-            {"type": "fieldAccess", "fieldName": "least"},
-            {"type": "fieldAccess", "fieldName": "least"},
-        ],
-    }
-]
+
+
+def _quotient(name: str, *fields: dict[str, Any]) -> dict[str, Any]:
+    """Druid's ``quotient`` post-aggregator: an IEEE division (0/0 is NaN, x/0 infinite)."""
+    return {"type": "arithmetic", "name": name, "fn": "quotient", "fields": list(fields)}
+
+
+LEAST = {"type": "fieldAccess", "fieldName": "least"}
+POST = [_quotient("q", LEAST, LEAST)]
 
 
 def _json(spec: dict[str, Any]) -> str:
@@ -78,15 +76,9 @@ def test_scan_values_print_as_druid() -> None:
 
 def test_infinities_print_as_strings() -> None:
     post = [
-        {
-            "type": "arithmetic",
-            "name": "inf",
-            "fn": "quotient",
-            "fields": [
-                {"type": "fieldAccess", "fieldName": "added"},
-                {"type": "constant", "value": 0},
-            ],
-        }
+        _quotient(
+            "inf", {"type": "fieldAccess", "fieldName": "added"}, {"type": "constant", "value": 0}
+        )
     ]
     spec = {"granularity": "all", "aggregations": AGGS[:1], "postAggregations": post}
     assert '"inf":"Infinity"' in _json({"queryType": "timeseries", **spec})
