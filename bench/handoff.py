@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common.aio import wait_until  # noqa: E402
+from common.aio import bounded, wait_until  # noqa: E402
 from common.segments.segment import DataSegment, SegmentId  # noqa: E402
 from common.serverview.inventory import DruidServer, HttpServerInventoryView  # noqa: E402
 from services.coordinator.service import CoordinatorService  # noqa: E402
@@ -67,7 +67,7 @@ async def wait_for(arrivals: Arrivals, ids: set[SegmentId], within: float) -> No
             arrivals.changed.clear()
             await arrivals.changed.wait()
 
-    await asyncio.wait_for(loop(), within)
+    await bounded(loop(), within)
 
 
 def summary(name: str, latencies: list[float]) -> str:
@@ -102,7 +102,7 @@ async def run(n: int) -> None:
             view.register_callback(arrivals)
             view.start()
             try:
-                await asyncio.wait_for(view.initialized.wait(), 30)
+                await bounded(view.initialized.wait(), 30)
                 service = coord.service
                 assert isinstance(service, CoordinatorService)
                 await wait_until(lambda: service.duties is not None, within=30, what="leader")

@@ -6,6 +6,8 @@
 * ``Backoff`` is the one retry policy: full-jitter exponential backoff (AWS architecture blog), with
   an optional overall deadline.
 * ``Deadline`` turns a timeout into "time left" for a sequence of awaits.
+* ``wait_event`` and ``bounded`` bound a wait in time without Python 3.11's ``asyncio.wait_for``,
+  which can lose a cancellation (banned by the lint configuration).
 """
 
 from __future__ import annotations
@@ -94,6 +96,27 @@ async def run_to_end(aw: Awaitable[T]) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+async def wait_event(event: asyncio.Event, within: float | None) -> bool:
+    """Wait up to ``within`` seconds (``None``: for ever) for ``event``; True if it is set.
+
+    Not ``asyncio.wait_for(event.wait(), ...)``: on Python 3.11 that swallows a cancellation
+    arriving as the event is set (CPython gh-86296), and a loop waiting on it then never stops
+    (seen as a peon's handoff watcher that ``close()`` awaited for ever)."""
+    try:
+        async with asyncio.timeout(within):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def bounded(aw: Awaitable[T], within: float | None) -> T:
+    """``aw``'s result, or ``TimeoutError`` after ``within`` seconds (``None``: no bound); the
+    ``asyncio.wait_for`` of this code base, which keeps a cancellation that races completion."""
+    async with asyncio.timeout(within):
+        return await aw
 
 
 async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:

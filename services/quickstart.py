@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import httpx
 
+from common.aio import bounded, wait_event
 from common.auth.clients import PLAIN_CLIENTS
 from common.config import DEFAULT_PORTS, ROLES
 from services import quickstart_ingest as sample
@@ -215,8 +216,7 @@ class Quickstart:
                             say(f"  [leader]     {role:<12} {resp.text}")
                 if len(discovered) == len(expected) and len(leaders) == 2:
                     return True
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), 0.25)
+                await wait_event(self.stopping, 0.25)
         return False
 
     def stop_children(self) -> None:
@@ -399,15 +399,14 @@ async def _main(data_dir: Path, kafka_address: str | None, bind: str) -> int:
                 if stream.done() and not stream.cancelled() and stream.exception() is not None:
                     say(f"\nthe sample stream {stream.get_name()} stopped: {stream.exception()}")
                     return 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(qs.stopping.wait(), 1.0)
+            await wait_event(qs.stopping, 1.0)
         say("\nStopping...")
         return 0
     finally:
         qs.stream_stop.set()
         for stream in streams:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(stream, 5.0)
+                await bounded(stream, 5.0)
         await qs.publish_on_stop()
         await asyncio.to_thread(qs.stop_children)
         qs.stop_kafka()

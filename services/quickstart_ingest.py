@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from common.aio import wait_event
 from common.ids import url_id
 
 SUPERVISOR_PATH = "/druid/indexer/v1/supervisor"
@@ -180,10 +181,7 @@ async def wait_first_rows(
         rows = await queryable_rows(http, broker, datasource)
         if rows > 0:
             return rows
-        try:
-            await asyncio.wait_for(stopping.wait(), 0.25)
-        except TimeoutError:
-            pass
+        await wait_event(stopping, 0.25)
     return 0
 
 

@@ -17,6 +17,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from common.aio import wait_event
+
 log = logging.getLogger(__name__)
 
 CHANNELS = ["#en.wikipedia", "#de.wikipedia", "#fr.wikipedia", "#ja.wikipedia", "#es.wikipedia"]
@@ -85,10 +87,7 @@ async def produce_forever(
                 edit = make_edit(rng, datetime.now(UTC))
                 await producer.send(topic, orjson.dumps(edit))
             sent = max(sent, due)
-            try:
-                await asyncio.wait_for(stop.wait(), 0.1)
-            except TimeoutError:
-                pass
+            await wait_event(stop, 0.1)
         await producer.flush()
     finally:
         await producer.stop()

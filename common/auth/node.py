@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from common.aio import wait_event
 from common.auth.clients import InternalClients
 from common.auth.config import SecuritySettings
 from common.auth.db import SecuritySnapshot
@@ -74,11 +75,7 @@ class NodeSecurity:
     async def wait_loaded(self, within: float) -> bool:
         """Until the maps are held (the first fetch on a node that is not a coordinator);
         False if ``within`` seconds passed first (the fetch keeps being retried)."""
-        try:
-            await asyncio.wait_for(self.loaded.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self.loaded, within)
 
     async def start_owner(self, store: ConfigStore, tasks: TaskGroup) -> None:
         """On the coordinator: seed the initial users, load, and re-read periodically."""

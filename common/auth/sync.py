@@ -22,6 +22,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, TypeAdapter
 
+from common.aio import wait_event
 from common.auth.config import SecuritySettings
 from common.auth.db import (
     AuthnUsers,
@@ -216,10 +217,7 @@ async def poll_forever(
         if wake is None:
             await asyncio.sleep(delay)
             continue
-        try:
-            await asyncio.wait_for(wake.wait(), delay)
-        except TimeoutError:
-            pass
+        await wait_event(wake, delay)
 
 
 async def from_any_coordinator(

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from common.aio import TaskGroup, cancel_and_wait
+from common.aio import TaskGroup, bounded, cancel_and_wait, wait_event
 from common.discovery.node import format_time
 from common.errors import ServiceUnavailable
 
@@ -269,7 +269,7 @@ class LeaderSelector:
         before the follower's ``lease_duration`` runs out, however slow the reply was.
         """
         while True:
-            if await _wait_event(self._resign, self.retry_period):
+            if await wait_event(self._resign, self.retry_period):
                 return "the leader listener failed"
             while True:
                 remaining = last_success + self.renew_deadline - self._clock()
@@ -277,7 +277,7 @@ class LeaderSelector:
                     return f"could not renew within {self.renew_deadline}s"
                 started = self._clock()
                 try:
-                    ok = await asyncio.wait_for(self._try_acquire_or_renew(), remaining)
+                    ok = await bounded(self._try_acquire_or_renew(), remaining)
                 except TimeoutError:
                     return f"could not renew within {self.renew_deadline}s"
                 if ok:
@@ -285,7 +285,7 @@ class LeaderSelector:
                     break
                 if not self._holds_record():
                     return "another candidate holds the lock"
-                if await _wait_event(self._resign, min(self.retry_period, max(0.0, remaining))):
+                if await wait_event(self._resign, min(self.retry_period, max(0.0, remaining))):
                     return "the leader listener failed"
 
     def _holds_record(self) -> bool:
@@ -355,24 +355,15 @@ class LeaderSelector:
 
     async def _release(self) -> None:
         try:
-            got = await asyncio.wait_for(self.lock.get(), self.retry_period)
+            got = await bounded(self.lock.get(), self.retry_period)
             if got is None:
                 return
             record, version = got
             if record is None or record.holder_identity != self.identity:
                 return
             released = released_record(record, datetime.now(UTC))
-            if await asyncio.wait_for(self.lock.update(released, version), self.retry_period):
+            if await bounded(self.lock.update(released, version), self.retry_period):
                 self._observed.see(released, self._clock())
                 log.info("%s released %s", self.role, self.lock.describe())
         except Exception as exc:
             log.warning("%s could not release %s: %s", self.role, self.lock.describe(), exc)
-
-
-async def _wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``event``; True if it is set."""
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from common.aio import Backoff, TaskGroup
+from common.aio import Backoff, TaskGroup, wait_event
 from common.config import MetadataDiscoverySettings
 from common.discovery.base import NodeAnnouncer, NodeDiscoveryProvider, NodeRoleWatcher
 from common.discovery.leader import LeaderRecord
@@ -100,9 +100,7 @@ class MetadataNodeDiscoveryProvider(NodeDiscoveryProvider):
         self._wake.set()  # a new watcher gets its first read now, not after a poll period
 
     async def _init_timeout_for(self, watcher: NodeRoleWatcher) -> None:
-        try:
-            await asyncio.wait_for(watcher.initialized.wait(), self._init_timeout)
-        except TimeoutError:
+        if not await wait_event(watcher.initialized, self._init_timeout):
             watcher.cache_initialized(timed_out=True)
 
     def _alive(self, row: NodeRow, now: float) -> bool:
@@ -135,10 +133,7 @@ class MetadataNodeDiscoveryProvider(NodeDiscoveryProvider):
                 watcher.reset_nodes(by_role.get(role, []))
                 watcher.cache_initialized()
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_period)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self._settings.poll_period)
 
     async def is_discoverable(self, node: DiscoveryDruidNode) -> bool:
         rows = await self._store.list_nodes(node.node_role)

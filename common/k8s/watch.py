@@ -23,7 +23,7 @@ import logging
 import random
 import time
 
-from common.aio import Backoff, TaskGroup
+from common.aio import Backoff, TaskGroup, wait_event
 from common.discovery.base import NodeDiscoveryProvider, NodeRoleWatcher
 from common.discovery.node import DiscoveryDruidNode
 from common.k8s.client import K8sApiError, KubeApi, WatchGone
@@ -73,9 +73,7 @@ class K8sNodeDiscoveryProvider(NodeDiscoveryProvider):
         self._tasks.start(self._init_timeout_for(watcher), f"init-timeout-{watcher.role}")
 
     async def _init_timeout_for(self, watcher: NodeRoleWatcher) -> None:
-        try:
-            await asyncio.wait_for(watcher.initialized.wait(), self._init_timeout)
-        except TimeoutError:
+        if not await wait_event(watcher.initialized, self._init_timeout):
             watcher.cache_initialized(timed_out=True)
 
     async def _watch_role(self, watcher: NodeRoleWatcher) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from common.aio import TaskGroup
+from common.aio import TaskGroup, bounded
 from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.discovery.base import NodeDiscovery
 from common.discovery.node import DataNodeService, DiscoveryDruidNode
@@ -193,7 +193,7 @@ class HttpServerInventoryView:
         waits = [s.syncer.initialized.wait() for s in self._servers.values() if s.syncer]
         if waits:
             try:
-                await asyncio.wait_for(asyncio.gather(*waits), deadline)
+                await bounded(asyncio.gather(*waits), deadline)
             except TimeoutError:
                 unsynced = [s.name for s in self._servers.values() if not s.synced]
                 log.warning("inventory initialized without a first sync from %s", unsynced)

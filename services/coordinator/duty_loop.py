@@ -12,7 +12,6 @@ per-historical ``HttpLoadQueuePeon``s, which are created and stopped as historic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from common.aio import TaskGroup
+from common.aio import TaskGroup, wait_event
 from common.errors import InvalidInput, KdruidError
 from common.metadata import MetadataStore
 from common.segments.segment import DataSegment, SegmentId
@@ -167,8 +166,7 @@ class DutyLoop:
                 await self.run_cycle(term)
             except Exception:
                 log.exception("coordinator duty cycle failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.period)
+            await wait_event(self._wake, self.period)
             await asyncio.sleep(CYCLE_DEBOUNCE)
 
     # ---- one cycle

@@ -17,7 +17,6 @@ the coordinator counts them until the inventory agrees, so a replica is not assi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from common.aio import TaskGroup, cancel_and_wait
+from common.aio import TaskGroup, cancel_and_wait, wait_event
 from common.segments.segment import DataSegment, SegmentId
 from common.serverview.changes import SegmentChangeRequest
 
@@ -230,8 +229,7 @@ class HttpLoadQueuePeon:
                 await self._wake.wait()
                 continue
             if not await self._send(batch):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.repeat_delay)
+                await wait_event(self._wake, self.repeat_delay)
 
     async def _fetch_batch_size(self) -> int:
         try:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from common.aio import TaskGroup
+from common.aio import TaskGroup, wait_event
 from common.errors import KdruidError
 from common.segments.format import MappedSegment, open_segment
 from common.segments.segment import DataSegment, SegmentId
@@ -110,9 +110,7 @@ class SegmentLoadDropHandler:
         completed = self._completed
         batch = [(r, self._admit(r, mode)) for r in requests]
         if not any(ref.done for _, ref in batch) and not self._closed:
-            try:
-                await asyncio.wait_for(completed.wait(), timeout_s)
-            except TimeoutError:
+            if not await wait_event(completed, timeout_s):
                 return None
         return resolve(self.statuses, batch)
 

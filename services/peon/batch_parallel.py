@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from common.aio import wait_until
+from common.aio import bounded, wait_until
 from common.errors import InvalidInput, ServiceUnavailable
 from common.ids import url_id
 from common.ingest.batch_input.s3 import S3InputSource, parse_uri
@@ -284,9 +284,7 @@ class ParallelRun:
 
         ids, self.running = sorted(self.running), set()
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(stop(i) for i in ids)), timeout=STOP_TIMEOUT_SECONDS
-            )
+            await bounded(asyncio.gather(*(stop(i) for i in ids)), STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             self.log.warning("stopping sub-tasks %s timed out", ids)
 

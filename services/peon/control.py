@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from common.aio import wait_event
 from common.ingest.partitions import PartitionId, offsets_json
 from common.ingest.sequences import (
     EndOffsetsError,
@@ -88,9 +89,7 @@ class TaskControl:
             left = deadline - time.monotonic()
             if left <= 0 or self.finished.is_set():
                 return predicate()
-            try:
-                await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
+            if not await wait_event(self._changed, left):
                 return predicate()
         return True
 

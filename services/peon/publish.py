@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from common.aio import Backoff
+from common.aio import Backoff, wait_event
 from common.ingest.partitions import PartitionId
 from common.ingest.sequences import SequenceMetadata, kafka_metadata, write_json_atomic
 from common.segments.deep_storage import DeepStorage
@@ -235,8 +235,7 @@ class Publisher:
                     await self._save_pending()
             if not self.pending:
                 self._handed_off.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.deps.handoff_poll_period)
+            await wait_event(self._kick, self.deps.handoff_poll_period)
             self._kick.clear()
 
     async def wait_for_handoff(self, within: float) -> None:

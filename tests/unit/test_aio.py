@@ -1,12 +1,16 @@
-"""``common.aio.run_to_end``: clean-up that a cancellation does not cut short."""
+"""``common.aio``: clean-up that a cancellation does not cut short, and bounded waits that never
+lose a cancellation."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from common.aio import run_to_end
+from common.aio import bounded, run_to_end, wait_event
 
 
 async def test_run_to_end_finishes_its_clean_up_through_repeated_cancels() -> None:
@@ -31,3 +35,60 @@ async def test_run_to_end_finishes_its_clean_up_through_repeated_cancels() -> No
         await task
     assert done == ["closed"]  # the clean-up was not cut short
     assert await run_to_end(clean_up()) == "ok"
+
+
+async def _poll_loop(
+    event: asyncio.Event, wait: Callable[[asyncio.Event], Awaitable[object]]
+) -> int:
+    """A background loop as the services write them: wait for a kick or a period, go round."""
+    rounds = 0
+    while rounds < 20:
+        rounds += 1
+        await wait(event)
+        event.clear()
+    return rounds
+
+
+async def _cancel_as_the_event_is_set(
+    wait: Callable[[asyncio.Event], Awaitable[object]],
+) -> asyncio.Task[int]:
+    event = asyncio.Event()
+    task = asyncio.create_task(_poll_loop(event, wait))
+    await asyncio.sleep(0.01)
+    event.set()
+    await asyncio.sleep(0)  # the event's waiter finishes; the loop has not resumed yet
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait({task}, timeout=5)
+    return task
+
+
+async def test_wait_event_keeps_a_cancellation_that_races_the_event() -> None:
+    task = await _cancel_as_the_event_is_set(lambda e: wait_event(e, 0.05))
+    assert task.cancelled()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="asyncio.wait_for was fixed in 3.12")
+async def test_the_race_is_real_with_asyncio_wait_for() -> None:
+    """What ``wait_event`` replaces: Python 3.11's ``wait_for`` drops that cancellation."""
+
+    async def wait_for(event: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), 0.05)
+
+    task = await _cancel_as_the_event_is_set(wait_for)
+    assert not task.cancelled() and task.result() == 20
+
+
+async def test_wait_event_times_out_and_sees_a_set_event() -> None:
+    event = asyncio.Event()
+    assert await wait_event(event, 0.01) is False
+    event.set()
+    assert await wait_event(event, 0.01) is True
+    assert await wait_event(event, None) is True
+
+
+async def test_bounded_returns_the_result_or_times_out() -> None:
+    assert await bounded(asyncio.sleep(0, "x"), 1) == "x"
+    with pytest.raises(TimeoutError):
+        await bounded(asyncio.sleep(1), 0.01)

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from common.aio import bounded
 from common.ingest.kafka import KafkaRecordSupplier, RecordSupplierError
 from common.ingest.metadata import DataSourceMetadata
 from common.ingest.partitions import PartitionId
@@ -141,7 +142,7 @@ class KafkaSupervisor:
         self._notices.append(Notice(kind, args, done))
         self._wake.set()
         if done is not None:
-            await asyncio.wait_for(asyncio.shield(done), wait)
+            await bounded(asyncio.shield(done), wait)
 
     def report(self) -> dict[str, Any]:
         return build_report(

@@ -15,7 +15,6 @@ two synchronous callbacks; the decisions themselves are the pure functions of ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
-from common.aio import TaskGroup
+from common.aio import TaskGroup, bounded, wait_event
 from common.auth.clients import PLAIN_CLIENTS, InternalClients
 from common.config import IndexerRunnerSettings
 from common.discovery.base import NodeDiscovery
@@ -113,10 +112,9 @@ class HttpRemoteTaskRunner:
 
     async def start(self) -> None:
         self.discovery.register_listener(self)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.discovery.initialized.wait(), self._initial_sync_wait)
+        await wait_event(self.discovery.initialized, self._initial_sync_wait)
         try:
-            await asyncio.wait_for(self._first_syncs(), self._initial_sync_wait)
+            await bounded(self._first_syncs(), self._initial_sync_wait)
         except TimeoutError:
             log.warning("not every worker synced within %gs; going on", self._initial_sync_wait)
         self._started = True
