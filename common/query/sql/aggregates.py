@@ -88,7 +88,7 @@ def plan_aggregate(
     """One SQL aggregate call as native aggregators (or, for broker-side tables, a kind and
     a column for pyarrow's hash aggregation)."""
     flt: dict[str, Any] | None = None
-    sql_text = node.sql()
+    whole = node  # its SQL text names it in errors
     filtered = isinstance(node, exp.Filter)
     if isinstance(node, exp.Filter):
         if system:
@@ -101,7 +101,7 @@ def plan_aggregate(
         raise Unsupported(f"Aggregate function [{fname or 'GROUPING'}] is not supported")
     if fname in STATS:
         if system or vcs is None:
-            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+            raise Unsupported(f"[{whole.sql()}] is only supported over a Druid datasource")
         spec = plan_variance(node, name, vcs)
         spec.filtered = filtered
         if flt is not None:
@@ -114,7 +114,7 @@ def plan_aggregate(
         return _sketch_spec(node, name, flt, filtered, system, types, vcs)
     if is_bitwise_agg(node):
         if system or vcs is None:
-            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+            raise Unsupported(f"[{whole.sql()}] is only supported over a Druid datasource")
         bit_agg = plan_bitwise_agg(node, name, vcs)
         if flt is not None:
             bit_agg = _filtered(bit_agg, flt)
@@ -130,7 +130,7 @@ def plan_aggregate(
         return spec
     if first_last_kind(node) is not None:
         if system or vcs is None:
-            raise Unsupported(f"[{sql_text}] is only supported over a Druid datasource")
+            raise Unsupported(f"[{whole.sql()}] is only supported over a Druid datasource")
         spec = plan_first_last(node, name, vcs)
         spec.filtered = filtered
         if flt is not None:
@@ -194,7 +194,7 @@ def plan_aggregate(
         else:
             aggs = [{"type": "cardinality", "name": name, "fields": [column], "round": True}]
     else:  # pragma: no cover - _agg_kind only returns the kinds above
-        raise Unsupported(f"Unsupported aggregate [{sql_text}]")
+        raise Unsupported(f"Unsupported aggregate [{whole.sql()}]")
     if flt is not None:
         aggs = [_filtered(a, flt) for a in aggs]
     spec.aggregators = aggs

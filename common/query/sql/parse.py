@@ -95,7 +95,26 @@ def _parse(text: str, parameters: list[dict[str, Any]] | None) -> Statement:
         kind = type(tree).__name__.upper()
         raise SqlParseError(f"Incorrect syntax: only SELECT statements are supported, got [{kind}]")
     tree = _bind(tree, parameters or [])
-    return Statement(_calcite_forms(tree), explain)
+    return Statement(_without_positions(_calcite_forms(tree)), explain)
+
+
+_POSITIONS = frozenset({"line", "col", "start", "end"})
+
+
+def _without_positions(tree: exp.Expression) -> exp.Expression:
+    """``tree`` without the parser's source positions (``meta`` line/col/start/end, read only by
+    parse errors) and empty comment lists: every copy of a node deep-copies its ``meta``, and
+    planning copies a statement's trees a dozen times (most of its time went there)."""
+    for node in tree.walk():
+        meta = node._meta
+        if meta is not None and meta.keys() <= _POSITIONS:
+            node._meta = None
+        elif meta is not None:
+            for key in _POSITIONS & meta.keys():
+                del meta[key]
+        if node.comments is not None and not node.comments:
+            node.comments = None
+    return tree
 
 
 #: Druid's JSON functions (``querying/sql-json-functions.md``): they read and build

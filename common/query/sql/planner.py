@@ -142,7 +142,8 @@ class _Planner:
             if group_exprs:
                 raise Unsupported("SELECT DISTINCT with GROUP BY is not supported")
             group_exprs = [e for _, e in items]
-        refuse_zone_dependent(sel, self.tz, {g.sql() for g in group_exprs})
+        if self.tz != "UTC":
+            refuse_zone_dependent(sel, self.tz, {g.sql() for g in group_exprs})
         if sel.args.get("having") is not None and not aggregating:
             raise Unsupported("HAVING without aggregation is not supported")
         where = sel.args.get("where")
@@ -468,13 +469,19 @@ class _Planner:
             keys[g.sql()] = name
             dims.append((name, g.name))
         aggs: list[AggSpec] = []
+        # Only a node of a group key's class can have a group key's text: the others are not
+        # rendered (``sql()`` of every node was a third of planning).
+        key_classes = {type(g) for g in group_exprs}
 
         def rewrite(node: exp.Expression) -> exp.Expression:
             def fn(n: exp.Expression) -> exp.Expression:
+                agg = is_agg(n)
+                if not agg and type(n) not in key_classes:
+                    return n
                 text = n.sql()
                 if text in keys:
                     return exp.column(keys[text])
-                if is_agg(n):
+                if agg:
                     for a in aggs:
                         if a.sql == text:
                             return exp.column(a.name)
