@@ -29,6 +29,7 @@ from common.query.engine.base import (
     empty_partial,
     finalize_values,
     format_time,
+    is_grouped,
     json_rows,
     merge_aggregated,
     select_rows,
@@ -74,6 +75,8 @@ def _keys(query: GroupByQuery) -> list[str]:
 
 
 def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
+    # One data node's answer (already merged over its segments) is its own merge.
+    grouped = len(partials) == 1 and is_grouped(partials[0])
     table = concat(partials)
     if table is None:
         return pa.table({})
@@ -82,7 +85,7 @@ def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
             table.column_names.index(d.output), d.output, table[d.output].cast(output_type(d))
         )
     table = collapse_all(table, query.granularity)
-    return merge_aggregated(table, _keys(query), query.aggregations)
+    return merge_aggregated(table, _keys(query), query.aggregations, grouped=grouped)
 
 
 def having_mask(spec: Any, table: pa.Table) -> Any:
@@ -258,15 +261,12 @@ def _order(query: GroupByQuery, result: pa.Table) -> Any:
             if c.dimensionOrder == "numeric" and not pa.types.is_floating(col.type):
                 col = to_numbers(col)
             keys.append((col, c.direction == "ascending"))
-        # Druid's DefaultLimitSpec breaks ties on the dimensions not ordered by, ascending.
+        # Druid's DefaultLimitSpec breaks ties on the dimensions not ordered by, ascending;
+        # so no answer depends on the order of the partial's rows.
         named = {c.dimension for c in columns}
         keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
         if query.context.sortByDimsFirst and time_first:
             keys.append((result[TIME_COLUMN], True))
-        # Ties keep Druid's merged order, dimensions ascending (its limit sort is stable over
-        # the grouping order); so no answer depends on the order partials arrive in.
-        named = {c.dimension for c in columns}
-        keys.extend((result[d.output], True) for d in query.dimensions if d.output not in named)
     else:
         keys.extend((result[d.output], True) for d in query.dimensions)
     if not keys:
