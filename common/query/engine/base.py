@@ -234,14 +234,14 @@ def merge_aggregated(
             partial = pc.if_else(pc.is_valid(partial), rows, pa.scalar(None, pa.int64()))
         cols[f"__m{i}"] = partial
         specs.append((f"__m{i}", "list" if agg.gathers_rows else agg.merge_op))
-    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
+    regrouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {
-        k: arraykeys.decode(grouped.column(k), coded[k][1]) if k in coded else grouped.column(k)
+        k: arraykeys.decode(regrouped.column(k), coded[k][1]) if k in coded else regrouped.column(k)
         for k in keys
     }
     for i, agg in enumerate(aggs):
         op = "list" if agg.gathers_rows else agg.merge_op
-        merged = grouped.column(f"__m{i}_{op}").combine_chunks()
+        merged = regrouped.column(f"__m{i}_{op}").combine_chunks()
         out[agg.name] = (
             agg.merge_finish_rows(merged, partials[agg.name])
             if agg.gathers_rows
