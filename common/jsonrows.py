@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: orjson options of every JSON response (``common.jsonresp.dumps``): numpy scalars and
 #: non-string keys.
@@ -71,6 +72,82 @@ def value_texts(values: list[Any]) -> list[bytes]:
 def _string_texts(strings: list[str]) -> list[bytes]:
     # '","' -> '"\0"' (a JSON text holds no raw NUL) keeps each string's quotes when cut
     return orjson.dumps(strings)[1:-1].replace(b'","', b'"\0"').split(b"\0")
+
+
+#: The bytes orjson escapes in a string: the quote, the backslash and the controls below 0x20.
+_ESCAPED = np.zeros(256, dtype=bool)
+_ESCAPED[:0x20] = True
+_ESCAPED[[ord('"'), ord("\\")]] = True
+
+
+def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """``column_texts`` as a binary array (no nulls: a null's text is ``null``), built in Arrow:
+    integers as Arrow writes them (as orjson does), booleans, and strings (dictionary-encoded
+    too) that hold nothing orjson escapes, in quotes. None for any other column, or a string
+    that needs escaping (``column_texts`` then)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    typ = col.type
+    if pa.types.is_dictionary(typ):
+        values = text_array(col.dictionary)
+        if values is None:
+            return None
+        return pc.fill_null(values.take(col.indices), b"null")
+    if pa.types.is_integer(typ):
+        texts = pc.cast(col, pa.string())
+    elif pa.types.is_boolean(typ):
+        texts = pc.if_else(col, "true", "false")
+    elif pa.types.is_string(typ):
+        if _needs_escape(col):
+            return None
+        texts = pc.binary_join_element_wise('"', col, '"', "")
+    else:
+        return None
+    return pc.fill_null(texts, "null").cast(pa.binary())
+
+
+def _needs_escape(col: pa.Array) -> bool:
+    """A string column's bytes hold one that orjson escapes (of the column's slice)."""
+    _, offsets, data = col.buffers()
+    if data is None or not len(col):
+        return False
+    at = np.frombuffer(offsets, dtype=np.int32)[col.offset : col.offset + len(col) + 1]
+    used = np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
+    return bool(_ESCAPED[used].any())
+
+
+#: From this many rows on, ``objects_json_arrays`` is the faster (measured: 1.5x at 100 rows, 6x at
+#: 10,000); below, its dozen Arrow calls per column cost more than Python's lists.
+ARROW_ROWS = 64
+
+
+def objects_json_arrays(
+    names: Sequence[str],
+    columns: Sequence[pa.Array],
+    before: bytes | pa.Array = b"",
+    after: bytes = b"",
+) -> bytes:
+    """``objects_json`` of columns of JSON texts held as binary arrays with no nulls
+    (``text_array``): each row's text is joined in Arrow, and the rows are one slice of the
+    result's data buffer."""
+    rows = len(columns[0]) if columns else len(before) if isinstance(before, pa.Array) else 0
+    if not rows:
+        return b"[]"
+    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
+    pieces: list[Any] = []
+    lead = b"{"
+    if isinstance(before, pa.Array):
+        pieces.append(before)
+    else:
+        lead = before + lead
+    for key, texts in zip(keys, columns, strict=True):
+        pieces += [pa.scalar(lead + key, pa.binary()), texts]
+        lead = b""
+    pieces.append(pa.scalar(lead + b"}" + after + b",", pa.binary()))
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+    _, offsets, data = joined.buffers()
+    at = np.frombuffer(offsets, dtype=np.int32)[joined.offset : joined.offset + rows + 1]
+    return b"[" + memoryview(data)[int(at[0]) : int(at[-1]) - 1].tobytes() + b"]"
 
 
 def objects_json(

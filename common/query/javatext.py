@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.expr.values import java_double
-from common.jsonrows import OPTIONS, column_texts
+from common.jsonrows import OPTIONS, column_texts, text_array
 
 _NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
@@ -24,6 +25,27 @@ def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
     round-trip text of the values in [1e-3, 1e7) (where Java writes plain decimals) with ``.0``
     added to whole numbers, the digits of whole numbers in [1e7, 2**53) laid out as ``1.5E7``;
     ``java_double`` for the others (zeros, other exponents, NaN, infinities)."""
+    text, odd, odd_texts = _double_texts(col)
+    out: list[str | None] = text.to_pylist()
+    for i, t in zip(odd, odd_texts, strict=True):
+        out[i] = t
+    return out
+
+
+def double_json_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``double_json_texts`` as a binary array (no nulls), built in Arrow."""
+    text, odd, odd_texts = _double_texts(col)
+    if odd:
+        mask = np.zeros(len(text), dtype=bool)
+        mask[odd] = True
+        quoted = pa.array([jackson_text(t) for t in odd_texts], pa.string())
+        text = pc.replace_with_mask(text, pa.array(mask), quoted)
+    return pc.fill_null(text, "null").cast(pa.binary())
+
+
+def _double_texts(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, list[int], list[str]]:
+    """``double_texts`` in parts: the texts Arrow writes (null where the value is null, and
+    where it is odd), the odd values' positions and their ``java_double`` texts."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     col = col.cast(pa.float64())  # a FLOAT prints as the double it is, as before
@@ -46,14 +68,13 @@ def double_texts(col: pa.Array | pa.ChunkedArray) -> list[str | None]:
         first = pc.utf8_slice_codeunits(digits, 0, 1)
         java = pc.binary_join_element_wise(sign, first, ".", rest, "E", power, "")
         text = pc.if_else(big, java, text)
-    out: list[str | None] = text.to_pylist()
     done = pc.or_(plain, big)
     odd = pc.indices_nonzero(pc.and_(pc.invert(done), col.is_valid())).to_pylist()
+    odd_texts: list[str] = []
     if odd:
         values = col.take(pa.array(odd, pa.int64())).to_pylist()
-        for i, v in zip(odd, values, strict=True):
-            out[i] = java_double(v)
-    return out
+        odd_texts = [java_double(v) for v in values]
+    return text, odd, odd_texts
 
 
 def jackson_text(text: str) -> str:
@@ -71,6 +92,15 @@ def result_texts(col: pa.Array | pa.ChunkedArray) -> list[bytes]:
     """A result column's JSON texts (``common.jsonrows.column_texts``), doubles as Druid
     writes them."""
     return double_json_texts(col) if pa.types.is_floating(col.type) else column_texts(col)
+
+
+def result_text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``result_texts`` as a binary array (no nulls), built in Arrow where the column's type
+    allows (numbers, booleans, strings), else from ``result_texts``."""
+    if pa.types.is_floating(col.type):
+        return double_json_array(col)
+    texts = text_array(col)
+    return texts if texts is not None else pa.array(column_texts(col), pa.binary())
 
 
 def double_json(d: float) -> orjson.Fragment:

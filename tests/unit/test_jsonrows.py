@@ -12,9 +12,16 @@ import pyarrow as pa
 import pytest
 
 from common.jsonresp import dumps
-from common.jsonrows import column_texts, objects_json, value_texts
+from common.jsonrows import (
+    column_texts,
+    objects_json,
+    objects_json_arrays,
+    text_array,
+    value_texts,
+)
 from common.query import finalize, finalize_json, merge, parse_query, run_segment
-from common.query.javatext import java_numbers
+from common.query.engine import groupby
+from common.query.javatext import java_numbers, result_text_array, result_texts
 from common.segments.intervals import Interval
 
 TRICKY = ['a"b', "back\\slash", "new\nline", "tab\t", "\x01ctl", "é ü 日本", "🙂", "", None]
@@ -180,7 +187,12 @@ POST = [
         {"granularity": "all", "dimensions": ["word", "country"], "subtotalsSpec": [["word"], []]},
     ],
 )
-def test_groupby_finalize_json_is_dumps_of_finalize(spec: dict[str, Any]) -> None:
+@pytest.mark.parametrize("arrow_rows", [0, 10**9], ids=["arrow", "lists"])
+def test_groupby_finalize_json_is_dumps_of_finalize(
+    spec: dict[str, Any], arrow_rows: int, monkeypatch: Any
+) -> None:
+    """Both writers: Arrow's (from ``ARROW_ROWS`` rows on) and Python's lists."""
+    monkeypatch.setattr(groupby, "ARROW_ROWS", arrow_rows)
     query = parse_query(
         {
             "queryType": "groupBy",
@@ -245,3 +257,71 @@ def test_scan_finalize_json_is_dumps_of_finalize(spec: dict[str, Any]) -> None:
     assert finalize_json(query, partial) == want
     rows = sum(len(b["events"]) for b in orjson.loads(want))
     assert rows == 0 if "filter" in spec or spec.get("offset") == 200 else rows > 0
+
+
+def _odd_doubles() -> list[Any]:
+    return [0.0, -0.0, 1e-5, 1e20, 2.0**53, 2.0**53 + 2, 12345678.0, -9.5e7, 0.001, 9999999.5]
+
+
+ARROW_COLUMNS: list[Any] = [
+    pa.array(TRICKY),
+    pa.array(["plain", "é ü 日本", "🙂", "", None, "a b", "x", "y", "z"]),
+    pa.array(["a", "b", "c", "d", "e", "f", "g", "h", "i"]).slice(0, 9),
+    pa.array(["skip", "a", "b", "c", "d", "e", "f", "g", "h", "i", "tail"]).slice(1, 9),
+    pa.array([None] * 9, pa.string()),
+    pa.array(TRICKY, pa.large_string()),
+    pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, None, 2, 0, 1, 2, 2, 0], pa.int32()), pa.array(["x", "y\n", "z"])
+    ),
+    pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, None, 2, 0, 1, 2, 2, 0], pa.int32()), pa.array(["x", None, "é"])
+    ),
+    pa.chunked_array([pa.array(["a", None, "c"]), pa.array(["d", "e", "f", "g", "h", "i"])]),
+    pa.array([1, -(2**63), 2**63 - 1, 0, None, 7, 8, 9, 10]),
+    pa.array([1, 2, 3, 4, 5, 6, 7, 8, 2**64 - 1], pa.uint64()),
+    pa.array([-128, 127, None, 0, 1, 2, 3, 4, 5], pa.int8()),
+    pa.array([True, False, None, True, False, True, False, None, True]),
+    pa.array([0.1, 1e300, -0.0, float("nan"), float("inf"), 1e-7, 2.5, None, 3.0]),
+    pa.array([float("-inf"), *_odd_doubles()[:8]]),
+    pa.array(_odd_doubles()[1:], pa.float32()),
+    pa.array([b"\x00\x01", None, b"", b"xyz", b"a", b"b", b"c", b"d", b"e"], pa.binary()),
+    pa.array([[1], [], None, [2, 3], [4], [5], [6], [7], [8]]),
+]
+
+
+@pytest.mark.parametrize("col", ARROW_COLUMNS, ids=lambda c: str(c.type))
+def test_text_arrays_are_the_texts(col: Any) -> None:
+    """The Arrow-built texts of a result column are ``result_texts``'s, value for value."""
+    texts = result_text_array(col)
+    assert texts.type == pa.binary() and texts.null_count == 0
+    assert texts.to_pylist() == result_texts(col)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [(b"", b""), (b'{"version":"v1","event":', b"}"), ("per-row", b"}")]
+)
+def test_objects_from_arrays_are_objects_json(before: Any, after: bytes) -> None:
+    n = 9
+    names = [f"c{i}" for i in range(len(ARROW_COLUMNS))]
+    heads: Any = (
+        [f'{{"t":{i},"event":'.encode() for i in range(n)] if before == "per-row" else before
+    )
+    arrow_heads = pa.array(heads, pa.binary()) if isinstance(heads, list) else heads
+    want = objects_json(names, [result_texts(c) for c in ARROW_COLUMNS], n, heads, after)
+    got = objects_json_arrays(
+        names, [result_text_array(c) for c in ARROW_COLUMNS], arrow_heads, after
+    )
+    assert got == want
+    one = objects_json_arrays(["x"], [result_text_array(ARROW_COLUMNS[0]).slice(3, 1)])
+    assert one == objects_json(["x"], [result_texts(ARROW_COLUMNS[0])[3:4]], 1)
+    assert objects_json_arrays(["x"], [pa.array([], pa.binary())]) == b"[]"
+
+
+def test_a_string_needing_escapes_takes_orjson() -> None:
+    """Arrow quotes a string as it is; one holding a quote, a backslash or a control character
+    is escaped by orjson instead (the whole column), whichever row it is in."""
+    for bad in ['q"', "b\\", "c\x1f", "\n"]:
+        col = pa.array(["ok"] * 1000 + [bad] + ["ok"] * 10)
+        assert text_array(col) is None
+        assert result_text_array(col).to_pylist() == column_texts(col)
+    assert text_array(pa.array(["ok", "\x7f", "\u2028"])) is not None  # orjson keeps these

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.jsonrows import objects_json
+from common.jsonrows import ARROW_ROWS, objects_json, objects_json_arrays
 from common.query.columns import TIME_COLUMN, to_numbers, to_strings
 from common.query.engine.base import (
     aggregate,
@@ -38,7 +38,7 @@ from common.query.engine.base import (
 from common.query.engine.dense import run_dense
 from common.query.engine.dims import coded_keyed_table, key_outputs, keyed_table, output_type
 from common.query.filters import filter_mask
-from common.query.javatext import druid_json, result_texts
+from common.query.javatext import druid_json, result_text_array, result_texts
 from common.query.models import GroupByQuery
 from common.query.specs import (
     AndHaving,
@@ -209,8 +209,12 @@ def finalize_json(query: GroupByQuery, partial: pa.Table) -> bytes:
         (before,) = heads.values()
     else:
         before = [heads[stamp] for stamp in stamps]
-    texts = [result_texts(c) for c in events.columns]
-    return objects_json(events.column_names, texts, events.num_rows, before, b"}")
+    if events.num_rows < ARROW_ROWS:
+        texts = [result_texts(c) for c in events.columns]
+        return objects_json(events.column_names, texts, events.num_rows, before, b"}")
+    arrays = [result_text_array(c) for c in events.columns]
+    heads_ = pa.array(before, pa.binary()) if isinstance(before, list) else before
+    return objects_json_arrays(events.column_names, arrays, heads_, b"}")
 
 
 def _row_head(stamp: str) -> bytes:
