@@ -130,12 +130,30 @@ def objects_json_arrays(
     """``objects_json`` of columns of JSON texts held as binary arrays with no nulls
     (``text_array``): each row's text is joined in Arrow, and the rows are one slice of the
     result's data buffer."""
+    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
+    return _splice_arrays(b"{", keys, b"}", columns, before, after)
+
+
+def arrays_json_arrays(columns: Sequence[pa.Array]) -> bytes:
+    """``arrays_json`` of columns of JSON texts held as binary arrays (``objects_json_arrays``)."""
+    return _splice_arrays(b"[", [b"," if i else b"" for i in range(len(columns))], b"]", columns)
+
+
+def _splice_arrays(
+    opening: bytes,
+    keys: list[bytes],
+    closing: bytes,
+    columns: Sequence[pa.Array],
+    before: bytes | pa.Array = b"",
+    after: bytes = b"",
+) -> bytes:
+    """``_splice`` in Arrow: one ``binary_join_element_wise`` writes every row (constant pieces
+    as scalars), rows end in a comma, and the body is one slice of the joined data buffer."""
     rows = len(columns[0]) if columns else len(before) if isinstance(before, pa.Array) else 0
     if not rows:
         return b"[]"
-    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
     pieces: list[Any] = []
-    lead = b"{"
+    lead = opening
     if isinstance(before, pa.Array):
         pieces.append(before)
     else:
@@ -143,7 +161,7 @@ def objects_json_arrays(
     for key, texts in zip(keys, columns, strict=True):
         pieces += [pa.scalar(lead + key, pa.binary()), texts]
         lead = b""
-    pieces.append(pa.scalar(lead + b"}" + after + b",", pa.binary()))
+    pieces.append(pa.scalar(lead + closing + after + b",", pa.binary()))
     joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
     _, offsets, data = joined.buffers()
     at = np.frombuffer(offsets, dtype=np.int32)[joined.offset : joined.offset + rows + 1]

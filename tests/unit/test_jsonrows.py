@@ -20,7 +20,7 @@ from common.jsonrows import (
     value_texts,
 )
 from common.query import finalize, finalize_json, merge, parse_query, run_segment
-from common.query.engine import groupby
+from common.query.engine import groupby, scan
 from common.query.javatext import java_numbers, result_text_array, result_texts
 from common.segments.intervals import Interval
 
@@ -246,7 +246,11 @@ def _scan_segments() -> list[pa.Table]:
         },
     ],
 )
-def test_scan_finalize_json_is_dumps_of_finalize(spec: dict[str, Any]) -> None:
+@pytest.mark.parametrize("arrow_rows", [0, 10**9], ids=["arrow", "lists"])
+def test_scan_finalize_json_is_dumps_of_finalize(
+    spec: dict[str, Any], arrow_rows: int, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(scan, "ARROW_ROWS", arrow_rows)
     query = parse_query({"queryType": "scan", "dataSource": "t", "intervals": [str(DAY)], **spec})
     partials = [
         run_segment(query, s, interval=DAY, segment_id=f"seg{i}")

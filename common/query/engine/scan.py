@@ -21,10 +21,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from common.jsonrows import arrays_json, objects_json
+from common.jsonrows import (
+    ARROW_ROWS,
+    arrays_json,
+    arrays_json_arrays,
+    objects_json,
+    objects_json_arrays,
+)
 from common.query.columns import TIME_COLUMN, plain
 from common.query.engine.base import concat, effective_intervals, json_value, select_rows
-from common.query.javatext import druid_json, result_texts
+from common.query.javatext import druid_json, result_text_array, result_texts
 from common.query.models import ScanQuery
 from common.segments.intervals import Interval
 
@@ -176,7 +182,11 @@ def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
     if data is None:
         return druid_json(finalize(query, partial))
     names = data.column_names[:-1]
-    texts = [result_texts(data.column(n)) for n in names]
+    compacted = query.resultFormat == "compactedList"
+    arrow = data.num_rows >= ARROW_ROWS
+    texts: list[Any] = [
+        result_text_array(data.column(n)) if arrow else result_texts(data.column(n)) for n in names
+    ]
     head = b',"columns":' + orjson.dumps(names) + b',"events":'
     batches: list[bytes] = []
     start = 0
@@ -184,11 +194,12 @@ def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
         end = start + sum(1 for _ in run)
         for a in range(start, end, query.batchSize):
             b = min(a + query.batchSize, end)
-            cut = [t[a:b] for t in texts]
-            if query.resultFormat == "compactedList":
-                events = arrays_json(cut, b - a)
+            if arrow:
+                cut = [t.slice(a, b - a) for t in texts]
+                events = arrays_json_arrays(cut) if compacted else objects_json_arrays(names, cut)
             else:
-                events = objects_json(names, cut, b - a)
+                cut = [t[a:b] for t in texts]
+                events = arrays_json(cut, b - a) if compacted else objects_json(names, cut, b - a)
             batches.append(b'{"segmentId":' + orjson.dumps(segment) + head + events + b"}")
         start = end
     return b"[" + b",".join(batches) + b"]"
