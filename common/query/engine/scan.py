@@ -15,11 +15,11 @@ in one segment and multi-value in another reads the same from both.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.jsonrows import (
     ARROW_ROWS,
@@ -190,8 +190,8 @@ def finalize_json(query: ScanQuery, partial: pa.Table) -> bytes:
     head = b',"columns":' + orjson.dumps(names) + b',"events":'
     batches: list[bytes] = []
     start = 0
-    for segment, run in itertools.groupby(data.column(SEGMENT_COLUMN).to_pylist()):
-        end = start + sum(1 for _ in run)
+    runs = pc.run_end_encode(data.column(SEGMENT_COLUMN).combine_chunks())
+    for segment, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
         for a in range(start, end, query.batchSize):
             b = min(a + query.batchSize, end)
             if arrow:
