@@ -9,10 +9,12 @@ import struct
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from common.query.javatext import double_texts
+from common.query.sql import results
 from common.query.sql.execute import ResultSet, _iso_utc
 from common.query.sql.functions import TS, java_double
 from common.query.sql.results import write_result
@@ -210,3 +212,34 @@ def test_iso_utc_is_arrows_strftime(millis: list[int | None]) -> None:
     col = pa.array([*millis, 0, -1, 951_782_400_000], pa.int64()).cast(TS)
     want = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
     assert _iso_utc(col) == want
+
+
+def test_object_written_in_arrow_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``ARROW_ROWS`` rows on, ``object`` is written in Arrow: the same bytes as from
+    Python's lists, for every kind of column (and a string that needs escaping, a dictionary,
+    a repeated name)."""
+    unstringified = copy.copy(MIXED)
+    unstringified.stringify_arrays = False
+    n = 300
+    big = ResultSet(
+        ["t", "n", "x", "s", "d", "b", "n"],
+        ["LONG", "LONG", "DOUBLE", "STRING", "STRING", "LONG", "LONG"],
+        ["TIMESTAMP", "BIGINT", "DOUBLE", "VARCHAR", "VARCHAR", "BOOLEAN", "BIGINT"],
+        [
+            pa.array(range(0, n * 1000, 1000), pa.int64()).cast(TS),
+            pa.array([i if i % 7 else None for i in range(n)], pa.int64()),
+            pa.array([i / 8 if i % 5 else float("nan") for i in range(n)], pa.float64()),
+            pa.array([f"s{i}" if i != 99 else 'q"\n' for i in range(n)], pa.string()),
+            pa.array([f"d{i % 3}" if i % 4 else None for i in range(n)]).dictionary_encode(),
+            pa.array([bool(i % 2) for i in range(n)]),
+            pa.array(range(n), pa.int64()),
+        ],
+    )
+    zoned = copy.copy(big)
+    zoned.time_zone = "America/New_York"
+    for rs in (RS, MIXED, unstringified, big, zoned):
+        for header in (False, True):
+            monkeypatch.setattr(results, "ARROW_ROWS", 10**9)
+            lists = write_result(rs, "object", header=header)
+            monkeypatch.setattr(results, "ARROW_ROWS", 0)
+            assert write_result(rs, "object", header=header) == lists

@@ -19,10 +19,15 @@ import orjson
 import pyarrow as pa
 
 from common.errors import InvalidInput
-from common.jsonrows import objects_json, value_texts
-from common.query.javatext import double_json_texts, double_texts, jackson_text
-from common.query.sql.execute import ResultSet, json_values
-from common.query.sql.functions import java_double
+from common.jsonrows import ARROW_ROWS, objects_json, objects_json_arrays, text_array, value_texts
+from common.query.javatext import (
+    double_json_array,
+    double_json_texts,
+    double_texts,
+    jackson_text,
+)
+from common.query.sql.execute import UTC_ZONES, ResultSet, iso_utc_array, json_values
+from common.query.sql.functions import TS, java_double
 
 FORMATS = ("object", "array", "objectLines", "arrayLines", "csv")
 CONTENT_TYPES = {
@@ -87,7 +92,10 @@ def write_result(
         return _csv(rs, header, types_header, sql_types_header)
     names = rs.names
     if result_format == "object":
-        body = objects_json(names, [_texts(c, rs) for c in rs.columns], rs.num_rows)
+        if rs.num_rows >= ARROW_ROWS:
+            body = objects_json_arrays(names, [_text_array(c, rs) for c in rs.columns])
+        else:
+            body = objects_json(names, [_texts(c, rs) for c in rs.columns], rs.num_rows)
         if header:
             head = _object_header(rs, types_header, sql_types_header)
             body = b"[" + head + (b"," + body[1:] if rs.num_rows else b"]")
@@ -116,6 +124,22 @@ def _texts(col: pa.Array, rs: ResultSet) -> list[bytes]:
     if pa.types.is_floating(col.type):
         return double_json_texts(col)
     return value_texts(_json_cells(col, rs))
+
+
+def _text_array(col: pa.Array, rs: ResultSet) -> pa.Array:
+    """``_texts`` as a binary array (``common.jsonrows.objects_json_arrays``): doubles and the
+    columns whose values are written as they are (numbers, booleans, strings) built in Arrow,
+    timestamps in UTC as ``iso_utc_array`` writes them; arrays and zoned timestamps from
+    ``_texts``."""
+    if pa.types.is_floating(col.type):
+        return double_json_array(col)
+    texts = None
+    if pa.types.is_timestamp(col.type):
+        if rs.time_zone in UTC_ZONES:
+            texts = text_array(iso_utc_array(col.cast(TS)))
+    elif not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+        texts = text_array(col)
+    return texts if texts is not None else pa.array(_texts(col, rs), pa.binary())
 
 
 def _object_fragment(names: list[str], values: tuple[Any, ...]) -> orjson.Fragment:
