@@ -214,10 +214,10 @@ def test_iso_utc_is_arrows_strftime(millis: list[int | None]) -> None:
     assert _iso_utc(col) == want
 
 
-def test_object_written_in_arrow_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From ``ARROW_ROWS`` rows on, ``object`` is written in Arrow: the same bytes as from
-    Python's lists, for every kind of column (and a string that needs escaping, a dictionary,
-    a repeated name)."""
+def test_written_in_arrow_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``ARROW_ROWS`` rows on, ``object`` and ``array`` are written in Arrow: the same
+    bytes as from Python's lists, for every kind of column (and a string that needs escaping,
+    a dictionary, a repeated name, zoned timestamps, headers)."""
     unstringified = copy.copy(MIXED)
     unstringified.stringify_arrays = False
     n = 300
@@ -239,7 +239,8 @@ def test_object_written_in_arrow_is_the_same(monkeypatch: pytest.MonkeyPatch) ->
     zoned.time_zone = "America/New_York"
     for rs in (RS, MIXED, unstringified, big, zoned):
         for header in (False, True):
-            monkeypatch.setattr(results, "ARROW_ROWS", 10**9)
-            lists = write_result(rs, "object", header=header)
-            monkeypatch.setattr(results, "ARROW_ROWS", 0)
-            assert write_result(rs, "object", header=header) == lists
+            for fmt in ("object", "array"):
+                monkeypatch.setattr(results, "ARROW_ROWS", 10**9)
+                lists = write_result(rs, fmt, header=header, sql_types_header=header)
+                monkeypatch.setattr(results, "ARROW_ROWS", 0)
+                assert write_result(rs, fmt, header=header, sql_types_header=header) == lists

@@ -19,7 +19,14 @@ import orjson
 import pyarrow as pa
 
 from common.errors import InvalidInput
-from common.jsonrows import ARROW_ROWS, objects_json, objects_json_arrays, text_array, value_texts
+from common.jsonrows import (
+    ARROW_ROWS,
+    arrays_json_arrays,
+    objects_json,
+    objects_json_arrays,
+    text_array,
+    value_texts,
+)
 from common.query.javatext import (
     double_json_array,
     double_json_texts,
@@ -99,6 +106,12 @@ def write_result(
         if header:
             head = _object_header(rs, types_header, sql_types_header)
             body = b"[" + head + (b"," + body[1:] if rs.num_rows else b"]")
+        return body + b"\n"
+    if result_format == "array" and rs.num_rows >= ARROW_ROWS:
+        body = arrays_json_arrays([_text_array(c, rs) for c in rs.columns])
+        if header:
+            head = orjson.dumps(_array_header(rs, types_header, sql_types_header))
+            body = head[:-1] + b"," + body[1:]
         return body + b"\n"
     cols = [_json_cells(c, rs) for c in rs.columns]
     if result_format in ("array", "arrayLines"):
