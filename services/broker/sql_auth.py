@@ -60,6 +60,12 @@ def read_tables(body: dict[str, Any]) -> list[str]:
     ds = body.get("dataSource")
     if isinstance(ds, dict) and ds.get("type") == "lookup":
         return []
+    # A table names itself; anything else (a join, a query, a union) takes parsing. The runner
+    # parses the query again to run it (a parse: ~0.15 ms for a timeseries with expressions).
+    if isinstance(ds, str):
+        return [ds]
+    if isinstance(ds, dict) and ds.get("type") == "table" and isinstance(ds.get("name"), str):
+        return [ds["name"]]
     return [parse_query(inline_lookups(body, lambda _name: {})).dataSource]
 
 
