@@ -1,12 +1,11 @@
-"""The broker's last step for a large answer: merge the data nodes' partials and write JSON.
+"""The broker's last step for a large answer: writing it as JSON.
 
 In one process, on the data of ``bench/query.py`` (no HTTP, no cluster), each shape's broker
 work timed two ways in interleaved rounds, the baseline measured in the same run:
 
-* ``groupBy 10k groups``: one data node's answer (its own merge of four segments) merged and
-  written as Druid's JSON rows. Baseline: the partial without its ``kdruid.grouped`` metadata
-  (regrouped through Acero) written by the list writer (``ARROW_ROWS`` out of reach); kdruid:
-  as the broker runs it (no regroup, Arrow writer).
+* ``groupBy 10k groups``: one data node's answer (its own merge of four segments, which the
+  broker takes as it is) written as Druid's JSON rows. Baseline: the list writer
+  (``ARROW_ROWS`` out of reach); kdruid: the Arrow writer.
 * ``scan list`` and ``scan compactedList``: a 100,000-row scan's events. Baseline: the list
   writer; kdruid: the Arrow writer.
 * ``SQL object``: 100,000 SQL rows (a timestamp, two strings, a long, a double) in the
@@ -74,10 +73,8 @@ def groupby_pair(table: pa.Table) -> tuple[Probe, Probe]:
         run_segment(q, table.slice(i * quarter, quarter), interval=INTERVAL, segment_id=f"s{i}")
         for i in range(4)
     ]
-    node = merge(q, parts)  # what the data node sends
-    plain = node.replace_schema_metadata(None)
-    base = _lists(groupby)(lambda: finalize_json(q, merge(q, [plain])))
-    return base, lambda: finalize_json(q, merge(q, [node]))
+    node = merge(q, parts)  # what the data node sends, and the broker writes
+    return _lists(groupby)(lambda: finalize_json(q, node)), lambda: finalize_json(q, node)
 
 
 def scan_pair(table: pa.Table, fmt: str) -> tuple[Probe, Probe]:

@@ -1,7 +1,6 @@
-"""Merging a single partial row, or one data node's grouped answer, skips Acero
-(``engine.base._merge_own_groups``) and gives exactly what Acero's regrouping gives: same columns,
-types and values, nulls included, for LONG and DOUBLE aggregators, first/last, filtered
-aggregators, and after finalizing."""
+"""Merging a single partial row skips Acero (``engine.base._merge_one_row``) and gives exactly
+what Acero's regrouping gives: same columns, types and values, nulls included, for LONG and
+DOUBLE aggregators, first/last, filtered aggregators, and after finalizing."""
 
 from __future__ import annotations
 
@@ -125,8 +124,8 @@ def test_one_row_merge_keeps_sketches_on_acero(monkeypatch: Any) -> None:
         }
     )
     called: list[int] = []
-    real = base._merge_own_groups
-    monkeypatch.setattr(base, "_merge_own_groups", lambda *a: called.append(1) or real(*a))
+    real = base._merge_one_row
+    monkeypatch.setattr(base, "_merge_one_row", lambda *a: called.append(1) or real(*a))
     partial = run_segment(query, segment(), interval=SEGMENT, segment_id="s")
     rows = finalize(query, merge(query, [partial]))
     assert not called
@@ -178,72 +177,3 @@ def test_small_zero_fill_equals_arrows(granularity: str, matched: bool, monkeypa
     assert fast.schema == slow.schema
     assert _rows(fast) == _rows(slow)
     assert _rows(finalize(query, fast)) == _rows(finalize(query, slow))
-
-
-def many_groups(seed: int, n: int = 400) -> pa.Table:
-    """A segment with many groups: string keys with nulls, a LONG key, holes in a metric."""
-    rng = np.random.default_rng(seed)
-    country = rng.integers(0, 12, n).astype(np.int32)
-    return pa.table(
-        {
-            "__time": pa.array(np.sort(rng.integers(T0, SEGMENT.end, n)), pa.timestamp("ms")),
-            "country": pa.DictionaryArray.from_arrays(
-                pa.array(country, mask=country == 11),
-                pa.array([f"c{i:02d}" for i in range(12)]),
-            ),
-            "page": pa.array([f"p{i}" for i in rng.integers(0, 30, n)]),
-            "bucket": pa.array(rng.integers(0, 5, n), pa.int64()),
-            "added": pa.array(rng.integers(-100, 100, n), pa.int64()),
-            "delta": pa.array(rng.normal(0, 10, n)),
-            "holes": pa.array(rng.integers(0, 9, n), pa.int64(), mask=rng.random(n) < 0.7),
-        }
-    )
-
-
-GROUPED_AGGS = [a for a in AGGS if a["type"] not in ("longFirst", "stringLast")]
-
-
-@pytest.mark.parametrize("granularity", ["all", "hour"])
-def test_one_nodes_grouped_answer_is_its_own_merge(granularity: str, monkeypatch: Any) -> None:
-    """The broker merging one data node's answer (that node's merge of its segments) takes it as
-    it is, and gets what Acero's regrouping gets; two answers are still regrouped."""
-    query = parse_query(
-        {
-            "queryType": "groupBy",
-            "dataSource": "t",
-            "granularity": granularity,
-            "intervals": [str(SEGMENT)],
-            "dimensions": [
-                "country",
-                "page",
-                {"type": "default", "dimension": "bucket", "outputType": "LONG"},
-            ],
-            "aggregations": GROUPED_AGGS,
-        }
-    )
-    segments = [
-        run_segment(query, many_groups(s), interval=SEGMENT, segment_id="s") for s in (1, 2)
-    ]
-    node = merge(query, segments)  # the data node's answer
-    assert base.is_grouped(node) and not base.is_grouped(segments[0])
-    assert node.num_rows > 100
-    called: list[int] = []
-    real = base._merge_own_groups
-    monkeypatch.setattr(base, "_merge_own_groups", lambda *a: called.append(1) or real(*a))
-    fast = merge(query, [node])
-    assert called
-    slow = _acero_merge(query, [node], monkeypatch)
-    assert fast.schema == slow.schema
-    # the same rows (Acero does not keep every group where its first row was: the order of a
-    # partial's rows means nothing, the answer is sorted on every dimension)
-    assert sorted(map(repr, fast.to_pylist())) == sorted(map(repr, slow.to_pylist()))
-    assert _rows(finalize(query, fast)) == _rows(finalize(query, slow))
-    # two nodes' answers, each grouped, are not: the same keys in both merge into one row
-    called.clear()
-    two = merge(query, [node, node])
-    assert not called
-    assert two.num_rows == node.num_rows
-    assert pa.compute.sum(two["n"]).as_py() == 2 * pa.compute.sum(node["n"]).as_py()
-    assert _rows(finalize(query, two)) == _rows(
-        finalize(query, _acero_merge(query, [node, node], monkeypatch))
-    )

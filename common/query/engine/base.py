@@ -194,30 +194,11 @@ def empty_partial(aggs: Sequence[Any], starts: Any) -> pa.Table:
 #: Merge ops whose value over one row is that row's value (Acero's ``sum``, ``min``, ``max``).
 _ONE_ROW_OPS = frozenset({"sum", "min", "max"})
 
-#: Schema metadata of ``merge_aggregated``'s output: one row per key. A partial merged alone
-#: with it (one data node's answer, at the broker) is its own merge; concatenated with others
-#: it is not, so callers check it on the partials, before ``concat``.
-_GROUPED = {b"kdruid.grouped": b"1"}
 
-
-def is_grouped(partial: pa.Table) -> bool:
-    """``partial`` came from ``merge_aggregated``: one row per key."""
-    meta = partial.schema.metadata
-    return meta is not None and meta.get(b"kdruid.grouped") == b"1"
-
-
-def merge_aggregated(
-    table: pa.Table, keys: list[str], aggs: Sequence[Any], *, grouped: bool = False
-) -> pa.Table:
-    """Re-group concatenated partials by ``keys`` and merge every aggregator's partials.
-
-    ``grouped``: ``table`` already has one row per key (``is_grouped``), so each row is its own
-    group and, for sum/min/max merges, already merged: no re-grouping (a 10,000-group answer of
-    one data node was regrouped by the broker for nothing)."""
-    if (grouped or table.num_rows == 1) and all(
-        not a.gathers_rows and a.merge_op in _ONE_ROW_OPS for a in aggs
-    ):
-        return _merge_own_groups(table, keys, aggs)
+def merge_aggregated(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
+    """Re-group concatenated partials by ``keys`` and merge every aggregator's partials."""
+    if table.num_rows == 1 and all(not a.gathers_rows and a.merge_op in _ONE_ROW_OPS for a in aggs):
+        return _merge_one_row(table, keys, aggs)
     coded = {
         k: arraykeys.encode(table.column(k))
         for k in keys
@@ -234,32 +215,31 @@ def merge_aggregated(
             partial = pc.if_else(pc.is_valid(partial), rows, pa.scalar(None, pa.int64()))
         cols[f"__m{i}"] = partial
         specs.append((f"__m{i}", "list" if agg.gathers_rows else agg.merge_op))
-    regrouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
+    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
     out: dict[str, Any] = {
-        k: arraykeys.decode(regrouped.column(k), coded[k][1]) if k in coded else regrouped.column(k)
+        k: arraykeys.decode(grouped.column(k), coded[k][1]) if k in coded else grouped.column(k)
         for k in keys
     }
     for i, agg in enumerate(aggs):
         op = "list" if agg.gathers_rows else agg.merge_op
-        merged = regrouped.column(f"__m{i}_{op}").combine_chunks()
+        merged = grouped.column(f"__m{i}_{op}").combine_chunks()
         out[agg.name] = (
             agg.merge_finish_rows(merged, partials[agg.name])
             if agg.gathers_rows
             else agg.merge_finish(merged)
         )
-    return pa.table(out, metadata=_GROUPED)
+    return pa.table(out)
 
 
-def _merge_own_groups(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
-    """``merge_aggregated`` of rows that are each their own group (a single row, or a grouped
-    partial), without Acero: the sum, min or max of one value is that value (null stays null),
-    so only the partial type casts remain. Rows stay in their order (Acero's differs; a
-    partial's row order means nothing, answers are sorted on their keys)."""
+def _merge_one_row(table: pa.Table, keys: list[str], aggs: Sequence[Any]) -> pa.Table:
+    """``merge_aggregated`` of a single row (a tiny query's one partial row), without Acero:
+    the row is its own group and the sum, min or max of one value is that value (null stays
+    null), so only the partial type casts remain."""
     out: dict[str, Any] = {k: table.column(k).combine_chunks() for k in keys}
     for agg in aggs:
         partial = get_column(table, agg.name).cast(agg.partial_type)
         out[agg.name] = agg.merge_finish(partial.combine_chunks())
-    return pa.table(out, metadata=_GROUPED)
+    return pa.table(out)
 
 
 def finalize_values(

@@ -29,7 +29,6 @@ from common.query.engine.base import (
     empty_partial,
     finalize_values,
     format_time,
-    is_grouped,
     json_rows,
     merge_aggregated,
     select_rows,
@@ -75,8 +74,6 @@ def _keys(query: GroupByQuery) -> list[str]:
 
 
 def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
-    # One data node's answer (already merged over its segments) is its own merge.
-    grouped = len(partials) == 1 and is_grouped(partials[0])
     table = concat(partials)
     if table is None:
         return pa.table({})
@@ -85,7 +82,7 @@ def merge(query: GroupByQuery, partials: list[pa.Table]) -> pa.Table:
             table.column_names.index(d.output), d.output, table[d.output].cast(output_type(d))
         )
     table = collapse_all(table, query.granularity)
-    return merge_aggregated(table, _keys(query), query.aggregations, grouped=grouped)
+    return merge_aggregated(table, _keys(query), query.aggregations)
 
 
 def having_mask(spec: Any, table: pa.Table) -> Any:
