@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -119,13 +118,32 @@ async def bounded(aw: Awaitable[T], within: float | None) -> T:
         return await aw
 
 
+#: Seconds a cancelled task gets to finish before ``cancel_and_wait`` cancels it again.
+RECANCEL_AFTER = 1.0
+
+
 async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel the tasks and wait until each has really finished (exceptions are not re-raised)."""
+    """Cancel the tasks and wait until each has really finished (exceptions are not re-raised).
+
+    A task still running ``RECANCEL_AFTER`` seconds after its cancellation is cancelled again
+    (and named in a warning): code it awaited swallowed the cancellation (a library catching
+    ``BaseException`` in its clean-up), and waiting on would hang the close for ever (seen as
+    a coordinator's duty loop outliving its leader term). The caller's own cancellation does
+    not cut the wait short, as before."""
     for task in tasks:
         task.cancel()
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending, timeout=RECANCEL_AFTER)
+        except asyncio.CancelledError:
+            continue
+        for task in pending:
+            log.warning("task %s did not stop when cancelled; cancelling it again", task.get_name())
+            task.cancel()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 @dataclass

@@ -20,7 +20,6 @@ Published segments wait for handoff in ``<taskDir>/handoff.json``: their sinks a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from common.aio import Backoff, wait_event
+from common.aio import Backoff, cancel_and_wait, wait_event
 from common.ingest.partitions import PartitionId
 from common.ingest.sequences import SequenceMetadata, kafka_metadata, write_json_atomic
 from common.segments.deep_storage import DeepStorage
@@ -264,9 +263,7 @@ class Publisher:
             waiter.cancel()
 
     async def close(self) -> None:
-        for task in (self._worker, self._watcher):
+        for task in (self._worker, self._watcher):  # the worker first, as it may kick the watcher
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await cancel_and_wait([task])
         self._worker = self._watcher = None

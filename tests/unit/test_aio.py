@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from common import aio
 from common.aio import bounded, run_to_end, wait_event
 
 
@@ -92,3 +93,34 @@ async def test_bounded_returns_the_result_or_times_out() -> None:
     assert await bounded(asyncio.sleep(0, "x"), 1) == "x"
     with pytest.raises(TimeoutError):
         await bounded(asyncio.sleep(1), 0.01)
+
+
+async def test_cancel_and_wait_cancels_again_a_task_that_swallowed_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task whose first cancellation is swallowed by code it awaits is cancelled again."""
+    monkeypatch.setattr(aio, "RECANCEL_AFTER", 0.05)
+    swallowed: list[int] = []
+
+    async def swallows_once() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            swallowed.append(1)  # as a library's clean-up catching BaseException does
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(swallows_once(), name="stubborn")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(aio.cancel_and_wait([task]), 5)
+    assert swallowed == [1] and task.cancelled()
+    assert "stubborn did not stop when cancelled" in caplog.text
+
+
+async def test_cancel_and_wait_retrieves_failures() -> None:
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    task = asyncio.create_task(fails())
+    await asyncio.sleep(0)
+    await aio.cancel_and_wait([task, asyncio.create_task(asyncio.sleep(10))])
+    assert isinstance(task.exception(), ValueError)
