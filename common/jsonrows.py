@@ -108,12 +108,17 @@ def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array | None:
 
 def _needs_escape(col: pa.Array) -> bool:
     """A string column's bytes hold one that orjson escapes (of the column's slice)."""
-    _, offsets, data = col.buffers()
+    data = col.buffers()[2]
     if data is None or not len(col):
         return False
-    at = np.frombuffer(offsets, dtype=np.int32)[col.offset : col.offset + len(col) + 1]
-    used = np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
-    return bool(_ESCAPED[used].any())
+    start, end = _data_span(col)
+    return bool(_ESCAPED[np.frombuffer(data, dtype=np.uint8)[start:end]].any())
+
+
+def _data_span(col: pa.Array) -> tuple[int, int]:
+    """Where a (non-empty) string or binary array's values lie in its data buffer."""
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)
+    return int(offsets[col.offset]), int(offsets[col.offset + len(col)])
 
 
 #: From this many rows on, ``objects_json_arrays`` is the faster (measured: 1.5x at 100 rows, 6x at
@@ -130,13 +135,12 @@ def objects_json_arrays(
     """``objects_json`` of columns of JSON texts held as binary arrays with no nulls
     (``text_array``): each row's text is joined in Arrow, and the rows are one slice of the
     result's data buffer."""
-    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
-    return _splice_arrays(b"{", keys, b"}", columns, before, after)
+    return _splice_arrays(b"{", _object_keys(names), b"}", columns, before, after)
 
 
 def arrays_json_arrays(columns: Sequence[pa.Array]) -> bytes:
     """``arrays_json`` of columns of JSON texts held as binary arrays (``objects_json_arrays``)."""
-    return _splice_arrays(b"[", [b"," if i else b"" for i in range(len(columns))], b"]", columns)
+    return _splice_arrays(b"[", _array_keys(len(columns)), b"]", columns)
 
 
 def _splice_arrays(
@@ -163,9 +167,8 @@ def _splice_arrays(
         lead = b""
     pieces.append(pa.scalar(lead + closing + after + b",", pa.binary()))
     joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
-    _, offsets, data = joined.buffers()
-    at = np.frombuffer(offsets, dtype=np.int32)[joined.offset : joined.offset + rows + 1]
-    return b"[" + memoryview(data)[int(at[0]) : int(at[-1]) - 1].tobytes() + b"]"
+    start, end = _data_span(joined)
+    return b"[" + memoryview(joined.buffers()[2])[start : end - 1].tobytes() + b"]"
 
 
 def objects_json(
@@ -180,13 +183,22 @@ def objects_json(
     ``before`` (one for every row, or one per row) and ``after``. A repeated name is written
     each time (as Druid's SQL writer does); a dict would keep one value, so a caller matching
     dicts checks that the names are distinct."""
-    keys = [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
-    return _splice(b"{", keys, b"}", columns, rows, before, after)
+    return _splice(b"{", _object_keys(names), b"}", columns, rows, before, after)
 
 
 def arrays_json(columns: Sequence[list[bytes]], rows: int) -> bytes:
     """``[[value, ...], ...]``: ``rows`` arrays, array ``i`` holding ``columns[k][i]``."""
-    return _splice(b"[", [b"," if i else b"" for i in range(len(columns))], b"]", columns, rows)
+    return _splice(b"[", _array_keys(len(columns)), b"]", columns, rows)
+
+
+def _object_keys(names: Sequence[str]) -> list[bytes]:
+    """What precedes each value in an object: ``"name":``, after a comma but for the first."""
+    return [(b"," if i else b"") + orjson.dumps(name) + b":" for i, name in enumerate(names)]
+
+
+def _array_keys(count: int) -> list[bytes]:
+    """What precedes each value in an array: a comma but for the first."""
+    return [b"," if i else b"" for i in range(count)]
 
 
 def _splice(

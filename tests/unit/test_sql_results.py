@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from common.query.javatext import double_texts
 from common.query.sql import results
-from common.query.sql.execute import ResultSet, _iso_utc
+from common.query.sql.execute import ResultSet, iso_utc_array
 from common.query.sql.functions import TS, java_double
 from common.query.sql.results import write_result
 
@@ -211,7 +211,7 @@ def test_iso_utc_is_arrows_strftime(millis: list[int | None]) -> None:
     Arrow's ``strftime`` (the reference) elsewhere, nulls as null."""
     col = pa.array([*millis, 0, -1, 951_782_400_000], pa.int64()).cast(TS)
     want = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
-    assert _iso_utc(col) == want
+    assert iso_utc_array(col).to_pylist() == want
 
 
 def test_written_in_arrow_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -384,7 +384,8 @@ def _mv_text(v: list[Any] | None) -> Any:
 def _plain_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:
     if pa.types.is_timestamp(col.type):
         if time_zone in UTC_ZONES:
-            return _iso_utc(col.cast(TS))
+            texts: list[Any] = iso_utc_array(col.cast(TS)).to_pylist()
+            return texts
         # Joda's ISODateTimeFormat.dateTime(): the local time, then the offset (+hh:mm, or Z).
         local = col.cast(pa.timestamp("ms", tz=time_zone))
         text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S%z")
@@ -394,12 +395,6 @@ def _plain_values(col: pa.Array, time_zone: str = "UTC") -> list[Any]:
 
 #: Years 1 to 9999, where numpy's ISO text is Joda's (four-digit years).
 _ISO_MILLIS = (-62_135_596_800_000, 253_402_300_799_999)
-
-
-def _iso_utc(col: pa.Array) -> list[Any]:
-    """``2024-01-01T00:00:00.000Z`` texts (None for null): ``iso_utc_array``'s."""
-    out: list[Any] = iso_utc_array(col).to_pylist()
-    return out
 
 
 _DAY_MS = 86_400_000
