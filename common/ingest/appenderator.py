@@ -15,6 +15,8 @@ deleted, so the on-disk state always matches the offsets in the commit metadata.
 
 Threads: ``add_rows``/``persist_hydrants``/``push`` are CPU- or disk-bound; the caller runs them
 in a worker thread. Sink creation, the swap and the bookkeeping run on the caller's thread.
+Queries read sinks from worker threads: ``Sink.view`` and ``Sink.swap_current`` read and change
+a sink's hydrants and current index together, so a query racing a swap sees every row once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,11 +73,14 @@ class Hydrant:
         return self.index.rows_in_memory if self.index is not None else 0
 
     def table(self) -> pa.Table:
+        # The index first: a persist (in another thread) maps the file before it lets the
+        # index go, so either the index read here is still whole or the file is mapped.
+        index = self.index
         mapped = self.mapped
         if mapped is not None:
             return mapped.table
-        assert self.index is not None
-        return self.index.to_arrow()
+        assert index is not None
+        return index.to_arrow()
 
     def close(self) -> None:
         if self.mapped is not None:
@@ -89,40 +95,67 @@ class Sink:
     hydrants: list[Hydrant] = field(default_factory=list)
     #: Rows (after rollup within each hydrant) in every hydrant but the current one.
     persisted_rows: int = 0
+    #: Held while the hydrants and the current index change together (``swap_current``) or are
+    #: read together (``view``): queries read a sink from worker threads while the loop swaps.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def num_rows(self) -> int:
         return self.persisted_rows + self.current.rows_in_memory
 
+    def view(self) -> tuple[list[Hydrant], IncrementalIndex]:
+        """The hydrants and the current index as of one moment: never the hydrants from before
+        a swap with the fresh index from after it (which would lose the swapped-out rows)."""
+        with self._lock:
+            return list(self.hydrants), self.current
+
+    def swap_current(self, fresh: IncrementalIndex) -> Hydrant:
+        """Make the current index a hydrant and ``fresh`` the current one, as one step."""
+        with self._lock:
+            hydrant = Hydrant(len(self.hydrants), index=self.current)
+            self.hydrants.append(hydrant)
+            self.current = fresh
+        return hydrant
+
     def tables(self) -> list[pa.Table]:
         """The sink's data for a query: every hydrant, then the in-memory index."""
-        out = [h.table() for h in list(self.hydrants)]
-        if not self.current.is_empty:
-            out.append(self.current.to_arrow())
-        return out
+        return _tables(*self.view())
 
     def query_table(self, metrics: Sequence[str]) -> pa.Table:
         """Every hydrant as chunks of one table (the realtime segment a query reads)."""
-        tables = self.tables() or [self.current.to_arrow()]
-        table = align_tables(tables, self.dimensions, metrics, combine=False)
-        return sketch_metrics.tag(table, self.current.schema.metricsSpec)
+        hydrants, current = self.view()
+        tables = _tables(hydrants, current) or [current.to_arrow()]
+        table = align_tables(tables, _dimensions(hydrants, current), metrics, combine=False)
+        return sketch_metrics.tag(table, current.schema.metricsSpec)
 
     @property
     def dimensions(self) -> list[str]:
-        names: list[str] = []
-        seen: set[str] = set()
-        for dims in [*(_hydrant_dims(h) for h in self.hydrants), self.current.dimensions]:
-            for d in dims:
-                if d not in seen:
-                    seen.add(d)
-                    names.append(d)
-        return names
+        return _dimensions(*self.view())
+
+
+def _tables(hydrants: list[Hydrant], current: IncrementalIndex) -> list[pa.Table]:
+    out = [h.table() for h in hydrants]
+    if not current.is_empty:
+        out.append(current.to_arrow())
+    return out
+
+
+def _dimensions(hydrants: list[Hydrant], current: IncrementalIndex) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    for dims in [*(_hydrant_dims(h) for h in hydrants), current.dimensions]:
+        for d in dims:
+            if d not in seen:
+                seen.add(d)
+                names.append(d)
+    return names
 
 
 def _hydrant_dims(h: Hydrant) -> list[str]:
-    if h.mapped is not None:
-        return list(h.mapped.info.dimensions)
-    return h.index.dimensions if h.index is not None else []
+    index, mapped = h.index, h.mapped  # in this order: see Hydrant.table
+    if mapped is not None:
+        return list(mapped.info.dimensions)
+    return index.dimensions if index is not None else []
 
 
 @dataclass(frozen=True)
@@ -210,10 +243,7 @@ class Appenderator:
         for sink in self.sinks.values():
             if sink.current.is_empty:
                 continue
-            hydrant = Hydrant(len(sink.hydrants), index=sink.current)
-            sink.hydrants.append(hydrant)
-            sink.current = IncrementalIndex(self.schema)
-            swapped.append((sink, hydrant))
+            swapped.append((sink, sink.swap_current(IncrementalIndex(self.schema))))
         self.next_flush = now + self.limits.intermediate_persist_period
         return swapped
 

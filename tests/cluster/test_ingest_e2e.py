@@ -143,6 +143,8 @@ async def snapshot(c: Cluster) -> list[Any]:
     for q in SNAPSHOT:
         resp = await c.http.post(c.nodes["broker"].url + "/druid/v2", json=q)
         assert resp.status_code == 200, resp.text
+        context = orjson.loads(resp.headers["X-Druid-Response-Context"])
+        assert "missingSegments" not in context, (q["queryType"], context)
         result = resp.json()
         if q["queryType"] == "scan":
             result = [e for batch in result for e in batch["events"]]
@@ -210,7 +212,9 @@ async def test_rows_are_queryable_realtime_then_from_historicals_exactly_once(
 
     async with cluster(cluster_props(tmp_path)) as c:
         await start_cluster(c, tmp_path)
-        spec = supervisor_spec(kafka_broker, topic, taskDuration="PT8S")
+        # Long enough for the realtime answers below to be read before the tasks publish, on a
+        # slow, loaded machine too (CI once read them past 8 s: a handoff under way meanwhile).
+        spec = supervisor_spec(kafka_broker, topic, taskDuration="PT15S")
         resp = await c.http.post(
             c.nodes["overlord"].url + "/druid/indexer/v1/supervisor", json=spec
         )
@@ -235,6 +239,7 @@ async def test_rows_are_queryable_realtime_then_from_historicals_exactly_once(
         assert "druid_ingest_persists_count{" in metrics
         assert "druid_ingest_handoff_count{" in metrics
         realtime_answers = await snapshot(c)
+        assert served_by(c, HistoricalService) == 0, "a handoff began before the realtime reads"
         [summary] = realtime_answers[0]
         assert summary["result"] == {"n": 300, "first": T0, "last": T0 + 2 * 3_600_000 + 299}
         assert summary["timestamp"] == "2024-01-01T00:00:00.000Z"  # the first row's time

@@ -201,7 +201,9 @@ async def test_paused_api_server_makes_the_leader_step_down_first(
     leader = next(c for c in cands if c[0].is_leader())
     paused = time.monotonic()
     api.pause()
-    await wait_until(lambda: not leader[0].is_leader(), within=RENEW + 1, what="step-down")
+    # is_leader() turns false first; stop_being_leader runs once the leader-only work has stopped.
+    await wait_until(lambda: not leader[1].leading, within=RENEW + 1, what="step-down")
+    assert not leader[0].is_leader()
     stepped = leader[1].intervals[-1][1]
     assert stepped is not None and stepped - paused <= RENEW + 0.5
     assert leader[1].work_cancelled == 1

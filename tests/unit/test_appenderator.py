@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.ingest import index as index_module
-from common.ingest.appenderator import Appenderator, PersistLimits
+from common.ingest.appenderator import Appenderator, Hydrant, PersistLimits
 from common.ingest.parser import InputRow
 from common.ingest.spec import parse_data_schema
 from common.segments.deep_storage import DeepStorage
@@ -168,3 +168,26 @@ def test_large_dictionaries_are_not_carried_over(tmp_path: Path, monkeypatch: An
     app.add_rows(sink, [row(4, "d", 4)])
     assert _dictionary(sink.current.to_arrow(), "page") == ["d"]
     app.close()
+
+
+def test_a_query_racing_a_swap_sees_every_row(tmp_path: Path, monkeypatch: Any) -> None:
+    """Queries read a sink in worker threads while the loop swaps its index. The swap is played
+    here in the middle of a read (as the first hydrant is read): the reader must not combine the
+    hydrants from before the swap with the fresh, empty index from after it."""
+    app = make(tmp_path)
+    sink = app.get_or_create_sink(ident(0), "seq_0")
+    app.add_rows(sink, [row(1, "a", 1)])
+    app.swap(now=0.0)
+    app.add_rows(sink, [row(2, "b", 1)])
+    table = Hydrant.table
+    swaps: list[int] = []
+
+    def swapping_table(h: Hydrant) -> pa.Table:
+        if not swaps:
+            swaps.append(len(app.swap(now=0.0)))
+        return table(h)
+
+    monkeypatch.setattr(Hydrant, "table", swapping_table)
+    assert sum(t.num_rows for t in sink.tables()) == 2
+    assert swaps == [1]  # the swap did happen mid-read
+    assert sink.query_table(["count", "added"]).num_rows == 2
