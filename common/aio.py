@@ -126,17 +126,23 @@ async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel the tasks and wait until each has really finished (exceptions are not re-raised).
 
     A task still running ``RECANCEL_AFTER`` seconds after its cancellation is cancelled again
-    (and named in a warning): code it awaited swallowed the cancellation (a library catching
-    ``BaseException`` in its clean-up), and waiting on would hang the close for ever (seen as
-    a coordinator's duty loop outliving its leader term). The caller's own cancellation does
-    not cut the wait short, as before."""
+    (and named in a warning): code it awaited swallowed the cancellation, and waiting on would
+    hang the close for ever.
+
+    The caller's own cancellation does not cut the wait short, and is raised once every task
+    has finished: swallowing it made the caller run on after it was cancelled (a coordinator's
+    duty loop, cancelled while it stopped a departed historical's load queue, ran two more
+    cycles past its leader term, and the close that cancelled it waited on it). A caller with
+    steps that must still run when it is cancelled puts them in a ``finally``."""
     for task in tasks:
         task.cancel()
     pending = {t for t in tasks if not t.done()}
+    cancelled = False
     while pending:
         try:
             _, pending = await asyncio.wait(pending, timeout=RECANCEL_AFTER)
         except asyncio.CancelledError:
+            cancelled = True
             continue
         for task in pending:
             log.warning("task %s did not stop when cancelled; cancelling it again", task.get_name())
@@ -144,6 +150,8 @@ async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved, so asyncio does not log it as never retrieved
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 @dataclass

@@ -227,12 +227,14 @@ class LeaderSelector:
 
     async def close(self) -> None:
         """Leave the election; a leader stops its work and releases the lock."""
-        if self._loop_task is not None:
-            await cancel_and_wait([self._loop_task])
+        try:
+            if self._loop_task is not None:
+                await cancel_and_wait([self._loop_task])
+        finally:
             self._loop_task = None
-        if self._leader:
-            await self._step_down("closing")
-            await self._release()
+            if self._leader:
+                await self._step_down("closing")
+                await self._release()
 
     # ---- the loop
     async def _run(self) -> None:
@@ -345,13 +347,15 @@ class LeaderSelector:
         self._leader = False
         log.warning("%s %s stopped being leader: %s", self.role, self.identity, why)
         work, self._work = self._work, None
-        if work is not None:
-            await work.close()
-        if self._listener is not None:
-            try:
-                await self._listener.stop_being_leader()
-            except Exception:
-                log.exception("%s stop_being_leader failed", self.role)
+        try:
+            if work is not None:
+                await work.close()
+        finally:  # the listener hears of it even when this step-down is cancelled half-way
+            if self._listener is not None:
+                try:
+                    await self._listener.stop_being_leader()
+                except Exception:
+                    log.exception("%s stop_being_leader failed", self.role)
 
     async def _release(self) -> None:
         try:

@@ -110,11 +110,13 @@ class ChangeRequestSyncer(Generic[T]):
 
     async def stop(self) -> None:
         """Cancel the loop (and any parked request) and close the client if it is ours."""
-        if self._task is not None:
-            await cancel_and_wait([self._task])
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        try:
+            if self._task is not None:
+                await cancel_and_wait([self._task])
+        finally:
+            if self._own_client and self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
     @property
     def running(self) -> bool:

@@ -206,14 +206,16 @@ class HttpLoadQueuePeon:
     async def stop(self) -> None:
         """Stop the loop and fail every queued request."""
         self._stopped = True
-        if self._task is not None:
-            await cancel_and_wait([self._task])
+        try:
+            if self._task is not None:
+                await cancel_and_wait([self._task])
+        finally:
             self._task = None
-        holders = list(self._loads.values()) + list(self._drops.values())
-        self._loads.clear()
-        self._drops.clear()
-        for h in holders:
-            _run_callbacks(h, False)
+            holders = list(self._loads.values()) + list(self._drops.values())
+            self._loads.clear()
+            self._drops.clear()
+            for h in holders:
+                _run_callbacks(h, False)
 
     async def _run(self) -> None:
         if self.batch_size is None:

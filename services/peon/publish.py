@@ -263,7 +263,11 @@ class Publisher:
             waiter.cancel()
 
     async def close(self) -> None:
-        for task in (self._worker, self._watcher):  # the worker first, as it may kick the watcher
-            if task is not None:
-                await cancel_and_wait([task])
+        worker, watcher = self._worker, self._watcher
         self._worker = self._watcher = None
+        try:
+            if worker is not None:  # the worker first, as it may kick the watcher
+                await cancel_and_wait([worker])
+        finally:
+            if watcher is not None:
+                await cancel_and_wait([watcher])

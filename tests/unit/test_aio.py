@@ -124,3 +124,33 @@ async def test_cancel_and_wait_retrieves_failures() -> None:
     await asyncio.sleep(0)
     await aio.cancel_and_wait([task, asyncio.create_task(asyncio.sleep(10))])
     assert isinstance(task.exception(), ValueError)
+
+
+async def test_cancel_and_wait_raises_the_callers_cancellation_once_the_tasks_are_done() -> None:
+    """A loop that stops a sub-task (the coordinator's duty loop stopping a departed
+    historical's load queue) and is cancelled meanwhile must stop, not run on: the
+    cancellation is raised to it once the sub-task has finished its clean-up."""
+    cleaned: list[str] = []
+    cycles: list[int] = []
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.05)  # its clean-up, which the wait does not cut short
+            cleaned.append("sub")
+
+    async def loop() -> None:
+        while len(cycles) < 5:  # bounded, so that a swallowed cancellation fails, not hangs
+            cycles.append(1)
+            sub = asyncio.create_task(slow_to_stop())
+            await asyncio.sleep(0)
+            await aio.cancel_and_wait([sub])
+            await asyncio.sleep(0.01)
+
+    outer = asyncio.create_task(loop())
+    await asyncio.sleep(0.005)  # inside the first cancel_and_wait
+    outer.cancel()
+    done, _ = await asyncio.wait([outer], timeout=2)
+    assert done and outer.cancelled(), f"ran on for {len(cycles)} cycles after its cancel"
+    assert cleaned == ["sub"] and cycles == [1]
