@@ -128,10 +128,6 @@ class Sink:
         table = align_tables(tables, _dimensions(hydrants, current), metrics, combine=False)
         return sketch_metrics.tag(table, current.schema.metricsSpec)
 
-    @property
-    def dimensions(self) -> list[str]:
-        return _dimensions(*self.view())
-
 
 def _tables(hydrants: list[Hydrant], current: IncrementalIndex) -> list[pa.Table]:
     out = [h.table() for h in hydrants]
@@ -327,8 +323,9 @@ class Appenderator:
 
     def merged_table(self, sink: Sink) -> tuple[pa.Table, list[str], list[str]]:
         """All of a sink's rows in one table (rolled up across hydrants when ``rollup``)."""
-        tables = sink.tables()
-        dims = sink.dimensions
+        hydrants, current = sink.view()  # one view for both, as a query's
+        tables = _tables(hydrants, current)
+        dims = _dimensions(hydrants, current)
         metrics = [m.name for m in self.schema.metricsSpec]
         table = align_tables(tables, dims, metrics)
         gspec = self.schema.granularitySpec
